@@ -1,0 +1,61 @@
+package io.xbosh;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.xbosh.config.XboshConfig;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** {@code java -jar xbosh.jar}: configuration from the environment; {@code --help} lists it. */
+public final class Main {
+
+  private static final Logger log = LoggerFactory.getLogger(Main.class);
+
+  private Main() {
+  }
+
+  public static void main(String[] args) throws InterruptedException {
+    if (args.length > 0 && ("--help".equals(args[0]) || "-h".equals(args[0]))) {
+      System.out.print(XboshConfig.help());
+      return;
+    }
+    XboshConfig config;
+    try {
+      config = XboshConfig.fromEnv();
+    } catch (IllegalArgumentException e) {
+      System.err.println(e.getMessage());
+      System.err.println("Run with --help for the list of variables.");
+      System.exit(2);
+      return;
+    }
+    Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(Math.max(config.eventLoops(), 1)));
+    CountDownLatch started = new CountDownLatch(1);
+    Xbosh[] running = new Xbosh[1];
+    Xbosh.start(vertx, config).onComplete(ar -> {
+      if (ar.failed()) {
+        log.error("xbosh failed to start: {}", ar.cause().getMessage());
+      } else {
+        running[0] = ar.result();
+      }
+      started.countDown();
+    });
+    started.await();
+    if (running[0] == null) {
+      vertx.close();
+      System.exit(1);
+      return;
+    }
+    // SIGTERM: end sessions with system-shutdown, then stop Vert.x
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      CountDownLatch stopped = new CountDownLatch(1);
+      running[0].stop().eventually(vertx::close).onComplete(ar -> stopped.countDown());
+      try {
+        stopped.await(30, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }, "xbosh-shutdown"));
+  }
+}

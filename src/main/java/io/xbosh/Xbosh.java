@@ -1,0 +1,102 @@
+package io.xbosh;
+
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.redis.client.Redis;
+import io.vertx.redis.client.RedisOptions;
+import io.xbosh.config.XboshConfig;
+import io.xbosh.http.HttpVerticle;
+import io.xbosh.pod.Pod;
+import io.xbosh.session.InMemorySessionStore;
+import io.xbosh.session.RedisSessionStore;
+import io.xbosh.session.SessionStore;
+import io.xbosh.upstream.ConfiguredResolver;
+import io.xbosh.upstream.UpstreamResolver;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** A running xbosh pod inside a Vert.x instance: store, pod state and HTTP verticles. */
+public final class Xbosh {
+
+  private static final Logger log = LoggerFactory.getLogger(Xbosh.class);
+
+  private final Vertx vertx;
+  private final XboshConfig config;
+  private final Pod pod;
+  private final List<String> deployments = new ArrayList<>();
+  private int port;
+
+  private Xbosh(Vertx vertx, XboshConfig config, Pod pod) {
+    this.vertx = vertx;
+    this.config = config;
+    this.pod = pod;
+  }
+
+  /** Starts a pod: connects the store, then deploys the HTTP verticles on one port. */
+  public static Future<Xbosh> start(Vertx vertx, XboshConfig config) {
+    SessionStore store = createStore(vertx, config);
+    Pod pod = new Pod(vertx, config.nodeId(), store, config.maxSessions(), config.maxHeldRequests());
+    Xbosh x = new Xbosh(vertx, config, pod);
+    UpstreamResolver resolver = new ConfiguredResolver(config.upstream(), config.upstreamHosts(), config.domains());
+    HttpVerticle first = new HttpVerticle(config, pod, resolver, config.httpPort());
+    return vertx.deployVerticle(first)
+        .compose(id -> {
+          x.deployments.add(id);
+          // with port 0 the first listener picks the port; the others share it
+          x.port = first.actualPort();
+          List<Future<String>> rest = new ArrayList<>();
+          for (int i = 1; i < config.eventLoops(); i++) {
+            rest.add(vertx.deployVerticle(new HttpVerticle(config, pod, resolver, x.port)).onSuccess(x.deployments::add));
+          }
+          return Future.all(rest);
+        })
+        .map(v -> {
+          pod.start(config.sweepMs());
+          log.info("xbosh {} listening on {}:{}{} with {} store, upstream {}", config.nodeId(), config.httpHost(), x.port,
+              config.httpPath(), config.redisUrl() == null ? "in-process" : "Redis", config.upstream());
+          return x;
+        })
+        .recover(e -> store.close().transform(ignored -> Future.failedFuture(e)));
+  }
+
+  private static SessionStore createStore(Vertx vertx, XboshConfig config) {
+    int tombstone = config.tombstoneSeconds();
+    if (config.redisUrl() == null) {
+      return new InMemorySessionStore(config.maxQueuedStanzas(), tombstone);
+    }
+    Redis redis = Redis.createClient(vertx, new RedisOptions()
+        .setConnectionString(config.redisUrl())
+        .setMaxPoolSize(config.redisPoolSize())
+        .setMaxPoolWaiting(config.redisPoolSize() * 256)
+        .setMaxWaitingHandlers(config.redisPoolSize() * 256));
+    return new RedisSessionStore(redis, true, config.maxQueuedStanzas(), tombstone);
+  }
+
+  public int port() {
+    return port;
+  }
+
+  public Pod pod() {
+    return pod;
+  }
+
+  public XboshConfig config() {
+    return config;
+  }
+
+  /** Ends owned sessions with system-shutdown, stops the listeners and closes the store. */
+  public Future<Void> stop() {
+    return pod.shutdown()
+        .compose(v -> {
+          List<Future<Void>> undeploys = new ArrayList<>();
+          for (String id : deployments) {
+            undeploys.add(vertx.undeploy(id));
+          }
+          return Future.join(undeploys);
+        })
+        .eventually(() -> pod.store().close())
+        .mapEmpty();
+  }
+}

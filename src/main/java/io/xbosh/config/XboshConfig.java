@@ -1,0 +1,247 @@
+package io.xbosh.config;
+
+import java.net.InetAddress;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.Function;
+import java.util.regex.Pattern;
+
+/**
+ * Every setting of xbosh, read once from the environment at start and validated there. Nothing
+ * else reads the environment.
+ */
+public record XboshConfig(
+    String httpHost,
+    int httpPort,
+    String httpPath,
+    String redisUrl,
+    int redisPoolSize,
+    HostPort upstream,
+    Map<String, HostPort> upstreamHosts,
+    Set<String> domains,
+    String nodeId,
+    int eventLoops,
+    int maxWait,
+    int maxHold,
+    int inactivity,
+    int pollingInactivity,
+    int polling,
+    int maxBodyBytes,
+    int maxStanzaBytes,
+    int maxQueuedStanzas,
+    int maxSessions,
+    int maxHeldRequests,
+    int connectTimeoutMs,
+    int sweepMs,
+    int tombstoneSeconds) {
+
+  /** A {@code host:port} pair. */
+  public record HostPort(String host, int port) {
+    static HostPort parse(String s) {
+      int colon = s.lastIndexOf(':');
+      if (colon <= 0 || colon == s.length() - 1) {
+        throw new IllegalArgumentException("expected host:port, got '" + s + "'");
+      }
+      String host = s.substring(0, colon);
+      if (host.startsWith("[") && host.endsWith("]")) {
+        host = host.substring(1, host.length() - 1);
+      }
+      int port;
+      try {
+        port = Integer.parseInt(s.substring(colon + 1));
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("port is not a number in '" + s + "'");
+      }
+      if (port < 1 || port > 65535) {
+        throw new IllegalArgumentException("port out of range in '" + s + "'");
+      }
+      return new HostPort(host, port);
+    }
+
+    @Override
+    public String toString() {
+      return host + ":" + port;
+    }
+  }
+
+  /** One documented variable: name, default, meaning. */
+  public record Variable(String name, String defaultValue, String description) {
+  }
+
+  private static final Pattern NODE_ID = Pattern.compile("[A-Za-z0-9._-]{1,64}");
+
+  /** The variables, in the order README documents them. */
+  public static final List<Variable> VARIABLES = List.of(
+      new Variable("XBOSH_HTTP_HOST", "0.0.0.0", "address the HTTP listener binds"),
+      new Variable("XBOSH_HTTP_PORT", "5280", "HTTP port (0 picks a free one)"),
+      new Variable("XBOSH_HTTP_PATH", "/http-bind", "path of the BOSH endpoint"),
+      new Variable("XBOSH_REDIS_URL", "(unset)", "Redis connection string, e.g. redis://127.0.0.1:6379/0; unset: in-process session store (single pod)"),
+      new Variable("XBOSH_REDIS_POOL_SIZE", "32", "pooled Redis connections per pod"),
+      new Variable("XBOSH_UPSTREAM", "127.0.0.1:5222", "host:port of the XMPP server's c2s listener, for every domain not in XBOSH_UPSTREAM_HOSTS"),
+      new Variable("XBOSH_UPSTREAM_HOSTS", "(empty)", "per-domain servers: domain=host:port,domain2=host:port"),
+      new Variable("XBOSH_DOMAINS", "(empty: any)", "comma-separated domains clients may ask for in 'to'; others get host-unknown"),
+      new Variable("XBOSH_NODE_ID", "host name", "this pod's id ([A-Za-z0-9._-], unique in the deployment)"),
+      new Variable("XBOSH_EVENT_LOOPS", "number of cores", "HTTP verticle instances"),
+      new Variable("XBOSH_MAX_WAIT", "60", "largest 'wait' granted, seconds; keep below proxy timeouts"),
+      new Variable("XBOSH_MAX_HOLD", "2", "largest 'hold' granted"),
+      new Variable("XBOSH_INACTIVITY", "60", "'inactivity' of long-polling sessions, seconds"),
+      new Variable("XBOSH_POLLING_INACTIVITY", "120", "'inactivity' of polling sessions (hold or wait 0), seconds"),
+      new Variable("XBOSH_POLLING", "2", "'polling': shortest interval between empty polls, seconds"),
+      new Variable("XBOSH_MAX_BODY_BYTES", "65536", "largest request body; larger gets HTTP 413"),
+      new Variable("XBOSH_MAX_STANZA_BYTES", "262144", "largest stanza accepted from the XMPP server"),
+      new Variable("XBOSH_MAX_QUEUED_STANZAS", "1000", "server stanzas buffered per session before reading from the server pauses"),
+      new Variable("XBOSH_MAX_SESSIONS", "10000", "upstream links this pod owns at most; beyond it creation is refused"),
+      new Variable("XBOSH_MAX_HELD_REQUESTS", "20000", "HTTP requests this pod holds at most; beyond it HTTP 503"),
+      new Variable("XBOSH_CONNECT_TIMEOUT_MS", "10000", "time to connect to the XMPP server and receive its stream features"),
+      new Variable("XBOSH_SWEEP_MS", "1000", "how often a pod closes upstream links of expired sessions"),
+      new Variable("XBOSH_TOMBSTONE_SECONDS", "120", "how long an ended session answers its final body before its sid is unknown"));
+
+  public static XboshConfig fromEnv() {
+    return from(System.getenv());
+  }
+
+  /**
+   * Builds the config from a variable map.
+   *
+   * @throws IllegalArgumentException listing every bad value, one per line
+   */
+  public static XboshConfig from(Map<String, String> env) {
+    Reader r = new Reader(env);
+    String nodeId = r.get("XBOSH_NODE_ID", defaultNodeId(), s -> {
+      if (!NODE_ID.matcher(s).matches()) {
+        throw new IllegalArgumentException("must match " + NODE_ID.pattern());
+      }
+      return s;
+    });
+    XboshConfig c = new XboshConfig(
+        r.get("XBOSH_HTTP_HOST", "0.0.0.0", Function.identity()),
+        r.intIn("XBOSH_HTTP_PORT", 5280, 0, 65535),
+        r.get("XBOSH_HTTP_PATH", "/http-bind", s -> {
+          if (!s.startsWith("/")) {
+            throw new IllegalArgumentException("must start with /");
+          }
+          return s;
+        }),
+        r.get("XBOSH_REDIS_URL", null, s -> {
+          if (!s.startsWith("redis://") && !s.startsWith("rediss://") && !s.startsWith("unix://")) {
+            throw new IllegalArgumentException("must start with redis://, rediss:// or unix://");
+          }
+          return s;
+        }),
+        r.intIn("XBOSH_REDIS_POOL_SIZE", 32, 1, 1024),
+        r.get("XBOSH_UPSTREAM", new HostPort("127.0.0.1", 5222), HostPort::parse),
+        r.get("XBOSH_UPSTREAM_HOSTS", Map.of(), XboshConfig::parseHostMap),
+        r.get("XBOSH_DOMAINS", Set.of(), XboshConfig::parseSet),
+        nodeId,
+        r.intIn("XBOSH_EVENT_LOOPS", Runtime.getRuntime().availableProcessors(), 1, 256),
+        r.intIn("XBOSH_MAX_WAIT", 60, 1, 3600),
+        r.intIn("XBOSH_MAX_HOLD", 2, 0, 16),
+        r.intIn("XBOSH_INACTIVITY", 60, 1, 86400),
+        r.intIn("XBOSH_POLLING_INACTIVITY", 120, 1, 86400),
+        r.intIn("XBOSH_POLLING", 2, 0, 3600),
+        r.intIn("XBOSH_MAX_BODY_BYTES", 65536, 1024, 16 * 1024 * 1024),
+        r.intIn("XBOSH_MAX_STANZA_BYTES", 262144, 1024, 64 * 1024 * 1024),
+        r.intIn("XBOSH_MAX_QUEUED_STANZAS", 1000, 1, 1_000_000),
+        r.intIn("XBOSH_MAX_SESSIONS", 10000, 1, 10_000_000),
+        r.intIn("XBOSH_MAX_HELD_REQUESTS", 20000, 1, 10_000_000),
+        r.intIn("XBOSH_CONNECT_TIMEOUT_MS", 10000, 100, 600_000),
+        r.intIn("XBOSH_SWEEP_MS", 1000, 50, 600_000),
+        r.intIn("XBOSH_TOMBSTONE_SECONDS", 120, 1, 86400));
+    r.check();
+    return c;
+  }
+
+  /** Text for {@code --help}. */
+  public static String help() {
+    StringBuilder sb = new StringBuilder("xbosh: XMPP-over-BOSH connection manager\n\nEnvironment variables:\n");
+    for (Variable v : VARIABLES) {
+      sb.append(String.format("  %-26s default %-16s %s%n", v.name(), v.defaultValue(), v.description()));
+    }
+    return sb.toString();
+  }
+
+  private static String defaultNodeId() {
+    String host;
+    try {
+      host = InetAddress.getLocalHost().getHostName();
+    } catch (Exception e) {
+      host = "xbosh";
+    }
+    String id = host.replaceAll("[^A-Za-z0-9._-]", "-");
+    return id.length() > 64 ? id.substring(0, 64) : id;
+  }
+
+  private static Map<String, HostPort> parseHostMap(String s) {
+    Map<String, HostPort> m = new LinkedHashMap<>();
+    for (String entry : s.split(",")) {
+      entry = entry.trim();
+      if (entry.isEmpty()) {
+        continue;
+      }
+      int eq = entry.indexOf('=');
+      if (eq <= 0) {
+        throw new IllegalArgumentException("expected domain=host:port, got '" + entry + "'");
+      }
+      m.put(entry.substring(0, eq).trim().toLowerCase(), HostPort.parse(entry.substring(eq + 1).trim()));
+    }
+    return Map.copyOf(m);
+  }
+
+  private static Set<String> parseSet(String s) {
+    Set<String> set = new TreeSet<>();
+    for (String d : s.split(",")) {
+      if (!d.isBlank()) {
+        set.add(d.trim().toLowerCase());
+      }
+    }
+    return Set.copyOf(set);
+  }
+
+  /** Collects every problem before failing, so an operator fixes them all at once. */
+  private static final class Reader {
+    private final Map<String, String> env;
+    private final List<String> errors = new ArrayList<>();
+
+    Reader(Map<String, String> env) {
+      this.env = env;
+    }
+
+    <T> T get(String name, T dflt, Function<String, T> parse) {
+      String raw = env.get(name);
+      if (raw == null || raw.isBlank()) {
+        return dflt;
+      }
+      try {
+        return parse.apply(raw.trim());
+      } catch (IllegalArgumentException e) {
+        errors.add(name + "='" + raw + "': " + e.getMessage());
+        return dflt;
+      }
+    }
+
+    int intIn(String name, int dflt, int min, int max) {
+      return get(name, dflt, s -> {
+        int v;
+        try {
+          v = Integer.parseInt(s);
+        } catch (NumberFormatException e) {
+          throw new IllegalArgumentException("not a whole number");
+        }
+        if (v < min || v > max) {
+          throw new IllegalArgumentException("must be between " + min + " and " + max);
+        }
+        return v;
+      });
+    }
+
+    void check() {
+      if (!errors.isEmpty()) {
+        throw new IllegalArgumentException("invalid configuration:\n  " + String.join("\n  ", errors));
+      }
+    }
+  }
+}

@@ -1,0 +1,289 @@
+package io.xbosh.http;
+
+import io.vertx.core.Future;
+import io.vertx.core.Handler;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.net.NetClient;
+import io.vertx.ext.web.RoutingContext;
+import io.xbosh.pod.HeldRequest;
+import io.xbosh.pod.Pod;
+import io.xbosh.protocol.BodyParser;
+import io.xbosh.protocol.BodyWriter;
+import io.xbosh.protocol.BoshBody;
+import io.xbosh.protocol.BoshException;
+import io.xbosh.protocol.Namespaces;
+import io.xbosh.protocol.Negotiator;
+import io.xbosh.protocol.SessionParams;
+import io.xbosh.protocol.TerminateCondition;
+import io.xbosh.session.Accepted;
+import io.xbosh.session.SessionRecord;
+import io.xbosh.upstream.StreamOpened;
+import io.xbosh.upstream.UpstreamLink;
+import io.xbosh.upstream.UpstreamResolver;
+import java.security.SecureRandom;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The BOSH endpoint. Every answer on this path is a {@code <body/>} with a Content-Length (B-03);
+ * HTTP error statuses are used only for transport problems (wrong method, oversized body, pod at
+ * capacity) and for legacy clients (B-52).
+ */
+public final class BoshHandler implements Handler<RoutingContext> {
+
+  private static final Logger log = LoggerFactory.getLogger(BoshHandler.class);
+  private static final SecureRandom RANDOM = new SecureRandom();
+
+  /** Limits and timing the handler needs. */
+  public record Settings(int maxBodyBytes, int maxStanzaBytes, int maxQueuedStanzas, long connectTimeoutMs) {
+  }
+
+  private final Pod pod;
+  private final BodyParser parser;
+  private final Negotiator negotiator;
+  private final UpstreamResolver resolver;
+  private final NetClient netClient;
+  private final Settings settings;
+
+  public BoshHandler(Pod pod, BodyParser parser, Negotiator negotiator, UpstreamResolver resolver, NetClient netClient, Settings settings) {
+    this.pod = pod;
+    this.parser = parser;
+    this.negotiator = negotiator;
+    this.resolver = resolver;
+    this.netClient = netClient;
+    this.settings = settings;
+  }
+
+  @Override
+  public void handle(RoutingContext ctx) {
+    HttpServerRequest req = ctx.request();
+    HttpServerResponse res = ctx.response();
+    if (req.method() == HttpMethod.OPTIONS) {
+      res.putHeader(HttpHeaders.ALLOW, "POST, OPTIONS").setStatusCode(204).end();
+      return;
+    }
+    if (req.method() != HttpMethod.POST) {
+      // XEP-0124 §5: requests are POSTs
+      res.putHeader(HttpHeaders.ALLOW, "POST, OPTIONS");
+      write(res, 405, Negotiator.DEFAULT_CONTENT, terminateBody(TerminateCondition.BAD_REQUEST, ""));
+      return;
+    }
+    String length = req.getHeader(HttpHeaders.CONTENT_LENGTH);
+    if (length != null && length.length() < 12 && length.chars().allMatch(Character::isDigit)
+        && Long.parseLong(length) > settings.maxBodyBytes()) {
+      tooLarge(res);
+      return;
+    }
+    if (pod.atHeldCapacity()) {
+      res.putHeader("Retry-After", "1");
+      write(res, 503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
+      return;
+    }
+    readBody(req, res).onSuccess(bytes -> process(bytes, res));
+  }
+
+  /** Collects the body up to the size limit; beyond it HTTP 413 and the connection closes. */
+  private Future<byte[]> readBody(HttpServerRequest req, HttpServerResponse res) {
+    io.vertx.core.Promise<byte[]> promise = io.vertx.core.Promise.promise();
+    Buffer body = Buffer.buffer(512);
+    req.handler(chunk -> {
+      if (res.ended()) {
+        return;
+      }
+      if (body.length() + chunk.length() > settings.maxBodyBytes()) {
+        tooLarge(res);
+        req.connection().close();
+        promise.tryFail("too large");
+        return;
+      }
+      body.appendBuffer(chunk);
+    });
+    req.endHandler(v -> promise.tryComplete(body.getBytes()));
+    req.exceptionHandler(e -> promise.tryFail(e));
+    req.resume();
+    return promise.future();
+  }
+
+  private void tooLarge(HttpServerResponse res) {
+    if (!res.ended()) {
+      write(res, 413, Negotiator.DEFAULT_CONTENT, terminateBody(TerminateCondition.BAD_REQUEST, ""));
+    }
+  }
+
+  private void process(byte[] bytes, HttpServerResponse res) {
+    BoshBody body;
+    try {
+      body = parser.parse(bytes);
+    } catch (BoshException e) {
+      log.debug("bad request: {}", e.getMessage());
+      fail(res, e, Negotiator.DEFAULT_CONTENT, false);
+      return;
+    }
+    if (body.sid() == null) {
+      create(body, res);
+    } else {
+      accept(body, res);
+    }
+  }
+
+  // ---- session creation (XEP-0124 §7, XEP-0206 §3-4)
+
+  private void create(BoshBody body, HttpServerResponse res) {
+    SessionParams params;
+    try {
+      params = negotiator.negotiate(body);
+    } catch (BoshException e) {
+      fail(res, e, Negotiator.DEFAULT_CONTENT, body.attr("ver") == null);
+      return;
+    }
+    if (pod.atSessionCapacity()) {
+      fail(res, new BoshException(TerminateCondition.REMOTE_CONNECTION_FAILED, "pod at session capacity"), params.content(), params.legacy());
+      return;
+    }
+    String sid = newSid();
+    UpstreamLink link = new UpstreamLink(pod.vertx(), sid, params, settings.maxStanzaBytes(), settings.maxQueuedStanzas());
+    long rid = body.rid();
+    resolver.resolve(params.to(), params.route())
+        .compose(target -> link.open(netClient, target, settings.connectTimeoutMs()))
+        .compose(opened -> {
+          String response = creationResponse(sid, params, body, rid, opened);
+          return pod.store().create(new SessionRecord(sid, params, pod.id(), rid, response))
+              .map(response)
+              .onFailure(e -> link.abort());
+        })
+        .onSuccess(response -> {
+          pod.own(link);
+          link.attach(pod, rid);
+          log.info("sid={} created for {} (wait={} hold={})", sid, params.to(), params.waitSeconds(), params.hold());
+          write(res, 200, params.content(), response);
+        })
+        .onFailure(e -> fail(res, e, params.content(), params.legacy()));
+  }
+
+  private String creationResponse(String sid, SessionParams p, BoshBody body, long rid, StreamOpened opened) {
+    Map<String, String> a = new LinkedHashMap<>();
+    a.put("xmlns:xmpp", Namespaces.XBOSH);
+    a.put("sid", sid);
+    a.put("wait", Integer.toString(p.waitSeconds()));
+    a.put("requests", Integer.toString(p.requests()));
+    a.put("inactivity", Integer.toString(p.inactivity()));
+    a.put("polling", Integer.toString(p.polling()));
+    a.put("hold", Integer.toString(p.hold()));
+    if (p.ver() != null) {
+      a.put("ver", p.ver());
+    }
+    a.put("from", opened.from() != null ? opened.from() : p.to());
+    if (p.ack()) {
+      a.put("ack", Long.toString(rid));
+    }
+    if (opened.id() != null) {
+      a.put("authid", opened.id());
+    }
+    if (body.attr(BoshBody.XMPP_VERSION) != null) {
+      a.put("xmpp:version", "1.0"); // XEP-0206 §4: the version xbosh speaks to the server
+    }
+    a.put("xmpp:restartlogic", "true");
+    return BodyWriter.withAttributes(a, List.of(opened.features()));
+  }
+
+  static String newSid() {
+    byte[] b = new byte[18]; // 144 bits (B-11)
+    RANDOM.nextBytes(b);
+    return Base64.getUrlEncoder().withoutPadding().encodeToString(b);
+  }
+
+  // ---- every later request (XEP-0124 §8, §14)
+
+  private void accept(BoshBody body, HttpServerResponse res) {
+    String sid = body.sid();
+    long rid = body.rid();
+    HeldRequest held = HeldRequest.register(pod, res, BoshHandler::write);
+    String flags = (body.isRestart() ? "r" : "") + (body.isTerminate() ? "t" : "");
+    // XEP-0206 §5: a restart request's payloads are ignored
+    String payload = body.isRestart() ? "" : String.join("", body.payloads());
+    pod.store().accept(sid, rid, held.holder(), flags, payload)
+        .onSuccess(acc -> applyAccepted(sid, rid, acc, held))
+        .onFailure(e -> failSession(sid, held, e));
+  }
+
+  private void applyAccepted(String sid, long rid, Accepted acc, HeldRequest held) {
+    if (!pod.forward(acc.owner(), sid, acc.forwards())) {
+      log.warn("sid={} owner pod {} not reachable; ending session", sid, acc.owner());
+      failSession(sid, held, new BoshException(TerminateCondition.REMOTE_CONNECTION_FAILED, "upstream link lost"));
+      pod.dispatch(acc.answers());
+      return;
+    }
+    pod.dispatch(acc.answers());
+    switch (acc.outcome()) {
+      case RESENT, ENDED -> held.respond(200, acc.content() != null ? acc.content() : Negotiator.DEFAULT_CONTENT, acc.immediate());
+      default -> held.settle(acc.content(), acc.waitSeconds() * 1000L, h -> release(sid, rid, h));
+    }
+  }
+
+  /** XEP-0124 §8: the wait ran out; answer through the store so a racing stanza is never lost. */
+  private void release(String sid, long rid, HeldRequest held) {
+    pod.store().release(sid, rid, held.holder()).onComplete(ar -> {
+      if (ar.succeeded() && ar.result() != null) {
+        held.answer(ar.result());
+      } else if (ar.succeeded()) {
+        // answered or replaced meanwhile: that answer is on its way; if it never comes, close so the client resends
+        pod.vertx().setTimer(5000, id -> held.drop());
+      } else {
+        failSession(sid, held, ar.cause());
+      }
+    });
+  }
+
+  /** Maps a failure to the wire; item-not-found ends the session for good (XEP-0124 §14.2, §14.3). */
+  private void failSession(String sid, HeldRequest held, Throwable e) {
+    if (held.done()) {
+      return;
+    }
+    if (e instanceof BoshException be) {
+      if (be.condition() == TerminateCondition.ITEM_NOT_FOUND || be.condition() == TerminateCondition.REMOTE_CONNECTION_FAILED) {
+        pod.store().terminate(sid, Pod.terminateOpen(be.condition()), "").onSuccess(pod::dispatch);
+        pod.abort(sid);
+      }
+      held.respond(200, Negotiator.DEFAULT_CONTENT, terminateBody(be.condition(), be.children()));
+      return;
+    }
+    // the store is unreachable: a recoverable error makes the client resend (XEP-0124 §17.3)
+    log.warn("sid={} store failure: {}", sid, e.getMessage());
+    held.respond(503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
+  }
+
+  private static void fail(HttpServerResponse res, Throwable e, String content, boolean legacy) {
+    if (e instanceof BoshException be) {
+      int status = legacy ? be.condition().legacyHttpStatus() : 200;
+      write(res, status, content, terminateBody(be.condition(), be.children()));
+    } else {
+      log.warn("internal error: {}", e.toString());
+      write(res, 200, content, terminateBody(TerminateCondition.INTERNAL_SERVER_ERROR, ""));
+    }
+  }
+
+  private static String terminateBody(TerminateCondition c, String children) {
+    return BodyWriter.terminate(c, children == null || children.isEmpty() ? List.of() : List.of(children));
+  }
+
+  /** The one place a BOSH answer goes on the wire: explicit Content-Length, never chunked (B-03). */
+  static void write(HttpServerResponse res, int status, String contentType, String body) {
+    if (res.ended() || res.closed()) {
+      return;
+    }
+    Buffer buf = Buffer.buffer(body);
+    res.setStatusCode(status)
+        .putHeader(HttpHeaders.CONTENT_TYPE, contentType)
+        .putHeader(HttpHeaders.CACHE_CONTROL, "no-store")
+        .putHeader(HttpHeaders.CONTENT_LENGTH, Integer.toString(buf.length()))
+        .end(buf);
+  }
+}

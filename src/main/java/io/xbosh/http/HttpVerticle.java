@@ -1,0 +1,68 @@
+package io.xbosh.http;
+
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.net.NetClient;
+import io.vertx.core.net.NetClientOptions;
+import io.vertx.ext.web.Router;
+import io.xbosh.config.XboshConfig;
+import io.xbosh.pod.Pod;
+import io.xbosh.protocol.BodyParser;
+import io.xbosh.protocol.Negotiator;
+import io.xbosh.upstream.UpstreamResolver;
+
+/** One HTTP listener instance: the BOSH endpoint plus health and readiness. Deploy one per event loop. */
+public final class HttpVerticle extends VerticleBase {
+
+  private final XboshConfig config;
+  private final Pod pod;
+  private final UpstreamResolver resolver;
+  private final int port;
+  private HttpServer server;
+  private NetClient netClient;
+
+  public HttpVerticle(XboshConfig config, Pod pod, UpstreamResolver resolver, int port) {
+    this.config = config;
+    this.pod = pod;
+    this.resolver = resolver;
+    this.port = port;
+  }
+
+  @Override
+  public Future<?> start() {
+    netClient = vertx.createNetClient(new NetClientOptions()
+        .setConnectTimeout(config.connectTimeoutMs())
+        .setTcpNoDelay(true)
+        .setTcpKeepAlive(true));
+    BoshHandler bosh = new BoshHandler(pod,
+        new BodyParser(32, 64, config.maxBodyBytes()),
+        new Negotiator(new Negotiator.Limits(config.maxWait(), config.maxHold(), config.inactivity(),
+            config.pollingInactivity(), config.polling())),
+        resolver, netClient,
+        new BoshHandler.Settings(config.maxBodyBytes(), config.maxStanzaBytes(), config.maxQueuedStanzas(),
+            config.connectTimeoutMs()));
+    Router router = Router.router(vertx);
+    router.route(config.httpPath()).handler(bosh);
+    router.get("/health").handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ok"));
+    router.get("/ready").handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ready"));
+    server = vertx.createHttpServer(new HttpServerOptions()
+        .setHost(config.httpHost())
+        .setPort(port)
+        .setTcpNoDelay(true)
+        .setIdleTimeout(config.maxWait() * 2 + 30))
+        .requestHandler(router);
+    return server.listen();
+  }
+
+  /** The port the listener is bound to. */
+  public int actualPort() {
+    return server.actualPort();
+  }
+
+  @Override
+  public Future<?> stop() {
+    return server.close().eventually(() -> netClient.close());
+  }
+}

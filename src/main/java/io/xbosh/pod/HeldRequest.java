@@ -1,0 +1,129 @@
+package io.xbosh.pod;
+
+import io.vertx.core.Context;
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServerResponse;
+import java.util.function.Consumer;
+
+/**
+ * One HTTP request waiting for its answer. Confined to the event loop it arrived on: answers from
+ * other threads hop onto it. An answer that arrives before the store's reply to the request itself
+ * (possible when another loop delivers stanzas meanwhile) is kept until {@link #settle}.
+ */
+public final class HeldRequest {
+
+  /** Writes a body as the HTTP answer. */
+  public interface Writer {
+    void write(HttpServerResponse response, int status, String contentType, String body);
+  }
+
+  private final Pod pod;
+  private final Context context;
+  private final HttpServerResponse response;
+  private final String holder;
+  private final Writer writer;
+  private String contentType;
+  private String early;
+  private long timer = -1;
+  private boolean done;
+
+  HeldRequest(Pod pod, Context context, HttpServerResponse response, String holder, Writer writer) {
+    this.pod = pod;
+    this.context = context;
+    this.response = response;
+    this.holder = holder;
+    this.writer = writer;
+  }
+
+  /** Registers a new held request for the response on the current event loop. */
+  public static HeldRequest register(Pod pod, HttpServerResponse response, Writer writer) {
+    HeldRequest r = new HeldRequest(pod, Vertx.currentContext(), response, pod.newHolder(), writer);
+    pod.hold(r);
+    response.closeHandler(v -> r.abandon());
+    return r;
+  }
+
+  public String holder() {
+    return holder;
+  }
+
+  public boolean done() {
+    return done;
+  }
+
+  /**
+   * The store accepted the request and it waits: start the wait timer.
+   *
+   * @param onTimeout called on this loop when {@code waitMs} passes unanswered
+   */
+  public void settle(String contentType, long waitMs, Consumer<HeldRequest> onTimeout) {
+    this.contentType = contentType;
+    if (done) {
+      return;
+    }
+    if (early != null) {
+      complete(early);
+      return;
+    }
+    timer = pod.vertx().setTimer(Math.max(waitMs, 1), id -> {
+      timer = -1;
+      if (!done) {
+        onTimeout.accept(this);
+      }
+    });
+  }
+
+  /** The store's answer for this request; from any thread. */
+  public void answer(String body) {
+    context.runOnContext(v -> {
+      if (done) {
+        return;
+      }
+      if (contentType == null) {
+        early = body;
+      } else {
+        complete(body);
+      }
+    });
+  }
+
+  /** Answers now with a body and content type of the caller's choosing (errors, resends). */
+  public void respond(int status, String type, String body) {
+    this.contentType = type;
+    if (!done) {
+      finish();
+      writer.write(response, status, type, body);
+    }
+  }
+
+  /** Gives up without an answer: the connection is closed so the client resends the rid. */
+  public void drop() {
+    if (!done) {
+      finish();
+      response.reset();
+    }
+  }
+
+  private void complete(String body) {
+    if (done) {
+      return;
+    }
+    finish();
+    writer.write(response, 200, contentType, body);
+  }
+
+  private void abandon() {
+    if (!done) {
+      finish();
+    }
+  }
+
+  private void finish() {
+    done = true;
+    if (timer >= 0) {
+      pod.vertx().cancelTimer(timer);
+      timer = -1;
+    }
+    pod.unhold(this);
+  }
+}

@@ -1,0 +1,14 @@
+package io.xbosh.protocol;
+
+/** Namespace names used on the wire. */
+public final class Namespaces {
+
+  public static final String HTTPBIND = "http://jabber.org/protocol/httpbind";
+  public static final String XBOSH = "urn:xmpp:xbosh";
+  public static final String STREAMS = "http://etherx.jabber.org/streams";
+  public static final String CLIENT = "jabber:client";
+  public static final String XML = "http://www.w3.org/XML/1998/namespace";
+
+  private Namespaces() {
+  }
+}

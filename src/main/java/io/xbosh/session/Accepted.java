@@ -1,0 +1,44 @@
+package io.xbosh.session;
+
+import java.util.List;
+
+/**
+ * What the store decided about one client request (the {@code accept} step).
+ *
+ * @param outcome   what happened to the request
+ * @param content   the session's response Content-Type
+ * @param legacy    whether the client is pre-1.6 (HTTP error codes)
+ * @param owner     the pod that owns the upstream link
+ * @param waitSeconds the session's wait, seconds: how long a held request may wait
+ * @param immediate the body to answer this request with now, or null when it is held
+ * @param forwards  payloads released for the upstream link, in rid order
+ * @param answers   responses now due to held requests (possibly this one)
+ */
+public record Accepted(
+    Outcome outcome,
+    String content,
+    boolean legacy,
+    String owner,
+    int waitSeconds,
+    String immediate,
+    List<Forward> forwards,
+    List<Answer> answers) {
+
+  public enum Outcome {
+    /** In order: processed (and any parked successors with it). */
+    PROCESSED,
+    /** Ahead of a gap: parked until the gap fills. */
+    PARKED,
+    /** A resent rid whose response is buffered: {@link #immediate} is that response. */
+    RESENT,
+    /** A resent rid that was still held: this copy replaces the older one, which gets a recoverable error. */
+    TAKEOVER,
+    /** The session has ended: {@link #immediate} is its final body. */
+    ENDED
+  }
+
+  public Accepted {
+    forwards = List.copyOf(forwards);
+    answers = List.copyOf(answers);
+  }
+}

@@ -1,0 +1,383 @@
+package io.xbosh.session;
+
+import io.vertx.core.Future;
+import io.xbosh.protocol.BodyWriter;
+import io.xbosh.protocol.BoshException;
+import io.xbosh.protocol.SessionParams;
+import io.xbosh.protocol.TerminateCondition;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.LongSupplier;
+
+/**
+ * The embedded {@link SessionStore} for a single pod without Redis. It follows the Lua scripts of
+ * {@link RedisSessionStore} rule for rule; the shared contract test suite keeps the two in step.
+ * Each session's state is guarded by its own monitor, held only for in-memory work.
+ */
+public final class InMemorySessionStore implements SessionStore {
+
+  private final Map<String, State> sessions = new ConcurrentHashMap<>();
+  private final int maxOut;
+  private final long tombstoneMillis;
+  private final LongSupplier clockMillis;
+
+  public InMemorySessionStore(int maxOut, int tombstoneSeconds) {
+    this(maxOut, tombstoneSeconds, System::currentTimeMillis);
+  }
+
+  public InMemorySessionStore(int maxOut, int tombstoneSeconds, LongSupplier clockMillis) {
+    this.maxOut = maxOut;
+    this.tombstoneMillis = tombstoneSeconds * 1000L;
+    this.clockMillis = clockMillis;
+  }
+
+  private record Held(long rid, String holder) {
+  }
+
+  private static final class Parked {
+    String holder;
+    final String flags;
+    final String payload;
+
+    Parked(String holder, String flags, String payload) {
+      this.holder = holder;
+      this.flags = flags;
+      this.payload = payload;
+    }
+  }
+
+  private static final class State {
+    long hi;
+    int hold;
+    int requests;
+    int wait;
+    int inactivity;
+    boolean ack;
+    String content;
+    boolean legacy;
+    String owner;
+    final List<Held> held = new ArrayList<>();
+    final ArrayDeque<Long> cachedRids = new ArrayDeque<>();
+    final Map<Long, String> responses = new HashMap<>();
+    final Map<Long, Parked> parked = new HashMap<>();
+    final List<String> out = new ArrayList<>();
+    String tombstone;
+    long expiresAt;
+  }
+
+  /** Removes expired sessions and tombstones; called from the pod's periodic sweep. */
+  public void purgeExpired() {
+    long now = clockMillis.getAsLong();
+    for (Iterator<State> it = sessions.values().iterator(); it.hasNext(); ) {
+      State s = it.next();
+      synchronized (s) {
+        if (s.expiresAt <= now) {
+          it.remove();
+        }
+      }
+    }
+  }
+
+  /** Sessions and tombstones currently held in memory. */
+  public int size() {
+    return sessions.size();
+  }
+
+  private State live(String sid) {
+    State s = sessions.get(sid);
+    if (s != null && s.expiresAt <= clockMillis.getAsLong()) {
+      sessions.remove(sid, s);
+      return null;
+    }
+    return s;
+  }
+
+  @Override
+  public Future<Void> create(SessionRecord r) {
+    State s = new State();
+    SessionParams p = r.params();
+    s.hi = r.rid();
+    s.hold = p.hold();
+    s.requests = p.requests();
+    s.wait = p.waitSeconds();
+    s.inactivity = p.inactivity();
+    s.ack = p.ack();
+    s.content = p.content();
+    s.legacy = p.legacy();
+    s.owner = r.owner();
+    s.cachedRids.add(r.rid());
+    s.responses.put(r.rid(), r.response());
+    s.expiresAt = clockMillis.getAsLong() + p.inactivity() * 1000L;
+    if (live(r.sid()) != null || sessions.putIfAbsent(r.sid(), s) != null) {
+      return Future.failedFuture(new IllegalStateException("sid collision"));
+    }
+    return Future.succeededFuture();
+  }
+
+  @Override
+  public Future<Accepted> accept(String sid, long rid, String holder, String flags, String payload) {
+    State s = live(sid);
+    if (s == null) {
+      return Future.failedFuture(itemNotFound());
+    }
+    synchronized (s) {
+      try {
+        return Future.succeededFuture(accept(sid, s, rid, holder, flags, payload));
+      } catch (BoshException e) {
+        return Future.failedFuture(e);
+      }
+    }
+  }
+
+  private Accepted accept(String sid, State s, long rid, String holder, String flags, String payload) {
+    if (s.tombstone != null) {
+      return new Accepted(Accepted.Outcome.ENDED, null, false, null, 0, s.tombstone, List.of(), List.of());
+    }
+    String cached = s.responses.get(rid);
+    if (cached != null) {
+      return accepted(s, Accepted.Outcome.RESENT, cached, List.of(), List.of());
+    }
+    if (rid <= s.hi) {
+      for (int i = 0; i < s.held.size(); i++) {
+        Held h = s.held.get(i);
+        if (h.rid() == rid) {
+          s.held.set(i, new Held(rid, holder));
+          save(s);
+          return accepted(s, Accepted.Outcome.TAKEOVER, null, List.of(), List.of(new Answer(0, h.holder(), BodyWriter.recoverableError())));
+        }
+      }
+      throw itemNotFound();
+    }
+    if (rid > s.hi + s.requests) {
+      throw itemNotFound();
+    }
+    if (rid > s.hi + 1) {
+      Parked p = s.parked.get(rid);
+      if (p != null) {
+        String old = p.holder;
+        p.holder = holder;
+        save(s);
+        return accepted(s, Accepted.Outcome.TAKEOVER, null, List.of(), List.of(new Answer(0, old, BodyWriter.recoverableError())));
+      }
+      s.parked.put(rid, new Parked(holder, flags, payload));
+      save(s);
+      return accepted(s, Accepted.Outcome.PARKED, null, List.of(), List.of());
+    }
+    List<Forward> forwards = new ArrayList<>();
+    forwards.add(Forward.of(rid, flags, payload));
+    s.held.add(new Held(rid, holder));
+    s.hi = rid;
+    boolean ending = flags.indexOf('t') >= 0;
+    while (!ending) {
+      Parked p = s.parked.remove(s.hi + 1);
+      if (p == null) {
+        break;
+      }
+      s.hi++;
+      forwards.add(Forward.of(s.hi, p.flags, p.payload));
+      if (!"-".equals(p.holder)) {
+        s.held.add(new Held(s.hi, p.holder));
+      }
+      ending = p.flags.indexOf('t') >= 0;
+    }
+    List<Answer> answers = new ArrayList<>();
+    if (ending) {
+      // XEP-0124 §13: the oldest open request gets type='terminate', the others empty bodies
+      String open = BodyWriter.OPEN + " type=\"terminate\"";
+      String fin = closeBody(open, takeOut(s));
+      List<Held> all = allHolders(s);
+      for (int i = 0; i < all.size(); i++) {
+        answers.add(new Answer(all.get(i).rid(), all.get(i).holder(), i == 0 ? fin : closeBody(BodyWriter.OPEN, "")));
+      }
+      entomb(sid, s, closeBody(open, ""));
+      return accepted(s, Accepted.Outcome.PROCESSED, null, forwards, answers);
+    }
+    flush(s, answers);
+    save(s);
+    return accepted(s, Accepted.Outcome.PROCESSED, null, forwards, answers);
+  }
+
+  @Override
+  public Future<Delivery> deliver(String sid, List<String> stanzas) {
+    State s = live(sid);
+    if (s == null) {
+      return Future.succeededFuture(Delivery.GONE);
+    }
+    synchronized (s) {
+      if (s.tombstone != null) {
+        return Future.succeededFuture(Delivery.GONE);
+      }
+      if (s.out.size() + stanzas.size() > maxOut) {
+        return Future.succeededFuture(Delivery.FULL);
+      }
+      s.out.addAll(stanzas);
+      List<Answer> answers = new ArrayList<>();
+      flush(s, answers);
+      if (!answers.isEmpty()) {
+        save(s);
+      }
+      return Future.succeededFuture(new Delivery(Delivery.Status.OK, answers));
+    }
+  }
+
+  @Override
+  public Future<String> release(String sid, long rid, String holder) {
+    State s = live(sid);
+    if (s == null) {
+      return Future.failedFuture(itemNotFound());
+    }
+    synchronized (s) {
+      if (s.tombstone != null) {
+        return Future.succeededFuture(s.tombstone);
+      }
+      for (int i = 0; i < s.held.size(); i++) {
+        Held h = s.held.get(i);
+        if (h.rid() == rid && h.holder().equals(holder)) {
+          String body = answerAt(s, i, takeOut(s), new ArrayList<>());
+          save(s);
+          return Future.succeededFuture(body);
+        }
+      }
+      Parked p = s.parked.get(rid);
+      if (p != null && p.holder.equals(holder)) {
+        p.holder = "-";
+        String body = render(s, rid, "");
+        cache(s, rid, body);
+        save(s);
+        return Future.succeededFuture(body);
+      }
+      return Future.succeededFuture(null);
+    }
+  }
+
+  @Override
+  public Future<List<Answer>> terminate(String sid, String terminateOpen, String children) {
+    State s = live(sid);
+    if (s == null) {
+      return Future.succeededFuture(List.of());
+    }
+    synchronized (s) {
+      if (s.tombstone != null) {
+        return Future.succeededFuture(List.of());
+      }
+      String first = closeBody(terminateOpen, takeOut(s) + children);
+      String rest = closeBody(terminateOpen, children);
+      List<Held> all = allHolders(s);
+      List<Answer> answers = new ArrayList<>();
+      for (int i = 0; i < all.size(); i++) {
+        answers.add(new Answer(all.get(i).rid(), all.get(i).holder(), i == 0 ? first : rest));
+      }
+      entomb(sid, s, all.isEmpty() ? first : rest);
+      return Future.succeededFuture(answers);
+    }
+  }
+
+  @Override
+  public Future<Set<String>> existing(Collection<String> sids) {
+    Set<String> live = new HashSet<>();
+    for (String sid : sids) {
+      State s = live(sid);
+      if (s != null) {
+        synchronized (s) {
+          if (s.tombstone == null) {
+            live.add(sid);
+          }
+        }
+      }
+    }
+    return Future.succeededFuture(live);
+  }
+
+  @Override
+  public Future<Void> close() {
+    sessions.clear();
+    return Future.succeededFuture();
+  }
+
+  private static Accepted accepted(State s, Accepted.Outcome outcome, String immediate, List<Forward> forwards, List<Answer> answers) {
+    return new Accepted(outcome, s.content, s.legacy, s.owner, s.wait, immediate, forwards, answers);
+  }
+
+  private static BoshException itemNotFound() {
+    return new BoshException(TerminateCondition.ITEM_NOT_FOUND, "unknown session or rid outside the window");
+  }
+
+  private static String closeBody(String open, String payload) {
+    return payload.isEmpty() ? open + "/>" : open + ">" + payload + BodyWriter.CLOSE;
+  }
+
+  private static String render(State s, long rid, String payload) {
+    return BodyWriter.response(s.ack && s.hi != rid ? s.hi : null, payload.isEmpty() ? List.of() : List.of(payload));
+  }
+
+  private static String takeOut(State s) {
+    if (s.out.isEmpty()) {
+      return "";
+    }
+    String all = String.join("", s.out);
+    s.out.clear();
+    return all;
+  }
+
+  private void cache(State s, long rid, String body) {
+    s.responses.put(rid, body);
+    s.cachedRids.add(rid);
+    while (s.cachedRids.size() > s.requests) {
+      s.responses.remove(s.cachedRids.removeFirst());
+    }
+  }
+
+  private String answerAt(State s, int i, String payload, List<Answer> answers) {
+    Held h = s.held.remove(i);
+    String body = render(s, h.rid(), payload);
+    cache(s, h.rid(), body);
+    answers.add(new Answer(h.rid(), h.holder(), body));
+    return body;
+  }
+
+  private void flush(State s, List<Answer> answers) {
+    if (!s.held.isEmpty() && !s.out.isEmpty()) {
+      answerAt(s, 0, takeOut(s), answers);
+    }
+    while (s.held.size() > s.hold) {
+      answerAt(s, 0, "", answers);
+    }
+  }
+
+  private void save(State s) {
+    long ms = !s.held.isEmpty() || !s.parked.isEmpty()
+        ? (s.wait + s.inactivity + 10) * 1000L
+        : s.inactivity * 1000L;
+    s.expiresAt = clockMillis.getAsLong() + ms;
+  }
+
+  private static List<Held> allHolders(State s) {
+    List<Held> all = new ArrayList<>(s.held);
+    s.parked.forEach((rid, p) -> {
+      if (!"-".equals(p.holder)) {
+        all.add(new Held(rid, p.holder));
+      }
+    });
+    all.sort(Comparator.comparingLong(Held::rid));
+    return all;
+  }
+
+  private void entomb(String sid, State s, String body) {
+    s.held.clear();
+    s.parked.clear();
+    s.out.clear();
+    s.responses.clear();
+    s.cachedRids.clear();
+    s.tombstone = body;
+    s.expiresAt = clockMillis.getAsLong() + tombstoneMillis;
+  }
+}

@@ -1,0 +1,188 @@
+package io.xbosh.session;
+
+import io.vertx.core.Future;
+import io.vertx.redis.client.Command;
+import io.vertx.redis.client.Redis;
+import io.vertx.redis.client.Request;
+import io.vertx.redis.client.Response;
+import io.xbosh.protocol.BodyWriter;
+import io.xbosh.protocol.BoshException;
+import io.xbosh.protocol.SessionParams;
+import io.xbosh.protocol.TerminateCondition;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * {@link SessionStore} on Redis: each operation is one {@code EVALSHA} of a Lua script (reloaded with
+ * {@code EVAL} on {@code NOSCRIPT}), over the two keys {@code xb:{sid}} and {@code xb:{sid}:o}
+ * that share a hash tag, so it runs unchanged on Redis Cluster.
+ */
+public final class RedisSessionStore implements SessionStore {
+
+  private final Redis redis;
+  private final boolean ownsClient;
+  private final LuaScript create;
+  private final LuaScript accept;
+  private final LuaScript deliver;
+  private final LuaScript release;
+  private final LuaScript terminate;
+
+  /**
+   * @param redis            a pooled client
+   * @param ownsClient       whether {@link #close()} closes the client
+   * @param maxOut           bound on stanzas waiting for a session's client
+   * @param tombstoneSeconds how long an ended session answers with its final body
+   */
+  public RedisSessionStore(Redis redis, boolean ownsClient, int maxOut, int tombstoneSeconds) {
+    this.redis = redis;
+    this.ownsClient = ownsClient;
+    Map<String, String> constants = Map.of(
+        "__OPEN__", LuaScript.quote(BodyWriter.OPEN),
+        "__TOMBSTONE_MS__", Long.toString(tombstoneSeconds * 1000L),
+        "__MAX_OUT__", Integer.toString(maxOut));
+    this.create = LuaScript.load("create", constants);
+    this.accept = LuaScript.load("accept", constants);
+    this.deliver = LuaScript.load("deliver", constants);
+    this.release = LuaScript.load("release", constants);
+    this.terminate = LuaScript.load("terminate", constants);
+  }
+
+  static String sessionKey(String sid) {
+    return "xb:{" + sid + "}";
+  }
+
+  static String outKey(String sid) {
+    return "xb:{" + sid + "}:o";
+  }
+
+  @Override
+  public Future<Void> create(SessionRecord r) {
+    SessionParams p = r.params();
+    return eval(create, r.sid(), List.of(Long.toString(r.rid()), Integer.toString(p.hold()), Integer.toString(p.requests()),
+        Integer.toString(p.waitSeconds()), Integer.toString(p.inactivity()), p.ack() ? "1" : "0", p.content(),
+        p.legacy() ? "1" : "0", r.owner(), r.response()))
+        .compose(res -> res.toInteger() == 1 ? Future.succeededFuture()
+            : Future.failedFuture(new IllegalStateException("sid collision")));
+  }
+
+  @Override
+  public Future<Accepted> accept(String sid, long rid, String holder, String flags, String payload) {
+    return eval(accept, sid, List.of(Long.toString(rid), holder, flags, payload)).map(RedisSessionStore::toAccepted);
+  }
+
+  private static Accepted toAccepted(Response res) {
+    String kind = res.get(0).toString();
+    switch (kind) {
+      case "gone", "err" -> throw new BoshException(TerminateCondition.ITEM_NOT_FOUND, "unknown session or rid outside the window");
+      case "ended" -> {
+        return new Accepted(Accepted.Outcome.ENDED, null, false, null, 0, res.get(1).toString(), List.of(), List.of());
+      }
+      default -> {
+        // handled below
+      }
+    }
+    String content = res.get(1).toString();
+    boolean legacy = "1".equals(res.get(2).toString());
+    String owner = res.get(3).toString();
+    int wait = res.get(4).toInteger();
+    return switch (kind) {
+      case "parked" -> new Accepted(Accepted.Outcome.PARKED, content, legacy, owner, wait, null, List.of(), List.of());
+      case "resent" -> new Accepted(Accepted.Outcome.RESENT, content, legacy, owner, wait, res.get(5).toString(), List.of(), List.of());
+      case "takeover" -> new Accepted(Accepted.Outcome.TAKEOVER, content, legacy, owner, wait, null, List.of(),
+          List.of(new Answer(0, res.get(5).toString(), BodyWriter.recoverableError())));
+      case "ok" -> {
+        int i = 5;
+        int nf = res.get(i++).toInteger();
+        List<Forward> forwards = new ArrayList<>(nf);
+        for (int k = 0; k < nf; k++, i += 3) {
+          forwards.add(Forward.of(res.get(i).toLong(), res.get(i + 1).toString(), res.get(i + 2).toString()));
+        }
+        List<Answer> answers = answers(res, i);
+        yield new Accepted(Accepted.Outcome.PROCESSED, content, legacy, owner, wait, null, forwards, answers);
+      }
+      default -> throw new IllegalStateException("unexpected script result " + kind);
+    };
+  }
+
+  private static List<Answer> answers(Response res, int i) {
+    int n = res.get(i++).toInteger();
+    List<Answer> answers = new ArrayList<>(n);
+    for (int k = 0; k < n; k++, i += 3) {
+      answers.add(new Answer(res.get(i).toLong(), res.get(i + 1).toString(), res.get(i + 2).toString()));
+    }
+    return answers;
+  }
+
+  @Override
+  public Future<Delivery> deliver(String sid, List<String> stanzas) {
+    return eval(deliver, sid, stanzas).map(res -> switch (res.get(0).toString()) {
+      case "full" -> Delivery.FULL;
+      case "gone" -> Delivery.GONE;
+      default -> new Delivery(Delivery.Status.OK, answers(res, 1));
+    });
+  }
+
+  @Override
+  public Future<String> release(String sid, long rid, String holder) {
+    return eval(release, sid, List.of(Long.toString(rid), holder)).map(res -> switch (res.get(0).toString()) {
+      case "ok", "ended" -> res.get(1).toString();
+      case "none" -> null;
+      default -> throw new BoshException(TerminateCondition.ITEM_NOT_FOUND, "session gone");
+    });
+  }
+
+  @Override
+  public Future<List<Answer>> terminate(String sid, String terminateOpen, String children) {
+    return eval(terminate, sid, List.of(terminateOpen, children)).map(res -> answers(res, 0));
+  }
+
+  @Override
+  public Future<Set<String>> existing(Collection<String> sids) {
+    if (sids.isEmpty()) {
+      return Future.succeededFuture(Set.of());
+    }
+    List<String> order = new ArrayList<>(sids);
+    List<Future<Response>> checks = new ArrayList<>(order.size());
+    for (String sid : order) {
+      checks.add(redis.send(Request.cmd(Command.HEXISTS).arg(sessionKey(sid)).arg("hi")));
+    }
+    return Future.all(checks).map(cf -> {
+      Set<String> live = new HashSet<>();
+      for (int i = 0; i < order.size(); i++) {
+        if (checks.get(i).result().toInteger() == 1) {
+          live.add(order.get(i));
+        }
+      }
+      return live;
+    });
+  }
+
+  @Override
+  public Future<Void> close() {
+    return ownsClient ? redis.close() : Future.succeededFuture();
+  }
+
+  private Future<Response> eval(LuaScript script, String sid, List<String> args) {
+    return redis.send(evalRequest(Command.EVALSHA, script.sha(), sid, args))
+        .recover(err -> {
+          String msg = err.getMessage();
+          if (msg != null && msg.startsWith("NOSCRIPT")) {
+            // EVAL also caches the script, so the next EVALSHA finds it
+            return redis.send(evalRequest(Command.EVAL, script.source(), sid, args));
+          }
+          return Future.failedFuture(err);
+        });
+  }
+
+  private static Request evalRequest(Command cmd, String scriptOrSha, String sid, List<String> args) {
+    Request req = Request.cmd(cmd).arg(scriptOrSha).arg(2).arg(sessionKey(sid)).arg(outKey(sid));
+    for (String a : args) {
+      req.arg(a);
+    }
+    return req;
+  }
+}

@@ -1,0 +1,80 @@
+package io.xbosh.session;
+
+import io.vertx.core.Future;
+import java.util.Collection;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * All session state of xbosh: parameters, rid window, buffered responses, stanzas waiting in either
+ * direction and the registry of held requests. Every operation is one atomic step (one Redis round
+ * trip in the Redis implementation), so that any pod can serve any request of any session.
+ *
+ * <p>Invariant after every operation: either no request is held or no server stanza is waiting
+ * (waiting stanzas go out in the oldest held request at once, XEP-0124 §8).
+ */
+public interface SessionStore {
+
+  /** Stores a new session; fails if the sid exists. */
+  Future<Void> create(SessionRecord record);
+
+  /**
+   * Applies one client request (XEP-0124 §14): the rid window, parking of early rids, resends,
+   * hold, and release of server stanzas to held requests. Fails with a
+   * {@link io.xbosh.protocol.BoshException} ({@code item-not-found}) for an unknown session or a rid
+   * outside the window.
+   *
+   * @param holder  id of the HTTP request, registered as held if the request waits
+   * @param payload the request's payloads, concatenated
+   * @param flags   {@link Forward#flags()}
+   */
+  Future<Accepted> accept(String sid, long rid, String holder, String flags, String payload);
+
+  /**
+   * Appends server stanzas for the client and answers the oldest held request with everything
+   * waiting.
+   *
+   * @return the answers now due; {@link Delivery#gone()} when the session no longer exists,
+   *     {@link Delivery#full()} when the outbound queue is at its bound (nothing was appended)
+   */
+  Future<Delivery> deliver(String sid, List<String> stanzas);
+
+  /**
+   * The wait timer of a held request fired: answer it with whatever is waiting (usually nothing).
+   *
+   * @return the body for that request, or null when it was answered or replaced meanwhile; a failed
+   *     future with {@code item-not-found} when the session is gone
+   */
+  Future<String> release(String sid, long rid, String holder);
+
+  /**
+   * Ends a session from the server side: every held request is answered with a terminate body (the
+   * oldest also carries stanzas still waiting), the state is dropped, and a tombstone answers the
+   * session's next request with the same body for the store's tombstone period.
+   *
+   * @param terminateOpen the terminate wrapper's start tag without its closing {@code >}
+   * @param children      children for the terminate body, e.g. the server's stream error
+   */
+  Future<List<Answer>> terminate(String sid, String terminateOpen, String children);
+
+  /** Which of these sessions still exist (not expired, not ended). */
+  Future<Set<String>> existing(Collection<String> sids);
+
+  Future<Void> close();
+
+  /** Result of {@link #deliver}. */
+  record Delivery(Status status, List<Answer> answers) {
+    public enum Status { OK, FULL, GONE }
+
+    public static final Delivery FULL = new Delivery(Status.FULL, List.of());
+    public static final Delivery GONE = new Delivery(Status.GONE, List.of());
+
+    public boolean full() {
+      return status == Status.FULL;
+    }
+
+    public boolean gone() {
+      return status == Status.GONE;
+    }
+  }
+}

@@ -1,0 +1,197 @@
+package io.xbosh.upstream;
+
+import com.fasterxml.aalto.AsyncByteArrayFeeder;
+import com.fasterxml.aalto.AsyncXMLInputFactory;
+import com.fasterxml.aalto.AsyncXMLStreamReader;
+import com.fasterxml.aalto.stax.InputFactoryImpl;
+import io.xbosh.protocol.ElementWriter;
+import io.xbosh.protocol.Namespaces;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import javax.xml.stream.XMLInputFactory;
+import javax.xml.stream.XMLStreamConstants;
+import javax.xml.stream.XMLStreamException;
+
+/**
+ * Non-blocking reader of an XMPP c2s stream from the server: bytes in, stream header, whole
+ * top-level stanzas and the stream end out. Each stanza is re-serialised for a BOSH {@code <body/>}
+ * (namespaces declared where the body does not provide them). A restart needs a fresh reader
+ * ({@link #reset()}), since the server starts a new XML document.
+ *
+ * <p>Confined to one thread. Bounded: stanza size and nesting depth; beyond them, and on any XML
+ * the server should never send (DTD, PI, comment), {@link #feed} throws {@link StreamException}.
+ */
+public final class StreamReader {
+
+  private static final AsyncXMLInputFactory FACTORY = factory();
+  private static final Map<String, String> BODY_SCOPE = Map.of("", Namespaces.HTTPBIND, "stream", Namespaces.STREAMS);
+  private static final String TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls";
+  private static final String COMPRESS_FEATURE_NS = "http://jabber.org/features/compress";
+
+  /** What the reader found in one {@link #feed} call. */
+  public interface Handler {
+    void streamOpened(Map<String, String> attributes);
+
+    void stanzas(List<String> stanzas);
+
+    /** A {@code <stream:error/>}: the server is about to close the stream (XEP-0206 §6). */
+    void streamError(String error);
+
+    void streamClosed();
+  }
+
+  /** The server sent something xbosh will not pass on. */
+  public static final class StreamException extends Exception {
+    public StreamException(String message) {
+      super(message, null, false, false);
+    }
+  }
+
+  private final Handler handler;
+  private final int maxStanzaChars;
+  private final int maxDepth;
+  private AsyncXMLStreamReader<AsyncByteArrayFeeder> reader;
+  private ElementWriter writer;
+  private boolean open;
+  private int skipDepth;
+  private boolean topIsFeatures;
+  private boolean topIsError;
+
+  public StreamReader(Handler handler, int maxStanzaChars, int maxDepth) {
+    this.handler = handler;
+    this.maxStanzaChars = maxStanzaChars;
+    this.maxDepth = maxDepth;
+    reset();
+  }
+
+  private static AsyncXMLInputFactory factory() {
+    InputFactoryImpl f = new InputFactoryImpl();
+    f.setProperty(XMLInputFactory.SUPPORT_DTD, false);
+    f.setProperty(XMLInputFactory.IS_SUPPORTING_EXTERNAL_ENTITIES, false);
+    f.setProperty(XMLInputFactory.IS_REPLACING_ENTITY_REFERENCES, false);
+    f.setProperty(XMLInputFactory.IS_NAMESPACE_AWARE, true);
+    return f;
+  }
+
+  /** Starts a new XML document: after a stream restart (XEP-0206 §5). */
+  public void reset() {
+    reader = FACTORY.createAsyncForByteArray();
+    writer = new ElementWriter(BODY_SCOPE, null, null, maxStanzaChars);
+    open = false;
+    skipDepth = 0;
+  }
+
+  public void feed(byte[] bytes) throws StreamException {
+    List<String> batch = new ArrayList<>();
+    try {
+      int off = 0;
+      while (off < bytes.length || !reader.getInputFeeder().needMoreInput()) {
+        if (reader.getInputFeeder().needMoreInput()) {
+          reader.getInputFeeder().feedInput(bytes, off, bytes.length - off);
+          off = bytes.length;
+        }
+        if (!drain(batch)) {
+          break;
+        }
+      }
+    } catch (XMLStreamException e) {
+      throw new StreamException("malformed XML from server: " + e.getMessage());
+    } catch (ElementWriter.FragmentTooLargeException e) {
+      throw new StreamException(e.getMessage());
+    } finally {
+      if (!batch.isEmpty()) {
+        handler.stanzas(batch);
+      }
+    }
+  }
+
+  /** Processes available events; false when the stream ended. */
+  private boolean drain(List<String> batch) throws XMLStreamException, StreamException {
+    int event;
+    while ((event = reader.next()) != AsyncXMLStreamReader.EVENT_INCOMPLETE) {
+      switch (event) {
+        case XMLStreamConstants.START_ELEMENT -> startElement();
+        case XMLStreamConstants.END_ELEMENT -> {
+          if (skipDepth > 0) {
+            skipDepth--;
+          } else if (writer.inElement()) {
+            String stanza = writer.end(reader);
+            if (stanza != null && topIsError) {
+              flush(batch);
+              handler.streamError(stanza);
+            } else if (stanza != null) {
+              batch.add(stanza);
+            }
+          } else {
+            // </stream:stream>
+            flush(batch);
+            handler.streamClosed();
+            return false;
+          }
+        }
+        case XMLStreamConstants.CHARACTERS, XMLStreamConstants.CDATA, XMLStreamConstants.SPACE -> {
+          if (skipDepth == 0 && writer.inElement()) {
+            writer.text(reader);
+          }
+          // whitespace keep-alives between stanzas are dropped
+        }
+        case XMLStreamConstants.DTD, XMLStreamConstants.COMMENT, XMLStreamConstants.PROCESSING_INSTRUCTION,
+            XMLStreamConstants.ENTITY_REFERENCE -> throw new StreamException("server sent forbidden XML construct " + event);
+        case XMLStreamConstants.END_DOCUMENT -> {
+          return false;
+        }
+        default -> {
+          // START_DOCUMENT (the XML declaration)
+        }
+      }
+    }
+    return true;
+  }
+
+  private void startElement() throws StreamException {
+    if (!open) {
+      if (!"stream".equals(reader.getLocalName()) || !Namespaces.STREAMS.equals(reader.getNamespaceURI())) {
+        throw new StreamException("server did not open an XMPP stream");
+      }
+      open = true;
+      Map<String, String> attrs = new HashMap<>();
+      for (int i = 0; i < reader.getAttributeCount(); i++) {
+        String ns = reader.getAttributeNamespace(i);
+        String key = ns == null || ns.isEmpty() ? reader.getAttributeLocalName(i) : "{" + ns + "}" + reader.getAttributeLocalName(i);
+        attrs.put(key, reader.getAttributeValue(i));
+      }
+      handler.streamOpened(attrs);
+      return;
+    }
+    if (skipDepth > 0) {
+      skipDepth++;
+      return;
+    }
+    if (writer.depth() + 1 >= maxDepth) {
+      throw new StreamException("server stanza nested too deeply");
+    }
+    if (writer.depth() == 0) {
+      boolean streams = Namespaces.STREAMS.equals(reader.getNamespaceURI());
+      topIsFeatures = streams && "features".equals(reader.getLocalName());
+      topIsError = streams && "error".equals(reader.getLocalName());
+    } else if (writer.depth() == 1 && topIsFeatures && isHiddenFeature(reader.getNamespaceURI())) {
+      // XEP-0206 §4, B-61: TLS and stream compression are xbosh's business, not the client's
+      skipDepth = 1;
+      return;
+    }
+    writer.start(reader);
+  }
+
+  private void flush(List<String> batch) {
+    if (!batch.isEmpty()) {
+      handler.stanzas(new ArrayList<>(batch));
+      batch.clear();
+    }
+  }
+
+  private boolean isHiddenFeature(String ns) {
+    return TLS_NS.equals(ns) || COMPRESS_FEATURE_NS.equals(ns);
+  }
+}

@@ -1,0 +1,98 @@
+-- ARGV: rid, holder, flags, payload
+-- Returns {kind, content, legacy, owner, wait, ...}:
+--   'ok': nforwards, (rid, flags, payload)*, nanswers, (rid, holder, body)*
+--   'parked' | 'resent' body | 'takeover' oldholder | 'ended' body | 'gone' | 'err' condition
+local ctx = load()
+if not ctx then
+  return { 'gone' }
+end
+if ctx.term then
+  return { 'ended', ctx.term }
+end
+local rid, holder, flags, payload = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+
+-- XEP-0124 §14.3: a resent rid gets its buffered response
+local cached = redis.call('HGET', S, 'r:' .. ARGV[1])
+if cached then
+  return { 'resent', ctx.ct, ctx.leg, ctx.own, ctx.wait, cached }
+end
+if rid <= ctx.hi then
+  for _, e in ipairs(ctx.held) do
+    if e[1] == rid then
+      -- a repeat of a held rid: the newest copy takes over, the older gets a recoverable error
+      local old = e[2]
+      e[2] = holder
+      save(ctx)
+      return { 'takeover', ctx.ct, ctx.leg, ctx.own, ctx.wait, old }
+    end
+  end
+  return { 'err', 'item-not-found' }
+end
+-- XEP-0124 §14.2: above the window
+if rid > ctx.hi + ctx.req then
+  return { 'err', 'item-not-found' }
+end
+if rid > ctx.hi + 1 then
+  local key = 'a:' .. ARGV[1]
+  local parked = redis.call('HGET', S, key)
+  if parked then
+    local old, rest = string.match(parked, '^([^|]*)|(.*)$')
+    redis.call('HSET', S, key, holder .. '|' .. rest)
+    save(ctx)
+    return { 'takeover', ctx.ct, ctx.leg, ctx.own, ctx.wait, old }
+  end
+  redis.call('HSET', S, key, holder .. '|' .. flags .. '|' .. payload)
+  ctx.np = ctx.np + 1
+  save(ctx)
+  return { 'parked', ctx.ct, ctx.leg, ctx.own, ctx.wait }
+end
+
+-- in order: process this rid and every parked successor
+local fw = { { rid, flags, payload } }
+ctx.held[#ctx.held + 1] = { rid, holder }
+ctx.hi = rid
+local ending = string.find(flags, 't', 1, true) ~= nil
+while not ending do
+  local key = 'a:' .. fmt(ctx.hi + 1)
+  local parked = redis.call('HGET', S, key)
+  if not parked then
+    break
+  end
+  redis.call('HDEL', S, key)
+  ctx.np = ctx.np - 1
+  local h, f, p = string.match(parked, '^([^|]*)|([^|]*)|(.*)$')
+  ctx.hi = ctx.hi + 1
+  fw[#fw + 1] = { ctx.hi, f, p }
+  if h ~= '-' then
+    ctx.held[#ctx.held + 1] = { ctx.hi, h }
+  end
+  ending = string.find(f, 't', 1, true) ~= nil
+end
+
+local out = { 'ok', ctx.ct, ctx.leg, ctx.own, ctx.wait, #fw }
+for _, f in ipairs(fw) do
+  out[#out + 1] = fmt(f[1])
+  out[#out + 1] = f[2]
+  out[#out + 1] = f[3]
+end
+
+if ending then
+  -- XEP-0124 §13: the oldest open request gets type='terminate' (with any waiting stanzas), the others empty bodies
+  local open = OPEN .. ' type="terminate"'
+  local final = close_body(open, take_out())
+  local all = ctx.held
+  for _, e in ipairs(parked_holders()) do
+    all[#all + 1] = e
+  end
+  table.sort(all, function(a, b) return a[1] < b[1] end)
+  local answers = {}
+  for i, e in ipairs(all) do
+    answers[i] = { e[1], e[2], i == 1 and final or close_body(OPEN, '') }
+  end
+  entomb(close_body(open, ''))
+  return flat_answers(out, answers)
+end
+
+flush(ctx)
+save(ctx)
+return flat_answers(out, ctx.answers)

@@ -1,0 +1,10 @@
+-- ARGV: rid, hold, requests, wait, inactivity, ack, content, legacy, owner, response
+if redis.call('EXISTS', S) == 1 then
+  return 0
+end
+local rid = ARGV[1]
+redis.call('HSET', S, 'hi', rid, 'hold', ARGV[2], 'req', ARGV[3], 'wait', ARGV[4], 'inact', ARGV[5],
+  'ack', ARGV[6], 'ct', ARGV[7], 'leg', ARGV[8], 'own', ARGV[9], 'held', '', 'rc', rid, 'np', 0,
+  'r:' .. rid, ARGV[10])
+redis.call('PEXPIRE', S, tonumber(ARGV[5]) * 1000)
+return 1

@@ -1,0 +1,17 @@
+-- ARGV: stanzas. Returns {'ok', nanswers, (rid, holder, body)*} | {'full'} | {'gone'}
+local ctx = load()
+if not ctx or ctx.term then
+  return { 'gone' }
+end
+if redis.call('LLEN', O) + #ARGV > MAX_OUT then
+  return { 'full' }
+end
+redis.call('RPUSH', O, unpack(ARGV))
+flush(ctx)
+if #ctx.answers > 0 then
+  save(ctx)
+else
+  -- server traffic alone does not reset the inactivity clock
+  redis.call('PEXPIRE', O, math.max(redis.call('PTTL', S), 1))
+end
+return flat_answers({ 'ok' }, ctx.answers)

@@ -1,0 +1,142 @@
+-- Shared by every xbosh script. KEYS[1] is the session hash, KEYS[2] its outbound stanza list; both
+-- carry the hash tag {sid} so they live in one Redis Cluster slot.
+--
+-- Session hash fields: hi (highest rid processed in order), hold, req (requests), wait, inact
+-- (seconds), ack ('1' when the client asked for acks), ct (content type), leg ('1' legacy client),
+-- own (owner pod), held ('rid=holder ...' in rid order), rc (buffered response rids, oldest first),
+-- np (parked count), r:<rid> (buffered response), a:<rid> ('holder|flags|payload' parked request),
+-- term (tombstone: the final body of an ended session; no other field is then present).
+local OPEN = __OPEN__
+local TOMBSTONE_MS = __TOMBSTONE_MS__
+local MAX_OUT = __MAX_OUT__
+
+local S, O = KEYS[1], KEYS[2]
+
+local function fmt(n)
+  return string.format('%.0f', n)
+end
+
+local function close_body(open, payload)
+  if payload == '' then
+    return open .. '/>'
+  end
+  return open .. '>' .. payload .. '</body>'
+end
+
+-- XEP-0124 §9.1: ack is the highest rid received without gaps, omitted when it equals the answered rid
+local function render(ctx, rid, payload)
+  if ctx.ack == '1' and ctx.hi ~= rid then
+    return close_body(OPEN .. ' ack="' .. fmt(ctx.hi) .. '"', payload)
+  end
+  return close_body(OPEN, payload)
+end
+
+local function load()
+  local f = redis.call('HMGET', S, 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term')
+  if f[13] then
+    return { term = f[13] }
+  end
+  if not f[1] then
+    return nil
+  end
+  local ctx = { hi = tonumber(f[1]), hold = tonumber(f[2]), req = tonumber(f[3]), wait = tonumber(f[4]),
+    inact = tonumber(f[5]), ack = f[6], ct = f[7], leg = f[8], own = f[9], np = tonumber(f[12]),
+    held = {}, rc = {}, answers = {} }
+  for r, h in string.gmatch(f[10], '(%d+)=(%S+)') do
+    ctx.held[#ctx.held + 1] = { tonumber(r), h }
+  end
+  for r in string.gmatch(f[11], '%d+') do
+    ctx.rc[#ctx.rc + 1] = tonumber(r)
+  end
+  return ctx
+end
+
+local function ttl_ms(ctx)
+  -- XEP-0124 §10: the inactivity clock runs only while no request is held (or parked)
+  if #ctx.held > 0 or ctx.np > 0 then
+    return (ctx.wait + ctx.inact + 10) * 1000
+  end
+  return ctx.inact * 1000
+end
+
+local function save(ctx)
+  local held, rc = {}, {}
+  for i, e in ipairs(ctx.held) do
+    held[i] = fmt(e[1]) .. '=' .. e[2]
+  end
+  for i, r in ipairs(ctx.rc) do
+    rc[i] = fmt(r)
+  end
+  redis.call('HSET', S, 'hi', fmt(ctx.hi), 'held', table.concat(held, ' '), 'rc', table.concat(rc, ' '), 'np', ctx.np)
+  local ms = ttl_ms(ctx)
+  redis.call('PEXPIRE', S, ms)
+  redis.call('PEXPIRE', O, ms)
+end
+
+-- XEP-0124 §14.3: buffer the last `requests` responses for retransmission
+local function cache(ctx, rid, body)
+  redis.call('HSET', S, 'r:' .. fmt(rid), body)
+  ctx.rc[#ctx.rc + 1] = rid
+  while #ctx.rc > ctx.req do
+    redis.call('HDEL', S, 'r:' .. fmt(table.remove(ctx.rc, 1)))
+  end
+end
+
+local function take_out()
+  local items = redis.call('LRANGE', O, 0, -1)
+  if #items == 0 then
+    return ''
+  end
+  redis.call('DEL', O)
+  return table.concat(items)
+end
+
+local function answer_at(ctx, i, payload)
+  local e = table.remove(ctx.held, i)
+  local body = render(ctx, e[1], payload)
+  cache(ctx, e[1], body)
+  ctx.answers[#ctx.answers + 1] = { e[1], e[2], body }
+  return body
+end
+
+-- XEP-0124 §8: waiting stanzas go out at once in the oldest held request; never more than `hold` held
+local function flush(ctx)
+  if #ctx.held > 0 and redis.call('LLEN', O) > 0 then
+    answer_at(ctx, 1, take_out())
+  end
+  while #ctx.held > ctx.hold do
+    answer_at(ctx, 1, '')
+  end
+end
+
+-- Holders of parked requests, for ending a session
+local function parked_holders()
+  local holders = {}
+  local fields = redis.call('HKEYS', S)
+  for _, k in ipairs(fields) do
+    if string.sub(k, 1, 2) == 'a:' then
+      local v = redis.call('HGET', S, k)
+      local h = string.match(v, '^([^|]*)|')
+      if h ~= '-' then
+        holders[#holders + 1] = { tonumber(string.sub(k, 3)), h }
+      end
+    end
+  end
+  return holders
+end
+
+local function entomb(body)
+  redis.call('DEL', S, O)
+  redis.call('HSET', S, 'term', body)
+  redis.call('PEXPIRE', S, TOMBSTONE_MS)
+end
+
+local function flat_answers(out, answers)
+  out[#out + 1] = #answers
+  for _, a in ipairs(answers) do
+    out[#out + 1] = fmt(a[1])
+    out[#out + 1] = a[2]
+    out[#out + 1] = a[3]
+  end
+  return out
+end
