@@ -13,8 +13,9 @@ public final class BoshValues {
 
   /** A rid: decimal digits only, 1 … 2^53−1 (XEP-0124 §14.1). */
   public static long parseRid(String v) {
-    long rid = parseUnsigned("rid", v, BoshBody.MAX_RID);
-    if (rid < 1) {
+    // unlike wait/hold, a rid is never clamped: one past the range is a client error
+    long rid = parseUnsigned("rid", v, Long.MAX_VALUE);
+    if (rid < 1 || rid > BoshBody.MAX_RID) {
       throw BoshException.badRequest("rid out of range");
     }
     return rid;

@@ -1,0 +1,275 @@
+package io.xbosh.session;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.vertx.core.Future;
+import io.xbosh.protocol.BodyWriter;
+import io.xbosh.protocol.BoshException;
+import io.xbosh.protocol.SessionParams;
+import io.xbosh.protocol.TerminateCondition;
+import io.xbosh.pod.Pod;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The {@link SessionStore} contract, run against every implementation. Bodies are compared byte for
+ * byte, so the Lua scripts and the in-process store cannot drift apart.
+ */
+abstract class SessionStoreContract {
+
+  static final String OPEN = BodyWriter.OPEN;
+  static final String EMPTY = OPEN + "/>";
+  static final String MSG = "<message xmlns=\"jabber:client\"><body>x</body></message>";
+  static final String MSG2 = "<message xmlns=\"jabber:client\"><body>y</body></message>";
+
+  abstract SessionStore store();
+
+  static <T> T get(Future<T> f) throws Exception {
+    try {
+      return f.toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    } catch (ExecutionException e) {
+      throw e.getCause() instanceof Exception ex ? ex : new IllegalStateException(e.getCause());
+    }
+  }
+
+  static SessionParams params(int hold, int wait, int inactivity, boolean ack) {
+    return new SessionParams(wait, hold, hold + 1, inactivity, 2, "1.11", "text/xml; charset=utf-8", ack,
+        "localhost", "en", null, null);
+  }
+
+  String newSession(int hold, boolean ack) throws Exception {
+    return newSession(params(hold, 30, 60, ack));
+  }
+
+  String newSession(SessionParams p) throws Exception {
+    String sid = UUID.randomUUID().toString();
+    get(store().create(new SessionRecord(sid, p, "pod-a", 100, "<creation/>")));
+    return sid;
+  }
+
+  @Test
+  void b21_inOrderRequestForwardedAndHeld() throws Exception {
+    String sid = newSession(1, false);
+    Accepted a = get(store().accept(sid, 101, "pod-a#1", "", "<presence/>"));
+    assertThat(a.outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+    assertThat(a.owner()).isEqualTo("pod-a");
+    assertThat(a.content()).isEqualTo("text/xml; charset=utf-8");
+    assertThat(a.waitSeconds()).isEqualTo(30);
+    assertThat(a.forwards()).containsExactly(new Forward(101, "<presence/>", false, false));
+    assertThat(a.answers()).isEmpty();
+  }
+
+  @Test
+  void b23_b25_stanzasGoToTheHeldRequestAllTogetherInOrder() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "pod-a#1", "", ""));
+    SessionStore.Delivery d = get(store().deliver(sid, List.of(MSG, MSG2)));
+    assertThat(d.answers()).containsExactly(new Answer(101, "pod-a#1", OPEN + ">" + MSG + MSG2 + "</body>"));
+  }
+
+  @Test
+  void b25_stanzasWaitingBeforeARequestAnswerItAtOnce() throws Exception {
+    String sid = newSession(1, false);
+    assertThat(get(store().deliver(sid, List.of(MSG))).answers()).isEmpty();
+    assertThat(get(store().deliver(sid, List.of(MSG2))).answers()).isEmpty();
+    Accepted a = get(store().accept(sid, 101, "pod-a#1", "", ""));
+    assertThat(a.answers()).containsExactly(new Answer(101, "pod-a#1", OPEN + ">" + MSG + MSG2 + "</body>"));
+  }
+
+  @Test
+  void b24_oldestHeldAnsweredWhenHoldExceeded() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "pod-a#1", "", ""));
+    Accepted a = get(store().accept(sid, 102, "pod-b#1", "", ""));
+    assertThat(a.answers()).containsExactly(new Answer(101, "pod-a#1", EMPTY));
+  }
+
+  @Test
+  void b24_holdTwoKeepsTwo() throws Exception {
+    String sid = newSession(2, false);
+    assertThat(get(store().accept(sid, 101, "p#1", "", "")).answers()).isEmpty();
+    assertThat(get(store().accept(sid, 102, "p#2", "", "")).answers()).isEmpty();
+    assertThat(get(store().accept(sid, 103, "p#3", "", "")).answers()).containsExactly(new Answer(101, "p#1", EMPTY));
+  }
+
+  @Test
+  void b28_resentRidGetsTheIdenticalResponse() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    String body = get(store().deliver(sid, List.of(MSG))).answers().get(0).body();
+    Accepted again = get(store().accept(sid, 101, "p#9", "", ""));
+    assertThat(again.outcome()).isEqualTo(Accepted.Outcome.RESENT);
+    assertThat(again.immediate()).isEqualTo(body);
+    assertThat(again.forwards()).isEmpty();
+    // the creation response is buffered too
+    assertThat(get(store().accept(sid, 100, "p#10", "", "")).immediate()).isEqualTo("<creation/>");
+  }
+
+  @Test
+  void b28_resendOfAHeldRidTakesOverAndTheOldCopyGetsARecoverableError() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "p#1", "", "<presence/>"));
+    Accepted again = get(store().accept(sid, 101, "q#1", "", "<presence/>"));
+    assertThat(again.outcome()).isEqualTo(Accepted.Outcome.TAKEOVER);
+    assertThat(again.forwards()).isEmpty();
+    assertThat(again.answers()).extracting(Answer::holder, Answer::body).containsExactly(
+        org.assertj.core.groups.Tuple.tuple("p#1", BodyWriter.recoverableError()));
+    assertThat(get(store().deliver(sid, List.of(MSG))).answers()).extracting(Answer::holder).containsExactly("q#1");
+  }
+
+  @Test
+  void b28_responsesBufferedForTheLastRequestsOnly() throws Exception {
+    String sid = newSession(1, false); // requests = 2
+    for (long rid = 101; rid <= 104; rid++) {
+      get(store().accept(sid, rid, "p#" + rid, "", ""));
+    }
+    // answered: 101, 102, 103 (104 held); buffered: the last two
+    assertThat(get(store().accept(sid, 103, "p#x", "", "")).outcome()).isEqualTo(Accepted.Outcome.RESENT);
+    assertThat(get(store().accept(sid, 102, "p#y", "", "")).outcome()).isEqualTo(Accepted.Outcome.RESENT);
+    assertThatThrownBy(() -> get(store().accept(sid, 101, "p#z", "", "")))
+        .isInstanceOfSatisfying(BoshException.class, e -> assertThat(e.condition()).isEqualTo(TerminateCondition.ITEM_NOT_FOUND));
+  }
+
+  @Test
+  void b27_ridAboveTheWindowIsItemNotFound() throws Exception {
+    String sid = newSession(1, false);
+    assertThatThrownBy(() -> get(store().accept(sid, 103, "p#1", "", "")))
+        .isInstanceOfSatisfying(BoshException.class, e -> assertThat(e.condition()).isEqualTo(TerminateCondition.ITEM_NOT_FOUND));
+  }
+
+  @Test
+  void b27_earlyRidParkedUntilTheGapFills() throws Exception {
+    String sid = newSession(1, false);
+    Accepted early = get(store().accept(sid, 102, "p#2", "", "<b/>"));
+    assertThat(early.outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    assertThat(early.forwards()).isEmpty();
+    Accepted gap = get(store().accept(sid, 101, "p#1", "", "<a/>"));
+    assertThat(gap.forwards()).extracting(Forward::rid, Forward::payload)
+        .containsExactly(org.assertj.core.groups.Tuple.tuple(101L, "<a/>"), org.assertj.core.groups.Tuple.tuple(102L, "<b/>"));
+    // hold=1: 101 answered, 102 held
+    assertThat(gap.answers()).containsExactly(new Answer(101, "p#1", EMPTY));
+  }
+
+  @Test
+  void b23_releaseAnswersEmptyOnceThenNothing() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    assertThat(get(store().release(sid, 101, "p#1"))).isEqualTo(EMPTY);
+    assertThat(get(store().release(sid, 101, "p#1"))).isNull();
+    // the empty answer is buffered for a resend
+    assertThat(get(store().accept(sid, 101, "p#2", "", "")).immediate()).isEqualTo(EMPTY);
+  }
+
+  @Test
+  void b23_releaseOfAParkedRequestAnswersItAndKeepsItsPayload() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 102, "p#2", "", "<b/>"));
+    assertThat(get(store().release(sid, 102, "p#2"))).isEqualTo(EMPTY);
+    Accepted gap = get(store().accept(sid, 101, "p#1", "", "<a/>"));
+    assertThat(gap.forwards()).extracting(Forward::payload).containsExactly("<a/>", "<b/>");
+    assertThat(gap.answers()).isEmpty(); // 101 held; 102 was already answered
+  }
+
+  @Test
+  void b30_ackOnResponsesWhenItDiffersFromTheAnsweredRid() throws Exception {
+    String sid = newSession(1, true);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    Accepted a = get(store().accept(sid, 102, "p#2", "", ""));
+    assertThat(a.answers()).containsExactly(new Answer(101, "p#1", OPEN + " ack=\"102\"/>"));
+    assertThat(get(store().deliver(sid, List.of(MSG))).answers())
+        .containsExactly(new Answer(102, "p#2", OPEN + ">" + MSG + "</body>"));
+  }
+
+  @Test
+  void b50_clientTerminateForwardsPayloadAndEndsTheSession() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    Accepted t = get(store().accept(sid, 102, "p#2", "t", "<presence type='unavailable'/>"));
+    assertThat(t.forwards()).containsExactly(new Forward(102, "<presence type='unavailable'/>", false, true));
+    // XEP-0124 §13: the oldest open request gets type='terminate', the others empty bodies
+    assertThat(t.answers()).containsExactly(
+        new Answer(101, "p#1", OPEN + " type=\"terminate\"/>"),
+        new Answer(102, "p#2", EMPTY));
+    Accepted after = get(store().accept(sid, 103, "p#3", "", ""));
+    assertThat(after.outcome()).isEqualTo(Accepted.Outcome.ENDED);
+    assertThat(after.immediate()).isEqualTo(OPEN + " type=\"terminate\"/>");
+    assertThat(get(store().existing(List.of(sid)))).isEmpty();
+    assertThat(get(store().deliver(sid, List.of(MSG))).gone()).isTrue();
+  }
+
+  @Test
+  void b54_serverEndCarriesWaitingStanzasAndTheErrorToTheOldestHeld() throws Exception {
+    String sid = newSession(2, false);
+    get(store().deliver(sid, List.of(MSG)));
+    String open = Pod.terminateOpen(TerminateCondition.REMOTE_STREAM_ERROR);
+    String err = "<stream:error><conflict xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/></stream:error>";
+    // no request held: the tombstone carries everything
+    assertThat(get(store().terminate(sid, open, err))).isEmpty();
+    assertThat(get(store().accept(sid, 101, "p#1", "", "")).immediate()).isEqualTo(open + ">" + MSG + err + "</body>");
+  }
+
+  @Test
+  void b54_serverEndAnswersEveryHeldRequest() throws Exception {
+    String sid = newSession(2, false);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    get(store().accept(sid, 102, "p#2", "", ""));
+    String open = Pod.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED);
+    assertThat(get(store().terminate(sid, open, ""))).containsExactly(
+        new Answer(101, "p#1", open + "/>"), new Answer(102, "p#2", open + "/>"));
+    assertThat(get(store().existing(List.of(sid)))).isEmpty();
+  }
+
+  @Test
+  void x03_outboundQueueBoundedWithoutLoss() throws Exception {
+    String sid = newSession(1, false);
+    List<String> many = java.util.Collections.nCopies(maxOut(), MSG);
+    assertThat(get(store().deliver(sid, many)).status()).isEqualTo(SessionStore.Delivery.Status.OK);
+    assertThat(get(store().deliver(sid, List.of(MSG2))).full()).isTrue();
+    Accepted a = get(store().accept(sid, 101, "p#1", "", ""));
+    assertThat(a.answers().get(0).body()).isEqualTo(OPEN + ">" + MSG.repeat(maxOut()) + "</body>");
+    assertThat(get(store().deliver(sid, List.of(MSG2))).status()).isEqualTo(SessionStore.Delivery.Status.OK);
+  }
+
+  @Test
+  void b40_sessionExpiresAfterInactivityWithNothingHeld() throws Exception {
+    String sid = newSession(params(1, 30, 1, false));
+    assertThat(get(store().existing(List.of(sid)))).containsExactly(sid);
+    await().atMost(Duration.ofSeconds(5)).until(() -> get(store().existing(List.of(sid))).isEmpty());
+    assertThatThrownBy(() -> get(store().accept(sid, 101, "p#1", "", "")))
+        .isInstanceOfSatisfying(BoshException.class, e -> assertThat(e.condition()).isEqualTo(TerminateCondition.ITEM_NOT_FOUND));
+  }
+
+  @Test
+  void b40_heldRequestStopsTheInactivityClock() throws Exception {
+    String sid = newSession(params(1, 3, 1, false));
+    get(store().accept(sid, 101, "p#1", "", ""));
+    // wait + inactivity bound the held session; it outlives its bare inactivity
+    await().pollDelay(Duration.ofMillis(1500)).atMost(Duration.ofSeconds(3))
+        .until(() -> get(store().existing(List.of(sid))).contains(sid));
+  }
+
+  @Test
+  void unknownSessionIsItemNotFound() {
+    assertThatThrownBy(() -> get(store().accept("no-such-sid", 1, "p#1", "", "")))
+        .isInstanceOfSatisfying(BoshException.class, e -> assertThat(e.condition()).isEqualTo(TerminateCondition.ITEM_NOT_FOUND));
+  }
+
+  @Test
+  void createRefusesAnExistingSid() throws Exception {
+    String sid = newSession(1, false);
+    assertThatThrownBy(() -> get(store().create(new SessionRecord(sid, params(1, 30, 60, false), "p", 1, "<x/>"))))
+        .isInstanceOf(IllegalStateException.class);
+    assertThat(get(store().existing(Set.of(sid, "other")))).containsExactly(sid);
+  }
+
+  int maxOut() {
+    return 50;
+  }
+}

@@ -1,0 +1,85 @@
+package io.xbosh.testing;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Predicate;
+
+/**
+ * A process a test starts (redis-server, prosody): started with its output piped, considered ready
+ * when a line of its output satisfies a condition, and destroyed on close.
+ */
+public class ExternalProcess implements AutoCloseable {
+
+  private final String name;
+  private final Process process;
+  private final StringBuffer output = new StringBuffer();
+
+  protected ExternalProcess(String name, List<String> command, Predicate<String> ready, long timeoutMs) throws IOException {
+    this.name = name;
+    this.process = new ProcessBuilder(command).redirectErrorStream(true).start();
+    CompletableFuture<Void> readiness = new CompletableFuture<>();
+    Thread pump = new Thread(() -> {
+      try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+        String line;
+        while ((line = r.readLine()) != null) {
+          output.append(line).append('\n');
+          if (ready.test(line)) {
+            readiness.complete(null);
+          }
+        }
+      } catch (IOException ignored) {
+        // process ended
+      }
+      readiness.completeExceptionally(new IOException(name + " exited before it was ready:\n" + output));
+    }, name + "-output");
+    pump.setDaemon(true);
+    pump.start();
+    try {
+      readiness.get(timeoutMs, TimeUnit.MILLISECONDS);
+    } catch (TimeoutException e) {
+      close();
+      throw new IOException(name + " not ready within " + timeoutMs + " ms:\n" + output);
+    } catch (Exception e) {
+      close();
+      throw new IOException(e.getCause() != null ? e.getCause().getMessage() : e.getMessage(), e);
+    }
+  }
+
+  public String output() {
+    return output.toString();
+  }
+
+  public boolean isAlive() {
+    return process.isAlive();
+  }
+
+  /** A TCP port free at the time of the call. */
+  public static int freePort() {
+    try (ServerSocket s = new ServerSocket(0)) {
+      s.setReuseAddress(true);
+      return s.getLocalPort();
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  @Override
+  public void close() {
+    process.destroy();
+    try {
+      if (!process.waitFor(10, TimeUnit.SECONDS)) {
+        process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      process.destroyForcibly();
+    }
+  }
+}

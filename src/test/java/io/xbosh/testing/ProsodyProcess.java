@@ -1,0 +1,91 @@
+package io.xbosh.testing;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+/**
+ * A throwaway Prosody on free loopback ports: c2s for xbosh, its own mod_bosh for comparison, plain
+ * authentication allowed, users written as account files before start.
+ */
+public final class ProsodyProcess extends ExternalProcess {
+
+  public static final String DOMAIN = "localhost";
+
+  private final Path dir;
+  private final int c2sPort;
+  private final int httpPort;
+
+  private ProsodyProcess(Path dir, Path config, int c2sPort, int httpPort) throws IOException {
+    super("prosody", List.of("prosody", "--config", config.toString()),
+        line -> line.contains("Activated service 'c2s' on"), 30_000);
+    this.dir = dir;
+    this.c2sPort = c2sPort;
+    this.httpPort = httpPort;
+  }
+
+  /** Starts Prosody with these users (name → password). */
+  public static ProsodyProcess start(Map<String, String> users) throws IOException {
+    Path dir = Files.createTempDirectory("xbosh-prosody");
+    Path accounts = dir.resolve("data").resolve(DOMAIN).resolve("accounts");
+    Files.createDirectories(accounts);
+    for (var u : users.entrySet()) {
+      Files.writeString(accounts.resolve(u.getKey() + ".dat"),
+          "return {\n\t[\"password\"] = \"" + u.getValue() + "\";\n};\n", StandardCharsets.UTF_8);
+    }
+    int c2s = freePort();
+    int http = freePort();
+    String cfg = """
+        daemonize = false
+        run_as_root = true
+        pidfile = "%1$s/prosody.pid"
+        data_path = "%1$s/data"
+        log = { { levels = { min = "info" }, to = "console" } }
+        interfaces = { "127.0.0.1" }
+        c2s_ports = { %2$d }
+        c2s_direct_tls_ports = { }
+        legacy_ssl_ports = { }
+        s2s_ports = { }
+        http_ports = { %3$d }
+        http_interfaces = { "127.0.0.1" }
+        https_ports = { }
+        modules_enabled = { "roster", "saslauth", "disco", "ping", "bosh", "smacks", "posix" }
+        modules_disabled = { "s2s" }
+        c2s_require_encryption = false
+        allow_unencrypted_plain_auth = true
+        authentication = "internal_plain"
+        consider_bosh_secure = true
+        cross_domain_bosh = true
+        bosh_max_inactivity = 60
+        limits = { c2s = { rate = "100mb/s" } }
+        VirtualHost "%4$s"
+        """.formatted(dir, c2s, http, DOMAIN);
+    Path config = dir.resolve("prosody.cfg.lua");
+    Files.writeString(config, cfg, StandardCharsets.UTF_8);
+    return new ProsodyProcess(dir, config, c2s, http);
+  }
+
+  public int c2sPort() {
+    return c2sPort;
+  }
+
+  /** Prosody's own BOSH endpoint. */
+  public String boshUrl() {
+    return "http://127.0.0.1:" + httpPort + "/http-bind";
+  }
+
+  @Override
+  public void close() {
+    super.close();
+    try (Stream<Path> files = Files.walk(dir)) {
+      files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (IOException ignored) {
+      // temp dir; best effort
+    }
+  }
+}

@@ -1,0 +1,115 @@
+package io.xbosh.upstream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class StreamReaderTest {
+
+  private static final String HEADER = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+      + "xmlns:stream='http://etherx.jabber.org/streams' id='abc' from='example.org' version='1.0'>";
+  private static final String FEATURES = "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+      + "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>";
+  private static final String MESSAGE = "<message from='a@b/c' to='d@e'><body>h\u00e9llo &amp; \uD83D\uDE00</body></message>";
+  private static final String ERROR = "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>";
+
+  private static final class Recorder implements StreamReader.Handler {
+    final List<String> events = new ArrayList<>();
+
+    @Override
+    public void streamOpened(Map<String, String> attributes) {
+      events.add("open id=" + attributes.get("id") + " from=" + attributes.get("from"));
+    }
+
+    @Override
+    public void stanzas(List<String> stanzas) {
+      stanzas.forEach(s -> events.add("stanza " + s));
+    }
+
+    @Override
+    public void streamError(String error) {
+      events.add("error " + error);
+    }
+
+    @Override
+    public void streamClosed() {
+      events.add("closed");
+    }
+  }
+
+  private static List<String> readInChunks(String input, int chunk) throws Exception {
+    Recorder rec = new Recorder();
+    StreamReader reader = new StreamReader(rec, 1 << 20, 64);
+    byte[] bytes = input.getBytes(StandardCharsets.UTF_8);
+    for (int off = 0; off < bytes.length; off += chunk) {
+      reader.feed(Arrays.copyOfRange(bytes, off, Math.min(bytes.length, off + chunk)));
+    }
+    return rec.events;
+  }
+
+  @Test
+  void everyChunkSizeYieldsTheSameStanzas() throws Exception {
+    String input = HEADER + FEATURES + " " + MESSAGE + "\n" + ERROR + "</stream:stream>";
+    List<String> expected = List.of(
+        "open id=abc from=example.org",
+        // B-61: starttls is not relayed to the client; stream prefix comes from the body wrapper
+        "stanza <stream:features><mechanisms xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"><mechanism>PLAIN</mechanism></mechanisms></stream:features>",
+        // B-17: stanzas carry jabber:client explicitly inside a httpbind body
+        "stanza <message xmlns=\"jabber:client\" from=\"a@b/c\" to=\"d@e\"><body>h\u00e9llo &amp; \uD83D\uDE00</body></message>",
+        "error <stream:error><conflict xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/></stream:error>",
+        "closed");
+    int total = (HEADER + FEATURES + MESSAGE).getBytes(StandardCharsets.UTF_8).length + ERROR.length() + 20;
+    for (int chunk = 1; chunk <= total; chunk++) {
+      assertThat(readInChunks(input, chunk)).as("chunk size %d", chunk).isEqualTo(expected);
+    }
+  }
+
+  @Test
+  void resetStartsANewDocumentAfterRestart() throws Exception {
+    Recorder rec = new Recorder();
+    StreamReader reader = new StreamReader(rec, 1 << 20, 64);
+    reader.feed((HEADER + "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>").getBytes(StandardCharsets.UTF_8));
+    reader.reset();
+    reader.feed((HEADER.replace("abc", "def") + "<stream:features/>").getBytes(StandardCharsets.UTF_8));
+    assertThat(rec.events).containsExactly("open id=abc from=example.org",
+        "stanza <success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"/>",
+        "open id=def from=example.org",
+        "stanza <stream:features/>");
+  }
+
+  @Test
+  void streamPrefixOtherThanStreamIsDeclared() throws Exception {
+    Recorder rec = new Recorder();
+    new StreamReader(rec, 1 << 20, 64).feed(("<s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams'>"
+        + "<s:features/>").getBytes(StandardCharsets.UTF_8));
+    assertThat(rec.events.get(1)).isEqualTo("stanza <s:features xmlns:s=\"http://etherx.jabber.org/streams\"/>");
+  }
+
+  @Test
+  void oversizedStanzaIsAStreamException() throws Exception {
+    StreamReader reader = new StreamReader(new Recorder(), 1024, 64);
+    reader.feed(HEADER.getBytes(StandardCharsets.UTF_8));
+    assertThatThrownBy(() -> reader.feed(("<message><body>" + "x".repeat(5000) + "</body></message>").getBytes(StandardCharsets.UTF_8)))
+        .isInstanceOf(StreamReader.StreamException.class);
+  }
+
+  @Test
+  void dtdFromServerIsAStreamException() {
+    StreamReader reader = new StreamReader(new Recorder(), 1024, 64);
+    assertThatThrownBy(() -> reader.feed("<!DOCTYPE x [<!ENTITY a 'b'>]><stream:stream/>".getBytes(StandardCharsets.UTF_8)))
+        .isInstanceOf(StreamReader.StreamException.class);
+  }
+
+  @Test
+  void notAStreamIsAStreamException() {
+    StreamReader reader = new StreamReader(new Recorder(), 1024, 64);
+    assertThatThrownBy(() -> reader.feed("<html><body/></html>".getBytes(StandardCharsets.UTF_8)))
+        .isInstanceOf(StreamReader.StreamException.class);
+  }
+}
