@@ -12,6 +12,9 @@ import io.xbosh.session.RedisSessionStore;
 import io.xbosh.session.SessionStore;
 import io.xbosh.upstream.ConfiguredResolver;
 import io.xbosh.upstream.UpstreamResolver;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.util.ArrayList;
 import java.util.List;
 import org.slf4j.Logger;
@@ -40,17 +43,26 @@ public final class Xbosh {
     Pod pod = new Pod(vertx, config.nodeId(), store, config.maxSessions(), config.maxHeldRequests());
     Xbosh x = new Xbosh(vertx, config, pod);
     UpstreamResolver resolver = new ConfiguredResolver(config.upstream(), config.upstreamHosts(), config.domains());
-    HttpVerticle first = new HttpVerticle(config, pod, resolver, config.httpPort());
-    return vertx.deployVerticle(first)
-        .compose(id -> {
-          x.deployments.add(id);
-          // with port 0 the first listener picks the port; the others share it
-          x.port = first.actualPort();
-          List<Future<String>> rest = new ArrayList<>();
-          for (int i = 1; i < config.eventLoops(); i++) {
-            rest.add(vertx.deployVerticle(new HttpVerticle(config, pod, resolver, x.port)).onSuccess(x.deployments::add));
-          }
-          return Future.all(rest);
+    int port;
+    try {
+      port = config.httpPort() != 0 ? config.httpPort() : freePort(config.httpHost());
+    } catch (IOException e) {
+      return Future.failedFuture(e);
+    }
+    List<HttpVerticle> verticles = new ArrayList<>();
+    for (int i = 0; i < config.eventLoops(); i++) {
+      verticles.add(new HttpVerticle(config, pod, resolver, port));
+    }
+    // instances bound to one host:port share its listener; Vert.x does not share a port 0
+    List<Future<String>> deployed = new ArrayList<>();
+    for (HttpVerticle v : verticles) {
+      deployed.add(vertx.deployVerticle(v).onSuccess(x.deployments::add));
+    }
+    return Future.all(deployed)
+        .compose(all -> {
+          x.port = verticles.get(0).actualPort();
+          boolean shared = verticles.stream().allMatch(v -> v.actualPort() == x.port);
+          return shared ? Future.succeededFuture() : Future.failedFuture("HTTP listeners did not share one port");
         })
         .map(v -> {
           pod.start(config.sweepMs());
@@ -72,6 +84,12 @@ public final class Xbosh {
         .setMaxPoolWaiting(config.redisPoolSize() * 256)
         .setMaxWaitingHandlers(config.redisPoolSize() * 256));
     return new RedisSessionStore(redis, true, config.maxQueuedStanzas(), tombstone);
+  }
+
+  private static int freePort(String host) throws IOException {
+    try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getByName(host))) {
+      return s.getLocalPort();
+    }
   }
 
   public int port() {

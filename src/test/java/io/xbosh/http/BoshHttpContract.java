@@ -1,0 +1,348 @@
+package io.xbosh.http;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.net.NetServer;
+import io.xbosh.Xbosh;
+import io.xbosh.config.XboshConfig;
+import io.xbosh.testing.ExternalProcess;
+import io.xbosh.testing.ProsodyProcess;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Black-box HTTP tests: raw BOSH bodies through xbosh to a real Prosody. Subclasses pick the store.
+ */
+abstract class BoshHttpContract {
+
+  static final String B = "xmlns='http://jabber.org/protocol/httpbind'";
+  static final String X = "xmlns:xmpp='urn:xmpp:xbosh'";
+
+  static ProsodyProcess prosody;
+  static Vertx vertx;
+  static Xbosh xbosh;
+  static NetServer flakyServer;
+  static int refusedPort;
+  static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+      .connectTimeout(Duration.ofSeconds(5)).build();
+
+  /** Starts Prosody, a server that drops clients once they send presence, and xbosh with extra settings. */
+  static void startAll(Map<String, String> extra) throws Exception {
+    prosody = ProsodyProcess.start(Map.of("alice", "alicepw", "bob", "bobpw"));
+    vertx = Vertx.vertx();
+    flakyServer = vertx.createNetServer().connectHandler(sock -> sock.handler(buf -> {
+      String s = buf.toString();
+      if (s.contains("<stream:stream")) {
+        sock.write("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
+            + " id='f1' from='flaky.test' version='1.0'><stream:features/>");
+      }
+      if (s.contains("<presence")) {
+        sock.close(); // the server goes away mid-session
+      }
+    })).listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    refusedPort = ExternalProcess.freePort();
+    Map<String, String> env = new HashMap<>(Map.of(
+        "XBOSH_HTTP_HOST", "127.0.0.1",
+        "XBOSH_HTTP_PORT", "0",
+        "XBOSH_EVENT_LOOPS", "2",
+        "XBOSH_UPSTREAM", "127.0.0.1:" + prosody.c2sPort(),
+        "XBOSH_UPSTREAM_HOSTS", "refused.test=127.0.0.1:" + refusedPort + ",flaky.test=127.0.0.1:" + flakyServer.actualPort(),
+        "XBOSH_DOMAINS", "localhost,refused.test,flaky.test",
+        "XBOSH_MAX_BODY_BYTES", "4096",
+        "XBOSH_NODE_ID", "test-pod",
+        "XBOSH_SWEEP_MS", "200"));
+    env.putAll(extra);
+    xbosh = Xbosh.start(vertx, XboshConfig.from(env)).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+  }
+
+  @AfterAll
+  static void stopAll() throws Exception {
+    // idempotent: subclasses call it before stopping what xbosh depends on
+    if (xbosh != null) {
+      xbosh.stop().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+      xbosh = null;
+    }
+    if (vertx != null) {
+      vertx.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+      vertx = null;
+    }
+    if (prosody != null) {
+      prosody.close();
+      prosody = null;
+    }
+  }
+
+  static URI uri() {
+    return URI.create("http://127.0.0.1:" + xbosh.port() + "/http-bind");
+  }
+
+  static HttpResponse<String> post(String body) throws Exception {
+    return send(HttpRequest.newBuilder(uri()).header("Content-Type", "text/xml; charset=utf-8")
+        .POST(HttpRequest.BodyPublishers.ofString(body)).build());
+  }
+
+  static CompletableFuture<HttpResponse<String>> postAsync(String body) {
+    return http.sendAsync(HttpRequest.newBuilder(uri()).POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+        HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+  }
+
+  static HttpResponse<String> send(HttpRequest req) throws Exception {
+    return http.send(req, HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+  }
+
+  static String attr(String xml, String name) {
+    Matcher m = Pattern.compile("\\s" + Pattern.quote(name) + "=\"([^\"]*)\"").matcher(xml);
+    return m.find() ? m.group(1) : null;
+  }
+
+  /** A logged-in, bound session over raw BOSH. */
+  static final class Session {
+    final String sid;
+    long rid;
+
+    Session(String sid, long rid) {
+      this.sid = sid;
+      this.rid = rid;
+    }
+
+    HttpResponse<String> send(String payload) throws Exception {
+      return post("<body " + B + " sid='" + sid + "' rid='" + (++rid) + "'>" + payload + "</body>");
+    }
+
+    CompletableFuture<HttpResponse<String>> sendAsync(String payload) {
+      return postAsync("<body " + B + " sid='" + sid + "' rid='" + (++rid) + "'>" + payload + "</body>");
+    }
+  }
+
+  static Session login(String user, String password, String resource) throws Exception {
+    long rid = 1_000_000 + (long) (Math.random() * 1_000_000);
+    HttpResponse<String> created = post("<body " + B + " " + X + " rid='" + rid + "' to='localhost' xml:lang='en' wait='2'"
+        + " hold='1' ver='1.11' xmpp:version='1.0'/>");
+    assertThat(created.statusCode()).isEqualTo(200);
+    assertThat(created.body()).contains("<mechanism>PLAIN</mechanism>");
+    Session s = new Session(attr(created.body(), "sid"), rid);
+    String auth = Base64.getEncoder().encodeToString(("\0" + user + "\0" + password).getBytes(StandardCharsets.UTF_8));
+    assertThat(s.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + auth + "</auth>").body())
+        .contains("<success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"");
+    HttpResponse<String> restarted = post("<body " + B + " " + X + " sid='" + s.sid + "' rid='" + (++s.rid)
+        + "' to='localhost' xmpp:restart='true'/>");
+    assertThat(restarted.body()).contains("<bind xmlns=\"urn:ietf:params:xml:ns:xmpp-bind\">");
+    assertThat(s.send("<iq xmlns='jabber:client' type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+        + "<resource>" + resource + "</resource></bind></iq>").body())
+        .contains("<jid>" + user + "@localhost/" + resource + "</jid>");
+    return s;
+  }
+
+  // ---- the walk
+
+  @Test
+  void b10_b17_b50_b60_walkCreationSaslRestartBindMessageTerminate() throws Exception {
+    HttpResponse<String> created = post("<body " + B + " " + X + " rid='4242' to='localhost' xml:lang='en' wait='2' hold='1'"
+        + " ver='1.11' ack='1' xmpp:version='1.0'/>");
+    String body = created.body();
+    assertThat(created.statusCode()).isEqualTo(200);
+    assertThat(created.headers().firstValue("content-type")).hasValue("text/xml; charset=utf-8");
+    assertThat(attr(body, "sid")).hasSizeGreaterThanOrEqualTo(22);
+    assertThat(attr(body, "wait")).isEqualTo("2");
+    assertThat(attr(body, "requests")).isEqualTo("2");
+    assertThat(attr(body, "hold")).isEqualTo("1");
+    assertThat(attr(body, "ver")).isEqualTo("1.11");
+    assertThat(attr(body, "ack")).isEqualTo("4242");
+    assertThat(attr(body, "xmpp:version")).isEqualTo("1.0");
+    assertThat(attr(body, "xmpp:restartlogic")).isEqualTo("true");
+    assertThat(attr(body, "authid")).isNotBlank();
+    assertThat(body).contains("<stream:features>").doesNotContain("starttls");
+
+    Session alice = login("alice", "alicepw", "walk");
+    // a message to oneself comes back through the held poll
+    HttpResponse<String> sent = alice.send("<message xmlns='jabber:client' to='alice@localhost/walk' id='m1'>"
+        + "<body>caf\u00e9 &amp; \uD83D\uDE00</body></message>");
+    String echoed = sent.body().contains("id=\"m1\"") ? sent.body() : alice.send("").body();
+    assertThat(echoed).contains("<message xmlns=\"jabber:client\"").contains("<body>caf\u00e9 &amp; \uD83D\uDE00</body>");
+
+    HttpResponse<String> bye = alice.send("<presence xmlns='jabber:client' type='unavailable'/>".replace("<presence", "<presence")
+        .substring(0, 0)); // poll
+    assertThat(bye.statusCode()).isEqualTo(200);
+    HttpResponse<String> terminated = post("<body " + B + " sid='" + alice.sid + "' rid='" + (++alice.rid)
+        + "' type='terminate'><presence xmlns='jabber:client' type='unavailable'/></body>");
+    assertThat(terminated.body()).contains("type=\"terminate\"").doesNotContain("condition=");
+    assertThat(alice.send("").body()).contains("type=\"terminate\"");
+  }
+
+  @Test
+  void b03_everyResponseHasContentLengthAndIsNotChunked() throws Exception {
+    for (String req : new String[] {
+        "<body " + B + " rid='10' to='localhost' wait='1' hold='1' ver='1.6'/>",
+        "<body " + B + " rid='10' sid='unknown'/>",
+        "<nope/>"}) {
+      HttpResponse<String> r = post(req);
+      assertThat(r.headers().firstValue("content-length")).as(req).hasValue(Integer.toString(r.body().getBytes(StandardCharsets.UTF_8).length));
+      assertThat(r.headers().firstValue("transfer-encoding")).as(req).isEmpty();
+    }
+  }
+
+  @Test
+  void b05_requestContentTypeIgnored() throws Exception {
+    for (String type : new String[] {"text/plain", "application/x-www-form-urlencoded", "application/xml"}) {
+      HttpResponse<String> r = send(HttpRequest.newBuilder(uri()).header("Content-Type", type)
+          .POST(HttpRequest.BodyPublishers.ofString("<body " + B + " rid='7' to='localhost' wait='1' hold='1' ver='1.6'/>")).build());
+      assertThat(attr(r.body(), "sid")).as(type).isNotNull();
+    }
+  }
+
+  @Test
+  void b16_contentAttributeIsTheResponseContentType() throws Exception {
+    HttpResponse<String> r = post("<body " + B + " rid='7' to='localhost' wait='1' hold='1' ver='1.6' content='text/html; charset=utf-8'/>");
+    assertThat(r.headers().firstValue("content-type")).hasValue("text/html; charset=utf-8");
+    HttpResponse<String> poll = post("<body " + B + " rid='8' sid='" + attr(r.body(), "sid") + "'/>");
+    assertThat(poll.headers().firstValue("content-type")).hasValue("text/html; charset=utf-8");
+  }
+
+  @Test
+  void b23_emptyBodyWhenWaitRunsOut() throws Exception {
+    Session s = login("bob", "bobpw", "wait");
+    long start = System.nanoTime();
+    HttpResponse<String> r = s.send("");
+    long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+    assertThat(r.body()).isEqualTo("<body xmlns=\"http://jabber.org/protocol/httpbind\" xmlns:stream=\"http://etherx.jabber.org/streams\"/>");
+    assertThat(ms).isGreaterThanOrEqualTo(1500);
+  }
+
+  @Test
+  void b24_b28_holdReleaseAndResentRidAnsweredIdentically() throws Exception {
+    Session s = login("bob", "bobpw", "hold");
+    CompletableFuture<HttpResponse<String>> first = s.sendAsync("");
+    long firstRid = s.rid;
+    // once 'first' is held, the next request releases it (hold=1)
+    HttpResponse<String> second = s.send("<iq xmlns='jabber:client' type='get' id='ping1'><ping xmlns='urn:xmpp:ping'/></iq>");
+    HttpResponse<String> firstAnswer = first.get(10, TimeUnit.SECONDS);
+    assertThat(firstAnswer.statusCode()).isEqualTo(200);
+    String pong = firstAnswer.body() + second.body();
+    assertThat(pong).contains("id=\"ping1\"");
+    HttpResponse<String> resent = post("<body " + B + " sid='" + s.sid + "' rid='" + firstRid + "'/>");
+    assertThat(resent.body()).isEqualTo(firstAnswer.body());
+  }
+
+  @Test
+  void b21_b27_earlyRidIsForwardedAfterTheGapFills() throws Exception {
+    Session s = login("alice", "alicepw", "order");
+    long base = s.rid;
+    CompletableFuture<HttpResponse<String>> later = postAsync("<body " + B + " sid='" + s.sid + "' rid='" + (base + 2) + "'>"
+        + "<message xmlns='jabber:client' to='alice@localhost/order'><body>second</body></message></body>");
+    HttpResponse<String> earlier = post("<body " + B + " sid='" + s.sid + "' rid='" + (base + 1) + "'>"
+        + "<message xmlns='jabber:client' to='alice@localhost/order'><body>first</body></message></body>");
+    String both = earlier.body() + later.get(10, TimeUnit.SECONDS).body();
+    s.rid = base + 2;
+    if (!both.contains("second")) {
+      both += s.send("").body();
+    }
+    assertThat(both.indexOf("<body>first</body>")).isNotNegative().isLessThan(both.indexOf("<body>second</body>"));
+  }
+
+  // ---- bad input: a clear answer, and nothing else disturbed
+
+  @Test
+  void b01_malformedXmlIsBadRequest() throws Exception {
+    assertTerminate(post("<body " + B + " rid='1'><message>"), 200, "bad-request");
+  }
+
+  @Test
+  void b01_wrongRootOrNamespaceIsBadRequest() throws Exception {
+    assertTerminate(post("<foo " + B + " rid='1'/>"), 200, "bad-request");
+    assertTerminate(post("<body xmlns='urn:wrong' rid='1'/>"), 200, "bad-request");
+  }
+
+  @Test
+  void b02_dtdEntityCommentAndPiAreBadRequest() throws Exception {
+    assertTerminate(post("<!DOCTYPE body [<!ENTITY x 'y'>]><body " + B + " rid='1'>&x;</body>"), 200, "bad-request");
+    assertTerminate(post("<body " + B + " rid='1'><!-- c --></body>"), 200, "bad-request");
+    assertTerminate(post("<body " + B + " rid='1'><?pi?></body>"), 200, "bad-request");
+  }
+
+  @Test
+  void x01_oversizedBodyIs413() throws Exception {
+    HttpResponse<String> r = post("<body " + B + " rid='1'><message><body>" + "x".repeat(5000) + "</body></message></body>");
+    assertThat(r.statusCode()).isEqualTo(413);
+    assertThat(r.body()).contains("condition=\"bad-request\"");
+  }
+
+  @Test
+  void b29_missingNonNumericNegativeRidAreBadRequest() throws Exception {
+    assertTerminate(post("<body " + B + " to='localhost'/>"), 200, "bad-request");
+    assertTerminate(post("<body " + B + " rid='abc' to='localhost'/>"), 200, "bad-request");
+    assertTerminate(post("<body " + B + " rid='-3' to='localhost'/>"), 200, "bad-request");
+  }
+
+  @Test
+  void b51_unknownSidIsItemNotFound() throws Exception {
+    assertTerminate(post("<body " + B + " rid='5' sid='no-such-session'/>"), 200, "item-not-found");
+  }
+
+  @Test
+  void b52_legacyClientGetsHttpStatus() throws Exception {
+    // no ver: legacy
+    assertThat(post("<body " + B + " rid='1' wait='x' to='localhost'/>").statusCode()).isEqualTo(400);
+  }
+
+  @Test
+  void b27_ridReplayOutsideTheWindowEndsOnlyThatSession() throws Exception {
+    Session victim = login("alice", "alicepw", "victim");
+    Session bystander = login("bob", "bobpw", "bystander");
+    assertTerminate(post("<body " + B + " sid='" + victim.sid + "' rid='" + (victim.rid + 50) + "'/>"), 200, "item-not-found");
+    assertTerminate(post("<body " + B + " sid='" + victim.sid + "' rid='" + (victim.rid + 1) + "'/>"), 200, "item-not-found");
+    // the other session is untouched
+    HttpResponse<String> ping = bystander.send("<iq xmlns='jabber:client' type='get' id='p2'><ping xmlns='urn:xmpp:ping'/></iq>");
+    String answer = ping.body().contains("p2") ? ping.body() : bystander.send("").body();
+    assertThat(answer).contains("id=\"p2\"").contains("type=\"result\"");
+  }
+
+  @Test
+  void r03_methodOtherThanPostIs405() throws Exception {
+    HttpResponse<String> r = send(HttpRequest.newBuilder(uri()).GET().build());
+    assertThat(r.statusCode()).isEqualTo(405);
+    assertThat(r.headers().firstValue("allow")).hasValue("POST, OPTIONS");
+    assertThat(r.body()).contains("condition=\"bad-request\"");
+    HttpResponse<String> put = send(HttpRequest.newBuilder(uri()).PUT(HttpRequest.BodyPublishers.ofString("<body/>")).build());
+    assertThat(put.statusCode()).isEqualTo(405);
+  }
+
+  @Test
+  void b51_unservedDomainIsHostUnknown() throws Exception {
+    assertTerminate(post("<body " + B + " rid='1' to='elsewhere.example' wait='1' hold='1' ver='1.6'/>"), 200, "host-unknown");
+  }
+
+  @Test
+  void b51_refusedUpstreamIsRemoteConnectionFailed() throws Exception {
+    assertTerminate(post("<body " + B + " rid='1' to='refused.test' wait='1' hold='1' ver='1.6'/>"), 200, "remote-connection-failed");
+  }
+
+  @Test
+  void b51_upstreamClosingMidSessionIsRemoteConnectionFailed() throws Exception {
+    HttpResponse<String> created = post("<body " + B + " rid='1' to='flaky.test' wait='5' hold='1' ver='1.6'/>");
+    String sid = attr(created.body(), "sid");
+    assertThat(sid).isNotNull();
+    HttpResponse<String> held = post("<body " + B + " sid='" + sid + "' rid='2'><presence xmlns='jabber:client'/></body>");
+    assertTerminate(held, 200, "remote-connection-failed");
+    assertTerminate(post("<body " + B + " sid='" + sid + "' rid='3'/>"), 200, "remote-connection-failed");
+  }
+
+  static void assertTerminate(HttpResponse<String> r, int status, String condition) {
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(status);
+    assertThat(r.body()).contains("type=\"terminate\"").contains("condition=\"" + condition + "\"");
+    assertThat(r.headers().firstValue("content-length")).isPresent();
+  }
+}
