@@ -98,7 +98,8 @@ public record XboshConfig(
       new Variable("XBOSH_MAX_HELD_REQUESTS", "20000", "HTTP requests this pod holds at most; beyond it HTTP 503"),
       new Variable("XBOSH_CONNECT_TIMEOUT_MS", "10000", "time to connect to the XMPP server and receive its stream features"),
       new Variable("XBOSH_SWEEP_MS", "1000", "how often a pod closes upstream links of expired sessions"),
-      new Variable("XBOSH_TOMBSTONE_SECONDS", "120", "how long an ended session answers its final body before its sid is unknown"));
+      new Variable("XBOSH_TOMBSTONE_SECONDS", "120", "how long an ended session answers its final body before its sid is unknown"),
+      new Variable("XBOSH_LOG_LEVEL", "INFO", "log level, read by logback.xml (TRACE logs every payload; never use it in production)"));
 
   public static XboshConfig fromEnv() {
     return from(System.getenv());

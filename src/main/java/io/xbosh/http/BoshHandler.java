@@ -248,11 +248,24 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     if (e instanceof BoshException be) {
-      if (be.condition() == TerminateCondition.ITEM_NOT_FOUND || be.condition() == TerminateCondition.REMOTE_CONNECTION_FAILED) {
-        pod.store().terminate(sid, Pod.terminateOpen(be.condition()), "").onSuccess(pod::dispatch);
-        pod.abort(sid);
+      String plain = terminateBody(be.condition(), be.children());
+      if (be.condition() != TerminateCondition.ITEM_NOT_FOUND && be.condition() != TerminateCondition.REMOTE_CONNECTION_FAILED) {
+        held.respond(200, Negotiator.DEFAULT_CONTENT, plain);
+        return;
       }
-      held.respond(200, Negotiator.DEFAULT_CONTENT, terminateBody(be.condition(), be.children()));
+      // the session ends: answer only once the store says so, so a request racing this answer
+      // finds the tombstone; with no other request held, the tombstone carries waiting stanzas
+      pod.store().terminate(sid, Pod.terminateOpen(be.condition()), "").onComplete(ar -> {
+        pod.abort(sid);
+        String answer = plain;
+        if (ar.succeeded()) {
+          pod.dispatch(ar.result().answers());
+          if (ar.result().answers().isEmpty() && ar.result().tombstone() != null) {
+            answer = ar.result().tombstone();
+          }
+        }
+        held.respond(200, Negotiator.DEFAULT_CONTENT, answer);
+      });
       return;
     }
     // the store is unreachable: a recoverable error makes the client resend (XEP-0124 §17.3)

@@ -132,6 +132,9 @@ public final class Pod implements LinkSink {
   public void dispatch(List<Answer> answers) {
     for (Answer a : answers) {
       HeldRequest r = held.get(a.holder());
+      if (log.isTraceEnabled()) {
+        log.trace("answer rid={} holder={} local={} body={}", a.rid(), a.holder(), r != null, a.body());
+      }
       if (r != null) {
         r.answer(a.body());
       } else if (!id.equals(a.pod())) {
@@ -153,7 +156,7 @@ public final class Pod implements LinkSink {
   @Override
   public Future<Void> ended(String sid, TerminateCondition condition, String children) {
     return store.terminate(sid, terminateOpen(condition), children)
-        .onSuccess(this::dispatch)
+        .onSuccess(t -> dispatch(t.answers()))
         .onFailure(e -> log.warn("sid={} could not record the end of the session: {}", sid, e.getMessage()))
         .mapEmpty();
   }

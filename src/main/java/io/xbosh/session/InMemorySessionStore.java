@@ -260,14 +260,14 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   @Override
-  public Future<List<Answer>> terminate(String sid, String terminateOpen, String children) {
+  public Future<Terminated> terminate(String sid, String terminateOpen, String children) {
     State s = live(sid);
     if (s == null) {
-      return Future.succeededFuture(List.of());
+      return Future.succeededFuture(Terminated.UNKNOWN);
     }
     synchronized (s) {
       if (s.tombstone != null) {
-        return Future.succeededFuture(List.of());
+        return Future.succeededFuture(new Terminated(List.of(), s.tombstone));
       }
       String first = closeBody(terminateOpen, takeOut(s) + children);
       String rest = closeBody(terminateOpen, children);
@@ -276,8 +276,9 @@ public final class InMemorySessionStore implements SessionStore {
       for (int i = 0; i < all.size(); i++) {
         answers.add(new Answer(all.get(i).rid(), all.get(i).holder(), i == 0 ? first : rest));
       }
-      entomb(sid, s, all.isEmpty() ? first : rest);
-      return Future.succeededFuture(answers);
+      String tombstone = all.isEmpty() ? first : rest;
+      entomb(sid, s, tombstone);
+      return Future.succeededFuture(new Terminated(answers, tombstone));
     }
   }
 

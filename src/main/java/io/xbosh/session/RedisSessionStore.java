@@ -136,8 +136,11 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   @Override
-  public Future<List<Answer>> terminate(String sid, String terminateOpen, String children) {
-    return eval(terminate, sid, List.of(terminateOpen, children)).map(res -> answers(res, 0));
+  public Future<Terminated> terminate(String sid, String terminateOpen, String children) {
+    return eval(terminate, sid, List.of(terminateOpen, children)).map(res -> {
+      Response tombstone = res.get(0);
+      return new Terminated(answers(res, 1), tombstone == null ? null : tombstone.toString());
+    });
   }
 
   @Override

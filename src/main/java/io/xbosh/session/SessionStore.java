@@ -54,13 +54,20 @@ public interface SessionStore {
    *
    * @param terminateOpen the terminate wrapper's start tag without its closing {@code >}
    * @param children      children for the terminate body, e.g. the server's stream error
+   * @return the answers for held requests and the tombstone (null when the sid is unknown; the
+   *     earlier tombstone when the session had already ended)
    */
-  Future<List<Answer>> terminate(String sid, String terminateOpen, String children);
+  Future<Terminated> terminate(String sid, String terminateOpen, String children);
 
   /** Which of these sessions still exist (not expired, not ended). */
   Future<Set<String>> existing(Collection<String> sids);
 
   Future<Void> close();
+
+  /** Result of {@link #terminate}: who gets which final body, and what any later request gets. */
+  record Terminated(List<Answer> answers, String tombstone) {
+    public static final Terminated UNKNOWN = new Terminated(List.of(), null);
+  }
 
   /** Result of {@link #deliver}. */
   record Delivery(Status status, List<Answer> answers) {

@@ -172,6 +172,9 @@ public final class UpstreamLink implements StreamReader.Handler {
       return;
     }
     if (!f.payload().isEmpty()) {
+      if (log.isTraceEnabled()) {
+        log.trace("sid={} rid={} to server: {}", sid, f.rid(), f.payload());
+      }
       socket.write(f.payload());
     }
     if (f.terminate()) {
@@ -289,6 +292,9 @@ public final class UpstreamLink implements StreamReader.Handler {
         batch.add(pending.poll());
       }
       delivering = true;
+      if (log.isTraceEnabled()) {
+        log.trace("sid={} from server: {}", sid, batch);
+      }
       sink.deliver(sid, batch).onComplete(ar -> onDelivered(batch, ar.succeeded() ? ar.result() : null, ar.cause()));
     } else if (ending != null && !endReported) {
       endReported = true;

@@ -1,7 +1,11 @@
--- ARGV: terminate start tag (without '>'), children. Returns {nanswers, (rid, holder, body)*}
+-- ARGV: terminate start tag (without '>'), children.
+-- Returns {tombstone, nanswers, (rid, holder, body)*}; tombstone is nil for an unknown sid.
 local ctx = load()
-if not ctx or ctx.term then
-  return { 0 }
+if not ctx then
+  return { false, 0 }
+end
+if ctx.term then
+  return { ctx.term, 0 }
 end
 local open, children = ARGV[1], ARGV[2]
 -- XEP-0206 §6 / XEP-0124 §17.2: stanzas received before the error go out with it
@@ -16,5 +20,6 @@ local answers = {}
 for i, e in ipairs(all) do
   answers[i] = { e[1], e[2], i == 1 and first or rest }
 end
-entomb(#all > 0 and rest or first)
-return flat_answers({}, answers)
+local tombstone = #all > 0 and rest or first
+entomb(tombstone)
+return flat_answers({ tombstone }, answers)

@@ -3,7 +3,15 @@ package io.xbosh.config;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 class XboshConfigTest {
@@ -45,5 +53,31 @@ class XboshConfigTest {
   void helpListsEveryVariable() {
     String help = XboshConfig.help();
     XboshConfig.VARIABLES.forEach(v -> assertThat(help).contains(v.name()));
+  }
+
+  /** Operators read the README: every variable the code knows has a row there, with its default. */
+  @Test
+  void readmeDocumentsEveryVariableWithItsDefault() throws IOException {
+    String readme = Files.readString(Path.of("README.md"));
+    for (XboshConfig.Variable v : XboshConfig.VARIABLES) {
+      assertThat(readme).as(v.name()).containsPattern("\\| `" + v.name() + "` \\| [^|]*" + Pattern.quote(v.defaultValue().split(" ")[0].replace("(", "")));
+    }
+  }
+
+  /** No variable is read anywhere without being declared (and so documented). */
+  @Test
+  void everyVariableNamedInTheSourcesIsDeclared() throws IOException {
+    Set<String> named = new TreeSet<>();
+    Pattern name = Pattern.compile("XBOSH_[A-Z_]+[A-Z]");
+    try (Stream<Path> files = Files.walk(Path.of("src/main"))) {
+      for (Path f : files.filter(Files::isRegularFile).toList()) {
+        Matcher m = name.matcher(Files.readString(f));
+        while (m.find()) {
+          named.add(m.group());
+        }
+      }
+    }
+    assertThat(named).isNotEmpty();
+    assertThat(XboshConfig.VARIABLES.stream().map(XboshConfig.Variable::name)).containsAll(named);
   }
 }

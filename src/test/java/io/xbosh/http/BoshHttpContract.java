@@ -15,12 +15,15 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Base64;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
@@ -251,6 +254,64 @@ abstract class BoshHttpContract {
       both += s.send("").body();
     }
     assertThat(both.indexOf("<body>first</body>")).isNotNegative().isLessThan(both.indexOf("<body>second</body>"));
+  }
+
+  @Test
+  void b04_b21_b25_twoHundredMessagesEachWayArriveInOrder() throws Exception {
+    int n = 200;
+    // each user has a sending session and a receiving one that long-polls one request at a time
+    Session aliceOut = login("alice", "alicepw", "out");
+    Session bobOut = login("bob", "bobpw", "out");
+    Session aliceIn = login("alice", "alicepw", "in");
+    Session bobIn = login("bob", "bobpw", "in");
+    CompletableFuture<List<String>> toBob = CompletableFuture.supplyAsync(() -> receive(bobIn, "a2b-", n));
+    CompletableFuture<List<String>> toAlice = CompletableFuture.supplyAsync(() -> receive(aliceIn, "b2a-", n));
+    CompletableFuture<Void> fromAlice = CompletableFuture.runAsync(() -> sendAll(aliceOut, "bob@localhost/in", "a2b-", n));
+    CompletableFuture<Void> fromBob = CompletableFuture.runAsync(() -> sendAll(bobOut, "alice@localhost/in", "b2a-", n));
+    fromAlice.get(60, TimeUnit.SECONDS);
+    fromBob.get(60, TimeUnit.SECONDS);
+    assertThat(toBob.get(60, TimeUnit.SECONDS)).containsExactlyElementsOf(IntStream.range(0, n).mapToObj(i -> "a2b-" + i).toList());
+    assertThat(toAlice.get(60, TimeUnit.SECONDS)).containsExactlyElementsOf(IntStream.range(0, n).mapToObj(i -> "b2a-" + i).toList());
+  }
+
+  /**
+   * Sends one message a request with two requests in flight, as a BOSH client with hold=1 does:
+   * each new request releases the held one (which is what the sender waits for before the next).
+   * Requests may reach xbosh out of rid order; the rid window puts them back in order.
+   */
+  private static void sendAll(Session s, String to, String prefix, int n) {
+    try {
+      CompletableFuture<HttpResponse<String>> previous = null;
+      for (int i = 0; i < n; i++) {
+        CompletableFuture<HttpResponse<String>> current =
+            s.sendAsync("<message xmlns='jabber:client' to='" + to + "'><body>" + prefix + i + "</body></message>");
+        if (previous != null) {
+          assertThat(previous.get(10, TimeUnit.SECONDS).statusCode()).isEqualTo(200);
+        }
+        previous = current;
+      }
+      assertThat(previous.get(10, TimeUnit.SECONDS).statusCode()).isEqualTo(200);
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** Long-polls until {@code n} message bodies with the prefix have arrived, in arrival order. */
+  private static List<String> receive(Session s, String prefix, int n) {
+    List<String> got = new ArrayList<>();
+    Pattern body = Pattern.compile("<body>(" + Pattern.quote(prefix) + "\\d+)</body>");
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+    try {
+      while (got.size() < n && System.nanoTime() < deadline) {
+        Matcher m = body.matcher(s.send("").body());
+        while (m.find()) {
+          got.add(m.group(1));
+        }
+      }
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+    return got;
   }
 
   // ---- bad input: a clear answer, and nothing else disturbed

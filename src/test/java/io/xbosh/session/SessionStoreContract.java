@@ -211,7 +211,9 @@ abstract class SessionStoreContract {
     String open = Pod.terminateOpen(TerminateCondition.REMOTE_STREAM_ERROR);
     String err = "<stream:error><conflict xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/></stream:error>";
     // no request held: the tombstone carries everything
-    assertThat(get(store().terminate(sid, open, err))).isEmpty();
+    SessionStore.Terminated t = get(store().terminate(sid, open, err));
+    assertThat(t.answers()).isEmpty();
+    assertThat(t.tombstone()).isEqualTo(open + ">" + MSG + err + "</body>");
     assertThat(get(store().accept(sid, 101, "p#1", "", "")).immediate()).isEqualTo(open + ">" + MSG + err + "</body>");
   }
 
@@ -221,9 +223,14 @@ abstract class SessionStoreContract {
     get(store().accept(sid, 101, "p#1", "", ""));
     get(store().accept(sid, 102, "p#2", "", ""));
     String open = Pod.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED);
-    assertThat(get(store().terminate(sid, open, ""))).containsExactly(
+    assertThat(get(store().terminate(sid, open, "")).answers()).containsExactly(
         new Answer(101, "p#1", open + "/>"), new Answer(102, "p#2", open + "/>"));
     assertThat(get(store().existing(List.of(sid)))).isEmpty();
+    // ending twice changes nothing; an unknown sid has no tombstone
+    SessionStore.Terminated again = get(store().terminate(sid, Pod.terminateOpen(TerminateCondition.ITEM_NOT_FOUND), ""));
+    assertThat(again.answers()).isEmpty();
+    assertThat(again.tombstone()).isEqualTo(open + "/>");
+    assertThat(get(store().terminate("no-such-sid", open, ""))).isEqualTo(SessionStore.Terminated.UNKNOWN);
   }
 
   @Test
