@@ -1,6 +1,7 @@
 package io.xbosh.http;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.vertx.core.Vertx;
 import io.vertx.core.net.NetServer;
@@ -8,6 +9,9 @@ import io.xbosh.Xbosh;
 import io.xbosh.config.XboshConfig;
 import io.xbosh.testing.ExternalProcess;
 import io.xbosh.testing.ProsodyProcess;
+import java.io.DataInputStream;
+import java.io.OutputStream;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -39,6 +43,7 @@ abstract class BoshHttpContract {
   static Vertx vertx;
   static Xbosh xbosh;
   static NetServer flakyServer;
+  static Map<String, String> baseEnv;
   static int refusedPort;
   static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
       .connectTimeout(Duration.ofSeconds(5)).build();
@@ -69,6 +74,7 @@ abstract class BoshHttpContract {
         "XBOSH_NODE_ID", "test-pod",
         "XBOSH_SWEEP_MS", "200"));
     env.putAll(extra);
+    baseEnv = Map.copyOf(env);
     xbosh = Xbosh.start(vertx, XboshConfig.from(env)).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
   }
 
@@ -94,12 +100,16 @@ abstract class BoshHttpContract {
   }
 
   static HttpResponse<String> post(String body) throws Exception {
-    return send(HttpRequest.newBuilder(uri()).header("Content-Type", "text/xml; charset=utf-8")
+    return post(uri(), body);
+  }
+
+  static HttpResponse<String> post(URI endpoint, String body) throws Exception {
+    return send(HttpRequest.newBuilder(endpoint).header("Content-Type", "text/xml; charset=utf-8")
         .POST(HttpRequest.BodyPublishers.ofString(body)).build());
   }
 
-  static CompletableFuture<HttpResponse<String>> postAsync(String body) {
-    return http.sendAsync(HttpRequest.newBuilder(uri()).POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+  static CompletableFuture<HttpResponse<String>> postAsync(URI endpoint, String body) {
+    return http.sendAsync(HttpRequest.newBuilder(endpoint).POST(HttpRequest.BodyPublishers.ofString(body)).build(),
         HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
   }
 
@@ -114,34 +124,40 @@ abstract class BoshHttpContract {
 
   /** A logged-in, bound session over raw BOSH. */
   static final class Session {
+    final URI endpoint;
     final String sid;
     long rid;
 
-    Session(String sid, long rid) {
+    Session(URI endpoint, String sid, long rid) {
+      this.endpoint = endpoint;
       this.sid = sid;
       this.rid = rid;
     }
 
     HttpResponse<String> send(String payload) throws Exception {
-      return post("<body " + B + " sid='" + sid + "' rid='" + (++rid) + "'>" + payload + "</body>");
+      return post(endpoint, "<body " + B + " sid='" + sid + "' rid='" + (++rid) + "'>" + payload + "</body>");
     }
 
     CompletableFuture<HttpResponse<String>> sendAsync(String payload) {
-      return postAsync("<body " + B + " sid='" + sid + "' rid='" + (++rid) + "'>" + payload + "</body>");
+      return postAsync(endpoint, "<body " + B + " sid='" + sid + "' rid='" + (++rid) + "'>" + payload + "</body>");
     }
   }
 
   static Session login(String user, String password, String resource) throws Exception {
+    return login(uri(), user, password, resource);
+  }
+
+  static Session login(URI endpoint, String user, String password, String resource) throws Exception {
     long rid = 1_000_000 + (long) (Math.random() * 1_000_000);
-    HttpResponse<String> created = post("<body " + B + " " + X + " rid='" + rid + "' to='localhost' xml:lang='en' wait='2'"
+    HttpResponse<String> created = post(endpoint, "<body " + B + " " + X + " rid='" + rid + "' to='localhost' xml:lang='en' wait='2'"
         + " hold='1' ver='1.11' xmpp:version='1.0'/>");
     assertThat(created.statusCode()).isEqualTo(200);
     assertThat(created.body()).contains("<mechanism>PLAIN</mechanism>");
-    Session s = new Session(attr(created.body(), "sid"), rid);
+    Session s = new Session(endpoint, attr(created.body(), "sid"), rid);
     String auth = Base64.getEncoder().encodeToString(("\0" + user + "\0" + password).getBytes(StandardCharsets.UTF_8));
     assertThat(s.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + auth + "</auth>").body())
         .contains("<success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"");
-    HttpResponse<String> restarted = post("<body " + B + " " + X + " sid='" + s.sid + "' rid='" + (++s.rid)
+    HttpResponse<String> restarted = post(endpoint, "<body " + B + " " + X + " sid='" + s.sid + "' rid='" + (++s.rid)
         + "' to='localhost' xmpp:restart='true'/>");
     assertThat(restarted.body()).contains("<bind xmlns=\"urn:ietf:params:xml:ns:xmpp-bind\">");
     assertThat(s.send("<iq xmlns='jabber:client' type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
@@ -244,7 +260,7 @@ abstract class BoshHttpContract {
   void b21_b27_earlyRidIsForwardedAfterTheGapFills() throws Exception {
     Session s = login("alice", "alicepw", "order");
     long base = s.rid;
-    CompletableFuture<HttpResponse<String>> later = postAsync("<body " + B + " sid='" + s.sid + "' rid='" + (base + 2) + "'>"
+    CompletableFuture<HttpResponse<String>> later = postAsync(uri(), "<body " + B + " sid='" + s.sid + "' rid='" + (base + 2) + "'>"
         + "<message xmlns='jabber:client' to='alice@localhost/order'><body>second</body></message></body>");
     HttpResponse<String> earlier = post("<body " + B + " sid='" + s.sid + "' rid='" + (base + 1) + "'>"
         + "<message xmlns='jabber:client' to='alice@localhost/order'><body>first</body></message></body>");
@@ -312,6 +328,84 @@ abstract class BoshHttpContract {
       throw new IllegalStateException(e);
     }
     return got;
+  }
+
+  @Test
+  void b40_inactivityEndsTheSessionAndClosesItsUpstreamLink() throws Exception {
+    Map<String, String> env = new HashMap<>(baseEnv);
+    env.put("XBOSH_INACTIVITY", "2");
+    env.put("XBOSH_NODE_ID", "idle-pod");
+    Xbosh idlePod = Xbosh.start(vertx, XboshConfig.from(env)).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+    try {
+      URI idleEndpoint = URI.create("http://127.0.0.1:" + idlePod.port() + "/http-bind");
+      Session idle = login(idleEndpoint, "alice", "alicepw", "idle");
+      Session watcher = login("bob", "bobpw", "watcher");
+      assertThat(idlePod.pod().ownedSessions()).isEqualTo(1);
+      // nothing held and nothing sent: after 2 s the session is over and its c2s stream with it, so
+      // the server answers for the resource (bound by login) with an error instead of relaying
+
+      await().atMost(Duration.ofSeconds(15)).until(() -> idlePod.pod().ownedSessions() == 0);
+      await().atMost(Duration.ofSeconds(15)).until(() -> pingResult(watcher, "alice@localhost/idle", "w" + System.nanoTime()).contains("type=\"error\""));
+      assertTerminate(idle.send(""), 200, "item-not-found");
+    } finally {
+      idlePod.stop().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+    }
+  }
+
+  /** Sends an XMPP ping to a full JID and returns the body in which its answer comes back. */
+  private static String pingResult(Session s, String to, String id) throws Exception {
+    String answer = s.send("<iq xmlns='jabber:client' type='get' id='" + id + "' to='" + to + "'><ping xmlns='urn:xmpp:ping'/></iq>").body();
+    for (int i = 0; i < 5 && !answer.contains("id=\"" + id + "\""); i++) {
+      answer = s.send("").body();
+    }
+    return answer;
+  }
+
+  @Test
+  void b03_b04_persistentConnectionWithPipelinedRequestsAnsweredInOrder() throws Exception {
+    Session s = login("alice", "alicepw", "pipe");
+    try (Socket socket = new Socket("127.0.0.1", xbosh.port())) {
+      socket.setSoTimeout(15_000);
+      OutputStream out = socket.getOutputStream();
+      DataInputStream in = new DataInputStream(socket.getInputStream());
+      // two requests written back to back before reading anything: a ping (answered by the server)
+      // then an empty poll (answered when wait runs out)
+      String first = "<body " + B + " sid='" + s.sid + "' rid='" + (++s.rid) + "'>"
+          + "<iq xmlns='jabber:client' type='get' id='pipe1'><ping xmlns='urn:xmpp:ping'/></iq></body>";
+      String second = "<body " + B + " sid='" + s.sid + "' rid='" + (++s.rid) + "'/>";
+      out.write((rawPost(first) + rawPost(second)).getBytes(StandardCharsets.UTF_8));
+      out.flush();
+      assertThat(readResponse(in)).contains("id=\"pipe1\"");
+      assertThat(readResponse(in)).startsWith("<body").doesNotContain("pipe1");
+      // the connection stays open for the next request
+      out.write(rawPost("<body " + B + " sid='" + s.sid + "' rid='" + (++s.rid) + "'>"
+          + "<iq xmlns='jabber:client' type='get' id='pipe2'><ping xmlns='urn:xmpp:ping'/></iq></body>").getBytes(StandardCharsets.UTF_8));
+      out.flush();
+      assertThat(readResponse(in)).contains("id=\"pipe2\"");
+    }
+  }
+
+  private static String rawPost(String body) {
+    byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+    return "POST /http-bind HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml; charset=utf-8\r\n"
+        + "Content-Length: " + bytes.length + "\r\n\r\n" + body;
+  }
+
+  /** Reads one HTTP/1.1 response; it must be 200 with a Content-Length and not chunked. */
+  private static String readResponse(DataInputStream in) throws Exception {
+    StringBuilder head = new StringBuilder();
+    while (!head.toString().endsWith("\r\n\r\n")) {
+      int b = in.read();
+      assertThat(b).as("connection closed before a full response head").isNotNegative();
+      head.append((char) b);
+    }
+    String headers = head.toString().toLowerCase(java.util.Locale.ROOT);
+    assertThat(headers).startsWith("http/1.1 200").doesNotContain("transfer-encoding").doesNotContain("connection: close");
+    Matcher m = Pattern.compile("content-length: (\\d+)").matcher(headers);
+    assertThat(m.find()).as(headers).isTrue();
+    byte[] body = new byte[Integer.parseInt(m.group(1))];
+    in.readFully(body);
+    return new String(body, StandardCharsets.UTF_8);
   }
 
   // ---- bad input: a clear answer, and nothing else disturbed
