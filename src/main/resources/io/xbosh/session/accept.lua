@@ -79,16 +79,7 @@ end
 if ending then
   -- XEP-0124 §13: the oldest open request gets type='terminate' (with any waiting stanzas), the others empty bodies
   local open = OPEN .. ' type="terminate"'
-  local final = close_body(open, take_out())
-  local all = ctx.held
-  for _, e in ipairs(parked_holders()) do
-    all[#all + 1] = e
-  end
-  table.sort(all, function(a, b) return a[1] < b[1] end)
-  local answers = {}
-  for i, e in ipairs(all) do
-    answers[i] = { e[1], e[2], i == 1 and final or close_body(OPEN, '') }
-  end
+  local answers = final_answers(ctx, close_body(open, take_out()), close_body(OPEN, ''))
   entomb(close_body(open, ''))
   return flat_answers(out, answers)
 end

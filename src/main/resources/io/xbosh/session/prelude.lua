@@ -125,6 +125,21 @@ local function parked_holders()
   return holders
 end
 
+-- The final answers of an ending session: every held and parked request, oldest first; the oldest
+-- gets `first`, the others `rest`
+local function final_answers(ctx, first, rest)
+  local all = ctx.held
+  for _, e in ipairs(parked_holders()) do
+    all[#all + 1] = e
+  end
+  table.sort(all, function(a, b) return a[1] < b[1] end)
+  local answers = {}
+  for i, e in ipairs(all) do
+    answers[i] = { e[1], e[2], i == 1 and first or rest }
+  end
+  return answers
+end
+
 local function entomb(body)
   redis.call('DEL', S, O)
   redis.call('HSET', S, 'term', body)

@@ -11,15 +11,7 @@ local open, children = ARGV[1], ARGV[2]
 -- XEP-0206 §6 / XEP-0124 §17.2: stanzas received before the error go out with it
 local first = close_body(open, take_out() .. children)
 local rest = close_body(open, children)
-local all = ctx.held
-for _, e in ipairs(parked_holders()) do
-  all[#all + 1] = e
-end
-table.sort(all, function(a, b) return a[1] < b[1] end)
-local answers = {}
-for i, e in ipairs(all) do
-  answers[i] = { e[1], e[2], i == 1 and first or rest }
-end
-local tombstone = #all > 0 and rest or first
+local answers = final_answers(ctx, first, rest)
+local tombstone = #answers > 0 and rest or first
 entomb(tombstone)
 return flat_answers({ tombstone }, answers)

@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
 import org.jivesoftware.smack.AbstractXMPPConnection;
+import org.jivesoftware.smack.ConnectionConfiguration;
 import org.jivesoftware.smack.ConnectionConfiguration.SecurityMode;
 import org.jivesoftware.smack.bosh.BOSHConfiguration;
 import org.jivesoftware.smack.bosh.XMPPBOSHConnection;
@@ -68,37 +69,30 @@ class SmackBoshIT {
     }
   }
 
-  private static XMPPBOSHConnection connect(String user, String password) throws Exception {
-    BOSHConfiguration config = BOSHConfiguration.builder()
-        .setUsernameAndPassword(user, password)
+  /** The settings both kinds of client share: the test domain on loopback, plain, password login. */
+  private static <B extends ConnectionConfiguration.Builder<B, ?>> B common(B builder, String user, String password, int port) throws Exception {
+    return builder.setUsernameAndPassword(user, password)
         .setXmppDomain(ProsodyProcess.DOMAIN)
         .setHost(DnsName.from("127.0.0.1"))
-        .setPort(xbosh.port())
-        .setFile("/http-bind")
-        .setUseHttps(false)
-        .setSecurityMode(SecurityMode.disabled)
-        .setResource("smack")
-        .build();
-    XMPPBOSHConnection c = new XMPPBOSHConnection(config);
+        .setPort(port)
+        .setSecurityMode(SecurityMode.disabled);
+  }
+
+  private static <C extends AbstractXMPPConnection> C login(C c) throws Exception {
     c.setReplyTimeout(20_000);
     c.connect().login();
     return c;
   }
 
+  private static XMPPBOSHConnection connect(String user, String password) throws Exception {
+    return login(new XMPPBOSHConnection(common(BOSHConfiguration.builder(), user, password, xbosh.port())
+        .setFile("/http-bind").setUseHttps(false).setResource("smack").build()));
+  }
+
   /** A plain c2s client straight to Prosody: it reads one TCP stream, so it sees the server's order. */
   private static XMPPTCPConnection connectTcp(String user, String password) throws Exception {
-    XMPPTCPConnectionConfiguration config = XMPPTCPConnectionConfiguration.builder()
-        .setUsernameAndPassword(user, password)
-        .setXmppDomain(ProsodyProcess.DOMAIN)
-        .setHost(DnsName.from("127.0.0.1"))
-        .setPort(prosody.c2sPort())
-        .setSecurityMode(SecurityMode.disabled)
-        .setResource("tcp")
-        .build();
-    XMPPTCPConnection c = new XMPPTCPConnection(config);
-    c.setReplyTimeout(20_000);
-    c.connect().login();
-    return c;
+    return login(new XMPPTCPConnection(common(XMPPTCPConnectionConfiguration.builder(), user, password, prosody.c2sPort())
+        .setResource("tcp").build()));
   }
 
   /** Collects message bodies in arrival order; a synchronous listener keeps that order. */
