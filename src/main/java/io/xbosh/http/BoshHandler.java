@@ -15,6 +15,7 @@ import io.xbosh.protocol.BodyParser;
 import io.xbosh.protocol.BodyWriter;
 import io.xbosh.protocol.BoshBody;
 import io.xbosh.protocol.BoshException;
+import io.xbosh.protocol.BoshValues;
 import io.xbosh.protocol.Namespaces;
 import io.xbosh.protocol.Negotiator;
 import io.xbosh.protocol.SessionParams;
@@ -43,7 +44,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
   private static final SecureRandom RANDOM = new SecureRandom();
 
   /** Limits and timing the handler needs. */
-  public record Settings(int maxBodyBytes, int maxStanzaBytes, int maxQueuedStanzas, long connectTimeoutMs) {
+  /** @param maxPause the {@code maxpause} advertised to clients, seconds; 0: pausing is off */
+  public record Settings(int maxBodyBytes, int maxStanzaBytes, int maxQueuedStanzas, long connectTimeoutMs, int maxPause) {
   }
 
   private final Pod pod;
@@ -177,6 +179,9 @@ public final class BoshHandler implements Handler<RoutingContext> {
     a.put("inactivity", Integer.toString(p.inactivity()));
     a.put("polling", Integer.toString(p.polling()));
     a.put("hold", Integer.toString(p.hold()));
+    if (settings.maxPause() > 0) {
+      a.put("maxpause", Integer.toString(settings.maxPause()));
+    }
     if (p.ver() != null) {
       a.put("ver", p.ver());
     }
@@ -206,12 +211,35 @@ public final class BoshHandler implements Handler<RoutingContext> {
     String sid = body.sid();
     long rid = body.rid();
     HeldRequest held = HeldRequest.register(pod, res, BoshHandler::write);
-    String flags = (body.isRestart() ? "r" : "") + (body.isTerminate() ? "t" : "");
+    String flags;
+    try {
+      flags = (body.isRestart() ? "r" : "") + (body.isTerminate() ? "t" : "") + pauseFlag(body);
+    } catch (BoshException e) {
+      failSession(sid, held, e);
+      return;
+    }
     // XEP-0206 §5: a restart request's payloads are ignored
     String payload = body.isRestart() ? "" : String.join("", body.payloads());
     pod.store().accept(sid, rid, held.holder(), flags, payload)
         .onSuccess(acc -> applyAccepted(sid, rid, acc, held))
         .onFailure(e -> failSession(sid, held, e));
+  }
+
+  /**
+   * XEP-0124 §10: {@code pause='n'} asks for a longer inactivity until the next request. Ignored
+   * when pausing is off (no {@code maxpause} was advertised); above {@code maxpause} it ends the
+   * session with policy-violation.
+   */
+  private String pauseFlag(BoshBody body) {
+    String pause = body.attr("pause");
+    if (pause == null || settings.maxPause() == 0) {
+      return "";
+    }
+    long seconds = BoshValues.parseUnsigned("pause", pause, Long.MAX_VALUE);
+    if (seconds > settings.maxPause()) {
+      throw new BoshException(TerminateCondition.POLICY_VIOLATION, "pause above maxpause");
+    }
+    return seconds == 0 ? "" : "p" + seconds;
   }
 
   private void applyAccepted(String sid, long rid, Accepted acc, HeldRequest held) {
@@ -249,7 +277,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
     if (e instanceof BoshException be) {
       String plain = terminateBody(be.condition(), be.children());
-      if (be.condition() != TerminateCondition.ITEM_NOT_FOUND && be.condition() != TerminateCondition.REMOTE_CONNECTION_FAILED) {
+      if (!endsSession(be.condition())) {
         held.respond(200, Negotiator.DEFAULT_CONTENT, plain);
         return;
       }
@@ -271,6 +299,11 @@ public final class BoshHandler implements Handler<RoutingContext> {
     // the store is unreachable: a recoverable error makes the client resend (XEP-0124 §17.3)
     log.warn("sid={} store failure: {}", sid, e.getMessage());
     held.respond(503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
+  }
+
+  private static boolean endsSession(TerminateCondition c) {
+    return c == TerminateCondition.ITEM_NOT_FOUND || c == TerminateCondition.REMOTE_CONNECTION_FAILED
+        || c == TerminateCondition.POLICY_VIOLATION;
   }
 
   private static void fail(HttpServerResponse res, Throwable e, String content, boolean legacy) {

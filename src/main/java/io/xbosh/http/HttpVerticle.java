@@ -42,7 +42,7 @@ public final class HttpVerticle extends VerticleBase {
             config.pollingInactivity(), config.polling())),
         resolver, netClient,
         new BoshHandler.Settings(config.maxBodyBytes(), config.maxStanzaBytes(), config.maxQueuedStanzas(),
-            config.connectTimeoutMs()));
+            config.connectTimeoutMs(), config.maxPause()));
     Router router = Router.router(vertx);
     router.route(config.httpPath()).handler(bosh);
     router.get("/health").handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ok"));

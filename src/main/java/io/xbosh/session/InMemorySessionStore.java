@@ -72,6 +72,7 @@ public final class InMemorySessionStore implements SessionStore {
     final List<String> out = new ArrayList<>();
     String tombstone;
     long expiresAt;
+    long pause;
   }
 
   /** Removes expired sessions and tombstones; called from the pod's periodic sweep. */
@@ -177,6 +178,7 @@ public final class InMemorySessionStore implements SessionStore {
     s.held.add(new Held(rid, holder));
     s.hi = rid;
     boolean ending = flags.indexOf('t') >= 0;
+    long pause = pauseOf(flags);
     while (!ending) {
       Parked p = s.parked.remove(s.hi + 1);
       if (p == null) {
@@ -188,6 +190,7 @@ public final class InMemorySessionStore implements SessionStore {
         s.held.add(new Held(s.hi, p.holder));
       }
       ending = p.flags.indexOf('t') >= 0;
+      pause = pauseOf(p.flags);
     }
     List<Answer> answers = new ArrayList<>();
     if (ending) {
@@ -201,9 +204,21 @@ public final class InMemorySessionStore implements SessionStore {
       entomb(sid, s, closeBody(open, ""));
       return accepted(s, Accepted.Outcome.PROCESSED, null, forwards, answers);
     }
+    if (pause > 0) {
+      // XEP-0124 §10: held requests answered at once, waiting stanzas kept for the return
+      while (!s.held.isEmpty()) {
+        answerAt(s, 0, "", answers);
+      }
+    }
+    s.pause = pause;
     flush(s, answers);
     save(s);
     return accepted(s, Accepted.Outcome.PROCESSED, null, forwards, answers);
+  }
+
+  private static long pauseOf(String flags) {
+    int p = flags.indexOf('p');
+    return p < 0 ? 0 : Long.parseLong(flags.substring(p + 1).replaceAll("\\D.*", ""));
   }
 
   @Override
@@ -355,9 +370,14 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   private void save(State s) {
-    long ms = !s.held.isEmpty() || !s.parked.isEmpty()
-        ? (s.wait + s.inactivity + 10) * 1000L
-        : s.inactivity * 1000L;
+    long ms;
+    if (!s.held.isEmpty() || !s.parked.isEmpty()) {
+      ms = (s.wait + s.inactivity + 10) * 1000L;
+    } else if (s.pause > 0) {
+      ms = s.pause * 1000L;
+    } else {
+      ms = s.inactivity * 1000L;
+    }
     s.expiresAt = clockMillis.getAsLong() + ms;
   }
 

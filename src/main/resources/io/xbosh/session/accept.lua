@@ -52,6 +52,7 @@ local fw = { { rid, flags, payload } }
 ctx.held[#ctx.held + 1] = { rid, holder }
 ctx.hi = rid
 local ending = string.find(flags, 't', 1, true) ~= nil
+local pause = tonumber(string.match(flags, 'p(%d+)') or '0')
 while not ending do
   local key = 'a:' .. fmt(ctx.hi + 1)
   local parked = redis.call('HGET', S, key)
@@ -67,6 +68,7 @@ while not ending do
     ctx.held[#ctx.held + 1] = { ctx.hi, h }
   end
   ending = string.find(f, 't', 1, true) ~= nil
+  pause = tonumber(string.match(f, 'p(%d+)') or '0')
 end
 
 local out = { 'ok', ctx.ct, ctx.leg, ctx.own, ctx.wait, #fw }
@@ -84,6 +86,15 @@ if ending then
   return flat_answers(out, answers)
 end
 
+if pause > 0 then
+  -- XEP-0124 §10: every held request is answered at once; waiting stanzas stay queued for the
+  -- client's return, and the session lives for the pause instead of the inactivity period
+  while #ctx.held > 0 do
+    answer_at(ctx, 1, '')
+  end
+end
+-- any request processed in order ends a pause in force, or starts a new one
+ctx.pz = pause
 flush(ctx)
 save(ctx)
 return flat_answers(out, ctx.answers)

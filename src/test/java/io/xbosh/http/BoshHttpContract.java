@@ -179,6 +179,7 @@ abstract class BoshHttpContract {
     assertThat(attr(body, "wait")).isEqualTo("2");
     assertThat(attr(body, "requests")).isEqualTo("2");
     assertThat(attr(body, "hold")).isEqualTo("1");
+    assertThat(attr(body, "maxpause")).isEqualTo("120");
     assertThat(attr(body, "ver")).isEqualTo("1.11");
     assertThat(attr(body, "ack")).isEqualTo("4242");
     assertThat(attr(body, "xmpp:version")).isEqualTo("1.0");
@@ -359,6 +360,20 @@ abstract class BoshHttpContract {
       answer = s.send("").body();
     }
     return answer;
+  }
+
+  @Test
+  void b41_pauseWithinMaxpauseAnswersAtOncePauseAboveItIsPolicyViolation() throws Exception {
+    Session s = login("alice", "alicepw", "pause");
+    CompletableFuture<HttpResponse<String>> held = s.sendAsync("");
+    HttpResponse<String> paused = post("<body " + B + " sid='" + s.sid + "' rid='" + (++s.rid) + "' pause='60'/>");
+    assertThat(paused.statusCode()).isEqualTo(200);
+    assertThat(paused.body()).doesNotContain("type=");
+    assertThat(held.get(10, TimeUnit.SECONDS).body()).doesNotContain("type=");
+    // back from the pause: the session works as before
+    assertThat(pingResult(s, "localhost", "back1")).contains("id=\"back1\"").contains("type=\"result\"");
+    assertTerminate(post("<body " + B + " sid='" + s.sid + "' rid='" + (++s.rid) + "' pause='121'/>"), 200, "policy-violation");
+    assertTerminate(s.send(""), 200, "policy-violation");
   }
 
   @Test

@@ -263,6 +263,32 @@ abstract class SessionStoreContract {
   }
 
   @Test
+  void b41_pauseAnswersEveryHeldRequestAndKeepsStanzasForTheReturn() throws Exception {
+    String sid = newSession(2, false);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    Accepted paused = get(store().accept(sid, 102, "p#2", "p30", ""));
+    assertThat(paused.answers()).containsExactly(new Answer(101, "p#1", EMPTY), new Answer(102, "p#2", EMPTY));
+    // while paused, server stanzas wait
+    assertThat(get(store().deliver(sid, List.of(MSG))).answers()).isEmpty();
+    // the client is back: the next request ends the pause and gets what waited
+    Accepted back = get(store().accept(sid, 103, "p#3", "", ""));
+    assertThat(back.answers()).containsExactly(new Answer(103, "p#3", OPEN + ">" + MSG + "</body>"));
+  }
+
+  @Test
+  void b41_pauseStretchesTheInactivityUntilTheNextRequest() throws Exception {
+    String sid = newSession(params(1, 3, 1, false));
+    get(store().accept(sid, 101, "p#1", "p4", ""));
+    // inactivity is 1 s, the pause 4 s: the session outlives its inactivity
+    await().pollDelay(Duration.ofMillis(1500)).atMost(Duration.ofSeconds(3))
+        .until(() -> get(store().existing(List.of(sid))).contains(sid));
+    // the next request ends the pause; once answered, the 1 s inactivity applies again
+    get(store().accept(sid, 102, "p#2", "", ""));
+    assertThat(get(store().release(sid, 102, "p#2"))).isEqualTo(EMPTY);
+    await().atMost(Duration.ofSeconds(3)).until(() -> get(store().existing(List.of(sid))).isEmpty());
+  }
+
+  @Test
   void unknownSessionIsItemNotFound() {
     assertThatThrownBy(() -> get(store().accept("no-such-sid", 1, "p#1", "", "")))
         .isInstanceOfSatisfying(BoshException.class, e -> assertThat(e.condition()).isEqualTo(TerminateCondition.ITEM_NOT_FOUND));
