@@ -4,6 +4,8 @@ import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.redis.client.Redis;
 import io.vertx.redis.client.RedisOptions;
+import io.xbosh.cluster.PodBus;
+import io.xbosh.cluster.RedisPodBus;
 import io.xbosh.config.XboshConfig;
 import io.xbosh.http.HttpVerticle;
 import io.xbosh.pod.Pod;
@@ -39,8 +41,9 @@ public final class Xbosh {
 
   /** Starts a pod: connects the store, then deploys the HTTP verticles on one port. */
   public static Future<Xbosh> start(Vertx vertx, XboshConfig config) {
-    SessionStore store = createStore(vertx, config);
-    Pod pod = new Pod(vertx, config.nodeId(), store, config.maxSessions(), config.maxHeldRequests());
+    Backend backend = createBackend(vertx, config);
+    SessionStore store = backend.store();
+    Pod pod = new Pod(vertx, config.nodeId(), store, backend.bus(), config.maxSessions(), config.maxHeldRequests());
     Xbosh x = new Xbosh(vertx, config, pod);
     UpstreamResolver resolver = new ConfiguredResolver(config.upstream(), config.upstreamHosts(), config.domains());
     int port;
@@ -54,18 +57,20 @@ public final class Xbosh {
       verticles.add(new HttpVerticle(config, pod, resolver, port));
     }
     // instances bound to one host:port share its listener; Vert.x does not share a port 0
-    List<Future<String>> deployed = new ArrayList<>();
-    for (HttpVerticle v : verticles) {
-      deployed.add(vertx.deployVerticle(v).onSuccess(x.deployments::add));
-    }
-    return Future.all(deployed)
+    return pod.start(config.sweepMs())
+        .compose(started -> {
+          List<Future<String>> deployed = new ArrayList<>();
+          for (HttpVerticle v : verticles) {
+            deployed.add(vertx.deployVerticle(v).onSuccess(x.deployments::add));
+          }
+          return Future.all(deployed);
+        })
         .compose(all -> {
           x.port = verticles.get(0).actualPort();
           boolean shared = verticles.stream().allMatch(v -> v.actualPort() == x.port);
           return shared ? Future.succeededFuture() : Future.failedFuture("HTTP listeners did not share one port");
         })
         .map(v -> {
-          pod.start(config.sweepMs());
           log.info("xbosh {} listening on {}:{}{} with {} store, upstream {}", config.nodeId(), config.httpHost(), x.port,
               config.httpPath(), config.redisUrl() == null ? "in-process" : "Redis", config.upstream());
           return x;
@@ -73,17 +78,23 @@ public final class Xbosh {
         .recover(e -> store.close().transform(ignored -> Future.failedFuture(e)));
   }
 
-  private static SessionStore createStore(Vertx vertx, XboshConfig config) {
+  private record Backend(SessionStore store, PodBus bus) {
+  }
+
+  /** The in-process store and no bus (one pod), or Redis for both. */
+  private static Backend createBackend(Vertx vertx, XboshConfig config) {
     int tombstone = config.tombstoneSeconds();
     if (config.redisUrl() == null) {
-      return new InMemorySessionStore(config.maxQueuedStanzas(), tombstone);
+      return new Backend(new InMemorySessionStore(config.maxQueuedStanzas(), tombstone), PodBus.LOCAL);
     }
     Redis redis = Redis.createClient(vertx, new RedisOptions()
         .setConnectionString(config.redisUrl())
         .setMaxPoolSize(config.redisPoolSize())
         .setMaxPoolWaiting(config.redisPoolSize() * 256)
         .setMaxWaitingHandlers(config.redisPoolSize() * 256));
-    return new RedisSessionStore(redis, true, config.maxQueuedStanzas(), tombstone);
+    Redis subscriber = Redis.createClient(vertx, new RedisOptions().setConnectionString(config.redisUrl()).setMaxPoolSize(1));
+    return new Backend(new RedisSessionStore(redis, true, config.nodeId(), config.maxQueuedStanzas(), tombstone),
+        new RedisPodBus(vertx, redis, subscriber, config.nodeId(), config.heartbeatMs(), config.podDeadMs()));
   }
 
   private static int freePort(String host) throws IOException {

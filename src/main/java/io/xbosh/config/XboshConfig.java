@@ -38,7 +38,9 @@ public record XboshConfig(
     int maxHeldRequests,
     int connectTimeoutMs,
     int sweepMs,
-    int tombstoneSeconds) {
+    int tombstoneSeconds,
+    int heartbeatMs,
+    int podDeadMs) {
 
   /** A {@code host:port} pair. */
   public record HostPort(String host, int port) {
@@ -101,6 +103,8 @@ public record XboshConfig(
       new Variable("XBOSH_CONNECT_TIMEOUT_MS", "10000", "time to connect to the XMPP server and receive its stream features"),
       new Variable("XBOSH_SWEEP_MS", "1000", "how often a pod closes upstream links of expired sessions"),
       new Variable("XBOSH_TOMBSTONE_SECONDS", "120", "how long an ended session answers its final body before its sid is unknown"),
+      new Variable("XBOSH_HEARTBEAT_MS", "1000", "how often a pod renews its heartbeat in Redis and reads the others'"),
+      new Variable("XBOSH_POD_DEAD_MS", "3000", "a pod whose heartbeat is this old is dead: its sessions end with remote-connection-failed"),
       new Variable("XBOSH_LOG_LEVEL", "INFO", "log level, read by logback.xml (TRACE logs every payload; never use it in production)"));
 
   public static XboshConfig fromEnv() {
@@ -154,7 +158,9 @@ public record XboshConfig(
         r.intIn("XBOSH_MAX_HELD_REQUESTS", 20000, 1, 10_000_000),
         r.intIn("XBOSH_CONNECT_TIMEOUT_MS", 10000, 100, 600_000),
         r.intIn("XBOSH_SWEEP_MS", 1000, 50, 600_000),
-        r.intIn("XBOSH_TOMBSTONE_SECONDS", 120, 1, 86400));
+        r.intIn("XBOSH_TOMBSTONE_SECONDS", 120, 1, 86400),
+        r.intIn("XBOSH_HEARTBEAT_MS", 1000, 100, 60_000),
+        r.intIn("XBOSH_POD_DEAD_MS", 3000, 300, 600_000));
     r.check();
     return c;
   }

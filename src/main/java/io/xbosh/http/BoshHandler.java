@@ -243,7 +243,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
   }
 
   private void applyAccepted(String sid, long rid, Accepted acc, HeldRequest held) {
-    if (!pod.forward(acc.owner(), sid, acc.forwards())) {
+    if (!pod.reachable(acc.owner()) || !pod.forward(sid, acc.forwards())) {
       log.warn("sid={} owner pod {} not reachable; ending session", sid, acc.owner());
       failSession(sid, held, new BoshException(TerminateCondition.REMOTE_CONNECTION_FAILED, "upstream link lost"));
       pod.dispatch(acc.answers());

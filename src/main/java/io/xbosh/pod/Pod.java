@@ -2,6 +2,7 @@ package io.xbosh.pod;
 
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.xbosh.cluster.PodBus;
 import io.xbosh.protocol.BodyWriter;
 import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.session.Answer;
@@ -14,6 +15,7 @@ import io.xbosh.upstream.UpstreamLink;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
@@ -26,13 +28,14 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Both maps hold sockets, not session state: everything another pod would need is in the store.
  */
-public final class Pod implements LinkSink {
+public final class Pod implements LinkSink, PodBus.Listener {
 
   private static final Logger log = LoggerFactory.getLogger(Pod.class);
 
   private final Vertx vertx;
   private final String id;
   private final SessionStore store;
+  private final PodBus bus;
   private final int maxSessions;
   private final int maxHeld;
   private final Map<String, UpstreamLink> links = new ConcurrentHashMap<>();
@@ -41,10 +44,11 @@ public final class Pod implements LinkSink {
   private long sweepTimer = -1;
   private volatile boolean sweeping;
 
-  public Pod(Vertx vertx, String id, SessionStore store, int maxSessions, int maxHeld) {
+  public Pod(Vertx vertx, String id, SessionStore store, PodBus bus, int maxSessions, int maxHeld) {
     this.vertx = vertx;
     this.id = id;
     this.store = store;
+    this.bus = bus;
     this.maxSessions = maxSessions;
     this.maxHeld = maxHeld;
   }
@@ -61,9 +65,14 @@ public final class Pod implements LinkSink {
     return vertx;
   }
 
-  /** Starts the sweep that closes links of sessions that expired or ended elsewhere. */
-  public void start(long sweepMs) {
-    sweepTimer = vertx.setPeriodic(sweepMs, t -> sweep());
+  /** Joins the deployment's bus and starts the sweep that closes links of sessions that expired or ended elsewhere. */
+  public Future<Void> start(long sweepMs) {
+    return bus.start(this).onSuccess(v -> sweepTimer = vertx.setPeriodic(sweepMs, t -> sweep()));
+  }
+
+  /** Whether the pod that owns a session can be reached. */
+  public boolean reachable(String owner) {
+    return owner == null || bus.alive(owner);
   }
 
   // ---- links
@@ -78,18 +87,20 @@ public final class Pod implements LinkSink {
 
   public void own(UpstreamLink link) {
     links.put(link.sid(), link);
+    bus.owned(link.sid());
   }
 
   /**
-   * Hands released client payloads to the link that owns the session.
+   * Hands client payloads released by this pod's request to the link. (When another pod owns the
+   * link, the store has already handed them over and the list is empty.)
    *
-   * @return false when no reachable link owns it
+   * @return false when this pod should own the link but does not have it any more
    */
-  public boolean forward(String owner, String sid, List<Forward> forwards) {
+  public boolean forward(String sid, List<Forward> forwards) {
     if (forwards.isEmpty()) {
       return true;
     }
-    UpstreamLink link = id.equals(owner) ? links.get(sid) : null;
+    UpstreamLink link = links.get(sid);
     if (link == null) {
       return false;
     }
@@ -128,21 +139,55 @@ public final class Pod implements LinkSink {
     held.remove(request.holder(), request);
   }
 
-  /** Writes answers the store decided to the requests this pod holds. */
+  /**
+   * Writes answers the store decided to the requests this pod holds. Answers for other pods'
+   * requests were published to them by the store; an answer whose request is gone (the client gave
+   * up on it) stays buffered for the client's resend.
+   */
   public void dispatch(List<Answer> answers) {
     for (Answer a : answers) {
-      HeldRequest r = held.get(a.holder());
-      if (log.isTraceEnabled()) {
-        log.trace("answer rid={} holder={} local={} body={}", a.rid(), a.holder(), r != null, a.body());
+      answer(a.holder(), a.body());
+    }
+  }
+
+  // ---- PodBus.Listener
+
+  @Override
+  public void answer(String holder, String body) {
+    HeldRequest r = held.get(holder);
+    if (log.isTraceEnabled()) {
+      log.trace("answer holder={} local={} body={}", holder, r != null, body);
+    }
+    if (r != null) {
+      r.answer(body);
+    }
+  }
+
+  @Override
+  public void payloadsWaiting(String sid) {
+    UpstreamLink link = links.get(sid);
+    if (link != null) {
+      store.drain(sid)
+          .onSuccess(link::forward)
+          .onFailure(e -> log.warn("sid={} taking payloads from other pods failed: {}", sid, e.getMessage()));
+    }
+  }
+
+  @Override
+  public void resubscribed() {
+    links.keySet().forEach(this::payloadsWaiting);
+  }
+
+  @Override
+  public void orphaned(Set<String> sids) {
+    for (String sid : sids) {
+      UpstreamLink link = links.get(sid);
+      if (link != null) {
+        continue; // still ours after all
       }
-      if (r != null) {
-        r.answer(a.body());
-      } else if (!id.equals(a.pod())) {
-        // held by another pod; without a cluster transport it waits for its wait timer or a resend,
-        // and the answer stays buffered for that resend
-        log.debug("answer for rid {} held by pod {} not reachable from {}", a.rid(), a.pod(), id);
-      }
-      // else: the client gave up on that request; the buffered response serves its resend
+      store.terminate(sid, terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), "")
+          .onSuccess(t -> dispatch(t.answers()))
+          .onFailure(e -> log.warn("sid={} ending an orphaned session failed: {}", sid, e.getMessage()));
     }
   }
 
@@ -163,7 +208,9 @@ public final class Pod implements LinkSink {
 
   @Override
   public void closed(String sid) {
-    links.remove(sid);
+    if (links.remove(sid) != null) {
+      bus.disowned(sid);
+    }
   }
 
   /** The start tag of a terminate body, without its closing {@code >}. */
@@ -191,9 +238,18 @@ public final class Pod implements LinkSink {
       }
       for (String sid : owned) {
         if (!ar.result().contains(sid)) {
-          // XEP-0124 §10: inactivity ends the session silently
+          // XEP-0124 §10: inactivity ends the session silently. A terminate accepted by another
+          // pod may still wait in the inbound list: forward it first.
           log.info("sid={} session expired or ended; closing upstream link", sid);
-          abort(sid);
+          UpstreamLink link = links.get(sid);
+          if (link != null) {
+            store.drain(sid).onComplete(d -> {
+              if (d.succeeded()) {
+                link.forward(d.result());
+              }
+              link.abort();
+            });
+          }
         }
       }
     });
@@ -210,6 +266,6 @@ public final class Pod implements LinkSink {
     for (UpstreamLink link : new ArrayList<>(links.values())) {
       ends.add(ended(link.sid(), TerminateCondition.SYSTEM_SHUTDOWN, "").onComplete(ar -> link.shutdown()));
     }
-    return Future.join(ends).mapEmpty();
+    return Future.join(ends).compose(v -> bus.stop(), e -> bus.stop());
   }
 }

@@ -18,13 +18,17 @@ import java.util.Set;
 
 /**
  * {@link SessionStore} on Redis: each operation is one {@code EVALSHA} of a Lua script (reloaded with
- * {@code EVAL} on {@code NOSCRIPT}), over the two keys {@code xb:{sid}} and {@code xb:{sid}:o}
- * that share a hash tag, so it runs unchanged on Redis Cluster.
+ * {@code EVAL} on {@code NOSCRIPT}), over the keys {@code xb:{sid}}, {@code xb:{sid}:o} and
+ * {@code xb:{sid}:i} that share a hash tag, so it runs unchanged on Redis Cluster. The scripts
+ * publish answers for requests held by other pods, and hand client payloads to an owner on another
+ * pod, on the pods' channels ({@code xb:pod:<id>}); see {@code prelude.lua}.
  */
 public final class RedisSessionStore implements SessionStore {
 
   private final Redis redis;
   private final boolean ownsClient;
+  private final String podId;
+  private final LuaScript drain;
   private final LuaScript create;
   private final LuaScript accept;
   private final LuaScript deliver;
@@ -34,14 +38,17 @@ public final class RedisSessionStore implements SessionStore {
   /**
    * @param redis            a pooled client
    * @param ownsClient       whether {@link #close()} closes the client
+   * @param podId            the calling pod; answers for other pods' requests are published
    * @param maxOut           bound on stanzas waiting for a session's client
    * @param tombstoneSeconds how long an ended session answers with its final body
    */
-  public RedisSessionStore(Redis redis, boolean ownsClient, int maxOut, int tombstoneSeconds) {
+  public RedisSessionStore(Redis redis, boolean ownsClient, String podId, int maxOut, int tombstoneSeconds) {
     this.redis = redis;
     this.ownsClient = ownsClient;
+    this.podId = podId;
     Map<String, String> constants = Map.of(
         "__OPEN__", LuaScript.quote(BodyWriter.OPEN),
+        "__RECOVERABLE__", LuaScript.quote(BodyWriter.recoverableError()),
         "__TOMBSTONE_MS__", Long.toString(tombstoneSeconds * 1000L),
         "__MAX_OUT__", Integer.toString(maxOut));
     this.create = LuaScript.load("create", constants);
@@ -49,6 +56,7 @@ public final class RedisSessionStore implements SessionStore {
     this.deliver = LuaScript.load("deliver", constants);
     this.release = LuaScript.load("release", constants);
     this.terminate = LuaScript.load("terminate", constants);
+    this.drain = LuaScript.load("drain", constants);
   }
 
   static String sessionKey(String sid) {
@@ -57,6 +65,10 @@ public final class RedisSessionStore implements SessionStore {
 
   static String outKey(String sid) {
     return "xb:{" + sid + "}:o";
+  }
+
+  static String inKey(String sid) {
+    return "xb:{" + sid + "}:i";
   }
 
   @Override
@@ -97,15 +109,26 @@ public final class RedisSessionStore implements SessionStore {
       case "ok" -> {
         int i = 5;
         int nf = res.get(i++).toInteger();
-        List<Forward> forwards = new ArrayList<>(nf);
-        for (int k = 0; k < nf; k++, i += 3) {
-          forwards.add(Forward.of(res.get(i).toLong(), res.get(i + 1).toString(), res.get(i + 2).toString()));
-        }
+        List<Forward> forwards = forwards(res, i, nf);
+        i += 3 * nf;
         List<Answer> answers = answers(res, i);
         yield new Accepted(Accepted.Outcome.PROCESSED, content, legacy, owner, wait, null, forwards, answers);
       }
       default -> throw new IllegalStateException("unexpected script result " + kind);
     };
+  }
+
+  private static List<Forward> forwards(Response res, int i, int n) {
+    List<Forward> forwards = new ArrayList<>(n);
+    for (int k = 0; k < n; k++, i += 3) {
+      forwards.add(Forward.of(res.get(i).toLong(), res.get(i + 1).toString(), res.get(i + 2).toString()));
+    }
+    return forwards;
+  }
+
+  @Override
+  public Future<List<Forward>> drain(String sid) {
+    return eval(drain, sid, List.of()).map(res -> forwards(res, 0, res.size() / 3));
   }
 
   private static List<Answer> answers(Response res, int i) {
@@ -181,8 +204,8 @@ public final class RedisSessionStore implements SessionStore {
         });
   }
 
-  private static Request evalRequest(Command cmd, String scriptOrSha, String sid, List<String> args) {
-    Request req = Request.cmd(cmd).arg(scriptOrSha).arg(2).arg(sessionKey(sid)).arg(outKey(sid));
+  private Request evalRequest(Command cmd, String scriptOrSha, String sid, List<String> args) {
+    Request req = Request.cmd(cmd).arg(scriptOrSha).arg(3).arg(sessionKey(sid)).arg(outKey(sid)).arg(inKey(sid)).arg(podId);
     for (String a : args) {
       req.arg(a);
     }

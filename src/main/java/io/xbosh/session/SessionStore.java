@@ -59,6 +59,12 @@ public interface SessionStore {
    */
   Future<Terminated> terminate(String sid, String terminateOpen, String children);
 
+  /**
+   * The owner takes the client payloads that other pods accepted for a session it owns (each pod
+   * hands over through the store when the owner is elsewhere). Empty when there are none.
+   */
+  Future<List<Forward>> drain(String sid);
+
   /** Which of these sessions still exist (not expired, not ended). */
   Future<Set<String>> existing(Collection<String> sids);
 

@@ -23,6 +23,7 @@ if rid <= ctx.hi then
       local old = e[2]
       e[2] = holder
       save(ctx)
+      publish_answer(old, RECOVERABLE)
       return { 'takeover', ctx.ct, ctx.leg, ctx.own, ctx.wait, old }
     end
   end
@@ -39,6 +40,7 @@ if rid > ctx.hi + 1 then
     local old, rest = string.match(parked, '^([^|]*)|(.*)$')
     redis.call('HSET', S, key, holder .. '|' .. rest)
     save(ctx)
+    publish_answer(old, RECOVERABLE)
     return { 'takeover', ctx.ct, ctx.leg, ctx.own, ctx.wait, old }
   end
   redis.call('HSET', S, key, holder .. '|' .. flags .. '|' .. payload)
@@ -69,6 +71,15 @@ while not ending do
   end
   ending = string.find(f, 't', 1, true) ~= nil
   pause = tonumber(string.match(f, 'p(%d+)') or '0')
+end
+
+if ctx.own ~= ME then
+  -- the upstream link lives on the owner pod: hand the payloads over through the inbound list
+  for _, f in ipairs(fw) do
+    redis.call('RPUSH', I, fmt(f[1]) .. '|' .. f[2] .. '|' .. f[3])
+  end
+  redis.call('PUBLISH', 'xb:pod:' .. ctx.own, 'f\n' .. SID)
+  fw = {}
 end
 
 local out = { 'ok', ctx.ct, ctx.leg, ctx.own, ctx.wait, #fw }

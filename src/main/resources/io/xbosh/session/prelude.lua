@@ -1,5 +1,7 @@
--- Shared by every xbosh script. KEYS[1] is the session hash, KEYS[2] its outbound stanza list; both
--- carry the hash tag {sid} so they live in one Redis Cluster slot.
+-- Shared by every xbosh script. KEYS[1] is the session hash, KEYS[2] its outbound stanza list,
+-- KEYS[3] its inbound list (client payloads for an owner on another pod); all carry the hash tag
+-- {sid} so they live in one Redis Cluster slot. ARGV[1] is the calling pod's id, removed here so
+-- that each script's own arguments start at ARGV[1].
 --
 -- Session hash fields: hi (highest rid processed in order), hold, req (requests), wait, inact
 -- (seconds), ack ('1' when the client asked for acks), ct (content type), leg ('1' legacy client),
@@ -8,10 +10,22 @@
 -- a:<rid> ('holder|flags|payload' parked request; flags: r restart, t terminate, p<n> pause),
 -- term (tombstone: the final body of an ended session; no other field is then present).
 local OPEN = __OPEN__
+local RECOVERABLE = __RECOVERABLE__
 local TOMBSTONE_MS = __TOMBSTONE_MS__
 local MAX_OUT = __MAX_OUT__
 
-local S, O = KEYS[1], KEYS[2]
+local S, O, I = KEYS[1], KEYS[2], KEYS[3]
+local ME = table.remove(ARGV, 1)
+local SID = string.sub(S, 5, -2)
+
+-- Pods listen on 'xb:pod:<id>': 'a\n<holder>\n<body>' answers a request the pod holds,
+-- 'f\n<sid>' says client payloads wait in the session's inbound list for the owner.
+local function publish_answer(holder, body)
+  local pod = string.match(holder, '^(.*)#')
+  if pod and pod ~= ME then
+    redis.call('PUBLISH', 'xb:pod:' .. pod, 'a\n' .. holder .. '\n' .. body)
+  end
+end
 
 local function fmt(n)
   return string.format('%.0f', n)
@@ -75,6 +89,7 @@ local function save(ctx)
   local ms = ttl_ms(ctx)
   redis.call('PEXPIRE', S, ms)
   redis.call('PEXPIRE', O, ms)
+  redis.call('PEXPIRE', I, ms)
 end
 
 -- XEP-0124 §14.3: buffer the last `requests` responses for retransmission
@@ -144,15 +159,19 @@ local function final_answers(ctx, first, rest)
   return answers
 end
 
+-- The inbound list outlives the end: a client's terminate payload may still wait there for its owner
 local function entomb(body)
   redis.call('DEL', S, O)
   redis.call('HSET', S, 'term', body)
   redis.call('PEXPIRE', S, TOMBSTONE_MS)
+  redis.call('PEXPIRE', I, TOMBSTONE_MS)
 end
 
+-- Appends the answers to a script result, and publishes those held by other pods
 local function flat_answers(out, answers)
   out[#out + 1] = #answers
   for _, a in ipairs(answers) do
+    publish_answer(a[2], a[3])
     out[#out + 1] = fmt(a[1])
     out[#out + 1] = a[2]
     out[#out + 1] = a[3]

@@ -7,6 +7,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.net.NetServer;
 import io.xbosh.Xbosh;
 import io.xbosh.config.XboshConfig;
+import io.xbosh.testing.BoshSession;
 import io.xbosh.testing.ExternalProcess;
 import io.xbosh.testing.ProsodyProcess;
 import java.io.DataInputStream;
@@ -36,8 +37,8 @@ import org.junit.jupiter.api.Test;
  */
 abstract class BoshHttpContract {
 
-  static final String B = "xmlns='http://jabber.org/protocol/httpbind'";
-  static final String X = "xmlns:xmpp='urn:xmpp:xbosh'";
+  static final String B = BoshSession.B;
+  static final String X = BoshSession.X;
 
   static ProsodyProcess prosody;
   static Vertx vertx;
@@ -100,17 +101,7 @@ abstract class BoshHttpContract {
   }
 
   static HttpResponse<String> post(String body) throws Exception {
-    return post(uri(), body);
-  }
-
-  static HttpResponse<String> post(URI endpoint, String body) throws Exception {
-    return send(HttpRequest.newBuilder(endpoint).header("Content-Type", "text/xml; charset=utf-8")
-        .POST(HttpRequest.BodyPublishers.ofString(body)).build());
-  }
-
-  static CompletableFuture<HttpResponse<String>> postAsync(URI endpoint, String body) {
-    return http.sendAsync(HttpRequest.newBuilder(endpoint).POST(HttpRequest.BodyPublishers.ofString(body)).build(),
-        HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+    return BoshSession.post(http, uri(), body);
   }
 
   static HttpResponse<String> send(HttpRequest req) throws Exception {
@@ -118,52 +109,15 @@ abstract class BoshHttpContract {
   }
 
   static String attr(String xml, String name) {
-    Matcher m = Pattern.compile("\\s" + Pattern.quote(name) + "=\"([^\"]*)\"").matcher(xml);
-    return m.find() ? m.group(1) : null;
+    return BoshSession.attr(xml, name);
   }
 
-  /** A logged-in, bound session over raw BOSH. */
-  static final class Session {
-    final URI endpoint;
-    final String sid;
-    long rid;
-
-    Session(URI endpoint, String sid, long rid) {
-      this.endpoint = endpoint;
-      this.sid = sid;
-      this.rid = rid;
-    }
-
-    HttpResponse<String> send(String payload) throws Exception {
-      return post(endpoint, "<body " + B + " sid='" + sid + "' rid='" + (++rid) + "'>" + payload + "</body>");
-    }
-
-    CompletableFuture<HttpResponse<String>> sendAsync(String payload) {
-      return postAsync(endpoint, "<body " + B + " sid='" + sid + "' rid='" + (++rid) + "'>" + payload + "</body>");
-    }
-  }
-
-  static Session login(String user, String password, String resource) throws Exception {
+  static BoshSession login(String user, String password, String resource) throws Exception {
     return login(uri(), user, password, resource);
   }
 
-  static Session login(URI endpoint, String user, String password, String resource) throws Exception {
-    long rid = 1_000_000 + (long) (Math.random() * 1_000_000);
-    HttpResponse<String> created = post(endpoint, "<body " + B + " " + X + " rid='" + rid + "' to='localhost' xml:lang='en' wait='2'"
-        + " hold='1' ver='1.11' xmpp:version='1.0'/>");
-    assertThat(created.statusCode()).isEqualTo(200);
-    assertThat(created.body()).contains("<mechanism>PLAIN</mechanism>");
-    Session s = new Session(endpoint, attr(created.body(), "sid"), rid);
-    String auth = Base64.getEncoder().encodeToString(("\0" + user + "\0" + password).getBytes(StandardCharsets.UTF_8));
-    assertThat(s.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + auth + "</auth>").body())
-        .contains("<success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"");
-    HttpResponse<String> restarted = post(endpoint, "<body " + B + " " + X + " sid='" + s.sid + "' rid='" + (++s.rid)
-        + "' to='localhost' xmpp:restart='true'/>");
-    assertThat(restarted.body()).contains("<bind xmlns=\"urn:ietf:params:xml:ns:xmpp-bind\">");
-    assertThat(s.send("<iq xmlns='jabber:client' type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
-        + "<resource>" + resource + "</resource></bind></iq>").body())
-        .contains("<jid>" + user + "@localhost/" + resource + "</jid>");
-    return s;
+  static BoshSession login(URI endpoint, String user, String password, String resource) throws Exception {
+    return BoshSession.login(http, List.of(endpoint), "localhost", user, password, resource);
   }
 
   // ---- the walk
@@ -187,7 +141,7 @@ abstract class BoshHttpContract {
     assertThat(attr(body, "authid")).isNotBlank();
     assertThat(body).contains("<stream:features>").doesNotContain("starttls");
 
-    Session alice = login("alice", "alicepw", "walk");
+    BoshSession alice = login("alice", "alicepw", "walk");
     // a message to oneself comes back through the held poll
     HttpResponse<String> sent = alice.send("<message xmlns='jabber:client' to='alice@localhost/walk' id='m1'>"
         + "<body>caf\u00e9 &amp; \uD83D\uDE00</body></message>");
@@ -234,7 +188,7 @@ abstract class BoshHttpContract {
 
   @Test
   void b23_emptyBodyWhenWaitRunsOut() throws Exception {
-    Session s = login("bob", "bobpw", "wait");
+    BoshSession s = login("bob", "bobpw", "wait");
     long start = System.nanoTime();
     HttpResponse<String> r = s.send("");
     long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
@@ -244,7 +198,7 @@ abstract class BoshHttpContract {
 
   @Test
   void b24_b28_holdReleaseAndResentRidAnsweredIdentically() throws Exception {
-    Session s = login("bob", "bobpw", "hold");
+    BoshSession s = login("bob", "bobpw", "hold");
     CompletableFuture<HttpResponse<String>> first = s.sendAsync("");
     long firstRid = s.rid;
     // once 'first' is held, the next request releases it (hold=1)
@@ -259,9 +213,9 @@ abstract class BoshHttpContract {
 
   @Test
   void b21_b27_earlyRidIsForwardedAfterTheGapFills() throws Exception {
-    Session s = login("alice", "alicepw", "order");
+    BoshSession s = login("alice", "alicepw", "order");
     long base = s.rid;
-    CompletableFuture<HttpResponse<String>> later = postAsync(uri(), "<body " + B + " sid='" + s.sid + "' rid='" + (base + 2) + "'>"
+    CompletableFuture<HttpResponse<String>> later = BoshSession.postAsync(http, uri(), "<body " + B + " sid='" + s.sid + "' rid='" + (base + 2) + "'>"
         + "<message xmlns='jabber:client' to='alice@localhost/order'><body>second</body></message></body>");
     HttpResponse<String> earlier = post("<body " + B + " sid='" + s.sid + "' rid='" + (base + 1) + "'>"
         + "<message xmlns='jabber:client' to='alice@localhost/order'><body>first</body></message></body>");
@@ -277,58 +231,18 @@ abstract class BoshHttpContract {
   void b04_b21_b25_twoHundredMessagesEachWayArriveInOrder() throws Exception {
     int n = 200;
     // each user has a sending session and a receiving one that long-polls one request at a time
-    Session aliceOut = login("alice", "alicepw", "out");
-    Session bobOut = login("bob", "bobpw", "out");
-    Session aliceIn = login("alice", "alicepw", "in");
-    Session bobIn = login("bob", "bobpw", "in");
-    CompletableFuture<List<String>> toBob = CompletableFuture.supplyAsync(() -> receive(bobIn, "a2b-", n));
-    CompletableFuture<List<String>> toAlice = CompletableFuture.supplyAsync(() -> receive(aliceIn, "b2a-", n));
-    CompletableFuture<Void> fromAlice = CompletableFuture.runAsync(() -> sendAll(aliceOut, "bob@localhost/in", "a2b-", n));
-    CompletableFuture<Void> fromBob = CompletableFuture.runAsync(() -> sendAll(bobOut, "alice@localhost/in", "b2a-", n));
+    BoshSession aliceOut = login("alice", "alicepw", "out");
+    BoshSession bobOut = login("bob", "bobpw", "out");
+    BoshSession aliceIn = login("alice", "alicepw", "in");
+    BoshSession bobIn = login("bob", "bobpw", "in");
+    CompletableFuture<List<String>> toBob = CompletableFuture.supplyAsync(() -> BoshSession.receive(bobIn, "a2b-", n));
+    CompletableFuture<List<String>> toAlice = CompletableFuture.supplyAsync(() -> BoshSession.receive(aliceIn, "b2a-", n));
+    CompletableFuture<Void> fromAlice = CompletableFuture.runAsync(() -> BoshSession.sendAll(aliceOut, "bob@localhost/in", "a2b-", n));
+    CompletableFuture<Void> fromBob = CompletableFuture.runAsync(() -> BoshSession.sendAll(bobOut, "alice@localhost/in", "b2a-", n));
     fromAlice.get(60, TimeUnit.SECONDS);
     fromBob.get(60, TimeUnit.SECONDS);
     assertThat(toBob.get(60, TimeUnit.SECONDS)).containsExactlyElementsOf(IntStream.range(0, n).mapToObj(i -> "a2b-" + i).toList());
     assertThat(toAlice.get(60, TimeUnit.SECONDS)).containsExactlyElementsOf(IntStream.range(0, n).mapToObj(i -> "b2a-" + i).toList());
-  }
-
-  /**
-   * Sends one message a request with two requests in flight, as a BOSH client with hold=1 does:
-   * each new request releases the held one (which is what the sender waits for before the next).
-   * Requests may reach xbosh out of rid order; the rid window puts them back in order.
-   */
-  private static void sendAll(Session s, String to, String prefix, int n) {
-    try {
-      CompletableFuture<HttpResponse<String>> previous = null;
-      for (int i = 0; i < n; i++) {
-        CompletableFuture<HttpResponse<String>> current =
-            s.sendAsync("<message xmlns='jabber:client' to='" + to + "'><body>" + prefix + i + "</body></message>");
-        if (previous != null) {
-          assertThat(previous.get(10, TimeUnit.SECONDS).statusCode()).isEqualTo(200);
-        }
-        previous = current;
-      }
-      assertThat(previous.get(10, TimeUnit.SECONDS).statusCode()).isEqualTo(200);
-    } catch (Exception e) {
-      throw new IllegalStateException(e);
-    }
-  }
-
-  /** Long-polls until {@code n} message bodies with the prefix have arrived, in arrival order. */
-  private static List<String> receive(Session s, String prefix, int n) {
-    List<String> got = new ArrayList<>();
-    Pattern body = Pattern.compile("<body>(" + Pattern.quote(prefix) + "\\d+)</body>");
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-    try {
-      while (got.size() < n && System.nanoTime() < deadline) {
-        Matcher m = body.matcher(s.send("").body());
-        while (m.find()) {
-          got.add(m.group(1));
-        }
-      }
-    } catch (Exception e) {
-      throw new IllegalStateException(e);
-    }
-    return got;
   }
 
   @Test
@@ -339,46 +253,37 @@ abstract class BoshHttpContract {
     Xbosh idlePod = Xbosh.start(vertx, XboshConfig.from(env)).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
     try {
       URI idleEndpoint = URI.create("http://127.0.0.1:" + idlePod.port() + "/http-bind");
-      Session idle = login(idleEndpoint, "alice", "alicepw", "idle");
-      Session watcher = login("bob", "bobpw", "watcher");
+      BoshSession idle = login(idleEndpoint, "alice", "alicepw", "idle");
+      BoshSession watcher = login("bob", "bobpw", "watcher");
       assertThat(idlePod.pod().ownedSessions()).isEqualTo(1);
       // nothing held and nothing sent: after 2 s the session is over and its c2s stream with it, so
       // the server answers for the resource (bound by login) with an error instead of relaying
 
       await().atMost(Duration.ofSeconds(15)).until(() -> idlePod.pod().ownedSessions() == 0);
-      await().atMost(Duration.ofSeconds(15)).until(() -> pingResult(watcher, "alice@localhost/idle", "w" + System.nanoTime()).contains("type=\"error\""));
+      await().atMost(Duration.ofSeconds(15)).until(() -> BoshSession.pingResult(watcher, "alice@localhost/idle", "w" + System.nanoTime()).contains("type=\"error\""));
       assertTerminate(idle.send(""), 200, "item-not-found");
     } finally {
       idlePod.stop().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
     }
   }
 
-  /** Sends an XMPP ping to a full JID and returns the body in which its answer comes back. */
-  private static String pingResult(Session s, String to, String id) throws Exception {
-    String answer = s.send("<iq xmlns='jabber:client' type='get' id='" + id + "' to='" + to + "'><ping xmlns='urn:xmpp:ping'/></iq>").body();
-    for (int i = 0; i < 5 && !answer.contains("id=\"" + id + "\""); i++) {
-      answer = s.send("").body();
-    }
-    return answer;
-  }
-
   @Test
   void b41_pauseWithinMaxpauseAnswersAtOncePauseAboveItIsPolicyViolation() throws Exception {
-    Session s = login("alice", "alicepw", "pause");
+    BoshSession s = login("alice", "alicepw", "pause");
     CompletableFuture<HttpResponse<String>> held = s.sendAsync("");
     HttpResponse<String> paused = post("<body " + B + " sid='" + s.sid + "' rid='" + (++s.rid) + "' pause='60'/>");
     assertThat(paused.statusCode()).isEqualTo(200);
     assertThat(paused.body()).doesNotContain("type=");
     assertThat(held.get(10, TimeUnit.SECONDS).body()).doesNotContain("type=");
     // back from the pause: the session works as before
-    assertThat(pingResult(s, "localhost", "back1")).contains("id=\"back1\"").contains("type=\"result\"");
+    assertThat(BoshSession.pingResult(s, "localhost", "back1")).contains("id=\"back1\"").contains("type=\"result\"");
     assertTerminate(post("<body " + B + " sid='" + s.sid + "' rid='" + (++s.rid) + "' pause='121'/>"), 200, "policy-violation");
     assertTerminate(s.send(""), 200, "policy-violation");
   }
 
   @Test
   void b03_b04_persistentConnectionWithPipelinedRequestsAnsweredInOrder() throws Exception {
-    Session s = login("alice", "alicepw", "pipe");
+    BoshSession s = login("alice", "alicepw", "pipe");
     try (Socket socket = new Socket("127.0.0.1", xbosh.port())) {
       socket.setSoTimeout(15_000);
       OutputStream out = socket.getOutputStream();
@@ -470,12 +375,12 @@ abstract class BoshHttpContract {
 
   @Test
   void b27_ridReplayOutsideTheWindowEndsOnlyThatSession() throws Exception {
-    Session victim = login("alice", "alicepw", "victim");
-    Session bystander = login("bob", "bobpw", "bystander");
+    BoshSession victim = login("alice", "alicepw", "victim");
+    BoshSession bystander = login("bob", "bobpw", "bystander");
     assertTerminate(post("<body " + B + " sid='" + victim.sid + "' rid='" + (victim.rid + 50) + "'/>"), 200, "item-not-found");
     assertTerminate(post("<body " + B + " sid='" + victim.sid + "' rid='" + (victim.rid + 1) + "'/>"), 200, "item-not-found");
     // the other session is untouched
-    assertThat(pingResult(bystander, "localhost", "p2")).contains("id=\"p2\"").contains("type=\"result\"");
+    assertThat(BoshSession.pingResult(bystander, "localhost", "p2")).contains("id=\"p2\"").contains("type=\"result\"");
   }
 
   @Test

@@ -1,13 +1,17 @@
 package io.xbosh.session;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.vertx.core.Vertx;
 import io.vertx.redis.client.Command;
 import io.vertx.redis.client.Redis;
 import io.vertx.redis.client.Request;
 import io.xbosh.testing.RedisProcess;
+import io.vertx.redis.client.RedisConnection;
+import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -25,7 +29,7 @@ class RedisSessionStoreIT extends SessionStoreContract {
     redisServer = RedisProcess.start();
     vertx = Vertx.vertx();
     redis = Redis.createClient(vertx, redisServer.url());
-    store = new RedisSessionStore(redis, false, 50, 60);
+    store = new RedisSessionStore(redis, false, "pod-a", 50, 60);
   }
 
   @AfterAll
@@ -60,6 +64,7 @@ class RedisSessionStoreIT extends SessionStoreContract {
     // Redis Cluster hashes only the text between the first '{' and the next '}'
     assertThat(hashTag(RedisSessionStore.sessionKey(sid))).isEqualTo(sid);
     assertThat(hashTag(RedisSessionStore.outKey(sid))).isEqualTo(sid);
+    assertThat(hashTag(RedisSessionStore.inKey(sid))).isEqualTo(sid);
     assertThat(get(redis.send(Request.cmd(Command.PTTL).arg(RedisSessionStore.sessionKey(sid)))).toLong()).isPositive();
     assertThat(get(redis.send(Request.cmd(Command.PTTL).arg(RedisSessionStore.outKey(sid)))).toLong()).isPositive();
   }
@@ -79,5 +84,56 @@ class RedisSessionStoreIT extends SessionStoreContract {
     get(store.deliver(sid, List.of(MSG, MSG2)));
     String stats = get(redis.send(Request.cmd(Command.INFO).arg("commandstats"))).toString();
     assertThat(stats).contains("cmdstat_evalsha:calls=2,");
+  }
+
+  /** Collects what is published on a channel, on a connection of its own. */
+  private static List<String> listen(String channel) throws Exception {
+    List<String> got = new CopyOnWriteArrayList<>();
+    RedisConnection conn = get(Redis.createClient(vertx, redisServer.url()).connect());
+    conn.handler(r -> {
+      if (r.size() >= 3 && "message".equals(r.get(0).toString())) {
+        got.add(r.get(2).toString());
+      }
+    });
+    get(conn.send(Request.cmd(Command.SUBSCRIBE).arg(channel)));
+    return got;
+  }
+
+  @Test
+  void c01_payloadAcceptedByAnotherPodWaitsForTheOwnerInOrder() throws Exception {
+    String sid = newSession(1, false); // owned by pod-a
+    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    List<String> toA = listen("xb:pod:pod-a");
+    // rid 102 arrives first (parked), then 101 releases both: handed over, not returned to pod-b
+    assertThat(get(podB.accept(sid, 102, "pod-b#2", "", "<two/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    Accepted a = get(podB.accept(sid, 101, "pod-b#1", "", "<one/>"));
+    assertThat(a.forwards()).isEmpty();
+    await().atMost(Duration.ofSeconds(5)).until(() -> toA.contains("f\n" + sid));
+    assertThat(get(store.drain(sid))).containsExactly(new Forward(101, "<one/>", false, false), new Forward(102, "<two/>", false, false));
+    assertThat(get(store.drain(sid))).isEmpty();
+    // the owner's own requests still come straight back
+    assertThat(get(store.accept(sid, 103, "pod-a#3", "", "<three/>")).forwards()).containsExactly(new Forward(103, "<three/>", false, false));
+  }
+
+  @Test
+  void c02_answerForARequestHeldByAnotherPodIsPublishedToIt() throws Exception {
+    String sid = newSession(1, false);
+    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    List<String> toB = listen("xb:pod:pod-b");
+    get(podB.accept(sid, 101, "pod-b#7", "", ""));
+    // the owner reads a stanza from the server: the held request on pod-b gets it
+    SessionStore.Delivery d = get(store.deliver(sid, List.of(MSG)));
+    String body = OPEN + ">" + MSG + "</body>";
+    assertThat(d.answers()).containsExactly(new Answer(101, "pod-b#7", body));
+    await().atMost(Duration.ofSeconds(5)).until(() -> toB.contains("a\npod-b#7\n" + body));
+  }
+
+  @Test
+  void c03_terminateAcceptedElsewhereStillReachesTheOwner() throws Exception {
+    String sid = newSession(1, false);
+    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    get(podB.accept(sid, 101, "pod-b#1", "t", "<presence type='unavailable'/>"));
+    assertThat(get(store.existing(List.of(sid)))).isEmpty();
+    assertThat(get(store.drain(sid))).containsExactly(new Forward(101, "<presence type='unavailable'/>", false, true));
   }
 }

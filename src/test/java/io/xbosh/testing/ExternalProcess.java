@@ -6,6 +6,7 @@ import java.io.InputStreamReader;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -22,8 +23,15 @@ public class ExternalProcess implements AutoCloseable {
   private final StringBuffer output = new StringBuffer();
 
   protected ExternalProcess(String name, List<String> command, Predicate<String> ready, long timeoutMs) throws IOException {
+    this(name, command, Map.of(), ready, timeoutMs);
+  }
+
+  protected ExternalProcess(String name, List<String> command, Map<String, String> env, Predicate<String> ready, long timeoutMs)
+      throws IOException {
     this.name = name;
-    this.process = new ProcessBuilder(command).redirectErrorStream(true).start();
+    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+    pb.environment().putAll(env);
+    this.process = pb.start();
     CompletableFuture<Void> readiness = new CompletableFuture<>();
     Thread pump = new Thread(() -> {
       try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
@@ -68,6 +76,21 @@ public class ExternalProcess implements AutoCloseable {
     } catch (IOException e) {
       throw new IllegalStateException(e);
     }
+  }
+
+  /** SIGKILL: the process gets no chance to clean up. */
+  public void kill() throws InterruptedException {
+    process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+  }
+
+  /** SIGTERM, without waiting for the process to end. */
+  public void terminate() {
+    process.destroy();
+  }
+
+  /** Waits for the process to end. */
+  public boolean awaitExit(long timeoutMs) throws InterruptedException {
+    return process.waitFor(timeoutMs, TimeUnit.MILLISECONDS);
   }
 
   @Override

@@ -1,0 +1,67 @@
+package io.xbosh.cluster;
+
+import io.vertx.core.Future;
+import java.util.Set;
+
+/**
+ * How pods of one deployment reach each other: the notices a pod receives (answers for requests it
+ * holds, payloads waiting for links it owns) and which pods are alive. Messages that carry session
+ * state are written by the store's scripts; the bus only listens, and keeps the liveness records.
+ */
+public interface PodBus {
+
+  /** What a pod is told. Called on the bus's own context; implementations hop where they need to. */
+  interface Listener {
+
+    /** A request this pod holds has its answer (decided on another pod). */
+    void answer(String holder, String body);
+
+    /** Client payloads accepted by another pod wait in the store for a session this pod owns. */
+    void payloadsWaiting(String sid);
+
+    /** The channel was re-established: notices may have been missed meanwhile. */
+    void resubscribed();
+
+    /** These sessions were owned by a pod that stopped (or by this pod's previous run): end them. */
+    void orphaned(Set<String> sids);
+  }
+
+  Future<Void> start(Listener listener);
+
+  /** Whether the pod is alive as far as this pod can tell (unknown pods count as alive). */
+  boolean alive(String podId);
+
+  /** Records that this pod owns the session, so that a survivor can end it if this pod dies. */
+  void owned(String sid);
+
+  /** The session's link is gone from this pod. */
+  void disowned(String sid);
+
+  Future<Void> stop();
+
+  /** The bus of a single pod: nobody else to reach, nobody else alive. */
+  PodBus LOCAL = new PodBus() {
+    @Override
+    public Future<Void> start(Listener listener) {
+      return Future.succeededFuture();
+    }
+
+    @Override
+    public boolean alive(String podId) {
+      return true;
+    }
+
+    @Override
+    public void owned(String sid) {
+    }
+
+    @Override
+    public void disowned(String sid) {
+    }
+
+    @Override
+    public Future<Void> stop() {
+      return Future.succeededFuture();
+    }
+  };
+}
