@@ -47,12 +47,12 @@ public final class Main {
       System.exit(1);
       return;
     }
-    // SIGTERM: end sessions with system-shutdown, then stop Vert.x
+    // SIGTERM: drain, end what is left with system-shutdown, then stop Vert.x
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       CountDownLatch stopped = new CountDownLatch(1);
-      running[0].stop().eventually(vertx::close).onComplete(ar -> stopped.countDown());
+      running[0].drainAndStop().eventually(vertx::close).onComplete(ar -> stopped.countDown());
       try {
-        stopped.await(30, TimeUnit.SECONDS);
+        stopped.await(config.drainSeconds() + 30L, TimeUnit.SECONDS);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
       }

@@ -115,6 +115,11 @@ public final class Xbosh {
     return config;
   }
 
+  /** SIGTERM: drains for the configured time (see {@link Pod#drain}), then stops. */
+  public Future<Void> drainAndStop() {
+    return pod.drain(config.drainSeconds() * 1000L).eventually(this::stop);
+  }
+
   /** Ends owned sessions with system-shutdown, stops the listeners and closes the store. */
   public Future<Void> stop() {
     return pod.shutdown()

@@ -31,6 +31,9 @@ public interface PodBus {
   /** Whether the pod is alive as far as this pod can tell (unknown pods count as alive). */
   boolean alive(String podId);
 
+  /** Whether the channel and the liveness records are working right now. */
+  boolean healthy();
+
   /** Records that this pod owns the session, so that a survivor can end it if this pod dies. */
   void owned(String sid);
 
@@ -48,6 +51,11 @@ public interface PodBus {
 
     @Override
     public boolean alive(String podId) {
+      return true;
+    }
+
+    @Override
+    public boolean healthy() {
       return true;
     }
 

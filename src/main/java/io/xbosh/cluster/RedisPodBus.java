@@ -49,6 +49,7 @@ public final class RedisPodBus implements PodBus {
   private long heartbeatTimer = -1;
   private long backoffMs = 100;
   private volatile boolean stopped;
+  private volatile boolean beating;
 
   /**
    * @param commands    the pooled client for ordinary commands
@@ -180,7 +181,13 @@ public final class RedisPodBus implements PodBus {
         }
       }
       return null;
-    }).onFailure(e -> log.warn("heartbeat failed: {}", e.getMessage()));
+    }).onComplete(ar -> beating = ar.succeeded())
+        .onFailure(e -> log.warn("heartbeat failed: {}", e.getMessage()));
+  }
+
+  @Override
+  public boolean healthy() {
+    return beating && connection != null;
   }
 
   /** Claims a dead pod's sessions; only the pod that wins the claim ends them. */

@@ -40,7 +40,8 @@ public record XboshConfig(
     int sweepMs,
     int tombstoneSeconds,
     int heartbeatMs,
-    int podDeadMs) {
+    int podDeadMs,
+    int drainSeconds) {
 
   /** A {@code host:port} pair. */
   public record HostPort(String host, int port) {
@@ -105,6 +106,7 @@ public record XboshConfig(
       new Variable("XBOSH_TOMBSTONE_SECONDS", "120", "how long an ended session answers its final body before its sid is unknown"),
       new Variable("XBOSH_HEARTBEAT_MS", "1000", "how often a pod renews its heartbeat in Redis and reads the others'"),
       new Variable("XBOSH_POD_DEAD_MS", "3000", "a pod whose heartbeat is this old is dead: its sessions end with remote-connection-failed"),
+      new Variable("XBOSH_DRAIN_SECONDS", "30", "on SIGTERM, how long owned sessions keep their upstream link before system-shutdown"),
       new Variable("XBOSH_LOG_LEVEL", "INFO", "log level, read by logback.xml (TRACE logs every payload; never use it in production)"));
 
   public static XboshConfig fromEnv() {
@@ -160,7 +162,8 @@ public record XboshConfig(
         r.intIn("XBOSH_SWEEP_MS", 1000, 50, 600_000),
         r.intIn("XBOSH_TOMBSTONE_SECONDS", 120, 1, 86400),
         r.intIn("XBOSH_HEARTBEAT_MS", 1000, 100, 60_000),
-        r.intIn("XBOSH_POD_DEAD_MS", 3000, 300, 600_000));
+        r.intIn("XBOSH_POD_DEAD_MS", 3000, 300, 600_000),
+        r.intIn("XBOSH_DRAIN_SECONDS", 30, 0, 86400));
     r.check();
     return c;
   }

@@ -146,6 +146,12 @@ public final class BoshHandler implements Handler<RoutingContext> {
       fail(res, e, Negotiator.DEFAULT_CONTENT, body.attr("ver") == null);
       return;
     }
+    if (pod.draining()) {
+      // the load balancer has not noticed yet: the client retries and lands elsewhere
+      res.putHeader(HttpHeaders.RETRY_AFTER, "1");
+      write(res, 503, params.content(), BodyWriter.recoverableError());
+      return;
+    }
     if (pod.atSessionCapacity()) {
       fail(res, new BoshException(TerminateCondition.REMOTE_CONNECTION_FAILED, "pod at session capacity"), params.content(), params.legacy());
       return;

@@ -46,7 +46,11 @@ public final class HttpVerticle extends VerticleBase {
     Router router = Router.router(vertx);
     router.route(config.httpPath()).handler(bosh);
     router.get("/health").handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ok"));
-    router.get("/ready").handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ready"));
+    router.get("/ready").handler(rc -> {
+      boolean ready = pod.ready();
+      rc.response().setStatusCode(ready ? 200 : 503).putHeader("Content-Type", "text/plain")
+          .end(ready ? "ready" : pod.draining() ? "draining" : "store unavailable");
+    });
     server = vertx.createHttpServer(new HttpServerOptions()
         .setHost(config.httpHost())
         .setPort(port)

@@ -26,6 +26,7 @@ public final class HeldRequest {
   private String early;
   private long timer = -1;
   private boolean done;
+  private Consumer<HeldRequest> onTimeout;
 
   HeldRequest(Pod pod, Context context, HttpServerResponse response, String holder, Writer writer) {
     this.pod = pod;
@@ -58,6 +59,7 @@ public final class HeldRequest {
    */
   public void settle(String contentType, long waitMs, Consumer<HeldRequest> onTimeout) {
     this.contentType = contentType;
+    this.onTimeout = onTimeout;
     if (done) {
       return;
     }
@@ -65,9 +67,21 @@ public final class HeldRequest {
       complete(early);
       return;
     }
-    timer = pod.vertx().setTimer(Math.max(waitMs, 1), id -> {
+    // a draining pod holds nothing: the client polls again, through another pod
+    timer = pod.vertx().setTimer(pod.draining() ? 1 : Math.max(waitMs, 1), id -> {
       timer = -1;
       if (!done) {
+        onTimeout.accept(this);
+      }
+    });
+  }
+
+  /** Ends the wait now, as if it had run out (the pod is draining); from any thread. */
+  void expireNow() {
+    context.runOnContext(v -> {
+      if (!done && timer >= 0) {
+        pod.vertx().cancelTimer(timer);
+        timer = -1;
         onTimeout.accept(this);
       }
     });

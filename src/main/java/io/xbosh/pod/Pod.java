@@ -1,6 +1,7 @@
 package io.xbosh.pod;
 
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.xbosh.cluster.PodBus;
 import io.xbosh.protocol.BodyWriter;
@@ -43,6 +44,7 @@ public final class Pod implements LinkSink, PodBus.Listener {
   private final AtomicLong holderSeq = new AtomicLong();
   private long sweepTimer = -1;
   private volatile boolean sweeping;
+  private volatile boolean draining;
 
   public Pod(Vertx vertx, String id, SessionStore store, PodBus bus, int maxSessions, int maxHeld) {
     this.vertx = vertx;
@@ -68,6 +70,38 @@ public final class Pod implements LinkSink, PodBus.Listener {
   /** Joins the deployment's bus and starts the sweep that closes links of sessions that expired or ended elsewhere. */
   public Future<Void> start(long sweepMs) {
     return bus.start(this).onSuccess(v -> sweepTimer = vertx.setPeriodic(sweepMs, t -> sweep()));
+  }
+
+  /** Ready for new sessions: not draining, and the store's pod channel is working. */
+  public boolean ready() {
+    return !draining && bus.healthy();
+  }
+
+  public boolean draining() {
+    return draining;
+  }
+
+  /**
+   * Starts leaving the deployment: held requests are answered at once (through the store, so
+   * nothing racing is lost) and new ones are not held, so clients poll through other pods; new
+   * sessions are refused; the links this pod owns keep working until their sessions end or
+   * {@code drainMs} passes.
+   *
+   * @return completes when no link is left or the time is up
+   */
+  public Future<Void> drain(long drainMs) {
+    draining = true;
+    held.values().forEach(HeldRequest::expireNow);
+    log.info("draining: {} sessions owned, waiting up to {} ms for them to end", links.size(), drainMs);
+    Promise<Void> done = Promise.promise();
+    long deadline = System.nanoTime() + drainMs * 1_000_000L;
+    vertx.setPeriodic(100, t -> {
+      if (links.isEmpty() || System.nanoTime() >= deadline) {
+        vertx.cancelTimer(t);
+        done.tryComplete();
+      }
+    });
+    return done.future();
   }
 
   /** Whether the pod that owns a session can be reached. */

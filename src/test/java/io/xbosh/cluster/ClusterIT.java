@@ -53,6 +53,7 @@ class ClusterIT {
     env.put("XBOSH_REDIS_URL", redis.url());
     env.put("XBOSH_UPSTREAM", "127.0.0.1:" + prosody.c2sPort());
     env.put("XBOSH_SWEEP_MS", "200");
+    env.put("XBOSH_DRAIN_SECONDS", "1");
     return env;
   }
 
@@ -112,6 +113,81 @@ class ClusterIT {
       HttpResponse<String> again = BoshSession.post(http, other.endpoint(), body);
       assertThat(again.statusCode()).isEqualTo(200);
       assertThat(again.body()).isEqualTo(first.body());
+    }
+  }
+
+  /** Polls through the given pod until a body of type terminate comes back; returns it. */
+  private static String pollUntilTerminate(BoshSession s, URI via, long timeoutMs) throws Exception {
+    long deadline = System.nanoTime() + timeoutMs * 1_000_000L;
+    while (System.nanoTime() < deadline) {
+      String body = BoshSession.post(http, via, s.nextBody("")).body();
+      if (body.contains("type=\"terminate\"")) {
+        return body;
+      }
+    }
+    throw new AssertionError("no terminate within " + timeoutMs + " ms");
+  }
+
+  @Test
+  void c03_b51_killedPodsSessionsEndWithinFiveSecondsOthersLoseNothing() throws Exception {
+    try (XboshProcess doomed = XboshProcess.start("pod-doomed", env())) {
+      BoshSession victim = BoshSession.login(http, List.of(doomed.endpoint()), DOMAIN, "dave", "davepw", "victim");
+      BoshSession aliceOut = login(0, "alice", "survivor-out");
+      BoshSession bobIn = login(1, "bob", "survivor-in");
+      // a request of the victim held on a surviving pod while its owner dies
+      URI survivor = pods.get(1).endpoint();
+      CompletableFuture<HttpResponse<String>> heldElsewhere = BoshSession.postAsync(http, survivor, victim.nextBody(""));
+      doomed.kill();
+      long killedAt = System.nanoTime();
+      String end = heldElsewhere.get(10, TimeUnit.SECONDS).body();
+      if (!end.contains("type=\"terminate\"")) {
+        end = pollUntilTerminate(victim, survivor, 10_000);
+      }
+      long detectMs = (System.nanoTime() - killedAt) / 1_000_000;
+      assertThat(end).contains("condition=\"remote-connection-failed\"");
+      assertThat(detectMs).as("time to end the dead pod's session").isLessThan(5000);
+      // and every later request of it says the same, on any pod
+      assertThat(BoshSession.post(http, pods.get(2).endpoint(), victim.nextBody("")).body())
+          .contains("condition=\"remote-connection-failed\"");
+      // sessions owned by surviving pods go on with nothing lost
+      int n = 50;
+      CompletableFuture<List<String>> toBob = CompletableFuture.supplyAsync(() -> BoshSession.receive(bobIn, "s-", n));
+      BoshSession.sendAll(aliceOut, "bob@" + DOMAIN + "/survivor-in", "s-", n);
+      assertThat(toBob.get(60, TimeUnit.SECONDS)).containsExactlyElementsOf(numbered("s-", n));
+      System.out.println("dead pod detected and its session ended after " + detectMs + " ms");
+    }
+  }
+
+  @Test
+  void c04_sigtermDrainsHeldRequestsKeepsLinksThenEndsWithSystemShutdown() throws Exception {
+    Map<String, String> env = env();
+    env.put("XBOSH_DRAIN_SECONDS", "6");
+    try (XboshProcess leaving = XboshProcess.start("pod-leaving", env)) {
+      List<URI> viaLeavingFirst = List.of(leaving.endpoint(), pods.get(0).endpoint(), pods.get(1).endpoint());
+      // two sessions owned by the leaving pod, with long waits
+      BoshSession ending = BoshSession.login(http, viaLeavingFirst, DOMAIN, "carol", "carolpw", "ending", 30);
+      BoshSession staying = BoshSession.login(http, viaLeavingFirst, DOMAIN, "dave", "davepw", "staying", 30);
+      CompletableFuture<HttpResponse<String>> held = BoshSession.postAsync(http, leaving.endpoint(), staying.nextBody(""));
+      URI ready = URI.create("http://127.0.0.1:" + leaving.port() + "/ready");
+      leaving.terminate();
+      long termAt = System.nanoTime();
+      // the request it held is answered at once (not after its 30 s wait), so the client polls elsewhere
+      assertThat(held.get(5, TimeUnit.SECONDS).body()).doesNotContain("type=\"terminate\"");
+      assertThat(http.send(java.net.http.HttpRequest.newBuilder(ready).GET().build(),
+          HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(503);
+      // the links stay up: both sessions still reach the server through the other pods
+      URI other = pods.get(0).endpoint();
+      assertThat(BoshSession.post(http, other, ending.nextBody(
+          "<iq xmlns='jabber:client' type='get' id='d1'><ping xmlns='urn:xmpp:ping'/></iq>")).body()).contains("id=\"d1\"");
+      // a session that ends within the drain window ends normally
+      String bye = BoshSession.post(http, other, "<body " + BoshSession.B + " sid='" + ending.sid + "' rid='" + (++ending.rid)
+          + "' type='terminate'><presence xmlns='jabber:client' type='unavailable'/></body>").body();
+      assertThat(bye).contains("type=\"terminate\"").doesNotContain("condition=");
+      // the other one is ended with system-shutdown when the drain time is up
+      String end = pollUntilTerminate(staying, other, 20_000);
+      assertThat(end).contains("condition=\"system-shutdown\"");
+      assertThat((System.nanoTime() - termAt) / 1_000_000).isGreaterThanOrEqualTo(5000);
+      assertThat(leaving.awaitExit(20_000)).isTrue();
     }
   }
 }

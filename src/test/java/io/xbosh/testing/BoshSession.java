@@ -62,9 +62,15 @@ public final class BoshSession {
    */
   public static BoshSession login(HttpClient http, List<URI> endpoints, String domain, String user, String password,
       String resource) throws Exception {
+    return login(http, endpoints, domain, user, password, resource, 2);
+  }
+
+  /** Like {@link #login(HttpClient, List, String, String, String, String)} with another {@code wait}. */
+  public static BoshSession login(HttpClient http, List<URI> endpoints, String domain, String user, String password,
+      String resource, int wait) throws Exception {
     long rid = 1_000_000 + (long) (Math.random() * 1_000_000);
     HttpResponse<String> created = post(http, endpoints.get(0), "<body " + B + " " + X + " rid='" + rid + "' to='" + domain
-        + "' xml:lang='en' wait='2' hold='1' ver='1.11' xmpp:version='1.0'/>");
+        + "' xml:lang='en' wait='" + wait + "' hold='1' ver='1.11' xmpp:version='1.0'/>");
     assertThat(created.statusCode()).isEqualTo(200);
     assertThat(created.body()).contains("<mechanism>PLAIN</mechanism>");
     BoshSession s = new BoshSession(http, endpoints, 1, attr(created.body(), "sid"), rid);
