@@ -3,7 +3,9 @@ package io.xbosh;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.redis.client.Redis;
+import io.vertx.redis.client.RedisClientType;
 import io.vertx.redis.client.RedisOptions;
+import io.vertx.redis.client.RedisReplicas;
 import io.xbosh.cluster.PodBus;
 import io.xbosh.cluster.RedisPodBus;
 import io.xbosh.config.XboshConfig;
@@ -87,14 +89,19 @@ public final class Xbosh {
     if (config.redisUrl() == null) {
       return new Backend(new InMemorySessionStore(config.maxQueuedStanzas(), tombstone), PodBus.LOCAL);
     }
-    Redis redis = Redis.createClient(vertx, new RedisOptions()
-        .setConnectionString(config.redisUrl())
+    List<String> urls = List.of(config.redisUrl().split(","));
+    RedisOptions options = new RedisOptions()
+        .setType(config.redisCluster() ? RedisClientType.CLUSTER : RedisClientType.STANDALONE)
+        .setEndpoints(urls)
         .setMaxPoolSize(config.redisPoolSize())
         .setMaxPoolWaiting(config.redisPoolSize() * 256)
-        .setMaxWaitingHandlers(config.redisPoolSize() * 256));
-    Redis subscriber = Redis.createClient(vertx, new RedisOptions().setConnectionString(config.redisUrl()).setMaxPoolSize(1));
+        .setMaxWaitingHandlers(config.redisPoolSize() * 256);
+    if (config.redisCluster()) {
+      options.setUseReplicas(RedisReplicas.NEVER);
+    }
+    Redis redis = Redis.createClient(vertx, options);
     return new Backend(new RedisSessionStore(redis, true, config.nodeId(), config.maxQueuedStanzas(), tombstone),
-        new RedisPodBus(vertx, redis, subscriber, config.nodeId(), config.heartbeatMs(), config.podDeadMs()));
+        new RedisPodBus(vertx, redis, urls, config.nodeId(), config.heartbeatMs(), config.podDeadMs()));
   }
 
   private static int freePort(String host) throws IOException {

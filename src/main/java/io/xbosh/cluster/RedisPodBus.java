@@ -6,10 +6,12 @@ import io.vertx.core.Vertx;
 import io.vertx.redis.client.Command;
 import io.vertx.redis.client.Redis;
 import io.vertx.redis.client.RedisConnection;
+import io.vertx.redis.client.RedisOptions;
 import io.vertx.redis.client.Request;
 import io.vertx.redis.client.Response;
 import io.vertx.redis.client.ResponseType;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
@@ -37,7 +39,9 @@ public final class RedisPodBus implements PodBus {
 
   private final Vertx vertx;
   private final Redis commands;
-  private final Redis subscriber;
+  private final List<String> subscriberUrls;
+  private Redis subscriber;
+  private int subscriberIndex;
   private final String podId;
   private final String channel;
   private final long heartbeatMs;
@@ -52,15 +56,17 @@ public final class RedisPodBus implements PodBus {
   private volatile boolean beating;
 
   /**
-   * @param commands    the pooled client for ordinary commands
-   * @param subscriber  a client for the one subscribed connection (it is not returned to a pool)
+   * @param commands       the pooled client for ordinary commands
+   * @param subscriberUrls where the subscribed connection may go, tried in turn: any node of a Redis
+   *                       Cluster sees every message published in it
    * @param heartbeatMs how often the heartbeat is renewed and the others read
    * @param deadAfterMs how long after its last heartbeat a pod is declared dead
    */
-  public RedisPodBus(Vertx vertx, Redis commands, Redis subscriber, String podId, long heartbeatMs, long deadAfterMs) {
+  public RedisPodBus(Vertx vertx, Redis commands, List<String> subscriberUrls, String podId, long heartbeatMs,
+      long deadAfterMs) {
     this.vertx = vertx;
     this.commands = commands;
-    this.subscriber = subscriber;
+    this.subscriberUrls = List.copyOf(subscriberUrls);
     this.podId = podId;
     this.channel = channelOf(podId);
     this.heartbeatMs = heartbeatMs;
@@ -100,6 +106,11 @@ public final class RedisPodBus implements PodBus {
   // ---- the subscribed connection
 
   private Future<Void> subscribe() {
+    if (subscriber != null) {
+      subscriber.close();
+    }
+    String url = subscriberUrls.get(subscriberIndex++ % subscriberUrls.size());
+    subscriber = Redis.createClient(vertx, new RedisOptions().setConnectionString(url).setMaxPoolSize(1));
     return subscriber.connect().compose(conn -> {
       conn.handler(this::onPush);
       conn.exceptionHandler(e -> log.warn("pod channel connection error: {}", e.getMessage()));
@@ -251,7 +262,7 @@ public final class RedisPodBus implements PodBus {
         done.complete();
       }
     });
-    return done.future().compose(v -> subscriber.close());
+    return done.future().compose(v -> subscriber != null ? subscriber.close() : Future.succeededFuture());
   }
 
   private static Set<String> strings(Response r) {

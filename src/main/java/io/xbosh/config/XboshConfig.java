@@ -19,6 +19,7 @@ public record XboshConfig(
     int httpPort,
     String httpPath,
     String redisUrl,
+    boolean redisCluster,
     int redisPoolSize,
     HostPort upstream,
     Map<String, HostPort> upstreamHosts,
@@ -83,7 +84,8 @@ public record XboshConfig(
       new Variable("XBOSH_HTTP_HOST", "0.0.0.0", "address the HTTP listener binds"),
       new Variable("XBOSH_HTTP_PORT", "5280", "HTTP port (0 picks a free one)"),
       new Variable("XBOSH_HTTP_PATH", "/http-bind", "path of the BOSH endpoint"),
-      new Variable("XBOSH_REDIS_URL", "(unset)", "Redis connection string, e.g. redis://127.0.0.1:6379/0; unset: in-process session store (single pod)"),
+      new Variable("XBOSH_REDIS_URL", "(unset)", "Redis connection string, e.g. redis://127.0.0.1:6379/0, or comma-separated seed nodes of a Redis Cluster; unset: in-process session store (single pod)"),
+      new Variable("XBOSH_REDIS_CLUSTER", "false", "true: XBOSH_REDIS_URL names Redis Cluster nodes"),
       new Variable("XBOSH_REDIS_POOL_SIZE", "32", "pooled Redis connections per pod"),
       new Variable("XBOSH_UPSTREAM", "127.0.0.1:5222", "host:port of the XMPP server's c2s listener, for every domain not in XBOSH_UPSTREAM_HOSTS"),
       new Variable("XBOSH_UPSTREAM_HOSTS", "(empty)", "per-domain servers: domain=host:port,domain2=host:port"),
@@ -136,10 +138,17 @@ public record XboshConfig(
           return s;
         }),
         r.get("XBOSH_REDIS_URL", null, s -> {
-          if (!s.startsWith("redis://") && !s.startsWith("rediss://") && !s.startsWith("unix://")) {
-            throw new IllegalArgumentException("must start with redis://, rediss:// or unix://");
+          for (String url : s.split(",")) {
+            if (!url.startsWith("redis://") && !url.startsWith("rediss://") && !url.startsWith("unix://")) {
+              throw new IllegalArgumentException("each URL must start with redis://, rediss:// or unix://");
+            }
           }
           return s;
+        }),
+        r.get("XBOSH_REDIS_CLUSTER", false, s -> switch (s) {
+          case "true" -> true;
+          case "false" -> false;
+          default -> throw new IllegalArgumentException("must be true or false");
         }),
         r.intIn("XBOSH_REDIS_POOL_SIZE", 32, 1, 1024),
         r.get("XBOSH_UPSTREAM", new HostPort("127.0.0.1", 5222), HostPort::parse),

@@ -1,6 +1,8 @@
 package io.xbosh.testing;
 
 import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
 /** A throwaway redis-server on a free port, nothing persisted. */
@@ -8,15 +10,27 @@ public final class RedisProcess extends ExternalProcess {
 
   private final int port;
 
-  private RedisProcess(int port) throws IOException {
-    super("redis-server", List.of("redis-server", "--port", Integer.toString(port), "--bind", "127.0.0.1",
-        "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", System.getProperty("java.io.tmpdir")),
-        line -> line.contains("Ready to accept connections"), 20_000);
+  private RedisProcess(int port, List<String> extra) throws IOException {
+    super("redis-server", command(port, extra), line -> line.contains("Ready to accept connections"), 20_000);
     this.port = port;
   }
 
+  private static List<String> command(int port, List<String> extra) {
+    List<String> c = new ArrayList<>(List.of("redis-server", "--port", Integer.toString(port), "--bind", "127.0.0.1",
+        "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", System.getProperty("java.io.tmpdir")));
+    c.addAll(extra);
+    return c;
+  }
+
   public static RedisProcess start() throws IOException {
-    return new RedisProcess(freePort());
+    return new RedisProcess(freePort(), List.of());
+  }
+
+  /** A node for a Redis Cluster; its cluster state file goes to {@code dir}. */
+  static RedisProcess startClusterNode(Path dir) throws IOException {
+    int port = freePort();
+    return new RedisProcess(port, List.of("--cluster-enabled", "yes",
+        "--cluster-config-file", dir.resolve("nodes-" + port + ".conf").toString(), "--cluster-node-timeout", "2000"));
   }
 
   public int port() {

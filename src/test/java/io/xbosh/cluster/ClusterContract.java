@@ -1,0 +1,114 @@
+package io.xbosh.cluster;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.xbosh.testing.BoshSession;
+import io.xbosh.testing.ProsodyProcess;
+import io.xbosh.testing.XboshProcess;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Three xbosh pods, each in a JVM of its own, sharing one Redis, in front of one Prosody. Clients
+ * send each request to the next pod in turn, as a load balancer without stickiness does.
+ * Subclasses pick the Redis: one server or a Redis Cluster.
+ */
+abstract class ClusterContract {
+
+  static final String DOMAIN = ProsodyProcess.DOMAIN;
+
+  static ProsodyProcess prosody;
+  static String redisUrls;
+  static boolean redisCluster;
+  static final List<XboshProcess> pods = new ArrayList<>();
+  static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+      .connectTimeout(Duration.ofSeconds(5)).build();
+
+  /** Starts Prosody and three pods on the Redis the subclass started. */
+  static void startAll(String urls, boolean cluster) throws Exception {
+    redisUrls = urls;
+    redisCluster = cluster;
+    prosody = ProsodyProcess.start(Map.of("alice", "alicepw", "bob", "bobpw", "carol", "carolpw", "dave", "davepw"));
+    for (String id : List.of("pod-a", "pod-b", "pod-c")) {
+      pods.add(XboshProcess.start(id, env()));
+    }
+  }
+
+  static Map<String, String> env() {
+    Map<String, String> env = new HashMap<>();
+    env.put("XBOSH_REDIS_URL", redisUrls);
+    env.put("XBOSH_REDIS_CLUSTER", Boolean.toString(redisCluster));
+    env.put("XBOSH_UPSTREAM", "127.0.0.1:" + prosody.c2sPort());
+    env.put("XBOSH_SWEEP_MS", "200");
+    env.put("XBOSH_DRAIN_SECONDS", "1");
+    return env;
+  }
+
+  /** Stops the pods and Prosody; subclasses stop their Redis after this. */
+  static void stopAll() {
+    pods.forEach(XboshProcess::close);
+    pods.clear();
+    if (prosody != null) {
+      prosody.close();
+      prosody = null;
+    }
+  }
+
+  /** The pods' endpoints, starting the rotation at pod {@code first}. */
+  static List<URI> rotation(int first) {
+    List<URI> all = new ArrayList<>();
+    for (int i = 0; i < pods.size(); i++) {
+      all.add(pods.get((first + i) % pods.size()).endpoint());
+    }
+    return all;
+  }
+
+  static BoshSession login(int first, String user, String resource) throws Exception {
+    return BoshSession.login(http, rotation(first), DOMAIN, user, user + "pw", resource);
+  }
+
+  static List<String> numbered(String prefix, int n) {
+    return IntStream.range(0, n).mapToObj(i -> prefix + i).toList();
+  }
+
+  @Test
+  void c01_b21_b25_fiveHundredMessagesEachWayThroughEveryPodInTurnArriveInOrder() throws Exception {
+    int n = 500;
+    // creation, SASL, restart and bind already land on three different pods
+    BoshSession aliceOut = login(0, "alice", "out");
+    BoshSession bobOut = login(1, "bob", "out");
+    BoshSession aliceIn = login(2, "alice", "in");
+    BoshSession bobIn = login(1, "bob", "in");
+    CompletableFuture<List<String>> toBob = CompletableFuture.supplyAsync(() -> BoshSession.receive(bobIn, "a2b-", n));
+    CompletableFuture<List<String>> toAlice = CompletableFuture.supplyAsync(() -> BoshSession.receive(aliceIn, "b2a-", n));
+    CompletableFuture<Void> fromAlice = CompletableFuture.runAsync(() -> BoshSession.sendAll(aliceOut, "bob@" + DOMAIN + "/in", "a2b-", n));
+    CompletableFuture<Void> fromBob = CompletableFuture.runAsync(() -> BoshSession.sendAll(bobOut, "alice@" + DOMAIN + "/in", "b2a-", n));
+    fromAlice.get(120, TimeUnit.SECONDS);
+    fromBob.get(120, TimeUnit.SECONDS);
+    assertThat(toBob.get(120, TimeUnit.SECONDS)).containsExactlyElementsOf(numbered("a2b-", n));
+    assertThat(toAlice.get(120, TimeUnit.SECONDS)).containsExactlyElementsOf(numbered("b2a-", n));
+  }
+
+  @Test
+  void c02_b28_resentRidIsAnsweredIdenticallyByEveryOtherPod() throws Exception {
+    BoshSession s = login(0, "carol", "resend");
+    String body = s.nextBody("<iq xmlns='jabber:client' type='get' id='r1'><ping xmlns='urn:xmpp:ping'/></iq>");
+    HttpResponse<String> first = BoshSession.post(http, pods.get(0).endpoint(), body);
+    assertThat(first.statusCode()).isEqualTo(200);
+    for (XboshProcess other : pods.subList(1, pods.size())) {
+      HttpResponse<String> again = BoshSession.post(http, other.endpoint(), body);
+      assertThat(again.statusCode()).isEqualTo(200);
+      assertThat(again.body()).isEqualTo(first.body());
+    }
+  }
+}
