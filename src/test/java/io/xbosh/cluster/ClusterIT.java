@@ -1,6 +1,7 @@
 package io.xbosh.cluster;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.xbosh.testing.BoshSession;
 import io.xbosh.testing.RedisProcess;
@@ -8,6 +9,7 @@ import io.xbosh.testing.XboshProcess;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -108,5 +110,37 @@ class ClusterIT extends ClusterContract {
       assertThat((System.nanoTime() - termAt) / 1_000_000).isGreaterThanOrEqualTo(5000);
       assertThat(leaving.awaitExit(20_000)).isTrue();
     }
+  }
+
+  @Test
+  void c05_redisRestartGivesRetriableAnswersAndThePodsReconnectOnTheirOwn() throws Exception {
+    BoshSession before = login(0, "carol", "before-restart");
+    int port = redis.port();
+    redis.close();
+    try {
+      // the store is gone: a recoverable error (the client retries), and the pods say they are not ready
+      HttpResponse<String> during = BoshSession.post(http, pods.get(1).endpoint(), before.nextBody(""));
+      assertThat(during.statusCode()).isEqualTo(503);
+      assertThat(during.body()).contains("type=\"error\"");
+      URI ready = URI.create("http://127.0.0.1:" + pods.get(1).port() + "/ready");
+      await().atMost(Duration.ofSeconds(10)).until(() -> status(ready) == 503);
+    } finally {
+      redis = RedisProcess.start(port);
+    }
+    // back without restarting any pod: every pod ready, and a new conversation crosses all of them
+    for (XboshProcess pod : pods) {
+      URI ready = URI.create("http://127.0.0.1:" + pod.port() + "/ready");
+      await().atMost(Duration.ofSeconds(20)).until(() -> status(ready) == 200);
+    }
+    BoshSession out = login(1, "alice", "after-out");
+    BoshSession in = login(2, "bob", "after-in");
+    int n = 30;
+    CompletableFuture<List<String>> got = CompletableFuture.supplyAsync(() -> BoshSession.receive(in, "r-", n));
+    BoshSession.sendAll(out, "bob@" + DOMAIN + "/after-in", "r-", n);
+    assertThat(got.get(60, TimeUnit.SECONDS)).containsExactlyElementsOf(numbered("r-", n));
+  }
+
+  private static int status(URI uri) throws Exception {
+    return http.send(HttpRequest.newBuilder(uri).GET().build(), HttpResponse.BodyHandlers.ofString()).statusCode();
   }
 }

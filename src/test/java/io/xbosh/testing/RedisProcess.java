@@ -23,7 +23,12 @@ public final class RedisProcess extends ExternalProcess {
   }
 
   public static RedisProcess start() throws IOException {
-    return new RedisProcess(freePort(), List.of());
+    return start(freePort());
+  }
+
+  /** A server on a given port: a restart of one that was closed. */
+  public static RedisProcess start(int port) throws IOException {
+    return new RedisProcess(port, List.of());
   }
 
   /** A node for a Redis Cluster; its cluster state file goes to {@code dir}. */
