@@ -169,7 +169,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
         })
         .onSuccess(response -> {
           pod.own(link);
-          link.attach(pod, rid);
+          link.attach(pod);
           log.info("sid={} created for {} (wait={} hold={})", sid, params.to(), params.waitSeconds(), params.hold());
           write(res, 200, params.content(), response);
         })

@@ -73,6 +73,7 @@ public final class InMemorySessionStore implements SessionStore {
     String tombstone;
     long expiresAt;
     long pause;
+    long forwarded;
   }
 
   /** Removes expired sessions and tombstones; called from the pod's periodic sweep. */
@@ -174,7 +175,7 @@ public final class InMemorySessionStore implements SessionStore {
       return accepted(s, Accepted.Outcome.PARKED, null, List.of(), List.of());
     }
     List<Forward> forwards = new ArrayList<>();
-    forwards.add(Forward.of(rid, flags, payload));
+    forward(s, forwards, flags, payload);
     s.held.add(new Held(rid, holder));
     s.hi = rid;
     boolean ending = flags.indexOf('t') >= 0;
@@ -185,7 +186,7 @@ public final class InMemorySessionStore implements SessionStore {
         break;
       }
       s.hi++;
-      forwards.add(Forward.of(s.hi, p.flags, p.payload));
+      forward(s, forwards, p.flags, p.payload);
       if (!"-".equals(p.holder)) {
         s.held.add(new Held(s.hi, p.holder));
       }
@@ -214,6 +215,12 @@ public final class InMemorySessionStore implements SessionStore {
     flush(s, answers);
     save(s);
     return accepted(s, Accepted.Outcome.PROCESSED, null, forwards, answers);
+  }
+
+  private static void forward(State s, List<Forward> forwards, String flags, String payload) {
+    if (Forward.carries(flags, payload)) {
+      forwards.add(Forward.of(++s.forwarded, flags, payload));
+    }
   }
 
   private static long pauseOf(String flags) {

@@ -58,7 +58,7 @@ public final class UpstreamLink implements StreamReader.Handler {
   private String streamId;
   private String streamFrom;
   private LinkSink sink;
-  private long nextRid;
+  private long nextSeq = 1;
   private boolean delivering;
   private boolean paused;
   private Ending ending;
@@ -117,15 +117,14 @@ public final class UpstreamLink implements StreamReader.Handler {
   }
 
   /** Starts passing server stanzas to the sink; stanzas already read are passed first. */
-  public void attach(LinkSink sink, long creationRid) {
+  public void attach(LinkSink sink) {
     runOnContext(() -> {
       this.sink = sink;
-      this.nextRid = creationRid + 1;
       pump();
     });
   }
 
-  /** Client payloads released by the store; applied in rid order. */
+  /** Client payloads released by the store; applied in the order of their sequence numbers. */
   public void forward(List<Forward> forwards) {
     runOnContext(() -> forwards.forEach(this::forward));
   }
@@ -144,18 +143,18 @@ public final class UpstreamLink implements StreamReader.Handler {
     if (state == State.CLOSED || state == State.CLOSING) {
       return;
     }
-    if (f.rid() < nextRid) {
+    if (f.seq() < nextSeq) {
       return; // already applied
     }
-    early.put(f.rid(), f);
+    early.put(f.seq(), f);
     if (early.size() > MAX_EARLY_FORWARDS) {
       log.warn("sid={} rid gap never filled; closing upstream link", sid);
       end(TerminateCondition.UNDEFINED_CONDITION, "");
       return;
     }
     Forward next;
-    while ((next = early.remove(nextRid)) != null) {
-      nextRid++;
+    while ((next = early.remove(nextSeq)) != null) {
+      nextSeq++;
       apply(next);
       if (state == State.CLOSING) {
         early.clear();
@@ -173,7 +172,7 @@ public final class UpstreamLink implements StreamReader.Handler {
     }
     if (!f.payload().isEmpty()) {
       if (log.isTraceEnabled()) {
-        log.trace("sid={} rid={} to server: {}", sid, f.rid(), f.payload());
+        log.trace("sid={} forward {} to server: {}", sid, f.seq(), f.payload());
       }
       socket.write(f.payload());
     }

@@ -49,8 +49,16 @@ if rid > ctx.hi + 1 then
   return { 'parked', ctx.ct, ctx.leg, ctx.own, ctx.wait }
 end
 
--- in order: process this rid and every parked successor
-local fw = { { rid, flags, payload } }
+-- in order: process this rid and every parked successor. What carries something for the server
+-- (payloads, a restart, a terminate) gets the session's next forward number; empty polls nothing.
+local fw = {}
+local function forward(f, p)
+  if p ~= '' or string.find(f, '[rt]') then
+    ctx.fs = ctx.fs + 1
+    fw[#fw + 1] = { ctx.fs, f, p }
+  end
+end
+forward(flags, payload)
 ctx.held[#ctx.held + 1] = { rid, holder }
 ctx.hi = rid
 local ending = string.find(flags, 't', 1, true) ~= nil
@@ -65,7 +73,7 @@ while not ending do
   ctx.np = ctx.np - 1
   local h, f, p = string.match(parked, '^([^|]*)|([^|]*)|(.*)$')
   ctx.hi = ctx.hi + 1
-  fw[#fw + 1] = { ctx.hi, f, p }
+  forward(f, p)
   if h ~= '-' then
     ctx.held[#ctx.held + 1] = { ctx.hi, h }
   end
@@ -78,7 +86,9 @@ if ctx.own ~= ME then
   for _, f in ipairs(fw) do
     redis.call('RPUSH', I, fmt(f[1]) .. '|' .. f[2] .. '|' .. f[3])
   end
-  redis.call('PUBLISH', 'xb:pod:' .. ctx.own, 'f\n' .. SID)
+  if #fw > 0 then
+    redis.call('PUBLISH', 'xb:pod:' .. ctx.own, 'f\n' .. SID)
+  end
   fw = {}
 end
 

@@ -1,4 +1,4 @@
--- The owner takes the client payloads other pods accepted for it. Returns {(rid, flags, payload)*}
+-- The owner takes the client payloads other pods accepted for it. Returns {(seq, flags, payload)*}
 local items = redis.call('LRANGE', I, 0, -1)
 if #items == 0 then
   return {}

@@ -4,7 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import io.xbosh.testing.BoshSession;
+import io.xbosh.testing.HaproxyProcess;
 import io.xbosh.testing.RedisProcess;
+import io.xbosh.testing.SmackClients;
 import io.xbosh.testing.XboshProcess;
 import java.net.URI;
 import java.net.http.HttpRequest;
@@ -14,6 +16,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.jivesoftware.smack.bosh.XMPPBOSHConnection;
+import org.jivesoftware.smack.tcp.XMPPTCPConnection;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -142,5 +146,61 @@ class ClusterIT extends ClusterContract {
 
   private static int status(URI uri) throws Exception {
     return http.send(HttpRequest.newBuilder(uri).GET().build(), HttpResponse.BodyHandlers.ofString()).statusCode();
+  }
+
+  /** Through the sample HAProxy configuration: round robin per request, no stickiness. */
+  @Test
+  void c06_smackClientsThroughRoundRobinHaproxy() throws Exception {
+    try (HaproxyProcess lb = HaproxyProcess.start(pods)) {
+      // wait for the health checks (/ready) to admit the pods
+      await().atMost(Duration.ofSeconds(10)).until(() -> status(URI.create("http://127.0.0.1:" + lb.port() + "/ready")) == 200);
+      XMPPBOSHConnection alice = SmackClients.bosh(lb.port(), "alice", "lb");
+      XMPPBOSHConnection bob = SmackClients.bosh(lb.port(), "bob", "lb");
+      XMPPTCPConnection carol = SmackClients.tcp(prosody.c2sPort(), "carol", "lb-tcp");
+      try {
+        SmackClients.exchange(alice, bob, 500);
+        SmackClients.sendInOrder(alice, carol, 500);
+      } finally {
+        alice.disconnect();
+        bob.disconnect();
+        carol.disconnect();
+      }
+    }
+  }
+
+  /**
+   * The hot-path budget, counted by Redis itself: script calls per HTTP request during a
+   * conversation that crosses all pods. Printed for the record; bounded here.
+   */
+  @Test
+  void c07_redisRoundTripsPerRequest() throws Exception {
+    BoshSession out = login(0, "alice", "cost-out");
+    BoshSession in = login(1, "bob", "cost-in");
+    long before = out.requestsSent() + in.requestsSent();
+    String statsBefore = redisInfo("commandstats");
+    int n = 200;
+    CompletableFuture<List<String>> got = CompletableFuture.supplyAsync(() -> BoshSession.receive(in, "m-", n));
+    BoshSession.sendAll(out, "bob@" + DOMAIN + "/cost-in", "m-", n);
+    assertThat(got.get(60, TimeUnit.SECONDS)).containsExactlyElementsOf(numbered("m-", n));
+    String statsAfter = redisInfo("commandstats");
+    long requests = out.requestsSent() + in.requestsSent() - before;
+    long scripts = calls(statsAfter, "evalsha") - calls(statsBefore, "evalsha");
+    long reloads = calls(statsAfter, "eval") - calls(statsBefore, "eval");
+    System.out.printf("redis cost: %d HTTP requests, %d EVALSHA, %d EVAL (%.2f scripts per request, "
+        + "includes server stanza batches and hand-overs to owners)%n", requests, scripts, reloads, scripts / (double) requests);
+    assertThat(reloads).isZero();
+    assertThat(scripts).isLessThanOrEqualTo(3 * requests);
+  }
+
+  private static String redisInfo(String section) throws Exception {
+    Process p = new ProcessBuilder("redis-cli", "-p", Integer.toString(redis.port()), "info", section).start();
+    String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    p.waitFor(10, TimeUnit.SECONDS);
+    return out;
+  }
+
+  private static long calls(String commandstats, String command) {
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("cmdstat_" + command + ":calls=(\\d+)").matcher(commandstats);
+    return m.find() ? Long.parseLong(m.group(1)) : 0;
   }
 }

@@ -62,8 +62,17 @@ abstract class SessionStoreContract {
     assertThat(a.owner()).isEqualTo("pod-a");
     assertThat(a.content()).isEqualTo("text/xml; charset=utf-8");
     assertThat(a.waitSeconds()).isEqualTo(30);
-    assertThat(a.forwards()).containsExactly(new Forward(101, "<presence/>", false, false));
+    assertThat(a.forwards()).containsExactly(new Forward(1, "<presence/>", false, false));
     assertThat(a.answers()).isEmpty();
+  }
+
+  @Test
+  void b21_onlyRequestsCarryingSomethingAreNumberedForTheLink() throws Exception {
+    String sid = newSession(2, false);
+    assertThat(get(store().accept(sid, 101, "p#1", "", "")).forwards()).isEmpty();
+    assertThat(get(store().accept(sid, 102, "p#2", "r", "")).forwards()).containsExactly(new Forward(1, "", true, false));
+    assertThat(get(store().accept(sid, 103, "p#3", "p10", "")).forwards()).isEmpty();
+    assertThat(get(store().accept(sid, 104, "p#4", "", "<presence/>")).forwards()).containsExactly(new Forward(2, "<presence/>", false, false));
   }
 
   @Test
@@ -151,8 +160,8 @@ abstract class SessionStoreContract {
     assertThat(early.outcome()).isEqualTo(Accepted.Outcome.PARKED);
     assertThat(early.forwards()).isEmpty();
     Accepted gap = get(store().accept(sid, 101, "p#1", "", "<a/>"));
-    assertThat(gap.forwards()).extracting(Forward::rid, Forward::payload)
-        .containsExactly(org.assertj.core.groups.Tuple.tuple(101L, "<a/>"), org.assertj.core.groups.Tuple.tuple(102L, "<b/>"));
+    assertThat(gap.forwards()).extracting(Forward::seq, Forward::payload)
+        .containsExactly(org.assertj.core.groups.Tuple.tuple(1L, "<a/>"), org.assertj.core.groups.Tuple.tuple(2L, "<b/>"));
     // hold=1: 101 answered, 102 held
     assertThat(gap.answers()).containsExactly(new Answer(101, "p#1", EMPTY));
   }
@@ -192,7 +201,7 @@ abstract class SessionStoreContract {
     String sid = newSession(1, false);
     get(store().accept(sid, 101, "p#1", "", ""));
     Accepted t = get(store().accept(sid, 102, "p#2", "t", "<presence type='unavailable'/>"));
-    assertThat(t.forwards()).containsExactly(new Forward(102, "<presence type='unavailable'/>", false, true));
+    assertThat(t.forwards()).containsExactly(new Forward(1, "<presence type='unavailable'/>", false, true));
     // XEP-0124 §13: the oldest open request gets type='terminate', the others empty bodies
     assertThat(t.answers()).containsExactly(
         new Answer(101, "p#1", OPEN + " type=\"terminate\"/>"),

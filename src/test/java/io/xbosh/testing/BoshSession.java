@@ -27,6 +27,7 @@ public final class BoshSession {
   private final HttpClient http;
   private final List<URI> endpoints;
   private int next;
+  private final java.util.concurrent.atomic.AtomicLong requests = new java.util.concurrent.atomic.AtomicLong();
   public final String sid;
   public long rid;
 
@@ -88,9 +89,15 @@ public final class BoshSession {
 
   /** The endpoint the next request goes to; advances the rotation. */
   public synchronized URI nextEndpoint() {
+    requests.incrementAndGet();
     URI u = endpoints.get(next % endpoints.size());
     next++;
     return u;
+  }
+
+  /** Requests this session sent through {@link #nextEndpoint} (its rotation). */
+  public long requestsSent() {
+    return requests.get();
   }
 
   /** A body with the next rid and these payloads. */
