@@ -9,6 +9,7 @@ import io.vertx.redis.client.RedisReplicas;
 import io.xbosh.cluster.PodBus;
 import io.xbosh.cluster.RedisPodBus;
 import io.xbosh.config.XboshConfig;
+import io.xbosh.metrics.XboshMetrics;
 import io.xbosh.http.HttpVerticle;
 import io.xbosh.pod.Pod;
 import io.xbosh.session.InMemorySessionStore;
@@ -43,9 +44,10 @@ public final class Xbosh {
 
   /** Starts a pod: connects the store, then deploys the HTTP verticles on one port. */
   public static Future<Xbosh> start(Vertx vertx, XboshConfig config) {
-    Backend backend = createBackend(vertx, config);
+    XboshMetrics metrics = new XboshMetrics(config.nodeId());
+    Backend backend = createBackend(vertx, config, metrics);
     SessionStore store = backend.store();
-    Pod pod = new Pod(vertx, config.nodeId(), store, backend.bus(), config.maxSessions(), config.maxHeldRequests());
+    Pod pod = new Pod(vertx, config.nodeId(), store, backend.bus(), metrics, config.maxSessions(), config.maxHeldRequests());
     Xbosh x = new Xbosh(vertx, config, pod);
     UpstreamResolver resolver = new ConfiguredResolver(config.upstream(), config.upstreamHosts(), config.domains());
     int port;
@@ -84,7 +86,7 @@ public final class Xbosh {
   }
 
   /** The in-process store and no bus (one pod), or Redis for both. */
-  private static Backend createBackend(Vertx vertx, XboshConfig config) {
+  private static Backend createBackend(Vertx vertx, XboshConfig config, XboshMetrics metrics) {
     int tombstone = config.tombstoneSeconds();
     if (config.redisUrl() == null) {
       return new Backend(new InMemorySessionStore(config.maxQueuedStanzas(), tombstone), PodBus.LOCAL);
@@ -100,7 +102,7 @@ public final class Xbosh {
       options.setUseReplicas(RedisReplicas.NEVER);
     }
     Redis redis = Redis.createClient(vertx, options);
-    return new Backend(new RedisSessionStore(redis, true, config.nodeId(), config.maxQueuedStanzas(), tombstone),
+    return new Backend(new RedisSessionStore(redis, true, config.nodeId(), config.maxQueuedStanzas(), tombstone, metrics.registry()),
         new RedisPodBus(vertx, redis, urls, config.nodeId(), config.heartbeatMs(), config.podDeadMs()));
   }
 

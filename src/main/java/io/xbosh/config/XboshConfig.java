@@ -109,6 +109,7 @@ public record XboshConfig(
       new Variable("XBOSH_HEARTBEAT_MS", "1000", "how often a pod renews its heartbeat in Redis and reads the others'"),
       new Variable("XBOSH_POD_DEAD_MS", "3000", "a pod whose heartbeat is this old is dead: its sessions end with remote-connection-failed"),
       new Variable("XBOSH_DRAIN_SECONDS", "30", "on SIGTERM, how long owned sessions keep their upstream link before system-shutdown"),
+      new Variable("XBOSH_LOG_FORMAT", "text", "log format, read by logback.xml: text, or json (one object per line)"),
       new Variable("XBOSH_LOG_LEVEL", "INFO", "log level, read by logback.xml (TRACE logs every payload; never use it in production)"));
 
   public static XboshConfig fromEnv() {

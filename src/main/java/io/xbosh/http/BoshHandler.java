@@ -14,6 +14,8 @@ import io.xbosh.pod.Pod;
 import io.xbosh.protocol.BodyParser;
 import io.xbosh.protocol.BodyWriter;
 import io.xbosh.protocol.BoshBody;
+import io.micrometer.core.instrument.Timer;
+import io.xbosh.metrics.XboshMetrics;
 import io.xbosh.protocol.BoshException;
 import io.xbosh.protocol.BoshValues;
 import io.xbosh.protocol.Namespaces;
@@ -21,6 +23,7 @@ import io.xbosh.protocol.Negotiator;
 import io.xbosh.protocol.SessionParams;
 import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.session.Accepted;
+import io.xbosh.session.Forward;
 import io.xbosh.session.SessionRecord;
 import io.xbosh.upstream.StreamOpened;
 import io.xbosh.upstream.UpstreamLink;
@@ -75,6 +78,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     if (req.method() != HttpMethod.POST) {
       // XEP-0124 §5: requests are POSTs
       res.putHeader(HttpHeaders.ALLOW, "POST, OPTIONS");
+      pod.metrics().request("method_not_allowed");
       write(res, 405, Negotiator.DEFAULT_CONTENT, terminateBody(TerminateCondition.BAD_REQUEST, ""));
       return;
     }
@@ -85,6 +89,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     if (pod.atHeldCapacity()) {
+      pod.metrics().request("overloaded");
       res.putHeader("Retry-After", "1");
       write(res, 503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
       return;
@@ -116,6 +121,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
 
   private void tooLarge(HttpServerResponse res) {
     if (!res.ended()) {
+      pod.metrics().request("too_large");
       write(res, 413, Negotiator.DEFAULT_CONTENT, terminateBody(TerminateCondition.BAD_REQUEST, ""));
     }
   }
@@ -126,6 +132,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       body = parser.parse(bytes);
     } catch (BoshException e) {
       log.debug("bad request: {}", e.getMessage());
+      pod.metrics().request("bad_request");
       fail(res, e, Negotiator.DEFAULT_CONTENT, false);
       return;
     }
@@ -143,24 +150,31 @@ public final class BoshHandler implements Handler<RoutingContext> {
     try {
       params = negotiator.negotiate(body);
     } catch (BoshException e) {
+      pod.metrics().request(e.condition().wireName());
       fail(res, e, Negotiator.DEFAULT_CONTENT, body.attr("ver") == null);
       return;
     }
     if (pod.draining()) {
       // the load balancer has not noticed yet: the client retries and lands elsewhere
+      pod.metrics().request("draining");
       res.putHeader(HttpHeaders.RETRY_AFTER, "1");
       write(res, 503, params.content(), BodyWriter.recoverableError());
       return;
     }
     if (pod.atSessionCapacity()) {
+      pod.metrics().request("overloaded");
       fail(res, new BoshException(TerminateCondition.REMOTE_CONNECTION_FAILED, "pod at session capacity"), params.content(), params.legacy());
       return;
     }
     String sid = newSid();
     UpstreamLink link = new UpstreamLink(pod.vertx(), sid, params, settings.maxStanzaBytes(), settings.maxQueuedStanzas());
     long rid = body.rid();
+    XboshMetrics metrics = pod.metrics();
+    Timer.Sample connecting = Timer.start(metrics.registry());
     resolver.resolve(params.to(), params.route())
         .compose(target -> link.open(netClient, target, settings.connectTimeoutMs()))
+        .onSuccess(opened -> connecting.stop(metrics.upstreamConnect()))
+        .onFailure(e -> metrics.upstreamConnectFailed(e instanceof BoshException be ? be.condition().wireName() : "error"))
         .compose(opened -> {
           String response = creationResponse(sid, params, body, rid, opened);
           return pod.store().create(new SessionRecord(sid, params, pod.id(), rid, response))
@@ -170,10 +184,15 @@ public final class BoshHandler implements Handler<RoutingContext> {
         .onSuccess(response -> {
           pod.own(link);
           link.attach(pod);
+          metrics.sessionCreated();
+          metrics.request("created");
           log.info("sid={} created for {} (wait={} hold={})", sid, params.to(), params.waitSeconds(), params.hold());
           write(res, 200, params.content(), response);
         })
-        .onFailure(e -> fail(res, e, params.content(), params.legacy()));
+        .onFailure(e -> {
+          metrics.request(e instanceof BoshException be ? be.condition().wireName() : "error");
+          fail(res, e, params.content(), params.legacy());
+        });
   }
 
   private String creationResponse(String sid, SessionParams p, BoshBody body, long rid, StreamOpened opened) {
@@ -226,6 +245,9 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
     // XEP-0206 §5: a restart request's payloads are ignored
     String payload = body.isRestart() ? "" : String.join("", body.payloads());
+    if (!body.isRestart()) {
+      pod.metrics().stanzasIn(body.payloads().size());
+    }
     pod.store().accept(sid, rid, held.holder(), flags, payload)
         .onSuccess(acc -> applyAccepted(sid, rid, acc, held))
         .onFailure(e -> failSession(sid, held, e));
@@ -256,6 +278,10 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     pod.dispatch(acc.answers());
+    pod.metrics().request(acc.outcome().name().toLowerCase(java.util.Locale.ROOT));
+    if (acc.outcome() == Accepted.Outcome.PROCESSED && acc.forwards().stream().anyMatch(Forward::terminate)) {
+      pod.metrics().terminated("client");
+    }
     switch (acc.outcome()) {
       case RESENT, ENDED -> held.respond(200, acc.content() != null ? acc.content() : Negotiator.DEFAULT_CONTENT, acc.immediate());
       default -> held.settle(acc.content(), acc.waitSeconds() * 1000L, h -> release(sid, rid, h));
@@ -281,6 +307,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     if (held.done()) {
       return;
     }
+    pod.metrics().request(e instanceof BoshException be ? be.condition().wireName() : "store_unavailable");
     if (e instanceof BoshException be) {
       String plain = terminateBody(be.condition(), be.children());
       if (!endsSession(be.condition())) {
@@ -290,6 +317,9 @@ public final class BoshHandler implements Handler<RoutingContext> {
       // the session ends: answer only once the store says so, so a request racing this answer
       // finds the tombstone; with no other request held, the tombstone carries waiting stanzas
       pod.store().terminate(sid, Pod.terminateOpen(be.condition()), "").onComplete(ar -> {
+        if (ar.succeeded() && ar.result().tombstone() != null) {
+          pod.metrics().terminated(be.condition().wireName());
+        }
         pod.abort(sid);
         String answer = plain;
         if (ar.succeeded()) {

@@ -46,6 +46,9 @@ public final class HttpVerticle extends VerticleBase {
     Router router = Router.router(vertx);
     router.route(config.httpPath()).handler(bosh);
     router.get("/health").handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ok"));
+    router.get("/metrics").handler(rc -> rc.response()
+        .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        .end(pod.metrics().scrape()));
     router.get("/ready").handler(rc -> {
       boolean ready = pod.ready();
       rc.response().setStatusCode(ready ? 200 : 503).putHeader("Content-Type", "text/plain")

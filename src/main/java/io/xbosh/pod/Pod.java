@@ -4,7 +4,9 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.xbosh.cluster.PodBus;
+import io.xbosh.metrics.XboshMetrics;
 import io.xbosh.protocol.BodyWriter;
+import io.xbosh.protocol.Redact;
 import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.session.Answer;
 import io.xbosh.session.Forward;
@@ -37,6 +39,7 @@ public final class Pod implements LinkSink, PodBus.Listener {
   private final String id;
   private final SessionStore store;
   private final PodBus bus;
+  private final XboshMetrics metrics;
   private final int maxSessions;
   private final int maxHeld;
   private final Map<String, UpstreamLink> links = new ConcurrentHashMap<>();
@@ -46,11 +49,13 @@ public final class Pod implements LinkSink, PodBus.Listener {
   private volatile boolean sweeping;
   private volatile boolean draining;
 
-  public Pod(Vertx vertx, String id, SessionStore store, PodBus bus, int maxSessions, int maxHeld) {
+  public Pod(Vertx vertx, String id, SessionStore store, PodBus bus, XboshMetrics metrics, int maxSessions, int maxHeld) {
     this.vertx = vertx;
     this.id = id;
     this.store = store;
     this.bus = bus;
+    this.metrics = metrics;
+    metrics.bindPod(links::size, held::size);
     this.maxSessions = maxSessions;
     this.maxHeld = maxHeld;
   }
@@ -61,6 +66,10 @@ public final class Pod implements LinkSink, PodBus.Listener {
 
   public SessionStore store() {
     return store;
+  }
+
+  public XboshMetrics metrics() {
+    return metrics;
   }
 
   public Vertx vertx() {
@@ -190,7 +199,7 @@ public final class Pod implements LinkSink, PodBus.Listener {
   public void answer(String holder, String body) {
     HeldRequest r = held.get(holder);
     if (log.isTraceEnabled()) {
-      log.trace("answer holder={} local={} body={}", holder, r != null, body);
+      log.trace("answer holder={} local={} body={}", holder, r != null, Redact.sasl(body));
     }
     if (r != null) {
       r.answer(body);
@@ -220,7 +229,10 @@ public final class Pod implements LinkSink, PodBus.Listener {
         continue; // still ours after all
       }
       store.terminate(sid, terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), "")
-          .onSuccess(t -> dispatch(t.answers()))
+          .onSuccess(t -> {
+            metrics.terminated("owner_lost");
+            dispatch(t.answers());
+          })
           .onFailure(e -> log.warn("sid={} ending an orphaned session failed: {}", sid, e.getMessage()));
     }
   }
@@ -229,13 +241,23 @@ public final class Pod implements LinkSink, PodBus.Listener {
 
   @Override
   public Future<Delivery> deliver(String sid, List<String> stanzas) {
-    return store.deliver(sid, stanzas).onSuccess(d -> dispatch(d.answers()));
+    return store.deliver(sid, stanzas).onSuccess(d -> {
+      if (d.status() == Delivery.Status.OK) {
+        metrics.stanzasOut(stanzas.size());
+      }
+      dispatch(d.answers());
+    });
   }
 
   @Override
   public Future<Void> ended(String sid, TerminateCondition condition, String children) {
     return store.terminate(sid, terminateOpen(condition), children)
-        .onSuccess(t -> dispatch(t.answers()))
+        .onSuccess(t -> {
+          if (t.tombstone() != null) {
+            metrics.terminated(condition == null ? "server_closed" : condition.wireName());
+          }
+          dispatch(t.answers());
+        })
         .onFailure(e -> log.warn("sid={} could not record the end of the session: {}", sid, e.getMessage()))
         .mapEmpty();
   }
@@ -275,6 +297,7 @@ public final class Pod implements LinkSink, PodBus.Listener {
           // XEP-0124 §10: inactivity ends the session silently. A terminate accepted by another
           // pod may still wait in the inbound list: forward it first.
           log.info("sid={} session expired or ended; closing upstream link", sid);
+          metrics.terminated("expired_or_ended");
           UpstreamLink link = links.get(sid);
           if (link != null) {
             store.drain(sid).onComplete(d -> {

@@ -1,5 +1,8 @@
 package io.xbosh.session;
 
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.redis.client.Command;
 import io.vertx.redis.client.Redis;
@@ -28,6 +31,7 @@ public final class RedisSessionStore implements SessionStore {
   private final Redis redis;
   private final boolean ownsClient;
   private final String podId;
+  private final MeterRegistry meters;
   private final LuaScript drain;
   private final LuaScript create;
   private final LuaScript accept;
@@ -43,6 +47,12 @@ public final class RedisSessionStore implements SessionStore {
    * @param tombstoneSeconds how long an ended session answers with its final body
    */
   public RedisSessionStore(Redis redis, boolean ownsClient, String podId, int maxOut, int tombstoneSeconds) {
+    this(redis, ownsClient, podId, maxOut, tombstoneSeconds, new SimpleMeterRegistry());
+  }
+
+  /** @param meters where the time of each script call goes ({@code xbosh.redis.command}, by script) */
+  public RedisSessionStore(Redis redis, boolean ownsClient, String podId, int maxOut, int tombstoneSeconds, MeterRegistry meters) {
+    this.meters = meters;
     this.redis = redis;
     this.ownsClient = ownsClient;
     this.podId = podId;
@@ -193,6 +203,7 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   private Future<Response> eval(LuaScript script, String sid, List<String> args) {
+    Timer.Sample sample = Timer.start(meters);
     return redis.send(evalRequest(Command.EVALSHA, script.sha(), sid, args))
         .recover(err -> {
           String msg = err.getMessage();
@@ -201,7 +212,9 @@ public final class RedisSessionStore implements SessionStore {
             return redis.send(evalRequest(Command.EVAL, script.source(), sid, args));
           }
           return Future.failedFuture(err);
-        });
+        })
+        .onComplete(ar -> sample.stop(Timer.builder("xbosh.redis.command").description("time of one store script call")
+            .tag("script", script.name()).tag("outcome", ar.succeeded() ? "ok" : "error").register(meters)));
   }
 
   private Request evalRequest(Command cmd, String scriptOrSha, String sid, List<String> args) {

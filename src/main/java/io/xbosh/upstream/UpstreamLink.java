@@ -10,6 +10,7 @@ import io.vertx.core.net.NetSocket;
 import io.vertx.core.net.SocketAddress;
 import io.xbosh.protocol.BoshException;
 import io.xbosh.protocol.Namespaces;
+import io.xbosh.protocol.Redact;
 import io.xbosh.protocol.SessionParams;
 import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.protocol.XmlEscape;
@@ -172,7 +173,7 @@ public final class UpstreamLink implements StreamReader.Handler {
     }
     if (!f.payload().isEmpty()) {
       if (log.isTraceEnabled()) {
-        log.trace("sid={} forward {} to server: {}", sid, f.seq(), f.payload());
+        log.trace("sid={} forward {} to server: {}", sid, f.seq(), Redact.sasl(f.payload()));
       }
       socket.write(f.payload());
     }
@@ -292,7 +293,7 @@ public final class UpstreamLink implements StreamReader.Handler {
       }
       delivering = true;
       if (log.isTraceEnabled()) {
-        log.trace("sid={} from server: {}", sid, batch);
+        log.trace("sid={} from server: {}", sid, Redact.sasl(String.join("", batch)));
       }
       sink.deliver(sid, batch).onComplete(ar -> onDelivered(batch, ar.succeeded() ? ar.result() : null, ar.cause()));
     } else if (ending != null && !endReported) {

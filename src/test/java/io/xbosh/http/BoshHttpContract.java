@@ -328,6 +328,40 @@ abstract class BoshHttpContract {
     return new String(body, StandardCharsets.UTF_8);
   }
 
+  @Test
+  void metricsMoveWithRealTraffic() throws Exception {
+    String before = scrape();
+    BoshSession s = login("alice", "alicepw", "metrics");
+    assertThat(BoshSession.pingResult(s, "localhost", "m1")).contains("id=\"m1\"");
+    post("<body " + B + " sid='" + s.sid + "' rid='" + (++s.rid) + "' type='terminate'/>");
+    String after = scrape();
+    assertThat(after).contains("# TYPE xbosh_http_requests_total counter");
+    assertThat(sample(after, "xbosh_http_requests_total", "outcome=\"created\"")).isGreaterThan(sample(before, "xbosh_http_requests_total", "outcome=\"created\""));
+    assertThat(sample(after, "xbosh_http_requests_total", "outcome=\"processed\"")).isGreaterThan(sample(before, "xbosh_http_requests_total", "outcome=\"processed\""));
+    assertThat(sample(after, "xbosh_stanzas_total", "direction=\"in\"")).isGreaterThan(sample(before, "xbosh_stanzas_total", "direction=\"in\""));
+    assertThat(sample(after, "xbosh_stanzas_total", "direction=\"out\"")).isGreaterThan(sample(before, "xbosh_stanzas_total", "direction=\"out\""));
+    assertThat(sample(after, "xbosh_sessions_terminated_total", "condition=\"client\"")).isGreaterThan(sample(before, "xbosh_sessions_terminated_total", "condition=\"client\""));
+    assertThat(sample(after, "xbosh_upstream_connect_seconds_count", "pod=")).isGreaterThan(sample(before, "xbosh_upstream_connect_seconds_count", "pod="));
+    assertThat(after).contains("xbosh_sessions_owned{").contains("xbosh_requests_held{");
+  }
+
+  static String scrape() throws Exception {
+    HttpResponse<String> r = send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + xbosh.port() + "/metrics")).GET().build());
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(r.headers().firstValue("content-type")).hasValueSatisfying(t -> assertThat(t).startsWith("text/plain"));
+    return r.body();
+  }
+
+  /** The value of the first sample of a metric whose labels contain {@code label}; 0 when absent. */
+  static double sample(String exposition, String name, String label) {
+    for (String line : exposition.split("\n")) {
+      if (line.startsWith(name + "{") && line.contains(label)) {
+        return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+      }
+    }
+    return 0;
+  }
+
   // ---- bad input: a clear answer, and nothing else disturbed
 
   @Test

@@ -1,9 +1,12 @@
 package io.xbosh.http;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import io.xbosh.testing.RedisProcess;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 
 /** The HTTP suite on a real redis-server. */
 class BoshHttpRedisIT extends BoshHttpContract {
@@ -22,5 +25,13 @@ class BoshHttpRedisIT extends BoshHttpContract {
     if (redis != null) {
       redis.close();
     }
+  }
+
+  @Test
+  void metricsTimeEveryStoreScript() throws Exception {
+    login("bob", "bobpw", "redis-metrics");
+    String m = scrape();
+    assertThat(sample(m, "xbosh_redis_command_seconds_count", "script=\"accept\"")).isPositive();
+    assertThat(sample(m, "xbosh_redis_command_seconds_count", "script=\"create\"")).isPositive();
   }
 }
