@@ -16,6 +16,13 @@ import io.xbosh.upstream.UpstreamResolver;
 /** One HTTP listener instance: the BOSH endpoint plus health and readiness. Deploy one per event loop. */
 public final class HttpVerticle extends VerticleBase {
 
+  /** Liveness: 200 while the process runs. */
+  public static final String HEALTH_PATH = "/health";
+  /** Readiness: 200 when the pod takes new work (not draining, Redis reachable). */
+  public static final String READY_PATH = "/ready";
+  /** Prometheus exposition. */
+  public static final String METRICS_PATH = "/metrics";
+
   private final XboshConfig config;
   private final Pod pod;
   private final UpstreamResolver resolver;
@@ -45,11 +52,11 @@ public final class HttpVerticle extends VerticleBase {
             config.connectTimeoutMs(), config.maxPause()));
     Router router = Router.router(vertx);
     router.route(config.httpPath()).handler(bosh);
-    router.get("/health").handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ok"));
-    router.get("/metrics").handler(rc -> rc.response()
+    router.get(HEALTH_PATH).handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ok"));
+    router.get(METRICS_PATH).handler(rc -> rc.response()
         .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         .end(pod.metrics().scrape()));
-    router.get("/ready").handler(rc -> {
+    router.get(READY_PATH).handler(rc -> {
       boolean ready = pod.ready();
       rc.response().setStatusCode(ready ? 200 : 503).putHeader("Content-Type", "text/plain")
           .end(ready ? "ready" : pod.draining() ? "draining" : "store unavailable");
