@@ -1,13 +1,10 @@
 package io.xbosh.e2e;
 
-import io.vertx.core.Vertx;
-import io.xbosh.Xbosh;
-import io.xbosh.config.XboshConfig;
+import io.xbosh.testing.InProcessXbosh;
 import io.xbosh.testing.ProsodyProcess;
 import io.xbosh.testing.RedisProcess;
 import io.xbosh.testing.SmackClients;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.jivesoftware.smack.bosh.XMPPBOSHConnection;
 import org.jivesoftware.smack.tcp.XMPPTCPConnection;
 import org.junit.jupiter.api.AfterAll;
@@ -21,29 +18,22 @@ class SmackBoshIT {
 
   private static ProsodyProcess prosody;
   private static RedisProcess redis;
-  private static Vertx vertx;
-  private static Xbosh xbosh;
+  private static InProcessXbosh xbosh;
 
   @BeforeAll
   static void start() throws Exception {
     prosody = ProsodyProcess.start(Map.of("alice", "alicepw", "bob", "bobpw", "carol", "carolpw"));
     redis = RedisProcess.start();
-    vertx = Vertx.vertx();
-    xbosh = Xbosh.start(vertx, XboshConfig.from(Map.of(
-        "XBOSH_HTTP_HOST", "127.0.0.1",
-        "XBOSH_HTTP_PORT", "0",
+    xbosh = InProcessXbosh.start(Map.of(
         "XBOSH_UPSTREAM", "127.0.0.1:" + prosody.c2sPort(),
         "XBOSH_REDIS_URL", redis.url(),
-        "XBOSH_NODE_ID", "smack-pod"))).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+        "XBOSH_NODE_ID", "smack-pod"));
   }
 
   @AfterAll
   static void stop() throws Exception {
     if (xbosh != null) {
-      xbosh.stop().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-    }
-    if (vertx != null) {
-      vertx.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+      xbosh.close();
     }
     if (redis != null) {
       redis.close();

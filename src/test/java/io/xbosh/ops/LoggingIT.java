@@ -6,18 +6,14 @@ import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
-import io.vertx.core.Vertx;
-import io.xbosh.Xbosh;
-import io.xbosh.config.XboshConfig;
 import io.xbosh.testing.BoshSession;
+import io.xbosh.testing.InProcessXbosh;
 import io.xbosh.testing.ProsodyProcess;
-import java.net.URI;
 import java.net.http.HttpClient;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -29,27 +25,18 @@ class LoggingIT {
   private static final String PASSWORD = "S3cret-Pa55word";
 
   private static ProsodyProcess prosody;
-  private static Vertx vertx;
-  private static Xbosh xbosh;
+  private static InProcessXbosh xbosh;
 
   @BeforeAll
   static void start() throws Exception {
     prosody = ProsodyProcess.start(Map.of("erin", PASSWORD));
-    vertx = Vertx.vertx();
-    xbosh = Xbosh.start(vertx, XboshConfig.from(Map.of(
-        "XBOSH_HTTP_HOST", "127.0.0.1",
-        "XBOSH_HTTP_PORT", "0",
-        "XBOSH_UPSTREAM", "127.0.0.1:" + prosody.c2sPort(),
-        "XBOSH_NODE_ID", "log-pod"))).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+    xbosh = InProcessXbosh.start(Map.of("XBOSH_UPSTREAM", "127.0.0.1:" + prosody.c2sPort(), "XBOSH_NODE_ID", "log-pod"));
   }
 
   @AfterAll
   static void stop() throws Exception {
     if (xbosh != null) {
-      xbosh.stop().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-    }
-    if (vertx != null) {
-      vertx.close().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+      xbosh.close();
     }
     if (prosody != null) {
       prosody.close();
@@ -68,8 +55,7 @@ class LoggingIT {
     String sid;
     try {
       HttpClient http = HttpClient.newHttpClient();
-      URI endpoint = URI.create("http://127.0.0.1:" + xbosh.port() + "/http-bind");
-      BoshSession s = BoshSession.login(http, List.of(endpoint), ProsodyProcess.DOMAIN, "erin", PASSWORD, "logs");
+      BoshSession s = BoshSession.login(http, List.of(xbosh.endpoint()), ProsodyProcess.DOMAIN, "erin", PASSWORD, "logs");
       sid = s.sid;
       BoshSession.pingResult(s, ProsodyProcess.DOMAIN, "l1");
     } finally {

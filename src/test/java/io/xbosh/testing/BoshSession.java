@@ -106,15 +106,10 @@ public final class BoshSession {
   }
 
   public HttpResponse<String> send(String payload) throws Exception {
-    String body;
-    URI to;
-    synchronized (this) {
-      body = nextBody(payload);
-      to = nextEndpoint();
-    }
-    return post(http, to, body);
+    return sendAsync(payload).get(120, TimeUnit.SECONDS);
   }
 
+  /** Sends the next rid with these payloads to the next endpoint. */
   public CompletableFuture<HttpResponse<String>> sendAsync(String payload) {
     String body;
     URI to;
