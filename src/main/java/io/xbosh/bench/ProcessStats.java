@@ -1,0 +1,76 @@
+package io.xbosh.bench;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** What the benchmark reads about the processes under test: CPU time, RSS, JVM heap, Redis. Blocking: call it off the event loop. */
+final class ProcessStats {
+
+  private ProcessStats() {
+  }
+
+  /** User + system CPU time of a process, in seconds (Linux /proc). */
+  static double cpuSeconds(long pid) throws IOException {
+    String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+    String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+    long ticks = Long.parseLong(f[11]) + Long.parseLong(f[12]);
+    return ticks / 100.0;
+  }
+
+  /** Resident set size in bytes. */
+  static long rssBytes(long pid) throws IOException {
+    for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+      if (line.startsWith("VmRSS:")) {
+        return Long.parseLong(line.replaceAll("\\D", "")) * 1024;
+      }
+    }
+    return -1;
+  }
+
+  /** Heap in use after a full collection, in bytes, through {@code jcmd}; -1 when not a JVM. */
+  static long heapAfterGcBytes(long pid) throws IOException, InterruptedException {
+    String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
+    run(List.of(jcmd, Long.toString(pid), "GC.run"));
+    String info = run(List.of(jcmd, Long.toString(pid), "GC.heap_info"));
+    // e.g. " garbage-first heap   total 262144K, used 23456K [..." or "def new generation ... used 123K"
+    Matcher m = Pattern.compile("heap\\s+total \\d+K, used (\\d+)K").matcher(info);
+    if (m.find()) {
+      return Long.parseLong(m.group(1)) * 1024;
+    }
+    long used = 0;
+    Matcher gens = Pattern.compile("(?:generation|space)\\s+total \\d+K, used (\\d+)K").matcher(info);
+    boolean any = false;
+    while (gens.find()) {
+      used += Long.parseLong(gens.group(1));
+      any = true;
+    }
+    return any ? used * 1024 : -1;
+  }
+
+  /** A field of Redis {@code INFO}, e.g. {@code used_memory}. */
+  static long redisInfo(int port, String section, String field) throws IOException, InterruptedException {
+    String info = run(List.of("redis-cli", "-p", Integer.toString(port), "info", section));
+    Matcher m = Pattern.compile("^" + Pattern.quote(field) + "[:=](\\d+)", Pattern.MULTILINE).matcher(info);
+    return m.find() ? Long.parseLong(m.group(1)) : -1;
+  }
+
+  /** Calls of one command from Redis {@code INFO commandstats}. */
+  static long redisCalls(int port, String command) throws IOException, InterruptedException {
+    String info = run(List.of("redis-cli", "-p", Integer.toString(port), "info", "commandstats"));
+    Matcher m = Pattern.compile("cmdstat_" + Pattern.quote(command) + ":calls=(\\d+)").matcher(info);
+    return m.find() ? Long.parseLong(m.group(1)) : 0;
+  }
+
+  private static String run(List<String> command) throws IOException, InterruptedException {
+    Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    p.waitFor(60, TimeUnit.SECONDS);
+    return out;
+  }
+}
