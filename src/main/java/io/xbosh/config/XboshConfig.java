@@ -42,7 +42,8 @@ public record XboshConfig(
     int tombstoneSeconds,
     int heartbeatMs,
     int podDeadMs,
-    int drainSeconds) {
+    int drainSeconds,
+    Set<String> corsOrigins) {
 
   /** A {@code host:port} pair. */
   public record HostPort(String host, int port) {
@@ -109,6 +110,7 @@ public record XboshConfig(
       new Variable("XBOSH_HEARTBEAT_MS", "1000", "how often a pod renews its heartbeat in Redis and reads the others'"),
       new Variable("XBOSH_POD_DEAD_MS", "3000", "a pod whose heartbeat is this old is dead: its sessions end with remote-connection-failed"),
       new Variable("XBOSH_DRAIN_SECONDS", "30", "on SIGTERM, how long owned sessions keep their upstream link before system-shutdown"),
+      new Variable("XBOSH_CORS_ORIGINS", "(empty: none)", "comma-separated origins (https://app.example.org) whose pages may call the BOSH path from another origin; * allows any"),
       new Variable("XBOSH_LOG_FORMAT", "text", "log format, read by logback.xml: text, or json (one object per line)"),
       new Variable("XBOSH_LOG_LEVEL", "INFO", "log level, read by logback.xml (TRACE logs every payload; never use it in production)"));
 
@@ -173,9 +175,25 @@ public record XboshConfig(
         r.intIn("XBOSH_TOMBSTONE_SECONDS", 120, 1, 86400),
         r.intIn("XBOSH_HEARTBEAT_MS", 1000, 100, 60_000),
         r.intIn("XBOSH_POD_DEAD_MS", 3000, 300, 600_000),
-        r.intIn("XBOSH_DRAIN_SECONDS", 30, 0, 86400));
+        r.intIn("XBOSH_DRAIN_SECONDS", 30, 0, 86400),
+        r.get("XBOSH_CORS_ORIGINS", Set.of(), XboshConfig::parseOrigins));
     r.check();
     return c;
+  }
+
+  private static Set<String> parseOrigins(String s) {
+    Set<String> out = new TreeSet<>();
+    for (String o : s.split(",")) {
+      String origin = o.trim();
+      if (origin.isEmpty()) {
+        continue;
+      }
+      if (!origin.equals("*") && !origin.matches("https?://[A-Za-z0-9.-]+(:\\d{1,5})?")) {
+        throw new IllegalArgumentException("'" + origin + "' is not an origin like https://app.example.org");
+      }
+      out.add(origin);
+    }
+    return out;
   }
 
   /** Text for {@code --help}. */

@@ -33,6 +33,7 @@ import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -48,7 +49,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
 
   /** Limits and timing the handler needs. */
   /** @param maxPause the {@code maxpause} advertised to clients, seconds; 0: pausing is off */
-  public record Settings(int maxBodyBytes, int maxStanzaBytes, int maxQueuedStanzas, long connectTimeoutMs, int maxPause) {
+  public record Settings(int maxBodyBytes, int maxStanzaBytes, int maxQueuedStanzas, long connectTimeoutMs, int maxPause,
+      Set<String> corsOrigins) {
   }
 
   private final Pod pod;
@@ -71,7 +73,14 @@ public final class BoshHandler implements Handler<RoutingContext> {
   public void handle(RoutingContext ctx) {
     HttpServerRequest req = ctx.request();
     HttpServerResponse res = ctx.response();
+    boolean crossOrigin = cors(req, res);
     if (req.method() == HttpMethod.OPTIONS) {
+      if (crossOrigin) {
+        // preflight: browsers send text/xml bodies with a Content-Type header, which needs asking
+        res.putHeader(HttpHeaders.ACCESS_CONTROL_ALLOW_METHODS, "POST, OPTIONS")
+            .putHeader(HttpHeaders.ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type")
+            .putHeader(HttpHeaders.ACCESS_CONTROL_MAX_AGE, "86400");
+      }
       res.putHeader(HttpHeaders.ALLOW, "POST, OPTIONS").setStatusCode(204).end();
       return;
     }
@@ -95,6 +104,26 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     readBody(req, res).onSuccess(bytes -> process(bytes, res));
+  }
+
+  /**
+   * Adds the CORS answer when the request's Origin is configured (XBOSH_CORS_ORIGINS); other
+   * origins get no CORS headers at all, so browsers keep their pages out.
+   *
+   * @return whether the origin is allowed
+   */
+  private boolean cors(HttpServerRequest req, HttpServerResponse res) {
+    String origin = req.getHeader(HttpHeaders.ORIGIN);
+    Set<String> allowed = settings.corsOrigins();
+    if (allowed.isEmpty()) {
+      return false;
+    }
+    res.putHeader(HttpHeaders.VARY, "Origin");
+    if (origin == null || !(allowed.contains("*") || allowed.contains(origin))) {
+      return false;
+    }
+    res.putHeader(HttpHeaders.ACCESS_CONTROL_ALLOW_ORIGIN, allowed.contains("*") ? "*" : origin);
+    return true;
   }
 
   /** Collects the body up to the size limit; beyond it HTTP 413 and the connection closes. */

@@ -40,6 +40,15 @@ class XboshConfigTest {
   }
 
   @Test
+  void corsOriginsAreOriginsOnly() {
+    assertThat(XboshConfig.from(Map.of("XBOSH_CORS_ORIGINS", "https://a.example, http://b.example:8080")).corsOrigins())
+        .containsExactlyInAnyOrder("https://a.example", "http://b.example:8080");
+    assertThat(XboshConfig.from(Map.of()).corsOrigins()).isEmpty();
+    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_CORS_ORIGINS", "https://a.example/path")))
+        .hasMessageContaining("XBOSH_CORS_ORIGINS");
+  }
+
+  @Test
   void hostMapAndDomains() {
     XboshConfig c = XboshConfig.from(Map.of(
         "XBOSH_UPSTREAM_HOSTS", "a.example=10.0.0.1:5222, B.example=[::1]:5223",

@@ -73,7 +73,8 @@ abstract class BoshHttpContract {
         "XBOSH_DOMAINS", "localhost,refused.test,flaky.test",
         "XBOSH_MAX_BODY_BYTES", "4096",
         "XBOSH_NODE_ID", "test-pod",
-        "XBOSH_SWEEP_MS", "200"));
+        "XBOSH_SWEEP_MS", "200",
+        "XBOSH_CORS_ORIGINS", "https://app.example.org"));
     env.putAll(extra);
     baseEnv = Map.copyOf(env);
     xbosh = Xbosh.start(vertx, XboshConfig.from(env)).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
@@ -360,6 +361,27 @@ abstract class BoshHttpContract {
       }
     }
     return 0;
+  }
+
+  @Test
+  void corsOnlyForConfiguredOrigins() throws Exception {
+    HttpResponse<String> preflight = send(HttpRequest.newBuilder(uri())
+        .method("OPTIONS", HttpRequest.BodyPublishers.noBody())
+        .header("Origin", "https://app.example.org").header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type").build());
+    assertThat(preflight.statusCode()).isEqualTo(204);
+    assertThat(preflight.headers().firstValue("access-control-allow-origin")).hasValue("https://app.example.org");
+    assertThat(preflight.headers().firstValue("access-control-allow-methods")).hasValueSatisfying(v -> assertThat(v).contains("POST"));
+    assertThat(preflight.headers().firstValue("access-control-allow-headers")).hasValueSatisfying(v -> assertThat(v).containsIgnoringCase("content-type"));
+    // the answer itself carries the header too
+    HttpResponse<String> post = send(HttpRequest.newBuilder(uri()).header("Origin", "https://app.example.org")
+        .POST(HttpRequest.BodyPublishers.ofString("<body " + B + " rid='1' to='elsewhere.example' ver='1.6'/>")).build());
+    assertThat(post.headers().firstValue("access-control-allow-origin")).hasValue("https://app.example.org");
+    // any other origin gets nothing a browser would accept
+    HttpResponse<String> other = send(HttpRequest.newBuilder(uri()).method("OPTIONS", HttpRequest.BodyPublishers.noBody())
+        .header("Origin", "https://evil.example").header("Access-Control-Request-Method", "POST").build());
+    assertThat(other.headers().firstValue("access-control-allow-origin")).isEmpty();
+    assertThat(other.headers().firstValue("access-control-allow-methods")).isEmpty();
   }
 
   // ---- bad input: a clear answer, and nothing else disturbed
