@@ -53,6 +53,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
       Set<String> corsOrigins) {
   }
 
+  private static final java.util.regex.Pattern KEY = java.util.regex.Pattern.compile("[A-Za-z0-9]{1,128}");
+
   private final Pod pod;
   private final BodyParser parser;
   private final Negotiator negotiator;
@@ -195,6 +197,15 @@ public final class BoshHandler implements Handler<RoutingContext> {
       fail(res, new BoshException(TerminateCondition.REMOTE_CONNECTION_FAILED, "pod at session capacity"), params.content(), params.legacy());
       return;
     }
+    String givenKey;
+    try {
+      givenKey = keyFlag(body, "newkey", "", TerminateCondition.BAD_REQUEST);
+    } catch (BoshException e) {
+      pod.metrics().request("bad_request");
+      fail(res, e, params.content(), params.legacy());
+      return;
+    }
+    String newKey = givenKey.isEmpty() ? null : givenKey;
     String sid = newSid();
     UpstreamLink link = new UpstreamLink(pod.vertx(), sid, params, settings.maxStanzaBytes(), settings.maxQueuedStanzas());
     long rid = body.rid();
@@ -206,7 +217,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
         .onFailure(e -> metrics.upstreamConnectFailed(e instanceof BoshException be ? be.condition().wireName() : "error"))
         .compose(opened -> {
           String response = creationResponse(sid, params, body, rid, opened);
-          return pod.store().create(new SessionRecord(sid, params, pod.id(), rid, response))
+          return pod.store().create(new SessionRecord(sid, params, pod.id(), rid, response, newKey))
               .map(response)
               .onFailure(e -> link.abort());
         })
@@ -267,7 +278,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
     HeldRequest held = HeldRequest.register(pod, res, BoshHandler::write);
     String flags;
     try {
-      flags = (body.isRestart() ? "r" : "") + (body.isTerminate() ? "t" : "") + pauseFlag(body);
+      flags = (body.isRestart() ? "r" : "") + (body.isTerminate() ? "t" : "") + pauseFlag(body)
+          + keyFlag(body, "key", ";K=", TerminateCondition.ITEM_NOT_FOUND) + keyFlag(body, "newkey", ";N=", TerminateCondition.ITEM_NOT_FOUND);
     } catch (BoshException e) {
       failSession(sid, held, e);
       return;
@@ -280,6 +292,21 @@ public final class BoshHandler implements Handler<RoutingContext> {
     pod.store().accept(sid, rid, held.holder(), flags, payload)
         .onSuccess(acc -> applyAccepted(sid, rid, acc, held))
         .onFailure(e -> failSession(sid, held, e));
+  }
+
+  /**
+   * XEP-0124 §15: a {@code key} or {@code newkey} attribute as the store's flag part. Keys are the
+   * hex digests clients compute; anything else cannot be part of a valid sequence.
+   */
+  private static String keyFlag(BoshBody body, String name, String marker, TerminateCondition invalid) {
+    String v = body.attr(name);
+    if (v == null) {
+      return "";
+    }
+    if (!KEY.matcher(v).matches()) {
+      throw new BoshException(invalid, "malformed " + name);
+    }
+    return marker + v;
   }
 
   /**

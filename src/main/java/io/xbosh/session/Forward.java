@@ -20,11 +20,22 @@ public record Forward(long seq, String payload, boolean restart, boolean termina
   }
 
   public static Forward of(long seq, String flags, String payload) {
-    return new Forward(seq, payload, flags.indexOf('r') >= 0, flags.indexOf('t') >= 0);
+    String base = base(flags);
+    return new Forward(seq, payload, base.indexOf('r') >= 0, base.indexOf('t') >= 0);
   }
 
   /** Whether a processed request with these flags and payload gives the link anything to do. */
   public static boolean carries(String flags, String payload) {
-    return !payload.isEmpty() || flags.indexOf('r') >= 0 || flags.indexOf('t') >= 0;
+    String base = base(flags);
+    return !payload.isEmpty() || base.indexOf('r') >= 0 || base.indexOf('t') >= 0;
+  }
+
+  /**
+   * The flags without their key parts. Request flags: {@code r} restart, {@code t} terminate,
+   * {@code p<n>} pause, then {@code ;K=<key>} and {@code ;N=<newkey>} (XEP-0124 §15).
+   */
+  public static String base(String flags) {
+    int semi = flags.indexOf(';');
+    return semi < 0 ? flags : flags.substring(0, semi);
   }
 }

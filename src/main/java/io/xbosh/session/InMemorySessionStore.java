@@ -74,6 +74,7 @@ public final class InMemorySessionStore implements SessionStore {
     long expiresAt;
     long pause;
     long forwarded;
+    String key = "";
   }
 
   /** Removes expired sessions and tombstones; called from the pod's periodic sweep. */
@@ -119,6 +120,7 @@ public final class InMemorySessionStore implements SessionStore {
     s.cachedRids.add(r.rid());
     s.responses.put(r.rid(), r.response());
     s.expiresAt = clockMillis.getAsLong() + p.inactivity() * 1000L;
+    s.key = r.newKey() == null ? "" : r.newKey();
     if (live(r.sid()) != null || sessions.putIfAbsent(r.sid(), s) != null) {
       return Future.failedFuture(new IllegalStateException("sid collision"));
     }
@@ -174,23 +176,30 @@ public final class InMemorySessionStore implements SessionStore {
       save(s);
       return accepted(s, Accepted.Outcome.PARKED, null, List.of(), List.of());
     }
+    if (!keyOk(s, flags)) {
+      throw itemNotFound();
+    }
     List<Forward> forwards = new ArrayList<>();
     forward(s, forwards, flags, payload);
     s.held.add(new Held(rid, holder));
     s.hi = rid;
-    boolean ending = flags.indexOf('t') >= 0;
+    boolean ending = Forward.base(flags).indexOf('t') >= 0;
     long pause = pauseOf(flags);
     while (!ending) {
       Parked p = s.parked.remove(s.hi + 1);
       if (p == null) {
         break;
       }
+      if (!keyOk(s, p.flags)) {
+        // the session ends over it: nothing after the bad key is processed
+        throw itemNotFound();
+      }
       s.hi++;
       forward(s, forwards, p.flags, p.payload);
       if (!"-".equals(p.holder)) {
         s.held.add(new Held(s.hi, p.holder));
       }
-      ending = p.flags.indexOf('t') >= 0;
+      ending = Forward.base(p.flags).indexOf('t') >= 0;
       pause = pauseOf(p.flags);
     }
     List<Answer> answers = new ArrayList<>();
@@ -223,7 +232,41 @@ public final class InMemorySessionStore implements SessionStore {
     }
   }
 
+  /** XEP-0124 §15, as accept.lua checks it. */
+  private static boolean keyOk(State s, String flags) {
+    String k = flagPart(flags, ";K=");
+    String n = flagPart(flags, ";N=");
+    if (!s.key.isEmpty()) {
+      if (k == null || !sha1Hex(k).equals(s.key.toLowerCase(java.util.Locale.ROOT))) {
+        return false;
+      }
+      s.key = n != null ? n : k;
+    } else if (n != null) {
+      s.key = n;
+    }
+    return true;
+  }
+
+  private static String flagPart(String flags, String marker) {
+    int i = flags.indexOf(marker);
+    if (i < 0) {
+      return null;
+    }
+    int end = flags.indexOf(';', i + 1);
+    return flags.substring(i + marker.length(), end < 0 ? flags.length() : end);
+  }
+
+  private static String sha1Hex(String s) {
+    try {
+      return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-1")
+          .digest(s.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
   private static long pauseOf(String flags) {
+    flags = Forward.base(flags);
     int p = flags.indexOf('p');
     return p < 0 ? 0 : Long.parseLong(flags.substring(p + 1).replaceAll("\\D.*", ""));
   }

@@ -86,7 +86,7 @@ public final class RedisSessionStore implements SessionStore {
     SessionParams p = r.params();
     return eval(create, r.sid(), List.of(Long.toString(r.rid()), Integer.toString(p.hold()), Integer.toString(p.requests()),
         Integer.toString(p.waitSeconds()), Integer.toString(p.inactivity()), p.ack() ? "1" : "0", p.content(),
-        p.legacy() ? "1" : "0", r.owner(), r.response()))
+        p.legacy() ? "1" : "0", r.owner(), r.response(), r.newKey() == null ? "" : r.newKey()))
         .compose(res -> res.toInteger() == 1 ? Future.succeededFuture()
             : Future.failedFuture(new IllegalStateException("sid collision")));
   }

@@ -10,6 +10,11 @@ import io.xbosh.protocol.SessionParams;
  * @param owner    pod that owns the upstream link
  * @param rid      the creation request's rid
  * @param response the creation response, buffered for retransmission
+ * @param newKey   the creation request's {@code newkey} (XEP-0124 §15), or null
  */
-public record SessionRecord(String sid, SessionParams params, String owner, long rid, String response) {
+public record SessionRecord(String sid, SessionParams params, String owner, long rid, String response, String newKey) {
+
+  public SessionRecord(String sid, SessionParams params, String owner, long rid, String response) {
+    this(sid, params, owner, rid, response, null);
+  }
 }

@@ -49,20 +49,41 @@ if rid > ctx.hi + 1 then
   return { 'parked', ctx.ct, ctx.leg, ctx.own, ctx.wait }
 end
 
+-- XEP-0124 §15: once keys are in use, each request's key must hash (SHA-1, hex) to the previous
+-- one; a key together with a newkey starts a new sequence. Flags carry them as ';K=…' and ';N=…'.
+local function key_ok(f)
+  local k = string.match(f, ';K=(%w+)')
+  local n = string.match(f, ';N=(%w+)')
+  if ctx.k ~= '' then
+    if not k or redis.sha1hex(k) ~= string.lower(ctx.k) then
+      return false
+    end
+    ctx.k = n or k
+  elseif n then
+    ctx.k = n
+  end
+  return true
+end
+if not key_ok(flags) then
+  return { 'err', 'item-not-found' }
+end
+
 -- in order: process this rid and every parked successor. What carries something for the server
 -- (payloads, a restart, a terminate) gets the session's next forward number; empty polls nothing.
 local fw = {}
 local function forward(f, p)
-  if p ~= '' or string.find(f, '[rt]') then
+  local base = string.match(f, '^[^;]*')
+  if p ~= '' or string.find(base, '[rt]') then
     ctx.fs = ctx.fs + 1
-    fw[#fw + 1] = { ctx.fs, f, p }
+    fw[#fw + 1] = { ctx.fs, base, p }
   end
 end
 forward(flags, payload)
 ctx.held[#ctx.held + 1] = { rid, holder }
 ctx.hi = rid
-local ending = string.find(flags, 't', 1, true) ~= nil
-local pause = tonumber(string.match(flags, 'p(%d+)') or '0')
+local base = string.match(flags, '^[^;]*')
+local ending = string.find(base, 't', 1, true) ~= nil
+local pause = tonumber(string.match(base, 'p(%d+)') or '0')
 while not ending do
   local key = 'a:' .. fmt(ctx.hi + 1)
   local parked = redis.call('HGET', S, key)
@@ -72,13 +93,18 @@ while not ending do
   redis.call('HDEL', S, key)
   ctx.np = ctx.np - 1
   local h, f, p = string.match(parked, '^([^|]*)|([^|]*)|(.*)$')
+  if not key_ok(f) then
+    -- the session ends over it: nothing after the bad key is processed
+    return { 'err', 'item-not-found' }
+  end
   ctx.hi = ctx.hi + 1
   forward(f, p)
   if h ~= '-' then
     ctx.held[#ctx.held + 1] = { ctx.hi, h }
   end
-  ending = string.find(f, 't', 1, true) ~= nil
-  pause = tonumber(string.match(f, 'p(%d+)') or '0')
+  local b = string.match(f, '^[^;]*')
+  ending = string.find(b, 't', 1, true) ~= nil
+  pause = tonumber(string.match(b, 'p(%d+)') or '0')
 end
 
 if ctx.own ~= ME then

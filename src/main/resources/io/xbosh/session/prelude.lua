@@ -7,7 +7,7 @@
 -- (seconds), ack ('1' when the client asked for acks), ct (content type), leg ('1' legacy client),
 -- own (owner pod), held ('rid=holder ...' in rid order), rc (buffered response rids, oldest first),
 -- np (parked count), pz (seconds of a pause in force, 0 when none), fs (forwards numbered so far),
--- r:<rid> (buffered response),
+-- k (the key the next request's key must hash to, '' when keys are not used), r:<rid> (buffered response),
 -- a:<rid> ('holder|flags|payload' parked request; flags: r restart, t terminate, p<n> pause),
 -- term (tombstone: the final body of an ended session; no other field is then present).
 local OPEN = __OPEN__
@@ -48,7 +48,7 @@ local function render(ctx, rid, payload)
 end
 
 local function load()
-  local f = redis.call('HMGET', S, 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs')
+  local f = redis.call('HMGET', S, 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs', 'k')
   if f[13] then
     return { term = f[13] }
   end
@@ -56,7 +56,7 @@ local function load()
     return nil
   end
   local ctx = { hi = tonumber(f[1]), hold = tonumber(f[2]), req = tonumber(f[3]), wait = tonumber(f[4]),
-    inact = tonumber(f[5]), ack = f[6], ct = f[7], leg = f[8], own = f[9], np = tonumber(f[12]), pz = tonumber(f[14] or '0'), fs = tonumber(f[15] or '0'),
+    inact = tonumber(f[5]), ack = f[6], ct = f[7], leg = f[8], own = f[9], np = tonumber(f[12]), pz = tonumber(f[14] or '0'), fs = tonumber(f[15] or '0'), k = f[16] or '',
     held = {}, rc = {}, answers = {} }
   for r, h in string.gmatch(f[10], '(%d+)=(%S+)') do
     ctx.held[#ctx.held + 1] = { tonumber(r), h }
@@ -86,7 +86,7 @@ local function save(ctx)
   for i, r in ipairs(ctx.rc) do
     rc[i] = fmt(r)
   end
-  redis.call('HSET', S, 'hi', fmt(ctx.hi), 'held', table.concat(held, ' '), 'rc', table.concat(rc, ' '), 'np', ctx.np, 'pz', ctx.pz, 'fs', ctx.fs)
+  redis.call('HSET', S, 'hi', fmt(ctx.hi), 'held', table.concat(held, ' '), 'rc', table.concat(rc, ' '), 'np', ctx.np, 'pz', ctx.pz, 'fs', ctx.fs, 'k', ctx.k)
   local ms = ttl_ms(ctx)
   redis.call('PEXPIRE', S, ms)
   redis.call('PEXPIRE', O, ms)

@@ -384,6 +384,23 @@ abstract class BoshHttpContract {
     assertThat(other.headers().firstValue("access-control-allow-methods")).isEmpty();
   }
 
+  @Test
+  void b70_keySequenceOverHttp() throws Exception {
+    java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-1");
+    String a = "k0";
+    String b = java.util.HexFormat.of().formatHex(sha.digest(a.getBytes(StandardCharsets.UTF_8)));
+    String c = java.util.HexFormat.of().formatHex(sha.digest(b.getBytes(StandardCharsets.UTF_8)));
+    HttpResponse<String> created = post("<body " + B + " " + X + " rid='700' to='localhost' wait='1' hold='1' ver='1.11'"
+        + " xmpp:version='1.0' newkey='" + c + "'/>");
+    String sid = attr(created.body(), "sid");
+    assertThat(sid).isNotNull();
+    assertThat(post("<body " + B + " sid='" + sid + "' rid='701' key='" + b + "'/>").body()).doesNotContain("type=\"terminate\"");
+    assertTerminate(post("<body " + B + " sid='" + sid + "' rid='702' key='" + b + "'/>"), 200, "item-not-found");
+    assertTerminate(post("<body " + B + " sid='" + sid + "' rid='703' key='" + a + "'/>"), 200, "item-not-found");
+    // a newkey that cannot be a digest is refused at creation
+    assertTerminate(post("<body " + B + " rid='710' to='localhost' wait='1' hold='1' ver='1.11' newkey='no key!'/>"), 200, "bad-request");
+  }
+
   // ---- bad input: a clear answer, and nothing else disturbed
 
   @Test

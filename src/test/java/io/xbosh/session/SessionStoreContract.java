@@ -297,6 +297,58 @@ abstract class SessionStoreContract {
     await().atMost(Duration.ofSeconds(3)).until(() -> get(store().existing(List.of(sid))).isEmpty());
   }
 
+  static String sha1(String s) throws Exception {
+    return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-1")
+        .digest(s.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+  }
+
+  private String keyedSession(String newKey) throws Exception {
+    String sid = UUID.randomUUID().toString();
+    get(store().create(new SessionRecord(sid, params(1, 30, 60, false), "pod-a", 100, "<creation/>", newKey)));
+    return sid;
+  }
+
+  @Test
+  void b70_eachKeyMustHashToThePreviousOne() throws Exception {
+    // the client's chain: a, b = sha1(a), c = sha1(b), d = sha1(c); newkey d, then keys c, b, a
+    String a = "seed0123";
+    String b = sha1(a);
+    String c = sha1(b);
+    String sid = keyedSession(sha1(c));
+    assertThat(get(store().accept(sid, 101, "p#1", ";K=" + c, "<x/>")).forwards()).containsExactly(new Forward(1, "<x/>", false, false));
+    // a resend is answered from the buffer (or takes over the held copy) whatever key it carries
+    assertThat(get(store().accept(sid, 101, "p#9", ";K=" + c, "<x/>")).outcome()).isIn(Accepted.Outcome.TAKEOVER, Accepted.Outcome.RESENT);
+    // an early rid waits with its key; it is checked when its turn comes
+    assertThat(get(store().accept(sid, 103, "p#3", ";K=" + a, "<z/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    Accepted both = get(store().accept(sid, 102, "p#2", ";K=" + b, "<y/>"));
+    assertThat(both.outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+    assertThat(both.forwards()).extracting(Forward::payload).containsExactly("<y/>", "<z/>");
+  }
+
+  @Test
+  void b70_wrongOrMissingKeyIsItemNotFoundAndNothingIsProcessed() throws Exception {
+    String b = sha1("seed");
+    String sid = keyedSession(sha1(b));
+    assertThatThrownBy(() -> get(store().accept(sid, 101, "p#1", ";K=" + sha1("guess"), "<x/>")))
+        .isInstanceOfSatisfying(BoshException.class, e -> assertThat(e.condition()).isEqualTo(TerminateCondition.ITEM_NOT_FOUND));
+    assertThatThrownBy(() -> get(store().accept(sid, 101, "p#1", "", "<x/>")))
+        .isInstanceOfSatisfying(BoshException.class, e -> assertThat(e.condition()).isEqualTo(TerminateCondition.ITEM_NOT_FOUND));
+    // the right key still works: the bad ones changed nothing
+    assertThat(get(store().accept(sid, 101, "p#1", ";K=" + b, "<x/>")).forwards()).hasSize(1);
+  }
+
+  @Test
+  void b70_keyWithNewkeyStartsANewSequence() throws Exception {
+    String b = sha1("seed");
+    String sid = keyedSession(sha1(b));
+    String next = sha1("second");
+    get(store().accept(sid, 101, "p#1", ";K=" + b + ";N=" + sha1(next), ""));
+    assertThat(get(store().accept(sid, 102, "p#2", ";K=" + next, "<z/>")).forwards()).extracting(Forward::payload).containsExactly("<z/>");
+    // sessions without keys ignore none of this: no key, no check
+    String plain = newSession(1, false);
+    assertThat(get(store().accept(plain, 101, "p#1", "", "<x/>")).forwards()).hasSize(1);
+  }
+
   @Test
   void unknownSessionIsItemNotFound() {
     assertThatThrownBy(() -> get(store().accept("no-such-sid", 1, "p#1", "", "")))
