@@ -286,11 +286,15 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
     // XEP-0206 §5: a restart request's payloads are ignored
     String payload = body.isRestart() ? "" : String.join("", body.payloads());
-    if (!body.isRestart()) {
-      pod.metrics().stanzasIn(body.payloads().size());
-    }
+    int stanzas = body.isRestart() ? 0 : body.payloads().size();
     pod.store().accept(sid, rid, held.holder(), flags, payload)
-        .onSuccess(acc -> applyAccepted(sid, rid, acc, held))
+        .onSuccess(acc -> {
+          // counted once per rid: resends and takeovers carry nothing new
+          if (acc.outcome() == Accepted.Outcome.PROCESSED || acc.outcome() == Accepted.Outcome.PARKED) {
+            pod.metrics().stanzasIn(stanzas);
+          }
+          applyAccepted(sid, rid, acc, held);
+        })
         .onFailure(e -> failSession(sid, held, e));
   }
 
@@ -373,7 +377,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       // the session ends: answer only once the store says so, so a request racing this answer
       // finds the tombstone; with no other request held, the tombstone carries waiting stanzas
       pod.store().terminate(sid, Pod.terminateOpen(be.condition()), "").onComplete(ar -> {
-        if (ar.succeeded() && ar.result().tombstone() != null) {
+        if (ar.succeeded() && ar.result().ended()) {
           pod.metrics().terminated(be.condition().wireName());
         }
         pod.abort(sid);

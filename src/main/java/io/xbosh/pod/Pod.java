@@ -230,7 +230,9 @@ public final class Pod implements LinkSink, PodBus.Listener {
       }
       store.terminate(sid, terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), "")
           .onSuccess(t -> {
-            metrics.terminated("owner_lost");
+            if (t.ended()) {
+              metrics.terminated("owner_lost");
+            }
             dispatch(t.answers());
           })
           .onFailure(e -> log.warn("sid={} ending an orphaned session failed: {}", sid, e.getMessage()));
@@ -253,7 +255,7 @@ public final class Pod implements LinkSink, PodBus.Listener {
   public Future<Void> ended(String sid, TerminateCondition condition, String children) {
     return store.terminate(sid, terminateOpen(condition), children)
         .onSuccess(t -> {
-          if (t.tombstone() != null) {
+          if (t.ended()) {
             metrics.terminated(condition == null ? "server_closed" : condition.wireName());
           }
           dispatch(t.answers());
@@ -286,18 +288,22 @@ public final class Pod implements LinkSink, PodBus.Listener {
     }
     sweeping = true;
     List<String> owned = new ArrayList<>(links.keySet());
-    store.existing(owned).onComplete(ar -> {
+    store.states(owned).onComplete(ar -> {
       sweeping = false;
       if (ar.failed()) {
         log.warn("session sweep failed: {}", ar.cause().getMessage());
         return;
       }
       for (String sid : owned) {
-        if (!ar.result().contains(sid)) {
+        if (!ar.result().live().contains(sid)) {
           // XEP-0124 §10: inactivity ends the session silently. A terminate accepted by another
-          // pod may still wait in the inbound list: forward it first.
-          log.info("sid={} session expired or ended; closing upstream link", sid);
-          metrics.terminated("expired_or_ended");
+          // pod may still wait in the inbound list: forward it first. (Ended sessions were counted
+          // where they ended.)
+          boolean expired = !ar.result().ended().contains(sid);
+          log.info("sid={} session {}; closing upstream link", sid, expired ? "expired" : "ended");
+          if (expired) {
+            metrics.terminated("inactivity");
+          }
           UpstreamLink link = links.get(sid);
           if (link != null) {
             store.drain(sid).onComplete(d -> {

@@ -206,11 +206,7 @@ public final class InMemorySessionStore implements SessionStore {
     if (ending) {
       // XEP-0124 §13: the oldest open request gets type='terminate', the others empty bodies
       String open = BodyWriter.OPEN + " type=\"terminate\"";
-      String fin = closeBody(open, takeOut(s));
-      List<Held> all = allHolders(s);
-      for (int i = 0; i < all.size(); i++) {
-        answers.add(new Answer(all.get(i).rid(), all.get(i).holder(), i == 0 ? fin : closeBody(BodyWriter.OPEN, "")));
-      }
+      answers.addAll(finalAnswers(s, closeBody(open, takeOut(s)), closeBody(BodyWriter.OPEN, "")));
       entomb(sid, s, closeBody(open, ""));
       return accepted(s, Accepted.Outcome.PROCESSED, null, forwards, answers);
     }
@@ -332,18 +328,14 @@ public final class InMemorySessionStore implements SessionStore {
     }
     synchronized (s) {
       if (s.tombstone != null) {
-        return Future.succeededFuture(new Terminated(List.of(), s.tombstone));
+        return Future.succeededFuture(new Terminated(List.of(), s.tombstone, false));
       }
       String first = closeBody(terminateOpen, takeOut(s) + children);
       String rest = closeBody(terminateOpen, children);
-      List<Held> all = allHolders(s);
-      List<Answer> answers = new ArrayList<>();
-      for (int i = 0; i < all.size(); i++) {
-        answers.add(new Answer(all.get(i).rid(), all.get(i).holder(), i == 0 ? first : rest));
-      }
-      String tombstone = all.isEmpty() ? first : rest;
+      List<Answer> answers = finalAnswers(s, first, rest);
+      String tombstone = answers.isEmpty() ? first : rest;
       entomb(sid, s, tombstone);
-      return Future.succeededFuture(new Terminated(answers, tombstone));
+      return Future.succeededFuture(new Terminated(answers, tombstone, true));
     }
   }
 
@@ -354,19 +346,18 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   @Override
-  public Future<Set<String>> existing(Collection<String> sids) {
+  public Future<States> states(Collection<String> sids) {
     Set<String> live = new HashSet<>();
+    Set<String> ended = new HashSet<>();
     for (String sid : sids) {
       State s = live(sid);
       if (s != null) {
         synchronized (s) {
-          if (s.tombstone == null) {
-            live.add(sid);
-          }
+          (s.tombstone == null ? live : ended).add(sid);
         }
       }
     }
-    return Future.succeededFuture(live);
+    return Future.succeededFuture(new States(live, ended));
   }
 
   @Override
@@ -437,7 +428,8 @@ public final class InMemorySessionStore implements SessionStore {
     s.expiresAt = clockMillis.getAsLong() + ms;
   }
 
-  private static List<Held> allHolders(State s) {
+  /** Every held and parked request of an ending session, oldest first: the oldest gets {@code first}. */
+  private static List<Answer> finalAnswers(State s, String first, String rest) {
     List<Held> all = new ArrayList<>(s.held);
     s.parked.forEach((rid, p) -> {
       if (!"-".equals(p.holder)) {
@@ -445,7 +437,11 @@ public final class InMemorySessionStore implements SessionStore {
       }
     });
     all.sort(Comparator.comparingLong(Held::rid));
-    return all;
+    List<Answer> answers = new ArrayList<>(all.size());
+    for (int i = 0; i < all.size(); i++) {
+      answers.add(new Answer(all.get(i).rid(), all.get(i).holder(), i == 0 ? first : rest));
+    }
+    return answers;
   }
 
   private void entomb(String sid, State s, String body) {

@@ -33,6 +33,7 @@ public final class RedisSessionStore implements SessionStore {
   private final String podId;
   private final MeterRegistry meters;
   private final LuaScript drain;
+  private final Map<String, Timer[]> timers = new java.util.HashMap<>();
   private final LuaScript create;
   private final LuaScript accept;
   private final LuaScript deliver;
@@ -67,6 +68,14 @@ public final class RedisSessionStore implements SessionStore {
     this.release = LuaScript.load("release", constants);
     this.terminate = LuaScript.load("terminate", constants);
     this.drain = LuaScript.load("drain", constants);
+    for (LuaScript script : List.of(create, accept, deliver, release, terminate, drain)) {
+      timers.put(script.name(), new Timer[] {timer(script, "ok"), timer(script, "error")});
+    }
+  }
+
+  private Timer timer(LuaScript script, String outcome) {
+    return Timer.builder("xbosh.redis.command").description("time of one store script call")
+        .tag("script", script.name()).tag("outcome", outcome).register(meters);
   }
 
   static String sessionKey(String sid) {
@@ -172,28 +181,32 @@ public final class RedisSessionStore implements SessionStore {
   public Future<Terminated> terminate(String sid, String terminateOpen, String children) {
     return eval(terminate, sid, List.of(terminateOpen, children)).map(res -> {
       Response tombstone = res.get(0);
-      return new Terminated(answers(res, 1), tombstone == null ? null : tombstone.toString());
+      return new Terminated(answers(res, 2), tombstone == null ? null : tombstone.toString(), res.get(1).toInteger() == 1);
     });
   }
 
   @Override
-  public Future<Set<String>> existing(Collection<String> sids) {
+  public Future<States> states(Collection<String> sids) {
     if (sids.isEmpty()) {
-      return Future.succeededFuture(Set.of());
+      return Future.succeededFuture(new States(Set.of(), Set.of()));
     }
     List<String> order = new ArrayList<>(sids);
     List<Future<Response>> checks = new ArrayList<>(order.size());
     for (String sid : order) {
-      checks.add(redis.send(Request.cmd(Command.HEXISTS).arg(sessionKey(sid)).arg("hi")));
+      checks.add(redis.send(Request.cmd(Command.HMGET).arg(sessionKey(sid)).arg("hi").arg("term")));
     }
     return Future.all(checks).map(cf -> {
       Set<String> live = new HashSet<>();
+      Set<String> ended = new HashSet<>();
       for (int i = 0; i < order.size(); i++) {
-        if (checks.get(i).result().toInteger() == 1) {
+        Response fields = checks.get(i).result();
+        if (fields.get(0) != null) {
           live.add(order.get(i));
+        } else if (fields.get(1) != null) {
+          ended.add(order.get(i));
         }
       }
-      return live;
+      return new States(live, ended);
     });
   }
 
@@ -213,8 +226,7 @@ public final class RedisSessionStore implements SessionStore {
           }
           return Future.failedFuture(err);
         })
-        .onComplete(ar -> sample.stop(Timer.builder("xbosh.redis.command").description("time of one store script call")
-            .tag("script", script.name()).tag("outcome", ar.succeeded() ? "ok" : "error").register(meters)));
+        .onComplete(ar -> sample.stop(timers.get(script.name())[ar.succeeded() ? 0 : 1]));
   }
 
   private Request evalRequest(Command cmd, String scriptOrSha, String sid, List<String> args) {

@@ -65,14 +65,26 @@ public interface SessionStore {
    */
   Future<List<Forward>> drain(String sid);
 
+  /** Which of these sessions are live and which have ended (the rest expired or never existed). */
+  Future<States> states(Collection<String> sids);
+
   /** Which of these sessions still exist (not expired, not ended). */
-  Future<Set<String>> existing(Collection<String> sids);
+  default Future<Set<String>> existing(Collection<String> sids) {
+    return states(sids).map(States::live);
+  }
+
+  /** Result of {@link #states}. */
+  record States(Set<String> live, Set<String> ended) {
+  }
 
   Future<Void> close();
 
-  /** Result of {@link #terminate}: who gets which final body, and what any later request gets. */
-  record Terminated(List<Answer> answers, String tombstone) {
-    public static final Terminated UNKNOWN = new Terminated(List.of(), null);
+  /**
+   * Result of {@link #terminate}: who gets which final body, what any later request gets, and
+   * whether this call ended the session (false when it had ended already).
+   */
+  record Terminated(List<Answer> answers, String tombstone, boolean ended) {
+    public static final Terminated UNKNOWN = new Terminated(List.of(), null, false);
   }
 
   /** Result of {@link #deliver}. */

@@ -353,10 +353,10 @@ abstract class BoshHttpContract {
     return r.body();
   }
 
-  /** The value of the first sample of a metric whose labels contain {@code label}; 0 when absent. */
-  static double sample(String exposition, String name, String label) {
+  /** The value of the first sample of a metric whose labels contain all of {@code labels}; 0 when absent. */
+  static double sample(String exposition, String name, String... labels) {
     for (String line : exposition.split("\n")) {
-      if (line.startsWith(name + "{") && line.contains(label)) {
+      if (line.startsWith(name + "{") && java.util.Arrays.stream(labels).allMatch(line::contains)) {
         return Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
       }
     }

@@ -31,7 +31,7 @@ class BoshHttpRedisIT extends BoshHttpContract {
   void metricsTimeEveryStoreScript() throws Exception {
     login("bob", "bobpw", "redis-metrics");
     String m = scrape();
-    assertThat(sample(m, "xbosh_redis_command_seconds_count", "script=\"accept\"")).isPositive();
-    assertThat(sample(m, "xbosh_redis_command_seconds_count", "script=\"create\"")).isPositive();
+    assertThat(sample(m, "xbosh_redis_command_seconds_count", "script=\"accept\"", "outcome=\"ok\"")).isPositive();
+    assertThat(sample(m, "xbosh_redis_command_seconds_count", "script=\"create\"", "outcome=\"ok\"")).isPositive();
   }
 }

@@ -232,12 +232,15 @@ abstract class SessionStoreContract {
     get(store().accept(sid, 101, "p#1", "", ""));
     get(store().accept(sid, 102, "p#2", "", ""));
     String open = Pod.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED);
-    assertThat(get(store().terminate(sid, open, "")).answers()).containsExactly(
-        new Answer(101, "p#1", open + "/>"), new Answer(102, "p#2", open + "/>"));
+    SessionStore.Terminated first = get(store().terminate(sid, open, ""));
+    assertThat(first.ended()).isTrue();
+    assertThat(first.answers()).containsExactly(new Answer(101, "p#1", open + "/>"), new Answer(102, "p#2", open + "/>"));
     assertThat(get(store().existing(List.of(sid)))).isEmpty();
+    assertThat(get(store().states(List.of(sid, "no-such-sid")))).isEqualTo(new SessionStore.States(Set.of(), Set.of(sid)));
     // ending twice changes nothing; an unknown sid has no tombstone
     SessionStore.Terminated again = get(store().terminate(sid, Pod.terminateOpen(TerminateCondition.ITEM_NOT_FOUND), ""));
     assertThat(again.answers()).isEmpty();
+    assertThat(again.ended()).isFalse();
     assertThat(again.tombstone()).isEqualTo(open + "/>");
     assertThat(get(store().terminate("no-such-sid", open, ""))).isEqualTo(SessionStore.Terminated.UNKNOWN);
   }
@@ -258,6 +261,8 @@ abstract class SessionStoreContract {
     String sid = newSession(params(1, 30, 1, false));
     assertThat(get(store().existing(List.of(sid)))).containsExactly(sid);
     await().atMost(Duration.ofSeconds(5)).until(() -> get(store().existing(List.of(sid))).isEmpty());
+    // expired, not ended: neither live nor a tombstone
+    assertThat(get(store().states(List.of(sid)))).isEqualTo(new SessionStore.States(Set.of(), Set.of()));
     assertThatThrownBy(() -> get(store().accept(sid, 101, "p#1", "", "")))
         .isInstanceOfSatisfying(BoshException.class, e -> assertThat(e.condition()).isEqualTo(TerminateCondition.ITEM_NOT_FOUND));
   }
