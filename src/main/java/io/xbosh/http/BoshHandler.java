@@ -53,6 +53,9 @@ public final class BoshHandler implements Handler<RoutingContext> {
       Set<String> corsOrigins) {
   }
 
+  /** Methods of the BOSH path: POST (XEP-0124 §5), GET (script syntax, XEP-0252), OPTIONS (CORS). */
+  static final String METHODS = "GET, POST, OPTIONS";
+
   private static final java.util.regex.Pattern KEY = java.util.regex.Pattern.compile("[A-Za-z0-9]{1,128}");
 
   private final Pod pod;
@@ -79,33 +82,62 @@ public final class BoshHandler implements Handler<RoutingContext> {
     if (req.method() == HttpMethod.OPTIONS) {
       if (crossOrigin) {
         // preflight: browsers send text/xml bodies with a Content-Type header, which needs asking
-        res.putHeader(HttpHeaders.ACCESS_CONTROL_ALLOW_METHODS, "POST, OPTIONS")
-            .putHeader(HttpHeaders.ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type")
+        res.putHeader(HttpHeaders.ACCESS_CONTROL_ALLOW_METHODS, METHODS)
+            .putHeader(HttpHeaders.ACCESS_CONTROL_ALLOW_HEADERS, "Content-Type, Content-Encoding")
             .putHeader(HttpHeaders.ACCESS_CONTROL_MAX_AGE, "86400");
       }
-      res.putHeader(HttpHeaders.ALLOW, "POST, OPTIONS").setStatusCode(204).end();
+      res.putHeader(HttpHeaders.ALLOW, METHODS).setStatusCode(204).end();
       return;
     }
-    if (req.method() != HttpMethod.POST) {
+    // XEP-0252: a GET with the body after '?' is script syntax
+    boolean script = req.method() == HttpMethod.GET && req.query() != null && !req.query().isEmpty();
+    Reply reply = Reply.of(req, script);
+    if (req.method() != HttpMethod.POST && !script) {
       // XEP-0124 §5: requests are POSTs
-      res.putHeader(HttpHeaders.ALLOW, "POST, OPTIONS");
+      res.putHeader(HttpHeaders.ALLOW, METHODS);
       pod.metrics().request("method_not_allowed");
-      write(res, 405, Negotiator.DEFAULT_CONTENT, terminateBody(TerminateCondition.BAD_REQUEST, ""));
+      reply.write(res, 405, Negotiator.DEFAULT_CONTENT, terminateBody(TerminateCondition.BAD_REQUEST, ""));
       return;
     }
     String length = req.getHeader(HttpHeaders.CONTENT_LENGTH);
     if (length != null && length.length() < 12 && length.chars().allMatch(Character::isDigit)
         && Long.parseLong(length) > settings.maxBodyBytes()) {
-      tooLarge(res);
+      tooLarge(res, reply);
       return;
     }
     if (pod.atHeldCapacity()) {
       pod.metrics().request("overloaded");
       res.putHeader("Retry-After", "1");
-      write(res, 503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
+      reply.write(res, 503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
       return;
     }
-    readBody(req, res).onSuccess(bytes -> process(bytes, res));
+    if (script) {
+      decodeAndProcess(() -> RequestBody.fromQuery(req.query(), settings.maxBodyBytes()), res, reply);
+      return;
+    }
+    String coding = req.getHeader(HttpHeaders.CONTENT_ENCODING);
+    readBody(req, res, reply).onSuccess(raw ->
+        decodeAndProcess(() -> RequestBody.decode(coding, raw, settings.maxBodyBytes()), res, reply));
+  }
+
+  private void decodeAndProcess(java.util.function.Supplier<byte[]> decoding, HttpServerResponse res, Reply reply) {
+    byte[] bytes;
+    try {
+      bytes = decoding.get();
+    } catch (RequestBody.TooLarge e) {
+      tooLarge(res, reply);
+      return;
+    } catch (BoshException e) {
+      badRequest(res, reply, e);
+      return;
+    }
+    process(bytes, res, reply);
+  }
+
+  private void badRequest(HttpServerResponse res, Reply reply, BoshException e) {
+    log.debug("bad request: {}", e.getMessage());
+    pod.metrics().request("bad_request");
+    fail(res, reply, e, Negotiator.DEFAULT_CONTENT, false);
   }
 
   /**
@@ -129,7 +161,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
   }
 
   /** Collects the body up to the size limit; beyond it HTTP 413 and the connection closes. */
-  private Future<byte[]> readBody(HttpServerRequest req, HttpServerResponse res) {
+  private Future<byte[]> readBody(HttpServerRequest req, HttpServerResponse res, Reply reply) {
     io.vertx.core.Promise<byte[]> promise = io.vertx.core.Promise.promise();
     Buffer body = Buffer.buffer(512);
     req.handler(chunk -> {
@@ -137,7 +169,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
         return;
       }
       if (body.length() + chunk.length() > settings.maxBodyBytes()) {
-        tooLarge(res);
+        tooLarge(res, reply);
         req.connection().close();
         promise.tryFail("too large");
         return;
@@ -150,51 +182,49 @@ public final class BoshHandler implements Handler<RoutingContext> {
     return promise.future();
   }
 
-  private void tooLarge(HttpServerResponse res) {
+  private void tooLarge(HttpServerResponse res, Reply reply) {
     if (!res.ended()) {
       pod.metrics().request("too_large");
-      write(res, 413, Negotiator.DEFAULT_CONTENT, terminateBody(TerminateCondition.BAD_REQUEST, ""));
+      reply.write(res, 413, Negotiator.DEFAULT_CONTENT, terminateBody(TerminateCondition.BAD_REQUEST, ""));
     }
   }
 
-  private void process(byte[] bytes, HttpServerResponse res) {
+  private void process(byte[] bytes, HttpServerResponse res, Reply reply) {
     BoshBody body;
     try {
       body = parser.parse(bytes);
     } catch (BoshException e) {
-      log.debug("bad request: {}", e.getMessage());
-      pod.metrics().request("bad_request");
-      fail(res, e, Negotiator.DEFAULT_CONTENT, false);
+      badRequest(res, reply, e);
       return;
     }
     if (body.sid() == null) {
-      create(body, res);
+      create(body, res, reply);
     } else {
-      accept(body, res);
+      accept(body, res, reply);
     }
   }
 
   // ---- session creation (XEP-0124 §7, XEP-0206 §3-4)
 
-  private void create(BoshBody body, HttpServerResponse res) {
+  private void create(BoshBody body, HttpServerResponse res, Reply reply) {
     SessionParams params;
     try {
       params = negotiator.negotiate(body);
     } catch (BoshException e) {
       pod.metrics().request(e.condition().wireName());
-      fail(res, e, Negotiator.DEFAULT_CONTENT, body.attr("ver") == null);
+      fail(res, reply, e, Negotiator.DEFAULT_CONTENT, Negotiator.legacyClient(body));
       return;
     }
     if (pod.draining()) {
       // the load balancer has not noticed yet: the client retries and lands elsewhere
       pod.metrics().request("draining");
       res.putHeader(HttpHeaders.RETRY_AFTER, "1");
-      write(res, 503, params.content(), BodyWriter.recoverableError());
+      reply.write(res, 503, params.content(), BodyWriter.recoverableError());
       return;
     }
     if (pod.atSessionCapacity()) {
       pod.metrics().request("overloaded");
-      fail(res, new BoshException(TerminateCondition.REMOTE_CONNECTION_FAILED, "pod at session capacity"), params.content(), params.legacy());
+      fail(res, reply, new BoshException(TerminateCondition.REMOTE_CONNECTION_FAILED, "pod at session capacity"), params.content(), params.legacy());
       return;
     }
     String givenKey;
@@ -202,7 +232,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       givenKey = keyFlag(body, "newkey", "", TerminateCondition.BAD_REQUEST);
     } catch (BoshException e) {
       pod.metrics().request("bad_request");
-      fail(res, e, params.content(), params.legacy());
+      fail(res, reply, e, params.content(), params.legacy());
       return;
     }
     String newKey = givenKey.isEmpty() ? null : givenKey;
@@ -227,11 +257,11 @@ public final class BoshHandler implements Handler<RoutingContext> {
           metrics.sessionCreated();
           metrics.request("created");
           log.info("sid={} created for {} (wait={} hold={})", sid, params.to(), params.waitSeconds(), params.hold());
-          write(res, 200, params.content(), response);
+          reply.write(res, 200, params.content(), response);
         })
         .onFailure(e -> {
           metrics.request(e instanceof BoshException be ? be.condition().wireName() : "error");
-          fail(res, e, params.content(), params.legacy());
+          fail(res, reply, e, params.content(), params.legacy());
         });
   }
 
@@ -261,6 +291,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       a.put("xmpp:version", "1.0"); // XEP-0206 §4: the version xbosh speaks to the server
     }
     a.put("xmpp:restartlogic", "true");
+    a.put("accept", Reply.ACCEPT);
     return BodyWriter.withAttributes(a, List.of(opened.features()));
   }
 
@@ -272,14 +303,15 @@ public final class BoshHandler implements Handler<RoutingContext> {
 
   // ---- every later request (XEP-0124 §8, §14)
 
-  private void accept(BoshBody body, HttpServerResponse res) {
+  private void accept(BoshBody body, HttpServerResponse res, Reply reply) {
     String sid = body.sid();
     long rid = body.rid();
-    HeldRequest held = HeldRequest.register(pod, res, BoshHandler::write);
+    HeldRequest held = HeldRequest.register(pod, res, reply);
     String flags;
     try {
       flags = (body.isRestart() ? "r" : "") + (body.isTerminate() ? "t" : "") + pauseFlag(body)
-          + keyFlag(body, "key", ";K=", TerminateCondition.ITEM_NOT_FOUND) + keyFlag(body, "newkey", ";N=", TerminateCondition.ITEM_NOT_FOUND);
+          + keyFlag(body, "key", ";K=", TerminateCondition.ITEM_NOT_FOUND) + keyFlag(body, "newkey", ";N=", TerminateCondition.ITEM_NOT_FOUND)
+          + ackFlag(body);
     } catch (BoshException e) {
       failSession(sid, held, e);
       return;
@@ -311,6 +343,12 @@ public final class BoshHandler implements Handler<RoutingContext> {
       throw new BoshException(invalid, "malformed " + name);
     }
     return marker + v;
+  }
+
+  /** XEP-0124 §9.2: the highest rid whose response the client has, all lower ones too. */
+  private static String ackFlag(BoshBody body) {
+    String ack = body.attr("ack");
+    return ack == null ? "" : ";A=" + BoshValues.parseUnsigned("ack", ack, BoshBody.MAX_RID);
   }
 
   /**
@@ -371,7 +409,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     if (e instanceof BoshException be) {
       String plain = terminateBody(be.condition(), be.children());
       if (!endsSession(be.condition())) {
-        held.respond(200, Negotiator.DEFAULT_CONTENT, plain);
+        held.respond(be.httpStatus(), Negotiator.DEFAULT_CONTENT, plain);
         return;
       }
       // the session ends: answer only once the store says so, so a request racing this answer
@@ -388,7 +426,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
             answer = ar.result().tombstone();
           }
         }
-        held.respond(200, Negotiator.DEFAULT_CONTENT, answer);
+        held.respond(be.httpStatus(), Negotiator.DEFAULT_CONTENT, answer);
       });
       return;
     }
@@ -399,33 +437,19 @@ public final class BoshHandler implements Handler<RoutingContext> {
 
   private static boolean endsSession(TerminateCondition c) {
     return c == TerminateCondition.ITEM_NOT_FOUND || c == TerminateCondition.REMOTE_CONNECTION_FAILED
-        || c == TerminateCondition.POLICY_VIOLATION;
+        || c == TerminateCondition.POLICY_VIOLATION || c == TerminateCondition.BAD_REQUEST;
   }
 
-  private static void fail(HttpServerResponse res, Throwable e, String content, boolean legacy) {
+  private static void fail(HttpServerResponse res, Reply reply, Throwable e, String content, boolean legacy) {
     if (e instanceof BoshException be) {
-      int status = legacy ? be.condition().legacyHttpStatus() : 200;
-      write(res, status, content, terminateBody(be.condition(), be.children()));
+      reply.write(res, be.forLegacy(legacy).httpStatus(), content, terminateBody(be.condition(), be.children()));
     } else {
       log.warn("internal error: {}", e.toString());
-      write(res, 200, content, terminateBody(TerminateCondition.INTERNAL_SERVER_ERROR, ""));
+      reply.write(res, 200, content, terminateBody(TerminateCondition.INTERNAL_SERVER_ERROR, ""));
     }
   }
 
   private static String terminateBody(TerminateCondition c, String children) {
     return BodyWriter.terminate(c, children == null || children.isEmpty() ? List.of() : List.of(children));
-  }
-
-  /** The one place a BOSH answer goes on the wire: explicit Content-Length, never chunked (B-03). */
-  static void write(HttpServerResponse res, int status, String contentType, String body) {
-    if (res.ended() || res.closed()) {
-      return;
-    }
-    Buffer buf = Buffer.buffer(body);
-    res.setStatusCode(status)
-        .putHeader(HttpHeaders.CONTENT_TYPE, contentType)
-        .putHeader(HttpHeaders.CACHE_CONTROL, "no-store")
-        .putHeader(HttpHeaders.CONTENT_LENGTH, Integer.toString(buf.length()))
-        .end(buf);
   }
 }

@@ -65,6 +65,8 @@ public final class HttpVerticle extends VerticleBase {
         .setHost(config.httpHost())
         .setPort(port)
         .setTcpNoDelay(true)
+        // script syntax (XEP-0252) carries the whole body, percent-encoded, in the request line
+        .setMaxInitialLineLength(Math.max(4096, config.maxBodyBytes() * 3 + 1024))
         .setIdleTimeout(config.maxWait() * 2 + 30))
         .requestHandler(router);
     return server.listen();

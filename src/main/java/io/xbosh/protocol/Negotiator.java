@@ -72,6 +72,15 @@ public final class Negotiator {
         "1".equals(ack), to, lang, from, route);
   }
 
+  /** Whether a creation request comes from a client that expects HTTP error codes (XEP-0124 §17.1). */
+  public static boolean legacyClient(BoshBody body) {
+    try {
+      return SessionParams.isLegacy(negotiateVersion(body.attr("ver")));
+    } catch (BoshException e) {
+      return false;
+    }
+  }
+
   /** XEP-0124 §7.2: the lower of the client's and ours, comparing major and minor as integers. */
   static String negotiateVersion(String clientVer) {
     if (clientVer == null) {

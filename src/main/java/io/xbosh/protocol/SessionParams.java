@@ -31,8 +31,22 @@ public record SessionParams(
     String from,
     String route) {
 
-  /** XEP-0124 §17.1: a client that sent no {@code ver} expects HTTP error codes. */
+  /**
+   * XEP-0124 §17.1: a client that sent no {@code ver}, or one below 1.6 (the version that replaced
+   * HTTP error codes by terminal binding conditions), expects HTTP error codes.
+   */
   public boolean legacy() {
-    return ver == null;
+    return isLegacy(ver);
+  }
+
+  /** @param ver a negotiated version ({@code major.minor}, integers) or null */
+  public static boolean isLegacy(String ver) {
+    if (ver == null) {
+      return true;
+    }
+    int dot = ver.indexOf('.');
+    int major = Integer.parseInt(ver.substring(0, dot));
+    int minor = Integer.parseInt(ver.substring(dot + 1));
+    return major < 1 || (major == 1 && minor < 6);
   }
 }

@@ -75,6 +75,13 @@ public final class InMemorySessionStore implements SessionStore {
     long pause;
     long forwarded;
     String key = "";
+    int polling;
+    /** when the newest new request arrived */
+    long lastArrival;
+    /** whether that request was an empty poll and no answer since carried payloads */
+    boolean lastEmpty;
+    /** when each buffered response was sent */
+    final Map<Long, Long> sentAt = new HashMap<>();
   }
 
   /** Removes expired sessions and tombstones; called from the pod's periodic sweep. */
@@ -117,8 +124,11 @@ public final class InMemorySessionStore implements SessionStore {
     s.content = p.content();
     s.legacy = p.legacy();
     s.owner = r.owner();
+    s.polling = p.polling();
+    s.lastArrival = clockMillis.getAsLong();
     s.cachedRids.add(r.rid());
     s.responses.put(r.rid(), r.response());
+    s.sentAt.put(r.rid(), s.lastArrival);
     s.expiresAt = clockMillis.getAsLong() + p.inactivity() * 1000L;
     s.key = r.newKey() == null ? "" : r.newKey();
     if (live(r.sid()) != null || sessions.putIfAbsent(r.sid(), s) != null) {
@@ -159,26 +169,59 @@ public final class InMemorySessionStore implements SessionStore {
           return accepted(s, Accepted.Outcome.TAKEOVER, null, List.of(), List.of(new Answer(0, h.holder(), BodyWriter.recoverableError())));
         }
       }
-      throw itemNotFound();
+      throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
     }
-    if (rid > s.hi + s.requests) {
-      throw itemNotFound();
+    String base = Forward.base(flags);
+    // XEP-0124 §11: a pause or terminate request may be one beyond `requests`
+    int window = s.requests + (base.indexOf('p') >= 0 || base.indexOf('t') >= 0 ? 1 : 0);
+    if (rid > s.hi + window) {
+      throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
     }
+    Parked resent = rid > s.hi + 1 ? s.parked.get(rid) : null;
+    if (resent != null) {
+      String old = resent.holder;
+      resent.holder = holder;
+      save(s);
+      return accepted(s, Accepted.Outcome.TAKEOVER, null, List.of(), List.of(new Answer(0, old, BodyWriter.recoverableError())));
+    }
+    // XEP-0124 §11: more new requests outstanding than `requests`, none of them answered
+    if (s.held.size() + s.parked.size() + 1 > window) {
+      throw refused(s, TerminateCondition.POLICY_VIOLATION);
+    }
+    long now = clockMillis.getAsLong();
     if (rid > s.hi + 1) {
-      Parked p = s.parked.get(rid);
-      if (p != null) {
-        String old = p.holder;
-        p.holder = holder;
-        save(s);
-        return accepted(s, Accepted.Outcome.TAKEOVER, null, List.of(), List.of(new Answer(0, old, BodyWriter.recoverableError())));
-      }
       s.parked.put(rid, new Parked(holder, flags, payload));
+      s.lastArrival = now;
       save(s);
       return accepted(s, Accepted.Outcome.PARKED, null, List.of(), List.of());
     }
-    if (!keyOk(s, flags)) {
-      throw itemNotFound();
+    // XEP-0124 §11, §12, as accept.lua checks them
+    boolean empty = payload.isEmpty() && base.isEmpty();
+    if (empty && s.parked.isEmpty() && s.polling > 0 && now - s.lastArrival < s.polling * 1000L) {
+      boolean pollingSession = s.hold == 0 || s.wait == 0;
+      if (pollingSession ? s.lastEmpty : s.held.size() + s.parked.size() + 1 == s.requests) {
+        throw refused(s, TerminateCondition.POLICY_VIOLATION);
+      }
     }
+    if (!keyOk(s, flags)) {
+      throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
+    }
+    // XEP-0124 §9.2: report the first missing response, as accept.lua does
+    String report = null;
+    String ackPart = s.ack ? flagPart(flags, ";A=") : null;
+    if (ackPart != null) {
+      long clientAck = Long.parseLong(ackPart);
+      Long last = s.cachedRids.peekLast();
+      Long sent = s.sentAt.get(clientAck + 1);
+      if (last != null && clientAck < last && sent != null && now - sent >= REPORT_GRACE_MS) {
+        report = " report=\"" + (clientAck + 1) + "\" time=\"" + Math.min(now - sent, 65535) + "\"";
+      }
+      while (s.cachedRids.size() > 1 && s.cachedRids.peekFirst() <= clientAck) {
+        uncache(s, s.cachedRids.removeFirst());
+      }
+    }
+    s.lastArrival = now;
+    s.lastEmpty = empty;
     List<Forward> forwards = new ArrayList<>();
     forward(s, forwards, flags, payload);
     s.held.add(new Held(rid, holder));
@@ -192,7 +235,7 @@ public final class InMemorySessionStore implements SessionStore {
       }
       if (!keyOk(s, p.flags)) {
         // the session ends over it: nothing after the bad key is processed
-        throw itemNotFound();
+        throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
       }
       s.hi++;
       forward(s, forwards, p.flags, p.payload);
@@ -209,6 +252,14 @@ public final class InMemorySessionStore implements SessionStore {
       answers.addAll(finalAnswers(s, closeBody(open, takeOut(s)), closeBody(BodyWriter.OPEN, "")));
       entomb(sid, s, closeBody(open, ""));
       return accepted(s, Accepted.Outcome.PROCESSED, null, forwards, answers);
+    }
+    if (report != null) {
+      // everything up to this request is answered now, waiting stanzas with the oldest
+      String data = takeOut(s);
+      while (!s.held.isEmpty() && s.held.get(0).rid() <= rid) {
+        answerAt(s, 0, data, s.held.get(0).rid() == rid ? report : "", answers);
+        data = "";
+      }
     }
     if (pause > 0) {
       // XEP-0124 §10: held requests answered at once, waiting stanzas kept for the return
@@ -311,7 +362,7 @@ public final class InMemorySessionStore implements SessionStore {
       Parked p = s.parked.get(rid);
       if (p != null && p.holder.equals(holder)) {
         p.holder = "-";
-        String body = render(s, rid, "");
+        String body = render(s, rid, "", "");
         cache(s, rid, body);
         save(s);
         return Future.succeededFuture(body);
@@ -371,15 +422,20 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   private static BoshException itemNotFound() {
-    return new BoshException(TerminateCondition.ITEM_NOT_FOUND, "unknown session or rid outside the window");
+    return new BoshException(TerminateCondition.ITEM_NOT_FOUND, "unknown session");
+  }
+
+  private static BoshException refused(State s, TerminateCondition condition) {
+    return new BoshException(condition, "refused by the session's rules").forLegacy(s.legacy);
   }
 
   private static String closeBody(String open, String payload) {
     return payload.isEmpty() ? open + "/>" : open + ">" + payload + BodyWriter.CLOSE;
   }
 
-  private static String render(State s, long rid, String payload) {
-    return BodyWriter.response(s.ack && s.hi != rid ? s.hi : null, payload.isEmpty() ? List.of() : List.of(payload));
+  private static String render(State s, long rid, String payload, String extra) {
+    String open = s.ack && s.hi != rid ? BodyWriter.OPEN + " ack=\"" + s.hi + "\"" : BodyWriter.OPEN;
+    return closeBody(open + extra, payload);
   }
 
   private static String takeOut(State s) {
@@ -393,15 +449,29 @@ public final class InMemorySessionStore implements SessionStore {
 
   private void cache(State s, long rid, String body) {
     s.responses.put(rid, body);
+    s.sentAt.put(rid, clockMillis.getAsLong());
     s.cachedRids.add(rid);
-    while (s.cachedRids.size() > s.requests) {
-      s.responses.remove(s.cachedRids.removeFirst());
+    int keep = s.ack ? 2 * s.requests : s.requests;
+    while (s.cachedRids.size() > keep) {
+      uncache(s, s.cachedRids.removeFirst());
     }
   }
 
+  private static void uncache(State s, long rid) {
+    s.responses.remove(rid);
+    s.sentAt.remove(rid);
+  }
+
   private String answerAt(State s, int i, String payload, List<Answer> answers) {
+    return answerAt(s, i, payload, "", answers);
+  }
+
+  private String answerAt(State s, int i, String payload, String extra, List<Answer> answers) {
     Held h = s.held.remove(i);
-    String body = render(s, h.rid(), payload);
+    if (!payload.isEmpty()) {
+      s.lastEmpty = false;
+    }
+    String body = render(s, h.rid(), payload, extra);
     cache(s, h.rid(), body);
     answers.add(new Answer(h.rid(), h.holder(), body));
     return body;
@@ -449,6 +519,7 @@ public final class InMemorySessionStore implements SessionStore {
     s.parked.clear();
     s.out.clear();
     s.responses.clear();
+    s.sentAt.clear();
     s.cachedRids.clear();
     s.tombstone = body;
     s.expiresAt = clockMillis.getAsLong() + tombstoneMillis;

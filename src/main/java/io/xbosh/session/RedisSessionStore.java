@@ -61,7 +61,8 @@ public final class RedisSessionStore implements SessionStore {
         "__OPEN__", LuaScript.quote(BodyWriter.OPEN),
         "__RECOVERABLE__", LuaScript.quote(BodyWriter.recoverableError()),
         "__TOMBSTONE_MS__", Long.toString(tombstoneSeconds * 1000L),
-        "__MAX_OUT__", Integer.toString(maxOut));
+        "__MAX_OUT__", Integer.toString(maxOut),
+        "__REPORT_GRACE_MS__", Long.toString(REPORT_GRACE_MS));
     this.create = LuaScript.load("create", constants);
     this.accept = LuaScript.load("accept", constants);
     this.deliver = LuaScript.load("deliver", constants);
@@ -95,7 +96,7 @@ public final class RedisSessionStore implements SessionStore {
     SessionParams p = r.params();
     return eval(create, r.sid(), List.of(Long.toString(r.rid()), Integer.toString(p.hold()), Integer.toString(p.requests()),
         Integer.toString(p.waitSeconds()), Integer.toString(p.inactivity()), p.ack() ? "1" : "0", p.content(),
-        p.legacy() ? "1" : "0", r.owner(), r.response(), r.newKey() == null ? "" : r.newKey()))
+        p.legacy() ? "1" : "0", r.owner(), r.response(), r.newKey() == null ? "" : r.newKey(), Integer.toString(p.polling())))
         .compose(res -> res.toInteger() == 1 ? Future.succeededFuture()
             : Future.failedFuture(new IllegalStateException("sid collision")));
   }
@@ -108,7 +109,9 @@ public final class RedisSessionStore implements SessionStore {
   private static Accepted toAccepted(Response res) {
     String kind = res.get(0).toString();
     switch (kind) {
-      case "gone", "err" -> throw new BoshException(TerminateCondition.ITEM_NOT_FOUND, "unknown session or rid outside the window");
+      case "gone" -> throw new BoshException(TerminateCondition.ITEM_NOT_FOUND, "unknown session");
+      case "err" -> throw new BoshException(TerminateCondition.fromWireName(res.get(1).toString()), "refused by the session's rules")
+          .forLegacy("1".equals(res.get(2).toString()));
       case "ended" -> {
         return new Accepted(Accepted.Outcome.ENDED, null, false, null, 0, res.get(1).toString(), List.of(), List.of());
       }

@@ -15,18 +15,26 @@ import java.util.Set;
  */
 public interface SessionStore {
 
+  /**
+   * XEP-0124 §9.2: a response is reported missing only once it has been on its way this long, so a
+   * response still in flight when the client wrote its next request is not reported.
+   */
+  long REPORT_GRACE_MS = 1000;
+
   /** Stores a new session; fails if the sid exists. */
   Future<Void> create(SessionRecord record);
 
   /**
    * Applies one client request (XEP-0124 §14): the rid window, parking of early rids, resends,
-   * hold, and release of server stanzas to held requests. Fails with a
-   * {@link io.xbosh.protocol.BoshException} ({@code item-not-found}) for an unknown session or a rid
-   * outside the window.
+   * hold, release of server stanzas to held requests, acknowledgement reports (§9.2) and the
+   * overactivity rules (§11, §12). Fails with a {@link io.xbosh.protocol.BoshException}:
+   * {@code item-not-found} for an unknown session, a rid outside the window or a bad key,
+   * {@code policy-violation} for too many or too frequent requests.
    *
    * @param holder  id of the HTTP request, registered as held if the request waits
    * @param payload the request's payloads, concatenated
-   * @param flags   {@link Forward#flags()}
+   * @param flags   request flags: {@code r} restart, {@code t} terminate, {@code p<n>} pause, then
+   *                {@code ;K=<key>}, {@code ;N=<newkey>}, {@code ;A=<ack>} parts
    */
   Future<Accepted> accept(String sid, long rid, String holder, String flags, String payload);
 

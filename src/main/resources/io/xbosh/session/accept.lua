@@ -1,7 +1,8 @@
--- ARGV: rid, holder, flags, payload
+-- ARGV: rid, holder, flags, payload. Flags: r restart, t terminate, p<n> pause, then ';K=<key>',
+-- ';N=<newkey>', ';A=<ack>' parts.
 -- Returns {kind, content, legacy, owner, wait, ...}:
 --   'ok': nforwards, (rid, flags, payload)*, nanswers, (rid, holder, body)*
---   'parked' | 'resent' body | 'takeover' oldholder | 'ended' body | 'gone' | 'err' condition
+--   'parked' | 'resent' body | 'takeover' oldholder | 'ended' body | 'gone' | 'err' condition legacy
 local ctx = load()
 if not ctx then
   return { 'gone' }
@@ -27,26 +28,49 @@ if rid <= ctx.hi then
       return { 'takeover', ctx.ct, ctx.leg, ctx.own, ctx.wait, old }
     end
   end
-  return { 'err', 'item-not-found' }
+  return { 'err', 'item-not-found', ctx.leg }
 end
+local base = string.match(flags, '^[^;]*')
+-- XEP-0124 §11: a pause or terminate request may be one beyond `requests`
+local window = ctx.req + (string.find(base, '[pt]') and 1 or 0)
 -- XEP-0124 §14.2: above the window
-if rid > ctx.hi + ctx.req then
-  return { 'err', 'item-not-found' }
+if rid > ctx.hi + window then
+  return { 'err', 'item-not-found', ctx.leg }
+end
+local key = 'a:' .. ARGV[1]
+local parked = rid > ctx.hi + 1 and redis.call('HGET', S, key)
+if parked then
+  local old, rest = string.match(parked, '^([^|]*)|(.*)$')
+  redis.call('HSET', S, key, holder .. '|' .. rest)
+  save(ctx)
+  publish_answer(old, RECOVERABLE)
+  return { 'takeover', ctx.ct, ctx.leg, ctx.own, ctx.wait, old }
+end
+-- XEP-0124 §11: more new requests outstanding than `requests`, none of them answered
+if #ctx.held + ctx.np + 1 > window then
+  return { 'err', 'policy-violation', ctx.leg }
 end
 if rid > ctx.hi + 1 then
-  local key = 'a:' .. ARGV[1]
-  local parked = redis.call('HGET', S, key)
-  if parked then
-    local old, rest = string.match(parked, '^([^|]*)|(.*)$')
-    redis.call('HSET', S, key, holder .. '|' .. rest)
-    save(ctx)
-    publish_answer(old, RECOVERABLE)
-    return { 'takeover', ctx.ct, ctx.leg, ctx.own, ctx.wait, old }
-  end
   redis.call('HSET', S, key, holder .. '|' .. flags .. '|' .. payload)
   ctx.np = ctx.np + 1
+  ctx.lt = now()
   save(ctx)
   return { 'parked', ctx.ct, ctx.leg, ctx.own, ctx.wait }
+end
+
+-- XEP-0124 §11, §12: empty requests closer together than `polling` seconds. A polling session
+-- (hold or wait 0) may not poll again that soon after an answer without payloads; any other
+-- session may not add an empty request that fills `requests` while the others wait. Both look
+-- at the newest request only: one that fills a gap below parked requests is not the newest.
+local empty = payload == '' and base == ''
+if empty and ctx.np == 0 and ctx.pol > 0 and now() - ctx.lt < ctx.pol * 1000 then
+  if ctx.hold == 0 or ctx.wait == 0 then
+    if ctx.le == '1' then
+      return { 'err', 'policy-violation', ctx.leg }
+    end
+  elseif #ctx.held + ctx.np + 1 == ctx.req then
+    return { 'err', 'policy-violation', ctx.leg }
+  end
 end
 
 -- XEP-0124 §15: once keys are in use, each request's key must hash (SHA-1, hex) to the previous
@@ -65,8 +89,27 @@ local function key_ok(f)
   return true
 end
 if not key_ok(flags) then
-  return { 'err', 'item-not-found' }
+  return { 'err', 'item-not-found', ctx.leg }
 end
+
+-- XEP-0124 §9.2: the client acknowledges responses (';A=<rid>' in the flags). When its ack is
+-- below the last response sent, and the next one has been on its way for a while, this request
+-- is answered at once with report (the first missing rid) and time (ms since it was sent).
+local report
+local client_ack = ctx.ack == '1' and tonumber(string.match(flags, ';A=(%d+)') or '')
+if client_ack then
+  local last = ctx.rc[#ctx.rc]
+  if last and client_ack < last[1] then
+    for _, r in ipairs(ctx.rc) do
+      if r[1] == client_ack + 1 and now() - r[2] >= REPORT_GRACE_MS then
+        report = ' report="' .. fmt(r[1]) .. '" time="' .. fmt(math.min(now() - r[2], 65535)) .. '"'
+      end
+    end
+  end
+  acknowledged(ctx, client_ack)
+end
+ctx.lt = now()
+ctx.le = empty and '1' or '0'
 
 -- in order: process this rid and every parked successor. What carries something for the server
 -- (payloads, a restart, a terminate) gets the session's next forward number; empty polls nothing.
@@ -81,7 +124,6 @@ end
 forward(flags, payload)
 ctx.held[#ctx.held + 1] = { rid, holder }
 ctx.hi = rid
-local base = string.match(flags, '^[^;]*')
 local ending = string.find(base, 't', 1, true) ~= nil
 local pause = tonumber(string.match(base, 'p(%d+)') or '0')
 while not ending do
@@ -95,7 +137,7 @@ while not ending do
   local h, f, p = string.match(parked, '^([^|]*)|([^|]*)|(.*)$')
   if not key_ok(f) then
     -- the session ends over it: nothing after the bad key is processed
-    return { 'err', 'item-not-found' }
+    return { 'err', 'item-not-found', ctx.leg }
   end
   ctx.hi = ctx.hi + 1
   forward(f, p)
@@ -133,6 +175,14 @@ if ending then
   return flat_answers(out, answers)
 end
 
+if report then
+  -- everything up to this request is answered now, waiting stanzas with the oldest
+  local data = take_out()
+  while #ctx.held > 0 and ctx.held[1][1] <= rid do
+    answer_at(ctx, 1, data, ctx.held[1][1] == rid and report or nil)
+    data = ''
+  end
+end
 if pause > 0 then
   -- XEP-0124 §10: every held request is answered at once; waiting stanzas stay queued for the
   -- client's return, and the session lives for the pause instead of the inactivity period

@@ -5,7 +5,9 @@
 --
 -- Session hash fields: hi (highest rid processed in order), hold, req (requests), wait, inact
 -- (seconds), ack ('1' when the client asked for acks), ct (content type), leg ('1' legacy client),
--- own (owner pod), held ('rid=holder ...' in rid order), rc (buffered response rids, oldest first),
+-- own (owner pod), held ('rid=holder ...' in rid order), rc ('rid:ms ...' buffered responses, oldest
+-- first, with the Redis time each was sent), pol (polling, seconds), lt (Redis time in ms the newest
+-- new request arrived), le ('1' when that request was an empty poll and no answer since carried payloads),
 -- np (parked count), pz (seconds of a pause in force, 0 when none), fs (forwards numbered so far),
 -- k (the key the next request's key must hash to, '' when keys are not used), r:<rid> (buffered response),
 -- a:<rid> ('holder|flags|payload' parked request; flags: r restart, t terminate, p<n> pause),
@@ -14,6 +16,7 @@ local OPEN = __OPEN__
 local RECOVERABLE = __RECOVERABLE__
 local TOMBSTONE_MS = __TOMBSTONE_MS__
 local MAX_OUT = __MAX_OUT__
+local REPORT_GRACE_MS = __REPORT_GRACE_MS__
 
 local S, O, I = KEYS[1], KEYS[2], KEYS[3]
 local ME = table.remove(ARGV, 1)
@@ -39,16 +42,29 @@ local function close_body(open, payload)
   return open .. '>' .. payload .. '</body>'
 end
 
--- XEP-0124 §9.1: ack is the highest rid received without gaps, omitted when it equals the answered rid
-local function render(ctx, rid, payload)
-  if ctx.ack == '1' and ctx.hi ~= rid then
-    return close_body(OPEN .. ' ack="' .. fmt(ctx.hi) .. '"', payload)
+-- Redis' clock, one reading per script
+local clock
+local function now()
+  if not clock then
+    local t = redis.call('TIME')
+    clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   end
-  return close_body(OPEN, payload)
+  return clock
+end
+
+-- XEP-0124 §9.1: ack is the highest rid received without gaps, omitted when it equals the answered
+-- rid; `extra` holds further attributes (report and time, §9.2)
+local function render(ctx, rid, payload, extra)
+  local open = OPEN
+  if ctx.ack == '1' and ctx.hi ~= rid then
+    open = open .. ' ack="' .. fmt(ctx.hi) .. '"'
+  end
+  return close_body(open .. (extra or ''), payload)
 end
 
 local function load()
-  local f = redis.call('HMGET', S, 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs', 'k')
+  local f = redis.call('HMGET', S, 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs', 'k',
+    'pol', 'lt', 'le')
   if f[13] then
     return { term = f[13] }
   end
@@ -57,12 +73,13 @@ local function load()
   end
   local ctx = { hi = tonumber(f[1]), hold = tonumber(f[2]), req = tonumber(f[3]), wait = tonumber(f[4]),
     inact = tonumber(f[5]), ack = f[6], ct = f[7], leg = f[8], own = f[9], np = tonumber(f[12]), pz = tonumber(f[14] or '0'), fs = tonumber(f[15] or '0'), k = f[16] or '',
+    pol = tonumber(f[17] or '0'), lt = tonumber(f[18] or '0'), le = f[19] or '0',
     held = {}, rc = {}, answers = {} }
   for r, h in string.gmatch(f[10], '(%d+)=(%S+)') do
     ctx.held[#ctx.held + 1] = { tonumber(r), h }
   end
-  for r in string.gmatch(f[11], '%d+') do
-    ctx.rc[#ctx.rc + 1] = tonumber(r)
+  for r, ms in string.gmatch(f[11], '(%d+):?(%d*)') do
+    ctx.rc[#ctx.rc + 1] = { tonumber(r), tonumber(ms) or 0 }
   end
   return ctx
 end
@@ -84,21 +101,31 @@ local function save(ctx)
     held[i] = fmt(e[1]) .. '=' .. e[2]
   end
   for i, r in ipairs(ctx.rc) do
-    rc[i] = fmt(r)
+    rc[i] = fmt(r[1]) .. ':' .. fmt(r[2])
   end
-  redis.call('HSET', S, 'hi', fmt(ctx.hi), 'held', table.concat(held, ' '), 'rc', table.concat(rc, ' '), 'np', ctx.np, 'pz', ctx.pz, 'fs', ctx.fs, 'k', ctx.k)
+  redis.call('HSET', S, 'hi', fmt(ctx.hi), 'held', table.concat(held, ' '), 'rc', table.concat(rc, ' '), 'np', ctx.np, 'pz', ctx.pz, 'fs', ctx.fs, 'k', ctx.k,
+    'lt', fmt(ctx.lt), 'le', ctx.le)
   local ms = ttl_ms(ctx)
   redis.call('PEXPIRE', S, ms)
   redis.call('PEXPIRE', O, ms)
   redis.call('PEXPIRE', I, ms)
 end
 
--- XEP-0124 §14.3: buffer the last `requests` responses for retransmission
+-- XEP-0124 §14.3: buffer the last `requests` responses for retransmission; with acknowledgements,
+-- every response the client has not acknowledged, up to twice as many (§9.2)
 local function cache(ctx, rid, body)
   redis.call('HSET', S, 'r:' .. fmt(rid), body)
-  ctx.rc[#ctx.rc + 1] = rid
-  while #ctx.rc > ctx.req do
-    redis.call('HDEL', S, 'r:' .. fmt(table.remove(ctx.rc, 1)))
+  ctx.rc[#ctx.rc + 1] = { rid, now() }
+  local keep = ctx.ack == '1' and 2 * ctx.req or ctx.req
+  while #ctx.rc > keep do
+    redis.call('HDEL', S, 'r:' .. fmt(table.remove(ctx.rc, 1)[1]))
+  end
+end
+
+-- XEP-0124 §9.2: responses up to the client's ack are no longer needed for retransmission
+local function acknowledged(ctx, ack)
+  while #ctx.rc > 1 and ctx.rc[1][1] <= ack do
+    redis.call('HDEL', S, 'r:' .. fmt(table.remove(ctx.rc, 1)[1]))
   end
 end
 
@@ -111,9 +138,12 @@ local function take_out()
   return table.concat(items)
 end
 
-local function answer_at(ctx, i, payload)
+local function answer_at(ctx, i, payload, extra)
   local e = table.remove(ctx.held, i)
-  local body = render(ctx, e[1], payload)
+  if payload ~= '' then
+    ctx.le = '0'
+  end
+  local body = render(ctx, e[1], payload, extra)
   cache(ctx, e[1], body)
   ctx.answers[#ctx.answers + 1] = { e[1], e[2], body }
   return body

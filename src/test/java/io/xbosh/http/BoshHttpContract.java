@@ -460,7 +460,7 @@ abstract class BoshHttpContract {
   void r03_methodOtherThanPostIs405() throws Exception {
     HttpResponse<String> r = send(HttpRequest.newBuilder(uri()).GET().build());
     assertThat(r.statusCode()).isEqualTo(405);
-    assertThat(r.headers().firstValue("allow")).hasValue("POST, OPTIONS");
+    assertThat(r.headers().firstValue("allow")).hasValue("GET, POST, OPTIONS");
     assertThat(r.body()).contains("condition=\"bad-request\"");
     HttpResponse<String> put = send(HttpRequest.newBuilder(uri()).PUT(HttpRequest.BodyPublishers.ofString("<body/>")).build());
     assertThat(put.statusCode()).isEqualTo(405);
@@ -484,6 +484,219 @@ abstract class BoshHttpContract {
     HttpResponse<String> held = post("<body " + B + " sid='" + sid + "' rid='2'><presence xmlns='jabber:client'/></body>");
     assertTerminate(held, 200, "remote-connection-failed");
     assertTerminate(post("<body " + B + " sid='" + sid + "' rid='3'/>"), 200, "remote-connection-failed");
+  }
+
+  // ---- acknowledgements, overactivity, polling, legacy codes (XEP-0124 §9, §11, §12, §17.1)
+
+  /** A session without authentication, enough for the binding rules; returns its sid. */
+  static String bareSession(long rid, String attributes) throws Exception {
+    HttpResponse<String> created = post("<body " + B + " " + X + " rid='" + rid + "' to='localhost' xml:lang='en' xmpp:version='1.0' "
+        + attributes + "/>");
+    assertThat(created.statusCode()).as(created.body()).isEqualTo(200);
+    return attr(created.body(), "sid");
+  }
+
+  static String req(String sid, long rid, String attributes) {
+    return "<body " + B + " sid='" + sid + "' rid='" + rid + "' " + attributes + "/>";
+  }
+
+  @Test
+  void b31_lowAckIsAnsweredAtOnceWithReportAndTimeAndTheMissedResponseIsResent() throws Exception {
+    String sid = bareSession(500, "wait='1' hold='1' ver='1.11' ack='1'");
+    // 501 is held for its wait and answered; the client "loses" that answer
+    HttpResponse<String> lost = post(req(sid, 501, ""));
+    long answeredAt = System.currentTimeMillis();
+    await().until(() -> System.currentTimeMillis() - answeredAt > 1100);
+    HttpResponse<String> reported = post(req(sid, 502, "ack='500'"));
+    assertThat(reported.statusCode()).isEqualTo(200);
+    assertThat(attr(reported.body(), "report")).isEqualTo("501");
+    assertThat(Long.parseLong(attr(reported.body(), "time"))).isBetween(1000L, 65535L);
+    assertThat(post(req(sid, 501, "")).body()).isEqualTo(lost.body());
+  }
+
+  @Test
+  void b31_hostileAckValuesAreBadRequest() throws Exception {
+    for (String ack : List.of("-1", "abc", "99999999999999999999999999999999999", "1.5", "")) {
+      String sid = bareSession(600, "wait='1' hold='1' ver='1.11' ack='1'");
+      assertTerminate(post(req(sid, 601, "ack='" + ack + "'")), 200, "bad-request");
+      // the session is over: its next request gets the same end
+      assertThat(post(req(sid, 602, "")).body()).contains("type=\"terminate\"");
+    }
+  }
+
+  @Test
+  void b42_moreNewRequestsThanRequestsWithNoneAnsweredIsPolicyViolation() throws Exception {
+    BoshSession s = login("alice", "alicepw", "over");
+    long base = s.rid;
+    int before = xbosh.pod().heldRequests();
+    CompletableFuture<HttpResponse<String>> held = BoshSession.postAsync(http, uri(), req(s.sid, base + 1, ""));
+    await().until(() -> xbosh.pod().heldRequests() > before);
+    CompletableFuture<HttpResponse<String>> parked = BoshSession.postAsync(http, uri(),
+        "<body " + B + " sid='" + s.sid + "' rid='" + (base + 3) + "'><presence xmlns='jabber:client'/></body>");
+    await().until(() -> xbosh.pod().heldRequests() > before + 1);
+    // three outstanding with requests='2'
+    HttpResponse<String> third = post("<body " + B + " sid='" + s.sid + "' rid='" + (base + 2) + "'><presence xmlns='jabber:client'/></body>");
+    String all = third.body() + held.get(10, TimeUnit.SECONDS).body() + parked.get(10, TimeUnit.SECONDS).body();
+    assertThat(all).contains("condition=\"policy-violation\"");
+    assertTerminate(post(req(s.sid, base + 4, "")), 200, "policy-violation");
+  }
+
+  @Test
+  void b43_emptyRequestWhileTheOtherIsHeldWithinPollingIsPolicyViolation() throws Exception {
+    BoshSession s = login("bob", "bobpw", "eager");
+    int before = xbosh.pod().heldRequests();
+    CompletableFuture<HttpResponse<String>> held = s.sendAsync("");
+    await().until(() -> xbosh.pod().heldRequests() > before);
+    assertTerminate(s.send(""), 200, "policy-violation");
+    assertThat(held.get(10, TimeUnit.SECONDS).body()).contains("type=\"terminate\"");
+  }
+
+  @Test
+  void b44_pollingSessionPollingTooFastIsPolicyViolation() throws Exception {
+    HttpResponse<String> created = post("<body " + B + " " + X + " rid='700' to='localhost' xml:lang='en' wait='30' hold='0' ver='1.11' xmpp:version='1.0'/>");
+    String sid = attr(created.body(), "sid");
+    assertThat(attr(created.body(), "requests")).isEqualTo("1");
+    assertThat(attr(created.body(), "polling")).isEqualTo("2");
+    assertThat(Integer.parseInt(attr(created.body(), "inactivity"))).isGreaterThan(2);
+    HttpResponse<String> first = post(req(sid, 701, ""));
+    assertThat(first.body()).doesNotContain("type=");
+    assertTerminate(post(req(sid, 702, "")), 200, "policy-violation");
+  }
+
+  @Test
+  void b52_laterRequestsOfLegacyClientsGetHttpStatusCodes() throws Exception {
+    // no ver, and a ver below 1.6: HTTP codes; 1.6 and later: terminal conditions in a 200
+    String none = bareSession(800, "wait='5' hold='1'");
+    assertThat(post(req(none, 850, "")).statusCode()).isEqualTo(404);
+    String old = bareSession(800, "wait='5' hold='1' ver='1.5'");
+    assertThat(post(req(old, 850, "")).statusCode()).isEqualTo(404);
+    String modern = bareSession(800, "wait='5' hold='1' ver='1.6'");
+    assertTerminate(post(req(modern, 850, "")), 200, "item-not-found");
+  }
+
+  // ---- compression (XEP-0124 §5, §7.2)
+
+  static final String CREATE = "<body " + B + " " + X + " rid='900' to='localhost' xml:lang='en' wait='5' hold='1' ver='1.11' xmpp:version='1.0'/>";
+
+  static HttpResponse<byte[]> postBytes(byte[] body, String... headers) throws Exception {
+    HttpRequest.Builder b = HttpRequest.newBuilder(uri()).POST(HttpRequest.BodyPublishers.ofByteArray(body));
+    for (int i = 0; i < headers.length; i += 2) {
+      b.header(headers[i], headers[i + 1]);
+    }
+    return http.send(b.build(), HttpResponse.BodyHandlers.ofByteArray());
+  }
+
+  static byte[] gzip(byte[] data) throws Exception {
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    try (java.util.zip.GZIPOutputStream gz = new java.util.zip.GZIPOutputStream(out)) {
+      gz.write(data);
+    }
+    return out.toByteArray();
+  }
+
+  static byte[] zlib(byte[] data) throws Exception {
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    try (java.util.zip.DeflaterOutputStream z = new java.util.zip.DeflaterOutputStream(out)) {
+      z.write(data);
+    }
+    return out.toByteArray();
+  }
+
+  static String inflate(String coding, byte[] data) throws Exception {
+    java.io.InputStream in = coding.equals("gzip") ? new java.util.zip.GZIPInputStream(new java.io.ByteArrayInputStream(data))
+        : new java.util.zip.InflaterInputStream(new java.io.ByteArrayInputStream(data));
+    return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+  }
+
+  @Test
+  void b06_responsesCompressedWithTheAcceptedCodingAndStillCarryContentLength() throws Exception {
+    for (String[] c : new String[][] {{"gzip", "gzip"}, {"deflate", "deflate"}, {"gzip;q=0, deflate", "deflate"}, {"br, gzip;q=0.5", "gzip"}}) {
+      HttpResponse<byte[]> r = postBytes(CREATE.getBytes(StandardCharsets.UTF_8), "Accept-Encoding", c[0]);
+      assertThat(r.statusCode()).isEqualTo(200);
+      assertThat(r.headers().firstValue("content-encoding")).as(c[0]).hasValue(c[1]);
+      assertThat(r.headers().firstValue("content-length")).hasValue(Integer.toString(r.body().length));
+      assertThat(r.headers().firstValue("transfer-encoding")).isEmpty();
+      String body = inflate(c[1], r.body());
+      assertThat(body).contains("<stream:features");
+      assertThat(attr(body, "accept")).isEqualTo("gzip,deflate");
+    }
+    // nothing accepted, nothing compressed
+    HttpResponse<byte[]> plain = postBytes(CREATE.getBytes(StandardCharsets.UTF_8), "Accept-Encoding", "identity");
+    assertThat(plain.headers().firstValue("content-encoding")).isEmpty();
+    assertThat(new String(plain.body(), StandardCharsets.UTF_8)).contains("<stream:features");
+  }
+
+  @Test
+  void b06_requestsCompressedWithAnAdvertisedCodingAreAccepted() throws Exception {
+    byte[] create = CREATE.getBytes(StandardCharsets.UTF_8);
+    for (byte[][] c : new byte[][][] {{"gzip".getBytes(), gzip(create)}, {"deflate".getBytes(), zlib(create)}}) {
+      HttpResponse<byte[]> r = postBytes(c[1], "Content-Encoding", new String(c[0]));
+      assertThat(new String(r.body(), StandardCharsets.UTF_8)).contains("<stream:features").doesNotContain("type=");
+    }
+  }
+
+  @Test
+  void b06_badlyCodedRequestsAreRefused() throws Exception {
+    byte[] create = CREATE.getBytes(StandardCharsets.UTF_8);
+    // an unknown coding, data that is not what it claims, and a bomb that inflates past the body limit
+    assertThat(new String(postBytes(create, "Content-Encoding", "br").body(), StandardCharsets.UTF_8)).contains("condition=\"bad-request\"");
+    assertThat(new String(postBytes(create, "Content-Encoding", "gzip").body(), StandardCharsets.UTF_8)).contains("condition=\"bad-request\"");
+    byte[] bomb = gzip(("<body " + B + " rid='1' to='localhost'>" + " ".repeat(2_000_000) + "</body>").getBytes(StandardCharsets.UTF_8));
+    assertThat(bomb.length).isLessThan(4096);
+    assertThat(postBytes(bomb, "Content-Encoding", "gzip").statusCode()).isEqualTo(413);
+    // the service is unharmed
+    assertThat(post(CREATE).body()).contains("<stream:features");
+  }
+
+  // ---- script syntax (XEP-0252)
+
+  static HttpResponse<String> get(String body) throws Exception {
+    StringBuilder q = new StringBuilder();
+    for (byte b : body.getBytes(StandardCharsets.UTF_8)) {
+      int c = b & 0xff;
+      if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || "-._~".indexOf(c) >= 0) {
+        q.append((char) c);
+      } else {
+        q.append('%').append(String.format("%02X", c));
+      }
+    }
+    return send(HttpRequest.newBuilder(URI.create(uri() + "?" + q)).GET().build());
+  }
+
+  static String unscript(String js) {
+    assertThat(js).startsWith("_BOSH_(\"").endsWith("\")").doesNotContain("\n");
+    return js.substring(8, js.length() - 2).replace("\\\"", "\"").replace("\\n", "\n").replace("\\\\", "\\");
+  }
+
+  @Test
+  void b82_scriptSyntaxSessionOverGet() throws Exception {
+    HttpResponse<String> created = get(CREATE);
+    assertThat(created.statusCode()).isEqualTo(200);
+    assertThat(created.headers().firstValue("content-type")).hasValue("text/javascript; charset=utf-8");
+    assertThat(created.headers().firstValue("cache-control")).hasValue("no-store");
+    assertThat(created.headers().firstValue("expires")).hasValue("0");
+    String body = unscript(created.body());
+    assertThat(body).contains("<stream:features");
+    String sid = attr(body, "sid");
+    // the session goes on in script syntax: a poll, then a terminate
+    String polled = unscript(get(req(sid, 901, "")).body());
+    assertThat(polled).startsWith("<body").doesNotContain("type=");
+    assertThat(unscript(get(req(sid, 902, "type='terminate'")).body())).contains("type=\"terminate\"");
+  }
+
+  @Test
+  void b82_badScriptRequestsGetTheirAnswerInScriptSyntax() throws Exception {
+    // a broken percent-encoding (written by hand: java.net.URI refuses it) and a body that is not XML
+    try (Socket socket = new Socket("127.0.0.1", xbosh.port())) {
+      socket.setSoTimeout(10_000);
+      socket.getOutputStream().write(("GET /http-bind?%3Cbody%ZZ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+      String raw = new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      assertThat(raw).startsWith("HTTP/1.1 200").contains("_BOSH_(").contains("condition=\\\"bad-request\\\"");
+    }
+    HttpResponse<String> notXml = get("<body");
+    assertThat(notXml.statusCode()).isEqualTo(200);
+    assertThat(unscript(notXml.body())).contains("condition=\"bad-request\"");
+    assertThat(unscript(get(req("no-such-session", 5, "")).body())).contains("condition=\"item-not-found\"");
   }
 
   static void assertTerminate(HttpResponse<String> r, int status, String condition) {

@@ -39,8 +39,13 @@ abstract class SessionStoreContract {
     }
   }
 
+  /** Parameters without a polling limit (B-45), so that tests may poll as fast as they like. */
   static SessionParams params(int hold, int wait, int inactivity, boolean ack) {
-    return new SessionParams(wait, hold, hold + 1, inactivity, 2, "1.11", "text/xml; charset=utf-8", ack,
+    return params(hold, wait, inactivity, ack, 0);
+  }
+
+  static SessionParams params(int hold, int wait, int inactivity, boolean ack, int polling) {
+    return new SessionParams(wait, hold, hold + 1, inactivity, polling, "1.11", "text/xml; charset=utf-8", ack,
         "localhost", "en", null, null);
   }
 
@@ -309,7 +314,7 @@ abstract class SessionStoreContract {
 
   private String keyedSession(String newKey) throws Exception {
     String sid = UUID.randomUUID().toString();
-    get(store().create(new SessionRecord(sid, params(1, 30, 60, false), "pod-a", 100, "<creation/>", newKey)));
+    get(store().create(new SessionRecord(sid, params(2, 30, 60, false), "pod-a", 100, "<creation/>", newKey)));
     return sid;
   }
 
@@ -366,6 +371,138 @@ abstract class SessionStoreContract {
     assertThatThrownBy(() -> get(store().create(new SessionRecord(sid, params(1, 30, 60, false), "p", 1, "<x/>"))))
         .isInstanceOf(IllegalStateException.class);
     assertThat(get(store().existing(Set.of(sid, "other")))).containsExactly(sid);
+  }
+
+  // ---- overactivity and polling (XEP-0124 §11, §12)
+
+  static void assertRefused(ThrowingCall call, TerminateCondition condition) {
+    assertThatThrownBy(call::run).isInstanceOfSatisfying(BoshException.class, e -> assertThat(e.condition()).isEqualTo(condition));
+  }
+
+  interface ThrowingCall {
+    void run() throws Exception;
+  }
+
+  @Test
+  void b42_moreNewRequestsOutstandingThanRequestsIsPolicyViolation() throws Exception {
+    String sid = newSession(1, false); // requests = 2
+    get(store().accept(sid, 101, "p#1", "", ""));
+    assertThat(get(store().accept(sid, 103, "p#3", "", "<b/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    // 101 held, 103 parked, and now 102: three outstanding, none answered
+    assertRefused(() -> get(store().accept(sid, 102, "p#2", "", "<a/>")), TerminateCondition.POLICY_VIOLATION);
+  }
+
+  @Test
+  void b42_pauseOrTerminateMayBeOneBeyondRequests() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    assertThat(get(store().accept(sid, 103, "p#3", "", "<b/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    Accepted ending = get(store().accept(sid, 102, "p#2", "t", "<a/>"));
+    assertThat(ending.outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+    assertThat(ending.forwards()).extracting(Forward::terminate).containsExactly(true);
+    // the window also stretches by one for them: hi + requests + 1
+    String other = newSession(1, false);
+    assertThat(get(store().accept(other, 103, "q#3", "p10", "")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    assertRefused(() -> get(store().accept(other, 104, "q#4", "p10", "")), TerminateCondition.ITEM_NOT_FOUND);
+  }
+
+  @Test
+  void b43_emptyRequestFillingRequestsWithinPollingIsPolicyViolation() throws Exception {
+    String sid = newSession(params(1, 30, 60, false, 2));
+    get(store().accept(sid, 101, "p#1", "", ""));
+    // with 101 held, an empty 102 within 2 s fills `requests` for nothing
+    assertRefused(() -> get(store().accept(sid, 102, "p#2", "", "")), TerminateCondition.POLICY_VIOLATION);
+    // the same request with a payload is ordinary traffic
+    String busy = newSession(params(1, 30, 60, false, 2));
+    get(store().accept(busy, 101, "p#1", "", ""));
+    assertThat(get(store().accept(busy, 102, "p#2", "", "<a/>")).answers()).extracting(Answer::rid).containsExactly(101L);
+    // an empty request that fills a gap below a request with payloads is not the newest one
+    String racing = newSession(params(1, 30, 60, false, 2));
+    assertThat(get(store().accept(racing, 102, "p#2", "", "<a/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    assertThat(get(store().accept(racing, 101, "p#1", "", "")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+  }
+
+  @Test
+  void b44_pollingSessionPollingTooFastAfterAnEmptyAnswerIsPolicyViolation() throws Exception {
+    String sid = newSession(params(0, 30, 120, false, 2)); // hold 0: every request answered at once
+    assertThat(get(store().accept(sid, 101, "p#1", "", "")).answers()).extracting(Answer::body).containsExactly(EMPTY);
+    assertRefused(() -> get(store().accept(sid, 102, "p#2", "", "")), TerminateCondition.POLICY_VIOLATION);
+  }
+
+  @Test
+  void b44_pollingAgainAtOnceIsAllowedWhenTheLastAnswerCarriedPayloads() throws Exception {
+    String sid = newSession(params(0, 30, 120, false, 2));
+    get(store().deliver(sid, List.of(MSG)));
+    assertThat(get(store().accept(sid, 101, "p#1", "", "")).answers()).extracting(Answer::body).containsExactly(OPEN + ">" + MSG + "</body>");
+    assertThat(get(store().accept(sid, 102, "p#2", "", "")).answers()).extracting(Answer::body).containsExactly(EMPTY);
+    // a request carrying payloads is never too frequent
+    assertThat(get(store().accept(sid, 103, "p#3", "", "<a/>")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+  }
+
+  @Test
+  void b45_noPollingAdvertisedMeansNoFrequencyLimit() throws Exception {
+    String sid = newSession(params(0, 30, 120, false, 0));
+    for (long rid = 101; rid < 111; rid++) {
+      assertThat(get(store().accept(sid, rid, "p#" + rid, "", "")).answers()).extracting(Answer::body).containsExactly(EMPTY);
+    }
+  }
+
+  @Test
+  void b52_refusalsOfALegacySessionSaySo() throws Exception {
+    String sid = newSession(new SessionParams(30, 1, 2, 60, 0, null, "text/xml; charset=utf-8", false, "localhost", "en", null, null));
+    assertThatThrownBy(() -> get(store().accept(sid, 109, "p#9", "", "")))
+        .isInstanceOfSatisfying(BoshException.class, e -> {
+          assertThat(e.condition()).isEqualTo(TerminateCondition.ITEM_NOT_FOUND);
+          assertThat(e.httpStatus()).isEqualTo(404);
+        });
+    String modern = newSession(1, false);
+    assertThatThrownBy(() -> get(store().accept(modern, 109, "p#9", "", "")))
+        .isInstanceOfSatisfying(BoshException.class, e -> assertThat(e.httpStatus()).isEqualTo(200));
+  }
+
+  // ---- acknowledgements (XEP-0124 §9.2)
+
+  @Test
+  void b31_lowClientAckIsAnsweredAtOnceWithReportAndTimeThenTheMissedResponseIsResent() throws Exception {
+    String sid = newSession(1, true);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    String lost = get(store().deliver(sid, List.of(MSG))).answers().get(0).body();
+    long sent = System.currentTimeMillis();
+    // the client never got 101's answer: its next request still acknowledges only 100
+    await().until(() -> System.currentTimeMillis() - sent > SessionStore.REPORT_GRACE_MS + 100);
+    Accepted next = get(store().accept(sid, 102, "p#2", ";A=100", ""));
+    assertThat(next.answers()).hasSize(1);
+    String report = next.answers().get(0).body();
+    assertThat(report).startsWith(OPEN + " report=\"101\" time=\"");
+    long time = Long.parseLong(report.replaceAll(".*time=\"(\\d+)\".*", "$1"));
+    assertThat(time).isBetween(SessionStore.REPORT_GRACE_MS, 65535L);
+    // the client asks for the missed response again and gets it byte for byte
+    Accepted resent = get(store().accept(sid, 101, "p#9", "", ""));
+    assertThat(resent.outcome()).isEqualTo(Accepted.Outcome.RESENT);
+    assertThat(resent.immediate()).isEqualTo(lost);
+  }
+
+  @Test
+  void b31_responseStillInFlightIsNotReported() throws Exception {
+    String sid = newSession(1, true);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    get(store().deliver(sid, List.of(MSG)));
+    // written before 101's answer could arrive: an ordinary request, held
+    Accepted next = get(store().accept(sid, 102, "p#2", ";A=100", "<a/>"));
+    assertThat(next.answers()).isEmpty();
+  }
+
+  @Test
+  void b31_acknowledgedResponsesLeaveTheBufferUnacknowledgedOnesStay() throws Exception {
+    String sid = newSession(1, true);
+    for (long rid = 101; rid <= 104; rid++) {
+      get(store().accept(sid, rid, "p#" + rid, "", "<m" + rid + "/>"));
+    }
+    // 101..103 answered; the client acknowledges up to 101 only: 102 and 103 stay buffered
+    get(store().accept(sid, 105, "p#5", ";A=101", "<m105/>"));
+    assertThat(get(store().accept(sid, 102, "p#x", "", "")).outcome()).isEqualTo(Accepted.Outcome.RESENT);
+    assertThat(get(store().accept(sid, 103, "p#y", "", "")).outcome()).isEqualTo(Accepted.Outcome.RESENT);
+    assertRefused(() -> get(store().accept(sid, 101, "p#z", "", "")), TerminateCondition.ITEM_NOT_FOUND);
   }
 
   int maxOut() {

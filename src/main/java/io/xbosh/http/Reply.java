@@ -1,0 +1,151 @@
+package io.xbosh.http;
+
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpHeaders;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.HttpServerResponse;
+import io.xbosh.pod.HeldRequest;
+import io.xbosh.protocol.Negotiator;
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.Locale;
+import java.util.zip.Deflater;
+import java.util.zip.GZIPOutputStream;
+
+/**
+ * How one HTTP exchange gets its BOSH answer: in pure syntax or in script syntax (XEP-0252), and
+ * compressed with a coding the request's Accept-Encoding lists (XEP-0124 §5) or not. Every answer
+ * carries a Content-Length, never chunked (B-03).
+ */
+final class Reply implements HeldRequest.Writer {
+
+  /** Codings xbosh compresses responses with and decompresses requests in (the {@code accept} attribute). */
+  static final String ACCEPT = "gzip,deflate";
+  /** Smaller bodies go out as they are: a gzip frame costs about 20 bytes. */
+  static final int MIN_COMPRESS_BYTES = 256;
+  static final String SCRIPT_CONTENT = "text/javascript; charset=utf-8";
+
+  static final Reply PLAIN = new Reply(null, false);
+
+  private final String coding;
+  private final boolean script;
+
+  private Reply(String coding, boolean script) {
+    this.coding = coding;
+    this.script = script;
+  }
+
+  /** The answer format for a request: script syntax for GET, the best coding it accepts. */
+  static Reply of(HttpServerRequest req, boolean script) {
+    String coding = choose(req.getHeader(HttpHeaders.ACCEPT_ENCODING));
+    return coding == null && !script ? PLAIN : new Reply(coding, script);
+  }
+
+  boolean script() {
+    return script;
+  }
+
+  /**
+   * RFC 9110 §12.5.3: gzip preferred over deflate; {@code q=0} refuses a coding. Null when neither
+   * is acceptable.
+   */
+  static String choose(String acceptEncoding) {
+    if (acceptEncoding == null || acceptEncoding.length() > 1024) {
+      return null;
+    }
+    boolean gzip = false;
+    boolean deflate = false;
+    for (String part : acceptEncoding.split(",", 32)) {
+      String[] p = part.trim().split(";", 8);
+      String name = p[0].trim().toLowerCase(Locale.ROOT);
+      boolean refused = false;
+      for (int i = 1; i < p.length; i++) {
+        String param = p[i].trim().toLowerCase(Locale.ROOT);
+        if (param.startsWith("q=") && param.substring(2).matches("0(\\.0{0,3})?")) {
+          refused = true;
+        }
+      }
+      if (!refused) {
+        gzip |= name.equals("gzip") || name.equals("x-gzip") || name.equals("*");
+        deflate |= name.equals("deflate");
+      }
+    }
+    return gzip ? "gzip" : deflate ? "deflate" : null;
+  }
+
+  @Override
+  public void write(HttpServerResponse res, int status, String contentType, String body) {
+    if (res.ended() || res.closed()) {
+      return;
+    }
+    if (script) {
+      // a <script> element cannot read a status: the terminal condition in the body says it all
+      status = 200;
+      contentType = Negotiator.DEFAULT_CONTENT.equals(contentType) ? SCRIPT_CONTENT : contentType;
+      body = script(body);
+    }
+    byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+    if (coding != null && bytes.length >= MIN_COMPRESS_BYTES) {
+      bytes = compress(coding, bytes);
+      res.putHeader(HttpHeaders.CONTENT_ENCODING, coding);
+    }
+    if (coding != null) {
+      res.putHeader(HttpHeaders.VARY, res.headers().contains(HttpHeaders.VARY) ? "Origin, Accept-Encoding" : "Accept-Encoding");
+    }
+    res.setStatusCode(status)
+        .putHeader(HttpHeaders.CONTENT_TYPE, contentType)
+        .putHeader(HttpHeaders.CACHE_CONTROL, "no-store")
+        .putHeader(HttpHeaders.CONTENT_LENGTH, Integer.toString(bytes.length));
+    if (script) {
+      res.putHeader(HttpHeaders.EXPIRES, "0").putHeader("Pragma", "no-cache");
+    }
+    res.end(Buffer.buffer(bytes));
+  }
+
+  static byte[] compress(String coding, byte[] bytes) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream(bytes.length / 2 + 32);
+    if (coding.equals("gzip")) {
+      try (GZIPOutputStream gz = new GZIPOutputStream(out, 1024)) {
+        gz.write(bytes);
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e); // cannot happen in memory
+      }
+      return out.toByteArray();
+    }
+    // HTTP's "deflate" is the zlib format (RFC 9110 §8.4.1.2)
+    Deflater deflater = new Deflater(Deflater.DEFAULT_COMPRESSION);
+    try {
+      deflater.setInput(bytes);
+      deflater.finish();
+      byte[] buf = new byte[1024];
+      while (!deflater.finished()) {
+        out.write(buf, 0, deflater.deflate(buf));
+      }
+      return out.toByteArray();
+    } finally {
+      deflater.end();
+    }
+  }
+
+  /** XEP-0252 §5: the body as a JavaScript string literal passed to {@code _BOSH_}. */
+  static String script(String body) {
+    StringBuilder sb = new StringBuilder(body.length() + 16).append("_BOSH_(\"");
+    for (int i = 0; i < body.length(); i++) {
+      char c = body.charAt(i);
+      switch (c) {
+        case '"' -> sb.append("\\\"");
+        case '\\' -> sb.append("\\\\");
+        case '\n' -> sb.append("\\n");
+        case '\r' -> sb.append("\\r");
+        default -> {
+          if (c == '\u2028' || c == '\u2029' || Character.getType(c) == Character.FORMAT) {
+            sb.append(String.format("\\u%04x", (int) c));
+          } else {
+            sb.append(c);
+          }
+        }
+      }
+    }
+    return sb.append("\")").toString();
+  }
+}
