@@ -42,6 +42,14 @@ public final class Xbosh {
     this.pod = pod;
   }
 
+  private static io.vertx.core.dns.DnsClient dnsClient(Vertx vertx, XboshConfig config) {
+    if (config.dnsServer() == null) {
+      return vertx.createDnsClient();
+    }
+    return vertx.createDnsClient(new io.vertx.core.dns.DnsClientOptions()
+        .setHost(config.dnsServer().host()).setPort(config.dnsServer().port()).setQueryTimeout(5000));
+  }
+
   /** Starts a pod: connects the store, then deploys the HTTP verticles on one port. */
   public static Future<Xbosh> start(Vertx vertx, XboshConfig config) {
     XboshMetrics metrics = new XboshMetrics(config.nodeId());
@@ -49,7 +57,8 @@ public final class Xbosh {
     SessionStore store = backend.store();
     Pod pod = new Pod(vertx, config.nodeId(), store, backend.bus(), metrics, config.maxSessions(), config.maxHeldRequests());
     Xbosh x = new Xbosh(vertx, config, pod);
-    UpstreamResolver resolver = new ConfiguredResolver(config.upstream(), config.upstreamHosts(), config.domains());
+    UpstreamResolver resolver = new ConfiguredResolver(config.upstream(), config.upstreamHosts(), config.domains(),
+        config.routeAllow(), config.srvMode() ? dnsClient(vertx, config) : null);
     int port;
     try {
       port = config.httpPort() != 0 ? config.httpPort() : freePort(config.httpHost());

@@ -43,7 +43,28 @@ public record XboshConfig(
     int heartbeatMs,
     int podDeadMs,
     int drainSeconds,
-    Set<String> corsOrigins) {
+    Set<String> corsOrigins,
+    Set<String> routeAllow,
+    HostPort dnsServer,
+    UpstreamTls upstreamTls,
+    String upstreamTrust) {
+
+  /** How xbosh secures its link to the XMPP server (XEP-0124 §19.2, XEP-0206 §2). */
+  public enum UpstreamTls {
+    /** plain TCP, STARTTLS never attempted */
+    OFF,
+    /** STARTTLS when the server offers it */
+    OPTIONAL,
+    /** STARTTLS, or the session fails with remote-connection-failed */
+    REQUIRED,
+    /** TLS from the first byte (XEP-0368 direct TLS) */
+    DIRECT
+  }
+
+  /** SRV mode: {@code XBOSH_UPSTREAM=srv} leaves {@link #upstream()} null. */
+  public boolean srvMode() {
+    return upstream == null;
+  }
 
   /** A {@code host:port} pair. */
   public record HostPort(String host, int port) {
@@ -88,9 +109,13 @@ public record XboshConfig(
       new Variable("XBOSH_REDIS_URL", "(unset)", "Redis connection string, e.g. redis://127.0.0.1:6379/0, or comma-separated seed nodes of a Redis Cluster; unset: in-process session store (single pod)"),
       new Variable("XBOSH_REDIS_CLUSTER", "false", "true: XBOSH_REDIS_URL names Redis Cluster nodes"),
       new Variable("XBOSH_REDIS_POOL_SIZE", "32", "pooled Redis connections per pod"),
-      new Variable("XBOSH_UPSTREAM", "127.0.0.1:5222", "host:port of the XMPP server's c2s listener, for every domain not in XBOSH_UPSTREAM_HOSTS"),
+      new Variable("XBOSH_UPSTREAM", "127.0.0.1:5222", "host:port of the XMPP server's c2s listener, for every domain not in XBOSH_UPSTREAM_HOSTS; srv: look up each domain's _xmpp-client._tcp SRV records, else domain:5222 (set XBOSH_DOMAINS with it)"),
       new Variable("XBOSH_UPSTREAM_HOSTS", "(empty)", "per-domain servers: domain=host:port,domain2=host:port"),
       new Variable("XBOSH_DOMAINS", "(empty: any)", "comma-separated domains clients may ask for in 'to'; others get host-unknown"),
+      new Variable("XBOSH_ROUTE_ALLOW", "(empty: route ignored)", "comma-separated host:port (or host:*) a client's route='xmpp:host:port' may name; others get host-unknown"),
+      new Variable("XBOSH_DNS_SERVER", "(system resolver)", "host:port of the DNS server for SRV lookups"),
+      new Variable("XBOSH_UPSTREAM_TLS", "optional", "off, optional (STARTTLS when offered), required (STARTTLS or remote-connection-failed), direct (TLS from the first byte)"),
+      new Variable("XBOSH_UPSTREAM_TRUST", "(JVM trust store)", "PEM file of the certificate authorities trusted for the XMPP server's certificate"),
       new Variable("XBOSH_NODE_ID", "host name", "this pod's id ([A-Za-z0-9._-], unique in the deployment)"),
       new Variable("XBOSH_EVENT_LOOPS", "number of cores", "HTTP verticle instances"),
       new Variable("XBOSH_MAX_WAIT", "60", "largest 'wait' granted, seconds; keep below proxy timeouts"),
@@ -154,7 +179,7 @@ public record XboshConfig(
           default -> throw new IllegalArgumentException("must be true or false");
         }),
         r.intIn("XBOSH_REDIS_POOL_SIZE", 32, 1, 1024),
-        r.get("XBOSH_UPSTREAM", new HostPort("127.0.0.1", 5222), HostPort::parse),
+        r.get("XBOSH_UPSTREAM", new HostPort("127.0.0.1", 5222), s -> s.equals("srv") ? null : HostPort.parse(s)),
         r.get("XBOSH_UPSTREAM_HOSTS", Map.of(), XboshConfig::parseHostMap),
         r.get("XBOSH_DOMAINS", Set.of(), XboshConfig::parseSet),
         nodeId,
@@ -176,7 +201,22 @@ public record XboshConfig(
         r.intIn("XBOSH_HEARTBEAT_MS", 1000, 100, 60_000),
         r.intIn("XBOSH_POD_DEAD_MS", 3000, 300, 600_000),
         r.intIn("XBOSH_DRAIN_SECONDS", 30, 0, 86400),
-        r.get("XBOSH_CORS_ORIGINS", Set.of(), XboshConfig::parseOrigins));
+        r.get("XBOSH_CORS_ORIGINS", Set.of(), XboshConfig::parseOrigins),
+        r.get("XBOSH_ROUTE_ALLOW", Set.of(), XboshConfig::parseRoutes),
+        r.get("XBOSH_DNS_SERVER", null, HostPort::parse),
+        r.get("XBOSH_UPSTREAM_TLS", UpstreamTls.OPTIONAL, s -> switch (s) {
+          case "off" -> UpstreamTls.OFF;
+          case "optional" -> UpstreamTls.OPTIONAL;
+          case "required" -> UpstreamTls.REQUIRED;
+          case "direct" -> UpstreamTls.DIRECT;
+          default -> throw new IllegalArgumentException("must be off, optional, required or direct");
+        }),
+        r.get("XBOSH_UPSTREAM_TRUST", null, s -> {
+          if (!java.nio.file.Files.isReadable(java.nio.file.Path.of(s))) {
+            throw new IllegalArgumentException("not a readable file");
+          }
+          return s;
+        }));
     r.check();
     return c;
   }
@@ -194,6 +234,21 @@ public record XboshConfig(
       out.add(origin);
     }
     return out;
+  }
+
+  private static Set<String> parseRoutes(String s) {
+    Set<String> out = new TreeSet<>();
+    for (String e : s.split(",")) {
+      String entry = e.trim().toLowerCase(java.util.Locale.ROOT);
+      if (entry.isEmpty()) {
+        continue;
+      }
+      if (!entry.matches("(\\[[0-9a-f:.]{2,45}]|[a-z0-9.-]{1,253}):(\\*|\\d{1,5})")) {
+        throw new IllegalArgumentException("'" + entry + "' is not host:port or host:*");
+      }
+      out.add(entry);
+    }
+    return Set.copyOf(out);
   }
 
   /** Text for {@code --help}. */

@@ -8,6 +8,7 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import io.vertx.core.net.NetClient;
+import io.vertx.core.net.SocketAddress;
 import io.vertx.ext.web.RoutingContext;
 import io.xbosh.pod.HeldRequest;
 import io.xbosh.pod.Pod;
@@ -50,7 +51,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
   /** Limits and timing the handler needs. */
   /** @param maxPause the {@code maxpause} advertised to clients, seconds; 0: pausing is off */
   public record Settings(int maxBodyBytes, int maxStanzaBytes, int maxQueuedStanzas, long connectTimeoutMs, int maxPause,
-      Set<String> corsOrigins) {
+      Set<String> corsOrigins, io.xbosh.upstream.UpstreamSecurity security) {
   }
 
   /** Methods of the BOSH path: POST (XEP-0124 §5), GET (script syntax, XEP-0252), OPTIONS (CORS). */
@@ -237,21 +238,22 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
     String newKey = givenKey.isEmpty() ? null : givenKey;
     String sid = newSid();
-    UpstreamLink link = new UpstreamLink(pod.vertx(), sid, params, settings.maxStanzaBytes(), settings.maxQueuedStanzas());
     long rid = body.rid();
     XboshMetrics metrics = pod.metrics();
     Timer.Sample connecting = Timer.start(metrics.registry());
     resolver.resolve(params.to(), params.route())
-        .compose(target -> link.open(netClient, target, settings.connectTimeoutMs()))
+        .compose(targets -> connect(sid, params, targets, 0))
         .onSuccess(opened -> connecting.stop(metrics.upstreamConnect()))
         .onFailure(e -> metrics.upstreamConnectFailed(e instanceof BoshException be ? be.condition().wireName() : "error"))
-        .compose(opened -> {
-          String response = creationResponse(sid, params, body, rid, opened);
+        .compose(connected -> {
+          String response = creationResponse(sid, params, body, rid, connected.opened());
           return pod.store().create(new SessionRecord(sid, params, pod.id(), rid, response, newKey))
-              .map(response)
-              .onFailure(e -> link.abort());
+              .map(v -> new Created(connected.link(), response))
+              .onFailure(e -> connected.link().abort());
         })
-        .onSuccess(response -> {
+        .onSuccess(created -> {
+          String response = created.response();
+          UpstreamLink link = created.link();
           pod.own(link);
           link.attach(pod);
           metrics.sessionCreated();
@@ -263,6 +265,25 @@ public final class BoshHandler implements Handler<RoutingContext> {
           metrics.request(e instanceof BoshException be ? be.condition().wireName() : "error");
           fail(res, reply, e, params.content(), params.legacy());
         });
+  }
+
+  private record Connected(UpstreamLink link, StreamOpened opened) {
+  }
+
+  private record Created(UpstreamLink link, String response) {
+  }
+
+  /** Tries the servers in order (SRV records give several), each attempt with a fresh link. */
+  private Future<Connected> connect(String sid, SessionParams params, List<SocketAddress> targets, int i) {
+    if (targets.isEmpty()) {
+      return Future.failedFuture(new BoshException(TerminateCondition.HOST_UNKNOWN, "no server for " + params.to()));
+    }
+    UpstreamLink link = new UpstreamLink(pod.vertx(), sid, params, settings.maxStanzaBytes(), settings.maxQueuedStanzas());
+    return link.open(netClient, targets.get(i), settings.connectTimeoutMs(), settings.security())
+        .map(opened -> new Connected(link, opened))
+        .recover(e -> i + 1 < targets.size() && e instanceof BoshException be && be.condition() == TerminateCondition.REMOTE_CONNECTION_FAILED
+            ? connect(sid, params, targets, i + 1)
+            : Future.failedFuture(e));
   }
 
   private String creationResponse(String sid, SessionParams p, BoshBody body, long rid, StreamOpened opened) {
@@ -281,6 +302,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
       a.put("ver", p.ver());
     }
     a.put("from", opened.from() != null ? opened.from() : p.to());
+    // B-19: whether xbosh's own link to the server is encrypted
+    a.put("secure", Boolean.toString(opened.secure()));
     if (p.ack()) {
       a.put("ack", Long.toString(rid));
     }

@@ -49,7 +49,8 @@ public final class HttpVerticle extends VerticleBase {
             config.pollingInactivity(), config.polling())),
         resolver, netClient,
         new BoshHandler.Settings(config.maxBodyBytes(), config.maxStanzaBytes(), config.maxQueuedStanzas(),
-            config.connectTimeoutMs(), config.maxPause(), config.corsOrigins()));
+            config.connectTimeoutMs(), config.maxPause(), config.corsOrigins(),
+            io.xbosh.upstream.UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust())));
     Router router = Router.router(vertx);
     router.route(config.httpPath()).handler(bosh);
     router.get(HEALTH_PATH).handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ok"));

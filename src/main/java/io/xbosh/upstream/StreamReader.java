@@ -28,6 +28,7 @@ public final class StreamReader {
   private static final AsyncXMLInputFactory FACTORY = factory();
   private static final Map<String, String> BODY_SCOPE = Map.of("", Namespaces.HTTPBIND, "stream", Namespaces.STREAMS);
   private static final String TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls";
+  private boolean starttlsOffered;
   private static final String COMPRESS_FEATURE_NS = "http://jabber.org/features/compress";
 
   /** What the reader found in one {@link #feed} call. */
@@ -175,9 +176,13 @@ public final class StreamReader {
     if (writer.depth() == 0) {
       boolean streams = Namespaces.STREAMS.equals(reader.getNamespaceURI());
       topIsFeatures = streams && "features".equals(reader.getLocalName());
+      if (topIsFeatures) {
+        starttlsOffered = false;
+      }
       topIsError = streams && "error".equals(reader.getLocalName());
     } else if (writer.depth() == 1 && topIsFeatures && isHiddenFeature(reader.getNamespaceURI())) {
       // XEP-0206 §4, B-61: TLS and stream compression are xbosh's business, not the client's
+      starttlsOffered |= TLS_NS.equals(reader.getNamespaceURI()) && "starttls".equals(reader.getLocalName());
       skipDepth = 1;
       return;
     }
@@ -189,6 +194,11 @@ public final class StreamReader {
       handler.stanzas(new ArrayList<>(batch));
       batch.clear();
     }
+  }
+
+  /** Whether the last {@code <stream:features/>} read offered STARTTLS (which is not passed on). */
+  public boolean starttlsOffered() {
+    return starttlsOffered;
   }
 
   private boolean isHiddenFeature(String ns) {

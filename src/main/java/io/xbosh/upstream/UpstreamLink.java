@@ -5,7 +5,9 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.net.ConnectOptions;
 import io.vertx.core.net.NetClient;
+import io.xbosh.config.XboshConfig.UpstreamTls;
 import io.vertx.core.net.NetSocket;
 import io.vertx.core.net.SocketAddress;
 import io.xbosh.protocol.BoshException;
@@ -44,6 +46,8 @@ public final class UpstreamLink implements StreamReader.Handler {
 
   public enum State { CONNECTING, OPENING, OPEN, CLOSING, CLOSED }
 
+  private static final String TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls";
+
   private final Vertx vertx;
   private final Context context;
   private final String sid;
@@ -65,6 +69,9 @@ public final class UpstreamLink implements StreamReader.Handler {
   private Ending ending;
   private boolean endReported;
   private long openTimer = -1;
+  private UpstreamSecurity security = UpstreamSecurity.OFF;
+  private boolean secured;
+  private boolean tlsRequested;
 
   private record Ending(TerminateCondition condition, String children) {
   }
@@ -95,10 +102,24 @@ public final class UpstreamLink implements StreamReader.Handler {
    * {@link BoshException}: {@code remote-connection-failed} or {@code remote-stream-error}.
    */
   public Future<StreamOpened> open(NetClient client, SocketAddress target, long timeoutMs) {
+    return open(client, target, timeoutMs, UpstreamSecurity.OFF);
+  }
+
+  /**
+   * Like {@link #open(NetClient, SocketAddress, long)}, securing the link first as {@code security}
+   * says: TLS from the first byte, or STARTTLS (RFC 6120 §5) before the features go to the client.
+   */
+  public Future<StreamOpened> open(NetClient client, SocketAddress target, long timeoutMs, UpstreamSecurity security) {
+    this.security = security;
     opening = Promise.promise();
     openTimer = vertx.setTimer(timeoutMs, id -> failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED,
         "no stream features from " + target + " within " + timeoutMs + " ms", ""));
-    client.connect(target).onComplete(ar -> {
+    ConnectOptions connect = new ConnectOptions().setRemoteAddress(target);
+    if (security.mode() == UpstreamTls.DIRECT) {
+      connect.setSsl(true).setSslOptions(security.ssl()).setSniServerName(params.to());
+      secured = true;
+    }
+    client.connect(connect).onComplete(ar -> {
       if (ar.failed()) {
         failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED, "cannot connect to " + target + ": " + ar.cause().getMessage(), "");
         return;
@@ -225,9 +246,24 @@ public final class UpstreamLink implements StreamReader.Handler {
 
   @Override
   public void stanzas(List<String> stanzas) {
+    if (state == State.OPENING && opening != null && tlsRequested) {
+      tls(stanzas.get(0));
+      return;
+    }
     if (state == State.OPENING && opening != null) {
       // the first stanza of a new stream is its features
-      StreamOpened opened = new StreamOpened(streamId, streamFrom, stanzas.get(0));
+      String features = stanzas.get(0);
+      boolean offered = reader.starttlsOffered();
+      if (!secured && offered && security.mode() != UpstreamTls.OFF) {
+        tlsRequested = true;
+        socket.write("<starttls xmlns='" + TLS_NS + "'/>");
+        return;
+      }
+      if (!secured && security.mode() == UpstreamTls.REQUIRED) {
+        failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED, "the server offers no STARTTLS and TLS is required", "");
+        return;
+      }
+      StreamOpened opened = new StreamOpened(streamId, streamFrom, features, secured);
       state = State.OPEN;
       cancelOpenTimer();
       Promise<StreamOpened> p = opening;
@@ -238,6 +274,26 @@ public final class UpstreamLink implements StreamReader.Handler {
       pending.addAll(stanzas);
     }
     pump();
+  }
+
+  /** RFC 6120 §5.4.2: the server's answer to {@code <starttls/>}; on proceed, TLS and a new stream. */
+  private void tls(String answer) {
+    if (!answer.startsWith("<proceed")) {
+      failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED, "the server refused STARTTLS", "");
+      return;
+    }
+    socket.upgradeToSsl(security.ssl(), params.to()).onComplete(ar -> {
+      if (ar.failed()) {
+        failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED, "TLS with the server failed: " + ar.cause().getMessage(), "");
+        return;
+      }
+      secured = true;
+      tlsRequested = false;
+      streamId = null;
+      streamFrom = null;
+      reader.reset();
+      sendHeader();
+    });
   }
 
   @Override

@@ -2,6 +2,7 @@ package io.xbosh.upstream;
 
 import io.vertx.core.Future;
 import io.vertx.core.net.SocketAddress;
+import java.util.List;
 
 /**
  * Picks the XMPP server for a new session from its {@code to} domain and {@code route} attribute
@@ -10,5 +11,6 @@ import io.vertx.core.net.SocketAddress;
  */
 public interface UpstreamResolver {
 
-  Future<SocketAddress> resolve(String domain, String route);
+  /** @return the servers to try, in order (more than one from SRV records) */
+  Future<List<SocketAddress>> resolve(String domain, String route);
 }

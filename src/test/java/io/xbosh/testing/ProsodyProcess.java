@@ -31,6 +31,22 @@ public final class ProsodyProcess extends ExternalProcess {
 
   /** Starts Prosody with these users (name → password). */
   public static ProsodyProcess start(Map<String, String> users) throws IOException {
+    return start(users, null);
+  }
+
+  /**
+   * TLS settings of a Prosody that offers STARTTLS with a certificate for {@link #DOMAIN}.
+   *
+   * @param cert           PEM certificate
+   * @param key            PEM private key
+   * @param requireTls     whether clients must use it (c2s_require_encryption)
+   * @param directTlsPort  a port for TLS from the first byte, or 0 for none
+   */
+  public record Tls(Path cert, Path key, boolean requireTls, int directTlsPort) {
+  }
+
+  /** Starts Prosody with these users and, unless null, TLS. */
+  public static ProsodyProcess start(Map<String, String> users, Tls tls) throws IOException {
     Path dir = Files.createTempDirectory("xbosh-prosody");
     Path accounts = dir.resolve("data").resolve(DOMAIN).resolve("accounts");
     Files.createDirectories(accounts);
@@ -48,15 +64,16 @@ public final class ProsodyProcess extends ExternalProcess {
         log = { { levels = { min = "info" }, to = "console" } }
         interfaces = { "127.0.0.1" }
         c2s_ports = { %2$d }
-        c2s_direct_tls_ports = { }
+        c2s_direct_tls_ports = { %5$s }
         legacy_ssl_ports = { }
         s2s_ports = { }
         http_ports = { %3$d }
         http_interfaces = { "127.0.0.1" }
         https_ports = { }
-        modules_enabled = { "roster", "saslauth", "disco", "ping", "bosh", "smacks", "posix" }
+        modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "bosh", "smacks", "posix" }
         modules_disabled = { "s2s" }
-        c2s_require_encryption = false
+        c2s_require_encryption = %6$s
+        %7$s
         allow_unencrypted_plain_auth = true
         authentication = "internal_plain"
         consider_bosh_secure = true
@@ -64,7 +81,17 @@ public final class ProsodyProcess extends ExternalProcess {
         bosh_max_inactivity = 60
         limits = { c2s = { rate = "100mb/s" } }
         VirtualHost "%4$s"
-        """.formatted(dir, c2s, http, DOMAIN);
+        """.formatted(dir, c2s, http, DOMAIN,
+            tls != null && tls.directTlsPort() > 0 ? Integer.toString(tls.directTlsPort()) : "",
+            tls != null && tls.requireTls(),
+            tls == null ? "" : "ssl = { certificate = \"" + tls.cert() + "\"; key = \"" + tls.key() + "\"; }\n"
+                + "certificates = \"" + dir.resolve("certs") + "\"");
+    if (tls != null) {
+      // Prosody finds a host's certificate by name in its certificates directory
+      Files.createDirectories(dir.resolve("certs"));
+      Files.copy(tls.cert(), dir.resolve("certs").resolve(DOMAIN + ".crt"));
+      Files.copy(tls.key(), dir.resolve("certs").resolve(DOMAIN + ".key"));
+    }
     Path config = dir.resolve("prosody.cfg.lua");
     Files.writeString(config, cfg, StandardCharsets.UTF_8);
     return new ProsodyProcess(dir, config, c2s, http);
