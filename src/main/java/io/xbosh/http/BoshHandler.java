@@ -273,7 +273,13 @@ public final class BoshHandler implements Handler<RoutingContext> {
   private record Created(UpstreamLink link, String response) {
   }
 
-  /** Tries the servers in order (SRV records give several), each attempt with a fresh link. */
+  private static final java.util.regex.Pattern SEE_OTHER_HOST =
+      java.util.regex.Pattern.compile("<see-other-host xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\">([^<]{1,300})</see-other-host>");
+
+  /**
+   * Tries the servers in order (SRV records give several), each attempt with a fresh link; follows
+   * one {@code see-other-host} redirect the operator admits (RFC 6120 §4.9.3.19).
+   */
   private Future<Connected> connect(String sid, SessionParams params, List<SocketAddress> targets, int i) {
     if (targets.isEmpty()) {
       return Future.failedFuture(new BoshException(TerminateCondition.HOST_UNKNOWN, "no server for " + params.to()));
@@ -281,9 +287,24 @@ public final class BoshHandler implements Handler<RoutingContext> {
     UpstreamLink link = new UpstreamLink(pod.vertx(), sid, params, settings.maxStanzaBytes(), settings.maxQueuedStanzas());
     return link.open(netClient, targets.get(i), settings.connectTimeoutMs(), settings.security())
         .map(opened -> new Connected(link, opened))
-        .recover(e -> i + 1 < targets.size() && e instanceof BoshException be && be.condition() == TerminateCondition.REMOTE_CONNECTION_FAILED
-            ? connect(sid, params, targets, i + 1)
-            : Future.failedFuture(e));
+        .recover(e -> {
+          if (!(e instanceof BoshException be)) {
+            return Future.failedFuture(e);
+          }
+          if (be.condition() == TerminateCondition.REMOTE_CONNECTION_FAILED && i + 1 < targets.size()) {
+            return connect(sid, params, targets, i + 1);
+          }
+          java.util.regex.Matcher m = SEE_OTHER_HOST.matcher(be.children());
+          SocketAddress other = be.condition() == TerminateCondition.REMOTE_STREAM_ERROR && targets.size() < 64 && m.find()
+              ? resolver.redirect(m.group(1)) : null;
+          if (other != null && !targets.contains(other)) {
+            log.info("sid={} server sent see-other-host {}; connecting there", sid, other);
+            List<SocketAddress> next = new java.util.ArrayList<>(targets.subList(0, i + 1));
+            next.add(other);
+            return connect(sid, params, next, i + 1);
+          }
+          return Future.failedFuture(e);
+        });
   }
 
   private String creationResponse(String sid, SessionParams p, BoshBody body, long rid, StreamOpened opened) {

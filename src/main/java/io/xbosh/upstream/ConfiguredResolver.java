@@ -37,6 +37,8 @@ public final class ConfiguredResolver implements UpstreamResolver {
 
   private static final Pattern ROUTE = Pattern.compile("xmpp:(\\[[0-9A-Fa-f:.]{2,45}]|[A-Za-z0-9.-]{1,253}):(\\d{1,5})");
 
+  private static final Pattern SEE_OTHER = Pattern.compile("(\\[[0-9a-f:.]{2,45}]|[a-z0-9.-]{1,253})(?::(\\d{1,5}))?");
+
   private final HostPort fallback;
   private final Map<String, HostPort> hosts;
   private final Set<String> domains;
@@ -91,6 +93,21 @@ public final class ConfiguredResolver implements UpstreamResolver {
       return Future.succeededFuture(List.of(SocketAddress.inetSocketAddress(mapped.port(), mapped.host())));
     }
     return srv(d);
+  }
+
+  /** A see-other-host target is followed only when the route allow-list admits it. */
+  @Override
+  public SocketAddress redirect(String value) {
+    Matcher m = SEE_OTHER.matcher(value.trim().toLowerCase(Locale.ROOT));
+    if (!m.matches()) {
+      return null;
+    }
+    String host = m.group(1);
+    int port = m.group(2) == null ? DEFAULT_PORT : Integer.parseInt(m.group(2));
+    if (port < 1 || port > 65535 || !(routeAllow.contains(host + ":" + port) || routeAllow.contains(host + ":*"))) {
+      return null;
+    }
+    return SocketAddress.inetSocketAddress(port, host.startsWith("[") ? host.substring(1, host.length() - 1) : host);
   }
 
   private Future<List<SocketAddress>> srv(String domain) {

@@ -151,9 +151,34 @@ public final class UpstreamLink implements StreamReader.Handler {
     runOnContext(() -> forwards.forEach(this::forward));
   }
 
-  /** Closes the link without a stream end: the session expired or is gone (XEP-0198 resumption stays possible). */
+  /**
+   * Closes the link without a stream end: the session expired or is gone (XEP-0198 resumption stays
+   * possible). Stanzas read but not yet handed to the store go back to the server as errors.
+   */
   public void abort() {
-    runOnContext(() -> close(false));
+    runOnContext(() -> {
+      if (state == State.OPEN) {
+        bounce(pending);
+        pending.clear();
+      }
+      close(false);
+    });
+  }
+
+  private void bounce(java.util.Collection<String> stanzas) {
+    if (socket == null || state != State.OPEN) {
+      return;
+    }
+    StringBuilder errors = new StringBuilder();
+    for (String stanza : stanzas) {
+      String error = Bounce.of(stanza);
+      if (error != null) {
+        errors.append(error);
+      }
+    }
+    if (!errors.isEmpty()) {
+      socket.write(errors.toString());
+    }
   }
 
   /** Ends the stream cleanly (pod shutdown). */
@@ -366,6 +391,9 @@ public final class UpstreamLink implements StreamReader.Handler {
   private void onDelivered(List<String> batch, Delivery d, Throwable failure) {
     delivering = false;
     if (d != null && d.gone()) {
+      // the client is gone: what it will never read goes back to the server (XEP-0206 §7)
+      bounce(batch);
+      bounce(pending);
       pending.clear();
       endReported = true;
       close(false);

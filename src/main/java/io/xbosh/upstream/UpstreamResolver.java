@@ -13,4 +13,15 @@ public interface UpstreamResolver {
 
   /** @return the servers to try, in order (more than one from SRV records) */
   Future<List<SocketAddress>> resolve(String domain, String route);
+
+  /**
+   * RFC 6120 §4.9.3.19: the server answered the stream header with {@code see-other-host}. Returns
+   * where to connect instead when the operator admits that host, else null (the client then gets
+   * the stream error as {@code remote-stream-error}).
+   *
+   * @param value the element's text: {@code host}, {@code host:port} or {@code [v6]:port}
+   */
+  default SocketAddress redirect(String value) {
+    return null;
+  }
 }

@@ -62,6 +62,15 @@ abstract class BoshHttpContract {
       if (s.contains("<presence")) {
         sock.close(); // the server goes away mid-session
       }
+      if (s.contains("<message")) {
+        // a stanza, then a stream error and the end of the stream
+        sock.write("<message xmlns='jabber:client' from='flaky.test'><body>last words</body></message>"
+            + "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>replaced</text>"
+            + "</stream:error></stream:stream>");
+      }
+      if (s.contains("<iq")) {
+        sock.write("</stream:stream>"); // a clean end from the server's side
+      }
     })).listen(0, "127.0.0.1").toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     refusedPort = ExternalProcess.freePort();
     Map<String, String> env = new HashMap<>(Map.of(
@@ -484,6 +493,30 @@ abstract class BoshHttpContract {
     HttpResponse<String> held = post("<body " + B + " sid='" + sid + "' rid='2'><presence xmlns='jabber:client'/></body>");
     assertTerminate(held, 200, "remote-connection-failed");
     assertTerminate(post("<body " + B + " sid='" + sid + "' rid='3'/>"), 200, "remote-connection-failed");
+  }
+
+  @Test
+  void b54_serverStreamErrorIsRemoteStreamErrorWithWhatCameBeforeIt() throws Exception {
+    String sid = attr(post("<body " + B + " rid='1' to='flaky.test' wait='5' hold='1' ver='1.11'/>").body(), "sid");
+    HttpResponse<String> held = post("<body " + B + " sid='" + sid + "' rid='2'><message xmlns='jabber:client' to='x@flaky.test'/></body>");
+    String all = held.body();
+    if (!all.contains("type=\"terminate\"")) {
+      all += post("<body " + B + " sid='" + sid + "' rid='3'/>").body();
+    }
+    assertThat(all).contains("condition=\"remote-stream-error\"");
+    assertThat(all.indexOf("last words")).isNotNegative().isLessThan(all.indexOf("<stream:error>"));
+    assertThat(all).contains("<conflict xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/>").contains(">replaced</text>");
+  }
+
+  @Test
+  void b54_serverClosingTheStreamEndsTheSession() throws Exception {
+    String sid = attr(post("<body " + B + " rid='1' to='flaky.test' wait='5' hold='1' ver='1.11'/>").body(), "sid");
+    HttpResponse<String> held = post("<body " + B + " sid='" + sid + "' rid='2'><iq xmlns='jabber:client' type='get' id='q'/></body>");
+    String all = held.body();
+    if (!all.contains("type=\"terminate\"")) {
+      all += post("<body " + B + " sid='" + sid + "' rid='3'/>").body();
+    }
+    assertThat(all).contains("type=\"terminate\"").doesNotContain("condition=");
   }
 
   // ---- acknowledgements, overactivity, polling, legacy codes (XEP-0124 §9, §11, §12, §17.1)

@@ -70,7 +70,7 @@ public final class ProsodyProcess extends ExternalProcess {
         http_ports = { %3$d }
         http_interfaces = { "127.0.0.1" }
         https_ports = { }
-        modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "bosh", "smacks", "posix" }
+        modules_enabled = { "roster", "saslauth", %8$s"disco", "ping", "bosh", "smacks", "posix" }
         modules_disabled = { "s2s" }
         c2s_require_encryption = %6$s
         %7$s
@@ -85,7 +85,9 @@ public final class ProsodyProcess extends ExternalProcess {
             tls != null && tls.directTlsPort() > 0 ? Integer.toString(tls.directTlsPort()) : "",
             tls != null && tls.requireTls(),
             tls == null ? "" : "ssl = { certificate = \"" + tls.cert() + "\"; key = \"" + tls.key() + "\"; }\n"
-                + "certificates = \"" + dir.resolve("certs") + "\"");
+                + "certificates = \"" + dir.resolve("certs") + "\"",
+            // without TLS settings no STARTTLS at all (Debian's package ships a snakeoil certificate)
+            tls == null ? "" : "\"tls\", ");
     if (tls != null) {
       // Prosody finds a host's certificate by name in its certificates directory
       Files.createDirectories(dir.resolve("certs"));

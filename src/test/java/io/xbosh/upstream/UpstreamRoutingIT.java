@@ -40,6 +40,7 @@ class UpstreamRoutingIT {
   static DnsmasqProcess dns;
   static Vertx vertx;
   static NetServer noTlsServer;
+  static NetServer redirectingServer;
 
   @BeforeAll
   static void startAll() throws Exception {
@@ -64,6 +65,15 @@ class UpstreamRoutingIT {
         sock.write("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
             + " id='n1' from='localhost' version='1.0'><stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
             + "<mechanism>PLAIN</mechanism></mechanisms></stream:features>");
+      }
+    })).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+    // a server that sends every client to Prosody
+    redirectingServer = vertx.createNetServer().connectHandler(sock -> sock.handler(buf -> {
+      if (buf.toString().contains("<stream:stream")) {
+        sock.end(io.vertx.core.buffer.Buffer.buffer("<?xml version='1.0'?><stream:stream xmlns='jabber:client'"
+            + " xmlns:stream='http://etherx.jabber.org/streams' id='r1' from='localhost' version='1.0'><stream:error>"
+            + "<see-other-host xmlns='urn:ietf:params:xml:ns:xmpp-streams'>127.0.0.1:" + prosody.c2sPort() + "</see-other-host>"
+            + "</stream:error></stream:stream>"));
       }
     })).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
   }
@@ -168,6 +178,18 @@ class UpstreamRoutingIT {
       HttpResponse<String> created = create(uri, "localhost", "");
       assertThat(BoshSession.attr(created.body(), "secure")).isEqualTo("false");
       assertThat(created.body()).contains("<stream:features").doesNotContain("starttls");
+    });
+  }
+
+  @Test
+  void b54_seeOtherHostFollowedWhenAdmittedElseRelayedAsRemoteStreamError() throws Exception {
+    String redirecting = "127.0.0.1:" + redirectingServer.actualPort();
+    withXbosh(Map.of("XBOSH_UPSTREAM_TLS", "required", "XBOSH_UPSTREAM", redirecting,
+        "XBOSH_ROUTE_ALLOW", "127.0.0.1:" + prosody.c2sPort()), UpstreamRoutingIT::assertLogsIn);
+    withXbosh(Map.of("XBOSH_UPSTREAM", redirecting), uri -> {
+      HttpResponse<String> refused = create(uri, "localhost", "");
+      assertCondition(refused, "remote-stream-error");
+      assertThat(refused.body()).contains("<see-other-host xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\">127.0.0.1:" + prosody.c2sPort());
     });
   }
 
