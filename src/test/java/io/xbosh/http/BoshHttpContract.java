@@ -46,6 +46,8 @@ abstract class BoshHttpContract {
   static NetServer flakyServer;
   static Map<String, String> baseEnv;
   static int refusedPort;
+  /** The last stream header the fake server received. */
+  static final java.util.concurrent.atomic.AtomicReference<String> lastHeader = new java.util.concurrent.atomic.AtomicReference<>();
   static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
       .connectTimeout(Duration.ofSeconds(5)).build();
 
@@ -56,6 +58,7 @@ abstract class BoshHttpContract {
     flakyServer = vertx.createNetServer().connectHandler(sock -> sock.handler(buf -> {
       String s = buf.toString();
       if (s.contains("<stream:stream")) {
+        lastHeader.set(s);
         sock.write("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
             + " id='f1' from='flaky.test' version='1.0'><stream:features/>");
       }
@@ -133,7 +136,7 @@ abstract class BoshHttpContract {
   // ---- the walk
 
   @Test
-  void b10_b17_b50_b60_walkCreationSaslRestartBindMessageTerminate() throws Exception {
+  void b10_b17_b18_b20_b22_b26_b50_b60_walkCreationSaslRestartBindMessageTerminate() throws Exception {
     HttpResponse<String> created = post("<body " + B + " " + X + " rid='4242' to='localhost' xml:lang='en' wait='2' hold='1'"
         + " ver='1.11' ack='1' xmpp:version='1.0'/>");
     String body = created.body();
@@ -496,6 +499,14 @@ abstract class BoshHttpContract {
   }
 
   @Test
+  void b62_streamHeaderCarriesToLangVersionAndJabberClient() throws Exception {
+    post("<body " + B + " rid='1' to='flaky.test' xml:lang='de-CH' wait='5' hold='1' ver='1.11'/>");
+    String header = lastHeader.get();
+    assertThat(header).contains("<stream:stream").contains("xmlns=\"jabber:client\"").contains("to=\"flaky.test\"")
+        .contains("xml:lang=\"de-CH\"").contains("version=\"1.0\"").contains("xmlns:stream=\"http://etherx.jabber.org/streams\"");
+  }
+
+  @Test
   void b54_serverStreamErrorIsRemoteStreamErrorWithWhatCameBeforeIt() throws Exception {
     String sid = attr(post("<body " + B + " rid='1' to='flaky.test' wait='5' hold='1' ver='1.11'/>").body(), "sid");
     HttpResponse<String> held = post("<body " + B + " sid='" + sid + "' rid='2'><message xmlns='jabber:client' to='x@flaky.test'/></body>");
@@ -607,6 +618,45 @@ abstract class BoshHttpContract {
     assertTerminate(post(req(modern, 850, "")), 200, "item-not-found");
   }
 
+  // ---- creation details (XEP-0124 §5, §7.2, §19)
+
+  @Test
+  void b07_unknownHeadersAndForeignAttributesAreIgnored() throws Exception {
+    HttpResponse<String> r = send(HttpRequest.newBuilder(uri()).header("Content-Type", "text/plain").header("X-Whatever", "1")
+        .POST(HttpRequest.BodyPublishers.ofString("<body " + B + " " + X + " xmlns:o='urn:example:other' o:flavour='x' rid='10'"
+            + " to='localhost' wait='5' hold='1' ver='1.11' xmpp:version='1.0' newattribute='y'/>")).build());
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(r.body()).contains("<stream:features").doesNotContain("type=");
+  }
+
+  @Test
+  void b08_b14_b18_b19_creationResponseAdvertisesWhatXboshDoes() throws Exception {
+    String body = post("<body " + B + " " + X + " rid='10' to='localhost' wait='5' hold='1' ver='1.11' ack='1' xmpp:version='1.0'/>").body();
+    assertThat(attr(body, "accept")).isEqualTo("gzip,deflate");
+    assertThat(attr(body, "maxpause")).isEqualTo("120");
+    assertThat(attr(body, "ack")).isEqualTo("10");
+    assertThat(attr(body, "from")).isEqualTo("localhost");
+    assertThat(attr(body, "secure")).isEqualTo("false");
+    assertThat(attr(body, "xmpp:restartlogic")).isEqualTo("true");
+    // UTF-8 is the only charset: none other is advertised, and UTF-8 text passes through unchanged
+    assertThat(attr(body, "charsets")).isNull();
+    BoshSession out = login("alice", "alicepw", "utf8out");
+    BoshSession in = login("bob", "bobpw", "utf8in");
+    BoshSession.sendAll(out, "bob@localhost/utf8in", "Grüße-日本-", 1);
+    assertThat(BoshSession.receive(in, "Grüße-日本-", 1)).containsExactly("Grüße-日本-0");
+  }
+
+  @Test
+  void b11_b90_sidsAreLongUnpredictableAndNeverRepeat() throws Exception {
+    java.util.Set<String> sids = new java.util.HashSet<>();
+    for (int i = 0; i < 20; i++) {
+      String sid = attr(post(CREATE).body(), "sid");
+      assertThat(sid).matches("[A-Za-z0-9_-]{24}"); // 144 random bits
+      sids.add(sid);
+    }
+    assertThat(sids).hasSize(20);
+  }
+
   // ---- compression (XEP-0124 §5, §7.2)
 
   static final String CREATE = "<body " + B + " " + X + " rid='900' to='localhost' xml:lang='en' wait='5' hold='1' ver='1.11' xmpp:version='1.0'/>";
@@ -642,7 +692,7 @@ abstract class BoshHttpContract {
   }
 
   @Test
-  void b06_responsesCompressedWithTheAcceptedCodingAndStillCarryContentLength() throws Exception {
+  void b03_b06_responsesCompressedWithTheAcceptedCodingAndStillCarryContentLength() throws Exception {
     for (String[] c : new String[][] {{"gzip", "gzip"}, {"deflate", "deflate"}, {"gzip;q=0, deflate", "deflate"}, {"br, gzip;q=0.5", "gzip"}}) {
       HttpResponse<byte[]> r = postBytes(CREATE.getBytes(StandardCharsets.UTF_8), "Accept-Encoding", c[0]);
       assertThat(r.statusCode()).isEqualTo(200);

@@ -127,7 +127,7 @@ abstract class SessionStoreContract {
   }
 
   @Test
-  void b28_resendOfAHeldRidTakesOverAndTheOldCopyGetsARecoverableError() throws Exception {
+  void b28_b53_resendOfAHeldRidTakesOverAndTheOldCopyGetsARecoverableError() throws Exception {
     String sid = newSession(1, false);
     get(store().accept(sid, 101, "p#1", "", "<presence/>"));
     Accepted again = get(store().accept(sid, 101, "q#1", "", "<presence/>"));
