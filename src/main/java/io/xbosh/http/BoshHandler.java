@@ -470,7 +470,9 @@ public final class BoshHandler implements Handler<RoutingContext> {
             answer = ar.result().tombstone();
           }
         }
-        held.respond(be.httpStatus(), Negotiator.DEFAULT_CONTENT, answer);
+        // the store knows whether the session's client expects HTTP error codes (XEP-0124 §17.1)
+        boolean legacy = be.legacy() || ar.succeeded() && ar.result().legacy();
+        held.respond(be.forLegacy(legacy).httpStatus(), Negotiator.DEFAULT_CONTENT, answer);
       });
       return;
     }

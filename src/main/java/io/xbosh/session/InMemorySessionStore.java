@@ -379,14 +379,14 @@ public final class InMemorySessionStore implements SessionStore {
     }
     synchronized (s) {
       if (s.tombstone != null) {
-        return Future.succeededFuture(new Terminated(List.of(), s.tombstone, false));
+        return Future.succeededFuture(new Terminated(List.of(), s.tombstone, false, false));
       }
       String first = closeBody(terminateOpen, takeOut(s) + children);
       String rest = closeBody(terminateOpen, children);
       List<Answer> answers = finalAnswers(s, first, rest);
       String tombstone = answers.isEmpty() ? first : rest;
       entomb(sid, s, tombstone);
-      return Future.succeededFuture(new Terminated(answers, tombstone, true));
+      return Future.succeededFuture(new Terminated(answers, tombstone, true, s.legacy));
     }
   }
 

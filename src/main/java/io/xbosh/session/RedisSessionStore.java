@@ -184,7 +184,8 @@ public final class RedisSessionStore implements SessionStore {
   public Future<Terminated> terminate(String sid, String terminateOpen, String children) {
     return eval(terminate, sid, List.of(terminateOpen, children)).map(res -> {
       Response tombstone = res.get(0);
-      return new Terminated(answers(res, 2), tombstone == null ? null : tombstone.toString(), res.get(1).toInteger() == 1);
+      return new Terminated(answers(res, 3), tombstone == null ? null : tombstone.toString(), res.get(1).toInteger() == 1,
+          "1".equals(res.get(2).toString()));
     });
   }
 

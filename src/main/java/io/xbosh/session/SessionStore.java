@@ -91,8 +91,8 @@ public interface SessionStore {
    * Result of {@link #terminate}: who gets which final body, what any later request gets, and
    * whether this call ended the session (false when it had ended already).
    */
-  record Terminated(List<Answer> answers, String tombstone, boolean ended) {
-    public static final Terminated UNKNOWN = new Terminated(List.of(), null, false);
+  record Terminated(List<Answer> answers, String tombstone, boolean ended, boolean legacy) {
+    public static final Terminated UNKNOWN = new Terminated(List.of(), null, false, false);
   }
 
   /** Result of {@link #deliver}. */

@@ -619,6 +619,11 @@ abstract class BoshHttpContract {
     assertThat(post(req(old, 850, "")).statusCode()).isEqualTo(404);
     String modern = bareSession(800, "wait='5' hold='1' ver='1.6'");
     assertTerminate(post(req(modern, 850, "")), 200, "item-not-found");
+    // a malformed attribute on a later request: the store, which ends the session, says it is legacy
+    String old12 = bareSession(800, "wait='5' hold='1' ver='1.2'");
+    assertThat(post(req(old12, 801, "ack='x'")).statusCode()).isEqualTo(400);
+    String modern2 = bareSession(800, "wait='5' hold='1' ver='1.11'");
+    assertTerminate(post(req(modern2, 801, "ack='x'")), 200, "bad-request");
   }
 
   // ---- creation details (XEP-0124 §5, §7.2, §19)

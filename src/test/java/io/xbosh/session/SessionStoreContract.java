@@ -449,6 +449,9 @@ abstract class SessionStoreContract {
 
   @Test
   void b52_refusalsOfALegacySessionSaySo() throws Exception {
+    String ending = newSession(new SessionParams(30, 1, 2, 60, 0, null, "text/xml; charset=utf-8", false, "localhost", "en", null, null));
+    assertThat(get(store().terminate(ending, Pod.terminateOpen(TerminateCondition.BAD_REQUEST), "")).legacy()).isTrue();
+    assertThat(get(store().terminate(newSession(1, false), Pod.terminateOpen(TerminateCondition.BAD_REQUEST), "")).legacy()).isFalse();
     String sid = newSession(new SessionParams(30, 1, 2, 60, 0, null, "text/xml; charset=utf-8", false, "localhost", "en", null, null));
     assertThatThrownBy(() -> get(store().accept(sid, 109, "p#9", "", "")))
         .isInstanceOfSatisfying(BoshException.class, e -> {
