@@ -509,14 +509,19 @@ abstract class BoshHttpContract {
         .contains("xml:lang=\"de-CH\"").contains("version=\"1.0\"").contains("xmlns:stream=\"http://etherx.jabber.org/streams\"");
   }
 
-  @Test
-  void b54_serverStreamErrorIsRemoteStreamErrorWithWhatCameBeforeIt() throws Exception {
+  /** Sends one payload to the fake server's session and collects the answers up to the session's end. */
+  static String untilTheEnd(String payload) throws Exception {
     String sid = attr(post("<body " + B + " rid='1' to='flaky.test' wait='5' hold='1' ver='1.11'/>").body(), "sid");
-    HttpResponse<String> held = post("<body " + B + " sid='" + sid + "' rid='2'><message xmlns='jabber:client' to='x@flaky.test'/></body>");
-    String all = held.body();
+    String all = post("<body " + B + " sid='" + sid + "' rid='2'>" + payload + "</body>").body();
     if (!all.contains("type=\"terminate\"")) {
       all += post("<body " + B + " sid='" + sid + "' rid='3'/>").body();
     }
+    return all;
+  }
+
+  @Test
+  void b54_serverStreamErrorIsRemoteStreamErrorWithWhatCameBeforeIt() throws Exception {
+    String all = untilTheEnd("<message xmlns='jabber:client' to='x@flaky.test'/>");
     assertThat(all).contains("condition=\"remote-stream-error\"");
     assertThat(all.indexOf("last words")).isNotNegative().isLessThan(all.indexOf("<stream:error>"));
     assertThat(all).contains("<conflict xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/>").contains(">replaced</text>");
@@ -524,13 +529,7 @@ abstract class BoshHttpContract {
 
   @Test
   void b54_serverClosingTheStreamEndsTheSession() throws Exception {
-    String sid = attr(post("<body " + B + " rid='1' to='flaky.test' wait='5' hold='1' ver='1.11'/>").body(), "sid");
-    HttpResponse<String> held = post("<body " + B + " sid='" + sid + "' rid='2'><iq xmlns='jabber:client' type='get' id='q'/></body>");
-    String all = held.body();
-    if (!all.contains("type=\"terminate\"")) {
-      all += post("<body " + B + " sid='" + sid + "' rid='3'/>").body();
-    }
-    assertThat(all).contains("type=\"terminate\"").doesNotContain("condition=");
+    assertThat(untilTheEnd("<iq xmlns='jabber:client' type='get' id='q'/>")).contains("type=\"terminate\"").doesNotContain("condition=");
   }
 
   // ---- acknowledgements, overactivity, polling, legacy codes (XEP-0124 §9, §11, §12, §17.1)
