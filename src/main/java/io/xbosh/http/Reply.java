@@ -41,10 +41,6 @@ final class Reply implements HeldRequest.Writer {
     return coding == null && !script ? PLAIN : new Reply(coding, script);
   }
 
-  boolean script() {
-    return script;
-  }
-
   /**
    * RFC 9110 §12.5.3: gzip preferred over deflate; {@code q=0} refuses a coding. Null when neither
    * is acceptable.
@@ -88,9 +84,7 @@ final class Reply implements HeldRequest.Writer {
     if (coding != null && bytes.length >= MIN_COMPRESS_BYTES) {
       bytes = compress(coding, bytes);
       res.putHeader(HttpHeaders.CONTENT_ENCODING, coding);
-    }
-    if (coding != null) {
-      res.putHeader(HttpHeaders.VARY, res.headers().contains(HttpHeaders.VARY) ? "Origin, Accept-Encoding" : "Accept-Encoding");
+      res.headers().add(HttpHeaders.VARY, "Accept-Encoding");
     }
     res.setStatusCode(status)
         .putHeader(HttpHeaders.CONTENT_TYPE, contentType)

@@ -1,10 +1,14 @@
 package io.xbosh.http;
 
 import io.xbosh.protocol.BoshException;
+import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
 import java.util.Locale;
-import java.util.zip.DataFormatException;
+import java.util.zip.GZIPInputStream;
 import java.util.zip.Inflater;
+import java.util.zip.InflaterInputStream;
 
 /** Turns what arrived over HTTP into the bytes of one {@code <body/>}: content codings and script syntax. */
 final class RequestBody {
@@ -31,16 +35,16 @@ final class RequestBody {
       return bytes;
     }
     String coding = contentEncoding.trim().toLowerCase(Locale.ROOT);
-    return switch (coding) {
-      case "", "identity" -> bytes;
-      case "gzip", "x-gzip" -> gunzip(bytes, max);
-      case "deflate" -> inflateDeflate(bytes, max);
+    if (coding.isEmpty() || coding.equals("identity")) {
+      return bytes;
+    }
+    // HTTP "deflate" is zlib-wrapped; some clients send raw deflate, which is accepted too
+    Inflater deflate = coding.equals("deflate") ? new Inflater(!zlibHeader(bytes)) : null;
+    try (InputStream in = switch (coding) {
+      case "gzip", "x-gzip" -> new GZIPInputStream(new ByteArrayInputStream(bytes), 4096);
+      case "deflate" -> new InflaterInputStream(new ByteArrayInputStream(bytes), deflate, 4096);
       default -> throw BoshException.badRequest("unsupported Content-Encoding");
-    };
-  }
-
-  private static byte[] gunzip(byte[] bytes, int max) {
-    try (java.util.zip.GZIPInputStream in = new java.util.zip.GZIPInputStream(new java.io.ByteArrayInputStream(bytes), 4096)) {
+    }) {
       ByteArrayOutputStream out = new ByteArrayOutputStream(Math.min(max, bytes.length * 4 + 64));
       byte[] buf = new byte[4096];
       for (int n; (n = in.read(buf)) > 0; ) {
@@ -50,39 +54,18 @@ final class RequestBody {
         out.write(buf, 0, n);
       }
       return out.toByteArray();
-    } catch (java.io.IOException e) {
-      throw BoshException.badRequest("corrupt gzip body");
-    }
-  }
-
-  /** HTTP "deflate" is zlib-wrapped; some clients send raw deflate, which is accepted too. */
-  private static byte[] inflateDeflate(byte[] bytes, int max) {
-    boolean zlib = bytes.length >= 2 && (bytes[0] & 0x0f) == 8 && (((bytes[0] & 0xff) << 8) | (bytes[1] & 0xff)) % 31 == 0;
-    return inflate(bytes, !zlib, max);
-  }
-
-  private static byte[] inflate(byte[] bytes, boolean raw, int max) {
-    Inflater inflater = new Inflater(raw);
-    try {
-      inflater.setInput(bytes);
-      ByteArrayOutputStream out = new ByteArrayOutputStream(Math.min(max, bytes.length * 4 + 64));
-      byte[] buf = new byte[4096];
-      while (!inflater.finished()) {
-        int n = inflater.inflate(buf);
-        if (n == 0 && (inflater.needsInput() || inflater.needsDictionary())) {
-          throw BoshException.badRequest("truncated compressed body");
-        }
-        if (out.size() + n > max) {
-          throw new TooLarge();
-        }
-        out.write(buf, 0, n);
-      }
-      return out.toByteArray();
-    } catch (DataFormatException e) {
-      throw BoshException.badRequest("corrupt compressed body");
+    } catch (IOException e) {
+      throw BoshException.badRequest("corrupt or truncated " + coding + " body");
     } finally {
-      inflater.end();
+      if (deflate != null) {
+        deflate.end(); // a stream given its own inflater leaves ending it to the caller
+      }
     }
+  }
+
+  /** RFC 1950 §2.2: a zlib stream starts with CM=8 and a header that is a multiple of 31. */
+  private static boolean zlibHeader(byte[] b) {
+    return b.length >= 2 && (b[0] & 0x0f) == 8 && (((b[0] & 0xff) << 8) | (b[1] & 0xff)) % 31 == 0;
   }
 
   /**

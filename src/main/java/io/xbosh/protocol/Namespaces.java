@@ -8,6 +8,8 @@ public final class Namespaces {
   public static final String STREAMS = "http://etherx.jabber.org/streams";
   public static final String CLIENT = "jabber:client";
   public static final String XML = "http://www.w3.org/XML/1998/namespace";
+  /** RFC 6120 §5: STARTTLS. */
+  public static final String TLS = "urn:ietf:params:xml:ns:xmpp-tls";
 
   private Namespaces() {
   }

@@ -199,7 +199,7 @@ public final class InMemorySessionStore implements SessionStore {
     boolean empty = payload.isEmpty() && base.isEmpty();
     if (empty && s.parked.isEmpty() && s.polling > 0 && now - s.lastArrival < s.polling * 1000L) {
       boolean pollingSession = s.hold == 0 || s.wait == 0;
-      if (pollingSession ? s.lastEmpty : s.held.size() + s.parked.size() + 1 == s.requests) {
+      if (pollingSession ? s.lastEmpty : s.held.size() + 1 == s.requests) {
         throw refused(s, TerminateCondition.POLICY_VIOLATION);
       }
     }

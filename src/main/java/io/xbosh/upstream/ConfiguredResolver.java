@@ -35,9 +35,8 @@ public final class ConfiguredResolver implements UpstreamResolver {
   /** The port of a domain without SRV records (RFC 6120 §3.2.1). */
   public static final int DEFAULT_PORT = 5222;
 
-  private static final Pattern ROUTE = Pattern.compile("xmpp:(\\[[0-9A-Fa-f:.]{2,45}]|[A-Za-z0-9.-]{1,253}):(\\d{1,5})");
-
-  private static final Pattern SEE_OTHER = Pattern.compile("(\\[[0-9a-f:.]{2,45}]|[a-z0-9.-]{1,253})(?::(\\d{1,5}))?");
+  /** {@code host[:port]}, the host a name or a bracketed IPv6 address: what routes and see-other-host name. */
+  private static final Pattern HOST_PORT = Pattern.compile("(\\[[0-9a-f:.]{2,45}]|[a-z0-9.-]{1,253})(?::(\\d{1,5}))?");
 
   private final HostPort fallback;
   private final Map<String, HostPort> hosts;
@@ -73,17 +72,13 @@ public final class ConfiguredResolver implements UpstreamResolver {
       return Future.failedFuture(new BoshException(TerminateCondition.HOST_UNKNOWN, "domain not served: " + d));
     }
     if (route != null && !routeAllow.isEmpty()) {
-      Matcher m = ROUTE.matcher(route);
-      int port = m.matches() ? Integer.parseInt(m.group(2)) : 0;
-      if (port < 1 || port > 65535) {
+      Matcher m = route.startsWith("xmpp:") ? HOST_PORT.matcher(route.substring(5).toLowerCase(Locale.ROOT)) : null;
+      if (m == null || !m.matches() || m.group(2) == null || port(m) < 1 || port(m) > 65535) {
         return Future.failedFuture(new BoshException(TerminateCondition.IMPROPER_ADDRESSING, "route is not xmpp:host:port"));
       }
-      String host = m.group(1).toLowerCase(Locale.ROOT);
-      if (!(routeAllow.contains(host + ":" + port) || routeAllow.contains(host + ":*"))) {
-        return Future.failedFuture(new BoshException(TerminateCondition.HOST_UNKNOWN, "route not admitted: " + route));
-      }
-      String bare = host.startsWith("[") ? host.substring(1, host.length() - 1) : host;
-      return Future.succeededFuture(List.of(SocketAddress.inetSocketAddress(port, bare)));
+      SocketAddress target = admitted(m);
+      return target != null ? Future.succeededFuture(List.of(target))
+          : Future.failedFuture(new BoshException(TerminateCondition.HOST_UNKNOWN, "route not admitted: " + route));
     }
     HostPort mapped = hosts.get(d);
     if (mapped == null) {
@@ -98,16 +93,22 @@ public final class ConfiguredResolver implements UpstreamResolver {
   /** A see-other-host target is followed only when the route allow-list admits it. */
   @Override
   public SocketAddress redirect(String value) {
-    Matcher m = SEE_OTHER.matcher(value.trim().toLowerCase(Locale.ROOT));
-    if (!m.matches()) {
-      return null;
-    }
-    String host = m.group(1);
-    int port = m.group(2) == null ? DEFAULT_PORT : Integer.parseInt(m.group(2));
+    Matcher m = HOST_PORT.matcher(value.trim().toLowerCase(Locale.ROOT));
+    return m.matches() ? admitted(m) : null;
+  }
+
+  /** The address a matched {@link #HOST_PORT} names (port 5222 when absent), if the route allow-list admits it; else null. */
+  private SocketAddress admitted(Matcher hostPort) {
+    String host = hostPort.group(1);
+    int port = port(hostPort);
     if (port < 1 || port > 65535 || !(routeAllow.contains(host + ":" + port) || routeAllow.contains(host + ":*"))) {
       return null;
     }
     return SocketAddress.inetSocketAddress(port, host.startsWith("[") ? host.substring(1, host.length() - 1) : host);
+  }
+
+  private static int port(Matcher hostPort) {
+    return hostPort.group(2) == null ? DEFAULT_PORT : Integer.parseInt(hostPort.group(2));
   }
 
   private Future<List<SocketAddress>> srv(String domain) {

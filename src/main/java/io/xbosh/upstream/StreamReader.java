@@ -27,8 +27,6 @@ public final class StreamReader {
 
   private static final AsyncXMLInputFactory FACTORY = factory();
   private static final Map<String, String> BODY_SCOPE = Map.of("", Namespaces.HTTPBIND, "stream", Namespaces.STREAMS);
-  private static final String TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls";
-  private boolean starttlsOffered;
   private static final String COMPRESS_FEATURE_NS = "http://jabber.org/features/compress";
 
   /** What the reader found in one {@link #feed} call. */
@@ -59,6 +57,7 @@ public final class StreamReader {
   private int skipDepth;
   private boolean topIsFeatures;
   private boolean topIsError;
+  private boolean starttlsOffered;
 
   public StreamReader(Handler handler, int maxStanzaChars, int maxDepth) {
     this.handler = handler;
@@ -182,7 +181,7 @@ public final class StreamReader {
       topIsError = streams && "error".equals(reader.getLocalName());
     } else if (writer.depth() == 1 && topIsFeatures && isHiddenFeature(reader.getNamespaceURI())) {
       // XEP-0206 §4, B-61: TLS and stream compression are xbosh's business, not the client's
-      starttlsOffered |= TLS_NS.equals(reader.getNamespaceURI()) && "starttls".equals(reader.getLocalName());
+      starttlsOffered |= Namespaces.TLS.equals(reader.getNamespaceURI()) && "starttls".equals(reader.getLocalName());
       skipDepth = 1;
       return;
     }
@@ -202,6 +201,6 @@ public final class StreamReader {
   }
 
   private boolean isHiddenFeature(String ns) {
-    return TLS_NS.equals(ns) || COMPRESS_FEATURE_NS.equals(ns);
+    return Namespaces.TLS.equals(ns) || COMPRESS_FEATURE_NS.equals(ns);
   }
 }

@@ -46,8 +46,6 @@ public final class UpstreamLink implements StreamReader.Handler {
 
   public enum State { CONNECTING, OPENING, OPEN, CLOSING, CLOSED }
 
-  private static final String TLS_NS = "urn:ietf:params:xml:ns:xmpp-tls";
-
   private final Vertx vertx;
   private final Context context;
   private final String sid;
@@ -98,16 +96,10 @@ public final class UpstreamLink implements StreamReader.Handler {
   }
 
   /**
-   * Connects, sends the stream header and waits for the server's features. Fails with a
-   * {@link BoshException}: {@code remote-connection-failed} or {@code remote-stream-error}.
-   */
-  public Future<StreamOpened> open(NetClient client, SocketAddress target, long timeoutMs) {
-    return open(client, target, timeoutMs, UpstreamSecurity.OFF);
-  }
-
-  /**
-   * Like {@link #open(NetClient, SocketAddress, long)}, securing the link first as {@code security}
-   * says: TLS from the first byte, or STARTTLS (RFC 6120 §5) before the features go to the client.
+   * Connects, sends the stream header and waits for the server's features, securing the link first
+   * as {@code security} says: TLS from the first byte, or STARTTLS (RFC 6120 §5) before the features
+   * go to the client. Fails with a {@link BoshException}: {@code remote-connection-failed} or
+   * {@code remote-stream-error}.
    */
   public Future<StreamOpened> open(NetClient client, SocketAddress target, long timeoutMs, UpstreamSecurity security) {
     this.security = security;
@@ -281,7 +273,7 @@ public final class UpstreamLink implements StreamReader.Handler {
       boolean offered = reader.starttlsOffered();
       if (!secured && offered && security.mode() != UpstreamTls.OFF) {
         tlsRequested = true;
-        socket.write("<starttls xmlns='" + TLS_NS + "'/>");
+        socket.write("<starttls xmlns='" + Namespaces.TLS + "'/>");
         return;
       }
       if (!secured && security.mode() == UpstreamTls.REQUIRED) {

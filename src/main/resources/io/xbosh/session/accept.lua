@@ -68,7 +68,7 @@ if empty and ctx.np == 0 and ctx.pol > 0 and now() - ctx.lt < ctx.pol * 1000 the
     if ctx.le == '1' then
       return { 'err', 'policy-violation', ctx.leg }
     end
-  elseif #ctx.held + ctx.np + 1 == ctx.req then
+  elseif #ctx.held + 1 == ctx.req then
     return { 'err', 'policy-violation', ctx.leg }
   end
 end
