@@ -47,7 +47,8 @@ public record XboshConfig(
     Set<String> routeAllow,
     HostPort dnsServer,
     UpstreamTls upstreamTls,
-    String upstreamTrust) {
+    String upstreamTrust,
+    int maxStreams) {
 
   /** How xbosh secures its link to the XMPP server (XEP-0124 §19.2, XEP-0206 §2). */
   public enum UpstreamTls {
@@ -124,6 +125,7 @@ public record XboshConfig(
       new Variable("XBOSH_POLLING_INACTIVITY", "120", "'inactivity' of polling sessions (hold or wait 0), seconds"),
       new Variable("XBOSH_POLLING", "2", "'polling': shortest interval between empty polls, seconds"),
       new Variable("XBOSH_MAX_PAUSE", "120", "'maxpause': longest pause a client may ask for, seconds; 0 turns pausing off"),
+      new Variable("XBOSH_MAX_STREAMS", "4", "streams a session may have open at once (XEP-0124 §16 multiple streams); 1 turns the feature off"),
       new Variable("XBOSH_MAX_BODY_BYTES", "65536", "largest request body; larger gets HTTP 413"),
       new Variable("XBOSH_MAX_STANZA_BYTES", "262144", "largest stanza accepted from the XMPP server"),
       new Variable("XBOSH_MAX_QUEUED_STANZAS", "1000", "server stanzas buffered per session before reading from the server pauses"),
@@ -216,7 +218,8 @@ public record XboshConfig(
             throw new IllegalArgumentException("not a readable file");
           }
           return s;
-        }));
+        }),
+        r.intIn("XBOSH_MAX_STREAMS", 4, 1, 16));
     r.check();
     return c;
   }

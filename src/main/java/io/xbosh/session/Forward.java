@@ -1,27 +1,37 @@
 package io.xbosh.session;
 
 /**
- * Client payload released for the upstream link. Requests are processed in rid order (XEP-0124
- * §14.2); those that carry something for the server (payloads, a restart, a terminate) are numbered
- * 1, 2, 3 … per session in that order, and the link applies them by that number: forwards of one
- * session can reach it out of order (from two event loops, or from another pod), and empty polls
- * need not reach it at all.
+ * Client payload released for the upstream links. Requests are processed in rid order (XEP-0124
+ * §14.2); those that carry something for the server (payloads, a restart, a terminate, a new
+ * stream) are numbered 1, 2, 3 … per session in that order, and the owner applies them by that
+ * number: forwards of one session can reach it out of order (from two event loops, or from another
+ * pod), and empty polls need not reach it at all.
  *
  * @param seq       position in the session's sequence of forwards, from 1
- * @param payload   the serialised payloads, concatenated (may be "" with a restart or terminate)
+ * @param payload   the serialised payloads, concatenated (may be "" with a restart or terminate);
+ *                  for {@code open}, the new stream's {@link StreamRequest}
  * @param restart   XEP-0206 §5 stream restart
  * @param terminate XEP-0124 §13 client terminate: send payload, then close the stream
+ * @param open      XEP-0124 §16.3: open the stream {@code stream}
+ * @param stream    the stream it is for (XEP-0124 §16.4), null for every open stream
  */
-public record Forward(long seq, String payload, boolean restart, boolean terminate) {
+public record Forward(long seq, String payload, boolean restart, boolean terminate, boolean open, String stream) {
+
+  public Forward(long seq, String payload, boolean restart, boolean terminate) {
+    this(seq, payload, restart, terminate, false, null);
+  }
 
   /** Wire form of the flags in the store. */
   public String flags() {
-    return (restart ? "r" : "") + (terminate ? "t" : "");
+    return (restart ? "r" : "") + (terminate ? "t" : "") + (open ? "o" : "") + (stream == null ? "" : STREAM + stream);
   }
+
+  /** The flag part naming a stream. */
+  public static final String STREAM = ";S=";
 
   public static Forward of(long seq, String flags, String payload) {
     String base = base(flags);
-    return new Forward(seq, payload, base.indexOf('r') >= 0, base.indexOf('t') >= 0);
+    return new Forward(seq, payload, base.indexOf('r') >= 0, base.indexOf('t') >= 0, base.indexOf('o') >= 0, part(flags, STREAM));
   }
 
   /** Whether a processed request with these flags and payload gives the link anything to do. */
@@ -31,11 +41,22 @@ public record Forward(long seq, String payload, boolean restart, boolean termina
   }
 
   /**
-   * The flags without their key parts. Request flags: {@code r} restart, {@code t} terminate,
-   * {@code p<n>} pause, then {@code ;K=<key>} and {@code ;N=<newkey>} (XEP-0124 §15).
+   * The flags without their parts. Request flags: {@code r} restart, {@code t} terminate,
+   * {@code p<n>} pause, {@code o} open a stream, then {@code ;K=<key>}, {@code ;N=<newkey>},
+   * {@code ;A=<ack>} and {@code ;S=<stream>} parts.
    */
   public static String base(String flags) {
     int semi = flags.indexOf(';');
     return semi < 0 ? flags : flags.substring(0, semi);
+  }
+
+  /** The value of one {@code ;X=} part of the flags, or null. */
+  public static String part(String flags, String marker) {
+    int i = flags.indexOf(marker);
+    if (i < 0) {
+      return null;
+    }
+    int end = flags.indexOf(';', i + 1);
+    return flags.substring(i + marker.length(), end < 0 ? flags.length() : end);
   }
 }

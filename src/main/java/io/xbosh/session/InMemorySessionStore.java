@@ -29,16 +29,32 @@ public final class InMemorySessionStore implements SessionStore {
   private final int maxOut;
   private final long tombstoneMillis;
   private final LongSupplier clockMillis;
+  private final int maxStreams;
 
   public InMemorySessionStore(int maxOut, int tombstoneSeconds) {
-    this(maxOut, tombstoneSeconds, System::currentTimeMillis);
+    this(maxOut, tombstoneSeconds, DEFAULT_MAX_STREAMS);
   }
 
-  public InMemorySessionStore(int maxOut, int tombstoneSeconds, LongSupplier clockMillis) {
+  public InMemorySessionStore(int maxOut, int tombstoneSeconds, int maxStreams) {
+    this(maxOut, tombstoneSeconds, maxStreams, System::currentTimeMillis);
+  }
+
+  /** @param maxStreams streams a session may have open at once (XEP-0124 §16) */
+  public InMemorySessionStore(int maxOut, int tombstoneSeconds, int maxStreams, LongSupplier clockMillis) {
     this.maxOut = maxOut;
     this.tombstoneMillis = tombstoneSeconds * 1000L;
+    this.maxStreams = maxStreams;
     this.clockMillis = clockMillis;
   }
+
+  /**
+   * A waiting server stanza of a stream, or (with {@code endAttributes}) the end of that stream:
+   * then {@code xml} holds the terminate body's children.
+   */
+  private record Item(String stream, String xml, String endAttributes) {
+  }
+
+  private static final int MAX_CLOSED_STREAMS = 8;
 
   private record Held(long rid, String holder) {
   }
@@ -69,7 +85,11 @@ public final class InMemorySessionStore implements SessionStore {
     final ArrayDeque<Long> cachedRids = new ArrayDeque<>();
     final Map<Long, String> responses = new HashMap<>();
     final Map<Long, Parked> parked = new HashMap<>();
-    final List<String> out = new ArrayList<>();
+    final List<Item> out = new ArrayList<>();
+    /** the first stream's name, "" when streams are off */
+    String firstStream = "";
+    final List<String> streams = new ArrayList<>();
+    final ArrayDeque<String> closedStreams = new ArrayDeque<>();
     String tombstone;
     long expiresAt;
     long pause;
@@ -84,14 +104,23 @@ public final class InMemorySessionStore implements SessionStore {
     final Map<Long, Long> sentAt = new HashMap<>();
   }
 
-  /** Removes expired sessions and tombstones; called from the pod's periodic sweep. */
+  /**
+   * Removes expired sessions and tombstones; called from the pod's periodic sweep. What an expired
+   * session still had for its client is kept for the tombstone period, for {@link #leftovers}.
+   */
   public void purgeExpired() {
     long now = clockMillis.getAsLong();
     for (Iterator<State> it = sessions.values().iterator(); it.hasNext(); ) {
       State s = it.next();
       synchronized (s) {
-        if (s.expiresAt <= now) {
+        if (s.expiresAt + (s.tombstone == null ? tombstoneMillis : 0) <= now) {
           it.remove();
+        } else if (s.expiresAt <= now && s.tombstone == null) {
+          s.held.clear();
+          s.parked.clear();
+          s.responses.clear();
+          s.sentAt.clear();
+          s.cachedRids.clear();
         }
       }
     }
@@ -104,11 +133,7 @@ public final class InMemorySessionStore implements SessionStore {
 
   private State live(String sid) {
     State s = sessions.get(sid);
-    if (s != null && s.expiresAt <= clockMillis.getAsLong()) {
-      sessions.remove(sid, s);
-      return null;
-    }
-    return s;
+    return s != null && s.expiresAt <= clockMillis.getAsLong() ? null : s;
   }
 
   @Override
@@ -131,7 +156,11 @@ public final class InMemorySessionStore implements SessionStore {
     s.sentAt.put(r.rid(), s.lastArrival);
     s.expiresAt = clockMillis.getAsLong() + p.inactivity() * 1000L;
     s.key = r.newKey() == null ? "" : r.newKey();
-    if (live(r.sid()) != null || sessions.putIfAbsent(r.sid(), s) != null) {
+    if (r.stream() != null) {
+      s.firstStream = r.stream();
+      s.streams.add(r.stream());
+    }
+    if (sessions.putIfAbsent(r.sid(), s) != null) {
       return Future.failedFuture(new IllegalStateException("sid collision"));
     }
     return Future.succeededFuture();
@@ -177,6 +206,11 @@ public final class InMemorySessionStore implements SessionStore {
     if (rid > s.hi + window) {
       throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
     }
+    // XEP-0124 §16.4: a named stream must be open, or have just closed
+    String named = s.firstStream.isEmpty() ? null : Forward.part(flags, Forward.STREAM);
+    if (named != null && base.indexOf('o') < 0 && !s.streams.contains(named) && !s.closedStreams.contains(named)) {
+      throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
+    }
     Parked resent = rid > s.hi + 1 ? s.parked.get(rid) : null;
     if (resent != null) {
       String old = resent.holder;
@@ -208,7 +242,7 @@ public final class InMemorySessionStore implements SessionStore {
     }
     // XEP-0124 §9.2: report the first missing response, as accept.lua does
     String report = null;
-    String ackPart = s.ack ? flagPart(flags, ";A=") : null;
+    String ackPart = s.ack ? Forward.part(flags, ";A=") : null;
     if (ackPart != null) {
       long clientAck = Long.parseLong(ackPart);
       Long last = s.cachedRids.peekLast();
@@ -223,10 +257,10 @@ public final class InMemorySessionStore implements SessionStore {
     s.lastArrival = now;
     s.lastEmpty = empty;
     List<Forward> forwards = new ArrayList<>();
-    forward(s, forwards, flags, payload);
+    Map<Long, String> now_ = new HashMap<>();
+    boolean ending = forward(s, forwards, now_, rid, flags, payload);
     s.held.add(new Held(rid, holder));
     s.hi = rid;
-    boolean ending = Forward.base(flags).indexOf('t') >= 0;
     long pause = pauseOf(flags);
     while (!ending) {
       Parked p = s.parked.remove(s.hi + 1);
@@ -238,27 +272,32 @@ public final class InMemorySessionStore implements SessionStore {
         throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
       }
       s.hi++;
-      forward(s, forwards, p.flags, p.payload);
+      ending = forward(s, forwards, now_, s.hi, p.flags, p.payload);
       if (!"-".equals(p.holder)) {
         s.held.add(new Held(s.hi, p.holder));
       }
-      ending = Forward.base(p.flags).indexOf('t') >= 0;
       pause = pauseOf(p.flags);
     }
     List<Answer> answers = new ArrayList<>();
     if (ending) {
       // XEP-0124 §13: the oldest open request gets type='terminate', the others empty bodies
       String open = BodyWriter.OPEN + " type=\"terminate\"";
-      answers.addAll(finalAnswers(s, closeBody(open, takeOut(s)), closeBody(BodyWriter.OPEN, "")));
+      answers.addAll(finalAnswers(s, closeBody(open, takeFinal(s)), closeBody(BodyWriter.OPEN, "")));
       entomb(sid, s, closeBody(open, ""));
       return accepted(s, Accepted.Outcome.PROCESSED, null, forwards, answers);
     }
+    for (int i = s.held.size() - 1; i >= 0; i--) {
+      String attrs = now_.get(s.held.get(i).rid());
+      if (attrs != null) {
+        answerAt(s, i, "", attrs, answers);
+      }
+    }
     if (report != null) {
       // everything up to this request is answered now, waiting stanzas with the oldest
-      String data = takeOut(s);
+      String[] data = take(s);
       while (!s.held.isEmpty() && s.held.get(0).rid() <= rid) {
-        answerAt(s, 0, data, s.held.get(0).rid() == rid ? report : "", answers);
-        data = "";
+        answerAt(s, 0, data[0], s.held.get(0).rid() == rid ? data[1] + report : data[1], answers);
+        data = new String[] {"", ""};
       }
     }
     if (pause > 0) {
@@ -273,16 +312,56 @@ public final class InMemorySessionStore implements SessionStore {
     return accepted(s, Accepted.Outcome.PROCESSED, null, forwards, answers);
   }
 
-  private static void forward(State s, List<Forward> forwards, String flags, String payload) {
+  /**
+   * Numbers what a processed request carries for the server, as accept.lua does; requests that
+   * open or close one stream get their answer's attributes in {@code now}.
+   *
+   * @return whether the request ends the session
+   */
+  private boolean forward(State s, List<Forward> forwards, Map<Long, String> now, long rid, String flags, String payload) {
+    String base = Forward.base(flags);
+    String stream = s.firstStream.isEmpty() ? null : Forward.part(flags, Forward.STREAM);
+    if (base.indexOf('o') >= 0) {
+      if (stream == null || s.streams.contains(stream) || s.closedStreams.contains(stream)) {
+        return false; // no stream name to give: a plain poll
+      }
+      if (s.streams.size() >= maxStreams) {
+        now.put(rid, " type=\"terminate\" condition=\"policy-violation\" stream=\"" + stream + "\"");
+        return false;
+      }
+      s.streams.add(stream);
+      int nl = payload.indexOf('\n');
+      now.put(rid, " stream=\"" + stream + "\"" + (nl < 0 ? payload : payload.substring(0, nl)));
+      forwards.add(new Forward(++s.forwarded, payload, false, false, true, stream));
+      return false;
+    }
+    boolean ends = base.indexOf('t') >= 0;
+    if (ends && stream != null && !(s.streams.contains(stream) && s.streams.size() == 1)) {
+      // one stream closes; the session goes on with the others
+      if (s.streams.contains(stream)) {
+        closeStream(s, stream);
+      }
+      now.put(rid, " type=\"terminate\" stream=\"" + stream + "\"");
+      ends = false;
+    }
     if (Forward.carries(flags, payload)) {
-      forwards.add(Forward.of(++s.forwarded, flags, payload));
+      forwards.add(new Forward(++s.forwarded, payload, base.indexOf('r') >= 0, base.indexOf('t') >= 0, false, stream));
+    }
+    return ends;
+  }
+
+  private static void closeStream(State s, String stream) {
+    s.streams.remove(stream);
+    s.closedStreams.add(stream);
+    if (s.closedStreams.size() > MAX_CLOSED_STREAMS) {
+      s.closedStreams.removeFirst();
     }
   }
 
   /** XEP-0124 §15, as accept.lua checks it. */
   private static boolean keyOk(State s, String flags) {
-    String k = flagPart(flags, ";K=");
-    String n = flagPart(flags, ";N=");
+    String k = Forward.part(flags, ";K=");
+    String n = Forward.part(flags, ";N=");
     if (!s.key.isEmpty()) {
       if (k == null || !sha1Hex(k).equals(s.key.toLowerCase(java.util.Locale.ROOT))) {
         return false;
@@ -292,15 +371,6 @@ public final class InMemorySessionStore implements SessionStore {
       s.key = n;
     }
     return true;
-  }
-
-  private static String flagPart(String flags, String marker) {
-    int i = flags.indexOf(marker);
-    if (i < 0) {
-      return null;
-    }
-    int end = flags.indexOf(';', i + 1);
-    return flags.substring(i + marker.length(), end < 0 ? flags.length() : end);
   }
 
   private static String sha1Hex(String s) {
@@ -319,7 +389,7 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   @Override
-  public Future<Delivery> deliver(String sid, List<String> stanzas) {
+  public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
     State s = live(sid);
     if (s == null) {
       return Future.succeededFuture(Delivery.GONE);
@@ -331,7 +401,10 @@ public final class InMemorySessionStore implements SessionStore {
       if (s.out.size() + stanzas.size() > maxOut) {
         return Future.succeededFuture(Delivery.FULL);
       }
-      s.out.addAll(stanzas);
+      String tag = stream == null ? s.firstStream : stream;
+      for (String stanza : stanzas) {
+        s.out.add(new Item(tag, stanza, null));
+      }
       List<Answer> answers = new ArrayList<>();
       flush(s, answers);
       if (!answers.isEmpty()) {
@@ -354,7 +427,9 @@ public final class InMemorySessionStore implements SessionStore {
       for (int i = 0; i < s.held.size(); i++) {
         Held h = s.held.get(i);
         if (h.rid() == rid && h.holder().equals(holder)) {
-          String body = answerAt(s, i, takeOut(s), new ArrayList<>());
+          String[] run = take(s);
+          String body = answerAt(s, i, run[0], run[1], new ArrayList<>());
+          flush(s, new ArrayList<>());
           save(s);
           return Future.succeededFuture(body);
         }
@@ -373,6 +448,15 @@ public final class InMemorySessionStore implements SessionStore {
 
   @Override
   public Future<Terminated> terminate(String sid, String terminateOpen, String children) {
+    return terminate(sid, terminateOpen, children, false, null);
+  }
+
+  @Override
+  public Future<Terminated> endStream(String sid, String stream, String terminateOpen, String children) {
+    return terminate(sid, terminateOpen, children, true, stream);
+  }
+
+  private Future<Terminated> terminate(String sid, String terminateOpen, String children, boolean scoped, String stream) {
     State s = live(sid);
     if (s == null) {
       return Future.succeededFuture(Terminated.UNKNOWN);
@@ -381,12 +465,48 @@ public final class InMemorySessionStore implements SessionStore {
       if (s.tombstone != null) {
         return Future.succeededFuture(new Terminated(List.of(), s.tombstone, false, false));
       }
-      String first = closeBody(terminateOpen, takeOut(s) + children);
+      if (scoped && !s.firstStream.isEmpty()) {
+        // XEP-0124 §16.6, as terminate.lua does it
+        String name = stream == null ? s.firstStream : stream;
+        if (!s.streams.contains(name)) {
+          return Future.succeededFuture(new Terminated(List.of(), null, false, s.legacy));
+        }
+        if (s.streams.size() > 1) {
+          closeStream(s, name);
+          s.out.add(new Item(name, children, terminateOpen.substring(BodyWriter.OPEN.length())));
+          List<Answer> answers = new ArrayList<>();
+          flush(s, answers);
+          save(s);
+          return Future.succeededFuture(new Terminated(answers, null, false, s.legacy));
+        }
+      }
+      String first = closeBody(terminateOpen, takeFinal(s) + children);
       String rest = closeBody(terminateOpen, children);
       List<Answer> answers = finalAnswers(s, first, rest);
       String tombstone = answers.isEmpty() ? first : rest;
       entomb(sid, s, tombstone);
       return Future.succeededFuture(new Terminated(answers, tombstone, true, s.legacy));
+    }
+  }
+
+  @Override
+  public Future<List<Queued>> leftovers(String sid) {
+    State s = sessions.get(sid);
+    if (s == null) {
+      return Future.succeededFuture(List.of());
+    }
+    synchronized (s) {
+      if (s.tombstone == null && s.expiresAt > clockMillis.getAsLong()) {
+        return Future.succeededFuture(List.of());
+      }
+      List<Queued> out = new ArrayList<>();
+      for (Item i : s.out) {
+        if (i.endAttributes() == null) {
+          out.add(new Queued(i.stream().equals(s.firstStream) ? null : i.stream(), i.xml()));
+        }
+      }
+      s.out.clear();
+      return Future.succeededFuture(out);
     }
   }
 
@@ -438,13 +558,44 @@ public final class InMemorySessionStore implements SessionStore {
     return closeBody(open + extra, payload);
   }
 
-  private static String takeOut(State s) {
+  /**
+   * The next run of waiting stanzas of one stream, up to and including its end, as take() in
+   * prelude.lua: the payload and the attributes the body needs.
+   */
+  private static String[] take(State s) {
     if (s.out.isEmpty()) {
+      return new String[] {"", ""};
+    }
+    String stream = s.out.get(0).stream();
+    StringBuilder run = new StringBuilder();
+    String extra = "";
+    boolean ended = false;
+    int n = 0;
+    for (Item i : s.out) {
+      if (!i.stream().equals(stream)) {
+        break;
+      }
+      n++;
+      run.append(i.xml());
+      if (i.endAttributes() != null) {
+        extra = i.endAttributes();
+        ended = true;
+        break;
+      }
+    }
+    s.out.subList(0, n).clear();
+    if (ended || !stream.equals(s.firstStream) || s.streams.size() > 1) {
+      extra += " stream=\"" + stream + "\"";
+    }
+    return new String[] {run.toString(), extra};
+  }
+
+  /** The first stream's run, for a session's final terminate body (take_final in prelude.lua). */
+  private static String takeFinal(State s) {
+    if (s.out.isEmpty() || !s.out.get(0).stream().equals(s.firstStream) || s.out.get(0).endAttributes() != null) {
       return "";
     }
-    String all = String.join("", s.out);
-    s.out.clear();
-    return all;
+    return take(s)[0];
   }
 
   private void cache(State s, long rid, String body) {
@@ -478,8 +629,9 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   private void flush(State s, List<Answer> answers) {
-    if (!s.held.isEmpty() && !s.out.isEmpty()) {
-      answerAt(s, 0, takeOut(s), answers);
+    while (!s.held.isEmpty() && !s.out.isEmpty()) {
+      String[] run = take(s);
+      answerAt(s, 0, run[0], run[1], answers);
     }
     while (s.held.size() > s.hold) {
       answerAt(s, 0, "", answers);
@@ -517,7 +669,6 @@ public final class InMemorySessionStore implements SessionStore {
   private void entomb(String sid, State s, String body) {
     s.held.clear();
     s.parked.clear();
-    s.out.clear();
     s.responses.clear();
     s.sentAt.clear();
     s.cachedRids.clear();

@@ -39,6 +39,7 @@ public final class RedisSessionStore implements SessionStore {
   private final LuaScript deliver;
   private final LuaScript release;
   private final LuaScript terminate;
+  private final LuaScript leftovers;
 
   /**
    * @param redis            a pooled client
@@ -48,11 +49,15 @@ public final class RedisSessionStore implements SessionStore {
    * @param tombstoneSeconds how long an ended session answers with its final body
    */
   public RedisSessionStore(Redis redis, boolean ownsClient, String podId, int maxOut, int tombstoneSeconds) {
-    this(redis, ownsClient, podId, maxOut, tombstoneSeconds, new SimpleMeterRegistry());
+    this(redis, ownsClient, podId, maxOut, tombstoneSeconds, DEFAULT_MAX_STREAMS, new SimpleMeterRegistry());
   }
 
-  /** @param meters where the time of each script call goes ({@code xbosh.redis.command}, by script) */
-  public RedisSessionStore(Redis redis, boolean ownsClient, String podId, int maxOut, int tombstoneSeconds, MeterRegistry meters) {
+  /**
+   * @param maxStreams streams a session may have open at once (XEP-0124 §16)
+   * @param meters     where the time of each script call goes ({@code xbosh.redis.command}, by script)
+   */
+  public RedisSessionStore(Redis redis, boolean ownsClient, String podId, int maxOut, int tombstoneSeconds, int maxStreams,
+      MeterRegistry meters) {
     this.meters = meters;
     this.redis = redis;
     this.ownsClient = ownsClient;
@@ -62,14 +67,16 @@ public final class RedisSessionStore implements SessionStore {
         "__RECOVERABLE__", LuaScript.quote(BodyWriter.recoverableError()),
         "__TOMBSTONE_MS__", Long.toString(tombstoneSeconds * 1000L),
         "__MAX_OUT__", Integer.toString(maxOut),
-        "__REPORT_GRACE_MS__", Long.toString(REPORT_GRACE_MS));
+        "__REPORT_GRACE_MS__", Long.toString(REPORT_GRACE_MS),
+        "__MAX_STREAMS__", Integer.toString(maxStreams));
     this.create = LuaScript.load("create", constants);
     this.accept = LuaScript.load("accept", constants);
     this.deliver = LuaScript.load("deliver", constants);
     this.release = LuaScript.load("release", constants);
     this.terminate = LuaScript.load("terminate", constants);
     this.drain = LuaScript.load("drain", constants);
-    for (LuaScript script : List.of(create, accept, deliver, release, terminate, drain)) {
+    this.leftovers = LuaScript.load("leftovers", constants);
+    for (LuaScript script : List.of(create, accept, deliver, release, terminate, drain, leftovers)) {
       timers.put(script.name(), new Timer[] {timer(script, "ok"), timer(script, "error")});
     }
   }
@@ -96,7 +103,8 @@ public final class RedisSessionStore implements SessionStore {
     SessionParams p = r.params();
     return eval(create, r.sid(), List.of(Long.toString(r.rid()), Integer.toString(p.hold()), Integer.toString(p.requests()),
         Integer.toString(p.waitSeconds()), Integer.toString(p.inactivity()), p.ack() ? "1" : "0", p.content(),
-        p.legacy() ? "1" : "0", r.owner(), r.response(), r.newKey() == null ? "" : r.newKey(), Integer.toString(p.polling())))
+        p.legacy() ? "1" : "0", r.owner(), r.response(), r.newKey() == null ? "" : r.newKey(), Integer.toString(p.polling()),
+        r.stream() == null ? "" : r.stream()))
         .compose(res -> res.toInteger() == 1 ? Future.succeededFuture()
             : Future.failedFuture(new IllegalStateException("sid collision")));
   }
@@ -163,8 +171,11 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   @Override
-  public Future<Delivery> deliver(String sid, List<String> stanzas) {
-    return eval(deliver, sid, stanzas).map(res -> switch (res.get(0).toString()) {
+  public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
+    List<String> args = new ArrayList<>(stanzas.size() + 1);
+    args.add(stream == null ? "" : stream);
+    args.addAll(stanzas);
+    return eval(deliver, sid, args).map(res -> switch (res.get(0).toString()) {
       case "full" -> Delivery.FULL;
       case "gone" -> Delivery.GONE;
       default -> new Delivery(Delivery.Status.OK, answers(res, 1));
@@ -182,11 +193,46 @@ public final class RedisSessionStore implements SessionStore {
 
   @Override
   public Future<Terminated> terminate(String sid, String terminateOpen, String children) {
-    return eval(terminate, sid, List.of(terminateOpen, children)).map(res -> {
+    return terminate(sid, terminateOpen, children, "");
+  }
+
+  @Override
+  public Future<Terminated> endStream(String sid, String stream, String terminateOpen, String children) {
+    return terminate(sid, terminateOpen, children, stream == null ? "F" : "S" + stream);
+  }
+
+  private Future<Terminated> terminate(String sid, String terminateOpen, String children, String scope) {
+    return eval(terminate, sid, List.of(terminateOpen, children, scope)).map(res -> {
       Response tombstone = res.get(0);
       return new Terminated(answers(res, 3), tombstone == null ? null : tombstone.toString(), res.get(1).toInteger() == 1,
           "1".equals(res.get(2).toString()));
     });
+  }
+
+  @Override
+  public Future<List<Queued>> leftovers(String sid) {
+    return eval(leftovers, sid, List.of()).map(res -> {
+      List<Queued> out = new ArrayList<>(res.size());
+      for (Response item : res) {
+        Queued q = queued(item.toString());
+        if (q != null) {
+          out.add(q);
+        }
+      }
+      return out;
+    });
+  }
+
+  /** An outbound list item (see prelude.lua) as a stanza; null for a stream's end. */
+  static Queued queued(String item) {
+    if (item.isEmpty() || item.charAt(0) == '\u0002') {
+      return null;
+    }
+    if (item.charAt(0) == '\u0001') {
+      int end = item.indexOf('\u0001', 1);
+      return new Queued(item.substring(1, end), item.substring(end + 1));
+    }
+    return new Queued(null, item);
   }
 
   @Override

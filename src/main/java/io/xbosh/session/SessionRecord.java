@@ -11,10 +11,15 @@ import io.xbosh.protocol.SessionParams;
  * @param rid      the creation request's rid
  * @param response the creation response, buffered for retransmission
  * @param newKey   the creation request's {@code newkey} (XEP-0124 §15), or null
+ * @param stream   the first stream's name (XEP-0124 §16.2), or null when streams are off
  */
-public record SessionRecord(String sid, SessionParams params, String owner, long rid, String response, String newKey) {
+public record SessionRecord(String sid, SessionParams params, String owner, long rid, String response, String newKey, String stream) {
 
   public SessionRecord(String sid, SessionParams params, String owner, long rid, String response) {
-    this(sid, params, owner, rid, response, null);
+    this(sid, params, owner, rid, response, null, null);
+  }
+
+  public SessionRecord(String sid, SessionParams params, String owner, long rid, String response, String newKey) {
+    this(sid, params, owner, rid, response, newKey, null);
   }
 }

@@ -21,6 +21,9 @@ public interface SessionStore {
    */
   long REPORT_GRACE_MS = 1000;
 
+  /** Streams a session may have open at once (XEP-0124 §16) unless configured otherwise. */
+  int DEFAULT_MAX_STREAMS = 4;
+
   /** Stores a new session; fails if the sid exists. */
   Future<Void> create(SessionRecord record);
 
@@ -33,8 +36,9 @@ public interface SessionStore {
    *
    * @param holder  id of the HTTP request, registered as held if the request waits
    * @param payload the request's payloads, concatenated
-   * @param flags   request flags: {@code r} restart, {@code t} terminate, {@code p<n>} pause, then
-   *                {@code ;K=<key>}, {@code ;N=<newkey>}, {@code ;A=<ack>} parts
+   * @param flags   request flags: {@code r} restart, {@code t} terminate, {@code p<n>} pause,
+   *                {@code o} open a stream, then {@code ;K=<key>}, {@code ;N=<newkey>},
+   *                {@code ;A=<ack>}, {@code ;S=<stream>} parts (see {@link Forward})
    */
   Future<Accepted> accept(String sid, long rid, String holder, String flags, String payload);
 
@@ -45,7 +49,17 @@ public interface SessionStore {
    * @return the answers now due; {@link Delivery#gone()} when the session no longer exists,
    *     {@link Delivery#full()} when the outbound queue is at its bound (nothing was appended)
    */
-  Future<Delivery> deliver(String sid, List<String> stanzas);
+  default Future<Delivery> deliver(String sid, List<String> stanzas) {
+    return deliver(sid, null, stanzas);
+  }
+
+  /**
+   * Like {@link #deliver(String, List)} for the stanzas of one stream (XEP-0124 §16): a response
+   * never mixes streams and names its stream once a second one is open.
+   *
+   * @param stream the stream's name, null for the session's first stream
+   */
+  Future<Delivery> deliver(String sid, String stream, List<String> stanzas);
 
   /**
    * The wait timer of a held request fired: answer it with whatever is waiting (usually nothing).
@@ -66,6 +80,26 @@ public interface SessionStore {
    *     earlier tombstone when the session had already ended)
    */
   Future<Terminated> terminate(String sid, String terminateOpen, String children);
+
+  /**
+   * One stream of the session ended from the server side (XEP-0124 §16.6): while others stay open,
+   * the client gets a terminate body naming it, behind the stanzas the stream sent before, and the
+   * session goes on; the last open stream ends the session as {@link #terminate} does.
+   *
+   * @param stream the stream's name, null for the first stream
+   * @return {@link Terminated#ended()} true when the session ended with it
+   */
+  Future<Terminated> endStream(String sid, String stream, String terminateOpen, String children);
+
+  /**
+   * The server stanzas that no response carried to the client of a session that expired or ended,
+   * taken out of the store for the owner to bounce (XEP-0206 §7). Empty while the session lives.
+   */
+  Future<List<Queued>> leftovers(String sid);
+
+  /** A server stanza waiting for the client; {@code stream} null for the first stream. */
+  record Queued(String stream, String stanza) {
+  }
 
   /**
    * The owner takes the client payloads that other pods accepted for a session it owns (each pod

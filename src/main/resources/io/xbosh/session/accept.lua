@@ -1,5 +1,6 @@
--- ARGV: rid, holder, flags, payload. Flags: r restart, t terminate, p<n> pause, then ';K=<key>',
--- ';N=<newkey>', ';A=<ack>' parts.
+-- ARGV: rid, holder, flags, payload. Flags: r restart, t terminate, p<n> pause, o open a stream,
+-- then ';K=<key>', ';N=<newkey>', ';A=<ack>', ';S=<stream>' parts. An 'o' request's payload is
+-- '<attributes of its answer>\n<to>\n<xml:lang>\n<route>\n<from>' and ';S=' names the new stream.
 -- Returns {kind, content, legacy, owner, wait, ...}:
 --   'ok': nforwards, (rid, flags, payload)*, nanswers, (rid, holder, body)*
 --   'parked' | 'resent' body | 'takeover' oldholder | 'ended' body | 'gone' | 'err' condition legacy
@@ -35,6 +36,11 @@ local base = string.match(flags, '^[^;]*')
 local window = ctx.req + (string.find(base, '[pt]') and 1 or 0)
 -- XEP-0124 §14.2: above the window
 if rid > ctx.hi + window then
+  return { 'err', 'item-not-found', ctx.leg }
+end
+-- XEP-0124 §16.4: a named stream must be open, or have just closed
+local named = ctx.sf ~= '' and string.match(flags, ';S=([%w_-]+)')
+if named and not string.find(base, 'o', 1, true) and not has(ctx.st, named) and not has(ctx.sc, named) then
   return { 'err', 'item-not-found', ctx.leg }
 end
 local key = 'a:' .. ARGV[1]
@@ -112,19 +118,46 @@ ctx.lt = now()
 ctx.le = empty and '1' or '0'
 
 -- in order: process this rid and every parked successor. What carries something for the server
--- (payloads, a restart, a terminate) gets the session's next forward number; empty polls nothing.
-local fw = {}
-local function forward(f, p)
+-- (payloads, a restart, a terminate, a new stream) gets the session's next forward number; empty
+-- polls nothing. Requests that open or close one stream are answered at once (XEP-0124 §16.3,
+-- §16.5): `now` maps their rid to the attributes of that answer.
+local fw, now_answers = {}, {}
+-- returns whether the request ends the session
+local function forward(rid, f, p)
   local base = string.match(f, '^[^;]*')
+  local s = ctx.sf ~= '' and string.match(f, ';S=([%w_-]+)') or nil
+  if string.find(base, 'o', 1, true) then
+    if not s or has(ctx.st, s) or has(ctx.sc, s) then
+      return false -- no stream name to give: a plain poll
+    end
+    if #ctx.st >= MAX_STREAMS then
+      now_answers[rid] = ' type="terminate" condition="policy-violation" stream="' .. s .. '"'
+      return false
+    end
+    ctx.st[#ctx.st + 1] = s
+    now_answers[rid] = ' stream="' .. s .. '"' .. string.match(p, '^[^\n]*')
+    ctx.fs = ctx.fs + 1
+    fw[#fw + 1] = { ctx.fs, 'o;S=' .. s, p }
+    return false
+  end
+  local ends = string.find(base, 't', 1, true) ~= nil
+  if ends and s and not (has(ctx.st, s) and #ctx.st == 1) then
+    -- one stream closes; the session goes on with the others
+    if has(ctx.st, s) then
+      close_stream(ctx, s)
+    end
+    now_answers[rid] = ' type="terminate" stream="' .. s .. '"'
+    ends = false
+  end
   if p ~= '' or string.find(base, '[rt]') then
     ctx.fs = ctx.fs + 1
-    fw[#fw + 1] = { ctx.fs, base, p }
+    fw[#fw + 1] = { ctx.fs, base .. (s and ';S=' .. s or ''), p }
   end
+  return ends
 end
-forward(flags, payload)
+local ending = forward(rid, flags, payload)
 ctx.held[#ctx.held + 1] = { rid, holder }
 ctx.hi = rid
-local ending = string.find(base, 't', 1, true) ~= nil
 local pause = tonumber(string.match(base, 'p(%d+)') or '0')
 while not ending do
   local key = 'a:' .. fmt(ctx.hi + 1)
@@ -140,13 +173,11 @@ while not ending do
     return { 'err', 'item-not-found', ctx.leg }
   end
   ctx.hi = ctx.hi + 1
-  forward(f, p)
+  ending = forward(ctx.hi, f, p)
   if h ~= '-' then
     ctx.held[#ctx.held + 1] = { ctx.hi, h }
   end
-  local b = string.match(f, '^[^;]*')
-  ending = string.find(b, 't', 1, true) ~= nil
-  pause = tonumber(string.match(b, 'p(%d+)') or '0')
+  pause = tonumber(string.match(string.match(f, '^[^;]*'), 'p(%d+)') or '0')
 end
 
 if ctx.own ~= ME then
@@ -170,17 +201,23 @@ end
 if ending then
   -- XEP-0124 §13: the oldest open request gets type='terminate' (with any waiting stanzas), the others empty bodies
   local open = OPEN .. ' type="terminate"'
-  local answers = final_answers(ctx, close_body(open, take_out()), close_body(OPEN, ''))
+  local answers = final_answers(ctx, close_body(open, take_final(ctx)), close_body(OPEN, ''))
   entomb(close_body(open, ''))
   return flat_answers(out, answers)
 end
 
+for i = #ctx.held, 1, -1 do
+  local attrs = now_answers[ctx.held[i][1]]
+  if attrs then
+    answer_at(ctx, i, '', attrs)
+  end
+end
 if report then
   -- everything up to this request is answered now, waiting stanzas with the oldest
-  local data = take_out()
+  local data, extra = take(ctx)
   while #ctx.held > 0 and ctx.held[1][1] <= rid do
-    answer_at(ctx, 1, data, ctx.held[1][1] == rid and report or nil)
-    data = ''
+    answer_at(ctx, 1, data, ctx.held[1][1] == rid and (extra .. report) or extra)
+    data, extra = '', ''
   end
 end
 if pause > 0 then

@@ -9,14 +9,23 @@
 -- first, with the Redis time each was sent), pol (polling, seconds), lt (Redis time in ms the newest
 -- new request arrived), le ('1' when that request was an empty poll and no answer since carried payloads),
 -- np (parked count), pz (seconds of a pause in force, 0 when none), fs (forwards numbered so far),
--- k (the key the next request's key must hash to, '' when keys are not used), r:<rid> (buffered response),
--- a:<rid> ('holder|flags|payload' parked request; flags: r restart, t terminate, p<n> pause),
--- term (tombstone: the final body of an ended session; no other field is then present).
+-- k (the key the next request's key must hash to, '' when keys are not used), sf (name of the first
+-- stream, '' when the session has no stream names: XEP-0124 §16 is off), st (open streams, space
+-- separated, oldest first), sc (recently closed streams), r:<rid> (buffered response),
+-- a:<rid> ('holder|flags|payload' parked request; flags: r restart, t terminate, p<n> pause,
+-- o open a stream), term (tombstone: the final body of an ended session; no other field is then present).
+--
+-- Outbound list items: a stanza of the first stream as it is; '\1<stream>\1<stanza>' a stanza of
+-- another stream; '\2<stream>\2<attributes>\2<children>' the end of one stream (XEP-0124 §16.6).
+-- The list outlives the session by the tombstone period, so the owner can bounce what the client
+-- never got (XEP-0206 §7).
 local OPEN = __OPEN__
 local RECOVERABLE = __RECOVERABLE__
 local TOMBSTONE_MS = __TOMBSTONE_MS__
 local MAX_OUT = __MAX_OUT__
 local REPORT_GRACE_MS = __REPORT_GRACE_MS__
+local MAX_STREAMS = __MAX_STREAMS__
+local MAX_CLOSED = 8
 
 local S, O, I = KEYS[1], KEYS[2], KEYS[3]
 local ME = table.remove(ARGV, 1)
@@ -64,7 +73,7 @@ end
 
 local function load()
   local f = redis.call('HMGET', S, 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs', 'k',
-    'pol', 'lt', 'le')
+    'pol', 'lt', 'le', 'sf', 'st', 'sc')
   if f[13] then
     return { term = f[13] }
   end
@@ -73,8 +82,14 @@ local function load()
   end
   local ctx = { hi = tonumber(f[1]), hold = tonumber(f[2]), req = tonumber(f[3]), wait = tonumber(f[4]),
     inact = tonumber(f[5]), ack = f[6], ct = f[7], leg = f[8], own = f[9], np = tonumber(f[12]), pz = tonumber(f[14] or '0'), fs = tonumber(f[15] or '0'), k = f[16] or '',
-    pol = tonumber(f[17] or '0'), lt = tonumber(f[18] or '0'), le = f[19] or '0',
-    held = {}, rc = {}, answers = {} }
+    pol = tonumber(f[17] or '0'), lt = tonumber(f[18] or '0'), le = f[19] or '0', sf = f[20] or '',
+    st = {}, sc = {}, held = {}, rc = {}, answers = {} }
+  for s in string.gmatch(f[21] or '', '%S+') do
+    ctx.st[#ctx.st + 1] = s
+  end
+  for s in string.gmatch(f[22] or '', '%S+') do
+    ctx.sc[#ctx.sc + 1] = s
+  end
   for r, h in string.gmatch(f[10], '(%d+)=(%S+)') do
     ctx.held[#ctx.held + 1] = { tonumber(r), h }
   end
@@ -105,10 +120,37 @@ local function save(ctx)
   end
   redis.call('HSET', S, 'hi', fmt(ctx.hi), 'held', table.concat(held, ' '), 'rc', table.concat(rc, ' '), 'np', ctx.np, 'pz', ctx.pz, 'fs', ctx.fs, 'k', ctx.k,
     'lt', fmt(ctx.lt), 'le', ctx.le)
+  if ctx.sf ~= '' then
+    redis.call('HSET', S, 'st', table.concat(ctx.st, ' '), 'sc', table.concat(ctx.sc, ' '))
+  end
   local ms = ttl_ms(ctx)
   redis.call('PEXPIRE', S, ms)
-  redis.call('PEXPIRE', O, ms)
+  redis.call('PEXPIRE', O, ms + TOMBSTONE_MS)
   redis.call('PEXPIRE', I, ms)
+end
+
+local function has(list, name)
+  for _, s in ipairs(list) do
+    if s == name then
+      return true
+    end
+  end
+  return false
+end
+
+-- XEP-0124 §16.5, §16.6: a stream leaves the open ones; its name stays known for a while, so that
+-- payloads racing its end are dropped rather than ending the session
+local function close_stream(ctx, name)
+  for i, s in ipairs(ctx.st) do
+    if s == name then
+      table.remove(ctx.st, i)
+      break
+    end
+  end
+  ctx.sc[#ctx.sc + 1] = name
+  if #ctx.sc > MAX_CLOSED then
+    table.remove(ctx.sc, 1)
+  end
 end
 
 -- XEP-0124 §14.3: buffer the last `requests` responses for retransmission; with acknowledgements,
@@ -129,13 +171,46 @@ local function acknowledged(ctx, ack)
   end
 end
 
-local function take_out()
+-- The next run of waiting stanzas of one stream (XEP-0124 §16.4: a body never mixes streams), up to
+-- and including that stream's end. Returns the payload and the body attributes it needs: stream
+-- when a second stream is or was open, type/condition for a stream's end.
+local function take(ctx)
   local items = redis.call('LRANGE', O, 0, -1)
   if #items == 0 then
-    return ''
+    return '', ''
   end
-  redis.call('DEL', O)
-  return table.concat(items)
+  local run, stream, n, extra, ended = {}, nil, 0, '', false
+  for _, item in ipairs(items) do
+    local b = string.byte(item, 1)
+    local s, x
+    if b == 1 then
+      s, x = string.match(item, '^\1([^\1]*)\1(.*)$')
+    elseif b == 2 then
+      s, extra, x = string.match(item, '^\2([^\2]*)\2([^\2]*)\2(.*)$')
+    else
+      s, x = ctx.sf, item
+    end
+    if stream == nil then
+      stream = s
+    elseif s ~= stream then
+      break
+    end
+    n = n + 1
+    run[n] = x
+    if b == 2 then
+      ended = true
+      break
+    end
+  end
+  if n == #items then
+    redis.call('DEL', O)
+  else
+    redis.call('LTRIM', O, n, -1)
+  end
+  if ended or stream ~= ctx.sf or #ctx.st > 1 then
+    extra = extra .. ' stream="' .. stream .. '"'
+  end
+  return table.concat(run), extra
 end
 
 local function answer_at(ctx, i, payload, extra)
@@ -151,8 +226,9 @@ end
 
 -- XEP-0124 §8: waiting stanzas go out at once in the oldest held request; never more than `hold` held
 local function flush(ctx)
-  if #ctx.held > 0 and redis.call('LLEN', O) > 0 then
-    answer_at(ctx, 1, take_out())
+  while #ctx.held > 0 and redis.call('LLEN', O) > 0 do
+    local payload, extra = take(ctx)
+    answer_at(ctx, 1, payload, extra)
   end
   while #ctx.held > ctx.hold do
     answer_at(ctx, 1, '')
@@ -190,12 +266,25 @@ local function final_answers(ctx, first, rest)
   return answers
 end
 
--- The inbound list outlives the end: a client's terminate payload may still wait there for its owner
+-- The inbound list outlives the end: a client's terminate payload may still wait there for its
+-- owner; so does the outbound list, for the owner to bounce what no body carried (XEP-0206 §7)
 local function entomb(body)
-  redis.call('DEL', S, O)
+  redis.call('DEL', S)
   redis.call('HSET', S, 'term', body)
   redis.call('PEXPIRE', S, TOMBSTONE_MS)
   redis.call('PEXPIRE', I, TOMBSTONE_MS)
+  redis.call('PEXPIRE', O, TOMBSTONE_MS)
+end
+
+-- The waiting stanzas that go in a session's final terminate body: the first stream's run. A run
+-- of another stream cannot go there (a terminate naming a stream ends only that stream) and stays
+-- for the owner to bounce.
+local function take_final(ctx)
+  local head = redis.call('LINDEX', O, 0)
+  if not head or string.byte(head, 1) == 1 or string.byte(head, 1) == 2 then
+    return ''
+  end
+  return (take(ctx))
 end
 
 -- Appends the answers to a script result, and publishes those held by other pods

@@ -9,7 +9,9 @@ end
 local rid, holder = tonumber(ARGV[1]), ARGV[2]
 for i, e in ipairs(ctx.held) do
   if e[1] == rid and e[2] == holder then
-    local body = answer_at(ctx, i, take_out())
+    local payload, extra = take(ctx)
+    local body = answer_at(ctx, i, payload, extra)
+    flush(ctx)
     save(ctx)
     return { 'ok', body }
   end

@@ -1,6 +1,8 @@
--- ARGV: terminate start tag (without '>'), children.
+-- ARGV: terminate start tag (without '>'), children, scope: '' the whole session, 'F' the first
+-- stream, 'S<name>' another stream (XEP-0124 §16.6: the end of one stream of several ends only it).
 -- Returns {tombstone, ended, legacy, nanswers, (rid, holder, body)*}: tombstone is nil for an
--- unknown sid, ended is 1 when this call ended the session, legacy '1' for a legacy client's session.
+-- unknown sid or when only a stream ended, ended is 1 when this call ended the session, legacy '1'
+-- for a legacy client's session.
 local ctx = load()
 if not ctx then
   return { false, 0, '0', 0 }
@@ -8,9 +10,22 @@ end
 if ctx.term then
   return { ctx.term, 0, '0', 0 }
 end
-local open, children = ARGV[1], ARGV[2]
+local open, children, scope = ARGV[1], ARGV[2], ARGV[3]
+if scope ~= '' and ctx.sf ~= '' then
+  local s = scope == 'F' and ctx.sf or string.sub(scope, 2)
+  if not has(ctx.st, s) then
+    return { false, 0, ctx.leg, 0 } -- already closed
+  end
+  if #ctx.st > 1 then
+    close_stream(ctx, s)
+    redis.call('RPUSH', O, '\2' .. s .. '\2' .. string.sub(open, #OPEN + 1) .. '\2' .. children)
+    flush(ctx)
+    save(ctx)
+    return flat_answers({ false, 0, ctx.leg }, ctx.answers)
+  end
+end
 -- XEP-0206 §6 / XEP-0124 §17.2: stanzas received before the error go out with it
-local first = close_body(open, take_out() .. children)
+local first = close_body(open, take_final(ctx) .. children)
 local rest = close_body(open, children)
 local answers = final_answers(ctx, first, rest)
 local tombstone = #answers > 0 and rest or first

@@ -508,6 +508,171 @@ abstract class SessionStoreContract {
     assertRefused(() -> get(store().accept(sid, 101, "p#z", "", "")), TerminateCondition.ITEM_NOT_FOUND);
   }
 
+  // ---- multiple streams (XEP-0124 §16)
+
+  static final String FIRST = "firstStream01";
+
+  String streamSession(int hold) throws Exception {
+    String sid = UUID.randomUUID().toString();
+    get(store().create(new SessionRecord(sid, params(hold, 30, 60, false), "pod-a", 100, "<creation/>", null, FIRST)));
+    return sid;
+  }
+
+  static String opening(String stream) {
+    return "o" + Forward.STREAM + stream;
+  }
+
+  static String streamRequest(String to) {
+    return new StreamRequest(" from=\"" + to + "\"", to, "en", null, null).encode();
+  }
+
+  static String terminateOpen(TerminateCondition c) {
+    return Pod.terminateOpen(c);
+  }
+
+  @Test
+  void b80_openingAStreamIsAnsweredAtOnceWithItsNameAndHandedToTheOwner() throws Exception {
+    String sid = streamSession(1);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    Accepted a = get(store().accept(sid, 102, "p#2", opening("second"), streamRequest("example.org")));
+    assertThat(a.answers()).containsExactly(new Answer(102, "p#2", OPEN + " stream=\"second\" from=\"example.org\"/>"));
+    assertThat(a.forwards()).containsExactly(new Forward(1, streamRequest("example.org"), false, false, true, "second"));
+    assertThat(StreamRequest.decode(a.forwards().get(0).payload()).to()).isEqualTo("example.org");
+    // 101 is still held: the stanzas of the new stream answer it, named
+    assertThat(get(store().deliver(sid, "second", List.of(MSG))).answers())
+        .containsExactly(new Answer(101, "p#1", OPEN + " stream=\"second\">" + MSG + "</body>"));
+  }
+
+  @Test
+  void b80_withoutStreamNamesARequestToOpenOneIsAPlainPoll() throws Exception {
+    String sid = newSession(1, false);
+    Accepted a = get(store().accept(sid, 101, "p#1", opening("second"), streamRequest("example.org")));
+    assertThat(a.forwards()).isEmpty();
+    assertThat(a.answers()).isEmpty();
+    // and a stream name on a request of such a session means nothing
+    assertThat(get(store().accept(sid, 102, "p#2", Forward.STREAM + "whatever", "<a/>")).forwards())
+        .containsExactly(new Forward(1, "<a/>", false, false));
+  }
+
+  @Test
+  void b80_streamsBeyondTheLimitAreRefusedOneByOneAndTheSessionGoesOn() throws Exception {
+    String sid = streamSession(1);
+    long rid = 100;
+    for (int i = 2; i <= SessionStore.DEFAULT_MAX_STREAMS; i++) {
+      assertThat(get(store().accept(sid, ++rid, "p#" + rid, opening("s" + i), streamRequest("example.org"))).forwards()).hasSize(1);
+    }
+    Accepted refused = get(store().accept(sid, ++rid, "p#" + rid, opening("toomany"), streamRequest("example.org")));
+    assertThat(refused.forwards()).isEmpty();
+    assertThat(refused.answers()).extracting(Answer::body)
+        .containsExactly(OPEN + " type=\"terminate\" condition=\"policy-violation\" stream=\"toomany\"/>");
+    assertThat(get(store().accept(sid, ++rid, "p#" + rid, Forward.STREAM + "s2", "<a/>")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+  }
+
+  @Test
+  void b81_stanzasOfTwoStreamsNeverShareABodyAndEachBodyNamesItsStream() throws Exception {
+    String sid = streamSession(2);
+    get(store().accept(sid, 101, "p#1", opening("second"), streamRequest("example.org")));
+    get(store().deliver(sid, List.of(MSG)));
+    get(store().deliver(sid, "second", List.of(MSG2)));
+    get(store().deliver(sid, List.of(MSG)));
+    assertThat(get(store().accept(sid, 102, "p#2", "", "")).answers())
+        .containsExactly(new Answer(102, "p#2", OPEN + " stream=\"" + FIRST + "\">" + MSG + "</body>"));
+    assertThat(get(store().accept(sid, 103, "p#3", "", "")).answers())
+        .containsExactly(new Answer(103, "p#3", OPEN + " stream=\"second\">" + MSG2 + "</body>"));
+    assertThat(get(store().accept(sid, 104, "p#4", "", "")).answers())
+        .containsExactly(new Answer(104, "p#4", OPEN + " stream=\"" + FIRST + "\">" + MSG + "</body>"));
+  }
+
+  @Test
+  void b81_aRequestNamingAStreamGoesToItAloneOneWithoutAStreamToAll() throws Exception {
+    String sid = streamSession(2);
+    get(store().accept(sid, 101, "p#1", opening("second"), streamRequest("example.org")));
+    assertThat(get(store().accept(sid, 102, "p#2", Forward.STREAM + "second", "<a/>")).forwards())
+        .containsExactly(new Forward(2, "<a/>", false, false, false, "second"));
+    assertThat(get(store().accept(sid, 103, "p#3", "", "<b/>")).forwards())
+        .containsExactly(new Forward(3, "<b/>", false, false, false, null));
+    assertThat(get(store().accept(sid, 104, "p#4", "r" + Forward.STREAM + "second", "")).forwards())
+        .containsExactly(new Forward(4, "", true, false, false, "second"));
+  }
+
+  @Test
+  void b81_anUnknownStreamIsItemNotFound() throws Exception {
+    String sid = streamSession(1);
+    assertRefused(() -> get(store().accept(sid, 101, "p#1", Forward.STREAM + "bogus", "<a/>")), TerminateCondition.ITEM_NOT_FOUND);
+  }
+
+  @Test
+  void b81_terminateNamingOneStreamClosesItAloneTheLastOneEndsTheSession() throws Exception {
+    String sid = streamSession(1);
+    get(store().accept(sid, 101, "p#1", opening("second"), streamRequest("example.org")));
+    Accepted closing = get(store().accept(sid, 102, "p#2", "t" + Forward.STREAM + "second", "<presence type='unavailable'/>"));
+    assertThat(closing.forwards()).containsExactly(new Forward(2, "<presence type='unavailable'/>", false, true, false, "second"));
+    assertThat(closing.answers()).containsExactly(new Answer(102, "p#2", OPEN + " type=\"terminate\" stream=\"second\"/>"));
+    // payloads racing the end of a stream are not an error; the session goes on
+    assertThat(get(store().accept(sid, 103, "p#3", Forward.STREAM + "second", "<a/>")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+    // one stream left: its bodies need no name
+    assertThat(get(store().deliver(sid, List.of(MSG))).answers()).extracting(Answer::body).containsExactly(OPEN + ">" + MSG + "</body>");
+    Accepted last = get(store().accept(sid, 104, "p#4", "t" + Forward.STREAM + FIRST, ""));
+    assertThat(last.forwards()).containsExactly(new Forward(4, "", false, true, false, FIRST));
+    assertThat(last.answers()).extracting(Answer::body).containsExactly(OPEN + " type=\"terminate\"/>");
+    assertThat(get(store().accept(sid, 105, "p#5", "", "")).outcome()).isEqualTo(Accepted.Outcome.ENDED);
+  }
+
+  @Test
+  void b81_theServerEndingOneOfTwoStreamsEndsOnlyItBehindWhatItSentBefore() throws Exception {
+    String sid = streamSession(1);
+    get(store().accept(sid, 101, "p#1", opening("second"), streamRequest("example.org")));
+    get(store().deliver(sid, "second", List.of(MSG2)));
+    String error = "<stream:error><conflict xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/></stream:error>";
+    SessionStore.Terminated t = get(store().endStream(sid, "second", terminateOpen(TerminateCondition.REMOTE_STREAM_ERROR), error));
+    assertThat(t.ended()).isFalse();
+    assertThat(get(store().accept(sid, 102, "p#2", "", "")).answers()).extracting(Answer::body).containsExactly(
+        OPEN + " type=\"terminate\" condition=\"remote-stream-error\" stream=\"second\">" + MSG2 + error + "</body>");
+    // ending it again changes nothing
+    assertThat(get(store().endStream(sid, "second", terminateOpen(null), "")).ended()).isFalse();
+    get(store().deliver(sid, List.of(MSG)));
+    assertThat(get(store().accept(sid, 103, "p#3", "", "")).answers()).extracting(Answer::body).containsExactly(OPEN + ">" + MSG + "</body>");
+    // the last stream's end is the session's end
+    assertThat(get(store().endStream(sid, null, terminateOpen(null), "")).ended()).isTrue();
+    assertThat(get(store().accept(sid, 104, "p#4", "", "")).outcome()).isEqualTo(Accepted.Outcome.ENDED);
+  }
+
+  @Test
+  void b81_endOfTheFirstStreamOfASingleStreamSessionEndsTheSession() throws Exception {
+    String sid = newSession(1, false);
+    assertThat(get(store().endStream(sid, null, terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), "")).ended()).isTrue();
+  }
+
+  // ---- what no body carried (XEP-0206 §7)
+
+  @Test
+  void b55_stanzasOfAnExpiredSessionAreLeftForTheOwnerToBounce() throws Exception {
+    String sid = newSession(params(1, 30, 1, false));
+    get(store().deliver(sid, List.of(MSG, MSG2)));
+    assertThat(get(store().leftovers(sid))).isEmpty(); // alive: nothing to take
+    await().atMost(Duration.ofSeconds(5)).until(() -> get(store().states(List.of(sid))).live().isEmpty());
+    assertThat(get(store().leftovers(sid))).containsExactly(new SessionStore.Queued(null, MSG), new SessionStore.Queued(null, MSG2));
+    assertThat(get(store().leftovers(sid))).isEmpty();
+  }
+
+  @Test
+  void b55_b81_anotherStreamsStanzasCannotGoInTheFinalBodyAndAreLeftToBounce() throws Exception {
+    String sid = streamSession(1);
+    get(store().accept(sid, 101, "p#1", opening("second"), streamRequest("example.org")));
+    get(store().deliver(sid, "second", List.of(MSG2)));
+    SessionStore.Terminated t = get(store().terminate(sid, terminateOpen(TerminateCondition.SYSTEM_SHUTDOWN), ""));
+    assertThat(t.tombstone()).doesNotContain("<body>y</body>");
+    assertThat(get(store().leftovers(sid))).containsExactly(new SessionStore.Queued("second", MSG2));
+  }
+
+  @Test
+  void b55_stanzasTheFinalBodyCarriedAreNotLeftOver() throws Exception {
+    String sid = newSession(1, false);
+    get(store().deliver(sid, List.of(MSG)));
+    assertThat(get(store().terminate(sid, terminateOpen(TerminateCondition.SYSTEM_SHUTDOWN), "")).tombstone()).contains(MSG);
+    assertThat(get(store().leftovers(sid))).isEmpty();
+  }
+
   int maxOut() {
     return 50;
   }
