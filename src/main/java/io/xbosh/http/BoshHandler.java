@@ -7,8 +7,6 @@ import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
-import io.vertx.core.net.NetClient;
-import io.vertx.core.net.SocketAddress;
 import io.vertx.ext.web.RoutingContext;
 import io.xbosh.pod.HeldRequest;
 import io.xbosh.pod.Pod;
@@ -26,9 +24,11 @@ import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.session.Accepted;
 import io.xbosh.session.Forward;
 import io.xbosh.session.SessionRecord;
+import io.xbosh.session.StreamRequest;
+import io.xbosh.upstream.Connector;
+import io.xbosh.upstream.SessionLinks;
 import io.xbosh.upstream.StreamOpened;
 import io.xbosh.upstream.UpstreamLink;
-import io.xbosh.upstream.UpstreamResolver;
 import java.security.SecureRandom;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -48,30 +48,37 @@ public final class BoshHandler implements Handler<RoutingContext> {
   private static final Logger log = LoggerFactory.getLogger(BoshHandler.class);
   private static final SecureRandom RANDOM = new SecureRandom();
 
-  /** Limits and timing the handler needs. */
-  /** @param maxPause the {@code maxpause} advertised to clients, seconds; 0: pausing is off */
-  public record Settings(int maxBodyBytes, int maxStanzaBytes, int maxQueuedStanzas, long connectTimeoutMs, int maxPause,
-      Set<String> corsOrigins, io.xbosh.upstream.UpstreamSecurity security) {
+  /**
+   * Limits the handler applies.
+   *
+   * @param maxPause   the {@code maxpause} advertised to clients, seconds; 0: pausing is off
+   * @param maxStreams streams a session may have open (XEP-0124 §16); 1: multiple streams are off
+   */
+  public record Settings(int maxBodyBytes, int maxPause, int maxStreams, Set<String> corsOrigins) {
+
+    boolean streams() {
+      return maxStreams > 1;
+    }
   }
 
   /** Methods of the BOSH path: POST (XEP-0124 §5), GET (script syntax, XEP-0252), OPTIONS (CORS). */
   static final String METHODS = "GET, POST, OPTIONS";
 
   private static final java.util.regex.Pattern KEY = java.util.regex.Pattern.compile("[A-Za-z0-9]{1,128}");
+  /** XEP-0124 §16.4: stream names xbosh hands out are base64url; anything else names no stream of it. */
+  private static final java.util.regex.Pattern STREAM = java.util.regex.Pattern.compile("[A-Za-z0-9_-]{1,64}");
 
   private final Pod pod;
   private final BodyParser parser;
   private final Negotiator negotiator;
-  private final UpstreamResolver resolver;
-  private final NetClient netClient;
+  private final Connector connector;
   private final Settings settings;
 
-  public BoshHandler(Pod pod, BodyParser parser, Negotiator negotiator, UpstreamResolver resolver, NetClient netClient, Settings settings) {
+  public BoshHandler(Pod pod, BodyParser parser, Negotiator negotiator, Connector connector, Settings settings) {
     this.pod = pod;
     this.parser = parser;
     this.negotiator = negotiator;
-    this.resolver = resolver;
-    this.netClient = netClient;
+    this.connector = connector;
     this.settings = settings;
   }
 
@@ -238,24 +245,23 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
     String newKey = givenKey.isEmpty() ? null : givenKey;
     String sid = newSid();
+    // XEP-0124 §16.2: the first stream's name announces support for multiple streams
+    String stream = settings.streams() ? newStreamName() : null;
     long rid = body.rid();
     XboshMetrics metrics = pod.metrics();
     Timer.Sample connecting = Timer.start(metrics.registry());
-    resolver.resolve(params.to(), params.route())
-        .compose(targets -> connect(sid, params, targets, 0))
+    connector.connect(pod.vertx().getOrCreateContext(), sid, null, params)
         .onSuccess(opened -> connecting.stop(metrics.upstreamConnect()))
         .onFailure(e -> metrics.upstreamConnectFailed(e instanceof BoshException be ? be.condition().wireName() : "error"))
         .compose(connected -> {
-          String response = creationResponse(sid, params, body, rid, connected.opened());
-          return pod.store().create(new SessionRecord(sid, params, pod.id(), rid, response, newKey))
+          String response = creationResponse(sid, stream, params, body, rid, connected.opened());
+          return pod.store().create(new SessionRecord(sid, params, pod.id(), rid, response, newKey, stream))
               .map(v -> new Created(connected.link(), response))
               .onFailure(e -> connected.link().abort());
         })
         .onSuccess(created -> {
           String response = created.response();
-          UpstreamLink link = created.link();
-          pod.own(link);
-          link.attach(pod);
+          pod.own(new SessionLinks(sid, stream, created.link(), settings.streams() ? connector : null, pod));
           metrics.sessionCreated();
           metrics.request("created");
           log.info("sid={} created for {} (wait={} hold={})", sid, params.to(), params.waitSeconds(), params.hold());
@@ -267,50 +273,16 @@ public final class BoshHandler implements Handler<RoutingContext> {
         });
   }
 
-  private record Connected(UpstreamLink link, StreamOpened opened) {
-  }
-
   private record Created(UpstreamLink link, String response) {
   }
 
-  private static final java.util.regex.Pattern SEE_OTHER_HOST =
-      java.util.regex.Pattern.compile("<see-other-host xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\">([^<]{1,300})</see-other-host>");
-
-  /**
-   * Tries the servers in order (SRV records give several), each attempt with a fresh link; follows
-   * one {@code see-other-host} redirect the operator admits (RFC 6120 §4.9.3.19).
-   */
-  private Future<Connected> connect(String sid, SessionParams params, List<SocketAddress> targets, int i) {
-    if (targets.isEmpty()) {
-      return Future.failedFuture(new BoshException(TerminateCondition.HOST_UNKNOWN, "no server for " + params.to()));
-    }
-    UpstreamLink link = new UpstreamLink(pod.vertx(), sid, params, settings.maxStanzaBytes(), settings.maxQueuedStanzas());
-    return link.open(netClient, targets.get(i), settings.connectTimeoutMs(), settings.security())
-        .map(opened -> new Connected(link, opened))
-        .recover(e -> {
-          if (!(e instanceof BoshException be)) {
-            return Future.failedFuture(e);
-          }
-          if (be.condition() == TerminateCondition.REMOTE_CONNECTION_FAILED && i + 1 < targets.size()) {
-            return connect(sid, params, targets, i + 1);
-          }
-          java.util.regex.Matcher m = SEE_OTHER_HOST.matcher(be.children());
-          SocketAddress other = be.condition() == TerminateCondition.REMOTE_STREAM_ERROR && targets.size() < 64 && m.find()
-              ? resolver.redirect(m.group(1)) : null;
-          if (other != null && !targets.contains(other)) {
-            log.info("sid={} server sent see-other-host {}; connecting there", sid, other);
-            List<SocketAddress> next = new java.util.ArrayList<>(targets.subList(0, i + 1));
-            next.add(other);
-            return connect(sid, params, next, i + 1);
-          }
-          return Future.failedFuture(e);
-        });
-  }
-
-  private String creationResponse(String sid, SessionParams p, BoshBody body, long rid, StreamOpened opened) {
+  private String creationResponse(String sid, String stream, SessionParams p, BoshBody body, long rid, StreamOpened opened) {
     Map<String, String> a = new LinkedHashMap<>();
     a.put("xmlns:xmpp", Namespaces.XBOSH);
     a.put("sid", sid);
+    if (stream != null) {
+      a.put("stream", stream);
+    }
     a.put("wait", Integer.toString(p.waitSeconds()));
     a.put("requests", Integer.toString(p.requests()));
     a.put("inactivity", Integer.toString(p.inactivity()));
@@ -340,7 +312,16 @@ public final class BoshHandler implements Handler<RoutingContext> {
   }
 
   static String newSid() {
-    byte[] b = new byte[18]; // 144 bits (B-11)
+    return random(18); // 144 bits (B-11)
+  }
+
+  /** XEP-0124 §16.2: stream names are opaque, unpredictable and unique. */
+  static String newStreamName() {
+    return random(12);
+  }
+
+  private static String random(int bytes) {
+    byte[] b = new byte[bytes];
     RANDOM.nextBytes(b);
     return Base64.getUrlEncoder().withoutPadding().encodeToString(b);
   }
@@ -351,17 +332,21 @@ public final class BoshHandler implements Handler<RoutingContext> {
     String sid = body.sid();
     long rid = body.rid();
     HeldRequest held = HeldRequest.register(pod, res, reply);
+    // XEP-0124 §16.3: an empty body with 'to' opens another stream (a restart carries 'to' too)
+    boolean opening = settings.streams() && body.attr("to") != null && !body.isRestart() && !body.isTerminate()
+        && body.payloads().isEmpty();
     String flags;
+    String payload;
     try {
-      flags = (body.isRestart() ? "r" : "") + (body.isTerminate() ? "t" : "") + pauseFlag(body)
+      flags = (body.isRestart() ? "r" : "") + (body.isTerminate() ? "t" : "") + (opening ? "o" : "") + pauseFlag(body)
           + keyFlag(body, "key", ";K=", TerminateCondition.ITEM_NOT_FOUND) + keyFlag(body, "newkey", ";N=", TerminateCondition.ITEM_NOT_FOUND)
-          + ackFlag(body);
+          + ackFlag(body) + streamFlag(body, opening);
+      // XEP-0206 §5: a restart request's payloads are ignored
+      payload = opening ? streamRequest(body) : body.isRestart() ? "" : String.join("", body.payloads());
     } catch (BoshException e) {
       failSession(sid, held, e);
       return;
     }
-    // XEP-0206 §5: a restart request's payloads are ignored
-    String payload = body.isRestart() ? "" : String.join("", body.payloads());
     int stanzas = body.isRestart() ? 0 : body.payloads().size();
     pod.store().accept(sid, rid, held.holder(), flags, payload)
         .onSuccess(acc -> {
@@ -387,6 +372,44 @@ public final class BoshHandler implements Handler<RoutingContext> {
       throw new BoshException(invalid, "malformed " + name);
     }
     return marker + v;
+  }
+
+  /**
+   * XEP-0124 §16.4: the stream a request is for, as the store's flag part; for a request opening a
+   * stream, the new stream's name. Ignored while multiple streams are off (§16.3).
+   */
+  private String streamFlag(BoshBody body, boolean opening) {
+    if (opening) {
+      return Forward.STREAM + newStreamName();
+    }
+    String stream = body.attr("stream");
+    if (stream == null || !settings.streams()) {
+      return "";
+    }
+    if (!STREAM.matcher(stream).matches()) {
+      throw new BoshException(TerminateCondition.ITEM_NOT_FOUND, "no such stream");
+    }
+    return Forward.STREAM + stream;
+  }
+
+  /**
+   * XEP-0124 §16.3: what the owner needs to open the stream, and what the answer to the request
+   * says besides its name: {@code from} (the domain asked for) and {@code xmpp:version} (XEP-0206 §4).
+   */
+  private static String streamRequest(BoshBody body) {
+    String to = body.attr("to");
+    String lang = body.attr("xml:lang");
+    for (String v : new String[] {to, lang, body.attr("route"), body.attr("from")}) {
+      if (v != null && (v.indexOf('\n') >= 0 || v.indexOf('\r') >= 0)) {
+        throw new BoshException(TerminateCondition.BAD_REQUEST, "line break in a stream attribute");
+      }
+    }
+    StringBuilder answer = new StringBuilder(" from=\"");
+    io.xbosh.protocol.XmlEscape.attribute(answer, to).append('"');
+    if (body.attr(BoshBody.XMPP_VERSION) != null) {
+      answer.append(" xmlns:xmpp=\"").append(Namespaces.XBOSH).append("\" xmpp:version=\"1.0\"");
+    }
+    return new StreamRequest(answer.toString(), to, lang == null ? "en" : lang, body.attr("route"), body.attr("from")).encode();
   }
 
   /** XEP-0124 §9.2: the highest rid whose response the client has, all lower ones too. */
@@ -462,7 +485,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
         if (ar.succeeded() && ar.result().ended()) {
           pod.metrics().terminated(be.condition().wireName());
         }
-        pod.abort(sid);
+        pod.retire(sid);
         String answer = plain;
         if (ar.succeeded()) {
           pod.dispatch(ar.result().answers());

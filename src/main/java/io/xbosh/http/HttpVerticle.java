@@ -11,7 +11,9 @@ import io.xbosh.config.XboshConfig;
 import io.xbosh.pod.Pod;
 import io.xbosh.protocol.BodyParser;
 import io.xbosh.protocol.Negotiator;
+import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.UpstreamResolver;
+import io.xbosh.upstream.UpstreamSecurity;
 
 /** One HTTP listener instance: the BOSH endpoint plus health and readiness. Deploy one per event loop. */
 public final class HttpVerticle extends VerticleBase {
@@ -47,10 +49,9 @@ public final class HttpVerticle extends VerticleBase {
         new BodyParser(32, 64, config.maxBodyBytes()),
         new Negotiator(new Negotiator.Limits(config.maxWait(), config.maxHold(), config.inactivity(),
             config.pollingInactivity(), config.polling())),
-        resolver, netClient,
-        new BoshHandler.Settings(config.maxBodyBytes(), config.maxStanzaBytes(), config.maxQueuedStanzas(),
-            config.connectTimeoutMs(), config.maxPause(), config.corsOrigins(),
-            io.xbosh.upstream.UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust())));
+        new Connector(vertx, resolver, netClient, new Connector.Settings(config.maxStanzaBytes(), config.maxQueuedStanzas(),
+            config.connectTimeoutMs(), UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust()))),
+        new BoshHandler.Settings(config.maxBodyBytes(), config.maxPause(), config.maxStreams(), config.corsOrigins()));
     Router router = Router.router(vertx);
     router.route(config.httpPath()).handler(bosh);
     router.get(HEALTH_PATH).handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ok"));

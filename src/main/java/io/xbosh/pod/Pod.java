@@ -13,8 +13,7 @@ import io.xbosh.session.Forward;
 import io.xbosh.session.InMemorySessionStore;
 import io.xbosh.session.SessionStore;
 import io.xbosh.session.SessionStore.Delivery;
-import io.xbosh.upstream.LinkSink;
-import io.xbosh.upstream.UpstreamLink;
+import io.xbosh.upstream.SessionLinks;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -31,7 +30,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Both maps hold sockets, not session state: everything another pod would need is in the store.
  */
-public final class Pod implements LinkSink, PodBus.Listener {
+public final class Pod implements SessionLinks.Owner, PodBus.Listener {
 
   private static final Logger log = LoggerFactory.getLogger(Pod.class);
 
@@ -42,7 +41,7 @@ public final class Pod implements LinkSink, PodBus.Listener {
   private final XboshMetrics metrics;
   private final int maxSessions;
   private final int maxHeld;
-  private final Map<String, UpstreamLink> links = new ConcurrentHashMap<>();
+  private final Map<String, SessionLinks> links = new ConcurrentHashMap<>();
   private final Map<String, HeldRequest> held = new ConcurrentHashMap<>();
   private final AtomicLong holderSeq = new AtomicLong();
   private long sweepTimer = -1;
@@ -128,9 +127,16 @@ public final class Pod implements LinkSink, PodBus.Listener {
     return links.size();
   }
 
-  public void own(UpstreamLink link) {
-    links.put(link.sid(), link);
-    bus.owned(link.sid());
+  /** Whether this pod holds upstream links of the session. */
+  public boolean owns(String sid) {
+    return links.containsKey(sid);
+  }
+
+  /** Takes a new session's links and starts them. */
+  public void own(SessionLinks session) {
+    links.put(session.sid(), session);
+    bus.owned(session.sid());
+    session.start();
   }
 
   /**
@@ -143,20 +149,35 @@ public final class Pod implements LinkSink, PodBus.Listener {
     if (forwards.isEmpty()) {
       return true;
     }
-    UpstreamLink link = links.get(sid);
-    if (link == null) {
+    SessionLinks session = links.get(sid);
+    if (session == null) {
       return false;
     }
-    link.forward(forwards);
+    session.forward(forwards);
     return true;
   }
 
-  /** Closes a link this pod owns, without a stream end (the session is already over). */
-  public void abort(String sid) {
-    UpstreamLink link = links.get(sid);
-    if (link != null) {
-      link.abort();
+  /**
+   * Closes the links of a session that is over, when this pod owns them: payloads other pods
+   * accepted go first (a terminate may be among them), then the stanzas the client never got go
+   * back to the server (XEP-0206 §7), then the links close without a stream end.
+   */
+  public void retire(String sid) {
+    SessionLinks session = links.get(sid);
+    if (session == null) {
+      return;
     }
+    store.drain(sid)
+        .onSuccess(session::forward)
+        .transform(ignored -> store.leftovers(sid))
+        .onComplete(left -> {
+          if (left.succeeded()) {
+            session.bounce(left.result());
+          } else {
+            log.warn("sid={} taking the stanzas the client never got failed: {}", sid, left.cause().getMessage());
+          }
+          session.abort();
+        });
   }
 
   // ---- held requests
@@ -208,10 +229,10 @@ public final class Pod implements LinkSink, PodBus.Listener {
 
   @Override
   public void payloadsWaiting(String sid) {
-    UpstreamLink link = links.get(sid);
-    if (link != null) {
+    SessionLinks session = links.get(sid);
+    if (session != null) {
       store.drain(sid)
-          .onSuccess(link::forward)
+          .onSuccess(session::forward)
           .onFailure(e -> log.warn("sid={} taking payloads from other pods failed: {}", sid, e.getMessage()));
     }
   }
@@ -224,8 +245,7 @@ public final class Pod implements LinkSink, PodBus.Listener {
   @Override
   public void orphaned(Set<String> sids) {
     for (String sid : sids) {
-      UpstreamLink link = links.get(sid);
-      if (link != null) {
+      if (links.containsKey(sid)) {
         continue; // still ours after all
       }
       store.terminate(sid, terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), "")
@@ -239,11 +259,11 @@ public final class Pod implements LinkSink, PodBus.Listener {
     }
   }
 
-  // ---- LinkSink
+  // ---- SessionLinks.Owner
 
   @Override
-  public Future<Delivery> deliver(String sid, List<String> stanzas) {
-    return store.deliver(sid, stanzas).onSuccess(d -> {
+  public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
+    return store.deliver(sid, stream, stanzas).onSuccess(d -> {
       if (d.status() == Delivery.Status.OK) {
         metrics.stanzasOut(stanzas.size());
       }
@@ -252,11 +272,21 @@ public final class Pod implements LinkSink, PodBus.Listener {
   }
 
   @Override
-  public Future<Void> ended(String sid, TerminateCondition condition, String children) {
-    return store.terminate(sid, terminateOpen(condition), children)
+  public Future<Void> ended(String sid, String stream, TerminateCondition condition, String children) {
+    return recordEnd(sid, store.endStream(sid, stream, terminateOpen(condition), children),
+        condition == null ? "server_closed" : condition.wireName());
+  }
+
+  /** Ends a whole session from the server side (all its streams). */
+  private Future<Void> endSession(String sid, TerminateCondition condition) {
+    return recordEnd(sid, store.terminate(sid, terminateOpen(condition), ""), condition.wireName());
+  }
+
+  private Future<Void> recordEnd(String sid, Future<SessionStore.Terminated> ending, String reason) {
+    return ending
         .onSuccess(t -> {
           if (t.ended()) {
-            metrics.terminated(condition == null ? "server_closed" : condition.wireName());
+            metrics.terminated(reason);
           }
           dispatch(t.answers());
         })
@@ -265,9 +295,14 @@ public final class Pod implements LinkSink, PodBus.Listener {
   }
 
   @Override
-  public void closed(String sid) {
-    if (links.remove(sid) != null) {
-      bus.disowned(sid);
+  public void failed(String sid, TerminateCondition condition) {
+    endSession(sid, condition).onComplete(ar -> retire(sid));
+  }
+
+  @Override
+  public void closed(SessionLinks session) {
+    if (links.remove(session.sid(), session)) {
+      bus.disowned(session.sid());
     }
   }
 
@@ -296,23 +331,15 @@ public final class Pod implements LinkSink, PodBus.Listener {
       }
       for (String sid : owned) {
         if (!ar.result().live().contains(sid)) {
-          // XEP-0124 §10: inactivity ends the session silently. A terminate accepted by another
-          // pod may still wait in the inbound list: forward it first. (Ended sessions were counted
-          // where they ended.)
+          // XEP-0124 §10: inactivity ends the session silently; retire() forwards what other pods
+          // accepted (a terminate may wait there) and bounces what the client never got. (Ended
+          // sessions were counted where they ended.)
           boolean expired = !ar.result().ended().contains(sid);
           log.info("sid={} session {}; closing upstream link", sid, expired ? "expired" : "ended");
           if (expired) {
             metrics.terminated("inactivity");
           }
-          UpstreamLink link = links.get(sid);
-          if (link != null) {
-            store.drain(sid).onComplete(d -> {
-              if (d.succeeded()) {
-                link.forward(d.result());
-              }
-              link.abort();
-            });
-          }
+          retire(sid);
         }
       }
     });
@@ -326,8 +353,12 @@ public final class Pod implements LinkSink, PodBus.Listener {
       vertx.cancelTimer(sweepTimer);
     }
     List<Future<Void>> ends = new ArrayList<>();
-    for (UpstreamLink link : new ArrayList<>(links.values())) {
-      ends.add(ended(link.sid(), TerminateCondition.SYSTEM_SHUTDOWN, "").onComplete(ar -> link.shutdown()));
+    for (SessionLinks session : new ArrayList<>(links.values())) {
+      ends.add(endSession(session.sid(), TerminateCondition.SYSTEM_SHUTDOWN)
+          .transform(ignored -> store.leftovers(session.sid()))
+          .onSuccess(session::bounce)
+          .<Void>mapEmpty()
+          .onComplete(ar -> session.shutdown()));
     }
     return Future.join(ends).compose(v -> bus.stop(), e -> bus.stop());
   }

@@ -5,11 +5,14 @@ import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.session.SessionStore.Delivery;
 import java.util.List;
 
-/** Where an upstream link sends what the server says; implemented by the pod, which answers held requests. */
+/**
+ * Where an upstream link sends what the server says. Every method names the link's session and
+ * stream ({@code stream} null for the session's first stream).
+ */
 public interface LinkSink {
 
   /** Server stanzas for the client, in order; the link sends the next batch only after this completes. */
-  Future<Delivery> deliver(String sid, List<String> stanzas);
+  Future<Delivery> deliver(String sid, String stream, List<String> stanzas);
 
   /**
    * The server ended the stream or the link failed.
@@ -17,8 +20,8 @@ public interface LinkSink {
    * @param condition null for a clean close by the server
    * @param children  extra children for the terminate body, e.g. the server's stream error
    */
-  Future<Void> ended(String sid, TerminateCondition condition, String children);
+  Future<Void> ended(String sid, String stream, TerminateCondition condition, String children);
 
   /** The link is closed and can be forgotten. */
-  void closed(String sid);
+  void closed(String sid, String stream);
 }

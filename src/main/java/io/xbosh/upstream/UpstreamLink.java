@@ -22,25 +22,22 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One session's c2s TCP stream to the XMPP server, owned by the pod that opened it and confined to
- * the event loop that opened it; other threads reach it through {@link #forward}, which hops onto
- * that loop.
+ * One c2s TCP stream to the XMPP server: a session's first stream, or another one it opened
+ * (XEP-0124 §16). Owned by the pod that opened it and confined to one event loop, the one of its
+ * session's {@link SessionLinks}, which puts client payloads in order and applies them here.
  *
- * <p>Client payloads are written strictly in rid order (a small reorder buffer absorbs store replies
- * that arrive out of order). Server stanzas go to the {@link LinkSink} one batch at a time, so their
- * order survives a pooled store client; while the sink is behind or the session's queue is full,
- * the socket is paused: backpressure, never loss.
+ * <p>Server stanzas go to the {@link LinkSink} one batch at a time, so their order survives a
+ * pooled store client; while the sink is behind or the session's queue is full, the socket is
+ * paused: backpressure, never loss.
  */
 public final class UpstreamLink implements StreamReader.Handler {
 
   private static final Logger log = LoggerFactory.getLogger(UpstreamLink.class);
   private static final int MAX_BATCH = 200;
-  private static final int MAX_EARLY_FORWARDS = 64;
   private static final long RETRY_MS = 100;
   private static final long CLOSE_GRACE_MS = 2000;
 
@@ -49,11 +46,11 @@ public final class UpstreamLink implements StreamReader.Handler {
   private final Vertx vertx;
   private final Context context;
   private final String sid;
+  private final String stream;
   private final SessionParams params;
   private final int maxPending;
   private final StreamReader reader;
   private final ArrayDeque<String> pending = new ArrayDeque<>();
-  private final TreeMap<Long, Forward> early = new TreeMap<>();
 
   private State state = State.CONNECTING;
   private NetSocket socket;
@@ -61,7 +58,6 @@ public final class UpstreamLink implements StreamReader.Handler {
   private String streamId;
   private String streamFrom;
   private LinkSink sink;
-  private long nextSeq = 1;
   private boolean delivering;
   private boolean paused;
   private Ending ending;
@@ -75,13 +71,18 @@ public final class UpstreamLink implements StreamReader.Handler {
   }
 
   /**
+   * @param context        the event loop the link is confined to
+   * @param stream         the stream's name for {@link LinkSink}, null for the session's first stream
+   *                       (whose features go to the client in the creation response)
    * @param maxStanzaChars largest server stanza
    * @param maxPending     server stanzas buffered here before the socket is paused
    */
-  public UpstreamLink(Vertx vertx, String sid, SessionParams params, int maxStanzaChars, int maxPending) {
+  public UpstreamLink(Vertx vertx, Context context, String sid, String stream, SessionParams params, int maxStanzaChars,
+      int maxPending) {
     this.vertx = vertx;
-    this.context = vertx.getOrCreateContext();
+    this.context = context;
     this.sid = sid;
+    this.stream = stream;
     this.params = params;
     this.maxPending = maxPending;
     this.reader = new StreamReader(this, maxStanzaChars, 64);
@@ -89,6 +90,15 @@ public final class UpstreamLink implements StreamReader.Handler {
 
   public String sid() {
     return sid;
+  }
+
+  /** The stream's name, null for the session's first stream. */
+  public String stream() {
+    return stream;
+  }
+
+  public SessionParams params() {
+    return params;
   }
 
   public State state() {
@@ -138,11 +148,6 @@ public final class UpstreamLink implements StreamReader.Handler {
     });
   }
 
-  /** Client payloads released by the store; applied in the order of their sequence numbers. */
-  public void forward(List<Forward> forwards) {
-    runOnContext(() -> forwards.forEach(this::forward));
-  }
-
   /**
    * Closes the link without a stream end: the session expired or is gone (XEP-0198 resumption stays
    * possible). Stanzas read but not yet handed to the store go back to the server as errors.
@@ -155,6 +160,11 @@ public final class UpstreamLink implements StreamReader.Handler {
       }
       close(false);
     });
+  }
+
+  /** Sends stanzas the client will never read back to the server as errors (XEP-0206 §7). */
+  public void bounceLater(List<String> stanzas) {
+    runOnContext(() -> bounce(stanzas));
   }
 
   private void bounce(java.util.Collection<String> stanzas) {
@@ -178,31 +188,11 @@ public final class UpstreamLink implements StreamReader.Handler {
     runOnContext(() -> close(true));
   }
 
-  private void forward(Forward f) {
-    if (state == State.CLOSED || state == State.CLOSING) {
+  /** Applies one client forward, in the session's order; on the link's event loop. */
+  void apply(Forward f) {
+    if (state != State.OPEN) {
       return;
     }
-    if (f.seq() < nextSeq) {
-      return; // already applied
-    }
-    early.put(f.seq(), f);
-    if (early.size() > MAX_EARLY_FORWARDS) {
-      log.warn("sid={} rid gap never filled; closing upstream link", sid);
-      end(TerminateCondition.UNDEFINED_CONDITION, "");
-      return;
-    }
-    Forward next;
-    while ((next = early.remove(nextSeq)) != null) {
-      nextSeq++;
-      apply(next);
-      if (state == State.CLOSING) {
-        early.clear();
-        return;
-      }
-    }
-  }
-
-  private void apply(Forward f) {
     if (f.restart()) {
       // XEP-0206 §5: payloads of a restart request are ignored; a new stream on the same TCP connection
       reader.reset();
@@ -285,7 +275,8 @@ public final class UpstreamLink implements StreamReader.Handler {
       cancelOpenTimer();
       Promise<StreamOpened> p = opening;
       opening = null;
-      pending.addAll(stanzas.subList(1, stanzas.size()));
+      // a further stream's features reach its client like any stanza of it (XEP-0124 §16.3)
+      pending.addAll(stream == null ? stanzas.subList(1, stanzas.size()) : stanzas);
       p.complete(opened);
     } else {
       pending.addAll(stanzas);
@@ -368,11 +359,11 @@ public final class UpstreamLink implements StreamReader.Handler {
       if (log.isTraceEnabled()) {
         log.trace("sid={} from server: {}", sid, Redact.sasl(String.join("", batch)));
       }
-      sink.deliver(sid, batch).onComplete(ar -> onDelivered(batch, ar.succeeded() ? ar.result() : null, ar.cause()));
+      sink.deliver(sid, stream, batch).onComplete(ar -> onDelivered(batch, ar.succeeded() ? ar.result() : null, ar.cause()));
     } else if (ending != null && !endReported) {
       endReported = true;
       delivering = true;
-      sink.ended(sid, ending.condition(), ending.children()).onComplete(ar -> {
+      sink.ended(sid, stream, ending.condition(), ending.children()).onComplete(ar -> {
         delivering = false;
         close(false);
       });
@@ -458,11 +449,10 @@ public final class UpstreamLink implements StreamReader.Handler {
       }
     }
     pending.clear();
-    early.clear();
     if (sink != null) {
       LinkSink s = sink;
       sink = null;
-      s.closed(sid);
+      s.closed(sid, stream);
     }
   }
 
@@ -471,6 +461,10 @@ public final class UpstreamLink implements StreamReader.Handler {
       vertx.cancelTimer(openTimer);
       openTimer = -1;
     }
+  }
+
+  public Context context() {
+    return context;
   }
 
   private void runOnContext(Runnable r) {

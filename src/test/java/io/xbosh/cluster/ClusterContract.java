@@ -111,4 +111,33 @@ abstract class ClusterContract {
       assertThat(again.body()).isEqualTo(first.body());
     }
   }
+
+  @Test
+  void c03_x04_b80_b81_aSecondStreamOpenedThroughAnotherPodCarriesItsUsersConversationInOrder() throws Exception {
+    int n = 50;
+    BoshSession both = login(0, "alice", "first");
+    List<String> seen = new ArrayList<>();
+    // the request opening the stream, and every one on it, lands on another pod than the owner
+    String second = both.openStreamAndLogin(DOMAIN, "bob", "bobpw", "second", seen);
+    BoshSession carol = login(1, "carol", "sender");
+    BoshSession.sendAll(carol, "bob@" + DOMAIN + "/second", "c2b-", n);
+    List<String> got = new ArrayList<>();
+    java.util.regex.Pattern body = java.util.regex.Pattern.compile("<body>(c2b-\\d+)</body>");
+    for (int i = 0; i < 60 && got.size() < n; i++) {
+      String b = both.send("").body();
+      java.util.regex.Matcher m = body.matcher(b);
+      if (m.find()) {
+        assertThat(BoshSession.attr(b, "stream")).isEqualTo(second);
+        m.reset();
+        while (m.find()) {
+          got.add(m.group(1));
+        }
+      }
+    }
+    assertThat(got).containsExactlyElementsOf(numbered("c2b-", n));
+    // bob answers through his stream; alice's stream is untouched
+    both.sendBody("stream='" + second + "'", "<message xmlns='jabber:client' to='carol@" + DOMAIN + "/sender'><body>thanks</body></message>");
+    assertThat(carol.awaitBody(b -> b.contains("<body>thanks</body>"), new ArrayList<>())).contains("from=\"bob@" + DOMAIN + "/second\"");
+    assertThat(BoshSession.pingResult(both, DOMAIN, "first-ok")).contains("type=\"result\"");
+  }
 }

@@ -24,6 +24,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
@@ -277,6 +278,25 @@ abstract class BoshHttpContract {
 
       await().atMost(Duration.ofSeconds(15)).until(() -> idlePod.pod().ownedSessions() == 0);
       await().atMost(Duration.ofSeconds(15)).until(() -> BoshSession.pingResult(watcher, "alice@localhost/idle", "w" + System.nanoTime()).contains("type=\"error\""));
+      assertTerminate(idle.send(""), 200, "item-not-found");
+    } finally {
+      idlePod.stop().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
+  void b55_aMessageWaitingForAnExpiredSessionBouncesToItsSender() throws Exception {
+    Map<String, String> env = new HashMap<>(baseEnv);
+    env.put("XBOSH_INACTIVITY", "2");
+    env.put("XBOSH_NODE_ID", "bounce-pod");
+    Xbosh idlePod = Xbosh.start(vertx, XboshConfig.from(env)).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+    try {
+      BoshSession idle = login(URI.create("http://127.0.0.1:" + idlePod.port() + "/http-bind"), "alice", "alicepw", "gone");
+      BoshSession sender = login("bob", "bobpw", "sender");
+      // alice holds no request: the message waits in the store until her session expires
+      sender.send("<message xmlns='jabber:client' to='alice@localhost/gone' id='never-read'><body>are you there?</body></message>");
+      String bounced = sender.awaitBody(b -> b.contains("id=\"never-read\""), new ArrayList<>());
+      assertThat(bounced).contains("type=\"error\"").contains("<recipient-unavailable ").contains("from=\"alice@localhost/gone\"");
       assertTerminate(idle.send(""), 200, "item-not-found");
     } finally {
       idlePod.stop().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
@@ -780,6 +800,175 @@ abstract class BoshHttpContract {
     assertThat(notXml.statusCode()).isEqualTo(200);
     assertThat(unscript(notXml.body())).contains("condition=\"bad-request\"");
     assertThat(unscript(get(req("no-such-session", 5, "")).body())).contains("condition=\"item-not-found\"");
+  }
+
+  // ---- multiple streams (XEP-0124 §16)
+
+  /** Opens another stream on the session; returns its name. */
+  static String openStream(BoshSession s, String to) throws Exception {
+    HttpResponse<String> opened = s.sendBody("to='" + to + "' xml:lang='en' xmpp:version='1.0'", "");
+    assertThat(opened.statusCode()).isEqualTo(200);
+    String name = attr(opened.body(), "stream");
+    assertThat(name).as(opened.body()).isNotNull().isNotEqualTo(s.stream);
+    assertThat(attr(opened.body(), "from")).isEqualTo(to);
+    assertThat(opened.body()).doesNotContain("type=");
+    return name;
+  }
+
+  /** Pings the server through one stream; returns the body with the answer. */
+  static String pingOn(BoshSession s, String stream, String id) throws Exception {
+    String answer = s.sendBody("stream='" + stream + "'", "<iq xmlns='jabber:client' type='get' id='" + id + "' to='localhost'>"
+        + "<ping xmlns='urn:xmpp:ping'/></iq>").body();
+    return answer.contains("id=\"" + id + "\"") ? answer : s.pollUntil(b -> b.contains("id=\"" + id + "\""), new ArrayList<>());
+  }
+
+  static boolean inStream(String body, String stream) {
+    return stream.equals(attr(body, "stream"));
+  }
+
+  @Test
+  void b80_creationAnnouncesAnOpaqueUnpredictableStreamName() throws Exception {
+    Set<String> names = new java.util.HashSet<>();
+    for (int i = 0; i < 3; i++) {
+      String created = post("<body " + B + " rid='7" + i + "' to='localhost' wait='5' hold='1' ver='1.11'/>").body();
+      String stream = attr(created, "stream");
+      assertThat(stream).matches("[A-Za-z0-9_-]{16}").isNotEqualTo(attr(created, "sid"));
+      names.add(stream);
+      post(req(attr(created, "sid"), 71 + i * 10L, "type='terminate'"));
+    }
+    assertThat(names).hasSize(3);
+  }
+
+  @Test
+  void b80_withStreamsOffNoStreamIsAnnouncedAndARequestWithToIsAPlainPoll() throws Exception {
+    Map<String, String> env = new HashMap<>(baseEnv);
+    env.put("XBOSH_MAX_STREAMS", "1");
+    env.put("XBOSH_NODE_ID", "single-stream-pod");
+    Xbosh single = Xbosh.start(vertx, XboshConfig.from(env)).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+    try {
+      BoshSession s = login(URI.create("http://127.0.0.1:" + single.port() + "/http-bind"), "alice", "alicepw", "single");
+      assertThat(s.stream).isNull();
+      HttpResponse<String> poll = s.sendBody("to='localhost' xml:lang='en' stream='whatever'", "");
+      assertThat(attr(poll.body(), "stream")).isNull();
+      assertThat(poll.body()).doesNotContain("type=");
+      assertThat(BoshSession.pingResult(s, "localhost", "single")).contains("type=\"result\"");
+      assertThat(single.pod().ownedSessions()).isEqualTo(1);
+    } finally {
+      single.stop().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
+  void b80_b81_aSecondStreamLogsInAnotherUserAndEachBodyNamesItsStream() throws Exception {
+    BoshSession s = login("alice", "alicepw", "one");
+    List<String> seen = new ArrayList<>();
+    // the new stream's features, and every answer on it, reach the client in bodies of that stream
+    String second = s.openStreamAndLogin("localhost", "bob", "bobpw", "two", seen);
+    String on2 = "stream='" + second + "'";
+    // alice, on the first stream, writes to bob, on the second: it comes back on the second
+    seen.add(s.sendBody("stream='" + s.stream + "'", "<message xmlns='jabber:client' to='bob@localhost/two' type='chat'><body>hi bob</body></message>").body());
+    String delivered = s.awaitBody(b -> b.contains("hi bob"), seen);
+    assertThat(attr(delivered, "stream")).isEqualTo(second);
+    // a body naming no stream goes to both: each answers the ping in a body of its own
+    seen.add(s.send("<iq xmlns='jabber:client' type='get' id='both' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").body());
+    while (seen.stream().filter(b -> b.contains("id=\"both\"")).count() < 2) {
+      s.pollUntil(b -> b.contains("id=\"both\""), seen);
+    }
+    assertThat(seen.stream().filter(b -> b.contains("id=\"both\"")).map(b -> attr(b, "stream")))
+        .containsExactlyInAnyOrder(s.stream, second);
+    // with two streams open, every body that carries something names its stream
+    assertThat(seen).filteredOn(b -> b.contains("</body>")).allSatisfy(b -> assertThat(attr(b, "stream")).isIn(s.stream, second));
+    // closing the second stream leaves the first working
+    HttpResponse<String> closed = s.sendBody("type='terminate' " + on2, "<presence xmlns='jabber:client' type='unavailable'/>");
+    assertThat(closed.body()).contains("type=\"terminate\"").contains("stream=\"" + second + "\"").doesNotContain("condition=");
+    assertThat(BoshSession.pingResult(s, "localhost", "after")).contains("id=\"after\"").contains("type=\"result\"");
+    // a stream xbosh never named ends the session
+    assertTerminate(s.sendBody("stream='bogus'", ""), 200, "item-not-found");
+  }
+
+  @Test
+  void b81_theServerEndingOneStreamEndsOnlyThatStream() throws Exception {
+    BoshSession s = login("alice", "alicepw", "drops");
+    List<String> seen = new ArrayList<>();
+    String dropped = openStream(s, "flaky.test");
+    s.pollUntil(b -> inStream(b, dropped) && b.contains("<stream:features"), seen);
+    seen.add(s.sendBody("stream='" + dropped + "'", "<presence xmlns='jabber:client'/>").body());
+    String end = s.awaitBody(b -> b.contains("type=\"terminate\""), seen);
+    assertThat(end).contains("condition=\"remote-connection-failed\"").contains("stream=\"" + dropped + "\"");
+    // a stream error on another one comes with what the server said before it
+    String failing = openStream(s, "flaky.test");
+    s.pollUntil(b -> inStream(b, failing) && b.contains("<stream:features"), seen);
+    seen.add(s.sendBody("stream='" + failing + "'", "<message xmlns='jabber:client' to='x@flaky.test'/>").body());
+    s.awaitBody(b -> inStream(b, failing) && b.contains("type=\"terminate\""), seen);
+    List<String> ofFailing = seen.stream().filter(b -> inStream(b, failing) && b.contains("</body>")).toList();
+    String error = ofFailing.get(ofFailing.size() - 1);
+    assertThat(error).contains("condition=\"remote-stream-error\"").contains("<conflict ");
+    // what the server said before the error came first
+    assertThat(String.join("", ofFailing)).containsSubsequence("last words", "<stream:error>");
+    // the first stream never noticed
+    assertThat(BoshSession.pingResult(s, "localhost", "still")).contains("id=\"still\"").contains("type=\"result\"");
+    s.sendBody("type='terminate'", "");
+  }
+
+  @Test
+  void b81_aStreamToAnUnservedDomainEndsWithHostUnknownForItAlone() throws Exception {
+    BoshSession s = login("alice", "alicepw", "unserved");
+    String nowhere = openStream(s, "nope.invalid");
+    String end = s.pollUntil(b -> inStream(b, nowhere), new ArrayList<>());
+    assertThat(end).contains("type=\"terminate\"").contains("condition=\"host-unknown\"");
+    assertThat(BoshSession.pingResult(s, "localhost", "p")).contains("type=\"result\"");
+    s.sendBody("type='terminate'", "");
+  }
+
+  @Test
+  void b81_closingTheFirstStreamLeavesTheOtherClosingTheLastEndsTheSession() throws Exception {
+    BoshSession s = login("alice", "alicepw", "closing");
+    String second = openStream(s, "localhost");
+    s.pollUntil(b -> inStream(b, second) && b.contains("<stream:features"), new ArrayList<>());
+    assertThat(s.sendBody("type='terminate' stream='" + s.stream + "'", "").body())
+        .contains("type=\"terminate\"").contains("stream=\"" + s.stream + "\"");
+    // the session lives on with the second stream
+    assertThat(s.sendBody("stream='" + second + "'", "").body()).doesNotContain("type=");
+    HttpResponse<String> last = s.sendBody("type='terminate' stream='" + second + "'", "");
+    assertThat(last.body()).contains("type=\"terminate\"").doesNotContain("condition=");
+    assertThat(s.send("").body()).contains("type=\"terminate\"");
+  }
+
+  @Test
+  void b81_terminateNamingNoStreamClosesEveryStream() throws Exception {
+    BoshSession s = login("alice", "alicepw", "all");
+    String second = openStream(s, "localhost");
+    s.pollUntil(b -> inStream(b, second) && b.contains("<stream:features"), new ArrayList<>());
+    assertThat(s.sendBody("type='terminate'", "<presence xmlns='jabber:client' type='unavailable'/>").body()).contains("type=\"terminate\"");
+    // both links close; the session answers with its end
+    await().atMost(Duration.ofSeconds(10)).until(() -> !xbosh.pod().owns(s.sid));
+    assertThat(s.sendBody("stream='" + second + "'", "").body()).contains("type=\"terminate\"");
+  }
+
+  @Test
+  void b80_streamsBeyondTheLimitAreRefusedOneByOneAndTheSessionGoesOn() throws Exception {
+    BoshSession s = login("alice", "alicepw", "many");
+    List<String> opened = new ArrayList<>();
+    for (int i = 1; i < Integer.parseInt(baseEnv.getOrDefault("XBOSH_MAX_STREAMS", "4")); i++) {
+      opened.add(openStream(s, "localhost"));
+    }
+    HttpResponse<String> refused = s.sendBody("to='localhost' xml:lang='en'", "");
+    assertThat(refused.body()).contains("type=\"terminate\"").contains("condition=\"policy-violation\"");
+    assertThat(attr(refused.body(), "stream")).isNotNull().isNotIn(opened);
+    assertThat(pingOn(s, s.stream, "ok")).contains("type=\"result\"");
+    s.sendBody("type='terminate'", "");
+  }
+
+  @Test
+  void b81_hostileStreamValuesEndOnlyTheirSession() throws Exception {
+    BoshSession bystander = login("bob", "bobpw", "bystander");
+    for (String value : List.of("", "a b", "x".repeat(300), "&lt;x&gt;", "bogus")) {
+      String sid = bareSession(300, "wait='5' hold='1' ver='1.11'");
+      assertTerminate(post(req(sid, 301, "stream='" + value + "'")), 200, "item-not-found");
+    }
+    String sid = bareSession(400, "wait='5' hold='1' ver='1.11'");
+    assertTerminate(post(req(sid, 401, "to='localhost&#10;x'")), 200, "bad-request");
+    assertThat(BoshSession.pingResult(bystander, "localhost", "fine")).contains("type=\"result\"");
   }
 
   static void assertTerminate(HttpResponse<String> r, int status, String condition) {

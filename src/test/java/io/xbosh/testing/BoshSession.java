@@ -29,13 +29,16 @@ public final class BoshSession {
   private int next;
   private final java.util.concurrent.atomic.AtomicLong requests = new java.util.concurrent.atomic.AtomicLong();
   public final String sid;
+  /** The first stream's name (XEP-0124 §16.2), null when xbosh announced none. */
+  public final String stream;
   public long rid;
 
-  private BoshSession(HttpClient http, List<URI> endpoints, int next, String sid, long rid) {
+  private BoshSession(HttpClient http, List<URI> endpoints, int next, String sid, String stream, long rid) {
     this.http = http;
     this.endpoints = List.copyOf(endpoints);
     this.next = next;
     this.sid = sid;
+    this.stream = stream;
     this.rid = rid;
   }
 
@@ -74,7 +77,7 @@ public final class BoshSession {
         + "' xml:lang='en' wait='" + wait + "' hold='1' ver='1.11' xmpp:version='1.0'/>");
     assertThat(created.statusCode()).isEqualTo(200);
     assertThat(created.body()).contains("<mechanism>PLAIN</mechanism>");
-    BoshSession s = new BoshSession(http, endpoints, 1, attr(created.body(), "sid"), rid);
+    BoshSession s = new BoshSession(http, endpoints, 1, attr(created.body(), "sid"), attr(created.body(), "stream"), rid);
     String auth = Base64.getEncoder().encodeToString(("\0" + user + "\0" + password).getBytes(StandardCharsets.UTF_8));
     assertThat(s.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + auth + "</auth>").body())
         .contains("<success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"");
@@ -103,6 +106,18 @@ public final class BoshSession {
   /** A body with the next rid and these payloads. */
   public synchronized String nextBody(String payload) {
     return "<body " + B + " sid='" + sid + "' rid='" + (++rid) + "'>" + payload + "</body>";
+  }
+
+  /** Sends the next rid with these attributes (written as they are) and payloads. */
+  public HttpResponse<String> sendBody(String attributes, String payload) throws Exception {
+    String body;
+    URI to;
+    synchronized (this) {
+      String open = "<body " + B + " " + X + " sid='" + sid + "' rid='" + (++rid) + "' " + attributes;
+      body = payload.isEmpty() ? open + "/>" : open + ">" + payload + "</body>";
+      to = nextEndpoint();
+    }
+    return post(http, to, body);
   }
 
   public HttpResponse<String> send(String payload) throws Exception {
@@ -158,6 +173,51 @@ public final class BoshSession {
       throw new IllegalStateException(e);
     }
     return got;
+  }
+
+  /** Polls until a response satisfies the condition; every response goes to {@code seen}. */
+  public String pollUntil(java.util.function.Predicate<String> done, List<String> seen) throws Exception {
+    for (int i = 0; i < 20; i++) {
+      String body = send("").body();
+      seen.add(body);
+      if (done.test(body)) {
+        return body;
+      }
+    }
+    throw new AssertionError("no such response; got " + seen);
+  }
+
+  /** The first response seen, or polled for, that satisfies the condition. */
+  public String awaitBody(java.util.function.Predicate<String> done, List<String> seen) throws Exception {
+    for (String b : seen) {
+      if (done.test(b)) {
+        return b;
+      }
+    }
+    return pollUntil(done, seen);
+  }
+
+  /**
+   * XEP-0124 §16.3: opens another stream and logs a user in on it (SASL PLAIN, restart, bind), each
+   * request naming the stream. Every response goes to {@code seen}.
+   *
+   * @return the stream's name
+   */
+  public String openStreamAndLogin(String domain, String user, String password, String resource, List<String> seen) throws Exception {
+    HttpResponse<String> opened = sendBody("to='" + domain + "' xml:lang='en' xmpp:version='1.0'", "");
+    String name = attr(opened.body(), "stream");
+    assertThat(name).as(opened.body()).isNotNull().isNotEqualTo(stream);
+    String on = "stream='" + name + "'";
+    awaitBody(b -> name.equals(attr(b, "stream")) && b.contains("<mechanism>PLAIN</mechanism>"), seen);
+    String auth = Base64.getEncoder().encodeToString(("\0" + user + "\0" + password).getBytes(StandardCharsets.UTF_8));
+    seen.add(sendBody(on, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + auth + "</auth>").body());
+    awaitBody(b -> b.contains("<success"), seen);
+    seen.add(sendBody("to='" + domain + "' xmpp:restart='true' " + on, "").body());
+    awaitBody(b -> name.equals(attr(b, "stream")) && b.contains("urn:ietf:params:xml:ns:xmpp-bind"), seen);
+    seen.add(sendBody(on, "<iq xmlns='jabber:client' type='set' id='bind-" + name + "'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+        + "<resource>" + resource + "</resource></bind></iq>").body());
+    awaitBody(b -> b.contains("<jid>" + user + "@" + domain + "/" + resource + "</jid>"), seen);
+    return name;
   }
 
   /** Sends an XMPP ping and returns the body in which its answer comes back. */

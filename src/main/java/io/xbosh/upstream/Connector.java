@@ -1,0 +1,93 @@
+package io.xbosh.upstream;
+
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.core.net.NetClient;
+import io.vertx.core.net.SocketAddress;
+import io.xbosh.protocol.BoshException;
+import io.xbosh.protocol.SessionParams;
+import io.xbosh.protocol.TerminateCondition;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Opens upstream links: picks the servers for a stream's {@code to} and {@code route}, tries them in
+ * order (SRV records give several), each attempt with a fresh link, and follows one
+ * {@code see-other-host} redirect the operator admits (RFC 6120 §4.9.3.19). Used for a session's
+ * first stream and for every further one (XEP-0124 §16.3).
+ */
+public final class Connector {
+
+  private static final Logger log = LoggerFactory.getLogger(Connector.class);
+  private static final Pattern SEE_OTHER_HOST =
+      Pattern.compile("<see-other-host xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\">([^<]{1,300})</see-other-host>");
+  private static final int MAX_TARGETS = 64;
+
+  /** Limits of a link. */
+  public record Settings(int maxStanzaBytes, int maxQueuedStanzas, long connectTimeoutMs, UpstreamSecurity security) {
+  }
+
+  /** An open link and the server's answer to its stream header. */
+  public record Connected(UpstreamLink link, StreamOpened opened) {
+  }
+
+  private final Vertx vertx;
+  private final UpstreamResolver resolver;
+  private final NetClient netClient;
+  private final Settings settings;
+
+  public Connector(Vertx vertx, UpstreamResolver resolver, NetClient netClient, Settings settings) {
+    this.vertx = vertx;
+    this.resolver = resolver;
+    this.netClient = netClient;
+    this.settings = settings;
+  }
+
+  /**
+   * Opens a stream for a session. Fails with a {@link BoshException}: {@code host-unknown},
+   * {@code improper-addressing}, {@code remote-connection-failed} or {@code remote-stream-error}.
+   *
+   * @param context the event loop the link is confined to
+   * @param stream  the stream's name, null for the session's first stream
+   */
+  public Future<Connected> connect(Context context, String sid, String stream, SessionParams params) {
+    return resolver.resolve(params.to(), params.route()).compose(targets -> connect(context, sid, stream, params, targets, 0));
+  }
+
+  private Future<Connected> connect(Context context, String sid, String stream, SessionParams params, List<SocketAddress> targets,
+      int i) {
+    if (targets.isEmpty()) {
+      return Future.failedFuture(new BoshException(TerminateCondition.HOST_UNKNOWN, "no server for " + params.to()));
+    }
+    UpstreamLink link = new UpstreamLink(vertx, context, sid, stream, params, settings.maxStanzaBytes(), settings.maxQueuedStanzas());
+    Promise<StreamOpened> opened = Promise.promise();
+    // the socket belongs to the event loop that connects it
+    context.runOnContext(v -> link.open(netClient, targets.get(i), settings.connectTimeoutMs(), settings.security()).onComplete(opened));
+    return opened.future()
+        .map(o -> new Connected(link, o))
+        .recover(e -> {
+          if (!(e instanceof BoshException be)) {
+            return Future.failedFuture(e);
+          }
+          if (be.condition() == TerminateCondition.REMOTE_CONNECTION_FAILED && i + 1 < targets.size()) {
+            return connect(context, sid, stream, params, targets, i + 1);
+          }
+          Matcher m = SEE_OTHER_HOST.matcher(be.children());
+          SocketAddress other = be.condition() == TerminateCondition.REMOTE_STREAM_ERROR && targets.size() < MAX_TARGETS && m.find()
+              ? resolver.redirect(m.group(1)) : null;
+          if (other != null && !targets.contains(other)) {
+            log.info("sid={} server sent see-other-host {}; connecting there", sid, other);
+            List<SocketAddress> next = new ArrayList<>(targets.subList(0, i + 1));
+            next.add(other);
+            return connect(context, sid, stream, params, next, i + 1);
+          }
+          return Future.failedFuture(e);
+        });
+  }
+}

@@ -1,0 +1,261 @@
+package io.xbosh.upstream;
+
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.xbosh.protocol.BoshException;
+import io.xbosh.protocol.SessionParams;
+import io.xbosh.protocol.TerminateCondition;
+import io.xbosh.session.Forward;
+import io.xbosh.session.SessionStore.Delivery;
+import io.xbosh.session.SessionStore.Queued;
+import io.xbosh.session.StreamRequest;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The upstream links of one session on its owner pod: the first stream's, and one for every further
+ * stream the client opened (XEP-0124 §16). All of them live on the event loop of the first link.
+ *
+ * <p>Client forwards are numbered per session (see {@link Forward}): a small reorder buffer puts
+ * them back in order, then each goes to the stream it names, or to every open stream when it names
+ * none. A stream being opened gets the forwards naming it once it is open.
+ */
+public final class SessionLinks implements LinkSink {
+
+  private static final Logger log = LoggerFactory.getLogger(SessionLinks.class);
+  private static final int MAX_EARLY_FORWARDS = 64;
+  private static final int MAX_WAITING_FORWARDS = 64;
+
+  /** What a session's links report to the pod. */
+  public interface Owner {
+
+    Future<Delivery> deliver(String sid, String stream, List<String> stanzas);
+
+    /** A stream ended from the server side, or could not be opened. */
+    Future<Void> ended(String sid, String stream, TerminateCondition condition, String children);
+
+    /** The forwards cannot be put in order: the session has to end. */
+    void failed(String sid, TerminateCondition condition);
+
+    /** Every link of the session is closed. */
+    void closed(SessionLinks links);
+  }
+
+  private final String sid;
+  private final String firstStream;
+  private final UpstreamLink first;
+  private final Context context;
+  private final Connector connector;
+  private final Owner owner;
+  /** further streams by name, in the order they opened */
+  private final Map<String, UpstreamLink> streams = new LinkedHashMap<>();
+  /** forwards for streams still being opened */
+  private final Map<String, List<Forward>> opening = new HashMap<>();
+  private final TreeMap<Long, Forward> early = new TreeMap<>();
+  private long nextSeq = 1;
+  private boolean firstOpen = true;
+  /** the session is over: nothing more is applied, streams that finish opening are closed */
+  private boolean over;
+  private boolean closedReported;
+
+  /**
+   * @param firstStream the first stream's name, null when the session has no stream names
+   * @param connector   opens further streams; null when they are off
+   */
+  public SessionLinks(String sid, String firstStream, UpstreamLink first, Connector connector, Owner owner) {
+    this.sid = sid;
+    this.firstStream = firstStream;
+    this.first = first;
+    this.context = first.context();
+    this.connector = connector;
+    this.owner = owner;
+  }
+
+  public String sid() {
+    return sid;
+  }
+
+  /** Starts passing server stanzas of the first stream on. */
+  public void start() {
+    first.attach(this);
+  }
+
+  /** Client forwards released by the store, in any order. */
+  public void forward(List<Forward> forwards) {
+    if (!forwards.isEmpty()) {
+      runOnContext(() -> forwards.forEach(this::forward));
+    }
+  }
+
+  /** Sends server stanzas the client will never read back to the server, each through its stream. */
+  public void bounce(List<Queued> stanzas) {
+    if (stanzas.isEmpty()) {
+      return;
+    }
+    runOnContext(() -> {
+      Map<UpstreamLink, List<String>> byLink = new LinkedHashMap<>();
+      for (Queued q : stanzas) {
+        UpstreamLink link = link(q.stream());
+        if (link != null) {
+          byLink.computeIfAbsent(link, l -> new ArrayList<>()).add(q.stanza());
+        }
+      }
+      byLink.forEach(UpstreamLink::bounceLater);
+    });
+  }
+
+  /** Closes every link without a stream end (the session expired or is gone). */
+  public void abort() {
+    runOnContext(() -> {
+      over = true;
+      first.abort();
+      new ArrayList<>(streams.values()).forEach(UpstreamLink::abort);
+    });
+  }
+
+  /** Ends every stream cleanly (pod shutdown). */
+  public void shutdown() {
+    runOnContext(() -> {
+      over = true;
+      first.shutdown();
+      new ArrayList<>(streams.values()).forEach(UpstreamLink::shutdown);
+    });
+  }
+
+  private UpstreamLink link(String stream) {
+    return stream == null || stream.equals(firstStream) ? (firstOpen ? first : null) : streams.get(stream);
+  }
+
+  private void forward(Forward f) {
+    if (over || f.seq() < nextSeq) {
+      return;
+    }
+    early.put(f.seq(), f);
+    if (early.size() > MAX_EARLY_FORWARDS) {
+      log.warn("sid={} rid gap never filled; ending the session", sid);
+      over = true;
+      early.clear();
+      owner.failed(sid, TerminateCondition.UNDEFINED_CONDITION);
+      return;
+    }
+    Forward next;
+    while (!over && (next = early.remove(nextSeq)) != null) {
+      nextSeq++;
+      apply(next);
+    }
+  }
+
+  private void apply(Forward f) {
+    if (f.open()) {
+      open(f);
+      return;
+    }
+    if (f.stream() == null) {
+      // XEP-0124 §16.4: a body naming no stream is for every open stream
+      if (firstOpen) {
+        first.apply(f);
+      }
+      new ArrayList<>(streams.values()).forEach(l -> l.apply(f));
+      if (f.terminate()) {
+        over = true;
+      }
+      return;
+    }
+    UpstreamLink link = link(f.stream());
+    if (link != null) {
+      link.apply(f);
+      return;
+    }
+    List<Forward> waiting = opening.get(f.stream());
+    if (waiting != null && waiting.size() < MAX_WAITING_FORWARDS) {
+      waiting.add(f);
+    }
+    // else a stream that has ended: XEP-0124 §16.4 lets its late payloads go
+  }
+
+  /** XEP-0124 §16.3: a new stream to the server the client asked for, with the first stream's settings. */
+  private void open(Forward f) {
+    String name = f.stream();
+    StreamRequest r;
+    try {
+      r = StreamRequest.decode(f.payload());
+    } catch (IllegalArgumentException e) {
+      owner.ended(sid, name, TerminateCondition.BAD_REQUEST, "");
+      return;
+    }
+    if (connector == null || streams.containsKey(name) || opening.containsKey(name)) {
+      owner.ended(sid, name, TerminateCondition.UNDEFINED_CONDITION, "");
+      return;
+    }
+    SessionParams p = first.params();
+    SessionParams params = new SessionParams(p.waitSeconds(), p.hold(), p.requests(), p.inactivity(), p.polling(), p.ver(),
+        p.content(), p.ack(), r.to(), r.lang(), r.from(), r.route());
+    opening.put(name, new ArrayList<>());
+    log.info("sid={} opening stream {} to {}", sid, name, r.to());
+    connector.connect(context, sid, name, params).onComplete(ar -> runOnContext(() -> {
+      List<Forward> waiting = opening.remove(name);
+      if (ar.failed()) {
+        BoshException be = ar.cause() instanceof BoshException b ? b
+            : new BoshException(TerminateCondition.REMOTE_CONNECTION_FAILED, String.valueOf(ar.cause().getMessage()));
+        log.info("sid={} stream {} could not be opened: {}", sid, name, be.getMessage());
+        owner.ended(sid, name, be.condition(), be.children());
+        checkClosed();
+        return;
+      }
+      UpstreamLink link = ar.result().link();
+      if (over) {
+        link.abort();
+        return;
+      }
+      streams.put(name, link);
+      link.attach(this);
+      waiting.forEach(link::apply);
+    }));
+  }
+
+  // ---- LinkSink: what the links say
+
+  @Override
+  public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
+    return owner.deliver(sid, stream, stanzas);
+  }
+
+  @Override
+  public Future<Void> ended(String sid, String stream, TerminateCondition condition, String children) {
+    return owner.ended(sid, stream, condition, children);
+  }
+
+  @Override
+  public void closed(String sid, String stream) {
+    runOnContext(() -> {
+      if (stream == null) {
+        firstOpen = false;
+      } else {
+        streams.remove(stream);
+      }
+      checkClosed();
+    });
+  }
+
+  private void checkClosed() {
+    if (!firstOpen && streams.isEmpty() && opening.isEmpty() && !closedReported) {
+      over = true;
+      closedReported = true;
+      owner.closed(this);
+    }
+  }
+
+  private void runOnContext(Runnable r) {
+    if (io.vertx.core.Vertx.currentContext() == context) {
+      r.run();
+    } else {
+      context.runOnContext(v -> r.run());
+    }
+  }
+}
