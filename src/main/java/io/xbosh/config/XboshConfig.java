@@ -48,7 +48,10 @@ public record XboshConfig(
     HostPort dnsServer,
     UpstreamTls upstreamTls,
     String upstreamTrust,
-    int maxStreams) {
+    int maxStreams,
+    String httpTlsCert,
+    String httpTlsKey,
+    boolean trustForwardedProto) {
 
   /** How xbosh secures its link to the XMPP server (XEP-0124 §19.2, XEP-0206 §2). */
   public enum UpstreamTls {
@@ -107,6 +110,9 @@ public record XboshConfig(
       new Variable("XBOSH_HTTP_HOST", "0.0.0.0", "address the HTTP listener binds"),
       new Variable("XBOSH_HTTP_PORT", "5280", "HTTP port (0 picks a free one)"),
       new Variable("XBOSH_HTTP_PATH", "/http-bind", "path of the BOSH endpoint"),
+      new Variable("XBOSH_HTTP_TLS_CERT", "(unset: plain HTTP)", "PEM certificate chain: the listener speaks HTTPS (set XBOSH_HTTP_TLS_KEY with it)"),
+      new Variable("XBOSH_HTTP_TLS_KEY", "(unset)", "PEM private key of XBOSH_HTTP_TLS_CERT"),
+      new Variable("XBOSH_TRUST_FORWARDED_PROTO", "false", "true: a request whose X-Forwarded-Proto is https came encrypted (set only behind a proxy that overwrites the header); sessions begun encrypted refuse plain requests"),
       new Variable("XBOSH_REDIS_URL", "(unset)", "Redis connection string, e.g. redis://127.0.0.1:6379/0, or comma-separated seed nodes of a Redis Cluster; unset: in-process session store (single pod)"),
       new Variable("XBOSH_REDIS_CLUSTER", "false", "true: XBOSH_REDIS_URL names Redis Cluster nodes"),
       new Variable("XBOSH_REDIS_POOL_SIZE", "32", "pooled Redis connections per pod"),
@@ -175,11 +181,7 @@ public record XboshConfig(
           }
           return s;
         }),
-        r.get("XBOSH_REDIS_CLUSTER", false, s -> switch (s) {
-          case "true" -> true;
-          case "false" -> false;
-          default -> throw new IllegalArgumentException("must be true or false");
-        }),
+        r.get("XBOSH_REDIS_CLUSTER", false, XboshConfig::bool),
         r.intIn("XBOSH_REDIS_POOL_SIZE", 32, 1, 1024),
         r.get("XBOSH_UPSTREAM", new HostPort("127.0.0.1", 5222), s -> s.equals("srv") ? null : HostPort.parse(s)),
         r.get("XBOSH_UPSTREAM_HOSTS", Map.of(), XboshConfig::parseHostMap),
@@ -213,15 +215,31 @@ public record XboshConfig(
           case "direct" -> UpstreamTls.DIRECT;
           default -> throw new IllegalArgumentException("must be off, optional, required or direct");
         }),
-        r.get("XBOSH_UPSTREAM_TRUST", null, s -> {
-          if (!java.nio.file.Files.isReadable(java.nio.file.Path.of(s))) {
-            throw new IllegalArgumentException("not a readable file");
-          }
-          return s;
-        }),
-        r.intIn("XBOSH_MAX_STREAMS", 4, 1, 16));
+        r.get("XBOSH_UPSTREAM_TRUST", null, XboshConfig::readable),
+        r.intIn("XBOSH_MAX_STREAMS", 4, 1, 16),
+        r.get("XBOSH_HTTP_TLS_CERT", null, XboshConfig::readable),
+        r.get("XBOSH_HTTP_TLS_KEY", null, XboshConfig::readable),
+        r.get("XBOSH_TRUST_FORWARDED_PROTO", false, XboshConfig::bool));
+    if ((c.httpTlsCert() == null) != (c.httpTlsKey() == null)) {
+      r.error("XBOSH_HTTP_TLS_CERT and XBOSH_HTTP_TLS_KEY go together");
+    }
     r.check();
     return c;
+  }
+
+  private static String readable(String s) {
+    if (!java.nio.file.Files.isReadable(java.nio.file.Path.of(s))) {
+      throw new IllegalArgumentException("not a readable file");
+    }
+    return s;
+  }
+
+  private static boolean bool(String s) {
+    return switch (s) {
+      case "true" -> true;
+      case "false" -> false;
+      default -> throw new IllegalArgumentException("must be true or false");
+    };
   }
 
   private static Set<String> parseOrigins(String s) {
@@ -335,6 +353,10 @@ public record XboshConfig(
         }
         return v;
       });
+    }
+
+    void error(String message) {
+      errors.add(message);
     }
 
     void check() {

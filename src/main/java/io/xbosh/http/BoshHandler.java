@@ -53,8 +53,9 @@ public final class BoshHandler implements Handler<RoutingContext> {
    *
    * @param maxPause   the {@code maxpause} advertised to clients, seconds; 0: pausing is off
    * @param maxStreams streams a session may have open (XEP-0124 §16); 1: multiple streams are off
+   * @param trustForwardedProto whether {@code X-Forwarded-Proto: https} means the request came encrypted
    */
-  public record Settings(int maxBodyBytes, int maxPause, int maxStreams, Set<String> corsOrigins) {
+  public record Settings(int maxBodyBytes, int maxPause, int maxStreams, Set<String> corsOrigins, boolean trustForwardedProto) {
 
     boolean streams() {
       return maxStreams > 1;
@@ -119,16 +120,25 @@ public final class BoshHandler implements Handler<RoutingContext> {
       reply.write(res, 503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
       return;
     }
+    boolean encrypted = encrypted(req);
     if (script) {
-      decodeAndProcess(() -> RequestBody.fromQuery(req.query(), settings.maxBodyBytes()), res, reply);
+      decodeAndProcess(() -> RequestBody.fromQuery(req.query(), settings.maxBodyBytes()), res, reply, encrypted);
       return;
     }
     String coding = req.getHeader(HttpHeaders.CONTENT_ENCODING);
     readBody(req, res, reply).onSuccess(raw ->
-        decodeAndProcess(() -> RequestBody.decode(coding, raw, settings.maxBodyBytes()), res, reply));
+        decodeAndProcess(() -> RequestBody.decode(coding, raw, settings.maxBodyBytes()), res, reply, encrypted));
   }
 
-  private void decodeAndProcess(java.util.function.Supplier<byte[]> decoding, HttpServerResponse res, Reply reply) {
+  /**
+   * XEP-0124 §19.1: whether the request reached xbosh encrypted: over its own HTTPS listener, or
+   * through a TLS-terminating proxy that says so and is trusted to.
+   */
+  private boolean encrypted(HttpServerRequest req) {
+    return req.isSSL() || settings.trustForwardedProto() && "https".equalsIgnoreCase(req.getHeader("X-Forwarded-Proto"));
+  }
+
+  private void decodeAndProcess(java.util.function.Supplier<byte[]> decoding, HttpServerResponse res, Reply reply, boolean encrypted) {
     byte[] bytes;
     try {
       bytes = decoding.get();
@@ -139,7 +149,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       badRequest(res, reply, e);
       return;
     }
-    process(bytes, res, reply);
+    process(bytes, res, reply, encrypted);
   }
 
   private void badRequest(HttpServerResponse res, Reply reply, BoshException e) {
@@ -197,7 +207,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
   }
 
-  private void process(byte[] bytes, HttpServerResponse res, Reply reply) {
+  private void process(byte[] bytes, HttpServerResponse res, Reply reply, boolean encrypted) {
     BoshBody body;
     try {
       body = parser.parse(bytes);
@@ -206,15 +216,15 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     if (body.sid() == null) {
-      create(body, res, reply);
+      create(body, res, reply, encrypted);
     } else {
-      accept(body, res, reply);
+      accept(body, res, reply, encrypted);
     }
   }
 
   // ---- session creation (XEP-0124 §7, XEP-0206 §3-4)
 
-  private void create(BoshBody body, HttpServerResponse res, Reply reply) {
+  private void create(BoshBody body, HttpServerResponse res, Reply reply, boolean encrypted) {
     SessionParams params;
     try {
       params = negotiator.negotiate(body);
@@ -255,7 +265,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
         .onFailure(e -> metrics.upstreamConnectFailed(e instanceof BoshException be ? be.condition().wireName() : "error"))
         .compose(connected -> {
           String response = creationResponse(sid, stream, params, body, rid, connected.opened());
-          return pod.store().create(new SessionRecord(sid, params, pod.id(), rid, response, newKey, stream))
+          return pod.store().create(new SessionRecord(sid, params, pod.id(), rid, response, newKey, stream, encrypted))
               .map(v -> new Created(connected.link(), response))
               .onFailure(e -> connected.link().abort());
         })
@@ -328,7 +338,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
 
   // ---- every later request (XEP-0124 §8, §14)
 
-  private void accept(BoshBody body, HttpServerResponse res, Reply reply) {
+  private void accept(BoshBody body, HttpServerResponse res, Reply reply, boolean encrypted) {
     String sid = body.sid();
     long rid = body.rid();
     HeldRequest held = HeldRequest.register(pod, res, reply);
@@ -340,11 +350,11 @@ public final class BoshHandler implements Handler<RoutingContext> {
     try {
       flags = (body.isRestart() ? "r" : "") + (body.isTerminate() ? "t" : "") + (opening ? "o" : "") + pauseFlag(body)
           + keyFlag(body, "key", ";K=", TerminateCondition.ITEM_NOT_FOUND) + keyFlag(body, "newkey", ";N=", TerminateCondition.ITEM_NOT_FOUND)
-          + ackFlag(body) + streamFlag(body, opening);
+          + ackFlag(body) + streamFlag(body, opening) + (encrypted ? "" : ";U");
       // XEP-0206 §5: a restart request's payloads are ignored
       payload = opening ? streamRequest(body) : body.isRestart() ? "" : String.join("", body.payloads());
     } catch (BoshException e) {
-      failSession(sid, held, e);
+      failSession(sid, held, e, encrypted);
       return;
     }
     int stanzas = body.isRestart() ? 0 : body.payloads().size();
@@ -436,6 +446,13 @@ public final class BoshHandler implements Handler<RoutingContext> {
   }
 
   private void applyAccepted(String sid, long rid, Accepted acc, HeldRequest held) {
+    if (acc.outcome() == Accepted.Outcome.DROPPED) {
+      // XEP-0124 §19.1: close the connection, leave the session alone
+      log.info("sid={} plain request for a session begun over HTTPS; connection closed", sid);
+      pod.metrics().request("insecure");
+      held.drop();
+      return;
+    }
     if (!pod.reachable(acc.owner()) || !pod.forward(sid, acc.forwards())) {
       log.warn("sid={} owner pod {} not reachable; ending session", sid, acc.owner());
       failSession(sid, held, new BoshException(TerminateCondition.REMOTE_CONNECTION_FAILED, "upstream link lost"));
@@ -469,6 +486,11 @@ public final class BoshHandler implements Handler<RoutingContext> {
 
   /** Maps a failure to the wire; item-not-found ends the session for good (XEP-0124 §14.2, §14.3). */
   private void failSession(String sid, HeldRequest held, Throwable e) {
+    failSession(sid, held, e, true);
+  }
+
+  /** @param encrypted whether the request came encrypted (a plain one cannot end a session begun encrypted) */
+  private void failSession(String sid, HeldRequest held, Throwable e, boolean encrypted) {
     if (held.done()) {
       return;
     }
@@ -481,7 +503,11 @@ public final class BoshHandler implements Handler<RoutingContext> {
       }
       // the session ends: answer only once the store says so, so a request racing this answer
       // finds the tombstone; with no other request held, the tombstone carries waiting stanzas
-      pod.store().terminate(sid, Pod.terminateOpen(be.condition()), "").onComplete(ar -> {
+      pod.store().refuse(sid, Pod.terminateOpen(be.condition()), encrypted).onComplete(ar -> {
+        if (ar.succeeded() && ar.result().dropped()) {
+          held.drop(); // XEP-0124 §19.1
+          return;
+        }
         if (ar.succeeded() && ar.result().ended()) {
           pod.metrics().terminated(be.condition().wireName());
         }

@@ -6,6 +6,7 @@ import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.net.NetClient;
 import io.vertx.core.net.NetClientOptions;
+import io.vertx.core.net.PemKeyCertOptions;
 import io.vertx.ext.web.Router;
 import io.xbosh.config.XboshConfig;
 import io.xbosh.pod.Pod;
@@ -51,7 +52,8 @@ public final class HttpVerticle extends VerticleBase {
             config.pollingInactivity(), config.polling())),
         new Connector(vertx, resolver, netClient, new Connector.Settings(config.maxStanzaBytes(), config.maxQueuedStanzas(),
             config.connectTimeoutMs(), UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust()))),
-        new BoshHandler.Settings(config.maxBodyBytes(), config.maxPause(), config.maxStreams(), config.corsOrigins()));
+        new BoshHandler.Settings(config.maxBodyBytes(), config.maxPause(), config.maxStreams(), config.corsOrigins(),
+            config.trustForwardedProto()));
     Router router = Router.router(vertx);
     router.route(config.httpPath()).handler(bosh);
     router.get(HEALTH_PATH).handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ok"));
@@ -63,7 +65,11 @@ public final class HttpVerticle extends VerticleBase {
       rc.response().setStatusCode(ready ? 200 : 503).putHeader("Content-Type", "text/plain")
           .end(ready ? "ready" : pod.draining() ? "draining" : "store unavailable");
     });
-    server = vertx.createHttpServer(new HttpServerOptions()
+    HttpServerOptions options = new HttpServerOptions();
+    if (config.httpTlsCert() != null) {
+      options.setSsl(true).setKeyCertOptions(new PemKeyCertOptions().setCertPath(config.httpTlsCert()).setKeyPath(config.httpTlsKey()));
+    }
+    server = vertx.createHttpServer(options
         .setHost(config.httpHost())
         .setPort(port)
         .setTcpNoDelay(true)

@@ -34,8 +34,12 @@ public record Accepted(
     /** A resent rid that was still held: this copy replaces the older one, which gets a recoverable error. */
     TAKEOVER,
     /** The session has ended: {@link #immediate} is its final body. */
-    ENDED
+    ENDED,
+    /** A plain request of a session begun over HTTPS (XEP-0124 §19.1): not processed, its connection closes. */
+    DROPPED
   }
+
+  public static final Accepted DROPPED = new Accepted(Outcome.DROPPED, null, false, null, 0, null, List.of(), List.of());
 
   public Accepted {
     forwards = List.copyOf(forwards);

@@ -90,6 +90,8 @@ public final class InMemorySessionStore implements SessionStore {
     String firstStream = "";
     final List<String> streams = new ArrayList<>();
     final ArrayDeque<String> closedStreams = new ArrayDeque<>();
+    /** begun over HTTPS: every request must be encrypted */
+    boolean encrypted;
     String tombstone;
     long expiresAt;
     long pause;
@@ -156,6 +158,7 @@ public final class InMemorySessionStore implements SessionStore {
     s.sentAt.put(r.rid(), s.lastArrival);
     s.expiresAt = clockMillis.getAsLong() + p.inactivity() * 1000L;
     s.key = r.newKey() == null ? "" : r.newKey();
+    s.encrypted = r.encrypted();
     if (r.stream() != null) {
       s.firstStream = r.stream();
       s.streams.add(r.stream());
@@ -184,6 +187,10 @@ public final class InMemorySessionStore implements SessionStore {
   private Accepted accept(String sid, State s, long rid, String holder, String flags, String payload) {
     if (s.tombstone != null) {
       return new Accepted(Accepted.Outcome.ENDED, null, false, null, 0, s.tombstone, List.of(), List.of());
+    }
+    // XEP-0124 §19.1, as accept.lua checks it
+    if (s.encrypted && flags.contains(";U")) {
+      return Accepted.DROPPED;
     }
     String cached = s.responses.get(rid);
     if (cached != null) {
@@ -449,6 +456,19 @@ public final class InMemorySessionStore implements SessionStore {
   @Override
   public Future<Terminated> terminate(String sid, String terminateOpen, String children) {
     return terminate(sid, terminateOpen, children, false, null);
+  }
+
+  @Override
+  public Future<Terminated> refuse(String sid, String terminateOpen, boolean encrypted) {
+    State s = live(sid);
+    if (s != null && !encrypted) {
+      synchronized (s) {
+        if (s.encrypted && s.tombstone == null) {
+          return Future.succeededFuture(Terminated.DROPPED);
+        }
+      }
+    }
+    return terminate(sid, terminateOpen, "");
   }
 
   @Override

@@ -104,7 +104,7 @@ public final class RedisSessionStore implements SessionStore {
     return eval(create, r.sid(), List.of(Long.toString(r.rid()), Integer.toString(p.hold()), Integer.toString(p.requests()),
         Integer.toString(p.waitSeconds()), Integer.toString(p.inactivity()), p.ack() ? "1" : "0", p.content(),
         p.legacy() ? "1" : "0", r.owner(), r.response(), r.newKey() == null ? "" : r.newKey(), Integer.toString(p.polling()),
-        r.stream() == null ? "" : r.stream()))
+        r.stream() == null ? "" : r.stream(), r.encrypted() ? "1" : "0"))
         .compose(res -> res.toInteger() == 1 ? Future.succeededFuture()
             : Future.failedFuture(new IllegalStateException("sid collision")));
   }
@@ -120,6 +120,9 @@ public final class RedisSessionStore implements SessionStore {
       case "gone" -> throw new BoshException(TerminateCondition.ITEM_NOT_FOUND, "unknown session");
       case "err" -> throw new BoshException(TerminateCondition.fromWireName(res.get(1).toString()), "refused by the session's rules")
           .forLegacy("1".equals(res.get(2).toString()));
+      case "drop" -> {
+        return Accepted.DROPPED;
+      }
       case "ended" -> {
         return new Accepted(Accepted.Outcome.ENDED, null, false, null, 0, res.get(1).toString(), List.of(), List.of());
       }
@@ -193,16 +196,24 @@ public final class RedisSessionStore implements SessionStore {
 
   @Override
   public Future<Terminated> terminate(String sid, String terminateOpen, String children) {
-    return terminate(sid, terminateOpen, children, "");
+    return terminate(sid, terminateOpen, children, "", "");
+  }
+
+  @Override
+  public Future<Terminated> refuse(String sid, String terminateOpen, boolean encrypted) {
+    return terminate(sid, terminateOpen, "", "", encrypted ? "" : "U");
   }
 
   @Override
   public Future<Terminated> endStream(String sid, String stream, String terminateOpen, String children) {
-    return terminate(sid, terminateOpen, children, stream == null ? "F" : "S" + stream);
+    return terminate(sid, terminateOpen, children, stream == null ? "F" : "S" + stream, "");
   }
 
-  private Future<Terminated> terminate(String sid, String terminateOpen, String children, String scope) {
-    return eval(terminate, sid, List.of(terminateOpen, children, scope)).map(res -> {
+  private Future<Terminated> terminate(String sid, String terminateOpen, String children, String scope, String plain) {
+    return eval(terminate, sid, List.of(terminateOpen, children, scope, plain)).map(res -> {
+      if (res.get(1).toInteger() == 2) {
+        return Terminated.DROPPED;
+      }
       Response tombstone = res.get(0);
       return new Terminated(answers(res, 3), tombstone == null ? null : tombstone.toString(), res.get(1).toInteger() == 1,
           "1".equals(res.get(2).toString()));

@@ -82,6 +82,15 @@ public interface SessionStore {
   Future<Terminated> terminate(String sid, String terminateOpen, String children);
 
   /**
+   * Ends a session over a request refused before the store saw it (a malformed attribute), like
+   * {@link #terminate} without children; except that a plain request of a session begun encrypted
+   * ends nothing (XEP-0124 §19.1): then {@link Terminated#dropped()}.
+   *
+   * @param encrypted whether the refused request came encrypted
+   */
+  Future<Terminated> refuse(String sid, String terminateOpen, boolean encrypted);
+
+  /**
    * One stream of the session ended from the server side (XEP-0124 §16.6): while others stay open,
    * the client gets a terminate body naming it, behind the stanzas the stream sent before, and the
    * session goes on; the last open stream ends the session as {@link #terminate} does.
@@ -125,8 +134,14 @@ public interface SessionStore {
    * Result of {@link #terminate}: who gets which final body, what any later request gets, and
    * whether this call ended the session (false when it had ended already).
    */
-  record Terminated(List<Answer> answers, String tombstone, boolean ended, boolean legacy) {
+  record Terminated(List<Answer> answers, String tombstone, boolean ended, boolean legacy, boolean dropped) {
     public static final Terminated UNKNOWN = new Terminated(List.of(), null, false, false);
+    /** The refused request was a plain one of a session begun encrypted: nothing changed. */
+    public static final Terminated DROPPED = new Terminated(List.of(), null, false, false, true);
+
+    public Terminated(List<Answer> answers, String tombstone, boolean ended, boolean legacy) {
+      this(answers, tombstone, ended, legacy, false);
+    }
   }
 
   /** Result of {@link #deliver}. */

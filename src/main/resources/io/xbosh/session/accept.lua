@@ -1,9 +1,10 @@
 -- ARGV: rid, holder, flags, payload. Flags: r restart, t terminate, p<n> pause, o open a stream,
--- then ';K=<key>', ';N=<newkey>', ';A=<ack>', ';S=<stream>' parts. An 'o' request's payload is
+-- then ';K=<key>', ';N=<newkey>', ';A=<ack>', ';S=<stream>' parts, and ';U' when the request came
+-- unencrypted. An 'o' request's payload is
 -- '<attributes of its answer>\n<to>\n<xml:lang>\n<route>\n<from>' and ';S=' names the new stream.
 -- Returns {kind, content, legacy, owner, wait, ...}:
 --   'ok': nforwards, (rid, flags, payload)*, nanswers, (rid, holder, body)*
---   'parked' | 'resent' body | 'takeover' oldholder | 'ended' body | 'gone' | 'err' condition legacy
+--   'parked' | 'resent' body | 'takeover' oldholder | 'ended' body | 'gone' | 'err' condition legacy | 'drop'
 local ctx = load()
 if not ctx then
   return { 'gone' }
@@ -12,6 +13,11 @@ if ctx.term then
   return { 'ended', ctx.term }
 end
 local rid, holder, flags, payload = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+
+-- XEP-0124 §19.1: a session begun over HTTPS takes no plain request, and does not end over one
+if ctx.tls == '1' and string.find(flags, ';U', 1, true) then
+  return { 'drop' }
+end
 
 -- XEP-0124 §14.3: a resent rid gets its buffered response
 local cached = redis.call('HGET', S, 'r:' .. ARGV[1])

@@ -1,11 +1,11 @@
 -- ARGV: rid, hold, requests, wait, inactivity, ack, content, legacy, owner, response, newkey ('' for none), polling,
--- first stream ('' when streams are off)
+-- first stream ('' when streams are off), encrypted ('1' when begun over HTTPS)
 if redis.call('EXISTS', S) == 1 then
   return 0
 end
 local rid = ARGV[1]
 redis.call('HSET', S, 'hi', rid, 'hold', ARGV[2], 'req', ARGV[3], 'wait', ARGV[4], 'inact', ARGV[5],
   'ack', ARGV[6], 'ct', ARGV[7], 'leg', ARGV[8], 'own', ARGV[9], 'held', '', 'rc', rid .. ':' .. fmt(now()), 'np', 0,
-  'r:' .. rid, ARGV[10], 'k', ARGV[11], 'pol', ARGV[12], 'lt', fmt(now()), 'le', '0', 'sf', ARGV[13], 'st', ARGV[13], 'sc', '')
+  'r:' .. rid, ARGV[10], 'k', ARGV[11], 'pol', ARGV[12], 'lt', fmt(now()), 'le', '0', 'sf', ARGV[13], 'st', ARGV[13], 'sc', '', 'tls', ARGV[14])
 redis.call('PEXPIRE', S, tonumber(ARGV[5]) * 1000)
 return 1

@@ -11,7 +11,8 @@
 -- np (parked count), pz (seconds of a pause in force, 0 when none), fs (forwards numbered so far),
 -- k (the key the next request's key must hash to, '' when keys are not used), sf (name of the first
 -- stream, '' when the session has no stream names: XEP-0124 §16 is off), st (open streams, space
--- separated, oldest first), sc (recently closed streams), r:<rid> (buffered response),
+-- separated, oldest first), sc (recently closed streams), tls ('1' when the session began over
+-- HTTPS: its requests must all be encrypted), r:<rid> (buffered response),
 -- a:<rid> ('holder|flags|payload' parked request; flags: r restart, t terminate, p<n> pause,
 -- o open a stream), term (tombstone: the final body of an ended session; no other field is then present).
 --
@@ -73,7 +74,7 @@ end
 
 local function load()
   local f = redis.call('HMGET', S, 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs', 'k',
-    'pol', 'lt', 'le', 'sf', 'st', 'sc')
+    'pol', 'lt', 'le', 'sf', 'st', 'sc', 'tls')
   if f[13] then
     return { term = f[13] }
   end
@@ -82,7 +83,7 @@ local function load()
   end
   local ctx = { hi = tonumber(f[1]), hold = tonumber(f[2]), req = tonumber(f[3]), wait = tonumber(f[4]),
     inact = tonumber(f[5]), ack = f[6], ct = f[7], leg = f[8], own = f[9], np = tonumber(f[12]), pz = tonumber(f[14] or '0'), fs = tonumber(f[15] or '0'), k = f[16] or '',
-    pol = tonumber(f[17] or '0'), lt = tonumber(f[18] or '0'), le = f[19] or '0', sf = f[20] or '',
+    pol = tonumber(f[17] or '0'), lt = tonumber(f[18] or '0'), le = f[19] or '0', sf = f[20] or '', tls = f[23],
     st = {}, sc = {}, held = {}, rc = {}, answers = {} }
   for s in string.gmatch(f[21] or '', '%S+') do
     ctx.st[#ctx.st + 1] = s

@@ -1,8 +1,9 @@
 -- ARGV: terminate start tag (without '>'), children, scope: '' the whole session, 'F' the first
--- stream, 'S<name>' another stream (XEP-0124 §16.6: the end of one stream of several ends only it).
+-- stream, 'S<name>' another stream (XEP-0124 §16.6: the end of one stream of several ends only it),
+-- and 'U' when a plain request is refused (XEP-0124 §19.1: it cannot end a session begun encrypted).
 -- Returns {tombstone, ended, legacy, nanswers, (rid, holder, body)*}: tombstone is nil for an
--- unknown sid or when only a stream ended, ended is 1 when this call ended the session, legacy '1'
--- for a legacy client's session.
+-- unknown sid or when only a stream ended, ended is 1 when this call ended the session (2: nothing
+-- done, the plain request is dropped), legacy '1' for a legacy client's session.
 local ctx = load()
 if not ctx then
   return { false, 0, '0', 0 }
@@ -11,6 +12,9 @@ if ctx.term then
   return { ctx.term, 0, '0', 0 }
 end
 local open, children, scope = ARGV[1], ARGV[2], ARGV[3]
+if ARGV[4] == 'U' and ctx.tls == '1' then
+  return { false, 2, ctx.leg, 0 }
+end
 if scope ~= '' and ctx.sf ~= '' then
   local s = scope == 'F' and ctx.sf or string.sub(scope, 2)
   if not has(ctx.st, s) then

@@ -49,6 +49,26 @@ class XboshConfigTest {
   }
 
   @Test
+  void httpsNeedsCertificateAndKeyTogetherAndStreamsABoundedLimit() throws Exception {
+    java.nio.file.Path pem = java.nio.file.Files.createTempFile("xbosh", ".pem");
+    try {
+      assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_HTTP_TLS_CERT", pem.toString())))
+          .hasMessageContaining("XBOSH_HTTP_TLS_CERT and XBOSH_HTTP_TLS_KEY go together");
+      assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_HTTP_TLS_KEY", "/no/such/key.pem", "XBOSH_MAX_STREAMS", "0",
+          "XBOSH_TRUST_FORWARDED_PROTO", "yes")))
+          .hasMessageContaining("XBOSH_HTTP_TLS_KEY='/no/such/key.pem': not a readable file")
+          .hasMessageContaining("XBOSH_MAX_STREAMS='0'")
+          .hasMessageContaining("XBOSH_TRUST_FORWARDED_PROTO='yes': must be true or false");
+      XboshConfig c = XboshConfig.from(Map.of("XBOSH_HTTP_TLS_CERT", pem.toString(), "XBOSH_HTTP_TLS_KEY", pem.toString()));
+      org.assertj.core.api.Assertions.assertThat(c.httpTlsKey()).isEqualTo(pem.toString());
+      org.assertj.core.api.Assertions.assertThat(c.maxStreams()).isEqualTo(4);
+      org.assertj.core.api.Assertions.assertThat(c.trustForwardedProto()).isFalse();
+    } finally {
+      java.nio.file.Files.delete(pem);
+    }
+  }
+
+  @Test
   void hostMapAndDomains() {
     XboshConfig c = XboshConfig.from(Map.of(
         "XBOSH_UPSTREAM_HOSTS", "a.example=10.0.0.1:5222, B.example=[::1]:5223",

@@ -514,7 +514,7 @@ abstract class SessionStoreContract {
 
   String streamSession(int hold) throws Exception {
     String sid = UUID.randomUUID().toString();
-    get(store().create(new SessionRecord(sid, params(hold, 30, 60, false), "pod-a", 100, "<creation/>", null, FIRST)));
+    get(store().create(new SessionRecord(sid, params(hold, 30, 60, false), "pod-a", 100, "<creation/>", null, FIRST, false)));
     return sid;
   }
 
@@ -671,6 +671,28 @@ abstract class SessionStoreContract {
     get(store().deliver(sid, List.of(MSG)));
     assertThat(get(store().terminate(sid, terminateOpen(TerminateCondition.SYSTEM_SHUTDOWN), "")).tombstone()).contains(MSG);
     assertThat(get(store().leftovers(sid))).isEmpty();
+  }
+
+  // ---- secure sessions (XEP-0124 §19.1)
+
+  @Test
+  void b91_aPlainRequestOfASessionBegunEncryptedIsDroppedAndChangesNothing() throws Exception {
+    String sid = UUID.randomUUID().toString();
+    get(store().create(new SessionRecord(sid, params(1, 30, 60, false), "pod-a", 100, "<creation/>", null, null, true)));
+    assertThat(get(store().accept(sid, 101, "p#1", ";U", "<a/>")).outcome()).isEqualTo(Accepted.Outcome.DROPPED);
+    assertThat(get(store().accept(sid, 100, "p#2", ";U", "")).outcome()).isEqualTo(Accepted.Outcome.DROPPED);
+    assertThat(get(store().accept(sid, 101, "p#3", "t;U", "")).outcome()).isEqualTo(Accepted.Outcome.DROPPED);
+    Accepted encrypted = get(store().accept(sid, 101, "p#4", "", "<a/>"));
+    assertThat(encrypted.outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+    assertThat(encrypted.forwards()).containsExactly(new Forward(1, "<a/>", false, false));
+    // nor does a plain request refused for a malformed attribute end it
+    assertThat(get(store().refuse(sid, terminateOpen(TerminateCondition.BAD_REQUEST), false)).dropped()).isTrue();
+    assertThat(get(store().accept(sid, 102, "p#6", "", "")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+    assertThat(get(store().refuse(sid, terminateOpen(TerminateCondition.BAD_REQUEST), true)).ended()).isTrue();
+    // a session begun in plain takes plain requests
+    String open = newSession(1, false);
+    assertThat(get(store().refuse(newSession(1, false), terminateOpen(TerminateCondition.BAD_REQUEST), false)).ended()).isTrue();
+    assertThat(get(store().accept(open, 101, "p#5", ";U", "<a/>")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
   }
 
   int maxOut() {

@@ -44,14 +44,7 @@ class UpstreamRoutingIT {
 
   @BeforeAll
   static void startAll() throws Exception {
-    certDir = Files.createTempDirectory("xbosh-tls");
-    Process openssl = new ProcessBuilder("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-        "-keyout", certDir.resolve("key.pem").toString(), "-out", certDir.resolve("cert.pem").toString())
-        .redirectErrorStream(true).start();
-    openssl.getInputStream().readAllBytes();
-    assertThat(openssl.waitFor(60, TimeUnit.SECONDS)).isTrue();
-    assertThat(openssl.exitValue()).isZero();
+    certDir = io.xbosh.testing.TestCertificate.create().cert().getParent();
     directTlsPort = ProsodyProcess.freePort();
     prosody = ProsodyProcess.start(Map.of("alice", "alicepw"),
         new ProsodyProcess.Tls(certDir.resolve("cert.pem"), certDir.resolve("key.pem"), true, directTlsPort));
