@@ -110,6 +110,32 @@ abstract class BoshHttpContract {
     }
   }
 
+  /** A second pod beside the suite's, on the same store settings with some changed; closing stops it. */
+  record ExtraPod(Xbosh xbosh) implements AutoCloseable {
+
+    static ExtraPod start(String nodeId, String... settings) throws Exception {
+      Map<String, String> env = new HashMap<>(baseEnv);
+      env.put("XBOSH_NODE_ID", nodeId);
+      for (int i = 0; i < settings.length; i += 2) {
+        env.put(settings[i], settings[i + 1]);
+      }
+      return new ExtraPod(Xbosh.start(vertx, XboshConfig.from(env)).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS));
+    }
+
+    URI endpoint() {
+      return URI.create("http://127.0.0.1:" + xbosh.port() + "/http-bind");
+    }
+
+    io.xbosh.pod.Pod pod() {
+      return xbosh.pod();
+    }
+
+    @Override
+    public void close() throws Exception {
+      xbosh.stop().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+    }
+  }
+
   static URI uri() {
     return URI.create("http://127.0.0.1:" + xbosh.port() + "/http-bind");
   }
@@ -264,42 +290,28 @@ abstract class BoshHttpContract {
 
   @Test
   void b40_inactivityEndsTheSessionAndClosesItsUpstreamLink() throws Exception {
-    Map<String, String> env = new HashMap<>(baseEnv);
-    env.put("XBOSH_INACTIVITY", "2");
-    env.put("XBOSH_NODE_ID", "idle-pod");
-    Xbosh idlePod = Xbosh.start(vertx, XboshConfig.from(env)).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-    try {
-      URI idleEndpoint = URI.create("http://127.0.0.1:" + idlePod.port() + "/http-bind");
-      BoshSession idle = login(idleEndpoint, "alice", "alicepw", "idle");
+    try (ExtraPod idlePod = ExtraPod.start("idle-pod", "XBOSH_INACTIVITY", "2")) {
+      BoshSession idle = login(idlePod.endpoint(), "alice", "alicepw", "idle");
       BoshSession watcher = login("bob", "bobpw", "watcher");
       assertThat(idlePod.pod().ownedSessions()).isEqualTo(1);
       // nothing held and nothing sent: after 2 s the session is over and its c2s stream with it, so
       // the server answers for the resource (bound by login) with an error instead of relaying
-
       await().atMost(Duration.ofSeconds(15)).until(() -> idlePod.pod().ownedSessions() == 0);
       await().atMost(Duration.ofSeconds(15)).until(() -> BoshSession.pingResult(watcher, "alice@localhost/idle", "w" + System.nanoTime()).contains("type=\"error\""));
       assertTerminate(idle.send(""), 200, "item-not-found");
-    } finally {
-      idlePod.stop().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
     }
   }
 
   @Test
   void b55_aMessageWaitingForAnExpiredSessionBouncesToItsSender() throws Exception {
-    Map<String, String> env = new HashMap<>(baseEnv);
-    env.put("XBOSH_INACTIVITY", "2");
-    env.put("XBOSH_NODE_ID", "bounce-pod");
-    Xbosh idlePod = Xbosh.start(vertx, XboshConfig.from(env)).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-    try {
-      BoshSession idle = login(URI.create("http://127.0.0.1:" + idlePod.port() + "/http-bind"), "alice", "alicepw", "gone");
+    try (ExtraPod idlePod = ExtraPod.start("bounce-pod", "XBOSH_INACTIVITY", "2")) {
+      BoshSession idle = login(idlePod.endpoint(), "alice", "alicepw", "gone");
       BoshSession sender = login("bob", "bobpw", "sender");
       // alice holds no request: the message waits in the store until her session expires
       sender.send("<message xmlns='jabber:client' to='alice@localhost/gone' id='never-read'><body>are you there?</body></message>");
       String bounced = sender.awaitBody(b -> b.contains("id=\"never-read\""), new ArrayList<>());
       assertThat(bounced).contains("type=\"error\"").contains("<recipient-unavailable ").contains("from=\"alice@localhost/gone\"");
       assertTerminate(idle.send(""), 200, "item-not-found");
-    } finally {
-      idlePod.stop().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
     }
   }
 
@@ -841,20 +853,14 @@ abstract class BoshHttpContract {
 
   @Test
   void b80_withStreamsOffNoStreamIsAnnouncedAndARequestWithToIsAPlainPoll() throws Exception {
-    Map<String, String> env = new HashMap<>(baseEnv);
-    env.put("XBOSH_MAX_STREAMS", "1");
-    env.put("XBOSH_NODE_ID", "single-stream-pod");
-    Xbosh single = Xbosh.start(vertx, XboshConfig.from(env)).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
-    try {
-      BoshSession s = login(URI.create("http://127.0.0.1:" + single.port() + "/http-bind"), "alice", "alicepw", "single");
+    try (ExtraPod single = ExtraPod.start("single-stream-pod", "XBOSH_MAX_STREAMS", "1")) {
+      BoshSession s = login(single.endpoint(), "alice", "alicepw", "single");
       assertThat(s.stream).isNull();
       HttpResponse<String> poll = s.sendBody("to='localhost' xml:lang='en' stream='whatever'", "");
       assertThat(attr(poll.body(), "stream")).isNull();
       assertThat(poll.body()).doesNotContain("type=");
       assertThat(BoshSession.pingResult(s, "localhost", "single")).contains("type=\"result\"");
       assertThat(single.pod().ownedSessions()).isEqualTo(1);
-    } finally {
-      single.stop().toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
     }
   }
 
