@@ -141,6 +141,7 @@ local function forward(rid, f, p)
       return false
     end
     ctx.st[#ctx.st + 1] = s
+    ctx.streams_changed = true
     now_answers[rid] = ' stream="' .. s .. '"' .. string.match(p, '^[^\n]*')
     ctx.fs = ctx.fs + 1
     fw[#fw + 1] = { ctx.fs, 'o;S=' .. s, p }

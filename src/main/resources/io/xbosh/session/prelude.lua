@@ -10,8 +10,9 @@
 -- new request arrived), le ('1' when that request was an empty poll and no answer since carried payloads),
 -- np (parked count), pz (seconds of a pause in force, 0 when none), fs (forwards numbered so far),
 -- k (the key the next request's key must hash to, '' when keys are not used), sf (name of the first
--- stream, '' when the session has no stream names: XEP-0124 §16 is off), st (open streams, space
--- separated, oldest first), sc (recently closed streams), tls ('1' when the session began over
+-- stream, absent when the session has no stream names: XEP-0124 §16 is off), st (open streams, space
+-- separated, oldest first; absent while the first is the only one), sc (recently closed streams),
+-- tls ('1' when the session began over
 -- HTTPS: its requests must all be encrypted), r:<rid> (buffered response),
 -- a:<rid> ('holder|flags|payload' parked request; flags: r restart, t terminate, p<n> pause,
 -- o open a stream), term (tombstone: the final body of an ended session; no other field is then present).
@@ -88,6 +89,9 @@ local function load()
   for s in string.gmatch(f[21] or '', '%S+') do
     ctx.st[#ctx.st + 1] = s
   end
+  if #ctx.st == 0 and ctx.sf ~= '' then
+    ctx.st[1] = ctx.sf
+  end
   for s in string.gmatch(f[22] or '', '%S+') do
     ctx.sc[#ctx.sc + 1] = s
   end
@@ -121,8 +125,13 @@ local function save(ctx)
   end
   redis.call('HSET', S, 'hi', fmt(ctx.hi), 'held', table.concat(held, ' '), 'rc', table.concat(rc, ' '), 'np', ctx.np, 'pz', ctx.pz, 'fs', ctx.fs, 'k', ctx.k,
     'lt', fmt(ctx.lt), 'le', ctx.le)
-  if ctx.sf ~= '' then
-    redis.call('HSET', S, 'st', table.concat(ctx.st, ' '), 'sc', table.concat(ctx.sc, ' '))
+  if ctx.streams_changed then
+    if #ctx.st == 1 and ctx.st[1] == ctx.sf then
+      redis.call('HDEL', S, 'st')
+    else
+      redis.call('HSET', S, 'st', table.concat(ctx.st, ' '))
+    end
+    redis.call('HSET', S, 'sc', table.concat(ctx.sc, ' '))
   end
   local ms = ttl_ms(ctx)
   redis.call('PEXPIRE', S, ms)
@@ -142,6 +151,7 @@ end
 -- XEP-0124 §16.5, §16.6: a stream leaves the open ones; its name stays known for a while, so that
 -- payloads racing its end are dropped rather than ending the session
 local function close_stream(ctx, name)
+  ctx.streams_changed = true
   for i, s in ipairs(ctx.st) do
     if s == name then
       table.remove(ctx.st, i)
