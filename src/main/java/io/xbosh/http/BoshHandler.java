@@ -19,6 +19,7 @@ import io.xbosh.protocol.BoshException;
 import io.xbosh.protocol.BoshValues;
 import io.xbosh.protocol.Namespaces;
 import io.xbosh.protocol.Negotiator;
+import io.xbosh.protocol.ScriptContent;
 import io.xbosh.protocol.SessionParams;
 import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.session.Accepted;
@@ -122,12 +123,12 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
     boolean encrypted = encrypted(req);
     if (script) {
-      decodeAndProcess(() -> RequestBody.fromQuery(req.query(), settings.maxBodyBytes()), res, reply, encrypted);
+      decodeAndProcess(() -> RequestBody.fromQuery(req.query(), settings.maxBodyBytes()), res, reply, encrypted, true);
       return;
     }
     String coding = req.getHeader(HttpHeaders.CONTENT_ENCODING);
     readBody(req, res, reply).onSuccess(raw ->
-        decodeAndProcess(() -> RequestBody.decode(coding, raw, settings.maxBodyBytes()), res, reply, encrypted));
+        decodeAndProcess(() -> RequestBody.decode(coding, raw, settings.maxBodyBytes()), res, reply, encrypted, false));
   }
 
   /**
@@ -138,7 +139,9 @@ public final class BoshHandler implements Handler<RoutingContext> {
     return req.isSSL() || settings.trustForwardedProto() && "https".equalsIgnoreCase(req.getHeader("X-Forwarded-Proto"));
   }
 
-  private void decodeAndProcess(java.util.function.Supplier<byte[]> decoding, HttpServerResponse res, Reply reply, boolean encrypted) {
+  /** @param script XEP-0252: the content is a piece of the session's continuous content, not whole elements */
+  private void decodeAndProcess(java.util.function.Supplier<byte[]> decoding, HttpServerResponse res, Reply reply, boolean encrypted,
+      boolean script) {
     byte[] bytes;
     try {
       bytes = decoding.get();
@@ -149,7 +152,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       badRequest(res, reply, e);
       return;
     }
-    process(bytes, res, reply, encrypted);
+    process(bytes, res, reply, encrypted, script);
   }
 
   private void badRequest(HttpServerResponse res, Reply reply, BoshException e) {
@@ -207,10 +210,17 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
   }
 
-  private void process(byte[] bytes, HttpServerResponse res, Reply reply, boolean encrypted) {
+  private void process(byte[] bytes, HttpServerResponse res, Reply reply, boolean encrypted, boolean script) {
     BoshBody body;
+    String fragment = "";
     try {
-      body = parser.parse(bytes);
+      if (script) {
+        ScriptContent.Split split = ScriptContent.split(bytes);
+        body = parser.parse(split.wrapper());
+        fragment = split.content();
+      } else {
+        body = parser.parse(bytes);
+      }
     } catch (BoshException e) {
       badRequest(res, reply, e);
       return;
@@ -218,7 +228,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     if (body.sid() == null) {
       create(body, res, reply, encrypted);
     } else {
-      accept(body, res, reply, encrypted);
+      accept(body, res, reply, encrypted, fragment);
     }
   }
 
@@ -271,7 +281,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
         })
         .onSuccess(created -> {
           String response = created.response();
-          pod.own(new SessionLinks(sid, stream, created.link(), settings.streams() ? connector : null, pod));
+          pod.own(new SessionLinks(sid, stream, created.link(), settings.streams() ? connector : null, pod,
+              () -> new ScriptContent(parser, settings.maxBodyBytes())));
           metrics.sessionCreated();
           metrics.request("created");
           log.info("sid={} created for {} (wait={} hold={})", sid, params.to(), params.waitSeconds(), params.hold());
@@ -338,21 +349,23 @@ public final class BoshHandler implements Handler<RoutingContext> {
 
   // ---- every later request (XEP-0124 §8, §14)
 
-  private void accept(BoshBody body, HttpServerResponse res, Reply reply, boolean encrypted) {
+  /** @param fragment raw script-syntax content (XEP-0252), "" for none */
+  private void accept(BoshBody body, HttpServerResponse res, Reply reply, boolean encrypted, String fragment) {
     String sid = body.sid();
     long rid = body.rid();
     HeldRequest held = HeldRequest.register(pod, res, reply);
     // XEP-0124 §16.3: an empty body with 'to' opens another stream (a restart carries 'to' too)
     boolean opening = settings.streams() && body.attr("to") != null && !body.isRestart() && !body.isTerminate()
-        && body.payloads().isEmpty();
+        && body.payloads().isEmpty() && fragment.isBlank();
+    boolean script = !fragment.isBlank() && !body.isRestart();
     String flags;
     String payload;
     try {
-      flags = (body.isRestart() ? "r" : "") + (body.isTerminate() ? "t" : "") + (opening ? "o" : "") + pauseFlag(body)
+      flags = (body.isRestart() ? "r" : "") + (body.isTerminate() ? "t" : "") + (opening ? "o" : "") + (script ? "f" : "") + pauseFlag(body)
           + keyFlag(body, "key", ";K=", TerminateCondition.ITEM_NOT_FOUND) + keyFlag(body, "newkey", ";N=", TerminateCondition.ITEM_NOT_FOUND)
           + ackFlag(body) + streamFlag(body, opening) + (encrypted ? "" : ";U");
       // XEP-0206 §5: a restart request's payloads are ignored
-      payload = opening ? streamRequest(body) : body.isRestart() ? "" : String.join("", body.payloads());
+      payload = opening ? streamRequest(body) : body.isRestart() ? "" : script ? fragment : String.join("", body.payloads());
     } catch (BoshException e) {
       failSession(sid, held, e, encrypted);
       return;

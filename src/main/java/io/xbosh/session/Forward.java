@@ -14,16 +14,23 @@ package io.xbosh.session;
  * @param terminate XEP-0124 §13 client terminate: send payload, then close the stream
  * @param open      XEP-0124 §16.3: open the stream {@code stream}
  * @param stream    the stream it is for (XEP-0124 §16.4), null for every open stream
+ * @param fragment  XEP-0252: the payload is raw script-syntax content, a piece of the session's
+ *                  continuous content that the owner reassembles into elements
  */
-public record Forward(long seq, String payload, boolean restart, boolean terminate, boolean open, String stream) {
+public record Forward(long seq, String payload, boolean restart, boolean terminate, boolean open, String stream, boolean fragment) {
 
   public Forward(long seq, String payload, boolean restart, boolean terminate) {
-    this(seq, payload, restart, terminate, false, null);
+    this(seq, payload, restart, terminate, false, null, false);
+  }
+
+  public Forward(long seq, String payload, boolean restart, boolean terminate, boolean open, String stream) {
+    this(seq, payload, restart, terminate, open, stream, false);
   }
 
   /** Wire form of the flags in the store. */
   public String flags() {
-    return (restart ? "r" : "") + (terminate ? "t" : "") + (open ? "o" : "") + (stream == null ? "" : STREAM + stream);
+    return (restart ? "r" : "") + (terminate ? "t" : "") + (open ? "o" : "") + (fragment ? "f" : "")
+        + (stream == null ? "" : STREAM + stream);
   }
 
   /** The flag part naming a stream. */
@@ -31,7 +38,8 @@ public record Forward(long seq, String payload, boolean restart, boolean termina
 
   public static Forward of(long seq, String flags, String payload) {
     String base = base(flags);
-    return new Forward(seq, payload, base.indexOf('r') >= 0, base.indexOf('t') >= 0, base.indexOf('o') >= 0, part(flags, STREAM));
+    return new Forward(seq, payload, base.indexOf('r') >= 0, base.indexOf('t') >= 0, base.indexOf('o') >= 0, part(flags, STREAM),
+        base.indexOf('f') >= 0);
   }
 
   /** Whether a processed request with these flags and payload gives the link anything to do. */
@@ -42,7 +50,7 @@ public record Forward(long seq, String payload, boolean restart, boolean termina
 
   /**
    * The flags without their parts. Request flags: {@code r} restart, {@code t} terminate,
-   * {@code p<n>} pause, {@code o} open a stream, then {@code ;K=<key>}, {@code ;N=<newkey>},
+   * {@code p<n>} pause, {@code o} open a stream, {@code f} script-syntax content, then {@code ;K=<key>}, {@code ;N=<newkey>},
    * {@code ;A=<ack>} and {@code ;S=<stream>} parts.
    */
   public static String base(String flags) {

@@ -352,7 +352,8 @@ public final class InMemorySessionStore implements SessionStore {
       ends = false;
     }
     if (Forward.carries(flags, payload)) {
-      forwards.add(new Forward(++s.forwarded, payload, base.indexOf('r') >= 0, base.indexOf('t') >= 0, false, stream));
+      forwards.add(new Forward(++s.forwarded, payload, base.indexOf('r') >= 0, base.indexOf('t') >= 0, false, stream,
+          base.indexOf('f') >= 0));
     }
     return ends;
   }

@@ -3,6 +3,7 @@ package io.xbosh.upstream;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.xbosh.protocol.BoshException;
+import io.xbosh.protocol.ScriptContent;
 import io.xbosh.protocol.SessionParams;
 import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.session.Forward;
@@ -53,6 +54,9 @@ public final class SessionLinks implements LinkSink {
   private final Context context;
   private final Connector connector;
   private final Owner owner;
+  private final java.util.function.Supplier<ScriptContent> scriptContent;
+  /** the session's script-syntax content not yet whole elements (XEP-0252), made on first use */
+  private ScriptContent script;
   /** further streams by name, in the order they opened */
   private final Map<String, UpstreamLink> streams = new LinkedHashMap<>();
   /** forwards for streams still being opened */
@@ -67,14 +71,17 @@ public final class SessionLinks implements LinkSink {
   /**
    * @param firstStream the first stream's name, null when the session has no stream names
    * @param connector   opens further streams; null when they are off
+   * @param scriptContent makes the reassembler of the session's script-syntax content
    */
-  public SessionLinks(String sid, String firstStream, UpstreamLink first, Connector connector, Owner owner) {
+  public SessionLinks(String sid, String firstStream, UpstreamLink first, Connector connector, Owner owner,
+      java.util.function.Supplier<ScriptContent> scriptContent) {
     this.sid = sid;
     this.firstStream = firstStream;
     this.first = first;
     this.context = first.context();
     this.connector = connector;
     this.owner = owner;
+    this.scriptContent = scriptContent;
   }
 
   public String sid() {
@@ -151,7 +158,28 @@ public final class SessionLinks implements LinkSink {
     }
   }
 
-  private void apply(Forward f) {
+  private void apply(Forward forward) {
+    Forward f = forward;
+    if (f.fragment()) {
+      // XEP-0252: whole elements out of the content so far, in rid order
+      if (script == null) {
+        script = scriptContent.get();
+      }
+      String payload;
+      try {
+        payload = script.feed(f.payload());
+      } catch (BoshException e) {
+        log.info("sid={} bad script-syntax content: {}", sid, e.getMessage());
+        over = true;
+        owner.failed(sid, TerminateCondition.BAD_REQUEST);
+        return;
+      }
+      f = new Forward(f.seq(), payload, f.restart(), f.terminate(), false, f.stream());
+    }
+    applyWhole(f);
+  }
+
+  private void applyWhole(Forward f) {
     if (f.open()) {
       open(f);
       return;

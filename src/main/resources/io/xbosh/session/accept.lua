@@ -1,4 +1,5 @@
 -- ARGV: rid, holder, flags, payload. Flags: r restart, t terminate, p<n> pause, o open a stream,
+-- f raw script-syntax content (passed on as it is: the owner reassembles it, XEP-0252),
 -- then ';K=<key>', ';N=<newkey>', ';A=<ack>', ';S=<stream>' parts, and ';U' when the request came
 -- unencrypted. An 'o' request's payload is
 -- '<attributes of its answer>\n<to>\n<xml:lang>\n<route>\n<from>' and ';S=' names the new stream.

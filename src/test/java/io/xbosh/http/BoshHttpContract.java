@@ -766,6 +766,10 @@ abstract class BoshHttpContract {
   // ---- script syntax (XEP-0252)
 
   static HttpResponse<String> get(String body) throws Exception {
+    return getAsync(body).get(30, TimeUnit.SECONDS);
+  }
+
+  static CompletableFuture<HttpResponse<String>> getAsync(String body) {
     StringBuilder q = new StringBuilder();
     for (byte b : body.getBytes(StandardCharsets.UTF_8)) {
       int c = b & 0xff;
@@ -775,7 +779,8 @@ abstract class BoshHttpContract {
         q.append('%').append(String.format("%02X", c));
       }
     }
-    return send(HttpRequest.newBuilder(URI.create(uri() + "?" + q)).GET().build());
+    return http.sendAsync(HttpRequest.newBuilder(URI.create(uri() + "?" + q)).GET().build(),
+        HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
   }
 
   static String unscript(String js) {
@@ -797,6 +802,30 @@ abstract class BoshHttpContract {
     String polled = unscript(get(req(sid, 901, "")).body());
     assertThat(polled).startsWith("<body").doesNotContain("type=");
     assertThat(unscript(get(req(sid, 902, "type='terminate'")).body())).contains("type=\"terminate\"");
+  }
+
+  @Test
+  void b82_contentSplitOverSeveralGetsIsOneStream() throws Exception {
+    String sid = attr(unscript(get(CREATE).body()), "sid");
+    String auth = Base64.getEncoder().encodeToString("\0alice\0alicepw".getBytes(StandardCharsets.UTF_8));
+    // the SASL element begins in one request and ends in the next, as a client cut by URL length limits sends it
+    CompletableFuture<HttpResponse<String>> first = getAsync("<body " + B + " sid='" + sid + "' rid='901'>"
+        + "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + auth.substring(0, 5) + "</body>");
+    String second = unscript(get("<body " + B + " sid='" + sid + "' rid='902'>" + auth.substring(5) + "</auth></body>").body());
+    String both = unscript(first.get(10, TimeUnit.SECONDS).body()) + second;
+    if (!both.contains("<success")) {
+      both += unscript(get(req(sid, 903, "")).body());
+    }
+    assertThat(both).contains("<success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"").doesNotContain("type=\"terminate\"");
+  }
+
+  @Test
+  void b82_scriptContentThatIsNotXmlEndsTheSessionWithBadRequest() throws Exception {
+    String sid = attr(unscript(get(CREATE).body()), "sid");
+    CompletableFuture<HttpResponse<String>> open = getAsync("<body " + B + " sid='" + sid + "' rid='901'><message></body>");
+    String closed = unscript(get("<body " + B + " sid='" + sid + "' rid='902'></presence></body>").body())
+        + unscript(open.get(10, TimeUnit.SECONDS).body());
+    assertThat(closed).contains("type=\"terminate\"").contains("condition=\"bad-request\"");
   }
 
   @Test
