@@ -422,17 +422,16 @@ public final class BoshHandler implements Handler<RoutingContext> {
   private static String streamRequest(BoshBody body) {
     String to = body.attr("to");
     String lang = body.attr("xml:lang");
-    for (String v : new String[] {to, lang, body.attr("route"), body.attr("from")}) {
-      if (v != null && (v.indexOf('\n') >= 0 || v.indexOf('\r') >= 0)) {
-        throw new BoshException(TerminateCondition.BAD_REQUEST, "line break in a stream attribute");
-      }
-    }
     StringBuilder answer = new StringBuilder(" from=\"");
     io.xbosh.protocol.XmlEscape.attribute(answer, to).append('"');
     if (body.attr(BoshBody.XMPP_VERSION) != null) {
       answer.append(" xmlns:xmpp=\"").append(Namespaces.XBOSH).append("\" xmpp:version=\"1.0\"");
     }
-    return new StreamRequest(answer.toString(), to, lang == null ? "en" : lang, body.attr("route"), body.attr("from")).encode();
+    try {
+      return new StreamRequest(answer.toString(), to, lang == null ? "en" : lang, body.attr("route"), body.attr("from")).encode();
+    } catch (IllegalArgumentException e) {
+      throw BoshException.badRequest(e.getMessage());
+    }
   }
 
   /** XEP-0124 §9.2: the highest rid whose response the client has, all lower ones too. */
@@ -516,7 +515,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       }
       // the session ends: answer only once the store says so, so a request racing this answer
       // finds the tombstone; with no other request held, the tombstone carries waiting stanzas
-      pod.store().refuse(sid, Pod.terminateOpen(be.condition()), encrypted).onComplete(ar -> {
+      pod.store().refuse(sid, BodyWriter.terminateOpen(be.condition()), encrypted).onComplete(ar -> {
         if (ar.succeeded() && ar.result().dropped()) {
           held.drop(); // XEP-0124 §19.1
           return;

@@ -248,7 +248,7 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
       if (links.containsKey(sid)) {
         continue; // still ours after all
       }
-      store.terminate(sid, terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), "")
+      store.terminate(sid, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), "")
           .onSuccess(t -> {
             if (t.ended()) {
               metrics.terminated("owner_lost");
@@ -273,13 +273,13 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
 
   @Override
   public Future<Void> ended(String sid, String stream, TerminateCondition condition, String children) {
-    return recordEnd(sid, store.endStream(sid, stream, terminateOpen(condition), children),
+    return recordEnd(sid, store.endStream(sid, stream, BodyWriter.terminateOpen(condition), children),
         condition == null ? "server_closed" : condition.wireName());
   }
 
   /** Ends a whole session from the server side (all its streams). */
   private Future<Void> endSession(String sid, TerminateCondition condition) {
-    return recordEnd(sid, store.terminate(sid, terminateOpen(condition), ""), condition.wireName());
+    return recordEnd(sid, store.terminate(sid, BodyWriter.terminateOpen(condition), ""), condition.wireName());
   }
 
   private Future<Void> recordEnd(String sid, Future<SessionStore.Terminated> ending, String reason) {
@@ -304,12 +304,6 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     if (links.remove(session.sid(), session)) {
       bus.disowned(session.sid());
     }
-  }
-
-  /** The start tag of a terminate body, without its closing {@code >}. */
-  public static String terminateOpen(TerminateCondition condition) {
-    String open = BodyWriter.OPEN + " type=\"terminate\"";
-    return condition == null ? open : open + " condition=\"" + condition.wireName() + "\"";
   }
 
   // ---- housekeeping

@@ -31,12 +31,13 @@ public final class BodyWriter {
 
   /** XEP-0124 §17.2: a terminal binding condition, with children such as the server's stream error. */
   public static String terminate(TerminateCondition condition, List<String> children) {
-    StringBuilder sb = new StringBuilder(128);
-    sb.append(OPEN).append(" type=\"terminate\"");
-    if (condition != null) {
-      sb.append(" condition=\"").append(condition.wireName()).append('"');
-    }
-    return close(sb, children);
+    return close(new StringBuilder(128).append(terminateOpen(condition)), children);
+  }
+
+  /** The start tag of a terminate body without its closing {@code >}: the stores add children or a stream. */
+  public static String terminateOpen(TerminateCondition condition) {
+    String open = OPEN + " type=\"terminate\"";
+    return condition == null ? open : open + " condition=\"" + condition.wireName() + "\"";
   }
 
   /** The answer to a client's own terminate request. */

@@ -14,6 +14,8 @@ import java.nio.charset.StandardCharsets;
  */
 public final class ScriptContent {
 
+  /** What follows the last {@code </}: the wrapper's end tag, prefixed or not. */
+  private static final java.util.regex.Pattern END_TAG = java.util.regex.Pattern.compile("([A-Za-z_][\\w.-]*:)?body\\s*>");
   private static final String WRAPPER_OPEN = "<body xmlns=\"" + Namespaces.HTTPBIND + "\" xmlns:stream=\"" + Namespaces.STREAMS + "\" rid=\"1\">";
 
   /** A script-syntax request: its wrapper as an empty body, and the raw text inside ("" for none). */
@@ -49,7 +51,7 @@ public final class ScriptContent {
       return new Split(bytes, "");
     }
     int close = text.lastIndexOf("</");
-    if (close <= end || !text.substring(close + 2).trim().matches("([A-Za-z_][\\w.-]*:)?body\\s*>")) {
+    if (close <= end || !END_TAG.matcher(text.substring(close + 2).trim()).matches()) {
       throw BoshException.badRequest("no body end tag");
     }
     String wrapper = text.substring(0, end) + "/>";

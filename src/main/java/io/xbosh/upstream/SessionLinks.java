@@ -113,7 +113,7 @@ public final class SessionLinks implements LinkSink {
           byLink.computeIfAbsent(link, l -> new ArrayList<>()).add(q.stanza());
         }
       }
-      byLink.forEach(UpstreamLink::bounceLater);
+      byLink.forEach(UpstreamLink::bounce);
     });
   }
 

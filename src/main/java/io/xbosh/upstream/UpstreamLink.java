@@ -162,12 +162,8 @@ public final class UpstreamLink implements StreamReader.Handler {
     });
   }
 
-  /** Sends stanzas the client will never read back to the server as errors (XEP-0206 §7). */
-  public void bounceLater(List<String> stanzas) {
-    runOnContext(() -> bounce(stanzas));
-  }
-
-  private void bounce(java.util.Collection<String> stanzas) {
+  /** Sends stanzas the client will never read back to the server as errors (XEP-0206 §7); on the link's event loop. */
+  void bounce(java.util.Collection<String> stanzas) {
     if (socket == null || state != State.OPEN) {
       return;
     }

@@ -183,8 +183,9 @@ local function acknowledged(ctx, ack)
 end
 
 -- The next run of waiting stanzas of one stream (XEP-0124 §16.4: a body never mixes streams), up to
--- and including that stream's end. Returns the payload and the body attributes it needs: stream
--- when a second stream is or was open, type/condition for a stream's end.
+-- and including that stream's end. Returns the payload, the body attributes it needs (stream
+-- unless the run is the first stream's and no other is open; type/condition for a stream's end)
+-- and how many items are left.
 local function take(ctx)
   local items = redis.call('LRANGE', O, 0, -1)
   if #items == 0 then
@@ -221,7 +222,7 @@ local function take(ctx)
   if ended or stream ~= ctx.sf or #ctx.st > 1 then
     extra = extra .. ' stream="' .. stream .. '"'
   end
-  return table.concat(run), extra
+  return table.concat(run), extra, #items - n
 end
 
 local function answer_at(ctx, i, payload, extra)
@@ -237,8 +238,10 @@ end
 
 -- XEP-0124 §8: waiting stanzas go out at once in the oldest held request; never more than `hold` held
 local function flush(ctx)
-  while #ctx.held > 0 and redis.call('LLEN', O) > 0 do
-    local payload, extra = take(ctx)
+  local left = #ctx.held > 0 and redis.call('LLEN', O) or 0
+  while #ctx.held > 0 and left > 0 do
+    local payload, extra
+    payload, extra, left = take(ctx)
     answer_at(ctx, 1, payload, extra)
   end
   while #ctx.held > ctx.hold do

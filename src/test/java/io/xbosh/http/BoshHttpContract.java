@@ -1003,6 +1003,8 @@ abstract class BoshHttpContract {
     }
     String sid = bareSession(400, "wait='5' hold='1' ver='1.11'");
     assertTerminate(post(req(sid, 401, "to='localhost&#10;x'")), 200, "bad-request");
+    String twice = bareSession(500, "wait='5' hold='1' ver='1.11'");
+    assertTerminate(post(req(twice, 501, "stream='a' stream='b'")), 200, "bad-request");
     assertThat(BoshSession.pingResult(bystander, "localhost", "fine")).contains("type=\"result\"");
   }
 

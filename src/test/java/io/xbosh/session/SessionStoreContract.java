@@ -9,7 +9,6 @@ import io.xbosh.protocol.BodyWriter;
 import io.xbosh.protocol.BoshException;
 import io.xbosh.protocol.SessionParams;
 import io.xbosh.protocol.TerminateCondition;
-import io.xbosh.pod.Pod;
 import java.time.Duration;
 import java.util.List;
 import java.util.Set;
@@ -222,7 +221,7 @@ abstract class SessionStoreContract {
   void b54_serverEndCarriesWaitingStanzasAndTheErrorToTheOldestHeld() throws Exception {
     String sid = newSession(2, false);
     get(store().deliver(sid, List.of(MSG)));
-    String open = Pod.terminateOpen(TerminateCondition.REMOTE_STREAM_ERROR);
+    String open = BodyWriter.terminateOpen(TerminateCondition.REMOTE_STREAM_ERROR);
     String err = "<stream:error><conflict xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/></stream:error>";
     // no request held: the tombstone carries everything
     SessionStore.Terminated t = get(store().terminate(sid, open, err));
@@ -236,14 +235,14 @@ abstract class SessionStoreContract {
     String sid = newSession(2, false);
     get(store().accept(sid, 101, "p#1", "", ""));
     get(store().accept(sid, 102, "p#2", "", ""));
-    String open = Pod.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED);
+    String open = BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED);
     SessionStore.Terminated first = get(store().terminate(sid, open, ""));
     assertThat(first.ended()).isTrue();
     assertThat(first.answers()).containsExactly(new Answer(101, "p#1", open + "/>"), new Answer(102, "p#2", open + "/>"));
     assertThat(get(store().existing(List.of(sid)))).isEmpty();
     assertThat(get(store().states(List.of(sid, "no-such-sid")))).isEqualTo(new SessionStore.States(Set.of(), Set.of(sid)));
     // ending twice changes nothing; an unknown sid has no tombstone
-    SessionStore.Terminated again = get(store().terminate(sid, Pod.terminateOpen(TerminateCondition.ITEM_NOT_FOUND), ""));
+    SessionStore.Terminated again = get(store().terminate(sid, BodyWriter.terminateOpen(TerminateCondition.ITEM_NOT_FOUND), ""));
     assertThat(again.answers()).isEmpty();
     assertThat(again.ended()).isFalse();
     assertThat(again.tombstone()).isEqualTo(open + "/>");
@@ -450,8 +449,8 @@ abstract class SessionStoreContract {
   @Test
   void b52_refusalsOfALegacySessionSaySo() throws Exception {
     String ending = newSession(new SessionParams(30, 1, 2, 60, 0, null, "text/xml; charset=utf-8", false, "localhost", "en", null, null));
-    assertThat(get(store().terminate(ending, Pod.terminateOpen(TerminateCondition.BAD_REQUEST), "")).legacy()).isTrue();
-    assertThat(get(store().terminate(newSession(1, false), Pod.terminateOpen(TerminateCondition.BAD_REQUEST), "")).legacy()).isFalse();
+    assertThat(get(store().terminate(ending, BodyWriter.terminateOpen(TerminateCondition.BAD_REQUEST), "")).legacy()).isTrue();
+    assertThat(get(store().terminate(newSession(1, false), BodyWriter.terminateOpen(TerminateCondition.BAD_REQUEST), "")).legacy()).isFalse();
     String sid = newSession(new SessionParams(30, 1, 2, 60, 0, null, "text/xml; charset=utf-8", false, "localhost", "en", null, null));
     assertThatThrownBy(() -> get(store().accept(sid, 109, "p#9", "", "")))
         .isInstanceOfSatisfying(BoshException.class, e -> {
@@ -524,10 +523,6 @@ abstract class SessionStoreContract {
 
   static String streamRequest(String to) {
     return new StreamRequest(" from=\"" + to + "\"", to, "en", null, null).encode();
-  }
-
-  static String terminateOpen(TerminateCondition c) {
-    return Pod.terminateOpen(c);
   }
 
   @Test
@@ -624,23 +619,23 @@ abstract class SessionStoreContract {
     get(store().accept(sid, 101, "p#1", opening("second"), streamRequest("example.org")));
     get(store().deliver(sid, "second", List.of(MSG2)));
     String error = "<stream:error><conflict xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/></stream:error>";
-    SessionStore.Terminated t = get(store().endStream(sid, "second", terminateOpen(TerminateCondition.REMOTE_STREAM_ERROR), error));
+    SessionStore.Terminated t = get(store().endStream(sid, "second", BodyWriter.terminateOpen(TerminateCondition.REMOTE_STREAM_ERROR), error));
     assertThat(t.ended()).isFalse();
     assertThat(get(store().accept(sid, 102, "p#2", "", "")).answers()).extracting(Answer::body).containsExactly(
         OPEN + " type=\"terminate\" condition=\"remote-stream-error\" stream=\"second\">" + MSG2 + error + "</body>");
     // ending it again changes nothing
-    assertThat(get(store().endStream(sid, "second", terminateOpen(null), "")).ended()).isFalse();
+    assertThat(get(store().endStream(sid, "second", BodyWriter.terminateOpen(null), "")).ended()).isFalse();
     get(store().deliver(sid, List.of(MSG)));
     assertThat(get(store().accept(sid, 103, "p#3", "", "")).answers()).extracting(Answer::body).containsExactly(OPEN + ">" + MSG + "</body>");
     // the last stream's end is the session's end
-    assertThat(get(store().endStream(sid, null, terminateOpen(null), "")).ended()).isTrue();
+    assertThat(get(store().endStream(sid, null, BodyWriter.terminateOpen(null), "")).ended()).isTrue();
     assertThat(get(store().accept(sid, 104, "p#4", "", "")).outcome()).isEqualTo(Accepted.Outcome.ENDED);
   }
 
   @Test
   void b81_endOfTheFirstStreamOfASingleStreamSessionEndsTheSession() throws Exception {
     String sid = newSession(1, false);
-    assertThat(get(store().endStream(sid, null, terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), "")).ended()).isTrue();
+    assertThat(get(store().endStream(sid, null, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), "")).ended()).isTrue();
   }
 
   // ---- what no body carried (XEP-0206 §7)
@@ -660,7 +655,7 @@ abstract class SessionStoreContract {
     String sid = streamSession(1);
     get(store().accept(sid, 101, "p#1", opening("second"), streamRequest("example.org")));
     get(store().deliver(sid, "second", List.of(MSG2)));
-    SessionStore.Terminated t = get(store().terminate(sid, terminateOpen(TerminateCondition.SYSTEM_SHUTDOWN), ""));
+    SessionStore.Terminated t = get(store().terminate(sid, BodyWriter.terminateOpen(TerminateCondition.SYSTEM_SHUTDOWN), ""));
     assertThat(t.tombstone()).doesNotContain("<body>y</body>");
     assertThat(get(store().leftovers(sid))).containsExactly(new SessionStore.Queued("second", MSG2));
   }
@@ -669,7 +664,7 @@ abstract class SessionStoreContract {
   void b55_stanzasTheFinalBodyCarriedAreNotLeftOver() throws Exception {
     String sid = newSession(1, false);
     get(store().deliver(sid, List.of(MSG)));
-    assertThat(get(store().terminate(sid, terminateOpen(TerminateCondition.SYSTEM_SHUTDOWN), "")).tombstone()).contains(MSG);
+    assertThat(get(store().terminate(sid, BodyWriter.terminateOpen(TerminateCondition.SYSTEM_SHUTDOWN), "")).tombstone()).contains(MSG);
     assertThat(get(store().leftovers(sid))).isEmpty();
   }
 
@@ -686,12 +681,12 @@ abstract class SessionStoreContract {
     assertThat(encrypted.outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
     assertThat(encrypted.forwards()).containsExactly(new Forward(1, "<a/>", false, false));
     // nor does a plain request refused for a malformed attribute end it
-    assertThat(get(store().refuse(sid, terminateOpen(TerminateCondition.BAD_REQUEST), false)).dropped()).isTrue();
+    assertThat(get(store().refuse(sid, BodyWriter.terminateOpen(TerminateCondition.BAD_REQUEST), false)).dropped()).isTrue();
     assertThat(get(store().accept(sid, 102, "p#6", "", "")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
-    assertThat(get(store().refuse(sid, terminateOpen(TerminateCondition.BAD_REQUEST), true)).ended()).isTrue();
+    assertThat(get(store().refuse(sid, BodyWriter.terminateOpen(TerminateCondition.BAD_REQUEST), true)).ended()).isTrue();
     // a session begun in plain takes plain requests
     String open = newSession(1, false);
-    assertThat(get(store().refuse(newSession(1, false), terminateOpen(TerminateCondition.BAD_REQUEST), false)).ended()).isTrue();
+    assertThat(get(store().refuse(newSession(1, false), BodyWriter.terminateOpen(TerminateCondition.BAD_REQUEST), false)).ended()).isTrue();
     assertThat(get(store().accept(open, 101, "p#5", ";U", "<a/>")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
   }
 
