@@ -370,6 +370,14 @@ public final class BoshHandler implements Handler<RoutingContext> {
       failSession(sid, held, e, encrypted);
       return;
     }
+    if (!payload.isEmpty() && !body.isTerminate() && pod.congested(sid)) {
+      // backpressure: the server is not reading this session's payloads; the store never sees the
+      // request, and the client sends it again (XEP-0124 §17.3 recoverable error)
+      pod.metrics().request("upstream_busy");
+      res.putHeader(HttpHeaders.RETRY_AFTER, "1");
+      held.respond(503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
+      return;
+    }
     int stanzas = body.isRestart() ? 0 : body.payloads().size();
     pod.store().accept(sid, rid, held.holder(), flags, payload)
         .onSuccess(acc -> {

@@ -143,7 +143,8 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
    * Hands client payloads released by this pod's request to the link. (When another pod owns the
    * link, the store has already handed them over and the list is empty.)
    *
-   * @return false when this pod should own the link but does not have it any more
+   * @return false when this pod should own the link but does not have it any more: the session is
+   *     being ended ({@code remote-connection-failed})
    */
   public boolean forward(String sid, List<Forward> forwards) {
     if (forwards.isEmpty()) {
@@ -151,10 +152,38 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     }
     SessionLinks session = links.get(sid);
     if (session == null) {
+      endLost(sid);
       return false;
     }
     session.forward(forwards);
     return true;
+  }
+
+  /**
+   * Whether this pod owns the session's links and one of them cannot take more payloads now (its
+   * server is not reading): a request carrying payloads is then refused with a recoverable error,
+   * so the client sends it again later.
+   */
+  public boolean congested(String sid) {
+    SessionLinks session = links.get(sid);
+    return session != null && session.congested();
+  }
+
+  /**
+   * The store names this pod as the session's owner but its links are gone (a link that vanished
+   * without its end reaching the store): the session ends, or it would live on with nobody to
+   * carry its payloads.
+   */
+  private void endLost(String sid) {
+    log.warn("sid={} this pod owns the session but has no upstream link for it; ending the session", sid);
+    store.terminate(sid, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), "")
+        .onSuccess(t -> {
+          if (t.ended()) {
+            metrics.terminated("link_lost");
+          }
+          dispatch(t.answers());
+        })
+        .onFailure(e -> log.warn("sid={} ending a session without its link failed: {}", sid, e.getMessage()));
   }
 
   /**
@@ -230,11 +259,15 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   @Override
   public void payloadsWaiting(String sid) {
     SessionLinks session = links.get(sid);
-    if (session != null) {
-      store.drain(sid)
-          .onSuccess(session::forward)
-          .onFailure(e -> log.warn("sid={} taking payloads from other pods failed: {}", sid, e.getMessage()));
+    if (session == null) {
+      // the store published this notice because it names this pod as the owner
+      endLost(sid);
+      return;
     }
+    // while the server is not reading, the payloads wait in the store
+    session.drainWhenWritable(() -> store.drain(sid)
+        .onSuccess(session::forward)
+        .onFailure(e -> log.warn("sid={} taking payloads from other pods failed: {}", sid, e.getMessage())));
   }
 
   @Override

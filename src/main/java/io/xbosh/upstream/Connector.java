@@ -30,7 +30,11 @@ public final class Connector {
   private static final int MAX_TARGETS = 64;
 
   /** Limits of a link. */
-  public record Settings(int maxStanzaBytes, int maxQueuedStanzas, long connectTimeoutMs, UpstreamSecurity security) {
+  public record Settings(int maxStanzaBytes, int maxQueuedStanzas, int maxReadAheadBytes, long connectTimeoutMs, UpstreamSecurity security) {
+
+    UpstreamLink.Limits limits() {
+      return new UpstreamLink.Limits(maxStanzaBytes, maxQueuedStanzas, maxReadAheadBytes);
+    }
   }
 
   /** An open link and the server's answer to its stream header. */
@@ -65,7 +69,7 @@ public final class Connector {
     if (targets.isEmpty()) {
       return Future.failedFuture(new BoshException(TerminateCondition.HOST_UNKNOWN, "no server for " + params.to()));
     }
-    UpstreamLink link = new UpstreamLink(vertx, context, sid, stream, params, settings.maxStanzaBytes(), settings.maxQueuedStanzas());
+    UpstreamLink link = new UpstreamLink(vertx, context, sid, stream, params, settings.limits());
     Promise<StreamOpened> opened = Promise.promise();
     // the socket belongs to the event loop that connects it
     context.runOnContext(v -> link.open(netClient, targets.get(i), settings.connectTimeoutMs(), settings.security()).onComplete(opened));

@@ -26,12 +26,21 @@ import org.slf4j.LoggerFactory;
  * <p>Client forwards are numbered per session (see {@link Forward}): a small reorder buffer puts
  * them back in order, then each goes to the stream it names, or to every open stream when it names
  * none. A stream being opened gets the forwards naming it once it is open.
+ *
+ * <p>Backpressure toward the server (a server that reads slower than its client sends): while a
+ * link's socket has a full write queue, forwards in order wait here (at most
+ * {@link #MAX_BLOCKED_FORWARDS} and {@link #MAX_BLOCKED_CHARS}; beyond that the session ends with
+ * {@code remote-connection-failed}), the session is {@link #congested()} so the owner refuses new
+ * payloads with a recoverable error and leaves those of other pods in the store; all of it goes on
+ * once the socket drains.
  */
 public final class SessionLinks implements LinkSink {
 
   private static final Logger log = LoggerFactory.getLogger(SessionLinks.class);
   private static final int MAX_EARLY_FORWARDS = 64;
   private static final int MAX_WAITING_FORWARDS = 64;
+  static final int MAX_BLOCKED_FORWARDS = 64;
+  static final int MAX_BLOCKED_CHARS = 4 * 1024 * 1024;
 
   /** What a session's links report to the pod. */
   public interface Owner {
@@ -47,6 +56,13 @@ public final class SessionLinks implements LinkSink {
     /** Every link of the session is closed. */
     void closed(SessionLinks links);
   }
+
+  /** forwards in order, waiting for a full socket to drain */
+  private final java.util.ArrayDeque<Forward> blocked = new java.util.ArrayDeque<>();
+  private long blockedChars;
+  /** a drain of other pods' payloads put off while congested */
+  private Runnable drainWhenWritable;
+  private volatile boolean congested;
 
   private final String sid;
   private final String firstStream;
@@ -154,7 +170,72 @@ public final class SessionLinks implements LinkSink {
     Forward next;
     while (!over && (next = early.remove(nextSeq)) != null) {
       nextSeq++;
-      apply(next);
+      if (!blocked.isEmpty() || !writable()) {
+        block(next);
+      } else {
+        apply(next);
+      }
+    }
+    if (!over) {
+      writable(); // what was just written may have filled a socket
+    }
+  }
+
+  /**
+   * Whether some link of the session cannot take more payloads now (its server is not reading);
+   * from any thread.
+   */
+  public boolean congested() {
+    return congested;
+  }
+
+  /**
+   * Runs {@code drain} (taking other pods' payloads from the store) now, or once the session is
+   * no longer congested: payloads wait in the store meanwhile.
+   */
+  public void drainWhenWritable(Runnable drain) {
+    runOnContext(() -> {
+      if (congested && !over) {
+        drainWhenWritable = drain;
+      } else {
+        drain.run();
+      }
+    });
+  }
+
+  private boolean writable() {
+    boolean ok = !firstOpen || first.writable(this::resume);
+    for (UpstreamLink l : streams.values()) {
+      ok &= l.writable(this::resume);
+    }
+    congested = !ok || !blocked.isEmpty();
+    return ok;
+  }
+
+  private void block(Forward f) {
+    blocked.add(f);
+    blockedChars += f.payload().length();
+    congested = true;
+    if (blocked.size() > MAX_BLOCKED_FORWARDS || blockedChars > MAX_BLOCKED_CHARS) {
+      log.warn("sid={} the server does not read what its client sends; ending the session", sid);
+      over = true;
+      blocked.clear();
+      blockedChars = 0;
+      owner.failed(sid, TerminateCondition.REMOTE_CONNECTION_FAILED);
+    }
+  }
+
+  /** A full socket drained: what waited goes on, in order, as far as the sockets take it. */
+  private void resume() {
+    while (!over && !blocked.isEmpty() && writable()) {
+      Forward f = blocked.poll();
+      blockedChars -= f.payload().length();
+      apply(f);
+    }
+    if (!over && blocked.isEmpty() && writable() && drainWhenWritable != null) {
+      Runnable drain = drainWhenWritable;
+      drainWhenWritable = null;
+      drain.run();
     }
   }
 

@@ -22,12 +22,19 @@ import javax.xml.stream.XMLStreamException;
  *
  * <p>Confined to one thread. Bounded: stanza size and nesting depth; beyond them, and on any XML
  * the server should never send (DTD, PI, comment), {@link #feed} throws {@link StreamException}.
+ * The bounds hold while a token is still arriving: the parser buffers a start tag whole before it
+ * reports it, so after every chunk the bytes of the unfinished stanza (or stream header) are
+ * counted, and a 100 MB attribute value fails once it passes the bound, not once it is complete.
  */
 public final class StreamReader {
 
   private static final AsyncXMLInputFactory FACTORY = factory();
   private static final Map<String, String> BODY_SCOPE = Map.of("", Namespaces.HTTPBIND, "stream", Namespaces.STREAMS);
   private static final String COMPRESS_FEATURE_NS = "http://jabber.org/features/compress";
+  /** Bytes of the stream header at most, attributes included. */
+  static final int MAX_HEADER_BYTES = 16 * 1024;
+  /** Characters of the stream's {@code id} and {@code from} at most (a domain is at most 1023 bytes, RFC 7622 §3.2). */
+  static final int MAX_HEADER_VALUE_CHARS = 1024;
 
   /** What the reader found in one {@link #feed} call. */
   public interface Handler {
@@ -58,6 +65,8 @@ public final class StreamReader {
   private boolean topIsFeatures;
   private boolean topIsError;
   private boolean starttlsOffered;
+  /** where the top-level element being read began in the input, -1 between stanzas */
+  private long stanzaStart = -1;
 
   public StreamReader(Handler handler, int maxStanzaChars, int maxDepth) {
     this.handler = handler;
@@ -81,6 +90,7 @@ public final class StreamReader {
     writer = new ElementWriter(BODY_SCOPE, null, null, maxStanzaChars);
     open = false;
     skipDepth = 0;
+    stanzaStart = -1;
   }
 
   public void feed(byte[] bytes) throws StreamException {
@@ -118,6 +128,9 @@ public final class StreamReader {
             skipDepth--;
           } else if (writer.inElement()) {
             String stanza = writer.end(reader);
+            if (stanza != null) {
+              stanzaStart = -1;
+            }
             if (stanza != null && topIsError) {
               flush(batch);
               handler.streamError(stanza);
@@ -147,7 +160,26 @@ public final class StreamReader {
         }
       }
     }
+    checkUnfinished();
     return true;
+  }
+
+  /** The input is used up mid-token: bound what the parser holds of the unfinished stanza or header. */
+  private void checkUnfinished() throws XMLStreamException, StreamException {
+    long fed = reader.getLocationInfo().getEndingByteOffset();
+    long tokenStart = reader.getLocationInfo().getStartingByteOffset();
+    if (!open) {
+      if (fed - tokenStart > MAX_HEADER_BYTES) {
+        throw new StreamException("stream header from server longer than " + MAX_HEADER_BYTES + " bytes");
+      }
+      return;
+    }
+    // the input may legitimately be larger than its re-serialised form (character references,
+    // redundant namespace declarations): twice the stanza bound
+    long unfinished = fed - (stanzaStart >= 0 ? stanzaStart : tokenStart);
+    if (unfinished > 2L * maxStanzaChars) {
+      throw new StreamException("stanza from server longer than " + maxStanzaChars + " characters");
+    }
   }
 
   private void startElement() throws StreamException {
@@ -162,6 +194,13 @@ public final class StreamReader {
         String key = ns == null || ns.isEmpty() ? reader.getAttributeLocalName(i) : "{" + ns + "}" + reader.getAttributeLocalName(i);
         attrs.put(key, reader.getAttributeValue(i));
       }
+      for (String name : List.of("id", "from")) {
+        // the id reaches the client as authid, from as the session's from
+        String v = attrs.get(name);
+        if (v != null && v.length() > MAX_HEADER_VALUE_CHARS) {
+          throw new StreamException("stream " + name + " from server longer than " + MAX_HEADER_VALUE_CHARS + " characters");
+        }
+      }
       handler.streamOpened(attrs);
       return;
     }
@@ -173,6 +212,7 @@ public final class StreamReader {
       throw new StreamException("server stanza nested too deeply");
     }
     if (writer.depth() == 0) {
+      stanzaStart = reader.getLocationInfo().getStartingByteOffset();
       boolean streams = Namespaces.STREAMS.equals(reader.getNamespaceURI());
       topIsFeatures = streams && "features".equals(reader.getLocalName());
       if (topIsFeatures) {

@@ -7,9 +7,9 @@ import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.net.ConnectOptions;
 import io.vertx.core.net.NetClient;
-import io.xbosh.config.XboshConfig.UpstreamTls;
 import io.vertx.core.net.NetSocket;
 import io.vertx.core.net.SocketAddress;
+import io.xbosh.config.XboshConfig.UpstreamTls;
 import io.xbosh.protocol.BoshException;
 import io.xbosh.protocol.Namespaces;
 import io.xbosh.protocol.Redact;
@@ -20,6 +20,7 @@ import io.xbosh.session.Forward;
 import io.xbosh.session.SessionStore.Delivery;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import org.slf4j.Logger;
@@ -30,62 +31,106 @@ import org.slf4j.LoggerFactory;
  * (XEP-0124 §16). Owned by the pod that opened it and confined to one event loop, the one of its
  * session's {@link SessionLinks}, which puts client payloads in order and applies them here.
  *
- * <p>Server stanzas go to the {@link LinkSink} one batch at a time, so their order survives a
- * pooled store client; while the sink is behind or the session's queue is full, the socket is
- * paused: backpressure, never loss.
+ * <p>One {@link State} says where the link is; {@link #to} is the only place it changes. Server
+ * stanzas go to the {@link LinkSink} one batch at a time, so their order survives a pooled store
+ * client; while the sink is behind or the session's queue is full, the socket is paused:
+ * backpressure, never loss. When the server's side ends (stream error, stream end, closed socket,
+ * bad XML) the link keeps passing on what it read, then reports the end exactly once, then tells
+ * the sink it is closed; a link whose server ends before it is attached does all that on
+ * {@link #attach}.
  */
 public final class UpstreamLink implements StreamReader.Handler {
 
   private static final Logger log = LoggerFactory.getLogger(UpstreamLink.class);
-  private static final int MAX_BATCH = 200;
+  /** Stanzas in one hand-over to the sink at most (also never more than the session's queue bound). */
+  static final int MAX_BATCH = 200;
+  /** Characters in one hand-over at most (a batch has at least one stanza). */
+  static final int MAX_BATCH_CHARS = 1 << 20;
   private static final long RETRY_MS = 100;
+  private static final long MAX_RETRY_MS = 5000;
   private static final long CLOSE_GRACE_MS = 2000;
 
-  public enum State { CONNECTING, OPENING, OPEN, CLOSING, CLOSED }
+  /**
+   * Where a link is. Moves only forward: CONNECTING → OPENING (⇄ SECURING) → OPEN → CLOSING or
+   * ENDING → REPORTING → CLOSED; any state can go to CLOSED.
+   */
+  public enum State {
+    /** the TCP connection is being made */
+    CONNECTING,
+    /** the stream header is sent; the server's features are awaited */
+    OPENING,
+    /** {@code <starttls/>} is sent; {@code <proceed/>} and the handshake are awaited (RFC 6120 §5) */
+    SECURING,
+    /** the stream is up: server stanzas go to the sink, client payloads to the server */
+    OPEN,
+    /** the client ended the stream: {@code </stream:stream>} is sent, the server's side is awaited */
+    CLOSING,
+    /** the server's side is over: what it said still goes to the sink, then its end */
+    ENDING,
+    /** the end is being reported to the sink */
+    REPORTING,
+    /** nothing more happens; an attached sink has been told {@link LinkSink#closed} */
+    CLOSED
+  }
+
+  /**
+   * Bounds of one link.
+   *
+   * @param maxStanzaChars   largest server stanza
+   * @param maxQueuedStanzas the session's queue bound in the store: stanzas buffered here before the
+   *                         socket is paused, and the largest batch
+   * @param maxReadAheadChars characters of stanzas buffered here before the socket is paused
+   */
+  public record Limits(int maxStanzaChars, int maxQueuedStanzas, int maxReadAheadChars) {
+  }
+
+  private record Ending(TerminateCondition condition, String children) {
+  }
 
   private final Vertx vertx;
   private final Context context;
   private final String sid;
   private final String stream;
   private final SessionParams params;
-  private final int maxPending;
+  private final Limits limits;
+  private final int batchLimit;
   private final StreamReader reader;
+  /** stanzas read, not yet handed to the sink */
   private final ArrayDeque<String> pending = new ArrayDeque<>();
+  private long pendingChars;
 
-  private State state = State.CONNECTING;
+  private volatile State state = State.CONNECTING;
   private NetSocket socket;
   private Promise<StreamOpened> opening;
   private String streamId;
   private String streamFrom;
   private LinkSink sink;
-  private boolean delivering;
-  private boolean paused;
+  /** a hand-over to the sink is under way or waits for its retry */
+  private boolean inFlight;
+  private volatile boolean readPaused;
   private Ending ending;
-  private boolean endReported;
+  private long retryMs = RETRY_MS;
   private long openTimer = -1;
+  private long retryTimer = -1;
+  private long graceTimer = -1;
+  private Runnable onWritable;
   private UpstreamSecurity security = UpstreamSecurity.OFF;
   private boolean secured;
-  private boolean tlsRequested;
-
-  private record Ending(TerminateCondition condition, String children) {
-  }
 
   /**
-   * @param context        the event loop the link is confined to
-   * @param stream         the stream's name for {@link LinkSink}, null for the session's first stream
-   *                       (whose features go to the client in the creation response)
-   * @param maxStanzaChars largest server stanza
-   * @param maxPending     server stanzas buffered here before the socket is paused
+   * @param context the event loop the link is confined to
+   * @param stream  the stream's name for {@link LinkSink}, null for the session's first stream
+   *                (whose features go to the client in the creation response)
    */
-  public UpstreamLink(Vertx vertx, Context context, String sid, String stream, SessionParams params, int maxStanzaChars,
-      int maxPending) {
+  public UpstreamLink(Vertx vertx, Context context, String sid, String stream, SessionParams params, Limits limits) {
     this.vertx = vertx;
     this.context = context;
     this.sid = sid;
     this.stream = stream;
     this.params = params;
-    this.maxPending = maxPending;
-    this.reader = new StreamReader(this, maxStanzaChars, 64);
+    this.limits = limits;
+    this.batchLimit = Math.max(1, Math.min(MAX_BATCH, limits.maxQueuedStanzas()));
+    this.reader = new StreamReader(this, limits.maxStanzaChars(), 64);
   }
 
   public String sid() {
@@ -105,6 +150,82 @@ public final class UpstreamLink implements StreamReader.Handler {
     return state;
   }
 
+  public Context context() {
+    return context;
+  }
+
+  /** Stanzas read from the server and not yet handed to the sink. */
+  public int pendingStanzas() {
+    return pending.size();
+  }
+
+  /** Whether reading from the server is paused (backpressure toward it). */
+  public boolean readPaused() {
+    return readPaused;
+  }
+
+  // ---- the one place the state changes
+
+  private void to(State next) {
+    State from = state;
+    if (from == next || from == State.CLOSED) {
+      return;
+    }
+    boolean allowed = switch (next) {
+      case CONNECTING -> false;
+      case OPENING -> from == State.CONNECTING || from == State.SECURING;
+      case SECURING -> from == State.OPENING;
+      case OPEN -> from == State.OPENING;
+      case CLOSING, ENDING -> from == State.OPEN;
+      case REPORTING -> from == State.ENDING;
+      case CLOSED -> true;
+    };
+    if (!allowed) {
+      throw new IllegalStateException("sid=" + sid + " link cannot go from " + from + " to " + next);
+    }
+    state = next;
+    log.debug("sid={} stream={} link {} -> {}", sid, stream, from, next);
+    switch (next) {
+      case OPEN -> cancelOpenTimer();
+      case ENDING -> {
+        // the server's side is over: nothing more is read; what was read still goes to the sink
+        resumeReading();
+        if (socket != null) {
+          socket.close();
+        }
+      }
+      case CLOSED -> enterClosed(from);
+      default -> {
+      }
+    }
+  }
+
+  private void enterClosed(State from) {
+    cancelOpenTimer();
+    cancelTimer(retryTimer);
+    cancelTimer(graceTimer);
+    retryTimer = -1;
+    graceTimer = -1;
+    if (opening != null) {
+      Promise<StreamOpened> p = opening;
+      opening = null;
+      p.tryFail(new BoshException(TerminateCondition.REMOTE_CONNECTION_FAILED, "link closed while opening"));
+    }
+    if (socket != null) {
+      socket.close();
+    }
+    pending.clear();
+    pendingChars = 0;
+    onWritable = null;
+    if (sink != null) {
+      LinkSink s = sink;
+      sink = null;
+      s.closed(sid, stream);
+    }
+  }
+
+  // ---- what the owner asks
+
   /**
    * Connects, sends the stream header and waits for the server's features, securing the link first
    * as {@code security} says: TLS from the first byte, or STARTTLS (RFC 6120 §5) before the features
@@ -114,13 +235,16 @@ public final class UpstreamLink implements StreamReader.Handler {
   public Future<StreamOpened> open(NetClient client, SocketAddress target, long timeoutMs, UpstreamSecurity security) {
     this.security = security;
     opening = Promise.promise();
-    openTimer = vertx.setTimer(timeoutMs, id -> failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED,
-        "no stream features from " + target + " within " + timeoutMs + " ms", ""));
+    openTimer = vertx.setTimer(timeoutMs, id -> {
+      openTimer = -1;
+      failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED, "no stream features from " + target + " within " + timeoutMs + " ms", "");
+    });
     ConnectOptions connect = new ConnectOptions().setRemoteAddress(target);
     if (security.mode() == UpstreamTls.DIRECT) {
       connect.setSsl(true).setSslOptions(security.ssl()).setSniServerName(params.to());
       secured = true;
     }
+    Future<StreamOpened> result = opening.future();
     client.connect(connect).onComplete(ar -> {
       if (ar.failed()) {
         failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED, "cannot connect to " + target + ": " + ar.cause().getMessage(), "");
@@ -134,15 +258,22 @@ public final class UpstreamLink implements StreamReader.Handler {
       socket.handler(this::onData);
       socket.closeHandler(v -> onSocketClosed());
       socket.exceptionHandler(e -> log.debug("sid={} upstream socket error: {}", sid, e.getMessage()));
-      state = State.OPENING;
+      to(State.OPENING);
       sendHeader();
     });
-    return opening.future();
+    return result;
   }
 
-  /** Starts passing server stanzas to the sink; stanzas already read are passed first. */
+  /**
+   * Starts passing server stanzas to the sink; stanzas already read are passed first. A link that
+   * ended meanwhile reports its end now; one already closed says so at once.
+   */
   public void attach(LinkSink sink) {
     runOnContext(() -> {
+      if (state == State.CLOSED) {
+        sink.closed(sid, stream);
+        return;
+      }
       this.sink = sink;
       pump();
     });
@@ -154,17 +285,25 @@ public final class UpstreamLink implements StreamReader.Handler {
    */
   public void abort() {
     runOnContext(() -> {
-      if (state == State.OPEN) {
-        bounce(pending);
-        pending.clear();
+      bounce(pending);
+      to(State.CLOSED);
+    });
+  }
+
+  /** Ends the stream cleanly (pod shutdown; the session's end is already recorded). */
+  public void shutdown() {
+    runOnContext(() -> {
+      bounce(pending);
+      if (state == State.OPEN && socket != null) {
+        socket.write("</stream:stream>");
       }
-      close(false);
+      to(State.CLOSED);
     });
   }
 
   /** Sends stanzas the client will never read back to the server as errors (XEP-0206 §7); on the link's event loop. */
-  void bounce(java.util.Collection<String> stanzas) {
-    if (socket == null || state != State.OPEN) {
+  void bounce(Collection<String> stanzas) {
+    if (socket == null || state != State.OPEN || stanzas.isEmpty()) {
       return;
     }
     StringBuilder errors = new StringBuilder();
@@ -179,9 +318,26 @@ public final class UpstreamLink implements StreamReader.Handler {
     }
   }
 
-  /** Ends the stream cleanly (pod shutdown). */
-  public void shutdown() {
-    runOnContext(() -> close(true));
+  /**
+   * Whether client payloads can be written now: false while the socket's write queue is full (the
+   * server reads slower than the client sends). Then {@code whenWritable} runs once it has drained.
+   */
+  boolean writable(Runnable whenWritable) {
+    if (state != State.OPEN || socket == null || !socket.writeQueueFull()) {
+      return true;
+    }
+    if (onWritable == null) {
+      socket.drainHandler(v -> {
+        socket.drainHandler(null);
+        Runnable r = onWritable;
+        onWritable = null;
+        if (r != null && state != State.CLOSED) {
+          r.run();
+        }
+      });
+    }
+    onWritable = whenWritable;
+    return false;
   }
 
   /** Applies one client forward, in the session's order; on the link's event loop. */
@@ -202,11 +358,14 @@ public final class UpstreamLink implements StreamReader.Handler {
       socket.write(f.payload());
     }
     if (f.terminate()) {
-      // XEP-0124 §13: the payloads first, then close the stream; the server closes its side
+      // XEP-0124 §13: the payloads first, then close the stream; the server closes its side. The
+      // store ended the session (or the stream) with the request: there is no end to report.
       socket.write("</stream:stream>");
-      state = State.CLOSING;
-      endReported = true;
-      vertx.setTimer(CLOSE_GRACE_MS, id -> close(false));
+      to(State.CLOSING);
+      graceTimer = vertx.setTimer(CLOSE_GRACE_MS, id -> {
+        graceTimer = -1;
+        to(State.CLOSED);
+      });
     }
   }
 
@@ -225,16 +384,23 @@ public final class UpstreamLink implements StreamReader.Handler {
     socket.write(sb.toString());
   }
 
+  // ---- what the server says
+
   private void onData(Buffer data) {
+    if (state != State.OPENING && state != State.SECURING && state != State.OPEN && state != State.CLOSING) {
+      return;
+    }
     try {
       reader.feed(data.getBytes());
     } catch (StreamReader.StreamException e) {
       log.info("sid={} upstream protocol error: {}", sid, e.getMessage());
-      if (state == State.OPENING) {
-        failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED, e.getMessage(), "");
-      } else {
-        socket.write("<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>");
-        end(TerminateCondition.UNDEFINED_CONDITION, "");
+      switch (state) {
+        case OPENING, SECURING -> failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED, e.getMessage(), "");
+        case OPEN -> {
+          socket.write("<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>");
+          end(TerminateCondition.UNDEFINED_CONDITION, "");
+        }
+        default -> to(State.CLOSED);
       }
     }
   }
@@ -249,34 +415,37 @@ public final class UpstreamLink implements StreamReader.Handler {
 
   @Override
   public void stanzas(List<String> stanzas) {
-    if (state == State.OPENING && opening != null && tlsRequested) {
-      tls(stanzas.get(0));
+    switch (state) {
+      case SECURING -> tls(stanzas.get(0));
+      case OPENING -> features(stanzas);
+      case OPEN, CLOSING -> {
+        stanzas.forEach(this::addPending);
+        pump();
+      }
+      default -> {
+      }
+    }
+  }
+
+  /** The first stanza of a new stream is its features. */
+  private void features(List<String> stanzas) {
+    boolean offered = reader.starttlsOffered();
+    if (!secured && offered && security.mode() != UpstreamTls.OFF) {
+      to(State.SECURING);
+      socket.write("<starttls xmlns='" + Namespaces.TLS + "'/>");
       return;
     }
-    if (state == State.OPENING && opening != null) {
-      // the first stanza of a new stream is its features
-      String features = stanzas.get(0);
-      boolean offered = reader.starttlsOffered();
-      if (!secured && offered && security.mode() != UpstreamTls.OFF) {
-        tlsRequested = true;
-        socket.write("<starttls xmlns='" + Namespaces.TLS + "'/>");
-        return;
-      }
-      if (!secured && security.mode() == UpstreamTls.REQUIRED) {
-        failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED, "the server offers no STARTTLS and TLS is required", "");
-        return;
-      }
-      StreamOpened opened = new StreamOpened(streamId, streamFrom, features, secured);
-      state = State.OPEN;
-      cancelOpenTimer();
-      Promise<StreamOpened> p = opening;
-      opening = null;
-      // a further stream's features reach its client like any stanza of it (XEP-0124 §16.3)
-      pending.addAll(stream == null ? stanzas.subList(1, stanzas.size()) : stanzas);
-      p.complete(opened);
-    } else {
-      pending.addAll(stanzas);
+    if (!secured && security.mode() == UpstreamTls.REQUIRED) {
+      failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED, "the server offers no STARTTLS and TLS is required", "");
+      return;
     }
+    StreamOpened opened = new StreamOpened(streamId, streamFrom, stanzas.get(0), secured);
+    to(State.OPEN);
+    // a further stream's features reach its client like any stanza of it (XEP-0124 §16.3)
+    (stream == null ? stanzas.subList(1, stanzas.size()) : stanzas).forEach(this::addPending);
+    Promise<StreamOpened> p = opening;
+    opening = null;
+    p.complete(opened);
     pump();
   }
 
@@ -287,180 +456,213 @@ public final class UpstreamLink implements StreamReader.Handler {
       return;
     }
     socket.upgradeToSsl(security.ssl(), params.to()).onComplete(ar -> {
+      if (state != State.SECURING) {
+        return;
+      }
       if (ar.failed()) {
         failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED, "TLS with the server failed: " + ar.cause().getMessage(), "");
         return;
       }
       secured = true;
-      tlsRequested = false;
       streamId = null;
       streamFrom = null;
       reader.reset();
+      to(State.OPENING);
       sendHeader();
     });
   }
 
   @Override
   public void streamError(String error) {
-    if (state == State.OPENING) {
-      failOpening(TerminateCondition.REMOTE_STREAM_ERROR, "stream error from server", error);
-      return;
+    switch (state) {
+      case OPENING, SECURING -> failOpening(TerminateCondition.REMOTE_STREAM_ERROR, "stream error from server", error);
+      // XEP-0206 §6: remote-stream-error carrying the server's error, after what came before it
+      case OPEN -> {
+        socket.write("</stream:stream>");
+        end(TerminateCondition.REMOTE_STREAM_ERROR, error);
+      }
+      case CLOSING -> to(State.CLOSED);
+      default -> {
+      }
     }
-    // XEP-0206 §6: remote-stream-error carrying the server's error, after what came before it
-    end(TerminateCondition.REMOTE_STREAM_ERROR, error);
   }
 
   @Override
   public void streamClosed() {
-    if (state == State.OPENING) {
-      failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED, "server closed the stream", "");
-    } else if (state != State.CLOSING) {
-      end(null, "");
-    }
-    if (socket != null && state == State.CLOSING) {
-      socket.write("</stream:stream>");
+    switch (state) {
+      case OPENING, SECURING -> failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED, "server closed the stream", "");
+      case OPEN -> {
+        // RFC 6120 §4.4: close our side too
+        socket.write("</stream:stream>");
+        end(null, "");
+      }
+      case CLOSING -> to(State.CLOSED);
+      default -> {
+      }
     }
   }
 
   private void onSocketClosed() {
-    if (state == State.OPENING || state == State.CONNECTING) {
-      failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED, "server closed the connection", "");
-    } else if (state == State.OPEN) {
-      end(TerminateCondition.REMOTE_CONNECTION_FAILED, "");
+    switch (state) {
+      case CONNECTING, OPENING, SECURING -> failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED, "server closed the connection", "");
+      case OPEN -> end(TerminateCondition.REMOTE_CONNECTION_FAILED, "");
+      case CLOSING -> to(State.CLOSED);
+      default -> {
+        // ENDING and REPORTING closed the socket themselves and go on without it
+      }
     }
-    finish();
   }
 
-  /** Queues the session's end behind the stanzas still pending, then closes. */
+  /** The server's side is over: the end is reported behind the stanzas still pending. */
   private void end(TerminateCondition condition, String children) {
-    if (ending == null && !endReported) {
-      ending = new Ending(condition, children);
-    }
-    if (state != State.CLOSED) {
-      state = State.CLOSING;
-    }
+    ending = new Ending(condition, children);
+    to(State.ENDING);
     pump();
   }
 
+  // ---- handing stanzas to the sink
+
+  private void addPending(String stanza) {
+    pending.add(stanza);
+    pendingChars += stanza.length();
+  }
+
   private void pump() {
-    if (sink == null || delivering) {
+    if (sink == null || inFlight) {
+      updateBackpressure();
       return;
     }
-    if (!pending.isEmpty()) {
-      List<String> batch = new ArrayList<>(Math.min(pending.size(), MAX_BATCH));
-      while (!pending.isEmpty() && batch.size() < MAX_BATCH) {
-        batch.add(pending.poll());
-      }
-      delivering = true;
+    if (!pending.isEmpty() && (state == State.OPEN || state == State.CLOSING || state == State.ENDING)) {
+      List<String> batch = takeBatch();
+      inFlight = true;
       if (log.isTraceEnabled()) {
         log.trace("sid={} from server: {}", sid, Redact.sasl(String.join("", batch)));
       }
       sink.deliver(sid, stream, batch).onComplete(ar -> onDelivered(batch, ar.succeeded() ? ar.result() : null, ar.cause()));
-    } else if (ending != null && !endReported) {
-      endReported = true;
-      delivering = true;
-      sink.ended(sid, stream, ending.condition(), ending.children()).onComplete(ar -> {
-        delivering = false;
-        close(false);
-      });
+    } else if (pending.isEmpty() && state == State.ENDING) {
+      to(State.REPORTING);
+      reportEnd();
     }
     updateBackpressure();
   }
 
+  /** At most {@link #batchLimit} stanzas (never more than the store's queue takes) and {@link #MAX_BATCH_CHARS}. */
+  private List<String> takeBatch() {
+    List<String> batch = new ArrayList<>(Math.min(pending.size(), batchLimit));
+    long chars = 0;
+    while (!pending.isEmpty() && batch.size() < batchLimit
+        && (batch.isEmpty() || chars + pending.peek().length() <= MAX_BATCH_CHARS)) {
+      String s = pending.poll();
+      chars += s.length();
+      batch.add(s);
+    }
+    pendingChars -= chars;
+    return batch;
+  }
+
   private void onDelivered(List<String> batch, Delivery d, Throwable failure) {
-    delivering = false;
+    inFlight = false;
+    if (state == State.CLOSED) {
+      return;
+    }
     if (d != null && d.gone()) {
       // the client is gone: what it will never read goes back to the server (XEP-0206 §7)
       bounce(batch);
       bounce(pending);
-      pending.clear();
-      endReported = true;
-      close(false);
+      to(State.CLOSED);
       return;
     }
     if (d == null || d.full()) {
       // keep order: the batch goes back in front; try again shortly
       for (int i = batch.size() - 1; i >= 0; i--) {
         pending.addFirst(batch.get(i));
+        pendingChars += batch.get(i).length();
       }
       if (failure != null) {
         log.warn("sid={} delivering server stanzas failed, retrying: {}", sid, failure.getMessage());
       }
-      delivering = true;
-      updateBackpressure();
-      vertx.setTimer(RETRY_MS, id -> {
-        delivering = false;
-        pump();
-      });
+      // a full queue empties when the client polls: retry soon; a failing store: back off
+      retryLater(failure != null);
       return;
     }
+    retryMs = RETRY_MS;
     pump();
   }
 
+  /** The end goes to the sink once; a store that cannot take it is asked again until it does or the link is aborted. */
+  private void reportEnd() {
+    inFlight = true;
+    sink.ended(sid, stream, ending.condition(), ending.children()).onComplete(ar -> {
+      inFlight = false;
+      if (state != State.REPORTING) {
+        return;
+      }
+      if (ar.succeeded()) {
+        to(State.CLOSED);
+        return;
+      }
+      log.warn("sid={} reporting the end of the stream failed, retrying: {}", sid, ar.cause().getMessage());
+      retryLater(true);
+    });
+  }
+
+  private void retryLater(boolean backOff) {
+    inFlight = true;
+    updateBackpressure();
+    long delay = backOff ? retryMs : RETRY_MS;
+    retryMs = backOff ? Math.min(MAX_RETRY_MS, retryMs * 2) : RETRY_MS;
+    retryTimer = vertx.setTimer(delay, id -> {
+      retryTimer = -1;
+      inFlight = false;
+      if (state == State.REPORTING) {
+        reportEnd();
+      } else {
+        pump();
+      }
+    });
+  }
+
+  /** Reading pauses above the count or character bound, or while a batch is out and a full one waits. */
   private void updateBackpressure() {
-    if (socket == null || state == State.CLOSED) {
+    if (socket == null || (state != State.OPEN && state != State.CLOSING)) {
       return;
     }
-    boolean shouldPause = pending.size() >= maxPending || (delivering && !pending.isEmpty() && pending.size() >= MAX_BATCH);
-    if (shouldPause && !paused) {
-      paused = true;
+    boolean full = pending.size() >= limits.maxQueuedStanzas() || pendingChars >= limits.maxReadAheadChars()
+        || (inFlight && pending.size() >= batchLimit);
+    if (full && !readPaused) {
+      readPaused = true;
       socket.pause();
-    } else if (!shouldPause && paused) {
-      paused = false;
+    } else if (!full) {
+      resumeReading();
+    }
+  }
+
+  private void resumeReading() {
+    if (readPaused && socket != null) {
+      readPaused = false;
       socket.resume();
     }
   }
 
   private void failOpening(TerminateCondition condition, String message, String children) {
-    cancelOpenTimer();
     if (opening != null) {
       Promise<StreamOpened> p = opening;
       opening = null;
       log.info("sid={} upstream open failed: {}", sid, message);
       p.fail(new BoshException(condition, message, children));
     }
-    close(false);
-  }
-
-  private void close(boolean graceful) {
-    if (state == State.CLOSED) {
-      return;
-    }
-    if (socket != null && graceful && state == State.OPEN) {
-      socket.write("</stream:stream>");
-    }
-    state = State.CLOSED;
-    cancelOpenTimer();
-    if (socket != null) {
-      socket.close();
-    }
-    finish();
-  }
-
-  private void finish() {
-    if (state != State.CLOSED) {
-      state = State.CLOSED;
-      if (socket != null) {
-        socket.close();
-      }
-    }
-    pending.clear();
-    if (sink != null) {
-      LinkSink s = sink;
-      sink = null;
-      s.closed(sid, stream);
-    }
+    to(State.CLOSED);
   }
 
   private void cancelOpenTimer() {
-    if (openTimer >= 0) {
-      vertx.cancelTimer(openTimer);
-      openTimer = -1;
-    }
+    cancelTimer(openTimer);
+    openTimer = -1;
   }
 
-  public Context context() {
-    return context;
+  private void cancelTimer(long id) {
+    if (id >= 0) {
+      vertx.cancelTimer(id);
+    }
   }
 
   private void runOnContext(Runnable r) {

@@ -112,4 +112,69 @@ class StreamReaderTest {
     assertThatThrownBy(() -> reader.feed("<html><body/></html>".getBytes(StandardCharsets.UTF_8)))
         .isInstanceOf(StreamReader.StreamException.class);
   }
+
+  /** Feeds {@code chunk} bytes of {@code filler} at a time until the reader refuses; returns the bytes fed. */
+  private static long feedUntilRefused(StreamReader reader, String filler, long cap) throws Exception {
+    byte[] chunk = filler.getBytes(StandardCharsets.UTF_8);
+    long fed = 0;
+    try {
+      while (fed < cap) {
+        reader.feed(chunk);
+        fed += chunk.length;
+      }
+    } catch (StreamReader.StreamException e) {
+      return fed + chunk.length;
+    }
+    return -1;
+  }
+
+  @Test
+  void anAttributeValueStillArrivingIsRefusedOnceItPassesTheBound() throws Exception {
+    // 17.5: the parser holds a start tag whole; a 100 MB attribute must not be buffered to its end
+    Recorder rec = new Recorder();
+    StreamReader reader = new StreamReader(rec, 4096, 64);
+    reader.feed((HEADER + "<stream:features/><message to='").getBytes(StandardCharsets.UTF_8));
+    long fed = feedUntilRefused(reader, "x".repeat(1024), 100L << 20);
+    assertThat(fed).as("bytes fed before the refusal").isPositive().isLessThanOrEqualTo(2 * 4096 + 2048);
+    assertThat(rec.events).containsExactly("open id=abc from=example.org", "stanza <stream:features/>");
+  }
+
+  @Test
+  void textOfAStanzaStillArrivingIsRefusedOnceItPassesTheBound() throws Exception {
+    StreamReader reader = new StreamReader(new Recorder(), 4096, 64);
+    reader.feed((HEADER + "<message><body>").getBytes(StandardCharsets.UTF_8));
+    assertThat(feedUntilRefused(reader, "y".repeat(1000), 100L << 20)).isPositive().isLessThanOrEqualTo(2 * 4096 + 2000);
+  }
+
+  @Test
+  void aStreamHeaderStillArrivingIsRefusedOnceItPassesTheBound() throws Exception {
+    StreamReader reader = new StreamReader(new Recorder(), 1 << 20, 64);
+    reader.feed("<stream:stream xmlns:stream='http://etherx.jabber.org/streams' id='".getBytes(StandardCharsets.UTF_8));
+    assertThat(feedUntilRefused(reader, "z".repeat(1024), 100L << 20)).isPositive()
+        .isLessThanOrEqualTo(StreamReader.MAX_HEADER_BYTES + 2048);
+  }
+
+  @Test
+  void aLongStreamIdOrFromIsRefused() throws Exception {
+    // the id would reach the client as authid
+    String id = "i".repeat(StreamReader.MAX_HEADER_VALUE_CHARS + 1);
+    StreamReader reader = new StreamReader(new Recorder(), 1 << 20, 64);
+    assertThatThrownBy(() -> reader.feed(HEADER.replace("'abc'", "'" + id + "'").getBytes(StandardCharsets.UTF_8)))
+        .isInstanceOf(StreamReader.StreamException.class).hasMessageContaining("stream id");
+    StreamReader other = new StreamReader(new Recorder(), 1 << 20, 64);
+    assertThatThrownBy(() -> other.feed(HEADER.replace("'example.org'", "'" + id + "'").getBytes(StandardCharsets.UTF_8)))
+        .isInstanceOf(StreamReader.StreamException.class).hasMessageContaining("stream from");
+    Recorder rec = new Recorder();
+    new StreamReader(rec, 1 << 20, 64).feed(HEADER.replace("'abc'", "'" + id.substring(1) + "'").getBytes(StandardCharsets.UTF_8));
+    assertThat(rec.events).hasSize(1);
+  }
+
+  @Test
+  void manySmallStanzasInOneLargeChunkAreNotMistakenForOneLargeOne() throws Exception {
+    Recorder rec = new Recorder();
+    StreamReader reader = new StreamReader(rec, 1024, 64);
+    String many = (MESSAGE + " ").repeat(2000) + "<message><body>unfinished";
+    reader.feed((HEADER + many).getBytes(StandardCharsets.UTF_8));
+    assertThat(rec.events).hasSize(2001);
+  }
 }
