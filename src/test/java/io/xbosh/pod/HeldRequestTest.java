@@ -1,0 +1,110 @@
+package io.xbosh.pod;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerRequest;
+import io.xbosh.cluster.PodBus;
+import io.xbosh.metrics.XboshMetrics;
+import io.xbosh.session.InMemorySessionStore;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** One waiting HTTP request: early answers, the wait running out, a drain, a client that goes away. */
+class HeldRequestTest {
+
+  static final String TYPE = "text/xml; charset=utf-8";
+  static final HeldRequest.Writer WRITER = (res, status, type, body) -> res.setStatusCode(status).putHeader("Content-Type", type).end(body);
+  static Vertx vertx;
+  static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+  Pod pod;
+  HttpServer server;
+
+  @BeforeAll
+  static void startVertx() {
+    vertx = Vertx.vertx();
+  }
+
+  @AfterAll
+  static void stopVertx() throws Exception {
+    vertx.close().await(20, TimeUnit.SECONDS);
+  }
+
+  @AfterEach
+  void stopServer() throws Exception {
+    if (server != null) {
+      server.close().await(10, TimeUnit.SECONDS);
+    }
+  }
+
+  /** Serves every request with {@code handler}, given the request and its freshly registered HeldRequest. */
+  URI serve(BiConsumer<HttpServerRequest, HeldRequest> handler) throws Exception {
+    pod = new Pod(vertx, "pod-h", new InMemorySessionStore(100, 60), PodBus.LOCAL, new XboshMetrics("pod-h"), 10, 10);
+    server = vertx.createHttpServer().requestHandler(req -> handler.accept(req, HeldRequest.register(pod, req.response(), WRITER)))
+        .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+    return URI.create("http://127.0.0.1:" + server.actualPort() + "/");
+  }
+
+  static HttpResponse<String> get(URI uri) throws Exception {
+    return http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(20)).build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  @Test
+  void anAnswerBeforeTheStoresReplyIsKeptAndWrittenOnSettle() throws Exception {
+    URI uri = serve((req, held) -> {
+      held.answer("<body>early</body>");
+      // the store's reply to the request itself comes after the answer decided on another loop
+      vertx.getOrCreateContext().runOnContext(v -> held.settle(TYPE, 60_000, h -> h.respond(200, TYPE, "<body>late</body>")));
+    });
+    HttpResponse<String> r = get(uri);
+    assertThat(r.body()).isEqualTo("<body>early</body>");
+    assertThat(r.headers().firstValue("Content-Type")).hasValue(TYPE);
+    assertThat(pod.heldRequests()).isZero();
+  }
+
+  @Test
+  void theWaitRunningOutCallsBackOnceAndLaterAnswersAreIgnored() throws Exception {
+    URI uri = serve((req, held) -> held.settle(TYPE, 100, h -> {
+      h.respond(200, TYPE, "<body>wait over</body>");
+      h.answer("<body>too late</body>");
+    }));
+    assertThat(get(uri).body()).isEqualTo("<body>wait over</body>");
+    await().atMost(Duration.ofSeconds(5)).until(() -> pod.heldRequests() == 0);
+  }
+
+  @Test
+  void aDrainingPodEndsTheWaitAtOnce() throws Exception {
+    URI uri = serve((req, held) -> held.settle(TYPE, 60_000, h -> h.respond(200, TYPE, "<body>expired</body>")));
+    var response = http.sendAsync(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(20)).build(), HttpResponse.BodyHandlers.ofString());
+    await().atMost(Duration.ofSeconds(10)).until(() -> pod != null && pod.heldRequests() == 1);
+    pod.drain(10);
+    assertThat(response.get(10, TimeUnit.SECONDS).body()).isEqualTo("<body>expired</body>");
+  }
+
+  @Test
+  void aClientThatClosesItsConnectionIsForgotten() throws Exception {
+    URI uri = serve((req, held) -> held.settle(TYPE, 60_000, h -> h.respond(200, TYPE, "<body/>")));
+    try (Socket s = new Socket(InetAddress.getLoopbackAddress(), uri.getPort())) {
+      OutputStream out = s.getOutputStream();
+      out.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+      out.flush();
+      await().atMost(Duration.ofSeconds(10)).until(() -> pod.heldRequests() == 1);
+    }
+    await().atMost(Duration.ofSeconds(10)).until(() -> pod.heldRequests() == 0);
+  }
+}

@@ -1,0 +1,267 @@
+package io.xbosh.upstream;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.net.NetClient;
+import io.vertx.core.net.SocketAddress;
+import io.xbosh.protocol.TerminateCondition;
+import io.xbosh.session.Forward;
+import io.xbosh.session.SessionStore.Delivery;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** A session's links on the owner: forwards in order, backpressure toward the server, one closing report. */
+class SessionLinksTest {
+
+  static Vertx vertx;
+  static NetClient client;
+
+  @BeforeAll
+  static void startVertx() {
+    vertx = Vertx.vertx();
+    client = vertx.createNetClient();
+  }
+
+  @AfterAll
+  static void stopVertx() throws Exception {
+    vertx.close().await(20, TimeUnit.SECONDS);
+  }
+
+  /** What the links report to the pod. */
+  static final class RecordingOwner implements SessionLinks.Owner {
+    final List<String> events = new CopyOnWriteArrayList<>();
+
+    @Override
+    public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
+      events.add("deliver " + String.join("", stanzas));
+      return Future.succeededFuture(new Delivery(Delivery.Status.OK, List.of()));
+    }
+
+    @Override
+    public Future<Void> ended(String sid, String stream, TerminateCondition condition, String children) {
+      events.add("ended " + (condition == null ? "clean" : condition.wireName()));
+      return Future.succeededFuture();
+    }
+
+    @Override
+    public void failed(String sid, TerminateCondition condition) {
+      events.add("failed " + condition.wireName());
+    }
+
+    @Override
+    public void closed(SessionLinks links) {
+      events.add("closed");
+    }
+  }
+
+  static UpstreamLink openLink(SocketAddress address) throws Exception {
+    UpstreamLink link = new UpstreamLink(vertx, vertx.getOrCreateContext(), "sid1", null, UpstreamLinkTest.PARAMS,
+        new UpstreamLink.Limits(65536, 1000, 1 << 20));
+    CompletableFuture<StreamOpened> f = new CompletableFuture<>();
+    link.context().runOnContext(v -> link.open(client, address, 5000, UpstreamSecurity.OFF).onComplete(ar -> {
+      if (ar.succeeded()) {
+        f.complete(ar.result());
+      } else {
+        f.completeExceptionally(ar.cause());
+      }
+    }));
+    f.get(10, TimeUnit.SECONDS);
+    return link;
+  }
+
+  static SessionLinks links(UpstreamLink first, RecordingOwner owner) {
+    SessionLinks links = new SessionLinks("sid1", null, first, null, owner, () -> null);
+    links.start();
+    return links;
+  }
+
+  static Forward payload(long seq, String payload) {
+    return new Forward(seq, payload, false, false);
+  }
+
+  @Test
+  void forwardsArriveInAnyOrderAndReachTheServerInOrder() throws Exception {
+    try (FakeXmppServer server = new FakeXmppServer(vertx, "")) {
+      RecordingOwner owner = new RecordingOwner();
+      SessionLinks links = links(openLink(server.address()), owner);
+      links.forward(List.of(payload(3, "<c/>"), payload(1, "<a/>")));
+      links.forward(List.of(payload(2, "<b/>"), payload(1, "<a/>")));
+      await().atMost(Duration.ofSeconds(10)).until(() -> server.received().contains("<c/>"));
+      assertThat(server.received()).endsWith("<a/><b/><c/>");
+    }
+  }
+
+  @Test
+  void everyLinkClosedIsReportedOnceWithTheEndBeforeIt() throws Exception {
+    try (FakeXmppServer server = new FakeXmppServer(vertx, "")) {
+      RecordingOwner owner = new RecordingOwner();
+      links(openLink(server.address()), owner);
+      server.writeAndClose("<message><body>bye</body></message><stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+          + "</stream:error></stream:stream>");
+      await().atMost(Duration.ofSeconds(10)).until(() -> owner.events.contains("closed"));
+      assertThat(owner.events).containsExactly("deliver <message xmlns=\"jabber:client\"><body>bye</body></message>",
+          "ended remote-stream-error", "closed");
+    }
+  }
+
+  /**
+   * A raw TCP server with a small receive buffer that reads the stream header, answers with
+   * features and then reads nothing until told to: a server that stopped reading.
+   */
+  static final class StalledServer implements AutoCloseable {
+    final ServerSocket listener;
+    final CountDownLatch startReading = new CountDownLatch(1);
+    final ByteArrayOutputStream received = new ByteArrayOutputStream();
+    final Thread thread;
+
+    StalledServer() throws Exception {
+      listener = new ServerSocket();
+      listener.setReceiveBufferSize(4096);
+      listener.bind(new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
+      thread = new Thread(this::serve, "stalled-xmpp-server");
+      thread.setDaemon(true);
+      thread.start();
+    }
+
+    SocketAddress address() {
+      return SocketAddress.inetSocketAddress(listener.getLocalPort(), "127.0.0.1");
+    }
+
+    private void serve() {
+      try (Socket s = listener.accept()) {
+        InputStream in = s.getInputStream();
+        OutputStream out = s.getOutputStream();
+        byte[] buf = new byte[8192];
+        StringBuilder header = new StringBuilder();
+        while (!header.toString().matches("(?s).*<stream:stream[^>]*>.*")) {
+          int n = in.read(buf);
+          if (n < 0) {
+            return;
+          }
+          header.append(new String(buf, 0, n, StandardCharsets.UTF_8));
+        }
+        out.write((FakeXmppServer.HEADER + FakeXmppServer.FEATURES).getBytes(StandardCharsets.UTF_8));
+        out.flush();
+        startReading.await();
+        int n;
+        while ((n = in.read(buf)) >= 0) {
+          synchronized (received) {
+            received.write(buf, 0, n);
+          }
+        }
+      } catch (Exception e) {
+        // the test is over
+      }
+    }
+
+    String received() {
+      synchronized (received) {
+        return received.toString(StandardCharsets.UTF_8);
+      }
+    }
+
+    @Override
+    public void close() throws Exception {
+      startReading.countDown();
+      listener.close();
+    }
+  }
+
+  @Test
+  void aServerThatStopsReadingMakesTheSessionCongestedAndNothingIsLostWhenItReadsAgain() throws Exception {
+    // 16.5: backpressure toward the XMPP server
+    try (StalledServer server = new StalledServer()) {
+      RecordingOwner owner = new RecordingOwner();
+      UpstreamLink link = openLink(server.address());
+      SessionLinks links = links(link, owner);
+      String chunk = "x".repeat(16 * 1024);
+      AtomicInteger written = new AtomicInteger();
+      CompletableFuture<Integer> congestedAfter = new CompletableFuture<>();
+      link.context().runOnContext(v -> {
+        // on the links' loop forwards apply at once: write until the socket is full
+        for (int i = 1; i <= 4000; i++) {
+          links.forward(List.of(payload(i, "<message id='" + i + "'><body>" + chunk + "</body></message>")));
+          written.set(i);
+          if (links.congested()) {
+            congestedAfter.complete(i);
+            return;
+          }
+        }
+        congestedAfter.complete(-1);
+      });
+      int first = congestedAfter.get(30, TimeUnit.SECONDS);
+      assertThat(first).as("forwards written before the socket was full").isPositive();
+      // more payloads wait in order, other pods' payloads wait in the store
+      int more = 10;
+      List<Forward> waiting = new ArrayList<>();
+      for (int i = first + 1; i <= first + more; i++) {
+        waiting.add(payload(i, "<message id='" + i + "'><body>" + chunk + "</body></message>"));
+      }
+      links.forward(waiting);
+      AtomicInteger drains = new AtomicInteger();
+      links.drainWhenWritable(drains::incrementAndGet);
+      // while the server does not read: nothing more goes out and the drain waits
+      int before = server.received().length();
+      await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(5))
+          .until(() -> links.congested() && drains.get() == 0 && server.received().length() == before);
+      assertThat(owner.events).isEmpty();
+      server.startReading.countDown();
+      String last = "<message id='" + (first + more) + "'>";
+      await().atMost(Duration.ofSeconds(30)).until(() -> server.received().contains(last));
+      await().atMost(Duration.ofSeconds(10)).until(() -> drains.get() == 1);
+      assertThat(links.congested()).isFalse();
+      String all = server.received();
+      int at = -1;
+      for (int i = 1; i <= first + more; i++) {
+        int next = all.indexOf("<message id='" + i + "'>");
+        assertThat(next).as("payload %d in order", i).isGreaterThan(at);
+        at = next;
+      }
+      assertThat(owner.events).doesNotContain("failed remote-connection-failed");
+    }
+  }
+
+  @Test
+  void payloadsBeyondTheWaitingBoundWhileTheServerIsNotReadingEndTheSession() throws Exception {
+    try (StalledServer server = new StalledServer()) {
+      RecordingOwner owner = new RecordingOwner();
+      UpstreamLink link = openLink(server.address());
+      SessionLinks links = links(link, owner);
+      String chunk = "y".repeat(16 * 1024);
+      CompletableFuture<Integer> done = new CompletableFuture<>();
+      link.context().runOnContext(v -> {
+        int i = 1;
+        while (!links.congested() && i < 4000) {
+          links.forward(List.of(payload(i, "<m>" + chunk + "</m>")));
+          i++;
+        }
+        for (int j = 0; j <= SessionLinks.MAX_BLOCKED_FORWARDS; j++, i++) {
+          links.forward(List.of(payload(i, "<m/>")));
+        }
+        done.complete(i);
+      });
+      done.get(30, TimeUnit.SECONDS);
+      await().atMost(Duration.ofSeconds(10)).until(() -> owner.events.contains("failed remote-connection-failed"));
+      assertThat(owner.events).containsOnlyOnce("failed remote-connection-failed");
+    }
+  }
+}
