@@ -63,6 +63,13 @@ abstract class BoshHttpContract {
         sock.write("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
             + " id='f1' from='flaky.test' version='1.0'><stream:features/>");
       }
+      if (s.contains("last-words-and-close")) {
+        // Prosody on a resource conflict: the last stanza, the stream error, the stream end and the
+        // FIN in one go, while the link is still handing the stanza to the store
+        sock.end(io.vertx.core.buffer.Buffer.buffer("<message xmlns='jabber:client' from='flaky.test'><body>last words</body></message>"
+            + "<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"));
+        return;
+      }
       if (s.contains("<presence")) {
         sock.close(); // the server goes away mid-session
       }
@@ -557,6 +564,60 @@ abstract class BoshHttpContract {
     assertThat(all).contains("condition=\"remote-stream-error\"");
     assertThat(all.indexOf("last words")).isNotNegative().isLessThan(all.indexOf("<stream:error>"));
     assertThat(all).contains("<conflict xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/>").contains(">replaced</text>");
+  }
+
+  @Test
+  void b54_lastWordsStreamErrorAndCloseInOneReadReachTheClientAndEndTheSession() throws Exception {
+    // issue 16.1: with a store whose deliver is asynchronous the end used to be lost: a zombie session
+    String sid = attr(post("<body " + B + " rid='1' to='flaky.test' wait='5' hold='1' ver='1.11'/>").body(), "sid");
+    String all = post("<body " + B + " sid='" + sid + "' rid='2'><message xmlns='jabber:client' to='x@flaky.test' id='last-words-and-close'/></body>").body();
+    long rid = 3;
+    while (!all.contains("type=\"terminate\"") && rid < 6) {
+      all += post("<body " + B + " sid='" + sid + "' rid='" + rid++ + "'/>").body();
+    }
+    assertThat(all).contains("condition=\"remote-stream-error\"").contains("<conflict xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/>");
+    assertThat(all.indexOf("last words")).isNotNegative().isLessThan(all.indexOf("<stream:error>"));
+    await().atMost(Duration.ofSeconds(10)).until(() -> !xbosh.pod().owns(sid));
+    // the session stays ended: a later request gets its end, not a live session
+    assertTerminate(post("<body " + B + " sid='" + sid + "' rid='" + rid + "'/>"), 200, "remote-stream-error");
+  }
+
+  @Test
+  void aServerThatStopsReadingIsSentNoMoreAndTheRefusedPayloadGoesThroughOnceItReads() throws Exception {
+    // issue 16.5: backpressure toward the XMPP server; a raw server that never reads after the header
+    try (io.xbosh.testing.StalledXmppServer stalled = new io.xbosh.testing.StalledXmppServer();
+        ExtraPod extra = ExtraPod.start("stalled-pod", "XBOSH_MAX_BODY_BYTES", "1048576",
+            "XBOSH_UPSTREAM_HOSTS", "stalled.test=127.0.0.1:" + stalled.port(), "XBOSH_DOMAINS", "stalled.test")) {
+      URI uri = extra.endpoint();
+      String sid = attr(BoshSession.post(http, uri, "<body " + B + " rid='1' to='stalled.test' wait='5' hold='0' ver='1.11'/>").body(), "sid");
+      assertThat(sid).isNotNull();
+      String chunk = "z".repeat(200_000);
+      java.util.function.LongFunction<String> request = rid -> "<body " + B + " sid='" + sid + "' rid='" + rid + "'>"
+          + "<message xmlns='jabber:client' to='x@stalled.test'><body>m" + rid + ":" + chunk + "</body></message></body>";
+      long rid = 2;
+      HttpResponse<String> r = BoshSession.post(http, uri, request.apply(rid));
+      while (r.statusCode() == 200 && rid < 400) {
+        assertThat(r.body()).doesNotContain("type=\"terminate\"");
+        r = BoshSession.post(http, uri, request.apply(++rid));
+      }
+      // refused before the store saw it, with a recoverable error: the client sends it again
+      assertThat(r.statusCode()).as("answer to rid %d", rid).isEqualTo(503);
+      assertThat(r.body()).contains("type=\"error\"");
+      assertThat(r.headers().firstValue("retry-after")).hasValue("1");
+      assertThat(extra.pod().congested(sid)).isTrue();
+      stalled.startReading();
+      long refused = rid;
+      await().atMost(Duration.ofSeconds(30)).until(() -> BoshSession.post(http, uri, request.apply(refused)).statusCode() == 200);
+      await().atMost(Duration.ofSeconds(30)).until(() -> stalled.received().contains("m" + refused + ":"));
+      String received = stalled.received();
+      int at = -1;
+      for (long i = 2; i <= refused; i++) {
+        int next = received.indexOf("m" + i + ":");
+        assertThat(next).as("payload of rid %d once, in order", i).isGreaterThan(at);
+        assertThat(received.indexOf("m" + i + ":", next + 1)).isNegative();
+        at = next;
+      }
+    }
   }
 
   @Test

@@ -10,19 +10,12 @@ import io.vertx.core.net.SocketAddress;
 import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.session.Forward;
 import io.xbosh.session.SessionStore.Delivery;
-import java.io.ByteArrayOutputStream;
-import java.io.InputStream;
-import java.io.OutputStream;
-import java.net.InetAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
-import java.nio.charset.StandardCharsets;
+import io.xbosh.testing.StalledXmppServer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
@@ -123,75 +116,12 @@ class SessionLinksTest {
     }
   }
 
-  /**
-   * A raw TCP server with a small receive buffer that reads the stream header, answers with
-   * features and then reads nothing until told to: a server that stopped reading.
-   */
-  static final class StalledServer implements AutoCloseable {
-    final ServerSocket listener;
-    final CountDownLatch startReading = new CountDownLatch(1);
-    final ByteArrayOutputStream received = new ByteArrayOutputStream();
-    final Thread thread;
-
-    StalledServer() throws Exception {
-      listener = new ServerSocket();
-      listener.setReceiveBufferSize(4096);
-      listener.bind(new java.net.InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
-      thread = new Thread(this::serve, "stalled-xmpp-server");
-      thread.setDaemon(true);
-      thread.start();
-    }
-
-    SocketAddress address() {
-      return SocketAddress.inetSocketAddress(listener.getLocalPort(), "127.0.0.1");
-    }
-
-    private void serve() {
-      try (Socket s = listener.accept()) {
-        InputStream in = s.getInputStream();
-        OutputStream out = s.getOutputStream();
-        byte[] buf = new byte[8192];
-        StringBuilder header = new StringBuilder();
-        while (!header.toString().matches("(?s).*<stream:stream[^>]*>.*")) {
-          int n = in.read(buf);
-          if (n < 0) {
-            return;
-          }
-          header.append(new String(buf, 0, n, StandardCharsets.UTF_8));
-        }
-        out.write((FakeXmppServer.HEADER + FakeXmppServer.FEATURES).getBytes(StandardCharsets.UTF_8));
-        out.flush();
-        startReading.await();
-        int n;
-        while ((n = in.read(buf)) >= 0) {
-          synchronized (received) {
-            received.write(buf, 0, n);
-          }
-        }
-      } catch (Exception e) {
-        // the test is over
-      }
-    }
-
-    String received() {
-      synchronized (received) {
-        return received.toString(StandardCharsets.UTF_8);
-      }
-    }
-
-    @Override
-    public void close() throws Exception {
-      startReading.countDown();
-      listener.close();
-    }
-  }
-
   @Test
   void aServerThatStopsReadingMakesTheSessionCongestedAndNothingIsLostWhenItReadsAgain() throws Exception {
     // 16.5: backpressure toward the XMPP server
-    try (StalledServer server = new StalledServer()) {
+    try (StalledXmppServer server = new StalledXmppServer()) {
       RecordingOwner owner = new RecordingOwner();
-      UpstreamLink link = openLink(server.address());
+      UpstreamLink link = openLink(SocketAddress.inetSocketAddress(server.port(), "127.0.0.1"));
       SessionLinks links = links(link, owner);
       String chunk = "x".repeat(16 * 1024);
       AtomicInteger written = new AtomicInteger();
@@ -224,7 +154,7 @@ class SessionLinksTest {
       await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(5))
           .until(() -> links.congested() && drains.get() == 0 && server.received().length() == before);
       assertThat(owner.events).isEmpty();
-      server.startReading.countDown();
+      server.startReading();
       String last = "<message id='" + (first + more) + "'>";
       await().atMost(Duration.ofSeconds(30)).until(() -> server.received().contains(last));
       await().atMost(Duration.ofSeconds(10)).until(() -> drains.get() == 1);
@@ -242,9 +172,9 @@ class SessionLinksTest {
 
   @Test
   void payloadsBeyondTheWaitingBoundWhileTheServerIsNotReadingEndTheSession() throws Exception {
-    try (StalledServer server = new StalledServer()) {
+    try (StalledXmppServer server = new StalledXmppServer()) {
       RecordingOwner owner = new RecordingOwner();
-      UpstreamLink link = openLink(server.address());
+      UpstreamLink link = openLink(SocketAddress.inetSocketAddress(server.port(), "127.0.0.1"));
       SessionLinks links = links(link, owner);
       String chunk = "y".repeat(16 * 1024);
       CompletableFuture<Integer> done = new CompletableFuture<>();
