@@ -33,6 +33,8 @@ final class RecordingSink implements LinkSink {
   final ConcurrentLinkedQueue<Delivery> answers = new ConcurrentLinkedQueue<>();
   /** like the store's queue bound with an all-or-nothing deliver: larger batches are FULL */
   volatile int refuseAbove = Integer.MAX_VALUE;
+  /** end reports that fail (the store is unreachable) before one succeeds */
+  final java.util.concurrent.atomic.AtomicInteger failEnds = new java.util.concurrent.atomic.AtomicInteger();
 
   @Override
   public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
@@ -54,6 +56,9 @@ final class RecordingSink implements LinkSink {
   @Override
   public Future<Void> ended(String sid, String stream, TerminateCondition condition, String children) {
     events.add("ended " + (condition == null ? "clean" : condition.wireName()) + (children.isEmpty() ? "" : " " + children));
+    if (failEnds.getAndDecrement() > 0) {
+      return Future.failedFuture("store unreachable");
+    }
     return Future.succeededFuture();
   }
 

@@ -172,6 +172,32 @@ class UpstreamLinkTest {
   }
 
   @Test
+  void anEndTheStoreCouldNotTakeIsReportedAgainUntilItIs() throws Exception {
+    RecordingSink sink = new RecordingSink();
+    sink.failEnds.set(2);
+    UpstreamLink link = openLink(1000, 1 << 20, sink);
+    server.socket().close();
+    await().atMost(Duration.ofSeconds(10)).until(() -> link.state() == State.CLOSED);
+    assertThat(sink.events).containsExactly("ended remote-connection-failed", "ended remote-connection-failed",
+        "ended remote-connection-failed", "closed");
+  }
+
+  @Test
+  void anAbortWhileTheEndIsRetriedStopsTheRetries() throws Exception {
+    RecordingSink sink = new RecordingSink();
+    sink.failEnds.set(Integer.MAX_VALUE);
+    UpstreamLink link = openLink(1000, 1 << 20, sink);
+    server.socket().close();
+    await().atMost(Duration.ofSeconds(10)).until(() -> sink.count("ended") >= 2);
+    link.abort();
+    await().atMost(Duration.ofSeconds(10)).until(() -> link.state() == State.CLOSED);
+    long ends = sink.count("ended");
+    // no further report once closed (the back-off is at least 400 ms by now)
+    await().during(Duration.ofMillis(1000)).atMost(Duration.ofSeconds(3)).until(() -> sink.count("ended") == ends);
+    assertThat(sink.events).endsWith("closed").containsOnlyOnce("closed");
+  }
+
+  @Test
   void xmlTheServerShouldNeverSendIsAPolicyViolationAndUndefinedCondition() throws Exception {
     RecordingSink sink = new RecordingSink();
     UpstreamLink link = openLink(1000, 1 << 20, sink);
