@@ -10,6 +10,7 @@ import io.xbosh.session.Forward;
 import io.xbosh.session.SessionStore.Delivery;
 import io.xbosh.session.SessionStore.Queued;
 import io.xbosh.session.StreamRequest;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -58,7 +59,7 @@ public final class SessionLinks implements LinkSink {
   }
 
   /** forwards in order, waiting for a full socket to drain */
-  private final java.util.ArrayDeque<Forward> blocked = new java.util.ArrayDeque<>();
+  private final ArrayDeque<Forward> blocked = new ArrayDeque<>();
   private long blockedChars;
   /** a drain of other pods' payloads put off while congested */
   private Runnable drainWhenWritable;
@@ -349,6 +350,8 @@ public final class SessionLinks implements LinkSink {
         streams.remove(stream);
       }
       checkClosed();
+      // a full link that closed holds nothing back any more
+      resume();
     });
   }
 

@@ -103,7 +103,7 @@ class UpstreamLinkTest {
   }
 
   @Test
-  void theServersLastWordsStreamErrorAndCloseInOneReadAllReachTheSinkWhileADeliveryIsInFlight() throws Exception {
+  void b54_theServersLastWordsStreamErrorAndCloseInOneReadAllReachTheSinkWhileADeliveryIsInFlight() throws Exception {
     // 16.1: Prosody on a resource conflict; the first delivery is still with the store
     RecordingSink sink = new RecordingSink();
     sink.holdDeliveries = true;
