@@ -276,6 +276,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
         .compose(connected -> {
           String response = creationResponse(sid, stream, params, body, rid, connected.opened());
           return pod.store().create(new SessionRecord(sid, params, pod.id(), rid, response, newKey, stream, encrypted))
+              .recover(e -> Future.failedFuture(new StoreFailure(e)))
               .map(v -> new Created(connected.link(), response))
               .onFailure(e -> connected.link().abort());
         })
@@ -289,12 +290,27 @@ public final class BoshHandler implements Handler<RoutingContext> {
           reply.write(res, 200, params.content(), response);
         })
         .onFailure(e -> {
+          if (e instanceof StoreFailure) {
+            // out of memory, failing over, unreachable: the client retries the creation (XEP-0124 §17.3)
+            log.warn("session creation: store failure: {}", e.getCause().getMessage());
+            metrics.request("store_unavailable");
+            res.putHeader(HttpHeaders.RETRY_AFTER, "1");
+            reply.write(res, 503, params.content(), BodyWriter.recoverableError());
+            return;
+          }
           metrics.request(e instanceof BoshException be ? be.condition().wireName() : "error");
           fail(res, reply, e, params.content(), params.legacy());
         });
   }
 
   private record Created(UpstreamLink link, String response) {
+  }
+
+  /** The store could not record a new session: never the client's fault, always worth a retry. */
+  private static final class StoreFailure extends RuntimeException {
+    StoreFailure(Throwable cause) {
+      super(cause.getMessage(), cause, false, false);
+    }
   }
 
   private String creationResponse(String sid, String stream, SessionParams p, BoshBody body, long rid, StreamOpened opened) {
@@ -516,7 +532,13 @@ public final class BoshHandler implements Handler<RoutingContext> {
       // the session ends: answer only once the store says so, so a request racing this answer
       // finds the tombstone; with no other request held, the tombstone carries waiting stanzas
       pod.store().refuse(sid, BodyWriter.terminateOpen(be.condition()), encrypted).onComplete(ar -> {
-        if (ar.succeeded() && ar.result().dropped()) {
+        if (ar.failed()) {
+          // the end is not recorded: the session lives on, and the client's resend meets the same rule
+          log.warn("sid={} store failure while ending the session over {}: {}", sid, be.condition().wireName(), ar.cause().getMessage());
+          held.respond(503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
+          return;
+        }
+        if (ar.result().dropped()) {
           held.drop(); // XEP-0124 §19.1
           return;
         }

@@ -18,6 +18,8 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * {@link SessionStore} on Redis: each operation is one {@code EVALSHA} of a Lua script (reloaded with
@@ -27,6 +29,8 @@ import java.util.Set;
  * pod, on the pods' channels ({@code xb:pod:<id>}); see {@code prelude.lua}.
  */
 public final class RedisSessionStore implements SessionStore {
+
+  private static final Logger log = LoggerFactory.getLogger(RedisSessionStore.class);
 
   private final Redis redis;
   private final boolean ownsClient;
@@ -40,6 +44,8 @@ public final class RedisSessionStore implements SessionStore {
   private final LuaScript release;
   private final LuaScript terminate;
   private final LuaScript leftovers;
+  /** Whether scripts go with their Redis 7 flags; cleared for good on a Redis that cannot compile them. */
+  private volatile boolean flagged = true;
 
   /**
    * @param redis            a pooled client
@@ -278,6 +284,21 @@ public final class RedisSessionStore implements SessionStore {
 
   private Future<Response> eval(LuaScript script, String sid, List<String> args) {
     Timer.Sample sample = Timer.start(meters);
+    return evalWith(flagged ? script : script.plain(), sid, args)
+        .recover(err -> {
+          if (flagged && isCompileError(err)) {
+            // Redis 6 knows no script flags and cannot compile the shebang: from now on, plain scripts
+            flagged = false;
+            log.warn("Redis does not accept script flags (before 7.0): scripts run without them, so a script refused"
+                + " for memory may have applied its earlier writes");
+            return evalWith(script.plain(), sid, args);
+          }
+          return Future.failedFuture(err);
+        })
+        .onComplete(ar -> sample.stop(timers.get(script.name())[ar.succeeded() ? 0 : 1]));
+  }
+
+  private Future<Response> evalWith(LuaScript script, String sid, List<String> args) {
     return redis.send(evalRequest(Command.EVALSHA, script.sha(), sid, args))
         .recover(err -> {
           String msg = err.getMessage();
@@ -286,8 +307,12 @@ public final class RedisSessionStore implements SessionStore {
             return redis.send(evalRequest(Command.EVAL, script.source(), sid, args));
           }
           return Future.failedFuture(err);
-        })
-        .onComplete(ar -> sample.stop(timers.get(script.name())[ar.succeeded() ? 0 : 1]));
+        });
+  }
+
+  private static boolean isCompileError(Throwable err) {
+    String msg = err.getMessage();
+    return msg != null && msg.contains("Error compiling script") && msg.contains("'#'");
   }
 
   private Request evalRequest(Command cmd, String scriptOrSha, String sid, List<String> args) {

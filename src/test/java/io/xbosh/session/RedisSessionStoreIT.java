@@ -1,6 +1,7 @@
 package io.xbosh.session;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.vertx.core.Vertx;
@@ -55,6 +56,42 @@ class RedisSessionStoreIT extends SessionStoreContract {
     String sid = newSession(1, false);
     get(redis.send(Request.cmd(Command.SCRIPT).arg("FLUSH")));
     assertThat(get(store.accept(sid, 101, "p#1", "", "")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+  }
+
+  /** Every field and value of the session hash, and the inbound list, as text. */
+  private static String snapshot(String sid) throws Exception {
+    var fields = get(redis.send(Request.cmd(Command.HGETALL).arg(RedisSessionStore.sessionKey(sid))));
+    java.util.TreeMap<String, String> m = new java.util.TreeMap<>();
+    for (String k : fields.getKeys()) {
+      m.put(k, fields.get(k).toString());
+    }
+    return m + " in=" + get(redis.send(Request.cmd(Command.LRANGE).arg(RedisSessionStore.inKey(sid)).arg(0).arg(-1)))
+        + " out=" + get(redis.send(Request.cmd(Command.LRANGE).arg(RedisSessionStore.outKey(sid)).arg(0).arg(-1)));
+  }
+
+  /** Over maxmemory (noeviction) until {@code restore} runs. */
+  private static AutoCloseable outOfMemory() throws Exception {
+    get(redis.send(Request.cmd(Command.CONFIG).arg("SET").arg("maxmemory-policy").arg("noeviction")));
+    get(redis.send(Request.cmd(Command.CONFIG).arg("SET").arg("maxmemory").arg("1")));
+    return () -> get(redis.send(Request.cmd(Command.CONFIG).arg("SET").arg("maxmemory").arg("0")));
+  }
+
+  @Test
+  void scriptRefusedForMemoryChangesNothingAndTheSessionGoesOnAfter() throws Exception {
+    String sid = newSession(1, false);
+    // rid 102 parks; 101 would take it out of the parked field before its first growing write
+    get(store.accept(sid, 102, "pod-a#2", "", "<two/>"));
+    get(store.deliver(sid, List.of(MSG)));
+    String before = snapshot(sid);
+    try (AutoCloseable oom = outOfMemory()) {
+      assertThatThrownBy(() -> get(store.accept(sid, 101, "pod-a#1", "", "<one/>"))).hasMessageContaining("OOM");
+      assertThatThrownBy(() -> get(store.deliver(sid, List.of(MSG2)))).hasMessageContaining("OOM");
+      assertThatThrownBy(() -> get(store.release(sid, 102, "pod-a#2"))).hasMessageContaining("OOM");
+      assertThat(snapshot(sid)).isEqualTo(before);
+    }
+    Accepted a = get(store.accept(sid, 101, "pod-a#1", "", "<one/>"));
+    assertThat(a.forwards()).containsExactly(new Forward(1, "<one/>", false, false), new Forward(2, "<two/>", false, false));
+    assertThat(a.answers()).containsExactly(new Answer(101, "pod-a#1", OPEN + ">" + MSG + "</body>"));
   }
 
   @Test
