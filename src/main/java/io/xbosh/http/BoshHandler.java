@@ -494,8 +494,18 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
     switch (acc.outcome()) {
       case RESENT, ENDED -> held.respond(200, acc.content() != null ? acc.content() : Negotiator.DEFAULT_CONTENT, acc.immediate());
-      default -> held.settle(acc.content(), acc.waitSeconds() * 1000L, h -> release(sid, rid, h));
+      default -> held.settle(acc.content(), acc.waitSeconds() * 1000L, h -> release(sid, rid, h), h -> abandon(sid, rid, h));
     }
+  }
+
+  /**
+   * The client closed the connection of a held request: the store forgets the hold at once, so
+   * stanzas wait for the next request instead of a response nobody reads, and the next request is
+   * not counted against a dead one (XEP-0124 §11).
+   */
+  private void abandon(String sid, long rid, HeldRequest held) {
+    pod.store().abandon(sid, rid, held.holder())
+        .onFailure(e -> log.warn("sid={} forgetting the closed request rid={} failed: {}", sid, rid, e.getMessage()));
   }
 
   /** XEP-0124 §8: the wait ran out; answer through the store so a racing stanza is never lost. */

@@ -26,7 +26,10 @@ public final class HeldRequest {
   private String early;
   private long timer = -1;
   private boolean done;
+  /** the client closed the connection before an answer was written */
+  private boolean abandoned;
   private Consumer<HeldRequest> onTimeout;
+  private Consumer<HeldRequest> onAbandon;
 
   HeldRequest(Pod pod, Context context, HttpServerResponse response, String holder, Writer writer) {
     this.pod = pod;
@@ -58,9 +61,21 @@ public final class HeldRequest {
    * @param onTimeout called on this loop when {@code waitMs} passes unanswered
    */
   public void settle(String contentType, long waitMs, Consumer<HeldRequest> onTimeout) {
+    settle(contentType, waitMs, onTimeout, null);
+  }
+
+  /**
+   * Like {@link #settle(String, long, Consumer)}; {@code onAbandon} is called on this loop, once,
+   * when the client closes the connection before the answer (at once if it already has).
+   */
+  public void settle(String contentType, long waitMs, Consumer<HeldRequest> onTimeout, Consumer<HeldRequest> onAbandon) {
     this.contentType = contentType;
     this.onTimeout = onTimeout;
+    this.onAbandon = onAbandon;
     if (done) {
+      if (abandoned && onAbandon != null) {
+        onAbandon.accept(this);
+      }
       return;
     }
     if (early != null) {
@@ -128,7 +143,11 @@ public final class HeldRequest {
 
   private void abandon() {
     if (!done) {
+      abandoned = true;
       finish();
+      if (onAbandon != null) {
+        onAbandon.accept(this);
+      }
     }
   }
 

@@ -104,6 +104,8 @@ public final class InMemorySessionStore implements SessionStore {
     boolean lastEmpty;
     /** when each buffered response was sent */
     final Map<Long, Long> sentAt = new HashMap<>();
+    /** rids of held requests whose client closed the connection: a resend waits again */
+    final ArrayDeque<Long> abandoned = new ArrayDeque<>();
   }
 
   /**
@@ -119,6 +121,7 @@ public final class InMemorySessionStore implements SessionStore {
           it.remove();
         } else if (s.expiresAt <= now && s.tombstone == null) {
           s.held.clear();
+          s.abandoned.clear();
           s.parked.clear();
           s.responses.clear();
           s.sentAt.clear();
@@ -204,6 +207,18 @@ public final class InMemorySessionStore implements SessionStore {
           save(s);
           return accepted(s, Accepted.Outcome.TAKEOVER, null, List.of(), List.of(new Answer(0, h.holder(), BodyWriter.recoverableError())));
         }
+      }
+      if (s.abandoned.remove(rid)) {
+        // XEP-0124 §14.3, as accept.lua does it: its payloads went to the server the first time
+        int at = 0;
+        while (at < s.held.size() && s.held.get(at).rid() < rid) {
+          at++;
+        }
+        s.held.add(at, new Held(rid, holder));
+        List<Answer> answers = new ArrayList<>();
+        flush(s, answers);
+        save(s);
+        return accepted(s, Accepted.Outcome.PROCESSED, null, List.of(), answers);
       }
       throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
     }
@@ -455,6 +470,40 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   @Override
+  public Future<Boolean> abandon(String sid, long rid, String holder) {
+    State s = live(sid);
+    if (s == null) {
+      return Future.succeededFuture(false);
+    }
+    synchronized (s) {
+      if (s.tombstone != null) {
+        return Future.succeededFuture(false);
+      }
+      for (int i = 0; i < s.held.size(); i++) {
+        Held h = s.held.get(i);
+        if (h.rid() == rid && h.holder().equals(holder)) {
+          // as abandon.lua: the last `requests` abandoned rids stay resendable
+          s.held.remove(i);
+          s.abandoned.add(rid);
+          if (s.abandoned.size() > s.requests) {
+            s.abandoned.removeFirst();
+          }
+          save(s);
+          return Future.succeededFuture(true);
+        }
+      }
+      Parked p = s.parked.get(rid);
+      if (p != null && p.holder.equals(holder)) {
+        p.holder = "-";
+        cache(s, rid, render(s, rid, "", ""));
+        save(s);
+        return Future.succeededFuture(true);
+      }
+      return Future.succeededFuture(false);
+    }
+  }
+
+  @Override
   public Future<Terminated> terminate(String sid, String terminateOpen, String children) {
     return terminate(sid, terminateOpen, children, false, null);
   }
@@ -689,6 +738,7 @@ public final class InMemorySessionStore implements SessionStore {
 
   private void entomb(String sid, State s, String body) {
     s.held.clear();
+    s.abandoned.clear();
     s.parked.clear();
     s.responses.clear();
     s.sentAt.clear();

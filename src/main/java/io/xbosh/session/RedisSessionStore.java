@@ -44,6 +44,7 @@ public final class RedisSessionStore implements SessionStore {
   private final LuaScript release;
   private final LuaScript terminate;
   private final LuaScript leftovers;
+  private final LuaScript abandon;
   /** Whether scripts go with their Redis 7 flags; cleared for good on a Redis that cannot compile them. */
   private volatile boolean flagged = true;
 
@@ -82,7 +83,8 @@ public final class RedisSessionStore implements SessionStore {
     this.terminate = LuaScript.load("terminate", constants);
     this.drain = LuaScript.load("drain", constants);
     this.leftovers = LuaScript.load("leftovers", constants);
-    for (LuaScript script : List.of(create, accept, deliver, release, terminate, drain, leftovers)) {
+    this.abandon = LuaScript.load("abandon", constants);
+    for (LuaScript script : List.of(create, accept, deliver, release, abandon, terminate, drain, leftovers)) {
       timers.put(script.name(), new Timer[] {timer(script, "ok"), timer(script, "error")});
     }
   }
@@ -198,6 +200,11 @@ public final class RedisSessionStore implements SessionStore {
       case "none" -> null;
       default -> throw new BoshException(TerminateCondition.ITEM_NOT_FOUND, "session gone");
     });
+  }
+
+  @Override
+  public Future<Boolean> abandon(String sid, long rid, String holder) {
+    return eval(abandon, sid, List.of(Long.toString(rid), holder)).map(res -> res.toInteger() == 1);
   }
 
   @Override

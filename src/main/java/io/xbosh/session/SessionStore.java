@@ -70,6 +70,17 @@ public interface SessionStore {
   Future<String> release(String sid, long rid, String holder);
 
   /**
+   * The client closed the connection of a request it had sent (XEP-0124 §14.3 broken
+   * connection; a browser's reload or closed tab): the request gets no answer. A held request
+   * leaves the held registry, so the overactivity rules (§11, §12) stop counting it and waiting
+   * stanzas stay for the next request; a resend of its rid waits again. A parked request is answered
+   * empty as {@link #release} does, its payload processed when the gap fills.
+   *
+   * @return whether the request was still held or parked
+   */
+  Future<Boolean> abandon(String sid, long rid, String holder);
+
+  /**
    * Ends a session from the server side: every held request is answered with a terminate body (the
    * oldest also carries stanzas still waiting), the state is dropped, and a tombstone answers the
    * session's next request with the same body for the store's tombstone period.

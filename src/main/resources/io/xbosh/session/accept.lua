@@ -36,6 +36,12 @@ if rid <= ctx.hi then
       return { 'takeover', ctx.ct, ctx.leg, ctx.own, ctx.wait, old }
     end
   end
+  if rehold(ctx, rid, holder) then
+    -- its payloads went to the server the first time; waiting stanzas are its answer now
+    flush(ctx)
+    save(ctx)
+    return flat_answers({ 'ok', ctx.ct, ctx.leg, ctx.own, ctx.wait, 0 }, ctx.answers)
+  end
   return { 'err', 'item-not-found', ctx.leg }
 end
 local base = string.match(flags, '^[^;]*')

@@ -13,7 +13,8 @@
 -- stream, absent when the session has no stream names: XEP-0124 §16 is off), st (open streams, space
 -- separated, oldest first; absent while the first is the only one), sc (recently closed streams),
 -- tls ('1' when the session began over
--- HTTPS: its requests must all be encrypted), r:<rid> (buffered response),
+-- HTTPS: its requests must all be encrypted), ab (rids of held requests whose client closed the
+-- connection, absent when none: a resend waits again), r:<rid> (buffered response),
 -- a:<rid> ('holder|flags|payload' parked request; flags: r restart, t terminate, p<n> pause,
 -- o open a stream), term (tombstone: the final body of an ended session; no other field is then present).
 --
@@ -75,7 +76,7 @@ end
 
 local function load()
   local f = redis.call('HMGET', S, 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs', 'k',
-    'pol', 'lt', 'le', 'sf', 'st', 'sc', 'tls')
+    'pol', 'lt', 'le', 'sf', 'st', 'sc', 'tls', 'ab')
   if f[13] then
     return { term = f[13] }
   end
@@ -85,7 +86,10 @@ local function load()
   local ctx = { hi = tonumber(f[1]), hold = tonumber(f[2]), req = tonumber(f[3]), wait = tonumber(f[4]),
     inact = tonumber(f[5]), ack = f[6], ct = f[7], leg = f[8], own = f[9], np = tonumber(f[12]), pz = tonumber(f[14] or '0'), fs = tonumber(f[15] or '0'), k = f[16] or '',
     pol = tonumber(f[17] or '0'), lt = tonumber(f[18] or '0'), le = f[19] or '0', sf = f[20] or '', tls = f[23],
-    st = {}, sc = {}, held = {}, rc = {}, answers = {} }
+    st = {}, sc = {}, held = {}, rc = {}, ab = {}, answers = {} }
+  for r in string.gmatch(f[24] or '', '%d+') do
+    ctx.ab[#ctx.ab + 1] = tonumber(r)
+  end
   for s in string.gmatch(f[21] or '', '%S+') do
     ctx.st[#ctx.st + 1] = s
   end
@@ -133,10 +137,51 @@ local function save(ctx)
     end
     redis.call('HSET', S, 'sc', table.concat(ctx.sc, ' '))
   end
+  if ctx.ab_changed then
+    if #ctx.ab == 0 then
+      redis.call('HDEL', S, 'ab')
+    else
+      local ab = {}
+      for i, r in ipairs(ctx.ab) do
+        ab[i] = fmt(r)
+      end
+      redis.call('HSET', S, 'ab', table.concat(ab, ' '))
+    end
+  end
   local ms = ttl_ms(ctx)
   redis.call('PEXPIRE', S, ms)
   redis.call('PEXPIRE', O, ms + TOMBSTONE_MS)
   redis.call('PEXPIRE', I, ms)
+end
+
+-- A held request abandoned by its client: its rid is remembered (the last `requests` of them) so
+-- that a resend of it waits again rather than meeting item-not-found
+local function abandon(ctx, rid)
+  ctx.ab[#ctx.ab + 1] = rid
+  if #ctx.ab > ctx.req then
+    table.remove(ctx.ab, 1)
+  end
+  ctx.ab_changed = true
+end
+
+-- XEP-0124 §14.3: the resend of an abandoned rid; true when it waits again, held in rid order
+local function rehold(ctx, rid, holder)
+  for i, r in ipairs(ctx.ab) do
+    if r == rid then
+      table.remove(ctx.ab, i)
+      ctx.ab_changed = true
+      local at = #ctx.held + 1
+      for k, e in ipairs(ctx.held) do
+        if e[1] > rid then
+          at = k
+          break
+        end
+      end
+      table.insert(ctx.held, at, { rid, holder })
+      return true
+    end
+  end
+  return false
 end
 
 local function has(list, name)

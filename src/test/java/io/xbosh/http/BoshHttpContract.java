@@ -619,6 +619,35 @@ abstract class BoshHttpContract {
     assertTerminate(post(req(s.sid, base + 4, "")), 200, "policy-violation");
   }
 
+  /**
+   * A browser reload: the page's held request is cut off, the reloaded page polls at once. The
+   * dead request is no longer counted (no policy-violation) and a stanza arriving after it goes to
+   * the next request instead of into a response nobody reads.
+   */
+  @Test
+  void b43_aClosedHeldRequestIsForgottenAndTheNextRequestGetsWhatArrivesLater() throws Exception {
+    BoshSession alice = login("alice", "alicepw", "reload");
+    BoshSession bob = login("bob", "bobpw", "reload-b");
+    int before = xbosh.pod().heldRequests();
+    try (Socket socket = new Socket("127.0.0.1", xbosh.port())) {
+      socket.getOutputStream().write(rawPost(req(alice.sid, ++alice.rid, "")).getBytes(StandardCharsets.UTF_8));
+      socket.getOutputStream().flush();
+      await().until(() -> xbosh.pod().heldRequests() > before);
+    }
+    await().until(() -> xbosh.pod().heldRequests() == before);
+    CompletableFuture<HttpResponse<String>> next = alice.sendAsync("");
+    await().until(() -> xbosh.pod().heldRequests() > before);
+    CompletableFuture<HttpResponse<String>> sent = bob.sendAsync("<message xmlns='jabber:client' to='alice@localhost/reload'"
+        + " id='late1'><body>after the reload</body></message>");
+    HttpResponse<String> first = next.get(10, TimeUnit.SECONDS);
+    assertThat(first.statusCode()).isEqualTo(200);
+    assertThat(first.body()).doesNotContain("type=\"terminate\"");
+    List<String> seen = new ArrayList<>(List.of(first.body()));
+    assertThat(alice.awaitBody(b -> b.contains("id=\"late1\""), seen)).contains("after the reload");
+    assertThat(sent.get(10, TimeUnit.SECONDS).statusCode()).isEqualTo(200);
+    assertThat(alice.send("").body()).doesNotContain("type=\"terminate\"");
+  }
+
   @Test
   void b43_emptyRequestWhileTheOtherIsHeldWithinPollingIsPolicyViolation() throws Exception {
     BoshSession s = login("bob", "bobpw", "eager");

@@ -690,6 +690,60 @@ abstract class SessionStoreContract {
     assertThat(get(store().accept(open, 101, "p#5", ";U", "<a/>")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
   }
 
+  // ---- requests whose client closed the connection (XEP-0124 §14.3)
+
+  @Test
+  void abandonedHoldGetsNoAnswerAndStanzasWaitForTheNextRequest() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    assertThat(get(store().abandon(sid, 101, "p#1"))).isTrue();
+    assertThat(get(store().abandon(sid, 101, "p#1"))).isFalse();
+    assertThat(get(store().deliver(sid, List.of(MSG))).answers()).isEmpty();
+    Accepted next = get(store().accept(sid, 102, "p#2", "", ""));
+    assertThat(next.answers()).containsExactly(new Answer(102, "p#2", OPEN + ">" + MSG + "</body>"));
+    // a wrong holder or rid changes nothing
+    get(store().accept(sid, 103, "p#3", "", ""));
+    assertThat(get(store().abandon(sid, 103, "p#9"))).isFalse();
+    assertThat(get(store().abandon(sid, 104, "p#3"))).isFalse();
+    assertThat(get(store().deliver(sid, List.of(MSG2))).answers()).containsExactly(new Answer(103, "p#3", OPEN + ">" + MSG2 + "</body>"));
+  }
+
+  @Test
+  void abandonedHoldIsNotCountedByTheOveractivityRules() throws Exception {
+    // B-43's case after a page reload: the dead request no longer fills `requests`
+    String sid = newSession(params(1, 30, 60, false, 2));
+    get(store().accept(sid, 101, "p#1", "", ""));
+    get(store().abandon(sid, 101, "p#1"));
+    Accepted next = get(store().accept(sid, 102, "p#2", "", ""));
+    assertThat(next.outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+    assertThat(next.answers()).isEmpty();
+  }
+
+  @Test
+  void resendOfAnAbandonedRidWaitsAgainAndTakesWhatWaits() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "p#1", "", "<a/>"));
+    get(store().abandon(sid, 101, "p#1"));
+    get(store().deliver(sid, List.of(MSG)));
+    Accepted again = get(store().accept(sid, 101, "p#9", "", "<a/>"));
+    assertThat(again.outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+    assertThat(again.forwards()).isEmpty();
+    assertThat(again.answers()).containsExactly(new Answer(101, "p#9", OPEN + ">" + MSG + "</body>"));
+    // answered now, so cached: the next resend is an ordinary one
+    assertThat(get(store().accept(sid, 101, "p#10", "", "<a/>")).outcome()).isEqualTo(Accepted.Outcome.RESENT);
+  }
+
+  @Test
+  void abandonedParkedRequestIsAnsweredEmptyAndItsPayloadStillGoesInOrder() throws Exception {
+    String sid = newSession(1, false);
+    assertThat(get(store().accept(sid, 102, "p#2", "", "<two/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    assertThat(get(store().abandon(sid, 102, "p#2"))).isTrue();
+    Accepted a = get(store().accept(sid, 101, "p#1", "", "<one/>"));
+    assertThat(a.forwards()).containsExactly(new Forward(1, "<one/>", false, false), new Forward(2, "<two/>", false, false));
+    assertThat(a.answers()).isEmpty();
+    assertThat(get(store().accept(sid, 102, "p#3", "", "<two/>")).immediate()).isEqualTo(EMPTY);
+  }
+
   int maxOut() {
     return 50;
   }
