@@ -55,6 +55,7 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   private static final int MAX_CLOSED_STREAMS = 8;
+  private static final java.util.regex.Pattern STREAM_ATTR = java.util.regex.Pattern.compile(" stream=\"([^\"]*)\"");
 
   private record Held(long rid, String holder) {
   }
@@ -106,6 +107,10 @@ public final class InMemorySessionStore implements SessionStore {
     final Map<Long, Long> sentAt = new HashMap<>();
     /** rids of held requests whose client closed the connection: a resend waits again */
     final ArrayDeque<Long> abandoned = new ArrayDeque<>();
+    /** the highest rid whose response the client has (sessions with acks) */
+    long acked;
+    /** after the end: responses the client never acknowledged, oldest first, as (stream, body) */
+    final List<String[]> unacked = new ArrayList<>();
   }
 
   /**
@@ -275,6 +280,10 @@ public final class InMemorySessionStore implements SessionStore {
       while (s.cachedRids.size() > 1 && s.cachedRids.peekFirst() <= clientAck) {
         uncache(s, s.cachedRids.removeFirst());
       }
+    }
+    if (s.ack) {
+      // XEP-0124 §9.1, as accept.lua: a request without ack says every earlier response arrived
+      s.acked = Math.max(s.acked, ackPart != null ? Long.parseLong(ackPart) : rid - 1);
     }
     s.lastArrival = now;
     s.lastEmpty = empty;
@@ -570,6 +579,10 @@ public final class InMemorySessionStore implements SessionStore {
         return Future.succeededFuture(List.of());
       }
       List<Queued> out = new ArrayList<>();
+      for (String[] r : s.unacked) {
+        out.addAll(ResponseStanzas.of(r[0], r[1]));
+      }
+      s.unacked.clear();
       for (Item i : s.out) {
         if (i.endAttributes() == null) {
           out.add(new Queued(i.stream().equals(s.firstStream) ? null : i.stream(), i.xml()));
@@ -737,6 +750,17 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   private void entomb(String sid, State s, String body) {
+    if (s.ack) {
+      // as entomb() in prelude.lua: what unacknowledged responses carried, for the owner to bounce
+      for (long rid : s.cachedRids) {
+        String b = s.responses.get(rid);
+        if (rid > s.acked && b != null && b.endsWith(BodyWriter.CLOSE)) {
+          java.util.regex.Matcher m = STREAM_ATTR.matcher(b.substring(0, b.indexOf('>')));
+          String stream = m.find() && !m.group(1).equals(s.firstStream) ? m.group(1) : null;
+          s.unacked.add(new String[] {stream, b});
+        }
+      }
+    }
     s.held.clear();
     s.abandoned.clear();
     s.parked.clear();

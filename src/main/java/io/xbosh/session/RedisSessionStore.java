@@ -238,7 +238,14 @@ public final class RedisSessionStore implements SessionStore {
     return eval(leftovers, sid, List.of()).map(res -> {
       List<Queued> out = new ArrayList<>(res.size());
       for (Response item : res) {
-        Queued q = queued(item.toString());
+        String raw = item.toString();
+        if (!raw.isEmpty() && raw.charAt(0) == '\u0003') {
+          // a response the client never acknowledged: the stanzas it carried
+          int end = raw.indexOf('\u0003', 1);
+          out.addAll(ResponseStanzas.of(end == 1 ? null : raw.substring(1, end), raw.substring(end + 1)));
+          continue;
+        }
+        Queued q = queued(raw);
         if (q != null) {
           out.add(q);
         }

@@ -127,6 +127,10 @@ if client_ack then
   end
   acknowledged(ctx, client_ack)
 end
+if ctx.ack == '1' then
+  -- XEP-0124 §9.1: a request without ack says every earlier response arrived
+  ctx.ak = math.max(ctx.ak, client_ack or rid - 1)
+end
 ctx.lt = now()
 ctx.le = empty and '1' or '0'
 
@@ -216,7 +220,7 @@ if ending then
   -- XEP-0124 §13: the oldest open request gets type='terminate' (with any waiting stanzas), the others empty bodies
   local open = OPEN .. ' type="terminate"'
   local answers = final_answers(ctx, close_body(open, take_final(ctx)), close_body(OPEN, ''))
-  entomb(close_body(open, ''))
+  entomb(ctx, close_body(open, ''))
   return flat_answers(out, answers)
 end
 

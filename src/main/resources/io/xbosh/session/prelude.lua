@@ -14,12 +14,14 @@
 -- separated, oldest first; absent while the first is the only one), sc (recently closed streams),
 -- tls ('1' when the session began over
 -- HTTPS: its requests must all be encrypted), ab (rids of held requests whose client closed the
--- connection, absent when none: a resend waits again), r:<rid> (buffered response),
+-- connection, absent when none: a resend waits again), ak (the highest rid the client said it has
+-- the response of, sessions with acks only), r:<rid> (buffered response),
 -- a:<rid> ('holder|flags|payload' parked request; flags: r restart, t terminate, p<n> pause,
 -- o open a stream), term (tombstone: the final body of an ended session; no other field is then present).
 --
 -- Outbound list items: a stanza of the first stream as it is; '\1<stream>\1<stanza>' a stanza of
--- another stream; '\2<stream>\2<attributes>\2<children>' the end of one stream (XEP-0124 §16.6).
+-- another stream; '\2<stream>\2<attributes>\2<children>' the end of one stream (XEP-0124 §16.6);
+-- after the end only, '\3<stream>\3<body>' a response the client never acknowledged (stream '' for the first).
 -- The list outlives the session by the tombstone period, so the owner can bounce what the client
 -- never got (XEP-0206 §7).
 local OPEN = __OPEN__
@@ -76,7 +78,7 @@ end
 
 local function load()
   local f = redis.call('HMGET', S, 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs', 'k',
-    'pol', 'lt', 'le', 'sf', 'st', 'sc', 'tls', 'ab')
+    'pol', 'lt', 'le', 'sf', 'st', 'sc', 'tls', 'ab', 'ak')
   if f[13] then
     return { term = f[13] }
   end
@@ -85,7 +87,7 @@ local function load()
   end
   local ctx = { hi = tonumber(f[1]), hold = tonumber(f[2]), req = tonumber(f[3]), wait = tonumber(f[4]),
     inact = tonumber(f[5]), ack = f[6], ct = f[7], leg = f[8], own = f[9], np = tonumber(f[12]), pz = tonumber(f[14] or '0'), fs = tonumber(f[15] or '0'), k = f[16] or '',
-    pol = tonumber(f[17] or '0'), lt = tonumber(f[18] or '0'), le = f[19] or '0', sf = f[20] or '', tls = f[23],
+    pol = tonumber(f[17] or '0'), ak = tonumber(f[25] or '0'), lt = tonumber(f[18] or '0'), le = f[19] or '0', sf = f[20] or '', tls = f[23],
     st = {}, sc = {}, held = {}, rc = {}, ab = {}, answers = {} }
   for r in string.gmatch(f[24] or '', '%d+') do
     ctx.ab[#ctx.ab + 1] = tonumber(r)
@@ -147,6 +149,9 @@ local function save(ctx)
       end
       redis.call('HSET', S, 'ab', table.concat(ab, ' '))
     end
+  end
+  if ctx.ack == '1' then
+    redis.call('HSET', S, 'ak', fmt(ctx.ak))
   end
   local ms = ttl_ms(ctx)
   redis.call('PEXPIRE', S, ms)
@@ -327,7 +332,20 @@ end
 
 -- The inbound list outlives the end: a client's terminate payload may still wait there for its
 -- owner; so does the outbound list, for the owner to bounce what no body carried (XEP-0206 §7)
-local function entomb(body)
+local function entomb(ctx, body)
+  if ctx.ack == '1' then
+    -- XEP-0124 §9: responses the client never acknowledged may never have reached it; what they
+    -- carried goes before the waiting stanzas, for the owner to bounce
+    for i = #ctx.rc, 1, -1 do
+      if ctx.rc[i][1] > ctx.ak then
+        local b = redis.call('HGET', S, 'r:' .. fmt(ctx.rc[i][1]))
+        if b and string.sub(b, -7) == '</body>' then
+          local stream = string.match(string.match(b, '^<body[^>]*'), ' stream="([^"]*)"')
+          redis.call('LPUSH', O, '\3' .. ((stream == nil or stream == ctx.sf) and '' or stream) .. '\3' .. b)
+        end
+      end
+    end
+  end
   redis.call('DEL', S)
   redis.call('HSET', S, 'term', body)
   redis.call('PEXPIRE', S, TOMBSTONE_MS)

@@ -33,5 +33,5 @@ local first = close_body(open, take_final(ctx) .. children)
 local rest = close_body(open, children)
 local answers = final_answers(ctx, first, rest)
 local tombstone = #answers > 0 and rest or first
-entomb(tombstone)
+entomb(ctx, tombstone)
 return flat_answers({ tombstone, 1, ctx.leg }, answers)

@@ -744,6 +744,33 @@ abstract class SessionStoreContract {
     assertThat(get(store().accept(sid, 102, "p#3", "", "<two/>")).immediate()).isEqualTo(EMPTY);
   }
 
+  @Test
+  void b55_stanzasOfResponsesTheClientNeverAcknowledgedAreLeftOversAtTheEnd() throws Exception {
+    String sid = newSession(1, true);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    get(store().deliver(sid, List.of(MSG)));
+    // 102 says only 100 arrived: 101 (MSG) may be lost
+    get(store().accept(sid, 102, "p#2", ";A=100", ""));
+    get(store().deliver(sid, List.of(MSG2, MSG)));
+    // 103 acknowledges 101: MSG2 and MSG of 102 are still unacknowledged
+    get(store().accept(sid, 103, "p#3", ";A=101", ""));
+    get(store().terminate(sid, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), ""));
+    assertThat(get(store().leftovers(sid))).containsExactly(new SessionStore.Queued(null, MSG2), new SessionStore.Queued(null, MSG));
+    // a request without ack acknowledges every earlier response (XEP-0124 §9.1)
+    String acked = newSession(1, true);
+    get(store().accept(acked, 101, "p#1", "", ""));
+    get(store().deliver(acked, List.of(MSG)));
+    get(store().accept(acked, 102, "p#2", "", ""));
+    get(store().terminate(acked, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), ""));
+    assertThat(get(store().leftovers(acked))).isEmpty();
+    // without acks nothing tells what arrived: nothing is bounced twice
+    String plain = newSession(1, false);
+    get(store().accept(plain, 101, "p#1", "", ""));
+    get(store().deliver(plain, List.of(MSG)));
+    get(store().accept(plain, 102, "p#2", "t", ""));
+    assertThat(get(store().leftovers(plain))).isEmpty();
+  }
+
   int maxOut() {
     return 50;
   }
