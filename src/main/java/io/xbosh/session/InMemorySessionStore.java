@@ -264,6 +264,7 @@ public final class InMemorySessionStore implements SessionStore {
         throw refused(s, TerminateCondition.POLICY_VIOLATION);
       }
     }
+    Undo undo = new Undo(s);
     if (!keyOk(s, flags)) {
       throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
     }
@@ -276,9 +277,6 @@ public final class InMemorySessionStore implements SessionStore {
       Long sent = s.sentAt.get(clientAck + 1);
       if (last != null && clientAck < last && sent != null && now - sent >= REPORT_GRACE_MS) {
         report = " report=\"" + (clientAck + 1) + "\" time=\"" + Math.min(now - sent, 65535) + "\"";
-      }
-      while (s.cachedRids.size() > 1 && s.cachedRids.peekFirst() <= clientAck) {
-        uncache(s, s.cachedRids.removeFirst());
       }
     }
     if (s.ack) {
@@ -293,13 +291,16 @@ public final class InMemorySessionStore implements SessionStore {
     s.held.add(new Held(rid, holder));
     s.hi = rid;
     long pause = pauseOf(flags);
+    Map<Long, Parked> taken = new HashMap<>();
     while (!ending) {
       Parked p = s.parked.remove(s.hi + 1);
       if (p == null) {
         break;
       }
+      taken.put(s.hi + 1, p);
       if (!keyOk(s, p.flags)) {
-        // the session ends over it: nothing after the bad key is processed
+        // the session ends over it, as if this request had never come (as accept.lua does it)
+        undo.apply(s, taken);
         throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
       }
       s.hi++;
@@ -308,6 +309,13 @@ public final class InMemorySessionStore implements SessionStore {
         s.held.add(new Held(s.hi, p.holder));
       }
       pause = pauseOf(p.flags);
+    }
+    if (ackPart != null) {
+      // only now that nothing can refuse the request, as accept.lua does it
+      long clientAck = Long.parseLong(ackPart);
+      while (s.cachedRids.size() > 1 && s.cachedRids.peekFirst() <= clientAck) {
+        uncache(s, s.cachedRids.removeFirst());
+      }
     }
     List<Answer> answers = new ArrayList<>();
     if (ending) {
@@ -341,6 +349,46 @@ public final class InMemorySessionStore implements SessionStore {
     flush(s, answers);
     save(s);
     return accepted(s, Accepted.Outcome.PROCESSED, null, forwards, answers);
+  }
+
+  /** What processing a request in order changes before its last check, put back when that check refuses it. */
+  private static final class Undo {
+    final long hi;
+    final String key;
+    final long forwarded;
+    final int held;
+    final long lastArrival;
+    final boolean lastEmpty;
+    final long acked;
+    final List<String> streams;
+    final List<String> closedStreams;
+
+    Undo(State s) {
+      hi = s.hi;
+      key = s.key;
+      forwarded = s.forwarded;
+      held = s.held.size();
+      lastArrival = s.lastArrival;
+      lastEmpty = s.lastEmpty;
+      acked = s.acked;
+      streams = List.copyOf(s.streams);
+      closedStreams = List.copyOf(s.closedStreams);
+    }
+
+    void apply(State s, Map<Long, Parked> taken) {
+      s.hi = hi;
+      s.key = key;
+      s.forwarded = forwarded;
+      s.held.subList(held, s.held.size()).clear();
+      s.lastArrival = lastArrival;
+      s.lastEmpty = lastEmpty;
+      s.acked = acked;
+      s.streams.clear();
+      s.streams.addAll(streams);
+      s.closedStreams.clear();
+      s.closedStreams.addAll(closedStreams);
+      s.parked.putAll(taken);
+    }
   }
 
   /**

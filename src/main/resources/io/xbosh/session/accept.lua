@@ -125,7 +125,6 @@ if client_ack then
       end
     end
   end
-  acknowledged(ctx, client_ack)
 end
 if ctx.ack == '1' then
   -- XEP-0124 §9.1: a request without ack says every earlier response arrived
@@ -177,6 +176,7 @@ local ending = forward(rid, flags, payload)
 ctx.held[#ctx.held + 1] = { rid, holder }
 ctx.hi = rid
 local pause = tonumber(string.match(base, 'p(%d+)') or '0')
+local taken = {}
 while not ending do
   local key = 'a:' .. fmt(ctx.hi + 1)
   local parked = redis.call('HGET', S, key)
@@ -184,10 +184,15 @@ while not ending do
     break
   end
   redis.call('HDEL', S, key)
+  taken[#taken + 1] = { key, parked }
   ctx.np = ctx.np - 1
   local h, f, p = string.match(parked, '^([^|]*)|([^|]*)|(.*)$')
   if not key_ok(f) then
-    -- the session ends over it: nothing after the bad key is processed
+    -- the session ends over it, as if this request had never come: every parked request is back,
+    -- so ending the session answers each of them at once
+    for _, t in ipairs(taken) do
+      redis.call('HSET', S, t[1], t[2])
+    end
     return { 'err', 'item-not-found', ctx.leg }
   end
   ctx.hi = ctx.hi + 1
@@ -196,6 +201,11 @@ while not ending do
     ctx.held[#ctx.held + 1] = { ctx.hi, h }
   end
   pause = tonumber(string.match(string.match(f, '^[^;]*'), 'p(%d+)') or '0')
+end
+
+-- only now that nothing can refuse the request: a refused one leaves every field as it was
+if client_ack then
+  acknowledged(ctx, client_ack)
 end
 
 if ctx.own ~= ME then

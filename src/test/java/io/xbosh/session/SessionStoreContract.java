@@ -347,6 +347,26 @@ abstract class SessionStoreContract {
   }
 
   @Test
+  void b70_badKeyInAParkedSuccessorChangesNothingSoEndingTheSessionAnswersEveryParkedRequest() throws Exception {
+    // the chain: e, d = sha1(e), c = sha1(d), b = sha1(c); newkey sha1(b), then keys b, c, d, e
+    String d = sha1("seed-e");
+    String c = sha1(d);
+    String b = sha1(c);
+    String sid = keyedSession(sha1(b));
+    get(store().accept(sid, 101, "p#1", ";K=" + b, ""));
+    assertThat(get(store().release(sid, 101, "p#1"))).isEqualTo(EMPTY);
+    assertThat(get(store().accept(sid, 103, "p#3", ";K=" + d, "<three/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    assertThat(get(store().accept(sid, 104, "p#4", ";K=" + sha1("guess"), "<four/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    // 102 fills the gap; 103 is fine, 104's key is wrong: refused, and nothing changed
+    assertRefused(() -> get(store().accept(sid, 102, "p#2", ";K=" + c, "<two/>")), TerminateCondition.ITEM_NOT_FOUND);
+    assertRefused(() -> get(store().accept(sid, 102, "p#5", ";K=" + c, "<two/>")), TerminateCondition.ITEM_NOT_FOUND);
+    SessionStore.Terminated t = get(store().refuse(sid, BodyWriter.terminateOpen(TerminateCondition.ITEM_NOT_FOUND), true));
+    String end = BodyWriter.terminateOpen(TerminateCondition.ITEM_NOT_FOUND) + "/>";
+    assertThat(t.answers()).containsExactly(new Answer(103, "p#3", end), new Answer(104, "p#4", end));
+    assertThat(get(store().drain(sid))).isEmpty();
+  }
+
+  @Test
   void b70_keyWithNewkeyStartsANewSequence() throws Exception {
     String b = sha1("seed");
     String sid = keyedSession(sha1(b));
