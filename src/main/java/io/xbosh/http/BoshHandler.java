@@ -370,6 +370,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     String sid = body.sid();
     long rid = body.rid();
     HeldRequest held = HeldRequest.register(pod, res, reply);
+    held.bind(sid, rid);
     // XEP-0124 §16.3: an empty body with 'to' opens another stream (a restart carries 'to' too)
     boolean opening = settings.streams() && body.attr("to") != null && !body.isRestart() && !body.isTerminate()
         && body.payloads().isEmpty() && fragment.isBlank();
@@ -514,8 +515,15 @@ public final class BoshHandler implements Handler<RoutingContext> {
       if (ar.succeeded() && ar.result() != null) {
         held.answer(ar.result());
       } else if (ar.succeeded()) {
-        // answered or replaced meanwhile: that answer is on its way; if it never comes, close so the client resends
-        pod.vertx().setTimer(5000, id -> held.drop());
+        // answered or replaced meanwhile: the answer may have been lost on the way (the channel was
+        // down), so fetch what is owed; if nothing is known, close so the client resends
+        pod.store().answered(sid, rid, held.holder()).onComplete(owed -> {
+          if (owed.succeeded() && owed.result() != null) {
+            held.answer(owed.result());
+          } else {
+            pod.vertx().setTimer(5000, id -> held.drop());
+          }
+        });
       } else {
         failSession(sid, held, ar.cause());
       }

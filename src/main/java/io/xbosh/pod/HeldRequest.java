@@ -23,6 +23,11 @@ public final class HeldRequest {
   private final String holder;
   private final Writer writer;
   private String contentType;
+  /** the session and rid of the request, once known (for fetching an answer the pod may have missed) */
+  private volatile String sid;
+  private volatile long rid;
+  /** the store has accepted the request (it may be held there) */
+  private volatile boolean settled;
   private String early;
   private long timer = -1;
   private boolean done;
@@ -51,6 +56,26 @@ public final class HeldRequest {
     return holder;
   }
 
+  /** Names the session and rid this request is for. */
+  public void bind(String sid, long rid) {
+    this.rid = rid;
+    this.sid = sid;
+  }
+
+  /** The session this request is for; null until {@link #bind}. */
+  String sid() {
+    return sid;
+  }
+
+  long rid() {
+    return rid;
+  }
+
+  /** Whether the store has accepted the request and it still waits here; from any thread. */
+  boolean waiting() {
+    return settled && !done;
+  }
+
   public boolean done() {
     return done;
   }
@@ -72,6 +97,7 @@ public final class HeldRequest {
     this.contentType = contentType;
     this.onTimeout = onTimeout;
     this.onAbandon = onAbandon;
+    this.settled = true;
     if (done) {
       if (abandoned && onAbandon != null) {
         onAbandon.accept(this);

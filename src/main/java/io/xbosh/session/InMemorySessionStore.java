@@ -527,6 +527,34 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   @Override
+  public Future<String> answered(String sid, long rid, String holder) {
+    State s = live(sid);
+    if (s == null) {
+      return Future.succeededFuture(null);
+    }
+    synchronized (s) {
+      // as answered.lua
+      if (s.tombstone != null) {
+        return Future.succeededFuture(s.tombstone);
+      }
+      for (Held h : s.held) {
+        if (h.rid() == rid) {
+          return Future.succeededFuture(h.holder().equals(holder) ? null : BodyWriter.recoverableError());
+        }
+      }
+      Parked p = s.parked.get(rid);
+      if (p != null && p.holder.equals(holder)) {
+        return Future.succeededFuture(null);
+      }
+      String cached = s.responses.get(rid);
+      if (cached != null) {
+        return Future.succeededFuture(cached);
+      }
+      return Future.succeededFuture(p != null ? BodyWriter.recoverableError() : null);
+    }
+  }
+
+  @Override
   public Future<Boolean> abandon(String sid, long rid, String holder) {
     State s = live(sid);
     if (s == null) {

@@ -23,11 +23,16 @@ record LuaScript(String name, String source, String sha, String plainSource, Str
   static final String SHEBANG = "#!lua\n";
 
   static LuaScript load(String name, Map<String, String> constants) {
+    return load(name, constants, "");
+  }
+
+  /** @param flags Redis 7 script flags, e.g. {@code no-writes} for a script that only reads ("" for none) */
+  static LuaScript load(String name, Map<String, String> constants, String flags) {
     String src = resource("prelude.lua") + "\n" + resource(name + ".lua");
     for (var e : constants.entrySet()) {
       src = src.replace(e.getKey(), e.getValue());
     }
-    String flagged = SHEBANG + src;
+    String flagged = (flags.isEmpty() ? SHEBANG : "#!lua flags=" + flags + "\n") + src;
     return new LuaScript(name, flagged, sha1(flagged), src, sha1(src));
   }
 

@@ -45,6 +45,7 @@ public final class RedisSessionStore implements SessionStore {
   private final LuaScript terminate;
   private final LuaScript leftovers;
   private final LuaScript abandon;
+  private final LuaScript answered;
   /** Whether scripts go with their Redis 7 flags; cleared for good on a Redis that cannot compile them. */
   private volatile boolean flagged = true;
 
@@ -84,7 +85,8 @@ public final class RedisSessionStore implements SessionStore {
     this.drain = LuaScript.load("drain", constants);
     this.leftovers = LuaScript.load("leftovers", constants);
     this.abandon = LuaScript.load("abandon", constants);
-    for (LuaScript script : List.of(create, accept, deliver, release, abandon, terminate, drain, leftovers)) {
+    this.answered = LuaScript.load("answered", constants, "no-writes");
+    for (LuaScript script : List.of(create, accept, deliver, release, abandon, answered, terminate, drain, leftovers)) {
       timers.put(script.name(), new Timer[] {timer(script, "ok"), timer(script, "error")});
     }
   }
@@ -200,6 +202,11 @@ public final class RedisSessionStore implements SessionStore {
       case "none" -> null;
       default -> throw new BoshException(TerminateCondition.ITEM_NOT_FOUND, "session gone");
     });
+  }
+
+  @Override
+  public Future<String> answered(String sid, long rid, String holder) {
+    return eval(answered, sid, List.of(Long.toString(rid), holder)).map(res -> res.size() == 0 ? null : res.get(0).toString());
   }
 
   @Override

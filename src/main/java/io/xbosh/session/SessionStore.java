@@ -70,6 +70,15 @@ public interface SessionStore {
   Future<String> release(String sid, long rid, String holder);
 
   /**
+   * The answer owed to a request this pod still holds, when the store decided it but the pod may
+   * have missed it (its channel was down): the cached response of an answered rid, a recoverable
+   * error for a rid another copy took over, the final body of an ended session. Reads only.
+   *
+   * @return the body, or null while the request still waits or nothing is known of it
+   */
+  Future<String> answered(String sid, long rid, String holder);
+
+  /**
    * The client closed the connection of a request it had sent (XEP-0124 §14.3 broken
    * connection; a browser's reload or closed tab): the request gets no answer. A held request
    * leaves the held registry, so the overactivity rules (§11, §12) stop counting it and waiting

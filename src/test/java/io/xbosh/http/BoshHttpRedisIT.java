@@ -1,6 +1,7 @@
 package io.xbosh.http;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import io.vertx.redis.client.Command;
 import io.vertx.redis.client.Redis;
@@ -9,7 +10,11 @@ import io.xbosh.protocol.BodyWriter;
 import io.xbosh.testing.BoshSession;
 import io.xbosh.testing.RedisProcess;
 import java.net.http.HttpResponse;
+import io.xbosh.session.RedisSessionStore;
+import io.xbosh.session.SessionStore;
 import java.util.ArrayList;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
@@ -45,8 +50,8 @@ class BoshHttpRedisIT extends BoshHttpContract {
     BoshSession alice = login("alice", "alicepw", "oom");
     Redis client = Redis.createClient(vertx, redis.url());
     try {
-      await(client.send(Request.cmd(Command.CONFIG).arg("SET").arg("maxmemory-policy").arg("noeviction")));
-      await(client.send(Request.cmd(Command.CONFIG).arg("SET").arg("maxmemory").arg("1")));
+      sync(client.send(Request.cmd(Command.CONFIG).arg("SET").arg("maxmemory-policy").arg("noeviction")));
+      sync(client.send(Request.cmd(Command.CONFIG).arg("SET").arg("maxmemory").arg("1")));
       String message = "<message xmlns='jabber:client' to='alice@localhost/oom' id='oom1'><body>during</body></message>";
       String request = alice.nextBody(message);
       HttpResponse<String> refused;
@@ -56,7 +61,7 @@ class BoshHttpRedisIT extends BoshHttpContract {
         creation = post("<body " + B + " " + X + " rid='77' to='localhost' xml:lang='en' wait='5' hold='1' ver='1.11'"
             + " xmpp:version='1.0'/>");
       } finally {
-        await(client.send(Request.cmd(Command.CONFIG).arg("SET").arg("maxmemory").arg("0")));
+        sync(client.send(Request.cmd(Command.CONFIG).arg("SET").arg("maxmemory").arg("0")));
       }
       assertThat(refused.statusCode()).isEqualTo(503);
       assertThat(refused.body()).isEqualTo(BodyWriter.recoverableError());
@@ -73,8 +78,33 @@ class BoshHttpRedisIT extends BoshHttpContract {
     }
   }
 
-  private static <T> T await(io.vertx.core.Future<T> f) throws Exception {
+  private static <T> T sync(io.vertx.core.Future<T> f) throws Exception {
     return f.toCompletionStage().toCompletableFuture().get(10, java.util.concurrent.TimeUnit.SECONDS);
+  }
+
+  /**
+   * An answer decided while the pod's channel was down never reaches the pod (simulated by deciding
+   * it with the pod's own id, so nothing is published): after the channel is re-subscribed the
+   * pod fetches what its held requests are owed.
+   */
+  @Test
+  void answerMissedWhileTheChannelWasDownIsDeliveredAfterResubscribe() throws Exception {
+    BoshSession alice = BoshSession.login(http, List.of(uri()), "localhost", "alice", "alicepw", "missed", 30);
+    Redis client = Redis.createClient(vertx, redis.url());
+    try {
+      CompletableFuture<HttpResponse<String>> held = alice.sendAsync("");
+      String rid = Long.toString(alice.rid);
+      await().until(() -> String.valueOf(sync(client.send(Request.cmd(Command.HGET).arg("xb:{" + alice.sid + "}").arg("held"))))
+          .startsWith(rid + "="));
+      RedisSessionStore same = new RedisSessionStore(client, false, "test-pod", 100, 60);
+      SessionStore.Delivery d = sync(same.deliver(alice.sid, List.of("<message xmlns=\"jabber:client\" id=\"missed1\"><body>x</body></message>")));
+      assertThat(d.answers()).hasSize(1); // decided, and dropped here: the pod never hears of it
+      assertThat(held).isNotDone();
+      xbosh.pod().resubscribed();
+      assertThat(held.get(10, TimeUnit.SECONDS).body()).contains("id=\"missed1\"");
+    } finally {
+      client.close();
+    }
   }
 
   @Test

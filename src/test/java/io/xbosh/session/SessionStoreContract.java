@@ -791,6 +791,28 @@ abstract class SessionStoreContract {
     assertThat(get(store().leftovers(plain))).isEmpty();
   }
 
+  @Test
+  void answeredTellsWhatAHeldRequestIsOwedWhenItsAnswerMayHaveBeenMissed() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    assertThat(get(store().answered(sid, 101, "p#1"))).isNull();
+    String body = get(store().deliver(sid, List.of(MSG))).answers().get(0).body();
+    assertThat(get(store().answered(sid, 101, "p#1"))).isEqualTo(body);
+    // taken over by a newer copy: the older one is owed a recoverable error
+    get(store().accept(sid, 102, "p#2", "", ""));
+    get(store().accept(sid, 102, "p#3", "", ""));
+    assertThat(get(store().answered(sid, 102, "p#2"))).isEqualTo(BodyWriter.recoverableError());
+    assertThat(get(store().answered(sid, 102, "p#3"))).isNull();
+    // a parked request waits; nothing is known of a rid never seen
+    get(store().accept(sid, 104, "p#4", "", "<a/>"));
+    assertThat(get(store().answered(sid, 104, "p#4"))).isNull();
+    assertThat(get(store().answered(sid, 109, "p#9"))).isNull();
+    assertThat(get(store().answered("no-such-sid", 1, "p#1"))).isNull();
+    // an ended session owes its final body
+    String tombstone = get(store().terminate(sid, BodyWriter.terminateOpen(TerminateCondition.SYSTEM_SHUTDOWN), "")).tombstone();
+    assertThat(get(store().answered(sid, 102, "p#3"))).isEqualTo(tombstone);
+  }
+
   int maxOut() {
     return 50;
   }
