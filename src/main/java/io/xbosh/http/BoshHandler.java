@@ -25,6 +25,7 @@ import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.session.Accepted;
 import io.xbosh.session.Forward;
 import io.xbosh.session.SessionRecord;
+import io.xbosh.session.SessionStore;
 import io.xbosh.session.StreamRequest;
 import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.SessionLinks;
@@ -69,6 +70,9 @@ public final class BoshHandler implements Handler<RoutingContext> {
   private static final java.util.regex.Pattern KEY = java.util.regex.Pattern.compile("[A-Za-z0-9]{1,128}");
   /** XEP-0124 §16.4: stream names xbosh hands out are base64url; anything else names no stream of it. */
   private static final java.util.regex.Pattern STREAM = java.util.regex.Pattern.compile("[A-Za-z0-9_-]{1,64}");
+
+  /** How often a draining pod asks again whether a request's turn to be answered has come. */
+  private static final long IN_ORDER_RETRY_MS = 200;
 
   private final Pod pod;
   private final BodyParser parser;
@@ -511,8 +515,12 @@ public final class BoshHandler implements Handler<RoutingContext> {
 
   /** XEP-0124 §8: the wait ran out; answer through the store so a racing stanza is never lost. */
   private void release(String sid, long rid, HeldRequest held) {
-    pod.store().release(sid, rid, held.holder()).onComplete(ar -> {
-      if (ar.succeeded() && ar.result() != null) {
+    // a draining pod answers before the wait ran out, but only in rid order (XEP-0124 §14)
+    boolean early = pod.draining() && held.waitLeftMs() > 0;
+    pod.store().release(sid, rid, held.holder(), early).onComplete(ar -> {
+      if (ar.succeeded() && SessionStore.NOT_ITS_TURN.equals(ar.result())) {
+        held.retryIn(Math.min(held.waitLeftMs(), IN_ORDER_RETRY_MS));
+      } else if (ar.succeeded() && ar.result() != null) {
         held.answer(ar.result());
       } else if (ar.succeeded()) {
         // answered or replaced meanwhile: the answer may have been lost on the way (the channel was

@@ -30,6 +30,8 @@ public final class HeldRequest {
   private volatile boolean settled;
   private String early;
   private long timer = -1;
+  /** System.nanoTime() when the wait runs out */
+  private long deadline;
   private boolean done;
   /** the client closed the connection before an answer was written */
   private boolean abandoned;
@@ -108,13 +110,33 @@ public final class HeldRequest {
       complete(early);
       return;
     }
+    deadline = System.nanoTime() + waitMs * 1_000_000L;
     // a draining pod holds nothing: the client polls again, through another pod
-    timer = pod.vertx().setTimer(pod.draining() ? 1 : Math.max(waitMs, 1), id -> {
+    startTimer(pod.draining() ? 1 : waitMs);
+  }
+
+  private void startTimer(long ms) {
+    timer = pod.vertx().setTimer(Math.max(ms, 1), id -> {
       timer = -1;
       if (!done) {
         onTimeout.accept(this);
       }
     });
+  }
+
+  /** How much of the wait is left, ms (0 once it ran out). */
+  public long waitLeftMs() {
+    return Math.max(0, (deadline - System.nanoTime()) / 1_000_000L);
+  }
+
+  /**
+   * It was not this request's turn to be answered (an earlier one is still open, XEP-0124 §14):
+   * try again in {@code ms}; on this loop.
+   */
+  public void retryIn(long ms) {
+    if (!done && timer < 0) {
+      startTimer(ms);
+    }
   }
 
   /** Ends the wait now, as if it had run out (the pod is draining); from any thread. */

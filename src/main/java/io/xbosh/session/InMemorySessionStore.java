@@ -230,7 +230,9 @@ public final class InMemorySessionStore implements SessionStore {
     String base = Forward.base(flags);
     // XEP-0124 §11: a pause or terminate request may be one beyond `requests`
     int window = s.requests + (base.indexOf('p') >= 0 || base.indexOf('t') >= 0 ? 1 : 0);
-    if (rid > s.hi + window) {
+    // parked requests answered before their turn are not outstanding (answered_ahead in prelude.lua)
+    int ahead = (int) s.parked.values().stream().filter(p -> "-".equals(p.holder)).count();
+    if (rid > s.hi + window + ahead) {
       throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
     }
     // XEP-0124 §16.4: a named stream must be open, or have just closed
@@ -246,7 +248,7 @@ public final class InMemorySessionStore implements SessionStore {
       return accepted(s, Accepted.Outcome.TAKEOVER, null, List.of(), List.of(new Answer(0, old, BodyWriter.recoverableError())));
     }
     // XEP-0124 §11: more new requests outstanding than `requests`, none of them answered
-    if (s.held.size() + s.parked.size() + 1 > window) {
+    if (s.held.size() + s.parked.size() - ahead + 1 > window) {
       throw refused(s, TerminateCondition.POLICY_VIOLATION);
     }
     long now = clockMillis.getAsLong();
@@ -495,7 +497,7 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   @Override
-  public Future<String> release(String sid, long rid, String holder) {
+  public Future<String> release(String sid, long rid, String holder, boolean inOrder) {
     State s = live(sid);
     if (s == null) {
       return Future.failedFuture(itemNotFound());
@@ -507,6 +509,9 @@ public final class InMemorySessionStore implements SessionStore {
       for (int i = 0; i < s.held.size(); i++) {
         Held h = s.held.get(i);
         if (h.rid() == rid && h.holder().equals(holder)) {
+          if (inOrder && i > 0) {
+            return Future.succeededFuture(NOT_ITS_TURN);
+          }
           String[] run = take(s);
           String body = answerAt(s, i, run[0], run[1], new ArrayList<>());
           flush(s, new ArrayList<>());
@@ -516,6 +521,9 @@ public final class InMemorySessionStore implements SessionStore {
       }
       Parked p = s.parked.get(rid);
       if (p != null && p.holder.equals(holder)) {
+        if (inOrder) {
+          return Future.succeededFuture(NOT_ITS_TURN);
+        }
         p.holder = "-";
         String body = render(s, rid, "", "");
         cache(s, rid, body);

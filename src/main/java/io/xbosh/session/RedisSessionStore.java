@@ -196,10 +196,11 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   @Override
-  public Future<String> release(String sid, long rid, String holder) {
-    return eval(release, sid, List.of(Long.toString(rid), holder)).map(res -> switch (res.get(0).toString()) {
+  public Future<String> release(String sid, long rid, String holder, boolean inOrder) {
+    return eval(release, sid, List.of(Long.toString(rid), holder, inOrder ? "1" : "")).map(res -> switch (res.get(0).toString()) {
       case "ok", "ended" -> res.get(1).toString();
       case "none" -> null;
+      case "turn" -> NOT_ITS_TURN;
       default -> throw new BoshException(TerminateCondition.ITEM_NOT_FOUND, "session gone");
     });
   }

@@ -67,7 +67,20 @@ public interface SessionStore {
    * @return the body for that request, or null when it was answered or replaced meanwhile; a failed
    *     future with {@code item-not-found} when the session is gone
    */
-  Future<String> release(String sid, long rid, String holder);
+  default Future<String> release(String sid, long rid, String holder) {
+    return release(sid, rid, holder, false);
+  }
+
+  /**
+   * Like {@link #release(String, long, String)}; with {@code inOrder}, for a pod that answers
+   * before the wait ran out (draining), only when no earlier request of the session is unanswered
+   * (XEP-0124 §14: answers go in rid order): otherwise nothing changes and the result is
+   * {@link #NOT_ITS_TURN}.
+   */
+  Future<String> release(String sid, long rid, String holder, boolean inOrder);
+
+  /** What {@link #release(String, long, String, boolean)} returns when an earlier request is still open. */
+  String NOT_ITS_TURN = "";
 
   /**
    * The answer owed to a request this pod still holds, when the store decided it but the pod may

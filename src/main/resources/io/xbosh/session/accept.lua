@@ -47,8 +47,9 @@ end
 local base = string.match(flags, '^[^;]*')
 -- XEP-0124 §11: a pause or terminate request may be one beyond `requests`
 local window = ctx.req + (string.find(base, '[pt]') and 1 or 0)
+local ahead = answered_ahead(ctx)
 -- XEP-0124 §14.2: above the window
-if rid > ctx.hi + window then
+if rid > ctx.hi + window + ahead then
   return { 'err', 'item-not-found', ctx.leg }
 end
 -- XEP-0124 §16.4: a named stream must be open, or have just closed
@@ -66,7 +67,7 @@ if parked then
   return { 'takeover', ctx.ct, ctx.leg, ctx.own, ctx.wait, old }
 end
 -- XEP-0124 §11: more new requests outstanding than `requests`, none of them answered
-if #ctx.held + ctx.np + 1 > window then
+if #ctx.held + ctx.np - ahead + 1 > window then
   return { 'err', 'policy-violation', ctx.leg }
 end
 if rid > ctx.hi + 1 then

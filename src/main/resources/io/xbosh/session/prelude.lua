@@ -189,6 +189,24 @@ local function rehold(ctx, rid, holder)
   return false
 end
 
+-- Parked requests already answered (their wait ran out before their turn, XEP-0124 §8): the
+-- client no longer counts them as outstanding, so each lets it send one rid further (§14.2) and
+-- none counts against `requests` (§11)
+local function answered_ahead(ctx)
+  if ctx.np == 0 then
+    return 0
+  end
+  local n, r = 0, ctx.hi + 2
+  while r <= ctx.hi + ctx.req + 1 + n do
+    local v = redis.call('HGET', S, 'a:' .. fmt(r))
+    if v and string.sub(v, 1, 2) == '-|' then
+      n = n + 1
+    end
+    r = r + 1
+  end
+  return n
+end
+
 local function has(list, name)
   for _, s in ipairs(list) do
     if s == name then

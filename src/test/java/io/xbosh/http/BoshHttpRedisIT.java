@@ -107,6 +107,41 @@ class BoshHttpRedisIT extends BoshHttpContract {
     }
   }
 
+  /**
+   * A rolling restart: rid N+1 (carrying a message) reaches a pod that starts draining before rid
+   * N has arrived anywhere. The draining pod answers it only after N is answered (XEP-0124 §14),
+   * and the session goes on: N+2 is no item-not-found and the message arrives.
+   */
+  @Test
+  void b04_aDrainingPodAnswersInRidOrderAndTheSessionGoesOn() throws Exception {
+    BoshSession alice = BoshSession.login(http, List.of(uri()), "localhost", "alice", "alicepw", "drain-order", 30);
+    Redis client = Redis.createClient(vertx, redis.url());
+    try (ExtraPod draining = ExtraPod.start("drainer")) {
+      long n = alice.rid + 1;
+      List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+      CompletableFuture<Long> second = BoshSession.postAsync(http, draining.endpoint(), "<body " + B + " sid='" + alice.sid
+          + "' rid='" + (n + 1) + "'><message xmlns='jabber:client' to='alice@localhost/drain-order' id='order1'><body>x</body></message></body>")
+          .thenApply(r -> {
+            seen.add(r.statusCode() + " " + r.body());
+            return System.nanoTime();
+          });
+      await().until(() -> sync(client.send(Request.cmd(Command.HEXISTS).arg("xb:{" + alice.sid + "}").arg("a:" + (n + 1)))).toInteger() == 1);
+      draining.pod().drain(20_000);
+      await().until(() -> draining.pod().draining());
+      assertThat(second).isNotDone();
+      HttpResponse<String> first = post("<body " + B + " sid='" + alice.sid + "' rid='" + n + "'/>");
+      long firstAt = System.nanoTime();
+      assertThat(first.statusCode()).isEqualTo(200);
+      assertThat(second.get(10, TimeUnit.SECONDS)).isGreaterThan(firstAt);
+      assertThat(seen.get(0)).startsWith("200 ").doesNotContain("type=\"terminate\"");
+      alice.rid = n + 1;
+      assertThat(alice.awaitBody(b -> b.contains("id=\"order1\""), seen)).doesNotContain("type=\"terminate\"");
+      assertThat(seen).noneMatch(b -> b.contains("item-not-found"));
+    } finally {
+      client.close();
+    }
+  }
+
   @Test
   void metricsTimeEveryStoreScript() throws Exception {
     login("bob", "bobpw", "redis-metrics");

@@ -813,6 +813,40 @@ abstract class SessionStoreContract {
     assertThat(get(store().answered(sid, 102, "p#3"))).isEqualTo(tombstone);
   }
 
+  // ---- answers in rid order (XEP-0124 §14)
+
+  @Test
+  void b04_releaseBeforeTheWaitRanOutAnswersOnlyInRidOrder() throws Exception {
+    String sid = newSession(2, false);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    get(store().accept(sid, 102, "p#2", "", ""));
+    assertThat(get(store().release(sid, 102, "p#2", true))).isEqualTo(SessionStore.NOT_ITS_TURN);
+    assertThat(get(store().release(sid, 101, "p#1", true))).isEqualTo(EMPTY);
+    assertThat(get(store().release(sid, 102, "p#2", true))).isEqualTo(EMPTY);
+    // a parked request has a gap below it: never its turn
+    assertThat(get(store().accept(sid, 104, "p#4", "", "<d/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    assertThat(get(store().release(sid, 104, "p#4", true))).isEqualTo(SessionStore.NOT_ITS_TURN);
+    Accepted gap = get(store().accept(sid, 103, "p#3", "", "<c/>"));
+    assertThat(gap.forwards()).extracting(Forward::payload).containsExactly("<c/>", "<d/>");
+    assertThat(get(store().release(sid, 104, "p#4", true))).isEqualTo(SessionStore.NOT_ITS_TURN);
+    assertThat(get(store().release(sid, 103, "p#3", true))).isEqualTo(EMPTY);
+    assertThat(get(store().release(sid, 104, "p#4", true))).isEqualTo(EMPTY);
+  }
+
+  @Test
+  void b27_aParkedRequestAnsweredBeforeItsTurnFreesItsPlaceInTheWindow() throws Exception {
+    String sid = newSession(1, false); // requests 2
+    assertThat(get(store().accept(sid, 102, "p#2", "", "<b/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    assertThat(get(store().release(sid, 102, "p#2"))).isEqualTo(EMPTY);
+    // the client has only 101 outstanding now: 103 is within its window
+    assertThat(get(store().accept(sid, 103, "p#3", "", "<c/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    Accepted gap = get(store().accept(sid, 101, "p#1", "", "<a/>"));
+    assertThat(gap.forwards()).extracting(Forward::payload).containsExactly("<a/>", "<b/>", "<c/>");
+    assertThat(gap.answers()).containsExactly(new Answer(101, "p#1", EMPTY));
+    // beyond it still item-not-found
+    assertRefused(() -> get(store().accept(sid, 106, "p#6", "", "")), TerminateCondition.ITEM_NOT_FOUND);
+  }
+
   int maxOut() {
     return 50;
   }
