@@ -27,6 +27,8 @@ public final class InMemorySessionStore implements SessionStore {
 
   private final Map<String, State> sessions = new ConcurrentHashMap<>();
   private final int maxOut;
+  private final int maxOutBytes;
+  private final int maxResponseBytes;
   private final long tombstoneMillis;
   private final LongSupplier clockMillis;
   private final int maxStreams;
@@ -41,6 +43,17 @@ public final class InMemorySessionStore implements SessionStore {
 
   /** @param maxStreams streams a session may have open at once (XEP-0124 §16) */
   public InMemorySessionStore(int maxOut, int tombstoneSeconds, int maxStreams, LongSupplier clockMillis) {
+    this(maxOut, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_RESPONSE_BYTES, tombstoneSeconds, maxStreams, clockMillis);
+  }
+
+  /**
+   * @param maxOutBytes      bound on bytes of stanzas waiting for a session's client
+   * @param maxResponseBytes bytes of stanzas one response carries at most (at least one stanza)
+   */
+  public InMemorySessionStore(int maxOut, int maxOutBytes, int maxResponseBytes, int tombstoneSeconds, int maxStreams,
+      LongSupplier clockMillis) {
+    this.maxOutBytes = maxOutBytes;
+    this.maxResponseBytes = maxResponseBytes;
     this.maxOut = maxOut;
     this.tombstoneMillis = tombstoneSeconds * 1000L;
     this.maxStreams = maxStreams;
@@ -87,6 +100,8 @@ public final class InMemorySessionStore implements SessionStore {
     final Map<Long, String> responses = new HashMap<>();
     final Map<Long, Parked> parked = new HashMap<>();
     final List<Item> out = new ArrayList<>();
+    /** bytes waiting in {@code out}, counted as the Redis list items are (see {@link #itemBytes}) */
+    long outBytes;
     /** the first stream's name, "" when streams are off */
     String firstStream = "";
     final List<String> streams = new ArrayList<>();
@@ -480,13 +495,22 @@ public final class InMemorySessionStore implements SessionStore {
       if (s.tombstone != null) {
         return Future.succeededFuture(Delivery.GONE);
       }
-      if (s.out.size() + stanzas.size() > maxOut) {
+      String tag = stream == null ? s.firstStream : stream;
+      long bytes = 0;
+      for (String stanza : stanzas) {
+        bytes += itemBytes(s, new Item(tag, stanza, null));
+      }
+      // as deliver.lua: bounded in stanzas and bytes; a batch meeting an empty queue always goes in
+      if (!s.out.isEmpty() && (s.out.size() + stanzas.size() > maxOut || s.outBytes + bytes > maxOutBytes)) {
         return Future.succeededFuture(Delivery.FULL);
       }
-      String tag = stream == null ? s.firstStream : stream;
+      if (s.out.isEmpty()) {
+        s.outBytes = 0;
+      }
       for (String stanza : stanzas) {
         s.out.add(new Item(tag, stanza, null));
       }
+      s.outBytes += bytes;
       List<Answer> answers = new ArrayList<>();
       flush(s, answers);
       if (!answers.isEmpty()) {
@@ -636,7 +660,9 @@ public final class InMemorySessionStore implements SessionStore {
         }
         if (s.streams.size() > 1) {
           closeStream(s, name);
-          s.out.add(new Item(name, children, terminateOpen.substring(BodyWriter.OPEN.length())));
+          Item end = new Item(name, children, terminateOpen.substring(BodyWriter.OPEN.length()));
+          s.out.add(end);
+          s.outBytes += itemBytes(s, end);
           List<Answer> answers = new ArrayList<>();
           flush(s, answers);
           save(s);
@@ -729,7 +755,7 @@ public final class InMemorySessionStore implements SessionStore {
    * The next run of waiting stanzas of one stream, up to and including its end, as take() in
    * prelude.lua: the payload and the attributes the body needs.
    */
-  private static String[] take(State s) {
+  private String[] take(State s) {
     if (s.out.isEmpty()) {
       return new String[] {"", ""};
     }
@@ -738,11 +764,16 @@ public final class InMemorySessionStore implements SessionStore {
     String extra = "";
     boolean ended = false;
     int n = 0;
+    long size = 0;
     for (Item i : s.out) {
-      if (!i.stream().equals(stream)) {
+      long xmlBytes = utf8Length(i.xml());
+      if (!i.stream().equals(stream) || n > 0 && size + xmlBytes > maxResponseBytes) {
+        // one stream per body; at most maxResponseBytes of stanzas, always at least one
         break;
       }
       n++;
+      size += xmlBytes;
+      s.outBytes = Math.max(0, s.outBytes - itemBytes(s, i));
       run.append(i.xml());
       if (i.endAttributes() != null) {
         extra = i.endAttributes();
@@ -758,11 +789,38 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   /** The first stream's run, for a session's final terminate body (take_final in prelude.lua). */
-  private static String takeFinal(State s) {
+  private String takeFinal(State s) {
     if (s.out.isEmpty() || !s.out.get(0).stream().equals(s.firstStream) || s.out.get(0).endAttributes() != null) {
       return "";
     }
     return take(s)[0];
+  }
+
+  /** The bytes of an item as the Redis list holds it (prelude.lua): tags of another stream or an end included. */
+  private static long itemBytes(State s, Item i) {
+    long xml = utf8Length(i.xml());
+    if (i.endAttributes() != null) {
+      return xml + 3 + utf8Length(i.stream()) + utf8Length(i.endAttributes());
+    }
+    return i.stream().equals(s.firstStream) ? xml : xml + 2 + utf8Length(i.stream());
+  }
+
+  private static long utf8Length(String s) {
+    long n = 0;
+    for (int k = 0; k < s.length(); k++) {
+      char c = s.charAt(k);
+      if (c < 0x80) {
+        n++;
+      } else if (c < 0x800) {
+        n += 2;
+      } else if (Character.isHighSurrogate(c)) {
+        n += 4;
+        k++;
+      } else {
+        n += 3;
+      }
+    }
+    return n;
   }
 
   private void cache(State s, long rid, String body) {

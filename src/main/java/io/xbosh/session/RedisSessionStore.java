@@ -66,6 +66,15 @@ public final class RedisSessionStore implements SessionStore {
    */
   public RedisSessionStore(Redis redis, boolean ownsClient, String podId, int maxOut, int tombstoneSeconds, int maxStreams,
       MeterRegistry meters) {
+    this(redis, ownsClient, podId, maxOut, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_RESPONSE_BYTES, tombstoneSeconds, maxStreams, meters);
+  }
+
+  /**
+   * @param maxOutBytes      bound on bytes of stanzas waiting for a session's client
+   * @param maxResponseBytes bytes of stanzas one response carries at most (at least one stanza)
+   */
+  public RedisSessionStore(Redis redis, boolean ownsClient, String podId, int maxOut, int maxOutBytes, int maxResponseBytes,
+      int tombstoneSeconds, int maxStreams, MeterRegistry meters) {
     this.meters = meters;
     this.redis = redis;
     this.ownsClient = ownsClient;
@@ -75,6 +84,8 @@ public final class RedisSessionStore implements SessionStore {
         "__RECOVERABLE__", LuaScript.quote(BodyWriter.recoverableError()),
         "__TOMBSTONE_MS__", Long.toString(tombstoneSeconds * 1000L),
         "__MAX_OUT__", Integer.toString(maxOut),
+        "__MAX_OUT_BYTES__", Integer.toString(maxOutBytes),
+        "__MAX_BODY_BYTES__", Integer.toString(maxResponseBytes),
         "__REPORT_GRACE_MS__", Long.toString(REPORT_GRACE_MS),
         "__MAX_STREAMS__", Integer.toString(maxStreams));
     this.create = LuaScript.load("create", constants);

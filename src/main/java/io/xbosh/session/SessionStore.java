@@ -24,6 +24,12 @@ public interface SessionStore {
   /** Streams a session may have open at once (XEP-0124 §16) unless configured otherwise. */
   int DEFAULT_MAX_STREAMS = 4;
 
+  /** Bytes of server stanzas one response carries at most (at least one stanza always goes). */
+  int DEFAULT_MAX_RESPONSE_BYTES = 1 << 20;
+
+  /** Bytes of server stanzas waiting per session before deliver says full. */
+  int DEFAULT_MAX_QUEUED_BYTES = 4 << 20;
+
   /** Stores a new session; fails if the sid exists. */
   Future<Void> create(SessionRecord record);
 
@@ -47,7 +53,9 @@ public interface SessionStore {
    * waiting.
    *
    * @return the answers now due; {@link Delivery#gone()} when the session no longer exists,
-   *     {@link Delivery#full()} when the outbound queue is at its bound (nothing was appended)
+   *     {@link Delivery#full()} when the batch would take the outbound queue past its bound in
+   *     stanzas or bytes (nothing was appended; a batch meeting an empty queue always goes in, so
+   *     no batch is refused for ever)
    */
   default Future<Delivery> deliver(String sid, List<String> stanzas) {
     return deliver(sid, null, stanzas);

@@ -28,6 +28,8 @@ local OPEN = __OPEN__
 local RECOVERABLE = __RECOVERABLE__
 local TOMBSTONE_MS = __TOMBSTONE_MS__
 local MAX_OUT = __MAX_OUT__
+local MAX_OUT_BYTES = __MAX_OUT_BYTES__
+local MAX_BODY_BYTES = __MAX_BODY_BYTES__
 local REPORT_GRACE_MS = __REPORT_GRACE_MS__
 local MAX_STREAMS = __MAX_STREAMS__
 local MAX_CLOSED = 8
@@ -78,7 +80,7 @@ end
 
 local function load()
   local f = redis.call('HMGET', S, 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs', 'k',
-    'pol', 'lt', 'le', 'sf', 'st', 'sc', 'tls', 'ab', 'ak')
+    'pol', 'lt', 'le', 'sf', 'st', 'sc', 'tls', 'ab', 'ak', 'ob')
   if f[13] then
     return { term = f[13] }
   end
@@ -87,7 +89,7 @@ local function load()
   end
   local ctx = { hi = tonumber(f[1]), hold = tonumber(f[2]), req = tonumber(f[3]), wait = tonumber(f[4]),
     inact = tonumber(f[5]), ack = f[6], ct = f[7], leg = f[8], own = f[9], np = tonumber(f[12]), pz = tonumber(f[14] or '0'), fs = tonumber(f[15] or '0'), k = f[16] or '',
-    pol = tonumber(f[17] or '0'), ak = tonumber(f[25] or '0'), lt = tonumber(f[18] or '0'), le = f[19] or '0', sf = f[20] or '', tls = f[23],
+    pol = tonumber(f[17] or '0'), ak = tonumber(f[25] or '0'), ob = tonumber(f[26] or '0'), ob0 = tonumber(f[26] or '0'), lt = tonumber(f[18] or '0'), le = f[19] or '0', sf = f[20] or '', tls = f[23],
     st = {}, sc = {}, held = {}, rc = {}, ab = {}, answers = {} }
   for r in string.gmatch(f[24] or '', '%d+') do
     ctx.ab[#ctx.ab + 1] = tonumber(r)
@@ -119,6 +121,18 @@ local function ttl_ms(ctx)
     return ctx.pz * 1000
   end
   return ctx.inact * 1000
+end
+
+-- the bytes waiting in the outbound list, written only when they changed (absent: none)
+local function save_bytes(ctx)
+  if ctx.ob ~= ctx.ob0 then
+    if ctx.ob == 0 then
+      redis.call('HDEL', S, 'ob')
+    else
+      redis.call('HSET', S, 'ob', fmt(ctx.ob))
+    end
+    ctx.ob0 = ctx.ob
+  end
 end
 
 local function save(ctx)
@@ -153,6 +167,7 @@ local function save(ctx)
   if ctx.ack == '1' then
     redis.call('HSET', S, 'ak', fmt(ctx.ak))
   end
+  save_bytes(ctx)
   local ms = ttl_ms(ctx)
   redis.call('PEXPIRE', S, ms)
   redis.call('PEXPIRE', O, ms + TOMBSTONE_MS)
@@ -259,25 +274,29 @@ local function take(ctx)
   if #items == 0 then
     return '', ''
   end
-  local run, stream, n, extra, ended = {}, nil, 0, '', false
+  local run, stream, n, extra, ended, size, raw = {}, nil, 0, '', false, 0, 0
   for _, item in ipairs(items) do
     local b = string.byte(item, 1)
-    local s, x
+    local s, x, e
     if b == 1 then
       s, x = string.match(item, '^\1([^\1]*)\1(.*)$')
     elseif b == 2 then
-      s, extra, x = string.match(item, '^\2([^\2]*)\2([^\2]*)\2(.*)$')
+      s, e, x = string.match(item, '^\2([^\2]*)\2([^\2]*)\2(.*)$')
     else
       s, x = ctx.sf, item
     end
     if stream == nil then
       stream = s
-    elseif s ~= stream then
+    elseif s ~= stream or size + #x > MAX_BODY_BYTES then
+      -- one stream per body; at most MAX_BODY_BYTES of stanzas, but always at least one
       break
     end
     n = n + 1
     run[n] = x
+    size = size + #x
+    raw = raw + #item
     if b == 2 then
+      extra = e
       ended = true
       break
     end
@@ -287,6 +306,7 @@ local function take(ctx)
   else
     redis.call('LTRIM', O, n, -1)
   end
+  ctx.ob = math.max(0, ctx.ob - raw)
   if ended or stream ~= ctx.sf or #ctx.st > 1 then
     extra = extra .. ' stream="' .. stream .. '"'
   end

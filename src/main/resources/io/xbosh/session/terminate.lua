@@ -22,7 +22,9 @@ if scope ~= '' and ctx.sf ~= '' then
   end
   if #ctx.st > 1 then
     close_stream(ctx, s)
-    redis.call('RPUSH', O, '\2' .. s .. '\2' .. string.sub(open, #OPEN + 1) .. '\2' .. children)
+    local item = '\2' .. s .. '\2' .. string.sub(open, #OPEN + 1) .. '\2' .. children
+    redis.call('RPUSH', O, item)
+    ctx.ob = ctx.ob + #item
     flush(ctx)
     save(ctx)
     return flat_answers({ false, 0, ctx.leg }, ctx.answers)

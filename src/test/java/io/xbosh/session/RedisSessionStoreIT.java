@@ -51,6 +51,12 @@ class RedisSessionStoreIT extends SessionStoreContract {
     return store;
   }
 
+  @Override
+  SessionStore store(int maxOut, int maxOutBytes, int maxResponseBytes) {
+    return new RedisSessionStore(redis, false, "pod-a", maxOut, maxOutBytes, maxResponseBytes, 60, SessionStore.DEFAULT_MAX_STREAMS,
+        new io.micrometer.core.instrument.simple.SimpleMeterRegistry());
+  }
+
   @Test
   void scriptsReloadAfterScriptFlush() throws Exception {
     String sid = newSession(1, false);

@@ -30,6 +30,15 @@ abstract class SessionStoreContract {
 
   abstract SessionStore store();
 
+  /** A store of the same kind with other bounds: stanzas and bytes waiting, bytes per response. */
+  abstract SessionStore store(int maxOut, int maxOutBytes, int maxResponseBytes);
+
+  String newSession(SessionStore store, int hold) throws Exception {
+    String sid = UUID.randomUUID().toString();
+    get(store.create(new SessionRecord(sid, params(hold, 30, 60, false), "pod-a", 100, "<creation/>")));
+    return sid;
+  }
+
   static <T> T get(Future<T> f) throws Exception {
     try {
       return f.toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -845,6 +854,49 @@ abstract class SessionStoreContract {
     assertThat(gap.answers()).containsExactly(new Answer(101, "p#1", EMPTY));
     // beyond it still item-not-found
     assertRefused(() -> get(store().accept(sid, 106, "p#6", "", "")), TerminateCondition.ITEM_NOT_FOUND);
+  }
+
+  // ---- byte bounds
+
+  @Test
+  void x03_aResponseCarriesAtMostItsByteBoundAndTheRestWaitsForTheNext() throws Exception {
+    SessionStore small = store(50, 1 << 20, 2 * MSG.length());
+    String sid = newSession(small, 1);
+    get(small.accept(sid, 101, "p#1", "", ""));
+    assertThat(get(small.deliver(sid, List.of(MSG, MSG2, MSG))).answers())
+        .containsExactly(new Answer(101, "p#1", OPEN + ">" + MSG + MSG2 + "</body>"));
+    assertThat(get(small.accept(sid, 102, "p#2", "", "")).answers()).containsExactly(new Answer(102, "p#2", OPEN + ">" + MSG + "</body>"));
+    // one stanza always goes, whatever the bound
+    SessionStore tiny = store(50, 1 << 20, 10);
+    String one = newSession(tiny, 1);
+    get(tiny.deliver(one, List.of(MSG, MSG2)));
+    assertThat(get(tiny.accept(one, 101, "p#1", "", "")).answers()).containsExactly(new Answer(101, "p#1", OPEN + ">" + MSG + "</body>"));
+    assertThat(get(tiny.accept(one, 102, "p#2", "", "")).answers()).containsExactly(new Answer(102, "p#2", OPEN + ">" + MSG2 + "</body>"));
+  }
+
+  @Test
+  void x03_waitingBytesAreBoundedWithoutLoss() throws Exception {
+    SessionStore small = store(50, 3 * MSG.length(), 1 << 20);
+    String sid = newSession(small, 1);
+    assertThat(get(small.deliver(sid, List.of(MSG, MSG))).status()).isEqualTo(SessionStore.Delivery.Status.OK);
+    assertThat(get(small.deliver(sid, List.of(MSG, MSG))).full()).isTrue();
+    assertThat(get(small.deliver(sid, List.of(MSG2))).status()).isEqualTo(SessionStore.Delivery.Status.OK);
+    assertThat(get(small.accept(sid, 101, "p#1", "", "")).answers())
+        .containsExactly(new Answer(101, "p#1", OPEN + ">" + MSG + MSG + MSG2 + "</body>"));
+    // taken out, the bytes no longer count
+    assertThat(get(small.deliver(sid, List.of(MSG, MSG))).status()).isEqualTo(SessionStore.Delivery.Status.OK);
+    assertThat(get(small.deliver(sid, List.of(MSG, MSG))).full()).isTrue();
+  }
+
+  @Test
+  void x03_aBatchLargerThanTheBoundGoesInWhenNothingWaits() throws Exception {
+    SessionStore small = store(2, 1 << 20, 1 << 20);
+    String sid = newSession(small, 1);
+    assertThat(get(small.deliver(sid, List.of(MSG, MSG2, MSG))).status()).isEqualTo(SessionStore.Delivery.Status.OK);
+    assertThat(get(small.deliver(sid, List.of(MSG2))).full()).isTrue();
+    assertThat(get(small.accept(sid, 101, "p#1", "", "")).answers())
+        .containsExactly(new Answer(101, "p#1", OPEN + ">" + MSG + MSG2 + MSG + "</body>"));
+    assertThat(get(small.deliver(sid, List.of(MSG2))).status()).isEqualTo(SessionStore.Delivery.Status.OK);
   }
 
   int maxOut() {
