@@ -329,6 +329,16 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   }
 
   @Override
+  public Future<List<Forward>> missing(String sid, long from) {
+    // accepted here (the reply was lost) or elsewhere (the notice was lost)
+    return store.drain(sid).compose(handed -> store.forwardsFrom(sid, from).map(kept -> {
+      List<Forward> all = new ArrayList<>(handed);
+      all.addAll(kept);
+      return all;
+    }));
+  }
+
+  @Override
   public void closed(SessionLinks session) {
     if (links.remove(session.sid(), session)) {
       bus.disowned(session.sid());

@@ -122,6 +122,8 @@ public final class InMemorySessionStore implements SessionStore {
     final Map<Long, Long> sentAt = new HashMap<>();
     /** rids of held requests whose client closed the connection: a resend waits again */
     final ArrayDeque<Long> abandoned = new ArrayDeque<>();
+    /** the latest forwards, for an owner that lost the reply carrying them (as w:<seq> in prelude.lua) */
+    final java.util.TreeMap<Long, Forward> kept = new java.util.TreeMap<>();
     /** the highest rid whose response the client has (sessions with acks) */
     long acked;
     /** after the end: responses the client never acknowledged, oldest first, as (stream, body) */
@@ -333,6 +335,10 @@ public final class InMemorySessionStore implements SessionStore {
       while (s.cachedRids.size() > 1 && s.cachedRids.peekFirst() <= clientAck) {
         uncache(s, s.cachedRids.removeFirst());
       }
+    }
+    for (Forward f : forwards) {
+      s.kept.put(f.seq(), f);
+      s.kept.remove(f.seq() - KEPT_FORWARDS);
     }
     List<Answer> answers = new ArrayList<>();
     if (ending) {
@@ -703,6 +709,20 @@ public final class InMemorySessionStore implements SessionStore {
     }
   }
 
+  @Override
+  public Future<List<Forward>> forwardsFrom(String sid, long from) {
+    State s = live(sid);
+    if (s == null) {
+      return Future.succeededFuture(List.of());
+    }
+    synchronized (s) {
+      if (s.tombstone != null) {
+        return Future.succeededFuture(List.of());
+      }
+      return Future.succeededFuture(List.copyOf(s.kept.tailMap(Math.max(from, s.forwarded - KEPT_FORWARDS + 1), true).values()));
+    }
+  }
+
   /** One pod owns every session: payloads never wait for another owner. */
   @Override
   public Future<List<Forward>> drain(String sid) {
@@ -892,6 +912,7 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   private void entomb(String sid, State s, String body) {
+    s.kept.clear();
     if (s.ack) {
       // as entomb() in prelude.lua: what unacknowledged responses carried, for the owner to bounce
       for (long rid : s.cachedRids) {

@@ -46,6 +46,7 @@ public final class RedisSessionStore implements SessionStore {
   private final LuaScript leftovers;
   private final LuaScript abandon;
   private final LuaScript answered;
+  private final LuaScript forwardsFrom;
   /** Whether scripts go with their Redis 7 flags; cleared for good on a Redis that cannot compile them. */
   private volatile boolean flagged = true;
 
@@ -86,6 +87,7 @@ public final class RedisSessionStore implements SessionStore {
         "__MAX_OUT__", Integer.toString(maxOut),
         "__MAX_OUT_BYTES__", Integer.toString(maxOutBytes),
         "__MAX_BODY_BYTES__", Integer.toString(maxResponseBytes),
+        "__KEPT_FORWARDS__", Integer.toString(KEPT_FORWARDS),
         "__REPORT_GRACE_MS__", Long.toString(REPORT_GRACE_MS),
         "__MAX_STREAMS__", Integer.toString(maxStreams));
     this.create = LuaScript.load("create", constants);
@@ -97,7 +99,8 @@ public final class RedisSessionStore implements SessionStore {
     this.leftovers = LuaScript.load("leftovers", constants);
     this.abandon = LuaScript.load("abandon", constants);
     this.answered = LuaScript.load("answered", constants, "no-writes");
-    for (LuaScript script : List.of(create, accept, deliver, release, abandon, answered, terminate, drain, leftovers)) {
+    this.forwardsFrom = LuaScript.load("forwards", constants, "no-writes");
+    for (LuaScript script : List.of(create, accept, deliver, release, abandon, answered, forwardsFrom, terminate, drain, leftovers)) {
       timers.put(script.name(), new Timer[] {timer(script, "ok"), timer(script, "error")});
     }
   }
@@ -183,6 +186,11 @@ public final class RedisSessionStore implements SessionStore {
   @Override
   public Future<List<Forward>> drain(String sid) {
     return eval(drain, sid, List.of()).map(res -> forwards(res, 0, res.size() / 3));
+  }
+
+  @Override
+  public Future<List<Forward>> forwardsFrom(String sid, long from) {
+    return eval(forwardsFrom, sid, List.of(Long.toString(from))).map(res -> forwards(res, 0, res.size() / 3));
   }
 
   private static List<Answer> answers(Response res, int i) {

@@ -157,6 +157,17 @@ public interface SessionStore {
    */
   Future<List<Forward>> drain(String sid);
 
+  /**
+   * The forwards from number {@code from} on that the owner got only in an accept reply (accepted
+   * on the owner itself), kept for the last few numbers: for an owner whose reorder buffer has
+   * waited too long for a number (that reply was lost). Reads only. Forwards accepted elsewhere wait
+   * in the inbound list for {@link #drain} instead.
+   */
+  Future<List<Forward>> forwardsFrom(String sid, long from);
+
+  /** How many of the latest forwards {@link #forwardsFrom} can still give. */
+  int KEPT_FORWARDS = 8;
+
   /** Which of these sessions are live and which have ended (the rest expired or never existed). */
   Future<States> states(Collection<String> sids);
 

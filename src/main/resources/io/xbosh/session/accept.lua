@@ -218,6 +218,12 @@ if ctx.own ~= ME then
     redis.call('PUBLISH', 'xb:pod:' .. ctx.own, 'f\n' .. SID)
   end
   fw = {}
+else
+  -- durable until the owner has surely written them: a lost reply is recovered from here
+  for _, f in ipairs(fw) do
+    redis.call('HSET', S, 'w:' .. fmt(f[1]), f[2] .. '|' .. f[3])
+    redis.call('HDEL', S, 'w:' .. fmt(f[1] - KEPT_FORWARDS))
+  end
 end
 
 local out = { 'ok', ctx.ct, ctx.leg, ctx.own, ctx.wait, #fw }

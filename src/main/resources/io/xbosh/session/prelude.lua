@@ -16,6 +16,7 @@
 -- HTTPS: its requests must all be encrypted), ab (rids of held requests whose client closed the
 -- connection, absent when none: a resend waits again), ak (the highest rid the client said it has
 -- the response of, sessions with acks only), r:<rid> (buffered response),
+-- w:<seq> ('flags|payload', the last KEPT_FORWARDS forwards returned to the owner in an accept reply),
 -- a:<rid> ('holder|flags|payload' parked request; flags: r restart, t terminate, p<n> pause,
 -- o open a stream), term (tombstone: the final body of an ended session; no other field is then present).
 --
@@ -33,6 +34,8 @@ local MAX_BODY_BYTES = __MAX_BODY_BYTES__
 local REPORT_GRACE_MS = __REPORT_GRACE_MS__
 local MAX_STREAMS = __MAX_STREAMS__
 local MAX_CLOSED = 8
+-- owner-local forwards kept (w:<seq>) for an owner that lost the accept reply carrying them
+local KEPT_FORWARDS = __KEPT_FORWARDS__
 
 local S, O, I = KEYS[1], KEYS[2], KEYS[3]
 local ME = table.remove(ARGV, 1)

@@ -899,6 +899,23 @@ abstract class SessionStoreContract {
     assertThat(get(small.deliver(sid, List.of(MSG2))).status()).isEqualTo(SessionStore.Delivery.Status.OK);
   }
 
+  @Test
+  void b21_forwardsReturnedInAnAcceptReplyAreKeptForAnOwnerThatLostTheReply() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "p#1", "", "<one/>")); // the reply is lost
+    get(store().accept(sid, 101, "p#2", "", "<one/>")); // the client's resend carries no forward
+    get(store().accept(sid, 102, "p#3", "r", ""));
+    assertThat(get(store().forwardsFrom(sid, 1))).containsExactly(new Forward(1, "<one/>", false, false), new Forward(2, "", true, false));
+    assertThat(get(store().forwardsFrom(sid, 2))).containsExactly(new Forward(2, "", true, false));
+    // only the latest few are kept
+    for (int i = 0; i < SessionStore.KEPT_FORWARDS; i++) {
+      get(store().accept(sid, 103 + i, "p#" + (4 + i), "", "<n" + i + "/>"));
+    }
+    assertThat(get(store().forwardsFrom(sid, 1))).extracting(Forward::seq)
+        .containsExactly(3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L);
+    assertThat(get(store().forwardsFrom("no-such-sid", 1))).isEmpty();
+  }
+
   int maxOut() {
     return 50;
   }
