@@ -88,6 +88,7 @@ public final class RedisSessionStore implements SessionStore {
         "__MAX_OUT_BYTES__", Integer.toString(maxOutBytes),
         "__MAX_BODY_BYTES__", Integer.toString(maxResponseBytes),
         "__KEPT_FORWARDS__", Integer.toString(KEPT_FORWARDS),
+        "__UNDELIVERED_NS__", UNDELIVERED_NS,
         "__REPORT_GRACE_MS__", Long.toString(REPORT_GRACE_MS),
         "__MAX_STREAMS__", Integer.toString(maxStreams));
     this.create = LuaScript.load("create", constants);

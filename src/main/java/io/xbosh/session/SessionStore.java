@@ -165,6 +165,13 @@ public interface SessionStore {
    */
   Future<List<Forward>> forwardsFrom(String sid, long from);
 
+  /**
+   * Namespace of the {@code <undelivered/>} child of a terminate body: the client payloads that
+   * were accepted (answered 200) but never written to the server, because the session ended before
+   * its owner took them (the owner died, or the server side ended the session).
+   */
+  String UNDELIVERED_NS = "urn:xmpp:xbosh:undelivered";
+
   /** How many of the latest forwards {@link #forwardsFrom} can still give. */
   int KEPT_FORWARDS = 8;
 

@@ -34,6 +34,9 @@ local MAX_BODY_BYTES = __MAX_BODY_BYTES__
 local REPORT_GRACE_MS = __REPORT_GRACE_MS__
 local MAX_STREAMS = __MAX_STREAMS__
 local MAX_CLOSED = 8
+-- around client payloads accepted but never written to the server, in a terminate body
+local UNDELIVERED_OPEN = '<undelivered xmlns="__UNDELIVERED_NS__">'
+local UNDELIVERED_CLOSE = '</undelivered>'
 -- owner-local forwards kept (w:<seq>) for an owner that lost the accept reply carrying them
 local KEPT_FORWARDS = __KEPT_FORWARDS__
 

@@ -30,6 +30,22 @@ if scope ~= '' and ctx.sf ~= '' then
     return flat_answers({ false, 0, ctx.leg }, ctx.answers)
   end
 end
+-- Payloads other pods accepted for the owner and it never took will not be written now: the
+-- client is told instead of being left to think they were sent
+local pending = redis.call('LRANGE', I, 0, -1)
+if #pending > 0 then
+  local lost = {}
+  for _, item in ipairs(pending) do
+    local f, p = string.match(item, '^%d+|([^|]*)|(.*)$')
+    if p and p ~= '' and not string.find(string.match(f, '^[^;]*'), '[of]') then
+      lost[#lost + 1] = p
+    end
+  end
+  redis.call('DEL', I)
+  if #lost > 0 then
+    children = children .. UNDELIVERED_OPEN .. table.concat(lost) .. UNDELIVERED_CLOSE
+  end
+end
 -- XEP-0206 §6 / XEP-0124 §17.2: stanzas received before the error go out with it
 local first = close_body(open, take_final(ctx) .. children)
 local rest = close_body(open, children)

@@ -8,6 +8,8 @@ import io.vertx.core.Vertx;
 import io.vertx.redis.client.Command;
 import io.vertx.redis.client.Redis;
 import io.vertx.redis.client.Request;
+import io.xbosh.protocol.BodyWriter;
+import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.testing.RedisProcess;
 import io.vertx.redis.client.RedisConnection;
 import java.time.Duration;
@@ -181,5 +183,21 @@ class RedisSessionStoreIT extends SessionStoreContract {
     get(podB.accept(sid, 101, "pod-b#1", "t", "<presence type='unavailable'/>"));
     assertThat(get(store.existing(List.of(sid)))).isEmpty();
     assertThat(get(store.drain(sid))).containsExactly(new Forward(1, "<presence type='unavailable'/>", false, true));
+  }
+
+  @Test
+  void c04_payloadsAcceptedElsewhereThatTheOwnerNeverTookAreReportedInTheTerminateBody() throws Exception {
+    String sid = newSession(1, false); // owned by pod-a, which dies before draining
+    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    String payload = "<message xmlns=\"jabber:client\" to=\"bob@example.org\" id=\"m1\"><body>lost</body></message>";
+    get(podB.accept(sid, 101, "pod-b#1", "", payload));
+    get(podB.accept(sid, 102, "pod-b#2", "r", "")); // a restart carries nothing to report
+    String open = BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED);
+    SessionStore.Terminated t = get(podB.terminate(sid, open, ""));
+    String report = "<undelivered xmlns=\"" + SessionStore.UNDELIVERED_NS + "\">" + payload + "</undelivered>";
+    assertThat(t.answers()).containsExactly(new Answer(102, "pod-b#2", open + ">" + report + "</body>"));
+    assertThat(t.tombstone()).isEqualTo(open + ">" + report + "</body>");
+    // nobody writes them later
+    assertThat(get(store.drain(sid))).isEmpty();
   }
 }

@@ -916,6 +916,15 @@ abstract class SessionStoreContract {
     assertThat(get(store().forwardsFrom("no-such-sid", 1))).isEmpty();
   }
 
+  @Test
+  void b54_payloadsTheOwnerTookAreNeverReportedUndelivered() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "pod-a#1", "", "<message xmlns=\"jabber:client\"/>"));
+    SessionStore.Terminated t = get(store().terminate(sid, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), ""));
+    assertThat(t.answers()).extracting(Answer::body).noneMatch(b -> b.contains("undelivered"));
+    assertThat(t.tombstone()).doesNotContain("undelivered");
+  }
+
   int maxOut() {
     return 50;
   }
