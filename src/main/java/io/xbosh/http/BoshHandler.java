@@ -493,6 +493,10 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     pod.dispatch(acc.answers());
+    if (acc.outcome() == Accepted.Outcome.RESENT || acc.outcome() == Accepted.Outcome.TAKEOVER) {
+      // the first copy's reply, and an owner-local forward in it, may have been lost
+      pod.recoverForwards(sid);
+    }
     pod.metrics().request(acc.outcome().name().toLowerCase(java.util.Locale.ROOT));
     if (acc.outcome() == Accepted.Outcome.PROCESSED && acc.forwards().stream().anyMatch(Forward::terminate)) {
       pod.metrics().terminated("client");

@@ -328,6 +328,14 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     endSession(sid, condition).onComplete(ar -> retire(sid));
   }
 
+  /** A rid of a session this pod owns was resent: forwards its lost reply carried are taken again. */
+  public void recoverForwards(String sid) {
+    SessionLinks session = links.get(sid);
+    if (session != null) {
+      session.recover();
+    }
+  }
+
   @Override
   public Future<List<Forward>> missing(String sid, long from) {
     // accepted here (the reply was lost) or elsewhere (the notice was lost)

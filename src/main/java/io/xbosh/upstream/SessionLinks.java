@@ -174,6 +174,22 @@ public final class SessionLinks implements LinkSink {
     }
   }
 
+  /**
+   * The client resent a rid: the reply that carried its forward may have been lost, so take what
+   * the store still keeps from the next expected number on (what was applied is ignored by number).
+   */
+  public void recover() {
+    runOnContext(() -> {
+      if (!over) {
+        owner.missing(sid, nextSeq).onComplete(ar -> {
+          if (ar.succeeded()) {
+            forward(ar.result());
+          }
+        });
+      }
+    });
+  }
+
   /** A forward is missing: if it still is after a while, the store gives it again. */
   private void watchGap() {
     long waitingFor = nextSeq;
