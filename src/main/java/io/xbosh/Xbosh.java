@@ -98,7 +98,8 @@ public final class Xbosh {
   private static Backend createBackend(Vertx vertx, XboshConfig config, XboshMetrics metrics) {
     int tombstone = config.tombstoneSeconds();
     if (config.redisUrl() == null) {
-      return new Backend(new InMemorySessionStore(config.maxQueuedStanzas(), tombstone, config.maxStreams()), PodBus.LOCAL);
+      return new Backend(new InMemorySessionStore(config.maxQueuedStanzas(), config.maxQueuedBytes(), config.maxResponseBytes(), tombstone,
+          config.maxStreams(), System::currentTimeMillis), PodBus.LOCAL);
     }
     List<String> urls = List.of(config.redisUrl().split(","));
     RedisOptions options = new RedisOptions()
@@ -111,8 +112,8 @@ public final class Xbosh {
       options.setUseReplicas(RedisReplicas.NEVER);
     }
     Redis redis = Redis.createClient(vertx, options);
-    return new Backend(new RedisSessionStore(redis, true, config.nodeId(), config.maxQueuedStanzas(), tombstone,
-        config.maxStreams(), metrics.registry()),
+    return new Backend(new RedisSessionStore(redis, true, config.nodeId(), config.maxQueuedStanzas(), config.maxQueuedBytes(),
+        config.maxResponseBytes(), tombstone, config.maxStreams(), metrics.registry()),
         new RedisPodBus(vertx, redis, urls, config.nodeId(), config.heartbeatMs(), config.podDeadMs()));
   }
 

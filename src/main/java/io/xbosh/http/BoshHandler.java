@@ -25,6 +25,7 @@ import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.session.Accepted;
 import io.xbosh.session.Forward;
 import io.xbosh.session.SessionRecord;
+import io.xbosh.session.SessionStore;
 import io.xbosh.session.StreamRequest;
 import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.SessionLinks;
@@ -69,6 +70,9 @@ public final class BoshHandler implements Handler<RoutingContext> {
   private static final java.util.regex.Pattern KEY = java.util.regex.Pattern.compile("[A-Za-z0-9]{1,128}");
   /** XEP-0124 §16.4: stream names xbosh hands out are base64url; anything else names no stream of it. */
   private static final java.util.regex.Pattern STREAM = java.util.regex.Pattern.compile("[A-Za-z0-9_-]{1,64}");
+
+  /** How often a draining pod asks again whether a request's turn to be answered has come. */
+  private static final long IN_ORDER_RETRY_MS = 200;
 
   private final Pod pod;
   private final BodyParser parser;
@@ -276,6 +280,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
         .compose(connected -> {
           String response = creationResponse(sid, stream, params, body, rid, connected.opened());
           return pod.store().create(new SessionRecord(sid, params, pod.id(), rid, response, newKey, stream, encrypted))
+              .recover(e -> Future.failedFuture(new StoreFailure(e)))
               .map(v -> new Created(connected.link(), response))
               .onFailure(e -> connected.link().abort());
         })
@@ -289,12 +294,27 @@ public final class BoshHandler implements Handler<RoutingContext> {
           reply.write(res, 200, params.content(), response);
         })
         .onFailure(e -> {
+          if (e instanceof StoreFailure) {
+            // out of memory, failing over, unreachable: the client retries the creation (XEP-0124 §17.3)
+            log.warn("session creation: store failure: {}", e.getCause().getMessage());
+            metrics.request("store_unavailable");
+            res.putHeader(HttpHeaders.RETRY_AFTER, "1");
+            reply.write(res, 503, params.content(), BodyWriter.recoverableError());
+            return;
+          }
           metrics.request(e instanceof BoshException be ? be.condition().wireName() : "error");
           fail(res, reply, e, params.content(), params.legacy());
         });
   }
 
   private record Created(UpstreamLink link, String response) {
+  }
+
+  /** The store could not record a new session: never the client's fault, always worth a retry. */
+  private static final class StoreFailure extends RuntimeException {
+    StoreFailure(Throwable cause) {
+      super(cause.getMessage(), cause, false, false);
+    }
   }
 
   private String creationResponse(String sid, String stream, SessionParams p, BoshBody body, long rid, StreamOpened opened) {
@@ -354,6 +374,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     String sid = body.sid();
     long rid = body.rid();
     HeldRequest held = HeldRequest.register(pod, res, reply);
+    held.bind(sid, rid);
     // XEP-0124 §16.3: an empty body with 'to' opens another stream (a restart carries 'to' too)
     boolean opening = settings.streams() && body.attr("to") != null && !body.isRestart() && !body.isTerminate()
         && body.payloads().isEmpty() && fragment.isBlank();
@@ -480,24 +501,49 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     pod.dispatch(acc.answers());
+    if (acc.outcome() == Accepted.Outcome.RESENT || acc.outcome() == Accepted.Outcome.TAKEOVER) {
+      // the first copy's reply, and an owner-local forward in it, may have been lost
+      pod.recoverForwards(sid);
+    }
     pod.metrics().request(acc.outcome().name().toLowerCase(java.util.Locale.ROOT));
     if (acc.outcome() == Accepted.Outcome.PROCESSED && acc.forwards().stream().anyMatch(Forward::terminate)) {
       pod.metrics().terminated("client");
     }
     switch (acc.outcome()) {
       case RESENT, ENDED -> held.respond(200, acc.content() != null ? acc.content() : Negotiator.DEFAULT_CONTENT, acc.immediate());
-      default -> held.settle(acc.content(), acc.waitSeconds() * 1000L, h -> release(sid, rid, h));
+      default -> held.settle(acc.content(), acc.waitSeconds() * 1000L, h -> release(sid, rid, h), h -> abandon(sid, rid, h));
     }
+  }
+
+  /**
+   * The client closed the connection of a held request: the store forgets the hold at once, so
+   * stanzas wait for the next request instead of a response nobody reads, and the next request is
+   * not counted against a dead one (XEP-0124 §11).
+   */
+  private void abandon(String sid, long rid, HeldRequest held) {
+    pod.store().abandon(sid, rid, held.holder())
+        .onFailure(e -> log.warn("sid={} forgetting the closed request rid={} failed: {}", sid, rid, e.getMessage()));
   }
 
   /** XEP-0124 §8: the wait ran out; answer through the store so a racing stanza is never lost. */
   private void release(String sid, long rid, HeldRequest held) {
-    pod.store().release(sid, rid, held.holder()).onComplete(ar -> {
-      if (ar.succeeded() && ar.result() != null) {
+    // a draining pod answers before the wait ran out, but only in rid order (XEP-0124 §14)
+    boolean early = pod.draining() && held.waitLeftMs() > 0;
+    pod.store().release(sid, rid, held.holder(), early).onComplete(ar -> {
+      if (ar.succeeded() && SessionStore.NOT_ITS_TURN.equals(ar.result())) {
+        held.retryIn(Math.min(held.waitLeftMs(), IN_ORDER_RETRY_MS));
+      } else if (ar.succeeded() && ar.result() != null) {
         held.answer(ar.result());
       } else if (ar.succeeded()) {
-        // answered or replaced meanwhile: that answer is on its way; if it never comes, close so the client resends
-        pod.vertx().setTimer(5000, id -> held.drop());
+        // answered or replaced meanwhile: the answer may have been lost on the way (the channel was
+        // down), so fetch what is owed; if nothing is known, close so the client resends
+        pod.store().answered(sid, rid, held.holder()).onComplete(owed -> {
+          if (owed.succeeded() && owed.result() != null) {
+            held.answer(owed.result());
+          } else {
+            pod.vertx().setTimer(5000, id -> held.drop());
+          }
+        });
       } else {
         failSession(sid, held, ar.cause());
       }
@@ -524,7 +570,13 @@ public final class BoshHandler implements Handler<RoutingContext> {
       // the session ends: answer only once the store says so, so a request racing this answer
       // finds the tombstone; with no other request held, the tombstone carries waiting stanzas
       pod.store().refuse(sid, BodyWriter.terminateOpen(be.condition()), encrypted).onComplete(ar -> {
-        if (ar.succeeded() && ar.result().dropped()) {
+        if (ar.failed()) {
+          // the end is not recorded: the session lives on, and the client's resend meets the same rule
+          log.warn("sid={} store failure while ending the session over {}: {}", sid, be.condition().wireName(), ar.cause().getMessage());
+          held.respond(503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
+          return;
+        }
+        if (ar.result().dropped()) {
           held.drop(); // XEP-0124 §19.1
           return;
         }

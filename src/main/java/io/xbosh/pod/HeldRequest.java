@@ -23,10 +23,20 @@ public final class HeldRequest {
   private final String holder;
   private final Writer writer;
   private String contentType;
+  /** the session and rid of the request, once known (for fetching an answer the pod may have missed) */
+  private volatile String sid;
+  private volatile long rid;
+  /** the store has accepted the request (it may be held there) */
+  private volatile boolean settled;
   private String early;
   private long timer = -1;
+  /** System.nanoTime() when the wait runs out */
+  private long deadline;
   private boolean done;
+  /** the client closed the connection before an answer was written */
+  private boolean abandoned;
   private Consumer<HeldRequest> onTimeout;
+  private Consumer<HeldRequest> onAbandon;
 
   HeldRequest(Pod pod, Context context, HttpServerResponse response, String holder, Writer writer) {
     this.pod = pod;
@@ -48,6 +58,26 @@ public final class HeldRequest {
     return holder;
   }
 
+  /** Names the session and rid this request is for. */
+  public void bind(String sid, long rid) {
+    this.rid = rid;
+    this.sid = sid;
+  }
+
+  /** The session this request is for; null until {@link #bind}. */
+  String sid() {
+    return sid;
+  }
+
+  long rid() {
+    return rid;
+  }
+
+  /** Whether the store has accepted the request and it still waits here; from any thread. */
+  boolean waiting() {
+    return settled && !done;
+  }
+
   public boolean done() {
     return done;
   }
@@ -58,22 +88,55 @@ public final class HeldRequest {
    * @param onTimeout called on this loop when {@code waitMs} passes unanswered
    */
   public void settle(String contentType, long waitMs, Consumer<HeldRequest> onTimeout) {
+    settle(contentType, waitMs, onTimeout, null);
+  }
+
+  /**
+   * Like {@link #settle(String, long, Consumer)}; {@code onAbandon} is called on this loop, once,
+   * when the client closes the connection before the answer (at once if it already has).
+   */
+  public void settle(String contentType, long waitMs, Consumer<HeldRequest> onTimeout, Consumer<HeldRequest> onAbandon) {
     this.contentType = contentType;
     this.onTimeout = onTimeout;
+    this.onAbandon = onAbandon;
+    this.settled = true;
     if (done) {
+      if (abandoned && onAbandon != null) {
+        onAbandon.accept(this);
+      }
       return;
     }
     if (early != null) {
       complete(early);
       return;
     }
+    deadline = System.nanoTime() + waitMs * 1_000_000L;
     // a draining pod holds nothing: the client polls again, through another pod
-    timer = pod.vertx().setTimer(pod.draining() ? 1 : Math.max(waitMs, 1), id -> {
+    startTimer(pod.draining() ? 1 : waitMs);
+  }
+
+  private void startTimer(long ms) {
+    timer = pod.vertx().setTimer(Math.max(ms, 1), id -> {
       timer = -1;
       if (!done) {
         onTimeout.accept(this);
       }
     });
+  }
+
+  /** How much of the wait is left, ms (0 once it ran out). */
+  public long waitLeftMs() {
+    return Math.max(0, (deadline - System.nanoTime()) / 1_000_000L);
+  }
+
+  /**
+   * It was not this request's turn to be answered (an earlier one is still open, XEP-0124 §14):
+   * try again in {@code ms}; on this loop.
+   */
+  public void retryIn(long ms) {
+    if (!done && timer < 0) {
+      startTimer(ms);
+    }
   }
 
   /** Ends the wait now, as if it had run out (the pod is draining); from any thread. */
@@ -128,7 +191,11 @@ public final class HeldRequest {
 
   private void abandon() {
     if (!done) {
+      abandoned = true;
       finish();
+      if (onAbandon != null) {
+        onAbandon.accept(this);
+      }
     }
   }
 

@@ -273,6 +273,35 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   @Override
   public void resubscribed() {
     links.keySet().forEach(this::payloadsWaiting);
+    // answers published while the channel was down are lost: ask the store for what is owed
+    recoverAnswers(new ArrayList<>(held.values()), 0);
+  }
+
+  /** Held requests asked about at once when the channel comes back; the next chunk follows. */
+  static final int RECOVERY_CHUNK = 64;
+
+  /** Fetches the answers owed to held requests, one chunk of them at a time. */
+  private void recoverAnswers(List<HeldRequest> requests, int from) {
+    if (from >= requests.size()) {
+      return;
+    }
+    List<Future<?>> chunk = new ArrayList<>(RECOVERY_CHUNK);
+    for (HeldRequest r : requests.subList(from, Math.min(from + RECOVERY_CHUNK, requests.size()))) {
+      if (r.waiting()) {
+        chunk.add(store.answered(r.sid(), r.rid(), r.holder()).onSuccess(body -> {
+          if (body != null) {
+            log.debug("sid={} rid={} answer recovered after the channel came back", r.sid(), r.rid());
+            r.answer(body);
+          }
+        }));
+      }
+    }
+    Future.join(chunk).onComplete(ar -> {
+      if (ar.failed()) {
+        log.warn("recovering answers of held requests: {}", ar.cause().getMessage());
+      }
+      recoverAnswers(requests, from + RECOVERY_CHUNK);
+    });
   }
 
   @Override
@@ -330,6 +359,24 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   @Override
   public void failed(String sid, TerminateCondition condition) {
     endSession(sid, condition).onComplete(ar -> retire(sid));
+  }
+
+  /** A rid of a session this pod owns was resent: forwards its lost reply carried are taken again. */
+  public void recoverForwards(String sid) {
+    SessionLinks session = links.get(sid);
+    if (session != null) {
+      session.recover();
+    }
+  }
+
+  @Override
+  public Future<List<Forward>> missing(String sid, long from) {
+    // accepted here (the reply was lost) or elsewhere (the notice was lost)
+    return store.drain(sid).compose(handed -> store.forwardsFrom(sid, from).map(kept -> {
+      List<Forward> all = new ArrayList<>(handed);
+      all.addAll(kept);
+      return all;
+    }));
   }
 
   @Override

@@ -27,6 +27,8 @@ public final class InMemorySessionStore implements SessionStore {
 
   private final Map<String, State> sessions = new ConcurrentHashMap<>();
   private final int maxOut;
+  private final int maxOutBytes;
+  private final int maxResponseBytes;
   private final long tombstoneMillis;
   private final LongSupplier clockMillis;
   private final int maxStreams;
@@ -41,6 +43,17 @@ public final class InMemorySessionStore implements SessionStore {
 
   /** @param maxStreams streams a session may have open at once (XEP-0124 §16) */
   public InMemorySessionStore(int maxOut, int tombstoneSeconds, int maxStreams, LongSupplier clockMillis) {
+    this(maxOut, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_RESPONSE_BYTES, tombstoneSeconds, maxStreams, clockMillis);
+  }
+
+  /**
+   * @param maxOutBytes      bound on bytes of stanzas waiting for a session's client
+   * @param maxResponseBytes bytes of stanzas one response carries at most (at least one stanza)
+   */
+  public InMemorySessionStore(int maxOut, int maxOutBytes, int maxResponseBytes, int tombstoneSeconds, int maxStreams,
+      LongSupplier clockMillis) {
+    this.maxOutBytes = maxOutBytes;
+    this.maxResponseBytes = maxResponseBytes;
     this.maxOut = maxOut;
     this.tombstoneMillis = tombstoneSeconds * 1000L;
     this.maxStreams = maxStreams;
@@ -55,6 +68,7 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   private static final int MAX_CLOSED_STREAMS = 8;
+  private static final java.util.regex.Pattern STREAM_ATTR = java.util.regex.Pattern.compile(" stream=\"([^\"]*)\"");
 
   private record Held(long rid, String holder) {
   }
@@ -86,6 +100,8 @@ public final class InMemorySessionStore implements SessionStore {
     final Map<Long, String> responses = new HashMap<>();
     final Map<Long, Parked> parked = new HashMap<>();
     final List<Item> out = new ArrayList<>();
+    /** bytes waiting in {@code out}, counted as the Redis list items are (see {@link #itemBytes}) */
+    long outBytes;
     /** the first stream's name, "" when streams are off */
     String firstStream = "";
     final List<String> streams = new ArrayList<>();
@@ -104,6 +120,14 @@ public final class InMemorySessionStore implements SessionStore {
     boolean lastEmpty;
     /** when each buffered response was sent */
     final Map<Long, Long> sentAt = new HashMap<>();
+    /** rids of held requests whose client closed the connection: a resend waits again */
+    final ArrayDeque<Long> abandoned = new ArrayDeque<>();
+    /** the latest forwards, for an owner that lost the reply carrying them (as w:<seq> in prelude.lua) */
+    final java.util.TreeMap<Long, Forward> kept = new java.util.TreeMap<>();
+    /** the highest rid whose response the client has (sessions with acks) */
+    long acked;
+    /** after the end: responses the client never acknowledged, oldest first, as (stream, body) */
+    final List<String[]> unacked = new ArrayList<>();
   }
 
   /**
@@ -119,6 +143,7 @@ public final class InMemorySessionStore implements SessionStore {
           it.remove();
         } else if (s.expiresAt <= now && s.tombstone == null) {
           s.held.clear();
+          s.abandoned.clear();
           s.parked.clear();
           s.responses.clear();
           s.sentAt.clear();
@@ -205,12 +230,26 @@ public final class InMemorySessionStore implements SessionStore {
           return accepted(s, Accepted.Outcome.TAKEOVER, null, List.of(), List.of(new Answer(0, h.holder(), BodyWriter.recoverableError())));
         }
       }
+      if (s.abandoned.remove(rid)) {
+        // XEP-0124 §14.3, as accept.lua does it: its payloads went to the server the first time
+        int at = 0;
+        while (at < s.held.size() && s.held.get(at).rid() < rid) {
+          at++;
+        }
+        s.held.add(at, new Held(rid, holder));
+        List<Answer> answers = new ArrayList<>();
+        flush(s, answers);
+        save(s);
+        return accepted(s, Accepted.Outcome.PROCESSED, null, List.of(), answers);
+      }
       throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
     }
     String base = Forward.base(flags);
     // XEP-0124 §11: a pause or terminate request may be one beyond `requests`
     int window = s.requests + (base.indexOf('p') >= 0 || base.indexOf('t') >= 0 ? 1 : 0);
-    if (rid > s.hi + window) {
+    // parked requests answered before their turn are not outstanding (answered_ahead in prelude.lua)
+    int ahead = (int) s.parked.values().stream().filter(p -> "-".equals(p.holder)).count();
+    if (rid > s.hi + window + ahead) {
       throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
     }
     // XEP-0124 §16.4: a named stream must be open, or have just closed
@@ -226,7 +265,7 @@ public final class InMemorySessionStore implements SessionStore {
       return accepted(s, Accepted.Outcome.TAKEOVER, null, List.of(), List.of(new Answer(0, old, BodyWriter.recoverableError())));
     }
     // XEP-0124 §11: more new requests outstanding than `requests`, none of them answered
-    if (s.held.size() + s.parked.size() + 1 > window) {
+    if (s.held.size() + s.parked.size() - ahead + 1 > window) {
       throw refused(s, TerminateCondition.POLICY_VIOLATION);
     }
     long now = clockMillis.getAsLong();
@@ -244,6 +283,7 @@ public final class InMemorySessionStore implements SessionStore {
         throw refused(s, TerminateCondition.POLICY_VIOLATION);
       }
     }
+    Undo undo = new Undo(s);
     if (!keyOk(s, flags)) {
       throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
     }
@@ -257,9 +297,10 @@ public final class InMemorySessionStore implements SessionStore {
       if (last != null && clientAck < last && sent != null && now - sent >= REPORT_GRACE_MS) {
         report = " report=\"" + (clientAck + 1) + "\" time=\"" + Math.min(now - sent, 65535) + "\"";
       }
-      while (s.cachedRids.size() > 1 && s.cachedRids.peekFirst() <= clientAck) {
-        uncache(s, s.cachedRids.removeFirst());
-      }
+    }
+    if (s.ack) {
+      // XEP-0124 §9.1, as accept.lua: a request without ack says every earlier response arrived
+      s.acked = Math.max(s.acked, ackPart != null ? Long.parseLong(ackPart) : rid - 1);
     }
     s.lastArrival = now;
     s.lastEmpty = empty;
@@ -269,13 +310,16 @@ public final class InMemorySessionStore implements SessionStore {
     s.held.add(new Held(rid, holder));
     s.hi = rid;
     long pause = pauseOf(flags);
+    Map<Long, Parked> taken = new HashMap<>();
     while (!ending) {
       Parked p = s.parked.remove(s.hi + 1);
       if (p == null) {
         break;
       }
+      taken.put(s.hi + 1, p);
       if (!keyOk(s, p.flags)) {
-        // the session ends over it: nothing after the bad key is processed
+        // the session ends over it, as if this request had never come (as accept.lua does it)
+        undo.apply(s, taken);
         throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
       }
       s.hi++;
@@ -284,6 +328,17 @@ public final class InMemorySessionStore implements SessionStore {
         s.held.add(new Held(s.hi, p.holder));
       }
       pause = pauseOf(p.flags);
+    }
+    if (ackPart != null) {
+      // only now that nothing can refuse the request, as accept.lua does it
+      long clientAck = Long.parseLong(ackPart);
+      while (s.cachedRids.size() > 1 && s.cachedRids.peekFirst() <= clientAck) {
+        uncache(s, s.cachedRids.removeFirst());
+      }
+    }
+    for (Forward f : forwards) {
+      s.kept.put(f.seq(), f);
+      s.kept.remove(f.seq() - KEPT_FORWARDS);
     }
     List<Answer> answers = new ArrayList<>();
     if (ending) {
@@ -317,6 +372,46 @@ public final class InMemorySessionStore implements SessionStore {
     flush(s, answers);
     save(s);
     return accepted(s, Accepted.Outcome.PROCESSED, null, forwards, answers);
+  }
+
+  /** What processing a request in order changes before its last check, put back when that check refuses it. */
+  private static final class Undo {
+    final long hi;
+    final String key;
+    final long forwarded;
+    final int held;
+    final long lastArrival;
+    final boolean lastEmpty;
+    final long acked;
+    final List<String> streams;
+    final List<String> closedStreams;
+
+    Undo(State s) {
+      hi = s.hi;
+      key = s.key;
+      forwarded = s.forwarded;
+      held = s.held.size();
+      lastArrival = s.lastArrival;
+      lastEmpty = s.lastEmpty;
+      acked = s.acked;
+      streams = List.copyOf(s.streams);
+      closedStreams = List.copyOf(s.closedStreams);
+    }
+
+    void apply(State s, Map<Long, Parked> taken) {
+      s.hi = hi;
+      s.key = key;
+      s.forwarded = forwarded;
+      s.held.subList(held, s.held.size()).clear();
+      s.lastArrival = lastArrival;
+      s.lastEmpty = lastEmpty;
+      s.acked = acked;
+      s.streams.clear();
+      s.streams.addAll(streams);
+      s.closedStreams.clear();
+      s.closedStreams.addAll(closedStreams);
+      s.parked.putAll(taken);
+    }
   }
 
   /**
@@ -406,13 +501,22 @@ public final class InMemorySessionStore implements SessionStore {
       if (s.tombstone != null) {
         return Future.succeededFuture(Delivery.GONE);
       }
-      if (s.out.size() + stanzas.size() > maxOut) {
+      String tag = stream == null ? s.firstStream : stream;
+      long bytes = 0;
+      for (String stanza : stanzas) {
+        bytes += itemBytes(s, new Item(tag, stanza, null));
+      }
+      // as deliver.lua: bounded in stanzas and bytes; a batch meeting an empty queue always goes in
+      if (!s.out.isEmpty() && (s.out.size() + stanzas.size() > maxOut || s.outBytes + bytes > maxOutBytes)) {
         return Future.succeededFuture(Delivery.FULL);
       }
-      String tag = stream == null ? s.firstStream : stream;
+      if (s.out.isEmpty()) {
+        s.outBytes = 0;
+      }
       for (String stanza : stanzas) {
         s.out.add(new Item(tag, stanza, null));
       }
+      s.outBytes += bytes;
       List<Answer> answers = new ArrayList<>();
       flush(s, answers);
       if (!answers.isEmpty()) {
@@ -423,7 +527,7 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   @Override
-  public Future<String> release(String sid, long rid, String holder) {
+  public Future<String> release(String sid, long rid, String holder, boolean inOrder) {
     State s = live(sid);
     if (s == null) {
       return Future.failedFuture(itemNotFound());
@@ -435,6 +539,9 @@ public final class InMemorySessionStore implements SessionStore {
       for (int i = 0; i < s.held.size(); i++) {
         Held h = s.held.get(i);
         if (h.rid() == rid && h.holder().equals(holder)) {
+          if (inOrder && i > 0) {
+            return Future.succeededFuture(NOT_ITS_TURN);
+          }
           String[] run = take(s);
           String body = answerAt(s, i, run[0], run[1], new ArrayList<>());
           flush(s, new ArrayList<>());
@@ -444,6 +551,9 @@ public final class InMemorySessionStore implements SessionStore {
       }
       Parked p = s.parked.get(rid);
       if (p != null && p.holder.equals(holder)) {
+        if (inOrder) {
+          return Future.succeededFuture(NOT_ITS_TURN);
+        }
         p.holder = "-";
         String body = render(s, rid, "", "");
         cache(s, rid, body);
@@ -451,6 +561,68 @@ public final class InMemorySessionStore implements SessionStore {
         return Future.succeededFuture(body);
       }
       return Future.succeededFuture(null);
+    }
+  }
+
+  @Override
+  public Future<String> answered(String sid, long rid, String holder) {
+    State s = live(sid);
+    if (s == null) {
+      return Future.succeededFuture(null);
+    }
+    synchronized (s) {
+      // as answered.lua
+      if (s.tombstone != null) {
+        return Future.succeededFuture(s.tombstone);
+      }
+      for (Held h : s.held) {
+        if (h.rid() == rid) {
+          return Future.succeededFuture(h.holder().equals(holder) ? null : BodyWriter.recoverableError());
+        }
+      }
+      Parked p = s.parked.get(rid);
+      if (p != null && p.holder.equals(holder)) {
+        return Future.succeededFuture(null);
+      }
+      String cached = s.responses.get(rid);
+      if (cached != null) {
+        return Future.succeededFuture(cached);
+      }
+      return Future.succeededFuture(p != null ? BodyWriter.recoverableError() : null);
+    }
+  }
+
+  @Override
+  public Future<Boolean> abandon(String sid, long rid, String holder) {
+    State s = live(sid);
+    if (s == null) {
+      return Future.succeededFuture(false);
+    }
+    synchronized (s) {
+      if (s.tombstone != null) {
+        return Future.succeededFuture(false);
+      }
+      for (int i = 0; i < s.held.size(); i++) {
+        Held h = s.held.get(i);
+        if (h.rid() == rid && h.holder().equals(holder)) {
+          // as abandon.lua: the last `requests` abandoned rids stay resendable
+          s.held.remove(i);
+          s.abandoned.add(rid);
+          if (s.abandoned.size() > s.requests) {
+            s.abandoned.removeFirst();
+          }
+          save(s);
+          return Future.succeededFuture(true);
+        }
+      }
+      Parked p = s.parked.get(rid);
+      if (p != null && p.holder.equals(holder)) {
+        p.holder = "-";
+        cache(s, rid, render(s, rid, "", ""));
+        save(s);
+        return Future.succeededFuture(true);
+      }
+      return Future.succeededFuture(false);
     }
   }
 
@@ -494,7 +666,9 @@ public final class InMemorySessionStore implements SessionStore {
         }
         if (s.streams.size() > 1) {
           closeStream(s, name);
-          s.out.add(new Item(name, children, terminateOpen.substring(BodyWriter.OPEN.length())));
+          Item end = new Item(name, children, terminateOpen.substring(BodyWriter.OPEN.length()));
+          s.out.add(end);
+          s.outBytes += itemBytes(s, end);
           List<Answer> answers = new ArrayList<>();
           flush(s, answers);
           save(s);
@@ -521,6 +695,10 @@ public final class InMemorySessionStore implements SessionStore {
         return Future.succeededFuture(List.of());
       }
       List<Queued> out = new ArrayList<>();
+      for (String[] r : s.unacked) {
+        out.addAll(ResponseStanzas.of(r[0], r[1]));
+      }
+      s.unacked.clear();
       for (Item i : s.out) {
         if (i.endAttributes() == null) {
           out.add(new Queued(i.stream().equals(s.firstStream) ? null : i.stream(), i.xml()));
@@ -528,6 +706,20 @@ public final class InMemorySessionStore implements SessionStore {
       }
       s.out.clear();
       return Future.succeededFuture(out);
+    }
+  }
+
+  @Override
+  public Future<List<Forward>> forwardsFrom(String sid, long from) {
+    State s = live(sid);
+    if (s == null) {
+      return Future.succeededFuture(List.of());
+    }
+    synchronized (s) {
+      if (s.tombstone != null) {
+        return Future.succeededFuture(List.of());
+      }
+      return Future.succeededFuture(List.copyOf(s.kept.tailMap(Math.max(from, s.forwarded - KEPT_FORWARDS + 1), true).values()));
     }
   }
 
@@ -583,7 +775,7 @@ public final class InMemorySessionStore implements SessionStore {
    * The next run of waiting stanzas of one stream, up to and including its end, as take() in
    * prelude.lua: the payload and the attributes the body needs.
    */
-  private static String[] take(State s) {
+  private String[] take(State s) {
     if (s.out.isEmpty()) {
       return new String[] {"", ""};
     }
@@ -592,11 +784,16 @@ public final class InMemorySessionStore implements SessionStore {
     String extra = "";
     boolean ended = false;
     int n = 0;
+    long size = 0;
     for (Item i : s.out) {
-      if (!i.stream().equals(stream)) {
+      long xmlBytes = utf8Length(i.xml());
+      if (!i.stream().equals(stream) || n > 0 && size + xmlBytes > maxResponseBytes) {
+        // one stream per body; at most maxResponseBytes of stanzas, always at least one
         break;
       }
       n++;
+      size += xmlBytes;
+      s.outBytes = Math.max(0, s.outBytes - itemBytes(s, i));
       run.append(i.xml());
       if (i.endAttributes() != null) {
         extra = i.endAttributes();
@@ -612,11 +809,38 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   /** The first stream's run, for a session's final terminate body (take_final in prelude.lua). */
-  private static String takeFinal(State s) {
+  private String takeFinal(State s) {
     if (s.out.isEmpty() || !s.out.get(0).stream().equals(s.firstStream) || s.out.get(0).endAttributes() != null) {
       return "";
     }
     return take(s)[0];
+  }
+
+  /** The bytes of an item as the Redis list holds it (prelude.lua): tags of another stream or an end included. */
+  private static long itemBytes(State s, Item i) {
+    long xml = utf8Length(i.xml());
+    if (i.endAttributes() != null) {
+      return xml + 3 + utf8Length(i.stream()) + utf8Length(i.endAttributes());
+    }
+    return i.stream().equals(s.firstStream) ? xml : xml + 2 + utf8Length(i.stream());
+  }
+
+  private static long utf8Length(String s) {
+    long n = 0;
+    for (int k = 0; k < s.length(); k++) {
+      char c = s.charAt(k);
+      if (c < 0x80) {
+        n++;
+      } else if (c < 0x800) {
+        n += 2;
+      } else if (Character.isHighSurrogate(c)) {
+        n += 4;
+        k++;
+      } else {
+        n += 3;
+      }
+    }
+    return n;
   }
 
   private void cache(State s, long rid, String body) {
@@ -688,7 +912,20 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   private void entomb(String sid, State s, String body) {
+    s.kept.clear();
+    if (s.ack) {
+      // as entomb() in prelude.lua: what unacknowledged responses carried, for the owner to bounce
+      for (long rid : s.cachedRids) {
+        String b = s.responses.get(rid);
+        if (rid > s.acked && b != null && b.endsWith(BodyWriter.CLOSE)) {
+          java.util.regex.Matcher m = STREAM_ATTR.matcher(b.substring(0, b.indexOf('>')));
+          String stream = m.find() && !m.group(1).equals(s.firstStream) ? m.group(1) : null;
+          s.unacked.add(new String[] {stream, b});
+        }
+      }
+    }
     s.held.clear();
+    s.abandoned.clear();
     s.parked.clear();
     s.responses.clear();
     s.sentAt.clear();

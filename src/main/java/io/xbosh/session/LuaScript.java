@@ -8,15 +8,37 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.Map;
 
-/** One server-side script: its source (the shared prelude plus the script) and its SHA-1 for EVALSHA. */
-record LuaScript(String name, String source, String sha) {
+/**
+ * One server-side script: its source (the shared prelude plus the script) and its SHA-1 for EVALSHA.
+ *
+ * <p>The source begins with the Redis 7 shebang {@code #!lua} and no flags: Redis then knows
+ * before the script runs that it may write, and refuses it whole while over {@code maxmemory}
+ * (no {@code allow-oom}) instead of failing at its first growing write with the earlier ones
+ * applied. {@link #plain} is the same script without the shebang, for Redis 6, which cannot
+ * compile it.
+ */
+record LuaScript(String name, String source, String sha, String plainSource, String plainSha) {
+
+  /** Redis 7 script flags: none, so Redis refuses the script up front while over maxmemory. */
+  static final String SHEBANG = "#!lua\n";
 
   static LuaScript load(String name, Map<String, String> constants) {
+    return load(name, constants, "");
+  }
+
+  /** @param flags Redis 7 script flags, e.g. {@code no-writes} for a script that only reads ("" for none) */
+  static LuaScript load(String name, Map<String, String> constants, String flags) {
     String src = resource("prelude.lua") + "\n" + resource(name + ".lua");
     for (var e : constants.entrySet()) {
       src = src.replace(e.getKey(), e.getValue());
     }
-    return new LuaScript(name, src, sha1(src));
+    String flagged = (flags.isEmpty() ? SHEBANG : "#!lua flags=" + flags + "\n") + src;
+    return new LuaScript(name, flagged, sha1(flagged), src, sha1(src));
+  }
+
+  /** The script for a Redis that does not know script flags (before 7.0). */
+  LuaScript plain() {
+    return new LuaScript(name, plainSource, plainSha, plainSource, plainSha);
   }
 
   /** A Lua string literal holding {@code s}. */

@@ -18,6 +18,8 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * {@link SessionStore} on Redis: each operation is one {@code EVALSHA} of a Lua script (reloaded with
@@ -27,6 +29,8 @@ import java.util.Set;
  * pod, on the pods' channels ({@code xb:pod:<id>}); see {@code prelude.lua}.
  */
 public final class RedisSessionStore implements SessionStore {
+
+  private static final Logger log = LoggerFactory.getLogger(RedisSessionStore.class);
 
   private final Redis redis;
   private final boolean ownsClient;
@@ -40,6 +44,11 @@ public final class RedisSessionStore implements SessionStore {
   private final LuaScript release;
   private final LuaScript terminate;
   private final LuaScript leftovers;
+  private final LuaScript abandon;
+  private final LuaScript answered;
+  private final LuaScript forwardsFrom;
+  /** Whether scripts go with their Redis 7 flags; cleared for good on a Redis that cannot compile them. */
+  private volatile boolean flagged = true;
 
   /**
    * @param redis            a pooled client
@@ -58,6 +67,15 @@ public final class RedisSessionStore implements SessionStore {
    */
   public RedisSessionStore(Redis redis, boolean ownsClient, String podId, int maxOut, int tombstoneSeconds, int maxStreams,
       MeterRegistry meters) {
+    this(redis, ownsClient, podId, maxOut, DEFAULT_MAX_QUEUED_BYTES, DEFAULT_MAX_RESPONSE_BYTES, tombstoneSeconds, maxStreams, meters);
+  }
+
+  /**
+   * @param maxOutBytes      bound on bytes of stanzas waiting for a session's client
+   * @param maxResponseBytes bytes of stanzas one response carries at most (at least one stanza)
+   */
+  public RedisSessionStore(Redis redis, boolean ownsClient, String podId, int maxOut, int maxOutBytes, int maxResponseBytes,
+      int tombstoneSeconds, int maxStreams, MeterRegistry meters) {
     this.meters = meters;
     this.redis = redis;
     this.ownsClient = ownsClient;
@@ -67,6 +85,10 @@ public final class RedisSessionStore implements SessionStore {
         "__RECOVERABLE__", LuaScript.quote(BodyWriter.recoverableError()),
         "__TOMBSTONE_MS__", Long.toString(tombstoneSeconds * 1000L),
         "__MAX_OUT__", Integer.toString(maxOut),
+        "__MAX_OUT_BYTES__", Integer.toString(maxOutBytes),
+        "__MAX_BODY_BYTES__", Integer.toString(maxResponseBytes),
+        "__KEPT_FORWARDS__", Integer.toString(KEPT_FORWARDS),
+        "__UNDELIVERED_NS__", UNDELIVERED_NS,
         "__REPORT_GRACE_MS__", Long.toString(REPORT_GRACE_MS),
         "__MAX_STREAMS__", Integer.toString(maxStreams));
     this.create = LuaScript.load("create", constants);
@@ -76,7 +98,10 @@ public final class RedisSessionStore implements SessionStore {
     this.terminate = LuaScript.load("terminate", constants);
     this.drain = LuaScript.load("drain", constants);
     this.leftovers = LuaScript.load("leftovers", constants);
-    for (LuaScript script : List.of(create, accept, deliver, release, terminate, drain, leftovers)) {
+    this.abandon = LuaScript.load("abandon", constants);
+    this.answered = LuaScript.load("answered", constants, "no-writes");
+    this.forwardsFrom = LuaScript.load("forwards", constants, "no-writes");
+    for (LuaScript script : List.of(create, accept, deliver, release, abandon, answered, forwardsFrom, terminate, drain, leftovers)) {
       timers.put(script.name(), new Timer[] {timer(script, "ok"), timer(script, "error")});
     }
   }
@@ -164,6 +189,11 @@ public final class RedisSessionStore implements SessionStore {
     return eval(drain, sid, List.of()).map(res -> forwards(res, 0, res.size() / 3));
   }
 
+  @Override
+  public Future<List<Forward>> forwardsFrom(String sid, long from) {
+    return eval(forwardsFrom, sid, List.of(Long.toString(from))).map(res -> forwards(res, 0, res.size() / 3));
+  }
+
   private static List<Answer> answers(Response res, int i) {
     int n = res.get(i++).toInteger();
     List<Answer> answers = new ArrayList<>(n);
@@ -186,12 +216,23 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   @Override
-  public Future<String> release(String sid, long rid, String holder) {
-    return eval(release, sid, List.of(Long.toString(rid), holder)).map(res -> switch (res.get(0).toString()) {
+  public Future<String> release(String sid, long rid, String holder, boolean inOrder) {
+    return eval(release, sid, List.of(Long.toString(rid), holder, inOrder ? "1" : "")).map(res -> switch (res.get(0).toString()) {
       case "ok", "ended" -> res.get(1).toString();
       case "none" -> null;
+      case "turn" -> NOT_ITS_TURN;
       default -> throw new BoshException(TerminateCondition.ITEM_NOT_FOUND, "session gone");
     });
+  }
+
+  @Override
+  public Future<String> answered(String sid, long rid, String holder) {
+    return eval(answered, sid, List.of(Long.toString(rid), holder)).map(res -> res.size() == 0 ? null : res.get(0).toString());
+  }
+
+  @Override
+  public Future<Boolean> abandon(String sid, long rid, String holder) {
+    return eval(abandon, sid, List.of(Long.toString(rid), holder)).map(res -> res.toInteger() == 1);
   }
 
   @Override
@@ -225,7 +266,14 @@ public final class RedisSessionStore implements SessionStore {
     return eval(leftovers, sid, List.of()).map(res -> {
       List<Queued> out = new ArrayList<>(res.size());
       for (Response item : res) {
-        Queued q = queued(item.toString());
+        String raw = item.toString();
+        if (!raw.isEmpty() && raw.charAt(0) == '\u0003') {
+          // a response the client never acknowledged: the stanzas it carried
+          int end = raw.indexOf('\u0003', 1);
+          out.addAll(ResponseStanzas.of(end == 1 ? null : raw.substring(1, end), raw.substring(end + 1)));
+          continue;
+        }
+        Queued q = queued(raw);
         if (q != null) {
           out.add(q);
         }
@@ -278,6 +326,21 @@ public final class RedisSessionStore implements SessionStore {
 
   private Future<Response> eval(LuaScript script, String sid, List<String> args) {
     Timer.Sample sample = Timer.start(meters);
+    return evalWith(flagged ? script : script.plain(), sid, args)
+        .recover(err -> {
+          if (flagged && isCompileError(err)) {
+            // Redis 6 knows no script flags and cannot compile the shebang: from now on, plain scripts
+            flagged = false;
+            log.warn("Redis does not accept script flags (before 7.0): scripts run without them, so a script refused"
+                + " for memory may have applied its earlier writes");
+            return evalWith(script.plain(), sid, args);
+          }
+          return Future.failedFuture(err);
+        })
+        .onComplete(ar -> sample.stop(timers.get(script.name())[ar.succeeded() ? 0 : 1]));
+  }
+
+  private Future<Response> evalWith(LuaScript script, String sid, List<String> args) {
     return redis.send(evalRequest(Command.EVALSHA, script.sha(), sid, args))
         .recover(err -> {
           String msg = err.getMessage();
@@ -286,8 +349,12 @@ public final class RedisSessionStore implements SessionStore {
             return redis.send(evalRequest(Command.EVAL, script.source(), sid, args));
           }
           return Future.failedFuture(err);
-        })
-        .onComplete(ar -> sample.stop(timers.get(script.name())[ar.succeeded() ? 0 : 1]));
+        });
+  }
+
+  private static boolean isCompileError(Throwable err) {
+    String msg = err.getMessage();
+    return msg != null && msg.contains("Error compiling script") && msg.contains("'#'");
   }
 
   private Request evalRequest(Command cmd, String scriptOrSha, String sid, List<String> args) {

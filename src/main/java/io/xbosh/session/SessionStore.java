@@ -24,6 +24,12 @@ public interface SessionStore {
   /** Streams a session may have open at once (XEP-0124 §16) unless configured otherwise. */
   int DEFAULT_MAX_STREAMS = 4;
 
+  /** Bytes of server stanzas one response carries at most (at least one stanza always goes). */
+  int DEFAULT_MAX_RESPONSE_BYTES = 1 << 20;
+
+  /** Bytes of server stanzas waiting per session before deliver says full. */
+  int DEFAULT_MAX_QUEUED_BYTES = 4 << 20;
+
   /** Stores a new session; fails if the sid exists. */
   Future<Void> create(SessionRecord record);
 
@@ -47,7 +53,9 @@ public interface SessionStore {
    * waiting.
    *
    * @return the answers now due; {@link Delivery#gone()} when the session no longer exists,
-   *     {@link Delivery#full()} when the outbound queue is at its bound (nothing was appended)
+   *     {@link Delivery#full()} when the batch would take the outbound queue past its bound in
+   *     stanzas or bytes (nothing was appended; a batch meeting an empty queue always goes in, so
+   *     no batch is refused for ever)
    */
   default Future<Delivery> deliver(String sid, List<String> stanzas) {
     return deliver(sid, null, stanzas);
@@ -67,7 +75,40 @@ public interface SessionStore {
    * @return the body for that request, or null when it was answered or replaced meanwhile; a failed
    *     future with {@code item-not-found} when the session is gone
    */
-  Future<String> release(String sid, long rid, String holder);
+  default Future<String> release(String sid, long rid, String holder) {
+    return release(sid, rid, holder, false);
+  }
+
+  /**
+   * Like {@link #release(String, long, String)}; with {@code inOrder}, for a pod that answers
+   * before the wait ran out (draining), only when no earlier request of the session is unanswered
+   * (XEP-0124 §14: answers go in rid order): otherwise nothing changes and the result is
+   * {@link #NOT_ITS_TURN}.
+   */
+  Future<String> release(String sid, long rid, String holder, boolean inOrder);
+
+  /** What {@link #release(String, long, String, boolean)} returns when an earlier request is still open. */
+  String NOT_ITS_TURN = "";
+
+  /**
+   * The answer owed to a request this pod still holds, when the store decided it but the pod may
+   * have missed it (its channel was down): the cached response of an answered rid, a recoverable
+   * error for a rid another copy took over, the final body of an ended session. Reads only.
+   *
+   * @return the body, or null while the request still waits or nothing is known of it
+   */
+  Future<String> answered(String sid, long rid, String holder);
+
+  /**
+   * The client closed the connection of a request it had sent (XEP-0124 §14.3 broken
+   * connection; a browser's reload or closed tab): the request gets no answer. A held request
+   * leaves the held registry, so the overactivity rules (§11, §12) stop counting it and waiting
+   * stanzas stay for the next request; a resend of its rid waits again. A parked request is answered
+   * empty as {@link #release} does, its payload processed when the gap fills.
+   *
+   * @return whether the request was still held or parked
+   */
+  Future<Boolean> abandon(String sid, long rid, String holder);
 
   /**
    * Ends a session from the server side: every held request is answered with a terminate body (the
@@ -115,6 +156,24 @@ public interface SessionStore {
    * hands over through the store when the owner is elsewhere). Empty when there are none.
    */
   Future<List<Forward>> drain(String sid);
+
+  /**
+   * The forwards from number {@code from} on that the owner got only in an accept reply (accepted
+   * on the owner itself), kept for the last few numbers: for an owner whose reorder buffer has
+   * waited too long for a number (that reply was lost). Reads only. Forwards accepted elsewhere wait
+   * in the inbound list for {@link #drain} instead.
+   */
+  Future<List<Forward>> forwardsFrom(String sid, long from);
+
+  /**
+   * Namespace of the {@code <undelivered/>} child of a terminate body: the client payloads that
+   * were accepted (answered 200) but never written to the server, because the session ended before
+   * its owner took them (the owner died, or the server side ended the session).
+   */
+  String UNDELIVERED_NS = "urn:xmpp:xbosh:undelivered";
+
+  /** How many of the latest forwards {@link #forwardsFrom} can still give. */
+  int KEPT_FORWARDS = 8;
 
   /** Which of these sessions are live and which have ended (the rest expired or never existed). */
   Future<States> states(Collection<String> sids);

@@ -56,6 +56,14 @@ public final class SessionLinks implements LinkSink {
 
     /** Every link of the session is closed. */
     void closed(SessionLinks links);
+
+    /**
+     * The forwards from number {@code from} on, as the store still keeps them: for a gap that has
+     * waited too long (the reply that carried them was lost).
+     */
+    default Future<List<Forward>> missing(String sid, long from) {
+      return Future.succeededFuture(List.of());
+    }
   }
 
   /** forwards in order, waiting for a full socket to drain */
@@ -64,6 +72,8 @@ public final class SessionLinks implements LinkSink {
   /** a drain of other pods' payloads put off while congested */
   private Runnable drainWhenWritable;
   private volatile boolean congested;
+  /** How long a gap in the forward numbers waits before the store is asked for what is missing. */
+  static final long GAP_RECOVERY_MS = 2000;
 
   private final String sid;
   private final String firstStream;
@@ -80,6 +90,8 @@ public final class SessionLinks implements LinkSink {
   private final Map<String, List<Forward>> opening = new HashMap<>();
   private final TreeMap<Long, Forward> early = new TreeMap<>();
   private long nextSeq = 1;
+  /** timer asking the store for a forward missing too long, -1 when none */
+  private long gapTimer = -1;
   private boolean firstOpen = true;
   /** the session is over: nothing more is applied, streams that finish opening are closed */
   private boolean over;
@@ -180,6 +192,9 @@ public final class SessionLinks implements LinkSink {
     if (!over) {
       writable(); // what was just written may have filled a socket
     }
+    if (!over && !early.isEmpty() && gapTimer < 0) {
+      watchGap();
+    }
   }
 
   /**
@@ -238,6 +253,46 @@ public final class SessionLinks implements LinkSink {
       drainWhenWritable = null;
       drain.run();
     }
+  }
+
+  /**
+   * The client resent a rid: the reply that carried its forward may have been lost, so take what
+   * the store still keeps from the next expected number on (what was applied is ignored by number).
+   */
+  public void recover() {
+    runOnContext(() -> {
+      if (!over) {
+        owner.missing(sid, nextSeq).onComplete(ar -> {
+          if (ar.succeeded()) {
+            forward(ar.result());
+          }
+        });
+      }
+    });
+  }
+
+  /** A forward is missing: if it still is after a while, the store gives it again. */
+  private void watchGap() {
+    long waitingFor = nextSeq;
+    gapTimer = context.owner().setTimer(GAP_RECOVERY_MS, id -> {
+      gapTimer = -1;
+      if (over || early.isEmpty()) {
+        return;
+      }
+      if (nextSeq != waitingFor) {
+        watchGap(); // progress meanwhile: give the new gap its own time
+        return;
+      }
+      log.info("sid={} forward {} missing for {} ms; taking it from the store", sid, nextSeq, GAP_RECOVERY_MS);
+      owner.missing(sid, nextSeq).onComplete(ar -> runOnContext(() -> {
+        if (ar.succeeded()) {
+          ar.result().forEach(this::forward);
+        }
+        if (!over && !early.isEmpty() && gapTimer < 0) {
+          watchGap();
+        }
+      }));
+    });
   }
 
   private void apply(Forward forward) {

@@ -36,13 +36,20 @@ if rid <= ctx.hi then
       return { 'takeover', ctx.ct, ctx.leg, ctx.own, ctx.wait, old }
     end
   end
+  if rehold(ctx, rid, holder) then
+    -- its payloads went to the server the first time; waiting stanzas are its answer now
+    flush(ctx)
+    save(ctx)
+    return flat_answers({ 'ok', ctx.ct, ctx.leg, ctx.own, ctx.wait, 0 }, ctx.answers)
+  end
   return { 'err', 'item-not-found', ctx.leg }
 end
 local base = string.match(flags, '^[^;]*')
 -- XEP-0124 §11: a pause or terminate request may be one beyond `requests`
 local window = ctx.req + (string.find(base, '[pt]') and 1 or 0)
+local ahead = answered_ahead(ctx)
 -- XEP-0124 §14.2: above the window
-if rid > ctx.hi + window then
+if rid > ctx.hi + window + ahead then
   return { 'err', 'item-not-found', ctx.leg }
 end
 -- XEP-0124 §16.4: a named stream must be open, or have just closed
@@ -60,7 +67,7 @@ if parked then
   return { 'takeover', ctx.ct, ctx.leg, ctx.own, ctx.wait, old }
 end
 -- XEP-0124 §11: more new requests outstanding than `requests`, none of them answered
-if #ctx.held + ctx.np + 1 > window then
+if #ctx.held + ctx.np - ahead + 1 > window then
   return { 'err', 'policy-violation', ctx.leg }
 end
 if rid > ctx.hi + 1 then
@@ -119,7 +126,10 @@ if client_ack then
       end
     end
   end
-  acknowledged(ctx, client_ack)
+end
+if ctx.ack == '1' then
+  -- XEP-0124 §9.1: a request without ack says every earlier response arrived
+  ctx.ak = math.max(ctx.ak, client_ack or rid - 1)
 end
 ctx.lt = now()
 ctx.le = empty and '1' or '0'
@@ -167,6 +177,7 @@ local ending = forward(rid, flags, payload)
 ctx.held[#ctx.held + 1] = { rid, holder }
 ctx.hi = rid
 local pause = tonumber(string.match(base, 'p(%d+)') or '0')
+local taken = {}
 while not ending do
   local key = 'a:' .. fmt(ctx.hi + 1)
   local parked = redis.call('HGET', S, key)
@@ -174,10 +185,15 @@ while not ending do
     break
   end
   redis.call('HDEL', S, key)
+  taken[#taken + 1] = { key, parked }
   ctx.np = ctx.np - 1
   local h, f, p = string.match(parked, '^([^|]*)|([^|]*)|(.*)$')
   if not key_ok(f) then
-    -- the session ends over it: nothing after the bad key is processed
+    -- the session ends over it, as if this request had never come: every parked request is back,
+    -- so ending the session answers each of them at once
+    for _, t in ipairs(taken) do
+      redis.call('HSET', S, t[1], t[2])
+    end
     return { 'err', 'item-not-found', ctx.leg }
   end
   ctx.hi = ctx.hi + 1
@@ -186,6 +202,11 @@ while not ending do
     ctx.held[#ctx.held + 1] = { ctx.hi, h }
   end
   pause = tonumber(string.match(string.match(f, '^[^;]*'), 'p(%d+)') or '0')
+end
+
+-- only now that nothing can refuse the request: a refused one leaves every field as it was
+if client_ack then
+  acknowledged(ctx, client_ack)
 end
 
 if ctx.own ~= ME then
@@ -197,6 +218,12 @@ if ctx.own ~= ME then
     redis.call('PUBLISH', 'xb:pod:' .. ctx.own, 'f\n' .. SID)
   end
   fw = {}
+else
+  -- durable until the owner has surely written them: a lost reply is recovered from here
+  for _, f in ipairs(fw) do
+    redis.call('HSET', S, 'w:' .. fmt(f[1]), f[2] .. '|' .. f[3])
+    redis.call('HDEL', S, 'w:' .. fmt(f[1] - KEPT_FORWARDS))
+  end
 end
 
 local out = { 'ok', ctx.ct, ctx.leg, ctx.own, ctx.wait, #fw }
@@ -210,7 +237,7 @@ if ending then
   -- XEP-0124 §13: the oldest open request gets type='terminate' (with any waiting stanzas), the others empty bodies
   local open = OPEN .. ' type="terminate"'
   local answers = final_answers(ctx, close_body(open, take_final(ctx)), close_body(OPEN, ''))
-  entomb(close_body(open, ''))
+  entomb(ctx, close_body(open, ''))
   return flat_answers(out, answers)
 end
 

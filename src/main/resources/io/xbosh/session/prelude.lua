@@ -13,21 +13,32 @@
 -- stream, absent when the session has no stream names: XEP-0124 §16 is off), st (open streams, space
 -- separated, oldest first; absent while the first is the only one), sc (recently closed streams),
 -- tls ('1' when the session began over
--- HTTPS: its requests must all be encrypted), r:<rid> (buffered response),
+-- HTTPS: its requests must all be encrypted), ab (rids of held requests whose client closed the
+-- connection, absent when none: a resend waits again), ak (the highest rid the client said it has
+-- the response of, sessions with acks only), r:<rid> (buffered response),
+-- w:<seq> ('flags|payload', the last KEPT_FORWARDS forwards returned to the owner in an accept reply),
 -- a:<rid> ('holder|flags|payload' parked request; flags: r restart, t terminate, p<n> pause,
 -- o open a stream), term (tombstone: the final body of an ended session; no other field is then present).
 --
 -- Outbound list items: a stanza of the first stream as it is; '\1<stream>\1<stanza>' a stanza of
--- another stream; '\2<stream>\2<attributes>\2<children>' the end of one stream (XEP-0124 §16.6).
+-- another stream; '\2<stream>\2<attributes>\2<children>' the end of one stream (XEP-0124 §16.6);
+-- after the end only, '\3<stream>\3<body>' a response the client never acknowledged (stream '' for the first).
 -- The list outlives the session by the tombstone period, so the owner can bounce what the client
 -- never got (XEP-0206 §7).
 local OPEN = __OPEN__
 local RECOVERABLE = __RECOVERABLE__
 local TOMBSTONE_MS = __TOMBSTONE_MS__
 local MAX_OUT = __MAX_OUT__
+local MAX_OUT_BYTES = __MAX_OUT_BYTES__
+local MAX_BODY_BYTES = __MAX_BODY_BYTES__
 local REPORT_GRACE_MS = __REPORT_GRACE_MS__
 local MAX_STREAMS = __MAX_STREAMS__
 local MAX_CLOSED = 8
+-- around client payloads accepted but never written to the server, in a terminate body
+local UNDELIVERED_OPEN = '<undelivered xmlns="__UNDELIVERED_NS__">'
+local UNDELIVERED_CLOSE = '</undelivered>'
+-- owner-local forwards kept (w:<seq>) for an owner that lost the accept reply carrying them
+local KEPT_FORWARDS = __KEPT_FORWARDS__
 
 local S, O, I = KEYS[1], KEYS[2], KEYS[3]
 local ME = table.remove(ARGV, 1)
@@ -75,7 +86,7 @@ end
 
 local function load()
   local f = redis.call('HMGET', S, 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs', 'k',
-    'pol', 'lt', 'le', 'sf', 'st', 'sc', 'tls')
+    'pol', 'lt', 'le', 'sf', 'st', 'sc', 'tls', 'ab', 'ak', 'ob')
   if f[13] then
     return { term = f[13] }
   end
@@ -84,8 +95,11 @@ local function load()
   end
   local ctx = { hi = tonumber(f[1]), hold = tonumber(f[2]), req = tonumber(f[3]), wait = tonumber(f[4]),
     inact = tonumber(f[5]), ack = f[6], ct = f[7], leg = f[8], own = f[9], np = tonumber(f[12]), pz = tonumber(f[14] or '0'), fs = tonumber(f[15] or '0'), k = f[16] or '',
-    pol = tonumber(f[17] or '0'), lt = tonumber(f[18] or '0'), le = f[19] or '0', sf = f[20] or '', tls = f[23],
-    st = {}, sc = {}, held = {}, rc = {}, answers = {} }
+    pol = tonumber(f[17] or '0'), ak = tonumber(f[25] or '0'), ob = tonumber(f[26] or '0'), ob0 = tonumber(f[26] or '0'), lt = tonumber(f[18] or '0'), le = f[19] or '0', sf = f[20] or '', tls = f[23],
+    st = {}, sc = {}, held = {}, rc = {}, ab = {}, answers = {} }
+  for r in string.gmatch(f[24] or '', '%d+') do
+    ctx.ab[#ctx.ab + 1] = tonumber(r)
+  end
   for s in string.gmatch(f[21] or '', '%S+') do
     ctx.st[#ctx.st + 1] = s
   end
@@ -115,6 +129,18 @@ local function ttl_ms(ctx)
   return ctx.inact * 1000
 end
 
+-- the bytes waiting in the outbound list, written only when they changed (absent: none)
+local function save_bytes(ctx)
+  if ctx.ob ~= ctx.ob0 then
+    if ctx.ob == 0 then
+      redis.call('HDEL', S, 'ob')
+    else
+      redis.call('HSET', S, 'ob', fmt(ctx.ob))
+    end
+    ctx.ob0 = ctx.ob
+  end
+end
+
 local function save(ctx)
   local held, rc = {}, {}
   for i, e in ipairs(ctx.held) do
@@ -133,10 +159,73 @@ local function save(ctx)
     end
     redis.call('HSET', S, 'sc', table.concat(ctx.sc, ' '))
   end
+  if ctx.ab_changed then
+    if #ctx.ab == 0 then
+      redis.call('HDEL', S, 'ab')
+    else
+      local ab = {}
+      for i, r in ipairs(ctx.ab) do
+        ab[i] = fmt(r)
+      end
+      redis.call('HSET', S, 'ab', table.concat(ab, ' '))
+    end
+  end
+  if ctx.ack == '1' then
+    redis.call('HSET', S, 'ak', fmt(ctx.ak))
+  end
+  save_bytes(ctx)
   local ms = ttl_ms(ctx)
   redis.call('PEXPIRE', S, ms)
   redis.call('PEXPIRE', O, ms + TOMBSTONE_MS)
   redis.call('PEXPIRE', I, ms)
+end
+
+-- A held request abandoned by its client: its rid is remembered (the last `requests` of them) so
+-- that a resend of it waits again rather than meeting item-not-found
+local function abandon(ctx, rid)
+  ctx.ab[#ctx.ab + 1] = rid
+  if #ctx.ab > ctx.req then
+    table.remove(ctx.ab, 1)
+  end
+  ctx.ab_changed = true
+end
+
+-- XEP-0124 §14.3: the resend of an abandoned rid; true when it waits again, held in rid order
+local function rehold(ctx, rid, holder)
+  for i, r in ipairs(ctx.ab) do
+    if r == rid then
+      table.remove(ctx.ab, i)
+      ctx.ab_changed = true
+      local at = #ctx.held + 1
+      for k, e in ipairs(ctx.held) do
+        if e[1] > rid then
+          at = k
+          break
+        end
+      end
+      table.insert(ctx.held, at, { rid, holder })
+      return true
+    end
+  end
+  return false
+end
+
+-- Parked requests already answered (their wait ran out before their turn, XEP-0124 §8): the
+-- client no longer counts them as outstanding, so each lets it send one rid further (§14.2) and
+-- none counts against `requests` (§11)
+local function answered_ahead(ctx)
+  if ctx.np == 0 then
+    return 0
+  end
+  local n, r = 0, ctx.hi + 2
+  while r <= ctx.hi + ctx.req + 1 + n do
+    local v = redis.call('HGET', S, 'a:' .. fmt(r))
+    if v and string.sub(v, 1, 2) == '-|' then
+      n = n + 1
+    end
+    r = r + 1
+  end
+  return n
 end
 
 local function has(list, name)
@@ -191,25 +280,29 @@ local function take(ctx)
   if #items == 0 then
     return '', ''
   end
-  local run, stream, n, extra, ended = {}, nil, 0, '', false
+  local run, stream, n, extra, ended, size, raw = {}, nil, 0, '', false, 0, 0
   for _, item in ipairs(items) do
     local b = string.byte(item, 1)
-    local s, x
+    local s, x, e
     if b == 1 then
       s, x = string.match(item, '^\1([^\1]*)\1(.*)$')
     elseif b == 2 then
-      s, extra, x = string.match(item, '^\2([^\2]*)\2([^\2]*)\2(.*)$')
+      s, e, x = string.match(item, '^\2([^\2]*)\2([^\2]*)\2(.*)$')
     else
       s, x = ctx.sf, item
     end
     if stream == nil then
       stream = s
-    elseif s ~= stream then
+    elseif s ~= stream or size + #x > MAX_BODY_BYTES then
+      -- one stream per body; at most MAX_BODY_BYTES of stanzas, but always at least one
       break
     end
     n = n + 1
     run[n] = x
+    size = size + #x
+    raw = raw + #item
     if b == 2 then
+      extra = e
       ended = true
       break
     end
@@ -219,6 +312,7 @@ local function take(ctx)
   else
     redis.call('LTRIM', O, n, -1)
   end
+  ctx.ob = math.max(0, ctx.ob - raw)
   if ended or stream ~= ctx.sf or #ctx.st > 1 then
     extra = extra .. ' stream="' .. stream .. '"'
   end
@@ -282,7 +376,20 @@ end
 
 -- The inbound list outlives the end: a client's terminate payload may still wait there for its
 -- owner; so does the outbound list, for the owner to bounce what no body carried (XEP-0206 §7)
-local function entomb(body)
+local function entomb(ctx, body)
+  if ctx.ack == '1' then
+    -- XEP-0124 §9: responses the client never acknowledged may never have reached it; what they
+    -- carried goes before the waiting stanzas, for the owner to bounce
+    for i = #ctx.rc, 1, -1 do
+      if ctx.rc[i][1] > ctx.ak then
+        local b = redis.call('HGET', S, 'r:' .. fmt(ctx.rc[i][1]))
+        if b and string.sub(b, -7) == '</body>' then
+          local stream = string.match(string.match(b, '^<body[^>]*'), ' stream="([^"]*)"')
+          redis.call('LPUSH', O, '\3' .. ((stream == nil or stream == ctx.sf) and '' or stream) .. '\3' .. b)
+        end
+      end
+    end
+  end
   redis.call('DEL', S)
   redis.call('HSET', S, 'term', body)
   redis.call('PEXPIRE', S, TOMBSTONE_MS)

@@ -1,4 +1,7 @@
--- ARGV: rid, holder. Returns {'ok', body} | {'none'} | {'ended', body} | {'gone'}
+-- ARGV: rid, holder, in order ('1': only when no earlier request is unanswered, for a pod that
+-- answers before the wait ran out; XEP-0124 §14: answers go in rid order).
+-- Returns {'ok', body} | {'none'} | {'turn'} (not answered: an earlier request is still open) |
+-- {'ended', body} | {'gone'}
 local ctx = load()
 if not ctx then
   return { 'gone' }
@@ -7,8 +10,12 @@ if ctx.term then
   return { 'ended', ctx.term }
 end
 local rid, holder = tonumber(ARGV[1]), ARGV[2]
+local in_order = ARGV[3] == '1'
 for i, e in ipairs(ctx.held) do
   if e[1] == rid and e[2] == holder then
+    if in_order and i > 1 then
+      return { 'turn' }
+    end
     local payload, extra = take(ctx)
     local body = answer_at(ctx, i, payload, extra)
     flush(ctx)
@@ -22,6 +29,9 @@ local parked = redis.call('HGET', S, key)
 if parked then
   local h, rest = string.match(parked, '^([^|]*)|(.*)$')
   if h == holder then
+    if in_order then
+      return { 'turn' }
+    end
     redis.call('HSET', S, key, '-|' .. rest)
     local body = render(ctx, rid, '')
     cache(ctx, rid, body)

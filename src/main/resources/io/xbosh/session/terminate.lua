@@ -22,10 +22,28 @@ if scope ~= '' and ctx.sf ~= '' then
   end
   if #ctx.st > 1 then
     close_stream(ctx, s)
-    redis.call('RPUSH', O, '\2' .. s .. '\2' .. string.sub(open, #OPEN + 1) .. '\2' .. children)
+    local item = '\2' .. s .. '\2' .. string.sub(open, #OPEN + 1) .. '\2' .. children
+    redis.call('RPUSH', O, item)
+    ctx.ob = ctx.ob + #item
     flush(ctx)
     save(ctx)
     return flat_answers({ false, 0, ctx.leg }, ctx.answers)
+  end
+end
+-- Payloads other pods accepted for the owner and it never took will not be written now: the
+-- client is told instead of being left to think they were sent
+local pending = redis.call('LRANGE', I, 0, -1)
+if #pending > 0 then
+  local lost = {}
+  for _, item in ipairs(pending) do
+    local f, p = string.match(item, '^%d+|([^|]*)|(.*)$')
+    if p and p ~= '' and not string.find(string.match(f, '^[^;]*'), '[of]') then
+      lost[#lost + 1] = p
+    end
+  end
+  redis.call('DEL', I)
+  if #lost > 0 then
+    children = children .. UNDELIVERED_OPEN .. table.concat(lost) .. UNDELIVERED_CLOSE
   end
 end
 -- XEP-0206 §6 / XEP-0124 §17.2: stanzas received before the error go out with it
@@ -33,5 +51,5 @@ local first = close_body(open, take_final(ctx) .. children)
 local rest = close_body(open, children)
 local answers = final_answers(ctx, first, rest)
 local tombstone = #answers > 0 and rest or first
-entomb(tombstone)
+entomb(ctx, tombstone)
 return flat_answers({ tombstone, 1, ctx.leg }, answers)

@@ -680,6 +680,70 @@ abstract class BoshHttpContract {
     assertTerminate(post(req(s.sid, base + 4, "")), 200, "policy-violation");
   }
 
+  /**
+   * A browser reload: the page's held request is cut off, the reloaded page polls at once. The
+   * dead request is no longer counted (no policy-violation) and a stanza arriving after it goes to
+   * the next request instead of into a response nobody reads.
+   */
+  @Test
+  void b43_aClosedHeldRequestIsForgottenAndTheNextRequestGetsWhatArrivesLater() throws Exception {
+    BoshSession alice = login("alice", "alicepw", "reload");
+    BoshSession bob = login("bob", "bobpw", "reload-b");
+    int before = xbosh.pod().heldRequests();
+    try (Socket socket = new Socket("127.0.0.1", xbosh.port())) {
+      socket.getOutputStream().write(rawPost(req(alice.sid, ++alice.rid, "")).getBytes(StandardCharsets.UTF_8));
+      socket.getOutputStream().flush();
+      await().until(() -> xbosh.pod().heldRequests() > before);
+    }
+    await().until(() -> xbosh.pod().heldRequests() == before);
+    CompletableFuture<HttpResponse<String>> next = alice.sendAsync("");
+    await().until(() -> xbosh.pod().heldRequests() > before);
+    CompletableFuture<HttpResponse<String>> sent = bob.sendAsync("<message xmlns='jabber:client' to='alice@localhost/reload'"
+        + " id='late1'><body>after the reload</body></message>");
+    HttpResponse<String> first = next.get(10, TimeUnit.SECONDS);
+    assertThat(first.statusCode()).isEqualTo(200);
+    assertThat(first.body()).doesNotContain("type=\"terminate\"");
+    List<String> seen = new ArrayList<>(List.of(first.body()));
+    assertThat(alice.awaitBody(b -> b.contains("id=\"late1\""), seen)).contains("after the reload");
+    assertThat(sent.get(10, TimeUnit.SECONDS).statusCode()).isEqualTo(200);
+    assertThat(alice.send("").body()).doesNotContain("type=\"terminate\"");
+  }
+
+  /**
+   * The store processed a request but its reply, with the forward in it, never reached the owner,
+   * and the client's resend went elsewhere (or never came). The next forward does not wait for
+   * ever: after a while the owner takes the missing one from the store and both go in order.
+   */
+  @Test
+  void b21_aLostAcceptReplyDoesNotStallTheForwardsThatFollow() throws Exception {
+    BoshSession alice = login("alice", "alicepw", "lost-reply");
+    long n = alice.rid + 1;
+    String one = "<message xmlns='jabber:client' to='alice@localhost/lost-reply' id='lost1'><body>one</body></message>";
+    xbosh.pod().store().accept(alice.sid, n, xbosh.pod().newHolder(), ";U", one)
+        .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS); // the reply is dropped
+    alice.rid = n;
+    List<String> seen = new ArrayList<>();
+    seen.add(alice.send("<message xmlns='jabber:client' to='alice@localhost/lost-reply' id='lost2'><body>two</body></message>").body());
+    alice.awaitBody(b -> String.join("", seen).contains("id=\"lost2\""), seen);
+    String all = String.join("", seen);
+    assertThat(all).contains("id=\"lost1\"").doesNotContain("type=\"terminate\"");
+    assertThat(all.indexOf("id=\"lost1\"")).isLessThan(all.indexOf("id=\"lost2\""));
+  }
+
+  /** The same with nothing after the resend: the resend itself makes the owner take the lost forward. */
+  @Test
+  void b21_aLostAcceptReplyIsRecoveredByTheResendAlone() throws Exception {
+    BoshSession alice = login("alice", "alicepw", "lost-last");
+    long n = alice.rid + 1;
+    String one = "<message xmlns='jabber:client' to='alice@localhost/lost-last' id='last1'><body>one</body></message>";
+    xbosh.pod().store().accept(alice.sid, n, xbosh.pod().newHolder(), ";U", one)
+        .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS); // the reply is dropped
+    List<String> seen = new ArrayList<>();
+    seen.add(post("<body " + B + " sid='" + alice.sid + "' rid='" + n + "'>" + one + "</body>").body());
+    alice.rid = n;
+    assertThat(alice.awaitBody(b -> b.contains("id=\"last1\""), seen)).doesNotContain("type=\"terminate\"");
+  }
+
   @Test
   void b43_emptyRequestWhileTheOtherIsHeldWithinPollingIsPolicyViolation() throws Exception {
     BoshSession s = login("bob", "bobpw", "eager");

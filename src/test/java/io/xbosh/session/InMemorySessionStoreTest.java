@@ -8,4 +8,9 @@ class InMemorySessionStoreTest extends SessionStoreContract {
   SessionStore store() {
     return store;
   }
+
+  @Override
+  SessionStore store(int maxOut, int maxOutBytes, int maxResponseBytes) {
+    return new InMemorySessionStore(maxOut, maxOutBytes, maxResponseBytes, 60, SessionStore.DEFAULT_MAX_STREAMS, System::currentTimeMillis);
+  }
 }

@@ -1,12 +1,15 @@
 package io.xbosh.session;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.vertx.core.Vertx;
 import io.vertx.redis.client.Command;
 import io.vertx.redis.client.Redis;
 import io.vertx.redis.client.Request;
+import io.xbosh.protocol.BodyWriter;
+import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.testing.RedisProcess;
 import io.vertx.redis.client.RedisConnection;
 import java.time.Duration;
@@ -50,11 +53,53 @@ class RedisSessionStoreIT extends SessionStoreContract {
     return store;
   }
 
+  @Override
+  SessionStore store(int maxOut, int maxOutBytes, int maxResponseBytes) {
+    return new RedisSessionStore(redis, false, "pod-a", maxOut, maxOutBytes, maxResponseBytes, 60, SessionStore.DEFAULT_MAX_STREAMS,
+        new io.micrometer.core.instrument.simple.SimpleMeterRegistry());
+  }
+
   @Test
   void scriptsReloadAfterScriptFlush() throws Exception {
     String sid = newSession(1, false);
     get(redis.send(Request.cmd(Command.SCRIPT).arg("FLUSH")));
     assertThat(get(store.accept(sid, 101, "p#1", "", "")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+  }
+
+  /** Every field and value of the session hash, and the inbound list, as text. */
+  private static String snapshot(String sid) throws Exception {
+    var fields = get(redis.send(Request.cmd(Command.HGETALL).arg(RedisSessionStore.sessionKey(sid))));
+    java.util.TreeMap<String, String> m = new java.util.TreeMap<>();
+    for (String k : fields.getKeys()) {
+      m.put(k, fields.get(k).toString());
+    }
+    return m + " in=" + get(redis.send(Request.cmd(Command.LRANGE).arg(RedisSessionStore.inKey(sid)).arg(0).arg(-1)))
+        + " out=" + get(redis.send(Request.cmd(Command.LRANGE).arg(RedisSessionStore.outKey(sid)).arg(0).arg(-1)));
+  }
+
+  /** Over maxmemory (noeviction) until {@code restore} runs. */
+  private static AutoCloseable outOfMemory() throws Exception {
+    get(redis.send(Request.cmd(Command.CONFIG).arg("SET").arg("maxmemory-policy").arg("noeviction")));
+    get(redis.send(Request.cmd(Command.CONFIG).arg("SET").arg("maxmemory").arg("1")));
+    return () -> get(redis.send(Request.cmd(Command.CONFIG).arg("SET").arg("maxmemory").arg("0")));
+  }
+
+  @Test
+  void scriptRefusedForMemoryChangesNothingAndTheSessionGoesOnAfter() throws Exception {
+    String sid = newSession(1, false);
+    // rid 102 parks; 101 would take it out of the parked field before its first growing write
+    get(store.accept(sid, 102, "pod-a#2", "", "<two/>"));
+    get(store.deliver(sid, List.of(MSG)));
+    String before = snapshot(sid);
+    try (AutoCloseable oom = outOfMemory()) {
+      assertThatThrownBy(() -> get(store.accept(sid, 101, "pod-a#1", "", "<one/>"))).hasMessageContaining("OOM");
+      assertThatThrownBy(() -> get(store.deliver(sid, List.of(MSG2)))).hasMessageContaining("OOM");
+      assertThatThrownBy(() -> get(store.release(sid, 102, "pod-a#2"))).hasMessageContaining("OOM");
+      assertThat(snapshot(sid)).isEqualTo(before);
+    }
+    Accepted a = get(store.accept(sid, 101, "pod-a#1", "", "<one/>"));
+    assertThat(a.forwards()).containsExactly(new Forward(1, "<one/>", false, false), new Forward(2, "<two/>", false, false));
+    assertThat(a.answers()).containsExactly(new Answer(101, "pod-a#1", OPEN + ">" + MSG + "</body>"));
   }
 
   @Test
@@ -138,5 +183,21 @@ class RedisSessionStoreIT extends SessionStoreContract {
     get(podB.accept(sid, 101, "pod-b#1", "t", "<presence type='unavailable'/>"));
     assertThat(get(store.existing(List.of(sid)))).isEmpty();
     assertThat(get(store.drain(sid))).containsExactly(new Forward(1, "<presence type='unavailable'/>", false, true));
+  }
+
+  @Test
+  void c04_payloadsAcceptedElsewhereThatTheOwnerNeverTookAreReportedInTheTerminateBody() throws Exception {
+    String sid = newSession(1, false); // owned by pod-a, which dies before draining
+    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    String payload = "<message xmlns=\"jabber:client\" to=\"bob@example.org\" id=\"m1\"><body>lost</body></message>";
+    get(podB.accept(sid, 101, "pod-b#1", "", payload));
+    get(podB.accept(sid, 102, "pod-b#2", "r", "")); // a restart carries nothing to report
+    String open = BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED);
+    SessionStore.Terminated t = get(podB.terminate(sid, open, ""));
+    String report = "<undelivered xmlns=\"" + SessionStore.UNDELIVERED_NS + "\">" + payload + "</undelivered>";
+    assertThat(t.answers()).containsExactly(new Answer(102, "pod-b#2", open + ">" + report + "</body>"));
+    assertThat(t.tombstone()).isEqualTo(open + ">" + report + "</body>");
+    // nobody writes them later
+    assertThat(get(store.drain(sid))).isEmpty();
   }
 }

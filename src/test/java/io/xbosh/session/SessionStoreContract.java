@@ -30,6 +30,15 @@ abstract class SessionStoreContract {
 
   abstract SessionStore store();
 
+  /** A store of the same kind with other bounds: stanzas and bytes waiting, bytes per response. */
+  abstract SessionStore store(int maxOut, int maxOutBytes, int maxResponseBytes);
+
+  String newSession(SessionStore store, int hold) throws Exception {
+    String sid = UUID.randomUUID().toString();
+    get(store.create(new SessionRecord(sid, params(hold, 30, 60, false), "pod-a", 100, "<creation/>")));
+    return sid;
+  }
+
   static <T> T get(Future<T> f) throws Exception {
     try {
       return f.toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -344,6 +353,26 @@ abstract class SessionStoreContract {
         .isInstanceOfSatisfying(BoshException.class, e -> assertThat(e.condition()).isEqualTo(TerminateCondition.ITEM_NOT_FOUND));
     // the right key still works: the bad ones changed nothing
     assertThat(get(store().accept(sid, 101, "p#1", ";K=" + b, "<x/>")).forwards()).hasSize(1);
+  }
+
+  @Test
+  void b70_badKeyInAParkedSuccessorChangesNothingSoEndingTheSessionAnswersEveryParkedRequest() throws Exception {
+    // the chain: e, d = sha1(e), c = sha1(d), b = sha1(c); newkey sha1(b), then keys b, c, d, e
+    String d = sha1("seed-e");
+    String c = sha1(d);
+    String b = sha1(c);
+    String sid = keyedSession(sha1(b));
+    get(store().accept(sid, 101, "p#1", ";K=" + b, ""));
+    assertThat(get(store().release(sid, 101, "p#1"))).isEqualTo(EMPTY);
+    assertThat(get(store().accept(sid, 103, "p#3", ";K=" + d, "<three/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    assertThat(get(store().accept(sid, 104, "p#4", ";K=" + sha1("guess"), "<four/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    // 102 fills the gap; 103 is fine, 104's key is wrong: refused, and nothing changed
+    assertRefused(() -> get(store().accept(sid, 102, "p#2", ";K=" + c, "<two/>")), TerminateCondition.ITEM_NOT_FOUND);
+    assertRefused(() -> get(store().accept(sid, 102, "p#5", ";K=" + c, "<two/>")), TerminateCondition.ITEM_NOT_FOUND);
+    SessionStore.Terminated t = get(store().refuse(sid, BodyWriter.terminateOpen(TerminateCondition.ITEM_NOT_FOUND), true));
+    String end = BodyWriter.terminateOpen(TerminateCondition.ITEM_NOT_FOUND) + "/>";
+    assertThat(t.answers()).containsExactly(new Answer(103, "p#3", end), new Answer(104, "p#4", end));
+    assertThat(get(store().drain(sid))).isEmpty();
   }
 
   @Test
@@ -688,6 +717,212 @@ abstract class SessionStoreContract {
     String open = newSession(1, false);
     assertThat(get(store().refuse(newSession(1, false), BodyWriter.terminateOpen(TerminateCondition.BAD_REQUEST), false)).ended()).isTrue();
     assertThat(get(store().accept(open, 101, "p#5", ";U", "<a/>")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+  }
+
+  // ---- requests whose client closed the connection (XEP-0124 §14.3)
+
+  @Test
+  void abandonedHoldGetsNoAnswerAndStanzasWaitForTheNextRequest() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    assertThat(get(store().abandon(sid, 101, "p#1"))).isTrue();
+    assertThat(get(store().abandon(sid, 101, "p#1"))).isFalse();
+    assertThat(get(store().deliver(sid, List.of(MSG))).answers()).isEmpty();
+    Accepted next = get(store().accept(sid, 102, "p#2", "", ""));
+    assertThat(next.answers()).containsExactly(new Answer(102, "p#2", OPEN + ">" + MSG + "</body>"));
+    // a wrong holder or rid changes nothing
+    get(store().accept(sid, 103, "p#3", "", ""));
+    assertThat(get(store().abandon(sid, 103, "p#9"))).isFalse();
+    assertThat(get(store().abandon(sid, 104, "p#3"))).isFalse();
+    assertThat(get(store().deliver(sid, List.of(MSG2))).answers()).containsExactly(new Answer(103, "p#3", OPEN + ">" + MSG2 + "</body>"));
+  }
+
+  @Test
+  void abandonedHoldIsNotCountedByTheOveractivityRules() throws Exception {
+    // B-43's case after a page reload: the dead request no longer fills `requests`
+    String sid = newSession(params(1, 30, 60, false, 2));
+    get(store().accept(sid, 101, "p#1", "", ""));
+    get(store().abandon(sid, 101, "p#1"));
+    Accepted next = get(store().accept(sid, 102, "p#2", "", ""));
+    assertThat(next.outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+    assertThat(next.answers()).isEmpty();
+  }
+
+  @Test
+  void resendOfAnAbandonedRidWaitsAgainAndTakesWhatWaits() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "p#1", "", "<a/>"));
+    get(store().abandon(sid, 101, "p#1"));
+    get(store().deliver(sid, List.of(MSG)));
+    Accepted again = get(store().accept(sid, 101, "p#9", "", "<a/>"));
+    assertThat(again.outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+    assertThat(again.forwards()).isEmpty();
+    assertThat(again.answers()).containsExactly(new Answer(101, "p#9", OPEN + ">" + MSG + "</body>"));
+    // answered now, so cached: the next resend is an ordinary one
+    assertThat(get(store().accept(sid, 101, "p#10", "", "<a/>")).outcome()).isEqualTo(Accepted.Outcome.RESENT);
+  }
+
+  @Test
+  void abandonedParkedRequestIsAnsweredEmptyAndItsPayloadStillGoesInOrder() throws Exception {
+    String sid = newSession(1, false);
+    assertThat(get(store().accept(sid, 102, "p#2", "", "<two/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    assertThat(get(store().abandon(sid, 102, "p#2"))).isTrue();
+    Accepted a = get(store().accept(sid, 101, "p#1", "", "<one/>"));
+    assertThat(a.forwards()).containsExactly(new Forward(1, "<one/>", false, false), new Forward(2, "<two/>", false, false));
+    assertThat(a.answers()).isEmpty();
+    assertThat(get(store().accept(sid, 102, "p#3", "", "<two/>")).immediate()).isEqualTo(EMPTY);
+  }
+
+  @Test
+  void b55_stanzasOfResponsesTheClientNeverAcknowledgedAreLeftOversAtTheEnd() throws Exception {
+    String sid = newSession(1, true);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    get(store().deliver(sid, List.of(MSG)));
+    // 102 says only 100 arrived: 101 (MSG) may be lost
+    get(store().accept(sid, 102, "p#2", ";A=100", ""));
+    get(store().deliver(sid, List.of(MSG2, MSG)));
+    // 103 acknowledges 101: MSG2 and MSG of 102 are still unacknowledged
+    get(store().accept(sid, 103, "p#3", ";A=101", ""));
+    get(store().terminate(sid, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), ""));
+    assertThat(get(store().leftovers(sid))).containsExactly(new SessionStore.Queued(null, MSG2), new SessionStore.Queued(null, MSG));
+    // a request without ack acknowledges every earlier response (XEP-0124 §9.1)
+    String acked = newSession(1, true);
+    get(store().accept(acked, 101, "p#1", "", ""));
+    get(store().deliver(acked, List.of(MSG)));
+    get(store().accept(acked, 102, "p#2", "", ""));
+    get(store().terminate(acked, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), ""));
+    assertThat(get(store().leftovers(acked))).isEmpty();
+    // without acks nothing tells what arrived: nothing is bounced twice
+    String plain = newSession(1, false);
+    get(store().accept(plain, 101, "p#1", "", ""));
+    get(store().deliver(plain, List.of(MSG)));
+    get(store().accept(plain, 102, "p#2", "t", ""));
+    assertThat(get(store().leftovers(plain))).isEmpty();
+  }
+
+  @Test
+  void answeredTellsWhatAHeldRequestIsOwedWhenItsAnswerMayHaveBeenMissed() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    assertThat(get(store().answered(sid, 101, "p#1"))).isNull();
+    String body = get(store().deliver(sid, List.of(MSG))).answers().get(0).body();
+    assertThat(get(store().answered(sid, 101, "p#1"))).isEqualTo(body);
+    // taken over by a newer copy: the older one is owed a recoverable error
+    get(store().accept(sid, 102, "p#2", "", ""));
+    get(store().accept(sid, 102, "p#3", "", ""));
+    assertThat(get(store().answered(sid, 102, "p#2"))).isEqualTo(BodyWriter.recoverableError());
+    assertThat(get(store().answered(sid, 102, "p#3"))).isNull();
+    // a parked request waits; nothing is known of a rid never seen
+    get(store().accept(sid, 104, "p#4", "", "<a/>"));
+    assertThat(get(store().answered(sid, 104, "p#4"))).isNull();
+    assertThat(get(store().answered(sid, 109, "p#9"))).isNull();
+    assertThat(get(store().answered("no-such-sid", 1, "p#1"))).isNull();
+    // an ended session owes its final body
+    String tombstone = get(store().terminate(sid, BodyWriter.terminateOpen(TerminateCondition.SYSTEM_SHUTDOWN), "")).tombstone();
+    assertThat(get(store().answered(sid, 102, "p#3"))).isEqualTo(tombstone);
+  }
+
+  // ---- answers in rid order (XEP-0124 §14)
+
+  @Test
+  void b04_releaseBeforeTheWaitRanOutAnswersOnlyInRidOrder() throws Exception {
+    String sid = newSession(2, false);
+    get(store().accept(sid, 101, "p#1", "", ""));
+    get(store().accept(sid, 102, "p#2", "", ""));
+    assertThat(get(store().release(sid, 102, "p#2", true))).isEqualTo(SessionStore.NOT_ITS_TURN);
+    assertThat(get(store().release(sid, 101, "p#1", true))).isEqualTo(EMPTY);
+    assertThat(get(store().release(sid, 102, "p#2", true))).isEqualTo(EMPTY);
+    // a parked request has a gap below it: never its turn
+    assertThat(get(store().accept(sid, 104, "p#4", "", "<d/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    assertThat(get(store().release(sid, 104, "p#4", true))).isEqualTo(SessionStore.NOT_ITS_TURN);
+    Accepted gap = get(store().accept(sid, 103, "p#3", "", "<c/>"));
+    assertThat(gap.forwards()).extracting(Forward::payload).containsExactly("<c/>", "<d/>");
+    assertThat(get(store().release(sid, 104, "p#4", true))).isEqualTo(SessionStore.NOT_ITS_TURN);
+    assertThat(get(store().release(sid, 103, "p#3", true))).isEqualTo(EMPTY);
+    assertThat(get(store().release(sid, 104, "p#4", true))).isEqualTo(EMPTY);
+  }
+
+  @Test
+  void b27_aParkedRequestAnsweredBeforeItsTurnFreesItsPlaceInTheWindow() throws Exception {
+    String sid = newSession(1, false); // requests 2
+    assertThat(get(store().accept(sid, 102, "p#2", "", "<b/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    assertThat(get(store().release(sid, 102, "p#2"))).isEqualTo(EMPTY);
+    // the client has only 101 outstanding now: 103 is within its window
+    assertThat(get(store().accept(sid, 103, "p#3", "", "<c/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    Accepted gap = get(store().accept(sid, 101, "p#1", "", "<a/>"));
+    assertThat(gap.forwards()).extracting(Forward::payload).containsExactly("<a/>", "<b/>", "<c/>");
+    assertThat(gap.answers()).containsExactly(new Answer(101, "p#1", EMPTY));
+    // beyond it still item-not-found
+    assertRefused(() -> get(store().accept(sid, 106, "p#6", "", "")), TerminateCondition.ITEM_NOT_FOUND);
+  }
+
+  // ---- byte bounds
+
+  @Test
+  void x03_aResponseCarriesAtMostItsByteBoundAndTheRestWaitsForTheNext() throws Exception {
+    SessionStore small = store(50, 1 << 20, 2 * MSG.length());
+    String sid = newSession(small, 1);
+    get(small.accept(sid, 101, "p#1", "", ""));
+    assertThat(get(small.deliver(sid, List.of(MSG, MSG2, MSG))).answers())
+        .containsExactly(new Answer(101, "p#1", OPEN + ">" + MSG + MSG2 + "</body>"));
+    assertThat(get(small.accept(sid, 102, "p#2", "", "")).answers()).containsExactly(new Answer(102, "p#2", OPEN + ">" + MSG + "</body>"));
+    // one stanza always goes, whatever the bound
+    SessionStore tiny = store(50, 1 << 20, 10);
+    String one = newSession(tiny, 1);
+    get(tiny.deliver(one, List.of(MSG, MSG2)));
+    assertThat(get(tiny.accept(one, 101, "p#1", "", "")).answers()).containsExactly(new Answer(101, "p#1", OPEN + ">" + MSG + "</body>"));
+    assertThat(get(tiny.accept(one, 102, "p#2", "", "")).answers()).containsExactly(new Answer(102, "p#2", OPEN + ">" + MSG2 + "</body>"));
+  }
+
+  @Test
+  void x03_waitingBytesAreBoundedWithoutLoss() throws Exception {
+    SessionStore small = store(50, 3 * MSG.length(), 1 << 20);
+    String sid = newSession(small, 1);
+    assertThat(get(small.deliver(sid, List.of(MSG, MSG))).status()).isEqualTo(SessionStore.Delivery.Status.OK);
+    assertThat(get(small.deliver(sid, List.of(MSG, MSG))).full()).isTrue();
+    assertThat(get(small.deliver(sid, List.of(MSG2))).status()).isEqualTo(SessionStore.Delivery.Status.OK);
+    assertThat(get(small.accept(sid, 101, "p#1", "", "")).answers())
+        .containsExactly(new Answer(101, "p#1", OPEN + ">" + MSG + MSG + MSG2 + "</body>"));
+    // taken out, the bytes no longer count
+    assertThat(get(small.deliver(sid, List.of(MSG, MSG))).status()).isEqualTo(SessionStore.Delivery.Status.OK);
+    assertThat(get(small.deliver(sid, List.of(MSG, MSG))).full()).isTrue();
+  }
+
+  @Test
+  void x03_aBatchLargerThanTheBoundGoesInWhenNothingWaits() throws Exception {
+    SessionStore small = store(2, 1 << 20, 1 << 20);
+    String sid = newSession(small, 1);
+    assertThat(get(small.deliver(sid, List.of(MSG, MSG2, MSG))).status()).isEqualTo(SessionStore.Delivery.Status.OK);
+    assertThat(get(small.deliver(sid, List.of(MSG2))).full()).isTrue();
+    assertThat(get(small.accept(sid, 101, "p#1", "", "")).answers())
+        .containsExactly(new Answer(101, "p#1", OPEN + ">" + MSG + MSG2 + MSG + "</body>"));
+    assertThat(get(small.deliver(sid, List.of(MSG2))).status()).isEqualTo(SessionStore.Delivery.Status.OK);
+  }
+
+  @Test
+  void b21_forwardsReturnedInAnAcceptReplyAreKeptForAnOwnerThatLostTheReply() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "p#1", "", "<one/>")); // the reply is lost
+    get(store().accept(sid, 101, "p#2", "", "<one/>")); // the client's resend carries no forward
+    get(store().accept(sid, 102, "p#3", "r", ""));
+    assertThat(get(store().forwardsFrom(sid, 1))).containsExactly(new Forward(1, "<one/>", false, false), new Forward(2, "", true, false));
+    assertThat(get(store().forwardsFrom(sid, 2))).containsExactly(new Forward(2, "", true, false));
+    // only the latest few are kept
+    for (int i = 0; i < SessionStore.KEPT_FORWARDS; i++) {
+      get(store().accept(sid, 103 + i, "p#" + (4 + i), "", "<n" + i + "/>"));
+    }
+    assertThat(get(store().forwardsFrom(sid, 1))).extracting(Forward::seq)
+        .containsExactly(3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L);
+    assertThat(get(store().forwardsFrom("no-such-sid", 1))).isEmpty();
+  }
+
+  @Test
+  void b54_payloadsTheOwnerTookAreNeverReportedUndelivered() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "pod-a#1", "", "<message xmlns=\"jabber:client\"/>"));
+    SessionStore.Terminated t = get(store().terminate(sid, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), ""));
+    assertThat(t.answers()).extracting(Answer::body).noneMatch(b -> b.contains("undelivered"));
+    assertThat(t.tombstone()).doesNotContain("undelivered");
   }
 
   int maxOut() {

@@ -1,0 +1,77 @@
+package io.xbosh.session;
+
+import io.xbosh.session.SessionStore.Queued;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The stanzas a cached response body carried, one by one, for bouncing what a client never
+ * acknowledged (XEP-0124 §9). The body is one the store wrote itself: its start tag's attributes
+ * hold no {@code >}, and its payload is the concatenation of whole stanzas as the stream reader
+ * wrote them (no comments, processing instructions or DTD).
+ */
+final class ResponseStanzas {
+
+  private ResponseStanzas() {
+  }
+
+  /** @param stream the stream the body belongs to, null for the first */
+  static List<Queued> of(String stream, String body) {
+    List<Queued> out = new ArrayList<>();
+    int start = body.indexOf('>');
+    int end = body.lastIndexOf("</body>");
+    if (start < 0 || body.charAt(start - 1) == '/' || end <= start) {
+      return out;
+    }
+    String payload = body.substring(start + 1, end);
+    int depth = 0;
+    int from = -1;
+    int i = 0;
+    while (i < payload.length()) {
+      char c = payload.charAt(i);
+      if (c != '<') {
+        i++;
+        continue;
+      }
+      boolean closing = i + 1 < payload.length() && payload.charAt(i + 1) == '/';
+      int close = tagEnd(payload, i);
+      if (close < 0) {
+        break; // not a body the store wrote: keep what was whole
+      }
+      if (closing) {
+        depth--;
+      } else {
+        if (depth == 0) {
+          from = i;
+        }
+        if (payload.charAt(close - 1) != '/') {
+          depth++;
+        }
+      }
+      i = close + 1;
+      if (depth == 0 && from >= 0) {
+        out.add(new Queued(stream, payload.substring(from, i)));
+        from = -1;
+      }
+    }
+    return out;
+  }
+
+  /** The index of the {@code >} ending the tag that starts at {@code at}, skipping quoted values. */
+  private static int tagEnd(String s, int at) {
+    char quote = 0;
+    for (int i = at + 1; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (quote != 0) {
+        if (c == quote) {
+          quote = 0;
+        }
+      } else if (c == '"' || c == '\'') {
+        quote = c;
+      } else if (c == '>') {
+        return i;
+      }
+    }
+    return -1;
+  }
+}
