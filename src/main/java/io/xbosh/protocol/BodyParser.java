@@ -14,25 +14,33 @@ import javax.xml.stream.XMLStreamReader;
  * Parses one client request into a {@link BoshBody}, enforcing XEP-0124 §6: one {@code <body/>}
  * in the httpbind namespace, whole elements as children, no character data, no DTD, comments,
  * processing instructions or entity references beyond the predefined five; plus xbosh's own
- * limits on depth and attribute count (X-01). Every violation is a {@link BoshException} with
- * {@code bad-request}.
+ * limits on depth, attribute count and name bytes per element (X-01). Every violation is a
+ * {@link BoshException} with {@code bad-request}.
  *
- * <p>Thread-safe: the factory is shared, readers are per call.
+ * <p>Each parse has a factory of its own. Aalto's factory keeps symbol tables (element and
+ * attribute names, namespace URIs) that every reader it creates merges into and that are never
+ * reset: shared between requests, a stream of bodies full of new names makes every later parse
+ * slower and the heap larger without bound. A fresh factory costs a few small objects; the work of
+ * a parse is then bounded by the body alone.
+ *
+ * <p>Thread-safe: nothing is shared between calls.
  */
 public final class BodyParser {
 
   private static final Map<String, String> UPSTREAM_SCOPE = Map.of("", Namespaces.CLIENT, "stream", Namespaces.STREAMS);
 
-  private final XMLInputFactory factory;
+  /** The most characters of names (element, attributes, namespace prefixes and URIs) one element may carry. */
+  public static final int MAX_NAME_CHARS_PER_ELEMENT = 4096;
+
   private final int maxDepth;
   private final int maxAttributes;
   private final int maxPayloadChars;
 
+  /** @param maxAttributes attributes plus namespace declarations one element may carry */
   public BodyParser(int maxDepth, int maxAttributes, int maxPayloadChars) {
     this.maxDepth = maxDepth;
     this.maxAttributes = maxAttributes;
     this.maxPayloadChars = maxPayloadChars;
-    this.factory = secureFactory();
   }
 
   /** A StAX factory with DTDs, external entities and entity replacement all off. */
@@ -49,7 +57,7 @@ public final class BodyParser {
   public BoshBody parse(byte[] bytes) {
     XMLStreamReader r = null;
     try {
-      r = factory.createXMLStreamReader(new java.io.ByteArrayInputStream(bytes));
+      r = secureFactory().createXMLStreamReader(new java.io.ByteArrayInputStream(bytes));
       return parse(r);
     } catch (XMLStreamException | RuntimeException e) {
       if (e instanceof BoshException be) {
@@ -79,9 +87,7 @@ public final class BodyParser {
           if (bodyClosed) {
             throw BoshException.badRequest("content after </body>");
           }
-          if (r.getAttributeCount() > maxAttributes) {
-            throw BoshException.badRequest("too many attributes");
-          }
+          checkNames(r);
           if (attributes == null) {
             attributes = rootAttributes(r);
           } else {
@@ -125,6 +131,29 @@ public final class BodyParser {
       throw BoshException.badRequest("no complete <body/>");
     }
     return new BoshBody(attributes, payloads);
+  }
+
+  /** Bounds what one element's names may cost downstream (maps, re-serialisation, logs). */
+  private void checkNames(XMLStreamReader r) {
+    int attributes = r.getAttributeCount();
+    int namespaces = r.getNamespaceCount();
+    if (attributes + namespaces > maxAttributes) {
+      throw BoshException.badRequest("too many attributes");
+    }
+    long chars = length(r.getPrefix()) + r.getLocalName().length();
+    for (int i = 0; i < attributes; i++) {
+      chars += length(r.getAttributePrefix(i)) + r.getAttributeLocalName(i).length();
+    }
+    for (int i = 0; i < namespaces; i++) {
+      chars += length(r.getNamespacePrefix(i)) + length(r.getNamespaceURI(i));
+    }
+    if (chars > MAX_NAME_CHARS_PER_ELEMENT) {
+      throw BoshException.badRequest("element names too long");
+    }
+  }
+
+  private static int length(String s) {
+    return s == null ? 0 : s.length();
   }
 
   private static Map<String, String> rootAttributes(XMLStreamReader r) {
