@@ -10,6 +10,7 @@ import io.xbosh.cluster.PodBus;
 import io.xbosh.cluster.RedisPodBus;
 import io.xbosh.config.XboshConfig;
 import io.xbosh.metrics.XboshMetrics;
+import io.xbosh.http.ClientLimits;
 import io.xbosh.http.HttpVerticle;
 import io.xbosh.pod.Pod;
 import io.xbosh.session.InMemorySessionStore;
@@ -65,9 +66,13 @@ public final class Xbosh {
     } catch (IOException e) {
       return Future.failedFuture(e);
     }
+    // behind a trusted proxy every connection comes from the proxy: no per-address connection limit
+    ClientLimits limits = new ClientLimits(new ClientLimits.Settings(config.maxConnections(),
+        config.trustForwardedFor() ? 0 : config.maxConnectionsPerAddress(), config.maxHeldPerAddress(), config.maxHeldRequests(),
+        config.maxPreauthSessions(), config.maxPreauthPerAddress(), config.createsPerSecond()));
     List<HttpVerticle> verticles = new ArrayList<>();
     for (int i = 0; i < config.eventLoops(); i++) {
-      verticles.add(new HttpVerticle(config, pod, resolver, port));
+      verticles.add(new HttpVerticle(config, pod, resolver, limits, port));
     }
     // instances bound to one host:port share its listener; Vert.x does not share a port 0
     return pod.start(config.sweepMs())

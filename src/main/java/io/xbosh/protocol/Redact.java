@@ -22,7 +22,7 @@ import java.util.regex.Pattern;
  */
 public final class Redact {
 
-  static final String SASL_NS = "urn:ietf:params:xml:ns:xmpp-sasl";
+  static final String SASL_NS = Namespaces.SASL;
   /** XEP-0078 (legacy authentication): its query carries the password or digest. */
   static final String IQ_AUTH_NS = "jabber:iq:auth";
   static final String REDACTED = "[redacted]";
