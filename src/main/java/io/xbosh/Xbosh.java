@@ -66,6 +66,7 @@ public final class Xbosh {
     } catch (IOException e) {
       return Future.failedFuture(e);
     }
+    warnIfFileDescriptorsShort(config);
     // behind a trusted proxy every connection comes from the proxy: no per-address connection limit
     ClientLimits limits = new ClientLimits(new ClientLimits.Settings(config.maxConnections(),
         config.trustForwardedFor() ? 0 : config.maxConnectionsPerAddress(), config.maxHeldPerAddress(), config.maxHeldRequests(),
@@ -156,5 +157,19 @@ public final class Xbosh {
         })
         .eventually(() -> pod.store().close())
         .mapEmpty();
+  }
+
+  /**
+   * Client connections and upstream links each take a file descriptor: caps above the process's
+   * limit would let a flood reach "too many open files" before any cap, and then nobody is served.
+   */
+  private static void warnIfFileDescriptorsShort(XboshConfig config) {
+    if (java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.UnixOperatingSystemMXBean os) {
+      long needed = (long) config.maxConnections() + config.maxSessions() + 256;
+      if (needed > os.getMaxFileDescriptorCount()) {
+        log.warn("XBOSH_MAX_CONNECTIONS ({}) + XBOSH_MAX_SESSIONS ({}) + 256 exceed the file descriptor limit ({}): raise the limit or lower the caps",
+            config.maxConnections(), config.maxSessions(), os.getMaxFileDescriptorCount());
+      }
+    }
   }
 }

@@ -41,7 +41,8 @@ import org.slf4j.LoggerFactory;
  * chatting: each test asserts the answer the attacker gets, that the victims lost nothing, and
  * that what the attack took came back. Attackers connect from other loopback addresses
  * (127.0.0.2 ...) than the victims (127.0.0.1), as distinct clients would. The limits are set
- * small so that each attack takes a few hundred requests at most.
+ * small so that each attack takes a few hundred requests at most. Rule 5 (byte budgets) belongs to
+ * the upstream side; rule 7 (redaction by namespace) is {@code LoggingIT}, which logs in at TRACE.
  */
 class HostileClientsIT {
 
@@ -148,7 +149,7 @@ class HostileClientsIT {
     await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
       try (Socket s = connect("127.0.0.3")) {
         Response r = exchange(s, post(("<body " + B + " sid='" + sid + "' rid='101'/>").getBytes(StandardCharsets.UTF_8)));
-        assertThat(r.body).contains("type=\"terminate\"");
+        assertThat(r.body).contains("type=\"terminate\"").contains("condition=\"policy-violation\"");
       }
     });
     // and the address may create sessions again
@@ -160,6 +161,33 @@ class HostileClientsIT {
       }
     });
     carol.send("<presence xmlns='jabber:client' type='unavailable'/>");
+  }
+
+  @Test
+  void x02_behindATrustedProxyTheAppendedAddressCounts() throws Exception {
+    try (InProcessXbosh proxied = InProcessXbosh.start(Map.of(
+        "XBOSH_UPSTREAM", "127.0.0.1:" + prosody.c2sPort(),
+        "XBOSH_NODE_ID", "proxied-pod",
+        "XBOSH_TRUST_FORWARDED_FOR", "true",
+        "XBOSH_CREATES_PER_SECOND", "100",
+        "XBOSH_MAX_PREAUTH_PER_ADDRESS", "3"))) {
+      HttpClient client = HttpClient.newHttpClient();
+      String create = "<body " + B + " rid='77' to='localhost' wait='5' hold='1' ver='1.11'/>";
+      java.util.function.Function<String, Integer> createAs = forwardedFor -> {
+        try {
+          return client.send(HttpRequest.newBuilder(proxied.endpoint()).header("Content-Type", "text/xml")
+              .header("X-Forwarded-For", forwardedFor).POST(HttpRequest.BodyPublishers.ofString(create)).build(),
+              HttpResponse.BodyHandlers.ofString()).statusCode();
+        } catch (Exception e) {
+          throw new IllegalStateException(e);
+        }
+      };
+      // what the client wrote before the proxy's entry does not make it another client
+      assertThat(List.of(createAs.apply("198.51.100.1, 203.0.113.7"), createAs.apply("198.51.100.2, 203.0.113.7"),
+          createAs.apply("203.0.113.7"), createAs.apply("198.51.100.3,203.0.113.7"))).containsExactly(200, 200, 200, 429);
+      // another address the proxy names is another client
+      assertThat(createAs.apply("203.0.113.8")).isEqualTo(200);
+    }
   }
 
   // ---- rule 3: slow and greedy connections are cut
@@ -252,6 +280,13 @@ class HostileClientsIT {
     List<Response> answers = polls.stream().map(f -> f.orTimeout(40, TimeUnit.SECONDS).join()).toList();
     assertThat(answers).filteredOn(r -> r.status == 503).hasSizeGreaterThanOrEqualTo(2)
         .allSatisfy(r -> assertThat(r.headers).containsIgnoringCase("retry-after:"));
+    // the others were held, then answered (their sessions ended unauthenticated meanwhile)
+    assertThat(answers).filteredOn(r -> r.status != 503).isNotEmpty().allSatisfy(r -> assertThat(r.status).isEqualTo(200));
+    // and the address's share is free again
+    try (Socket s = connect("127.0.0.6")) {
+      Response r = exchange(s, post(("<body " + B + " sid='" + sids.get(0) + "' rid='250'/>").getBytes(StandardCharsets.UTF_8)));
+      assertThat(r.status).isNotEqualTo(503);
+    }
   }
 
   // ---- rule 6: HTTP hygiene
