@@ -194,6 +194,7 @@ class HostileClientsIT {
 
   @Test
   void x03_slowHeadsAreCutAndConnectionsPerAddressCapped() throws Exception {
+    int fdsBefore = openFileDescriptors();
     List<Socket> slow = new ArrayList<>();
     try {
       for (int i = 0; i < 60; i++) {
@@ -211,6 +212,8 @@ class HostileClientsIT {
         s.close();
       }
     }
+    // both ends of all 60 are gone (the pod runs in this JVM)
+    await().atMost(Duration.ofSeconds(10)).until(() -> openFileDescriptors() <= fdsBefore + 10);
     victimsKeepChatting();
   }
 
@@ -418,6 +421,11 @@ class HostileClientsIT {
     } catch (IOException reset) {
       return true;
     }
+  }
+
+  private static int openFileDescriptors() {
+    String[] fds = new java.io.File("/proc/self/fd").list();
+    return fds == null ? 0 : fds.length;
   }
 
   private static long median(long[] values, int from, int to) {
