@@ -120,7 +120,7 @@ class HostileClientsIT {
   // ---- rule 2: no pre-authentication amplification
 
   @Test
-  void x02_sessionsThatNeverLogInAreCappedAndEnded() throws Exception {
+  void preauth_sessionsThatNeverLogInAreCappedAndEnded() throws Exception {
     List<String> sids = new ArrayList<>();
     int limited = 0;
     for (int i = 0; i < 30; i++) {
@@ -164,7 +164,7 @@ class HostileClientsIT {
   }
 
   @Test
-  void x02_behindATrustedProxyTheAppendedAddressCounts() throws Exception {
+  void preauth_behindATrustedProxyTheAppendedAddressCounts() throws Exception {
     try (InProcessXbosh proxied = InProcessXbosh.start(Map.of(
         "XBOSH_UPSTREAM", "127.0.0.1:" + prosody.c2sPort(),
         "XBOSH_NODE_ID", "proxied-pod",
@@ -193,7 +193,7 @@ class HostileClientsIT {
   // ---- rule 3: slow and greedy connections are cut
 
   @Test
-  void x03_slowHeadsAreCutAndConnectionsPerAddressCapped() throws Exception {
+  void slowloris_slowHeadsAreCutAndConnectionsPerAddressCapped() throws Exception {
     int fdsBefore = openFileDescriptors();
     List<Socket> slow = new ArrayList<>();
     try {
@@ -218,7 +218,7 @@ class HostileClientsIT {
   }
 
   @Test
-  void x03_aClientThatDoesNotReadItsAnswersIsNotRead() throws Exception {
+  void greedy_aClientThatDoesNotReadItsAnswersIsNotRead() throws Exception {
     AtomicLong written = new AtomicLong();
     byte[] requests = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2000).getBytes(StandardCharsets.US_ASCII);
     try (Socket s = connect("127.0.0.5")) {
@@ -253,7 +253,7 @@ class HostileClientsIT {
   // ---- rule 4: caps are per address, not only global
 
   @Test
-  void x04_oneAddressCannotHoldThePodsRequests() throws Exception {
+  void perAddress_oneAddressCannotHoldThePodsRequests() throws Exception {
     List<String> sids = new ArrayList<>();
     for (int i = 0; i < 3; i++) {
       try (Socket s = connect("127.0.0.6")) {
@@ -295,7 +295,7 @@ class HostileClientsIT {
   // ---- rule 6: HTTP hygiene
 
   @Test
-  void x06_contentLengthWithTransferEncodingIsRefusedAndTheConnectionClosed() throws Exception {
+  void hygiene_contentLengthWithTransferEncodingIsRefusedAndTheConnectionClosed() throws Exception {
     try (Socket s = connect("127.0.0.7")) {
       String smuggled = "GET /health HTTP/1.1\r\nHost: x\r\n\r\n";
       String req = "POST /http-bind HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -310,7 +310,7 @@ class HostileClientsIT {
   }
 
   @Test
-  void x06_chunkExtensionsAreFine() throws Exception {
+  void hygiene_chunkExtensionsAreFine() throws Exception {
     try (Socket s = connect("127.0.0.7")) {
       byte[] body = ("<body " + B + " sid='nosuch' rid='5'/>").getBytes(StandardCharsets.UTF_8);
       String head = "POST /http-bind HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -327,7 +327,7 @@ class HostileClientsIT {
   }
 
   @Test
-  void x06_unroutableRequestsAreAnsweredWithoutErrorLogs() throws Exception {
+  void hygiene_unroutableRequestsAreAnsweredWithoutErrorLogs() throws Exception {
     Logger root = (Logger) LoggerFactory.getLogger(Logger.ROOT_LOGGER_NAME);
     ListAppender<ILoggingEvent> captured = new ListAppender<>();
     captured.start();

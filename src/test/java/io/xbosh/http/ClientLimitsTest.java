@@ -12,7 +12,7 @@ class ClientLimitsTest {
   }
 
   @Test
-  void x03_perAddressCapAndPodReserve() {
+  void perAddressCapAndPodReserve() {
     ClientLimits l = limits(20, 100);
     // one address takes at most the pod's cap less its reserve (a tenth)
     int taken = 0;
@@ -41,7 +41,7 @@ class ClientLimitsTest {
   }
 
   @Test
-  void x02_creationRateAndPreauthCaps() {
+  void creationRateAndPreauthCaps() {
     ClientLimits l = limits(100, 100);
     long t = 1_000_000_000L;
     // bursts of twice the rate (2/s): four, then the rate

@@ -74,8 +74,9 @@ class LoggingIT {
   }
 
   /**
-   * Rule 7 of the hostile-input rules: SASL is recognised by namespace, whatever the prefix, in
-   * both directions, also when the element is split over script-syntax requests (XEP-0252).
+   * Rule 7 of "Limits and abuse" (docs/ARCHITECTURE.md): SASL is recognised by namespace, whatever
+   * the prefix, in both directions, also when the element is split over script-syntax requests
+   * (XEP-0252).
    */
   @ParameterizedTest
   @CsvSource({
@@ -83,7 +84,7 @@ class LoggingIT {
       "gina, declaredOnBody",
       "hugo, splitOverGets",
   })
-  void x07_saslIsRedactedByNamespaceWhateverItsSpelling(String user, String form) throws Exception {
+  void saslIsRedactedByNamespaceWhateverItsSpelling(String user, String form) throws Exception {
     String base64 = Base64.getEncoder().encodeToString(("\0" + user + "\0" + PASSWORD).getBytes(StandardCharsets.UTF_8));
     Logger root = (Logger) LoggerFactory.getLogger(Logger.ROOT_LOGGER_NAME);
     Logger xboshLogger = (Logger) LoggerFactory.getLogger("io.xbosh");

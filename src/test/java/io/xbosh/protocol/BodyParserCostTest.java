@@ -6,7 +6,8 @@ import java.nio.charset.StandardCharsets;
 import org.junit.jupiter.api.Test;
 
 /**
- * Rule 1 of the hostile-input rules: parsing cost is bounded per request and does not accumulate.
+ * X-01, rule 1 of "Limits and abuse" (docs/ARCHITECTURE.md): parsing cost is bounded per request
+ * and does not accumulate.
  * Bodies full of names never seen before, as an attacker sends them, cost the same the thousandth
  * time as the first: nothing shared between parses grows with what clients send.
  */
