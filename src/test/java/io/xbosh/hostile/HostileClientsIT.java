@@ -100,6 +100,21 @@ class HostileClientsIT {
   @Test
   void x01_bodiesFullOfNewNamesCostTheSameEachTime() throws Exception {
     long[] nanos = new long[60];
+    // meanwhile a probe keeps asking: an event loop blocked by parsing would leave it waiting
+    AtomicLong slowestProbe = new AtomicLong();
+    java.util.concurrent.atomic.AtomicBoolean attacking = new java.util.concurrent.atomic.AtomicBoolean(true);
+    CompletableFuture<Void> probe = CompletableFuture.runAsync(() -> {
+      HttpRequest health = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + xbosh.port() + "/health")).build();
+      while (attacking.get()) {
+        long t0 = System.nanoTime();
+        try {
+          http.send(health, HttpResponse.BodyHandlers.discarding());
+        } catch (Exception e) {
+          throw new IllegalStateException(e);
+        }
+        slowestProbe.accumulateAndGet(System.nanoTime() - t0, Math::max);
+      }
+    });
     try (Socket s = connect("127.0.0.2")) {
       for (int i = 0; i < nanos.length; i++) {
         byte[] body = BodyParserCostTestAccess.adversarialBody(5000 + i, 60_000);
@@ -111,6 +126,10 @@ class HostileClientsIT {
         assertThat(r.body).contains("condition=\"item-not-found\"");
       }
     }
+    attacking.set(false);
+    probe.get(30, TimeUnit.SECONDS);
+    // generous for a loaded machine; a blocked loop took seconds to tens of seconds
+    assertThat(slowestProbe.get()).isLessThan(TimeUnit.SECONDS.toNanos(3));
     long early = median(nanos, 5, 20);
     long late = median(nanos, 45, 60);
     assertThat(late).as("late %d ns vs early %d ns", late, early).isLessThan(early * 4 + 20_000_000L);
@@ -214,6 +233,22 @@ class HostileClientsIT {
     }
     // both ends of all 60 are gone (the pod runs in this JVM)
     await().atMost(Duration.ofSeconds(10)).until(() -> openFileDescriptors() <= fdsBefore + 10);
+    victimsKeepChatting();
+  }
+
+  @Test
+  void slowloris_aHeadOrBodyThatNeverEndsIsCut() throws Exception {
+    long start = System.nanoTime();
+    try (Socket head = connect("127.0.0.4"); Socket body = connect("127.0.0.4")) {
+      head.getOutputStream().write("POST /http-bind HTTP/1.1\r\nHost: x\r\nContent-".getBytes(StandardCharsets.US_ASCII));
+      body.getOutputStream().write(("POST /http-bind HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n<body ")
+          .getBytes(StandardCharsets.US_ASCII));
+      // a head begun and never finished gets 408; a body never finished, the connection closed
+      assertThat(readAll(head)).startsWith("HTTP/1.1 408");
+      assertThat(readAll(body)).isEmpty();
+    }
+    // the deadlines are one second each here: well under the sockets' 20-second read timeout
+    assertThat(System.nanoTime() - start).isLessThan(TimeUnit.SECONDS.toNanos(15));
     victimsKeepChatting();
   }
 
