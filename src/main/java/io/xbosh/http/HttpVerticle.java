@@ -19,9 +19,13 @@ import io.xbosh.protocol.Negotiator;
 import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.UpstreamResolver;
 import io.xbosh.upstream.UpstreamSecurity;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** One HTTP listener instance: the BOSH endpoint plus health and readiness. Deploy one per event loop. */
 public final class HttpVerticle extends VerticleBase {
+
+  private static final Logger log = LoggerFactory.getLogger(HttpVerticle.class);
 
   /** Liveness: 200 while the process runs. */
   public static final String HEALTH_PATH = "/health";
@@ -37,6 +41,7 @@ public final class HttpVerticle extends VerticleBase {
   private final int port;
   private HttpServer server;
   private HttpServerOptions options;
+  private boolean guardMissingReported;
   private NetClient netClient;
 
   /** @param limits the pod's per-address limits, shared by every instance */
@@ -112,8 +117,12 @@ public final class HttpVerticle extends VerticleBase {
       return;
     }
     conn.closeHandler(v -> limits.connectionClosed(address));
-    if (conn instanceof VertxConnection vc) {
-      ConnectionGuard.install(vc.channelHandlerContext().pipeline(), options, config.headTimeoutMs(), config.bodyTimeoutMs());
+    boolean guarded = conn instanceof VertxConnection vc
+        && ConnectionGuard.install(vc.channelHandlerContext().pipeline(), options, config.headTimeoutMs(), config.bodyTimeoutMs());
+    if (!guarded && !guardMissingReported) {
+      // the guard relies on Vert.x's HTTP/1.x pipeline; a Vert.x that builds it differently loses the deadlines
+      guardMissingReported = true;
+      log.warn("connection from {} without head/body deadlines and backpressure: unexpected HTTP pipeline", address);
     }
   }
 
