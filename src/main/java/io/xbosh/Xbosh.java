@@ -10,6 +10,7 @@ import io.xbosh.cluster.PodBus;
 import io.xbosh.cluster.RedisPodBus;
 import io.xbosh.config.XboshConfig;
 import io.xbosh.metrics.XboshMetrics;
+import io.xbosh.http.ClientLimits;
 import io.xbosh.http.HttpVerticle;
 import io.xbosh.pod.Pod;
 import io.xbosh.session.InMemorySessionStore;
@@ -65,9 +66,14 @@ public final class Xbosh {
     } catch (IOException e) {
       return Future.failedFuture(e);
     }
+    warnIfFileDescriptorsShort(config);
+    // behind a trusted proxy every connection comes from the proxy: no per-address connection limit
+    ClientLimits limits = new ClientLimits(new ClientLimits.Settings(config.maxConnections(),
+        config.trustForwardedFor() ? 0 : config.maxConnectionsPerAddress(), config.maxHeldPerAddress(), config.maxHeldRequests(),
+        config.maxPreauthSessions(), config.maxPreauthPerAddress(), config.createsPerSecond()));
     List<HttpVerticle> verticles = new ArrayList<>();
     for (int i = 0; i < config.eventLoops(); i++) {
-      verticles.add(new HttpVerticle(config, pod, resolver, port));
+      verticles.add(new HttpVerticle(config, pod, resolver, limits, port));
     }
     // instances bound to one host:port share its listener; Vert.x does not share a port 0
     return pod.start(config.sweepMs())
@@ -152,5 +158,19 @@ public final class Xbosh {
         })
         .eventually(() -> pod.store().close())
         .mapEmpty();
+  }
+
+  /**
+   * Client connections and upstream links each take a file descriptor: caps above the process's
+   * limit would let a flood reach "too many open files" before any cap, and then nobody is served.
+   */
+  private static void warnIfFileDescriptorsShort(XboshConfig config) {
+    if (java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.UnixOperatingSystemMXBean os) {
+      long needed = (long) config.maxConnections() + config.maxSessions() + 256;
+      if (needed > os.getMaxFileDescriptorCount()) {
+        log.warn("XBOSH_MAX_CONNECTIONS ({}) + XBOSH_MAX_SESSIONS ({}) + 256 exceed the file descriptor limit ({}): raise the limit or lower the caps",
+            config.maxConnections(), config.maxSessions(), os.getMaxFileDescriptorCount());
+      }
+    }
   }
 }

@@ -40,6 +40,15 @@ public record XboshConfig(
     int maxResponseBytes,
     int maxSessions,
     int maxHeldRequests,
+    int maxHeldPerAddress,
+    int maxConnections,
+    int maxConnectionsPerAddress,
+    int headTimeoutMs,
+    int bodyTimeoutMs,
+    int preauthSeconds,
+    int maxPreauthSessions,
+    int maxPreauthPerAddress,
+    int createsPerSecond,
     int connectTimeoutMs,
     int sweepMs,
     int tombstoneSeconds,
@@ -54,7 +63,8 @@ public record XboshConfig(
     int maxStreams,
     String httpTlsCert,
     String httpTlsKey,
-    boolean trustForwardedProto) {
+    boolean trustForwardedProto,
+    boolean trustForwardedFor) {
 
   /** How xbosh secures its link to the XMPP server (XEP-0124 §19.2, XEP-0206 §2). */
   public enum UpstreamTls {
@@ -116,6 +126,7 @@ public record XboshConfig(
       new Variable("XBOSH_HTTP_TLS_CERT", "(unset: plain HTTP)", "PEM certificate chain: the listener speaks HTTPS (set XBOSH_HTTP_TLS_KEY with it)"),
       new Variable("XBOSH_HTTP_TLS_KEY", "(unset)", "PEM private key of XBOSH_HTTP_TLS_CERT"),
       new Variable("XBOSH_TRUST_FORWARDED_PROTO", "false", "true: a request whose X-Forwarded-Proto is https came encrypted (set only behind a proxy that overwrites the header); sessions begun encrypted refuse plain requests"),
+      new Variable("XBOSH_TRUST_FORWARDED_FOR", "false", "true: the last address of X-Forwarded-For is the client's, for the per-address limits of requests and session creation (set only behind a proxy that appends it); the per-address connection limit is then off"),
       new Variable("XBOSH_REDIS_URL", "(unset)", "Redis connection string, e.g. redis://127.0.0.1:6379/0, or comma-separated seed nodes of a Redis Cluster; unset: in-process session store (single pod)"),
       new Variable("XBOSH_REDIS_CLUSTER", "false", "true: XBOSH_REDIS_URL names Redis Cluster nodes"),
       new Variable("XBOSH_REDIS_POOL_SIZE", "32", "pooled Redis connections per pod"),
@@ -143,6 +154,15 @@ public record XboshConfig(
       new Variable("XBOSH_MAX_RESPONSE_BYTES", "1048576", "bytes of server stanzas one response carries at most (at least one stanza)"),
       new Variable("XBOSH_MAX_SESSIONS", "10000", "upstream links this pod owns at most; beyond it creation is refused"),
       new Variable("XBOSH_MAX_HELD_REQUESTS", "20000", "HTTP requests this pod holds at most; beyond it HTTP 503"),
+      new Variable("XBOSH_MAX_HELD_PER_ADDRESS", "(a tenth of XBOSH_MAX_HELD_REQUESTS, at least 4)", "BOSH requests one client address may have held or in progress; beyond it HTTP 503; the last tenth of XBOSH_MAX_HELD_REQUESTS only goes to addresses with none"),
+      new Variable("XBOSH_MAX_CONNECTIONS", "10000", "open client connections per pod (keep well below the process's file descriptor limit); beyond it new connections are closed; the last tenth only goes to addresses with none open"),
+      new Variable("XBOSH_MAX_CONNECTIONS_PER_ADDRESS", "256", "open client connections per client address; beyond it new connections are closed; 0: no limit"),
+      new Variable("XBOSH_HEAD_TIMEOUT_MS", "10000", "time for a request head to arrive (from the connection's opening, or the request's first byte); then HTTP 408 and the connection closes"),
+      new Variable("XBOSH_BODY_TIMEOUT_MS", "30000", "time for a request body to arrive after its head; then the connection closes"),
+      new Variable("XBOSH_PREAUTH_SECONDS", "30", "a session whose server has not sent SASL success within this time ends with policy-violation and its upstream link closes"),
+      new Variable("XBOSH_MAX_PREAUTH_SESSIONS", "1000", "sessions not yet authenticated per pod (each holds a connection to the XMPP server); beyond it creation gets HTTP 429; the last tenth only goes to addresses with none"),
+      new Variable("XBOSH_MAX_PREAUTH_PER_ADDRESS", "20", "sessions not yet authenticated per client address; beyond it creation gets HTTP 429"),
+      new Variable("XBOSH_CREATES_PER_SECOND", "5", "session creations per client address per second (bursts of twice as many); beyond it HTTP 429; 0: no limit"),
       new Variable("XBOSH_CONNECT_TIMEOUT_MS", "10000", "time to connect to the XMPP server and receive its stream features"),
       new Variable("XBOSH_SWEEP_MS", "5000", "how often a pod checks its sessions in the store and closes the upstream links of expired ones (one read per owned session)"),
       new Variable("XBOSH_TOMBSTONE_SECONDS", "120", "how long an ended session answers its final body before its sid is unknown"),
@@ -170,6 +190,7 @@ public record XboshConfig(
       }
       return s;
     });
+    int maxHeld = r.intIn("XBOSH_MAX_HELD_REQUESTS", 20000, 1, 10_000_000);
     XboshConfig c = new XboshConfig(
         r.get("XBOSH_HTTP_HOST", "0.0.0.0", Function.identity()),
         r.intIn("XBOSH_HTTP_PORT", 5280, 0, 65535),
@@ -207,7 +228,16 @@ public record XboshConfig(
         r.intIn("XBOSH_MAX_QUEUED_BYTES", 4 << 20, 1024, 1 << 30),
         r.intIn("XBOSH_MAX_RESPONSE_BYTES", 1 << 20, 1024, 1 << 30),
         r.intIn("XBOSH_MAX_SESSIONS", 10000, 1, 10_000_000),
-        r.intIn("XBOSH_MAX_HELD_REQUESTS", 20000, 1, 10_000_000),
+        maxHeld,
+        r.intIn("XBOSH_MAX_HELD_PER_ADDRESS", Math.max(4, maxHeld / 10), 1, 10_000_000),
+        r.intIn("XBOSH_MAX_CONNECTIONS", 10000, 1, 10_000_000),
+        r.intIn("XBOSH_MAX_CONNECTIONS_PER_ADDRESS", 256, 0, 10_000_000),
+        r.intIn("XBOSH_HEAD_TIMEOUT_MS", 10000, 100, 600_000),
+        r.intIn("XBOSH_BODY_TIMEOUT_MS", 30000, 100, 600_000),
+        r.intIn("XBOSH_PREAUTH_SECONDS", 30, 1, 3600),
+        r.intIn("XBOSH_MAX_PREAUTH_SESSIONS", 1000, 1, 10_000_000),
+        r.intIn("XBOSH_MAX_PREAUTH_PER_ADDRESS", 20, 1, 10_000_000),
+        r.intIn("XBOSH_CREATES_PER_SECOND", 5, 0, 1_000_000),
         r.intIn("XBOSH_CONNECT_TIMEOUT_MS", 10000, 100, 600_000),
         r.intIn("XBOSH_SWEEP_MS", 5000, 50, 600_000),
         r.intIn("XBOSH_TOMBSTONE_SECONDS", 120, 1, 86400),
@@ -228,7 +258,8 @@ public record XboshConfig(
         r.intIn("XBOSH_MAX_STREAMS", 4, 1, 16),
         r.get("XBOSH_HTTP_TLS_CERT", null, XboshConfig::readable),
         r.get("XBOSH_HTTP_TLS_KEY", null, XboshConfig::readable),
-        r.get("XBOSH_TRUST_FORWARDED_PROTO", false, XboshConfig::bool));
+        r.get("XBOSH_TRUST_FORWARDED_PROTO", false, XboshConfig::bool),
+        r.get("XBOSH_TRUST_FORWARDED_FOR", false, XboshConfig::bool));
     if ((c.httpTlsCert() == null) != (c.httpTlsKey() == null)) {
       r.error("XBOSH_HTTP_TLS_CERT and XBOSH_HTTP_TLS_KEY go together");
     }

@@ -56,8 +56,11 @@ public final class BoshHandler implements Handler<RoutingContext> {
    * @param maxPause   the {@code maxpause} advertised to clients, seconds; 0: pausing is off
    * @param maxStreams streams a session may have open (XEP-0124 §16); 1: multiple streams are off
    * @param trustForwardedProto whether {@code X-Forwarded-Proto: https} means the request came encrypted
+   * @param trustForwardedFor   whether the last address of {@code X-Forwarded-For} is the client's
+   * @param preauthSeconds      how long a new session may take to authenticate
    */
-  public record Settings(int maxBodyBytes, int maxPause, int maxStreams, Set<String> corsOrigins, boolean trustForwardedProto) {
+  public record Settings(int maxBodyBytes, int maxPause, int maxStreams, Set<String> corsOrigins, boolean trustForwardedProto,
+      boolean trustForwardedFor, int preauthSeconds) {
 
     boolean streams() {
       return maxStreams > 1;
@@ -79,13 +82,15 @@ public final class BoshHandler implements Handler<RoutingContext> {
   private final Negotiator negotiator;
   private final Connector connector;
   private final Settings settings;
+  private final ClientLimits limits;
 
-  public BoshHandler(Pod pod, BodyParser parser, Negotiator negotiator, Connector connector, Settings settings) {
+  public BoshHandler(Pod pod, BodyParser parser, Negotiator negotiator, Connector connector, Settings settings, ClientLimits limits) {
     this.pod = pod;
     this.parser = parser;
     this.negotiator = negotiator;
     this.connector = connector;
     this.settings = settings;
+    this.limits = limits;
   }
 
   @Override
@@ -125,14 +130,52 @@ public final class BoshHandler implements Handler<RoutingContext> {
       reply.write(res, 503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
       return;
     }
+    String address = clientAddress(req);
+    if (!limits.requestStarted(address)) {
+      // one address may not hold the pod's capacity for everyone else
+      pod.metrics().request("overloaded_address");
+      res.putHeader("Retry-After", "1");
+      reply.write(res, 503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
+      return;
+    }
+    // called once: when the answer is written, or when the connection closes before it
+    boolean[] counted = {true};
+    res.endHandler(v -> {
+      if (counted[0]) {
+        counted[0] = false;
+        limits.requestDone(address);
+      }
+    });
     boolean encrypted = encrypted(req);
+    Intake in = new Intake(res, reply, encrypted, address);
     if (script) {
-      decodeAndProcess(() -> RequestBody.fromQuery(req.query(), settings.maxBodyBytes()), res, reply, encrypted, true);
+      decodeAndProcess(() -> RequestBody.fromQuery(req.query(), settings.maxBodyBytes()), in, true);
       return;
     }
     String coding = req.getHeader(HttpHeaders.CONTENT_ENCODING);
     readBody(req, res, reply).onSuccess(raw ->
-        decodeAndProcess(() -> RequestBody.decode(coding, raw, settings.maxBodyBytes()), res, reply, encrypted, false));
+        decodeAndProcess(() -> RequestBody.decode(coding, raw, settings.maxBodyBytes()), in, false));
+  }
+
+  /** One request on its way in: where its answer goes, how it came, from whom. */
+  private record Intake(HttpServerResponse res, Reply reply, boolean encrypted, String address) {
+  }
+
+  /**
+   * The client's address for the per-address limits: the peer's, or behind a trusted proxy the last
+   * {@code X-Forwarded-For} entry (the one that proxy appended; earlier ones are the client's word).
+   */
+  private String clientAddress(HttpServerRequest req) {
+    if (settings.trustForwardedFor()) {
+      String forwarded = req.getHeader("X-Forwarded-For");
+      if (forwarded != null) {
+        String last = forwarded.substring(forwarded.lastIndexOf(',') + 1).trim();
+        if (!last.isEmpty() && last.length() <= 64) {
+          return last;
+        }
+      }
+    }
+    return req.remoteAddress() == null ? "?" : req.remoteAddress().hostAddress();
   }
 
   /**
@@ -144,8 +187,9 @@ public final class BoshHandler implements Handler<RoutingContext> {
   }
 
   /** @param script XEP-0252: the content is a piece of the session's continuous content, not whole elements */
-  private void decodeAndProcess(java.util.function.Supplier<byte[]> decoding, HttpServerResponse res, Reply reply, boolean encrypted,
-      boolean script) {
+  private void decodeAndProcess(java.util.function.Supplier<byte[]> decoding, Intake in, boolean script) {
+    HttpServerResponse res = in.res();
+    Reply reply = in.reply();
     byte[] bytes;
     try {
       bytes = decoding.get();
@@ -156,7 +200,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       badRequest(res, reply, e);
       return;
     }
-    process(bytes, res, reply, encrypted, script);
+    process(bytes, in, script);
   }
 
   private void badRequest(HttpServerResponse res, Reply reply, BoshException e) {
@@ -214,7 +258,10 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
   }
 
-  private void process(byte[] bytes, HttpServerResponse res, Reply reply, boolean encrypted, boolean script) {
+  private void process(byte[] bytes, Intake in, boolean script) {
+    HttpServerResponse res = in.res();
+    Reply reply = in.reply();
+    boolean encrypted = in.encrypted();
     BoshBody body;
     String fragment = "";
     try {
@@ -230,7 +277,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     if (body.sid() == null) {
-      create(body, res, reply, encrypted);
+      create(body, res, reply, encrypted, in.address());
     } else {
       accept(body, res, reply, encrypted, fragment);
     }
@@ -238,7 +285,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
 
   // ---- session creation (XEP-0124 §7, XEP-0206 §3-4)
 
-  private void create(BoshBody body, HttpServerResponse res, Reply reply, boolean encrypted) {
+  private void create(BoshBody body, HttpServerResponse res, Reply reply, boolean encrypted, String address) {
     SessionParams params;
     try {
       params = negotiator.negotiate(body);
@@ -267,6 +314,15 @@ public final class BoshHandler implements Handler<RoutingContext> {
       fail(res, reply, e, params.content(), params.legacy());
       return;
     }
+    ClientLimits.Refusal refused = limits.creationStarted(address, System.nanoTime());
+    if (refused != null) {
+      // a flood of sessions that never log in would hold a connection to the XMPP server each
+      pod.metrics().request("creation_limited");
+      log.debug("session creation from {} refused: {}", address, refused);
+      res.putHeader(HttpHeaders.RETRY_AFTER, refused == ClientLimits.Refusal.RATE ? "1" : Integer.toString(settings.preauthSeconds()));
+      reply.write(res, 429, params.content(), terminateBody(TerminateCondition.POLICY_VIOLATION, ""));
+      return;
+    }
     String newKey = givenKey.isEmpty() ? null : givenKey;
     String sid = newSid();
     // XEP-0124 §16.2: the first stream's name announces support for multiple streams
@@ -288,12 +344,14 @@ public final class BoshHandler implements Handler<RoutingContext> {
           String response = created.response();
           pod.own(new SessionLinks(sid, stream, created.link(), settings.streams() ? connector : null, pod,
               () -> new ScriptContent(parser, settings.maxBodyBytes())));
+          preauthDeadline(sid, created.link(), address);
           metrics.sessionCreated();
           metrics.request("created");
           log.info("sid={} created for {} (wait={} hold={})", sid, params.to(), params.waitSeconds(), params.hold());
           reply.write(res, 200, params.content(), response);
         })
         .onFailure(e -> {
+          limits.preauthEnded(address);
           if (e instanceof StoreFailure) {
             // out of memory, failing over, unreachable: the client retries the creation (XEP-0124 §17.3)
             log.warn("session creation: store failure: {}", e.getCause().getMessage());
@@ -305,6 +363,33 @@ public final class BoshHandler implements Handler<RoutingContext> {
           metrics.request(e instanceof BoshException be ? be.condition().wireName() : "error");
           fail(res, reply, e, params.content(), params.legacy());
         });
+  }
+
+  /**
+   * A session counts against its address's and the pod's pre-authentication caps until its server
+   * sends SASL success; one that has not within {@code preauthSeconds} ends with policy-violation
+   * and its upstream link closes.
+   */
+  private void preauthDeadline(String sid, UpstreamLink link, String address) {
+    boolean[] released = {false};
+    Runnable release = () -> {
+      if (!released[0]) {
+        released[0] = true;
+        limits.preauthEnded(address);
+      }
+    };
+    io.vertx.core.Context here = pod.vertx().getOrCreateContext();
+    long timer = pod.vertx().setTimer(settings.preauthSeconds() * 1000L, id -> {
+      release.run();
+      if (!link.authenticated().succeeded() && pod.owns(sid)) {
+        log.info("sid={} not authenticated within {} s; ending it", sid, settings.preauthSeconds());
+        pod.failed(sid, TerminateCondition.POLICY_VIOLATION);
+      }
+    });
+    link.authenticated().onComplete(ar -> here.runOnContext(v -> {
+      release.run();
+      pod.vertx().cancelTimer(timer);
+    }));
   }
 
   private record Created(UpstreamLink link, String response) {

@@ -2,11 +2,15 @@ package io.xbosh.http;
 
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
+import io.vertx.core.http.HttpConnection;
+import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.net.NetClient;
 import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.PemKeyCertOptions;
+import io.vertx.core.net.impl.VertxConnection;
 import io.vertx.ext.web.Router;
 import io.xbosh.config.XboshConfig;
 import io.xbosh.pod.Pod;
@@ -15,9 +19,13 @@ import io.xbosh.protocol.Negotiator;
 import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.UpstreamResolver;
 import io.xbosh.upstream.UpstreamSecurity;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** One HTTP listener instance: the BOSH endpoint plus health and readiness. Deploy one per event loop. */
 public final class HttpVerticle extends VerticleBase {
+
+  private static final Logger log = LoggerFactory.getLogger(HttpVerticle.class);
 
   /** Liveness: 200 while the process runs. */
   public static final String HEALTH_PATH = "/health";
@@ -29,14 +37,19 @@ public final class HttpVerticle extends VerticleBase {
   private final XboshConfig config;
   private final Pod pod;
   private final UpstreamResolver resolver;
+  private final ClientLimits limits;
   private final int port;
   private HttpServer server;
+  private HttpServerOptions options;
+  private boolean guardMissingReported;
   private NetClient netClient;
 
-  public HttpVerticle(XboshConfig config, Pod pod, UpstreamResolver resolver, int port) {
+  /** @param limits the pod's per-address limits, shared by every instance */
+  public HttpVerticle(XboshConfig config, Pod pod, UpstreamResolver resolver, ClientLimits limits, int port) {
     this.config = config;
     this.pod = pod;
     this.resolver = resolver;
+    this.limits = limits;
     this.port = port;
   }
 
@@ -53,7 +66,8 @@ public final class HttpVerticle extends VerticleBase {
         new Connector(vertx, resolver, netClient, new Connector.Settings(config.maxStanzaBytes(), config.maxQueuedStanzas(), config.maxReadAheadBytes(),
             config.connectTimeoutMs(), UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust()))),
         new BoshHandler.Settings(config.maxBodyBytes(), config.maxPause(), config.maxStreams(), config.corsOrigins(),
-            config.trustForwardedProto()));
+            config.trustForwardedProto(), config.trustForwardedFor(), config.preauthSeconds()),
+        limits);
     Router router = Router.router(vertx);
     router.route(config.httpPath()).handler(bosh);
     router.get(HEALTH_PATH).handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ok"));
@@ -65,7 +79,7 @@ public final class HttpVerticle extends VerticleBase {
       rc.response().setStatusCode(ready ? 200 : 503).putHeader("Content-Type", "text/plain")
           .end(ready ? "ready" : pod.draining() ? "draining" : "store unavailable");
     });
-    HttpServerOptions options = new HttpServerOptions();
+    options = new HttpServerOptions();
     if (config.httpTlsCert() != null) {
       options.setSsl(true).setKeyCertOptions(new PemKeyCertOptions().setCertPath(config.httpTlsCert()).setKeyPath(config.httpTlsKey()));
     }
@@ -75,9 +89,62 @@ public final class HttpVerticle extends VerticleBase {
         .setTcpNoDelay(true)
         // script syntax (XEP-0252) carries the whole body, percent-encoded, in the request line
         .setMaxInitialLineLength(Math.max(4096, config.maxBodyBytes() * 3 + 1024))
-        .setIdleTimeout(config.maxWait() * 2 + 30))
-        .requestHandler(router);
+        .setIdleTimeout(config.maxWait() * 2 + 30)
+        // HTTP/2 cleartext upgrades are refused: xbosh speaks HTTP/1.1 only (HTTP/2 ends at a proxy)
+        .setHttp2ClearTextEnabled(false));
+    server.connectionHandler(this::connected).requestHandler(req -> {
+      if (unroutable(req)) {
+        // answered here, before the router, which would log each as an error with a stack trace
+        pod.metrics().request("unroutable");
+        req.response().setStatusCode(400).putHeader("Connection", "close").putHeader("Content-Length", "0").end()
+            .onComplete(ar -> req.connection().close());
+        return;
+      }
+      router.handle(req);
+    });
     return server.listen();
+  }
+
+  /**
+   * A new client connection: counted against the pod's and its address's connection limits (closed
+   * at once beyond them), and given head and body deadlines and write backpressure.
+   */
+  private void connected(HttpConnection conn) {
+    String address = conn.remoteAddress() == null ? "?" : conn.remoteAddress().hostAddress();
+    if (!limits.connectionOpened(address)) {
+      pod.metrics().request("connection_refused");
+      conn.close();
+      return;
+    }
+    conn.closeHandler(v -> limits.connectionClosed(address));
+    boolean guarded = conn instanceof VertxConnection vc
+        && ConnectionGuard.install(vc.channelHandlerContext().pipeline(), options, config.headTimeoutMs(), config.bodyTimeoutMs());
+    if (!guarded && !guardMissingReported) {
+      // the guard relies on Vert.x's HTTP/1.x pipeline; a Vert.x that builds it differently loses the deadlines
+      guardMissingReported = true;
+      log.warn("connection from {} without head/body deadlines and backpressure: unexpected HTTP pipeline", address);
+    }
+  }
+
+  /**
+   * Requests no route can take: CONNECT, an asterisk form ({@code OPTIONS *}), a path that is not
+   * absolute or whose percent-encoding is broken.
+   */
+  static boolean unroutable(HttpServerRequest req) {
+    if (req.method() == HttpMethod.CONNECT) {
+      return true;
+    }
+    String path = req.path();
+    if (path == null || !path.startsWith("/")) {
+      return true;
+    }
+    for (int i = 0; i < path.length(); i++) {
+      if (path.charAt(i) == '%' && (i + 2 >= path.length()
+          || Character.digit(path.charAt(i + 1), 16) < 0 || Character.digit(path.charAt(i + 2), 16) < 0)) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** The port the listener is bound to. */

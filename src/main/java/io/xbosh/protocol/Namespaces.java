@@ -10,6 +10,8 @@ public final class Namespaces {
   public static final String XML = "http://www.w3.org/XML/1998/namespace";
   /** RFC 6120 §5: STARTTLS. */
   public static final String TLS = "urn:ietf:params:xml:ns:xmpp-tls";
+  /** RFC 6120 §6: SASL. */
+  public static final String SASL = "urn:ietf:params:xml:ns:xmpp-sasl";
 
   private Namespaces() {
   }

@@ -28,7 +28,6 @@ import javax.xml.stream.XMLStreamException;
  */
 public final class StreamReader {
 
-  private static final AsyncXMLInputFactory FACTORY = factory();
   private static final Map<String, String> BODY_SCOPE = Map.of("", Namespaces.HTTPBIND, "stream", Namespaces.STREAMS);
   private static final String COMPRESS_FEATURE_NS = "http://jabber.org/features/compress";
   /** Bytes of the stream header at most, attributes included. */
@@ -86,7 +85,9 @@ public final class StreamReader {
 
   /** Starts a new XML document: after a stream restart (XEP-0206 §5). */
   public void reset() {
-    reader = FACTORY.createAsyncForByteArray();
+    // a factory per document: Aalto's factory merges the symbol table of every reader it made and
+    // never resets it, so one shared by all links would grow with every name any server ever sent
+    reader = factory().createAsyncForByteArray();
     writer = new ElementWriter(BODY_SCOPE, null, null, maxStanzaChars);
     open = false;
     skipDepth = 0;

@@ -102,6 +102,8 @@ public final class UpstreamLink implements StreamReader.Handler {
   private volatile State state = State.CONNECTING;
   private NetSocket socket;
   private Promise<StreamOpened> opening;
+  /** completed by the server's SASL success, failed when the link closes before it */
+  private final Promise<Void> authenticated = Promise.promise();
   private String streamId;
   private String streamFrom;
   private LinkSink sink;
@@ -144,6 +146,14 @@ public final class UpstreamLink implements StreamReader.Handler {
 
   public SessionParams params() {
     return params;
+  }
+
+  /**
+   * Succeeds when the server has sent SASL {@code <success/>} (RFC 6120 §6.4.6): the session is past
+   * pre-authentication. Fails when the link closes first.
+   */
+  public Future<Void> authenticated() {
+    return authenticated.future();
   }
 
   public State state() {
@@ -217,6 +227,7 @@ public final class UpstreamLink implements StreamReader.Handler {
     pending.clear();
     pendingChars = 0;
     onWritable = null;
+    authenticated.tryFail("link closed");
     if (sink != null) {
       LinkSink s = sink;
       sink = null;
@@ -419,6 +430,9 @@ public final class UpstreamLink implements StreamReader.Handler {
       case SECURING -> tls(stanzas.get(0));
       case OPENING -> features(stanzas);
       case OPEN, CLOSING -> {
+        if (!authenticated.future().isComplete() && stanzas.stream().anyMatch(UpstreamLink::saslSuccess)) {
+          authenticated.tryComplete();
+        }
         stanzas.forEach(this::addPending);
         pump();
       }
@@ -447,6 +461,19 @@ public final class UpstreamLink implements StreamReader.Handler {
     opening = null;
     p.complete(opened);
     pump();
+  }
+
+  /** A top-level {@code <success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>}, whatever its prefix. */
+  static boolean saslSuccess(String stanza) {
+    int end = stanza.indexOf('>');
+    if (end < 0 || !stanza.startsWith("<")) {
+      return false;
+    }
+    String tag = stanza.substring(1, end);
+    int space = tag.indexOf(' ');
+    String name = space < 0 ? tag : tag.substring(0, space);
+    String local = name.substring(name.indexOf(':') + 1).replace("/", "");
+    return local.equals("success") && tag.contains(Namespaces.SASL);
   }
 
   /** RFC 6120 §5.4.2: the server's answer to {@code <starttls/>}; on proceed, TLS and a new stream. */

@@ -96,6 +96,7 @@ abstract class BoshHttpContract {
         "XBOSH_SWEEP_MS", "200",
         "XBOSH_CORS_ORIGINS", "https://app.example.org"));
     env.putAll(extra);
+    env = new HashMap<>(io.xbosh.testing.OneClientAddress.withLimitsOff(env));
     baseEnv = Map.copyOf(env);
     xbosh = Xbosh.start(vertx, XboshConfig.from(env)).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
   }

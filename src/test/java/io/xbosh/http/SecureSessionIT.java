@@ -61,11 +61,11 @@ class SecureSessionIT {
     secured.put("XBOSH_NODE_ID", "https-pod");
     secured.put("XBOSH_HTTP_TLS_CERT", cert.cert().toString());
     secured.put("XBOSH_HTTP_TLS_KEY", cert.key().toString());
-    httpsPod = Xbosh.start(vertx, XboshConfig.from(secured)).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+    httpsPod = Xbosh.start(vertx, XboshConfig.from(io.xbosh.testing.OneClientAddress.withLimitsOff(secured))).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
     Map<String, String> proxied = new HashMap<>(env);
     proxied.put("XBOSH_NODE_ID", "proxied-pod");
     proxied.put("XBOSH_TRUST_FORWARDED_PROTO", "true");
-    plainPod = Xbosh.start(vertx, XboshConfig.from(proxied)).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
+    plainPod = Xbosh.start(vertx, XboshConfig.from(io.xbosh.testing.OneClientAddress.withLimitsOff(proxied))).toCompletionStage().toCompletableFuture().get(20, TimeUnit.SECONDS);
   }
 
   @AfterAll

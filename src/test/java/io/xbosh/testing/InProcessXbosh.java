@@ -22,7 +22,7 @@ public final class InProcessXbosh implements AutoCloseable {
 
   /** Starts with these settings added to a loopback listener on a free port. */
   public static InProcessXbosh start(Map<String, String> env) throws Exception {
-    Map<String, String> all = new HashMap<>(env);
+    Map<String, String> all = new HashMap<>(OneClientAddress.withLimitsOff(env));
     all.putIfAbsent("XBOSH_HTTP_HOST", "127.0.0.1");
     all.putIfAbsent("XBOSH_HTTP_PORT", "0");
     Vertx vertx = Vertx.vertx();

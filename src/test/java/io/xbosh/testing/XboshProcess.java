@@ -30,7 +30,7 @@ public final class XboshProcess extends ExternalProcess {
       throw new IOException(JAR + " is missing: integration tests run after 'mvn package'");
     }
     int port = freePort();
-    Map<String, String> all = new HashMap<>(env);
+    Map<String, String> all = new HashMap<>(OneClientAddress.withLimitsOff(env));
     all.put("XBOSH_HTTP_HOST", "127.0.0.1");
     all.put("XBOSH_HTTP_PORT", Integer.toString(port));
     all.put("XBOSH_NODE_ID", nodeId);
