@@ -3,9 +3,6 @@ package io.xbosh;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.redis.client.Redis;
-import io.vertx.redis.client.RedisClientType;
-import io.vertx.redis.client.RedisOptions;
-import io.vertx.redis.client.RedisReplicas;
 import io.xbosh.cluster.PodBus;
 import io.xbosh.cluster.RedisPodBus;
 import io.xbosh.config.XboshConfig;
@@ -13,6 +10,7 @@ import io.xbosh.metrics.XboshMetrics;
 import io.xbosh.http.HttpVerticle;
 import io.xbosh.pod.Pod;
 import io.xbosh.session.InMemorySessionStore;
+import io.xbosh.session.RedisClients;
 import io.xbosh.session.RedisSessionStore;
 import io.xbosh.session.SessionStore;
 import io.xbosh.upstream.ConfiguredResolver;
@@ -100,20 +98,11 @@ public final class Xbosh {
     if (config.redisUrl() == null) {
       return new Backend(new InMemorySessionStore(config.maxQueuedStanzas(), tombstone, config.maxStreams()), PodBus.LOCAL);
     }
-    List<String> urls = List.of(config.redisUrl().split(","));
-    RedisOptions options = new RedisOptions()
-        .setType(config.redisCluster() ? RedisClientType.CLUSTER : RedisClientType.STANDALONE)
-        .setEndpoints(urls)
-        .setMaxPoolSize(config.redisPoolSize())
-        .setMaxPoolWaiting(config.redisPoolSize() * 256)
-        .setMaxWaitingHandlers(config.redisPoolSize() * 256);
-    if (config.redisCluster()) {
-      options.setUseReplicas(RedisReplicas.NEVER);
-    }
-    Redis redis = Redis.createClient(vertx, options);
+    RedisClients clients = new RedisClients(vertx, config);
+    Redis redis = clients.commands();
     return new Backend(new RedisSessionStore(redis, true, config.nodeId(), config.maxQueuedStanzas(), tombstone,
         config.maxStreams(), metrics.registry()),
-        new RedisPodBus(vertx, redis, urls, config.nodeId(), config.heartbeatMs(), config.podDeadMs()));
+        new RedisPodBus(vertx, redis, clients.subscribers(), config.nodeId(), config.heartbeatMs(), config.podDeadMs()));
   }
 
   private static int freePort(String host) throws IOException {

@@ -21,6 +21,13 @@ public record XboshConfig(
     String redisUrl,
     boolean redisCluster,
     int redisPoolSize,
+    String redisSentinelMaster,
+    String redisUser,
+    Secret redisPassword,
+    String redisTlsCa,
+    String redisTlsCert,
+    String redisTlsKey,
+    boolean redisTlsVerifyHost,
     HostPort upstream,
     Map<String, HostPort> upstreamHosts,
     Set<String> domains,
@@ -63,6 +70,24 @@ public record XboshConfig(
     REQUIRED,
     /** TLS from the first byte (XEP-0368 direct TLS) */
     DIRECT
+  }
+
+  /** A value never printed: its {@code toString} hides it, so logging the config cannot leak it. */
+  public record Secret(String value) {
+    @Override
+    public String toString() {
+      return "(hidden)";
+    }
+  }
+
+  /** The Redis URLs, split; empty without Redis. */
+  public List<String> redisUrls() {
+    return redisUrl == null ? List.of() : List.of(redisUrl.split(","));
+  }
+
+  /** True when the Redis URLs ask for TLS ({@code rediss://}). */
+  public boolean redisTls() {
+    return redisUrl != null && redisUrl.startsWith("rediss://");
   }
 
   /** SRV mode: {@code XBOSH_UPSTREAM=srv} leaves {@link #upstream()} null. */
@@ -116,6 +141,14 @@ public record XboshConfig(
       new Variable("XBOSH_REDIS_URL", "(unset)", "Redis connection string, e.g. redis://127.0.0.1:6379/0, or comma-separated seed nodes of a Redis Cluster; unset: in-process session store (single pod)"),
       new Variable("XBOSH_REDIS_CLUSTER", "false", "true: XBOSH_REDIS_URL names Redis Cluster nodes"),
       new Variable("XBOSH_REDIS_POOL_SIZE", "32", "pooled Redis connections per pod"),
+      new Variable("XBOSH_REDIS_SENTINEL", "(unset)", "master name of a Redis Sentinel deployment: XBOSH_REDIS_URL then lists the sentinels; xbosh follows failovers"),
+      new Variable("XBOSH_REDIS_USER", "(unset: default)", "Redis ACL user name"),
+      new Variable("XBOSH_REDIS_PASSWORD", "(unset)", "Redis password (never printed); prefer XBOSH_REDIS_PASSWORD_FILE"),
+      new Variable("XBOSH_REDIS_PASSWORD_FILE", "(unset)", "file holding the Redis password, e.g. mounted from a Kubernetes Secret (one trailing newline ignored)"),
+      new Variable("XBOSH_REDIS_TLS_CA", "(JVM trust store)", "PEM bundle of the certificate authorities trusted for the Redis servers' certificates (rediss:// URLs)"),
+      new Variable("XBOSH_REDIS_TLS_CERT", "(unset)", "PEM client certificate chain presented to Redis (set XBOSH_REDIS_TLS_KEY with it)"),
+      new Variable("XBOSH_REDIS_TLS_KEY", "(unset)", "PEM private key of XBOSH_REDIS_TLS_CERT"),
+      new Variable("XBOSH_REDIS_TLS_VERIFY_HOST", "true", "false: accept a Redis certificate that does not name the host in the URL (the chain is still checked)"),
       new Variable("XBOSH_UPSTREAM", "127.0.0.1:5222", "host:port of the XMPP server's c2s listener, for every domain not in XBOSH_UPSTREAM_HOSTS; srv: look up each domain's _xmpp-client._tcp SRV records, else domain:5222 (set XBOSH_DOMAINS with it)"),
       new Variable("XBOSH_UPSTREAM_HOSTS", "(empty)", "per-domain servers: domain=host:port,domain2=host:port"),
       new Variable("XBOSH_DOMAINS", "(empty: any)", "comma-separated domains clients may ask for in 'to'; others get host-unknown"),
@@ -173,16 +206,26 @@ public record XboshConfig(
           }
           return s;
         }),
-        r.get("XBOSH_REDIS_URL", null, s -> {
-          for (String url : s.split(",")) {
-            if (!url.startsWith("redis://") && !url.startsWith("rediss://") && !url.startsWith("unix://")) {
-              throw new IllegalArgumentException("each URL must start with redis://, rediss:// or unix://");
-            }
+        r.redacted("XBOSH_REDIS_URL", XboshConfig::redactUrl, XboshConfig::parseRedisUrls),
+        r.get("XBOSH_REDIS_CLUSTER", false, XboshConfig::bool),
+        r.intIn("XBOSH_REDIS_POOL_SIZE", 32, 1, 1024),
+        r.get("XBOSH_REDIS_SENTINEL", null, s -> {
+          if (!s.matches("[A-Za-z0-9._-]{1,128}")) {
+            throw new IllegalArgumentException("must be a master name ([A-Za-z0-9._-])");
           }
           return s;
         }),
-        r.get("XBOSH_REDIS_CLUSTER", false, XboshConfig::bool),
-        r.intIn("XBOSH_REDIS_POOL_SIZE", 32, 1, 1024),
+        r.get("XBOSH_REDIS_USER", null, s -> {
+          if (!s.matches("[!-~]{1,128}")) {
+            throw new IllegalArgumentException("must be printable ASCII without spaces");
+          }
+          return s;
+        }),
+        redisPassword(r),
+        r.get("XBOSH_REDIS_TLS_CA", null, XboshConfig::readable),
+        r.get("XBOSH_REDIS_TLS_CERT", null, XboshConfig::readable),
+        r.get("XBOSH_REDIS_TLS_KEY", null, XboshConfig::readable),
+        r.get("XBOSH_REDIS_TLS_VERIFY_HOST", true, XboshConfig::bool),
         r.get("XBOSH_UPSTREAM", new HostPort("127.0.0.1", 5222), s -> s.equals("srv") ? null : HostPort.parse(s)),
         r.get("XBOSH_UPSTREAM_HOSTS", Map.of(), XboshConfig::parseHostMap),
         r.get("XBOSH_DOMAINS", Set.of(), XboshConfig::parseSet),
@@ -223,8 +266,78 @@ public record XboshConfig(
     if ((c.httpTlsCert() == null) != (c.httpTlsKey() == null)) {
       r.error("XBOSH_HTTP_TLS_CERT and XBOSH_HTTP_TLS_KEY go together");
     }
+    checkRedis(c, r);
     r.check();
     return c;
+  }
+
+  private static String parseRedisUrls(String s) {
+    boolean tls = s.startsWith("rediss://");
+    for (String url : s.split(",")) {
+      if (!url.startsWith("redis://") && !url.startsWith("rediss://") && !url.startsWith("unix://")) {
+        throw new IllegalArgumentException("each URL must start with redis://, rediss:// or unix://");
+      }
+      if (url.startsWith("rediss://") != tls) {
+        throw new IllegalArgumentException("either every URL is rediss:// (TLS) or none is");
+      }
+      try {
+        java.net.URI uri = new java.net.URI(url);
+        if (!url.startsWith("unix://") && uri.getHost() == null) {
+          throw new IllegalArgumentException("a URL has no host name");
+        }
+      } catch (java.net.URISyntaxException e) {
+        throw new IllegalArgumentException("a URL is malformed");
+      }
+    }
+    return s;
+  }
+
+  /** A Redis URL list as it may be printed: any password replaced by ***. */
+  public static String redactUrl(String s) {
+    return s.replaceAll("(?<=://)([^@/,]*):[^@/,]*@", "$1:***@").replaceAll("(?i)([?&]password=)[^&,]*", "$1***");
+  }
+
+  private static Secret redisPassword(Reader r) {
+    Secret inline = r.redacted("XBOSH_REDIS_PASSWORD", s -> "***", Secret::new);
+    Secret fromFile = r.get("XBOSH_REDIS_PASSWORD_FILE", null, f -> {
+      try {
+        String p = java.nio.file.Files.readString(java.nio.file.Path.of(readable(f)));
+        p = p.endsWith("\r\n") ? p.substring(0, p.length() - 2) : p.endsWith("\n") ? p.substring(0, p.length() - 1) : p;
+        if (p.isEmpty()) {
+          throw new IllegalArgumentException("the file is empty");
+        }
+        return new Secret(p);
+      } catch (java.io.IOException e) {
+        throw new IllegalArgumentException("cannot be read: " + e.getMessage());
+      }
+    });
+    if (inline != null && fromFile != null) {
+      r.error("XBOSH_REDIS_PASSWORD and XBOSH_REDIS_PASSWORD_FILE: set one of them");
+    }
+    return inline != null ? inline : fromFile;
+  }
+
+  private static void checkRedis(XboshConfig c, Reader r) {
+    boolean redisSettings = c.redisCluster() || c.redisSentinelMaster() != null || c.redisUser() != null
+        || c.redisPassword() != null || c.redisTlsCa() != null || c.redisTlsCert() != null;
+    if (c.redisUrl() == null) {
+      if (redisSettings) {
+        r.error("Redis settings (cluster, sentinel, user, password, TLS) need XBOSH_REDIS_URL");
+      }
+      return;
+    }
+    if (c.redisCluster() && c.redisSentinelMaster() != null) {
+      r.error("XBOSH_REDIS_CLUSTER and XBOSH_REDIS_SENTINEL: set one of them");
+    }
+    if ((c.redisTlsCert() == null) != (c.redisTlsKey() == null)) {
+      r.error("XBOSH_REDIS_TLS_CERT and XBOSH_REDIS_TLS_KEY go together");
+    }
+    if (!c.redisTls() && (c.redisTlsCa() != null || c.redisTlsCert() != null)) {
+      r.error("XBOSH_REDIS_TLS_CA and XBOSH_REDIS_TLS_CERT need rediss:// URLs in XBOSH_REDIS_URL");
+    }
+    if (c.redisPassword() != null && c.redisUrls().stream().anyMatch(u -> u.matches("[a-z]+://[^@/]*:[^@/]*@.*"))) {
+      r.error("XBOSH_REDIS_URL has a password and XBOSH_REDIS_PASSWORD(_FILE) is set: set one of them");
+    }
   }
 
   private static String readable(String s) {
@@ -337,6 +450,20 @@ public record XboshConfig(
       } catch (IllegalArgumentException e) {
         errors.add(name + "='" + raw + "': " + e.getMessage());
         return dflt;
+      }
+    }
+
+    /** Like {@link #get}, but an error echoes the value only as {@code redact} prints it. */
+    <T> T redacted(String name, Function<String, String> redact, Function<String, T> parse) {
+      String raw = env.get(name);
+      if (raw == null || raw.isBlank()) {
+        return null;
+      }
+      try {
+        return parse.apply(raw.trim());
+      } catch (IllegalArgumentException e) {
+        errors.add(name + "='" + redact.apply(raw) + "': " + e.getMessage());
+        return null;
       }
     }
 

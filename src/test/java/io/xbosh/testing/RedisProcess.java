@@ -31,6 +31,29 @@ public final class RedisProcess extends ExternalProcess {
     return new RedisProcess(port, List.of());
   }
 
+  /** A server with these further arguments (they override the defaults above). */
+  public static RedisProcess start(List<String> extra) throws IOException {
+    return new RedisProcess(freePort(), extra);
+  }
+
+  /**
+   * A server speaking TLS only, on {@link #port()}, with this certificate; {@code clientCa} non-null
+   * requires clients to present a certificate it issued.
+   */
+  public static RedisProcess startTls(Path cert, Path key, Path clientCa, List<String> extra) throws IOException {
+    int port = freePort();
+    List<String> args = new ArrayList<>(List.of("--port", "0", "--tls-port", Integer.toString(port),
+        "--tls-cert-file", cert.toString(), "--tls-key-file", key.toString()));
+    if (clientCa != null) {
+      args.addAll(List.of("--tls-ca-cert-file", clientCa.toString(), "--tls-auth-clients", "yes"));
+    } else {
+      // redis-server wants a CA file even when it does not check clients
+      args.addAll(List.of("--tls-ca-cert-file", cert.toString(), "--tls-auth-clients", "no"));
+    }
+    args.addAll(extra);
+    return new RedisProcess(port, args);
+  }
+
   /** A node for a Redis Cluster; its cluster state file goes to {@code dir}. */
   static RedisProcess startClusterNode(Path dir) throws IOException {
     int port = freePort();
