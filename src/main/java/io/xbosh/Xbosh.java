@@ -74,7 +74,9 @@ public final class Xbosh {
           for (HttpVerticle v : verticles) {
             deployed.add(vertx.deployVerticle(v).onSuccess(x.deployments::add));
           }
-          return Future.all(deployed);
+          // the first failure names the address; later listeners fail the same way
+          return Future.all(deployed).recover(e -> Future.failedFuture(
+              "cannot listen on " + config.httpHost() + ":" + port + ": " + e.getMessage()));
         })
         .compose(all -> {
           x.port = verticles.get(0).actualPort();
@@ -139,6 +141,10 @@ public final class Xbosh {
           return Future.join(undeploys);
         })
         .eventually(() -> pod.store().close())
+        .eventually(() -> {
+          pod.metrics().close();
+          return Future.succeededFuture();
+        })
         .mapEmpty();
   }
 }

@@ -58,7 +58,8 @@ public record XboshConfig(
     int maxStreams,
     String httpTlsCert,
     String httpTlsKey,
-    boolean trustForwardedProto) {
+    boolean trustForwardedProto,
+    boolean trustForwardedFor) {
 
   /** How xbosh secures its link to the XMPP server (XEP-0124 §19.2, XEP-0206 §2). */
   public enum UpstreamTls {
@@ -138,6 +139,7 @@ public record XboshConfig(
       new Variable("XBOSH_HTTP_TLS_CERT", "(unset: plain HTTP)", "PEM certificate chain: the listener speaks HTTPS (set XBOSH_HTTP_TLS_KEY with it)"),
       new Variable("XBOSH_HTTP_TLS_KEY", "(unset)", "PEM private key of XBOSH_HTTP_TLS_CERT"),
       new Variable("XBOSH_TRUST_FORWARDED_PROTO", "false", "true: a request whose X-Forwarded-Proto is https came encrypted (set only behind a proxy that overwrites the header); sessions begun encrypted refuse plain requests"),
+      new Variable("XBOSH_TRUST_FORWARDED_FOR", "false", "true: the client's address (logged at a session's end) is the last X-Forwarded-For entry (set only behind a proxy that appends it)"),
       new Variable("XBOSH_REDIS_URL", "(unset)", "Redis connection string, e.g. redis://127.0.0.1:6379/0, or comma-separated seed nodes of a Redis Cluster; unset: in-process session store (single pod)"),
       new Variable("XBOSH_REDIS_CLUSTER", "false", "true: XBOSH_REDIS_URL names Redis Cluster nodes"),
       new Variable("XBOSH_REDIS_POOL_SIZE", "32", "pooled Redis connections per pod"),
@@ -179,6 +181,47 @@ public record XboshConfig(
       new Variable("XBOSH_CORS_ORIGINS", "(empty: none)", "comma-separated origins (https://app.example.org) whose pages may call the BOSH path from another origin; * allows any"),
       new Variable("XBOSH_LOG_FORMAT", "text", "log format, read by logback.xml: text, or json (one object per line)"),
       new Variable("XBOSH_LOG_LEVEL", "INFO", "log level, read by logback.xml (TRACE logs every payload; never use it in production)"));
+
+  /**
+   * {@code XBOSH_*} variables of the environment that xbosh does not know, each with the nearest
+   * known name: a misspelt setting is otherwise silently ignored.
+   */
+  public static List<String> unknownVariables(Map<String, String> env) {
+    List<String> out = new ArrayList<>();
+    for (String name : new TreeSet<>(env.keySet())) {
+      if (!name.startsWith("XBOSH_") || VARIABLES.stream().anyMatch(v -> v.name().equals(name))) {
+        continue;
+      }
+      String nearest = VARIABLES.stream().map(Variable::name).min(java.util.Comparator.comparingInt(v -> distance(v, name))).orElseThrow();
+      out.add(name + " is not a setting of xbosh" + (distance(nearest, name) <= 3 ? " (did you mean " + nearest + "?)" : "")
+          + "; it is ignored");
+    }
+    return out;
+  }
+
+  /** {@link #unknownVariables} of the process environment. */
+  public static List<String> unknownVariablesInEnv() {
+    return unknownVariables(System.getenv());
+  }
+
+  private static int distance(String a, String b) {
+    int[] prev = new int[b.length() + 1];
+    int[] cur = new int[b.length() + 1];
+    for (int j = 0; j <= b.length(); j++) {
+      prev[j] = j;
+    }
+    for (int i = 1; i <= a.length(); i++) {
+      cur[0] = i;
+      for (int j = 1; j <= b.length(); j++) {
+        int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+        cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
+      }
+      int[] t = prev;
+      prev = cur;
+      cur = t;
+    }
+    return prev[b.length()];
+  }
 
   public static XboshConfig fromEnv() {
     return from(System.getenv());
@@ -262,7 +305,16 @@ public record XboshConfig(
         r.intIn("XBOSH_MAX_STREAMS", 4, 1, 16),
         r.get("XBOSH_HTTP_TLS_CERT", null, XboshConfig::readable),
         r.get("XBOSH_HTTP_TLS_KEY", null, XboshConfig::readable),
-        r.get("XBOSH_TRUST_FORWARDED_PROTO", false, XboshConfig::bool));
+        r.get("XBOSH_TRUST_FORWARDED_PROTO", false, XboshConfig::bool),
+        r.get("XBOSH_TRUST_FORWARDED_FOR", false, XboshConfig::bool));
+    r.get("XBOSH_LOG_FORMAT", "text", s -> switch (s) {
+      case "text", "json" -> s;
+      default -> throw new IllegalArgumentException("must be text or json (lower case)");
+    });
+    r.get("XBOSH_LOG_LEVEL", "INFO", s -> switch (s.toUpperCase(java.util.Locale.ROOT)) {
+      case "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF" -> s;
+      default -> throw new IllegalArgumentException("must be TRACE, DEBUG, INFO, WARN, ERROR or OFF");
+    });
     if ((c.httpTlsCert() == null) != (c.httpTlsKey() == null)) {
       r.error("XBOSH_HTTP_TLS_CERT and XBOSH_HTTP_TLS_KEY go together");
     }

@@ -122,13 +122,14 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     boolean encrypted = encrypted(req);
+    String client = ClientAddress.of(ctx);
     if (script) {
-      decodeAndProcess(() -> RequestBody.fromQuery(req.query(), settings.maxBodyBytes()), res, reply, encrypted, true);
+      decodeAndProcess(() -> RequestBody.fromQuery(req.query(), settings.maxBodyBytes()), res, reply, encrypted, true, client);
       return;
     }
     String coding = req.getHeader(HttpHeaders.CONTENT_ENCODING);
     readBody(req, res, reply).onSuccess(raw ->
-        decodeAndProcess(() -> RequestBody.decode(coding, raw, settings.maxBodyBytes()), res, reply, encrypted, false));
+        decodeAndProcess(() -> RequestBody.decode(coding, raw, settings.maxBodyBytes()), res, reply, encrypted, false, client));
   }
 
   /**
@@ -141,7 +142,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
 
   /** @param script XEP-0252: the content is a piece of the session's continuous content, not whole elements */
   private void decodeAndProcess(java.util.function.Supplier<byte[]> decoding, HttpServerResponse res, Reply reply, boolean encrypted,
-      boolean script) {
+      boolean script, String client) {
     byte[] bytes;
     try {
       bytes = decoding.get();
@@ -152,7 +153,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       badRequest(res, reply, e);
       return;
     }
-    process(bytes, res, reply, encrypted, script);
+    process(bytes, res, reply, encrypted, script, client);
   }
 
   private void badRequest(HttpServerResponse res, Reply reply, BoshException e) {
@@ -210,7 +211,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
   }
 
-  private void process(byte[] bytes, HttpServerResponse res, Reply reply, boolean encrypted, boolean script) {
+  private void process(byte[] bytes, HttpServerResponse res, Reply reply, boolean encrypted, boolean script, String client) {
     BoshBody body;
     String fragment = "";
     try {
@@ -226,7 +227,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     if (body.sid() == null) {
-      create(body, res, reply, encrypted);
+      create(body, res, reply, encrypted, client);
     } else {
       accept(body, res, reply, encrypted, fragment);
     }
@@ -234,7 +235,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
 
   // ---- session creation (XEP-0124 §7, XEP-0206 §3-4)
 
-  private void create(BoshBody body, HttpServerResponse res, Reply reply, boolean encrypted) {
+  private void create(BoshBody body, HttpServerResponse res, Reply reply, boolean encrypted, String client) {
     SessionParams params;
     try {
       params = negotiator.negotiate(body);
@@ -282,7 +283,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
         .onSuccess(created -> {
           String response = created.response();
           pod.own(new SessionLinks(sid, stream, created.link(), settings.streams() ? connector : null, pod,
-              () -> new ScriptContent(parser, settings.maxBodyBytes())));
+              () -> new ScriptContent(parser, settings.maxBodyBytes())), client);
           metrics.sessionCreated();
           metrics.request("created");
           log.info("sid={} created for {} (wait={} hold={})", sid, params.to(), params.waitSeconds(), params.hold());

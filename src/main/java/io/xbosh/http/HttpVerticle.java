@@ -55,7 +55,13 @@ public final class HttpVerticle extends VerticleBase {
         new BoshHandler.Settings(config.maxBodyBytes(), config.maxPause(), config.maxStreams(), config.corsOrigins(),
             config.trustForwardedProto()));
     Router router = Router.router(vertx);
-    router.route(config.httpPath()).handler(bosh);
+    router.route(config.httpPath()).handler(rc -> {
+      long start = System.nanoTime();
+      ClientAddress.record(rc, config.trustForwardedFor());
+      rc.addEndHandler(v -> pod.metrics().requestDuration(rc.request().method().name(), rc.response().getStatusCode(),
+          System.nanoTime() - start));
+      rc.next();
+    }).handler(bosh);
     router.get(HEALTH_PATH).handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ok"));
     router.get(METRICS_PATH).handler(rc -> rc.response()
         .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8")

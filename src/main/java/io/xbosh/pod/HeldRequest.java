@@ -27,6 +27,7 @@ public final class HeldRequest {
   private long timer = -1;
   private boolean done;
   private Consumer<HeldRequest> onTimeout;
+  private final long since = System.nanoTime();
 
   HeldRequest(Pod pod, Context context, HttpServerResponse response, String holder, Writer writer) {
     this.pod = pod;
@@ -134,6 +135,7 @@ public final class HeldRequest {
 
   private void finish() {
     done = true;
+    pod.metrics().held(System.nanoTime() - since);
     if (timer >= 0) {
       pod.vertx().cancelTimer(timer);
       timer = -1;

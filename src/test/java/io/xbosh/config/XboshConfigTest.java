@@ -93,6 +93,19 @@ class XboshConfigTest {
   }
 
   @Test
+  void logSettingsAreCheckedAndMisspeltVariablesNamed() {
+    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_LOG_FORMAT", "yaml", "XBOSH_LOG_LEVEL", "verbose")))
+        .hasMessageContaining("XBOSH_LOG_FORMAT='yaml': must be text or json")
+        .hasMessageContaining("XBOSH_LOG_LEVEL='verbose': must be TRACE, DEBUG, INFO, WARN, ERROR or OFF");
+    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_LOG_FORMAT", "JSON"))).hasMessageContaining("(lower case)");
+    XboshConfig.from(Map.of("XBOSH_LOG_FORMAT", "json", "XBOSH_LOG_LEVEL", "debug"));
+    assertThat(XboshConfig.unknownVariables(Map.of("XBOSH_MAX_WIAT", "30", "XBOSH_HTTP_PORT", "1", "XBOSH_SOMETHING_ELSE", "x",
+        "PATH", "/bin")))
+        .containsExactly("XBOSH_MAX_WIAT is not a setting of xbosh (did you mean XBOSH_MAX_WAIT?); it is ignored",
+            "XBOSH_SOMETHING_ELSE is not a setting of xbosh; it is ignored");
+  }
+
+  @Test
   void corsOriginsAreOriginsOnly() {
     assertThat(XboshConfig.from(Map.of("XBOSH_CORS_ORIGINS", "https://a.example, http://b.example:8080")).corsOrigins())
         .containsExactlyInAnyOrder("https://a.example", "http://b.example:8080");
