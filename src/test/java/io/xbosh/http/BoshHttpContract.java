@@ -390,7 +390,7 @@ abstract class BoshHttpContract {
     assertThat(sample(after, "xbosh_stanzas_total", "direction=\"out\"")).isGreaterThan(sample(before, "xbosh_stanzas_total", "direction=\"out\""));
     assertThat(sample(after, "xbosh_sessions_terminated_total", "condition=\"client\"")).isGreaterThan(sample(before, "xbosh_sessions_terminated_total", "condition=\"client\""));
     assertThat(sample(after, "xbosh_upstream_connect_seconds_count", "")).isGreaterThan(sample(before, "xbosh_upstream_connect_seconds_count", ""));
-    assertThat(after).contains("xbosh_sessions_owned{").contains("xbosh_requests_held{");
+    assertThat(after).contains("\nxbosh_sessions_owned ").contains("\nxbosh_requests_held ");
   }
 
   static String scrape() throws Exception {
