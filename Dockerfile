@@ -35,6 +35,6 @@ ENV JAVA_DEFAULT_OPTS="-XX:+UseG1GC -XX:MaxRAMPercentage=55 -XX:MaxDirectMemoryS
 # Kept by `docker build` and `buildah bud --format docker`; the OCI format has no HEALTHCHECK
 # (Kubernetes uses its own probes either way).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-  CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/${XBOSH_HTTP_PORT:-5280} && printf "GET /health HTTP/1.0\r\n\r\n" >&3 && head -1 <&3 | grep -q " 200 "'
+  CMD bash -c 'exec 3<>/dev/tcp/127.0.0.1/${XBOSH_MANAGEMENT_PORT:-${XBOSH_HTTP_PORT:-5280}} && printf "GET /health HTTP/1.0\r\n\r\n" >&3 && head -1 <&3 | grep -q " 200 "'
 # exec: java becomes PID 1 and receives SIGTERM itself, which starts the drain
 ENTRYPOINT ["sh", "-c", "exec java $JAVA_DEFAULT_OPTS $JAVA_OPTS -jar /app/xbosh.jar"]

@@ -8,6 +8,7 @@ import io.xbosh.cluster.RedisPodBus;
 import io.xbosh.config.XboshConfig;
 import io.xbosh.metrics.XboshMetrics;
 import io.xbosh.http.HttpVerticle;
+import io.xbosh.http.ManagementVerticle;
 import io.xbosh.pod.Pod;
 import io.xbosh.session.InMemorySessionStore;
 import io.xbosh.session.RedisClients;
@@ -33,6 +34,7 @@ public final class Xbosh {
   private final Pod pod;
   private final List<String> deployments = new ArrayList<>();
   private int port;
+  private int managementPort = -1;
 
   private Xbosh(Vertx vertx, XboshConfig config, Pod pod) {
     this.vertx = vertx;
@@ -79,6 +81,16 @@ public final class Xbosh {
               "cannot listen on " + config.httpHost() + ":" + port + ": " + e.getMessage()));
         })
         .compose(all -> {
+          if (!config.separateManagement()) {
+            return Future.succeededFuture();
+          }
+          ManagementVerticle management = new ManagementVerticle(config, pod);
+          return vertx.deployVerticle(management).onSuccess(x.deployments::add)
+              .map(id -> x.managementPort = management.actualPort())
+              .recover(e -> Future.failedFuture("cannot listen on " + config.httpHost() + ":" + config.managementPort() + ": "
+                  + e.getMessage()));
+        })
+        .compose(all -> {
           x.port = verticles.get(0).actualPort();
           boolean shared = verticles.stream().allMatch(v -> v.actualPort() == x.port);
           return shared ? Future.succeededFuture() : Future.failedFuture("HTTP listeners did not share one port");
@@ -86,6 +98,10 @@ public final class Xbosh {
         .map(v -> {
           log.info("xbosh {} listening on {}:{}{} with {} store, upstream {}", config.nodeId(), config.httpHost(), x.port,
               config.httpPath(), config.redisUrl() == null ? "in-process" : "Redis", config.upstream());
+          if (x.managementPort >= 0) {
+            log.info("xbosh {} probes and metrics on {}:{}{}", config.nodeId(), config.httpHost(), x.managementPort,
+                config.adminToken() != null ? ", admin API at /admin" : "");
+          }
           return x;
         })
         .recover(e -> store.close().transform(ignored -> Future.failedFuture(e)));
@@ -115,6 +131,11 @@ public final class Xbosh {
 
   public int port() {
     return port;
+  }
+
+  /** The management listener's port; -1 when probes and metrics are on the BOSH port. */
+  public int managementPort() {
+    return managementPort;
   }
 
   public Pod pod() {

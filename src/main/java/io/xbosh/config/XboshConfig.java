@@ -18,6 +18,8 @@ public record XboshConfig(
     String httpHost,
     int httpPort,
     String httpPath,
+    int managementPort,
+    Secret adminToken,
     String redisUrl,
     boolean redisCluster,
     int redisPoolSize,
@@ -136,6 +138,8 @@ public record XboshConfig(
       new Variable("XBOSH_HTTP_HOST", "0.0.0.0", "address the HTTP listener binds"),
       new Variable("XBOSH_HTTP_PORT", "5280", "HTTP port (0 picks a free one)"),
       new Variable("XBOSH_HTTP_PATH", "/http-bind", "path of the BOSH endpoint"),
+      new Variable("XBOSH_MANAGEMENT_PORT", "(unset: the HTTP port)", "port of a second listener, on XBOSH_HTTP_HOST, for /health, /ready, /metrics and the admin API; these then leave the BOSH port (0 picks a free one)"),
+      new Variable("XBOSH_ADMIN_TOKEN_FILE", "(unset: no admin API)", "file holding the bearer token of the admin API (/admin/..., on the management port only), e.g. mounted from a Secret"),
       new Variable("XBOSH_HTTP_TLS_CERT", "(unset: plain HTTP)", "PEM certificate chain: the listener speaks HTTPS (set XBOSH_HTTP_TLS_KEY with it)"),
       new Variable("XBOSH_HTTP_TLS_KEY", "(unset)", "PEM private key of XBOSH_HTTP_TLS_CERT"),
       new Variable("XBOSH_TRUST_FORWARDED_PROTO", "false", "true: a request whose X-Forwarded-Proto is https came encrypted (set only behind a proxy that overwrites the header); sessions begun encrypted refuse plain requests"),
@@ -249,6 +253,14 @@ public record XboshConfig(
           }
           return s;
         }),
+        r.intIn("XBOSH_MANAGEMENT_PORT", -1, 0, 65535),
+        r.get("XBOSH_ADMIN_TOKEN_FILE", null, f -> {
+          Secret token = secretFile(f);
+          if (token.value().length() < 16) {
+            throw new IllegalArgumentException("the token must have at least 16 characters");
+          }
+          return token;
+        }),
         r.redacted("XBOSH_REDIS_URL", XboshConfig::redactUrl, XboshConfig::parseRedisUrls),
         r.get("XBOSH_REDIS_CLUSTER", false, XboshConfig::bool),
         r.intIn("XBOSH_REDIS_POOL_SIZE", 32, 1, 1024),
@@ -319,6 +331,12 @@ public record XboshConfig(
       r.error("XBOSH_HTTP_TLS_CERT and XBOSH_HTTP_TLS_KEY go together");
     }
     checkRedis(c, r);
+    if (c.adminToken() != null && !c.separateManagement()) {
+      r.error("XBOSH_ADMIN_TOKEN_FILE needs XBOSH_MANAGEMENT_PORT: the admin API is never on the BOSH port");
+    }
+    if (c.separateManagement() && c.managementPort() != 0 && c.managementPort() == c.httpPort()) {
+      r.error("XBOSH_MANAGEMENT_PORT must differ from XBOSH_HTTP_PORT");
+    }
     r.check();
     return c;
   }
@@ -351,22 +369,30 @@ public record XboshConfig(
 
   private static Secret redisPassword(Reader r) {
     Secret inline = r.redacted("XBOSH_REDIS_PASSWORD", s -> "***", Secret::new);
-    Secret fromFile = r.get("XBOSH_REDIS_PASSWORD_FILE", null, f -> {
-      try {
-        String p = java.nio.file.Files.readString(java.nio.file.Path.of(readable(f)));
-        p = p.endsWith("\r\n") ? p.substring(0, p.length() - 2) : p.endsWith("\n") ? p.substring(0, p.length() - 1) : p;
-        if (p.isEmpty()) {
-          throw new IllegalArgumentException("the file is empty");
-        }
-        return new Secret(p);
-      } catch (java.io.IOException e) {
-        throw new IllegalArgumentException("cannot be read: " + e.getMessage());
-      }
-    });
+    Secret fromFile = r.get("XBOSH_REDIS_PASSWORD_FILE", null, XboshConfig::secretFile);
     if (inline != null && fromFile != null) {
       r.error("XBOSH_REDIS_PASSWORD and XBOSH_REDIS_PASSWORD_FILE: set one of them");
     }
     return inline != null ? inline : fromFile;
+  }
+
+  /** A secret in a file (a mounted Secret): its content without one trailing newline. */
+  private static Secret secretFile(String f) {
+    try {
+      String p = java.nio.file.Files.readString(java.nio.file.Path.of(readable(f)));
+      p = p.endsWith("\r\n") ? p.substring(0, p.length() - 2) : p.endsWith("\n") ? p.substring(0, p.length() - 1) : p;
+      if (p.isEmpty()) {
+        throw new IllegalArgumentException("the file is empty");
+      }
+      return new Secret(p);
+    } catch (java.io.IOException e) {
+      throw new IllegalArgumentException("cannot be read: " + e.getMessage());
+    }
+  }
+
+  /** Whether /health, /ready, /metrics and the admin API have a listener of their own. */
+  public boolean separateManagement() {
+    return managementPort >= 0;
   }
 
   private static void checkRedis(XboshConfig c, Reader r) {

@@ -62,15 +62,9 @@ public final class HttpVerticle extends VerticleBase {
           System.nanoTime() - start));
       rc.next();
     }).handler(bosh);
-    router.get(HEALTH_PATH).handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ok"));
-    router.get(METRICS_PATH).handler(rc -> rc.response()
-        .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-        .end(pod.metrics().scrape()));
-    router.get(READY_PATH).handler(rc -> {
-      boolean ready = pod.ready();
-      rc.response().setStatusCode(ready ? 200 : 503).putHeader("Content-Type", "text/plain")
-          .end(ready ? "ready" : pod.draining() ? "draining" : "store unavailable");
-    });
+    if (!config.separateManagement()) {
+      probes(router, pod);
+    }
     HttpServerOptions options = new HttpServerOptions();
     if (config.httpTlsCert() != null) {
       options.setSsl(true).setKeyCertOptions(new PemKeyCertOptions().setCertPath(config.httpTlsCert()).setKeyPath(config.httpTlsKey()));
@@ -84,6 +78,19 @@ public final class HttpVerticle extends VerticleBase {
         .setIdleTimeout(config.maxWait() * 2 + 30))
         .requestHandler(router);
     return server.listen();
+  }
+
+  /** {@code /health}, {@code /ready} and {@code /metrics}: on the BOSH port, or on the management port when there is one. */
+  static void probes(Router router, Pod pod) {
+    router.get(HEALTH_PATH).handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ok"));
+    router.get(METRICS_PATH).handler(rc -> rc.response()
+        .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        .end(pod.metrics().scrape()));
+    router.get(READY_PATH).handler(rc -> {
+      boolean ready = pod.ready();
+      rc.response().setStatusCode(ready ? 200 : 503).putHeader("Content-Type", "text/plain")
+          .end(ready ? "ready" : pod.draining() ? "draining" : "store unavailable");
+    });
   }
 
   /** The port the listener is bound to. */

@@ -329,6 +329,41 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     }
   }
 
+  // ---- what the admin API shows and does (this pod's own sessions)
+
+  /** An owned session as the admin API shows it: nothing of its content, no SASL data. */
+  public record SessionView(String sid, String client, long ageSeconds, int streams) {
+  }
+
+  /** The sessions whose links this pod holds, oldest first. */
+  public List<SessionView> sessions() {
+    long now = System.nanoTime();
+    List<SessionView> out = new ArrayList<>();
+    owned.forEach((sid, o) -> out.add(new SessionView(sid, o.client, (now - o.since) / 1_000_000_000L, o.streams)));
+    out.sort(java.util.Comparator.comparingLong(SessionView::ageSeconds).reversed().thenComparing(SessionView::sid));
+    return out;
+  }
+
+  /** One owned session, or null. */
+  public SessionView session(String sid) {
+    Owned o = owned.get(sid);
+    return o == null ? null : new SessionView(sid, o.client, (System.nanoTime() - o.since) / 1_000_000_000L, o.streams);
+  }
+
+  /**
+   * Ends an owned session with a condition, as if its XMPP server had: held requests get the
+   * terminate body, the client's stanzas not yet delivered bounce, the links close.
+   *
+   * @return false when this pod does not own it
+   */
+  public Future<Boolean> end(String sid, TerminateCondition condition) {
+    if (!links.containsKey(sid)) {
+      return Future.succeededFuture(false);
+    }
+    log.info("sid={} ended by an operator with {}", sid, condition.wireName());
+    return endSession(sid, condition).onComplete(ar -> retire(sid)).map(true);
+  }
+
   /** Per owned session, for its end line: when and from where it began, streams opened, why it ended. */
   private static final class Owned {
     final long since;

@@ -106,6 +106,28 @@ class XboshConfigTest {
   }
 
   @Test
+  void theAdminApiNeedsItsOwnPortAndALongToken() throws Exception {
+    Path token = Files.createTempFile("xbosh", ".token");
+    try {
+      Files.writeString(token, "short\n");
+      assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_ADMIN_TOKEN_FILE", token.toString())))
+          .hasMessageContaining("at least 16 characters")
+          .satisfies(e -> assertThat(e.getMessage()).doesNotContain("short\n"));
+      Files.writeString(token, "0123456789abcdef0123\n");
+      assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_ADMIN_TOKEN_FILE", token.toString())))
+          .hasMessageContaining("XBOSH_ADMIN_TOKEN_FILE needs XBOSH_MANAGEMENT_PORT");
+      assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_MANAGEMENT_PORT", "5280")))
+          .hasMessageContaining("XBOSH_MANAGEMENT_PORT must differ from XBOSH_HTTP_PORT");
+      XboshConfig c = XboshConfig.from(Map.of("XBOSH_MANAGEMENT_PORT", "9090", "XBOSH_ADMIN_TOKEN_FILE", token.toString()));
+      assertThat(c.adminToken().value()).isEqualTo("0123456789abcdef0123");
+      assertThat(c.separateManagement()).isTrue();
+      assertThat(XboshConfig.from(Map.of()).separateManagement()).isFalse();
+    } finally {
+      Files.delete(token);
+    }
+  }
+
+  @Test
   void corsOriginsAreOriginsOnly() {
     assertThat(XboshConfig.from(Map.of("XBOSH_CORS_ORIGINS", "https://a.example, http://b.example:8080")).corsOrigins())
         .containsExactlyInAnyOrder("https://a.example", "http://b.example:8080");

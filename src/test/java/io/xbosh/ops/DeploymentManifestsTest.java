@@ -134,13 +134,26 @@ class DeploymentManifestsTest {
     assertThat((String) get(c, "readinessProbe", "httpGet", "path")).isEqualTo(HttpVerticle.READY_PATH);
     assertThat((String) get(c, "livenessProbe", "httpGet", "path")).isEqualTo(HttpVerticle.HEALTH_PATH);
     assertThat((String) get(c, "startupProbe", "httpGet", "path")).isEqualTo(HttpVerticle.HEALTH_PATH);
-    int port = get(c, "ports", 0, "containerPort");
+    List<Map<String, Object>> ports = get(c, "ports");
+    Map<String, Integer> byName = new java.util.HashMap<>();
+    ports.forEach(p -> byName.put((String) p.get("name"), (Integer) p.get("containerPort")));
     String configured = ((List<Map<String, Object>>) get(c, "env")).stream()
         .filter(e -> "XBOSH_HTTP_PORT".equals(e.get("name"))).map(e -> (String) e.get("value")).findFirst().orElse("5280");
-    assertThat(port).isEqualTo(Integer.parseInt(configured));
+    assertThat(byName.get("http")).isEqualTo(Integer.parseInt(configured));
+    // probes and metrics on the management port, off the public one
+    int management = Integer.parseInt(config().get("XBOSH_MANAGEMENT_PORT"));
+    assertThat(byName.get("management")).isEqualTo(management);
+    for (String probe : List.of("readinessProbe", "livenessProbe", "startupProbe")) {
+      assertThat((String) get(c, probe, "httpGet", "port")).as(probe).isEqualTo("management");
+    }
     Map<String, Object> pod = get(one("Deployment", "xbosh"), "spec", "template", "metadata", "annotations");
-    assertThat(pod).containsEntry("prometheus.io/path", HttpVerticle.METRICS_PATH);
+    assertThat(pod).containsEntry("prometheus.io/path", HttpVerticle.METRICS_PATH)
+        .containsEntry("prometheus.io/port", Integer.toString(management));
+    // the Service exposes BOSH only
+    List<Map<String, Object>> servicePorts = get(one("Service", "xbosh"), "spec", "ports");
+    assertThat(servicePorts).extracting(p -> p.get("targetPort")).containsExactly("http");
   }
+
 
   @Test
   void everyVariableTheManifestsSetExists() {
@@ -153,6 +166,7 @@ class DeploymentManifestsTest {
     all.put("XBOSH_NODE_ID", "xbosh-7d9f-abcde");
     // the mounted Secret, here the generator's own file
     all.put("XBOSH_REDIS_PASSWORD_FILE", K8S.resolve("secrets/redis-password").toString());
+    all.put("XBOSH_ADMIN_TOKEN_FILE", K8S.resolve("secrets/admin-token").toString());
     assertThat(XboshConfig.from(all).maxWait()).isEqualTo(maxWait());
   }
 
@@ -252,7 +266,7 @@ class DeploymentManifestsTest {
     // generated ConfigMap and Secret: kustomize names them by content hash, so a change rolls the pods
     assertThat(K8S.resolve("configmap.yaml")).doesNotExist();
     assertThat(docs).noneMatch(d -> "ConfigMap".equals(d.get("kind")) && d != one("ConfigMap", "xbosh-config"));
-    assertThat(config().keySet()).noneMatch(k -> k.contains("PASSWORD") && !k.endsWith("_FILE"));
+    assertThat(config().keySet()).noneMatch(k -> (k.contains("PASSWORD") || k.contains("TOKEN")) && !k.endsWith("_FILE"));
     assertThat(config().get("XBOSH_REDIS_URL")).doesNotContainPattern("://[^@/]*:[^@/]*@");
     // the password file the config names is where the Secret is mounted
     Map<String, Object> pod = get(one("Deployment", "xbosh"), "spec", "template", "spec");
