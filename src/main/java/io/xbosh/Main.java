@@ -30,6 +30,10 @@ public final class Main {
       System.exit(2);
       return;
     }
+    if (LoggerFactory.getILoggerFactory() instanceof ch.qos.logback.classic.LoggerContext logging) {
+      logging.putProperty(io.xbosh.logging.SessionMdcFilter.POD, config.nodeId());
+    }
+    XboshConfig.unknownVariablesInEnv().forEach(log::warn);
     Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(Math.max(config.eventLoops(), 1)));
     CountDownLatch started = new CountDownLatch(1);
     Xbosh[] running = new Xbosh[1];

@@ -3,17 +3,16 @@ package io.xbosh;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.redis.client.Redis;
-import io.vertx.redis.client.RedisClientType;
-import io.vertx.redis.client.RedisOptions;
-import io.vertx.redis.client.RedisReplicas;
 import io.xbosh.cluster.PodBus;
 import io.xbosh.cluster.RedisPodBus;
 import io.xbosh.config.XboshConfig;
 import io.xbosh.metrics.XboshMetrics;
 import io.xbosh.http.ClientLimits;
 import io.xbosh.http.HttpVerticle;
+import io.xbosh.http.ManagementVerticle;
 import io.xbosh.pod.Pod;
 import io.xbosh.session.InMemorySessionStore;
+import io.xbosh.session.RedisClients;
 import io.xbosh.session.RedisSessionStore;
 import io.xbosh.session.SessionStore;
 import io.xbosh.upstream.ConfiguredResolver;
@@ -36,6 +35,7 @@ public final class Xbosh {
   private final Pod pod;
   private final List<String> deployments = new ArrayList<>();
   private int port;
+  private int managementPort = -1;
 
   private Xbosh(Vertx vertx, XboshConfig config, Pod pod) {
     this.vertx = vertx;
@@ -82,7 +82,19 @@ public final class Xbosh {
           for (HttpVerticle v : verticles) {
             deployed.add(vertx.deployVerticle(v).onSuccess(x.deployments::add));
           }
-          return Future.all(deployed);
+          // the first failure names the address; later listeners fail the same way
+          return Future.all(deployed).recover(e -> Future.failedFuture(
+              "cannot listen on " + config.httpHost() + ":" + port + ": " + e.getMessage()));
+        })
+        .compose(all -> {
+          if (!config.separateManagement()) {
+            return Future.succeededFuture();
+          }
+          ManagementVerticle management = new ManagementVerticle(config, pod);
+          return vertx.deployVerticle(management).onSuccess(x.deployments::add)
+              .map(id -> x.managementPort = management.actualPort())
+              .recover(e -> Future.failedFuture("cannot listen on " + config.httpHost() + ":" + config.managementPort() + ": "
+                  + e.getMessage()));
         })
         .compose(all -> {
           x.port = verticles.get(0).actualPort();
@@ -92,6 +104,10 @@ public final class Xbosh {
         .map(v -> {
           log.info("xbosh {} listening on {}:{}{} with {} store, upstream {}", config.nodeId(), config.httpHost(), x.port,
               config.httpPath(), config.redisUrl() == null ? "in-process" : "Redis", config.upstream());
+          if (x.managementPort >= 0) {
+            log.info("xbosh {} probes and metrics on {}:{}{}", config.nodeId(), config.httpHost(), x.managementPort,
+                config.adminToken() != null ? ", admin API at /admin" : "");
+          }
           return x;
         })
         .recover(e -> store.close().transform(ignored -> Future.failedFuture(e)));
@@ -107,20 +123,11 @@ public final class Xbosh {
       return new Backend(new InMemorySessionStore(config.maxQueuedStanzas(), config.maxQueuedBytes(), config.maxResponseBytes(), tombstone,
           config.maxStreams(), System::currentTimeMillis), PodBus.LOCAL);
     }
-    List<String> urls = List.of(config.redisUrl().split(","));
-    RedisOptions options = new RedisOptions()
-        .setType(config.redisCluster() ? RedisClientType.CLUSTER : RedisClientType.STANDALONE)
-        .setEndpoints(urls)
-        .setMaxPoolSize(config.redisPoolSize())
-        .setMaxPoolWaiting(config.redisPoolSize() * 256)
-        .setMaxWaitingHandlers(config.redisPoolSize() * 256);
-    if (config.redisCluster()) {
-      options.setUseReplicas(RedisReplicas.NEVER);
-    }
-    Redis redis = Redis.createClient(vertx, options);
+    RedisClients clients = new RedisClients(vertx, config);
+    Redis redis = clients.commands();
     return new Backend(new RedisSessionStore(redis, true, config.nodeId(), config.maxQueuedStanzas(), config.maxQueuedBytes(),
         config.maxResponseBytes(), tombstone, config.maxStreams(), metrics.registry()),
-        new RedisPodBus(vertx, redis, urls, config.nodeId(), config.heartbeatMs(), config.podDeadMs()));
+        new RedisPodBus(vertx, redis, clients.subscribers(), config.nodeId(), config.heartbeatMs(), config.podDeadMs()));
   }
 
   private static int freePort(String host) throws IOException {
@@ -131,6 +138,11 @@ public final class Xbosh {
 
   public int port() {
     return port;
+  }
+
+  /** The management listener's port; -1 when probes and metrics are on the BOSH port. */
+  public int managementPort() {
+    return managementPort;
   }
 
   public Pod pod() {
@@ -157,6 +169,10 @@ public final class Xbosh {
           return Future.join(undeploys);
         })
         .eventually(() -> pod.store().close())
+        .eventually(() -> {
+          pod.metrics().close();
+          return Future.succeededFuture();
+        })
         .mapEmpty();
   }
 

@@ -6,14 +6,13 @@ import io.vertx.core.Vertx;
 import io.vertx.redis.client.Command;
 import io.vertx.redis.client.Redis;
 import io.vertx.redis.client.RedisConnection;
-import io.vertx.redis.client.RedisOptions;
 import io.vertx.redis.client.Request;
 import io.vertx.redis.client.Response;
 import io.vertx.redis.client.ResponseType;
 import java.util.HashSet;
-import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,9 +38,8 @@ public final class RedisPodBus implements PodBus {
 
   private final Vertx vertx;
   private final Redis commands;
-  private final List<String> subscriberUrls;
+  private final Supplier<Redis> subscribers;
   private Redis subscriber;
-  private int subscriberIndex;
   private final String podId;
   private final String channel;
   private final long heartbeatMs;
@@ -57,16 +55,16 @@ public final class RedisPodBus implements PodBus {
 
   /**
    * @param commands       the pooled client for ordinary commands
-   * @param subscriberUrls where the subscribed connection may go, tried in turn: any node of a Redis
-   *                       Cluster sees every message published in it
+   * @param subscribers    makes the client of the subscribed connection, called again for every
+   *                       re-subscription (so it may pick another Cluster node, or Sentinel's new master)
    * @param heartbeatMs how often the heartbeat is renewed and the others read
    * @param deadAfterMs how long after its last heartbeat a pod is declared dead
    */
-  public RedisPodBus(Vertx vertx, Redis commands, List<String> subscriberUrls, String podId, long heartbeatMs,
+  public RedisPodBus(Vertx vertx, Redis commands, Supplier<Redis> subscribers, String podId, long heartbeatMs,
       long deadAfterMs) {
     this.vertx = vertx;
     this.commands = commands;
-    this.subscriberUrls = List.copyOf(subscriberUrls);
+    this.subscribers = subscribers;
     this.podId = podId;
     this.channel = channelOf(podId);
     this.heartbeatMs = heartbeatMs;
@@ -109,8 +107,7 @@ public final class RedisPodBus implements PodBus {
     if (subscriber != null) {
       subscriber.close();
     }
-    String url = subscriberUrls.get(subscriberIndex++ % subscriberUrls.size());
-    subscriber = Redis.createClient(vertx, new RedisOptions().setConnectionString(url).setMaxPoolSize(1));
+    subscriber = subscribers.get();
     return subscriber.connect().compose(conn -> {
       conn.handler(this::onPush);
       conn.exceptionHandler(e -> log.warn("pod channel connection error: {}", e.getMessage()));

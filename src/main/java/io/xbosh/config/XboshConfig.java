@@ -18,9 +18,18 @@ public record XboshConfig(
     String httpHost,
     int httpPort,
     String httpPath,
+    int managementPort,
+    Secret adminToken,
     String redisUrl,
     boolean redisCluster,
     int redisPoolSize,
+    String redisSentinelMaster,
+    String redisUser,
+    Secret redisPassword,
+    String redisTlsCa,
+    String redisTlsCert,
+    String redisTlsKey,
+    boolean redisTlsVerifyHost,
     HostPort upstream,
     Map<String, HostPort> upstreamHosts,
     Set<String> domains,
@@ -78,6 +87,24 @@ public record XboshConfig(
     DIRECT
   }
 
+  /** A value never printed: its {@code toString} hides it, so logging the config cannot leak it. */
+  public record Secret(String value) {
+    @Override
+    public String toString() {
+      return "(hidden)";
+    }
+  }
+
+  /** The Redis URLs, split; empty without Redis. */
+  public List<String> redisUrls() {
+    return redisUrl == null ? List.of() : List.of(redisUrl.split(","));
+  }
+
+  /** True when the Redis URLs ask for TLS ({@code rediss://}). */
+  public boolean redisTls() {
+    return redisUrl != null && redisUrl.startsWith("rediss://");
+  }
+
   /** SRV mode: {@code XBOSH_UPSTREAM=srv} leaves {@link #upstream()} null. */
   public boolean srvMode() {
     return upstream == null;
@@ -123,13 +150,23 @@ public record XboshConfig(
       new Variable("XBOSH_HTTP_HOST", "0.0.0.0", "address the HTTP listener binds"),
       new Variable("XBOSH_HTTP_PORT", "5280", "HTTP port (0 picks a free one)"),
       new Variable("XBOSH_HTTP_PATH", "/http-bind", "path of the BOSH endpoint"),
+      new Variable("XBOSH_MANAGEMENT_PORT", "(unset: the HTTP port)", "port of a second listener, on XBOSH_HTTP_HOST, for /health, /ready, /metrics and the admin API; these then leave the BOSH port (0 picks a free one)"),
+      new Variable("XBOSH_ADMIN_TOKEN_FILE", "(unset: no admin API)", "file holding the bearer token of the admin API (/admin/..., on the management port only), e.g. mounted from a Secret"),
       new Variable("XBOSH_HTTP_TLS_CERT", "(unset: plain HTTP)", "PEM certificate chain: the listener speaks HTTPS (set XBOSH_HTTP_TLS_KEY with it)"),
       new Variable("XBOSH_HTTP_TLS_KEY", "(unset)", "PEM private key of XBOSH_HTTP_TLS_CERT"),
       new Variable("XBOSH_TRUST_FORWARDED_PROTO", "false", "true: a request whose X-Forwarded-Proto is https came encrypted (set only behind a proxy that overwrites the header); sessions begun encrypted refuse plain requests"),
-      new Variable("XBOSH_TRUST_FORWARDED_FOR", "false", "true: the last address of X-Forwarded-For is the client's, for the per-address limits of requests and session creation (set only behind a proxy that appends it); the per-address connection limit is then off"),
+      new Variable("XBOSH_TRUST_FORWARDED_FOR", "false", "true: the last address of X-Forwarded-For is the client's, for the per-address limits of requests and session creation and for the address logged at a session's end (set only behind a proxy that appends it); the per-address connection limit is then off"),
       new Variable("XBOSH_REDIS_URL", "(unset)", "Redis connection string, e.g. redis://127.0.0.1:6379/0, or comma-separated seed nodes of a Redis Cluster; unset: in-process session store (single pod)"),
       new Variable("XBOSH_REDIS_CLUSTER", "false", "true: XBOSH_REDIS_URL names Redis Cluster nodes"),
       new Variable("XBOSH_REDIS_POOL_SIZE", "32", "pooled Redis connections per pod"),
+      new Variable("XBOSH_REDIS_SENTINEL", "(unset)", "master name of a Redis Sentinel deployment: XBOSH_REDIS_URL then lists the sentinels; xbosh follows failovers"),
+      new Variable("XBOSH_REDIS_USER", "(unset: default)", "Redis ACL user name"),
+      new Variable("XBOSH_REDIS_PASSWORD", "(unset)", "Redis password (never printed); prefer XBOSH_REDIS_PASSWORD_FILE"),
+      new Variable("XBOSH_REDIS_PASSWORD_FILE", "(unset)", "file holding the Redis password, e.g. mounted from a Kubernetes Secret (one trailing newline ignored)"),
+      new Variable("XBOSH_REDIS_TLS_CA", "(JVM trust store)", "PEM bundle of the certificate authorities trusted for the Redis servers' certificates (rediss:// URLs)"),
+      new Variable("XBOSH_REDIS_TLS_CERT", "(unset)", "PEM client certificate chain presented to Redis (set XBOSH_REDIS_TLS_KEY with it)"),
+      new Variable("XBOSH_REDIS_TLS_KEY", "(unset)", "PEM private key of XBOSH_REDIS_TLS_CERT"),
+      new Variable("XBOSH_REDIS_TLS_VERIFY_HOST", "true", "false: accept a Redis certificate that does not name the host in the URL (the chain is still checked)"),
       new Variable("XBOSH_UPSTREAM", "127.0.0.1:5222", "host:port of the XMPP server's c2s listener, for every domain not in XBOSH_UPSTREAM_HOSTS; srv: look up each domain's _xmpp-client._tcp SRV records, else domain:5222 (set XBOSH_DOMAINS with it)"),
       new Variable("XBOSH_UPSTREAM_HOSTS", "(empty)", "per-domain servers: domain=host:port,domain2=host:port"),
       new Variable("XBOSH_DOMAINS", "(empty: any)", "comma-separated domains clients may ask for in 'to'; others get host-unknown"),
@@ -173,6 +210,47 @@ public record XboshConfig(
       new Variable("XBOSH_LOG_FORMAT", "text", "log format, read by logback.xml: text, or json (one object per line)"),
       new Variable("XBOSH_LOG_LEVEL", "INFO", "log level, read by logback.xml (TRACE logs every payload; never use it in production)"));
 
+  /**
+   * {@code XBOSH_*} variables of the environment that xbosh does not know, each with the nearest
+   * known name: a misspelt setting is otherwise silently ignored.
+   */
+  public static List<String> unknownVariables(Map<String, String> env) {
+    List<String> out = new ArrayList<>();
+    for (String name : new TreeSet<>(env.keySet())) {
+      if (!name.startsWith("XBOSH_") || VARIABLES.stream().anyMatch(v -> v.name().equals(name))) {
+        continue;
+      }
+      String nearest = VARIABLES.stream().map(Variable::name).min(java.util.Comparator.comparingInt(v -> distance(v, name))).orElseThrow();
+      out.add(name + " is not a setting of xbosh" + (distance(nearest, name) <= 3 ? " (did you mean " + nearest + "?)" : "")
+          + "; it is ignored");
+    }
+    return out;
+  }
+
+  /** {@link #unknownVariables} of the process environment. */
+  public static List<String> unknownVariablesInEnv() {
+    return unknownVariables(System.getenv());
+  }
+
+  private static int distance(String a, String b) {
+    int[] prev = new int[b.length() + 1];
+    int[] cur = new int[b.length() + 1];
+    for (int j = 0; j <= b.length(); j++) {
+      prev[j] = j;
+    }
+    for (int i = 1; i <= a.length(); i++) {
+      cur[0] = i;
+      for (int j = 1; j <= b.length(); j++) {
+        int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+        cur[j] = Math.min(Math.min(cur[j - 1] + 1, prev[j] + 1), prev[j - 1] + cost);
+      }
+      int[] t = prev;
+      prev = cur;
+      cur = t;
+    }
+    return prev[b.length()];
+  }
+
   public static XboshConfig fromEnv() {
     return from(System.getenv());
   }
@@ -200,16 +278,34 @@ public record XboshConfig(
           }
           return s;
         }),
-        r.get("XBOSH_REDIS_URL", null, s -> {
-          for (String url : s.split(",")) {
-            if (!url.startsWith("redis://") && !url.startsWith("rediss://") && !url.startsWith("unix://")) {
-              throw new IllegalArgumentException("each URL must start with redis://, rediss:// or unix://");
-            }
+        r.intIn("XBOSH_MANAGEMENT_PORT", -1, 0, 65535),
+        r.get("XBOSH_ADMIN_TOKEN_FILE", null, f -> {
+          Secret token = secretFile(f);
+          if (token.value().length() < 16) {
+            throw new IllegalArgumentException("the token must have at least 16 characters");
+          }
+          return token;
+        }),
+        r.redacted("XBOSH_REDIS_URL", XboshConfig::redactUrl, XboshConfig::parseRedisUrls),
+        r.get("XBOSH_REDIS_CLUSTER", false, XboshConfig::bool),
+        r.intIn("XBOSH_REDIS_POOL_SIZE", 32, 1, 1024),
+        r.get("XBOSH_REDIS_SENTINEL", null, s -> {
+          if (!s.matches("[A-Za-z0-9._-]{1,128}")) {
+            throw new IllegalArgumentException("must be a master name ([A-Za-z0-9._-])");
           }
           return s;
         }),
-        r.get("XBOSH_REDIS_CLUSTER", false, XboshConfig::bool),
-        r.intIn("XBOSH_REDIS_POOL_SIZE", 32, 1, 1024),
+        r.get("XBOSH_REDIS_USER", null, s -> {
+          if (!s.matches("[!-~]{1,128}")) {
+            throw new IllegalArgumentException("must be printable ASCII without spaces");
+          }
+          return s;
+        }),
+        redisPassword(r),
+        r.get("XBOSH_REDIS_TLS_CA", null, XboshConfig::readable),
+        r.get("XBOSH_REDIS_TLS_CERT", null, XboshConfig::readable),
+        r.get("XBOSH_REDIS_TLS_KEY", null, XboshConfig::readable),
+        r.get("XBOSH_REDIS_TLS_VERIFY_HOST", true, XboshConfig::bool),
         r.get("XBOSH_UPSTREAM", new HostPort("127.0.0.1", 5222), s -> s.equals("srv") ? null : HostPort.parse(s)),
         r.get("XBOSH_UPSTREAM_HOSTS", Map.of(), XboshConfig::parseHostMap),
         r.get("XBOSH_DOMAINS", Set.of(), XboshConfig::parseSet),
@@ -260,11 +356,103 @@ public record XboshConfig(
         r.get("XBOSH_HTTP_TLS_KEY", null, XboshConfig::readable),
         r.get("XBOSH_TRUST_FORWARDED_PROTO", false, XboshConfig::bool),
         r.get("XBOSH_TRUST_FORWARDED_FOR", false, XboshConfig::bool));
+    r.get("XBOSH_LOG_FORMAT", "text", s -> switch (s) {
+      case "text", "json" -> s;
+      default -> throw new IllegalArgumentException("must be text or json (lower case)");
+    });
+    r.get("XBOSH_LOG_LEVEL", "INFO", s -> switch (s.toUpperCase(java.util.Locale.ROOT)) {
+      case "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "OFF" -> s;
+      default -> throw new IllegalArgumentException("must be TRACE, DEBUG, INFO, WARN, ERROR or OFF");
+    });
     if ((c.httpTlsCert() == null) != (c.httpTlsKey() == null)) {
       r.error("XBOSH_HTTP_TLS_CERT and XBOSH_HTTP_TLS_KEY go together");
     }
+    checkRedis(c, r);
+    if (c.adminToken() != null && !c.separateManagement()) {
+      r.error("XBOSH_ADMIN_TOKEN_FILE needs XBOSH_MANAGEMENT_PORT: the admin API is never on the BOSH port");
+    }
+    if (c.separateManagement() && c.managementPort() != 0 && c.managementPort() == c.httpPort()) {
+      r.error("XBOSH_MANAGEMENT_PORT must differ from XBOSH_HTTP_PORT");
+    }
     r.check();
     return c;
+  }
+
+  private static String parseRedisUrls(String s) {
+    boolean tls = s.startsWith("rediss://");
+    for (String url : s.split(",")) {
+      if (!url.startsWith("redis://") && !url.startsWith("rediss://") && !url.startsWith("unix://")) {
+        throw new IllegalArgumentException("each URL must start with redis://, rediss:// or unix://");
+      }
+      if (url.startsWith("rediss://") != tls) {
+        throw new IllegalArgumentException("either every URL is rediss:// (TLS) or none is");
+      }
+      try {
+        java.net.URI uri = new java.net.URI(url);
+        if (!url.startsWith("unix://") && uri.getHost() == null) {
+          throw new IllegalArgumentException("a URL has no host name");
+        }
+      } catch (java.net.URISyntaxException e) {
+        throw new IllegalArgumentException("a URL is malformed");
+      }
+    }
+    return s;
+  }
+
+  /** A Redis URL list as it may be printed: any password replaced by ***. */
+  public static String redactUrl(String s) {
+    return s.replaceAll("(?<=://)([^@/,]*):[^@/,]*@", "$1:***@").replaceAll("(?i)([?&]password=)[^&,]*", "$1***");
+  }
+
+  private static Secret redisPassword(Reader r) {
+    Secret inline = r.redacted("XBOSH_REDIS_PASSWORD", s -> "***", Secret::new);
+    Secret fromFile = r.get("XBOSH_REDIS_PASSWORD_FILE", null, XboshConfig::secretFile);
+    if (inline != null && fromFile != null) {
+      r.error("XBOSH_REDIS_PASSWORD and XBOSH_REDIS_PASSWORD_FILE: set one of them");
+    }
+    return inline != null ? inline : fromFile;
+  }
+
+  /** A secret in a file (a mounted Secret): its content without one trailing newline. */
+  private static Secret secretFile(String f) {
+    try {
+      String p = java.nio.file.Files.readString(java.nio.file.Path.of(readable(f)));
+      p = p.endsWith("\r\n") ? p.substring(0, p.length() - 2) : p.endsWith("\n") ? p.substring(0, p.length() - 1) : p;
+      if (p.isEmpty()) {
+        throw new IllegalArgumentException("the file is empty");
+      }
+      return new Secret(p);
+    } catch (java.io.IOException e) {
+      throw new IllegalArgumentException("cannot be read: " + e.getMessage());
+    }
+  }
+
+  /** Whether /health, /ready, /metrics and the admin API have a listener of their own. */
+  public boolean separateManagement() {
+    return managementPort >= 0;
+  }
+
+  private static void checkRedis(XboshConfig c, Reader r) {
+    boolean redisSettings = c.redisCluster() || c.redisSentinelMaster() != null || c.redisUser() != null
+        || c.redisPassword() != null || c.redisTlsCa() != null || c.redisTlsCert() != null;
+    if (c.redisUrl() == null) {
+      if (redisSettings) {
+        r.error("Redis settings (cluster, sentinel, user, password, TLS) need XBOSH_REDIS_URL");
+      }
+      return;
+    }
+    if (c.redisCluster() && c.redisSentinelMaster() != null) {
+      r.error("XBOSH_REDIS_CLUSTER and XBOSH_REDIS_SENTINEL: set one of them");
+    }
+    if ((c.redisTlsCert() == null) != (c.redisTlsKey() == null)) {
+      r.error("XBOSH_REDIS_TLS_CERT and XBOSH_REDIS_TLS_KEY go together");
+    }
+    if (!c.redisTls() && (c.redisTlsCa() != null || c.redisTlsCert() != null)) {
+      r.error("XBOSH_REDIS_TLS_CA and XBOSH_REDIS_TLS_CERT need rediss:// URLs in XBOSH_REDIS_URL");
+    }
+    if (c.redisPassword() != null && c.redisUrls().stream().anyMatch(u -> u.matches("[a-z]+://[^@/]*:[^@/]*@.*"))) {
+      r.error("XBOSH_REDIS_URL has a password and XBOSH_REDIS_PASSWORD(_FILE) is set: set one of them");
+    }
   }
 
   private static String readable(String s) {
@@ -377,6 +565,20 @@ public record XboshConfig(
       } catch (IllegalArgumentException e) {
         errors.add(name + "='" + raw + "': " + e.getMessage());
         return dflt;
+      }
+    }
+
+    /** Like {@link #get}, but an error echoes the value only as {@code redact} prints it. */
+    <T> T redacted(String name, Function<String, String> redact, Function<String, T> parse) {
+      String raw = env.get(name);
+      if (raw == null || raw.isBlank()) {
+        return null;
+      }
+      try {
+        return parse.apply(raw.trim());
+      } catch (IllegalArgumentException e) {
+        errors.add(name + "='" + redact.apply(raw) + "': " + e.getMessage());
+        return null;
       }
     }
 

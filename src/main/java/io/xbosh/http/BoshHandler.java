@@ -130,7 +130,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       reply.write(res, 503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
       return;
     }
-    String address = clientAddress(req);
+    String address = ClientAddress.of(ctx);
     if (!limits.requestStarted(address)) {
       // one address may not hold the pod's capacity for everyone else
       pod.metrics().request("overloaded_address");
@@ -159,23 +159,6 @@ public final class BoshHandler implements Handler<RoutingContext> {
 
   /** One request on its way in: where its answer goes, how it came, from whom. */
   private record Intake(HttpServerResponse res, Reply reply, boolean encrypted, String address) {
-  }
-
-  /**
-   * The client's address for the per-address limits: the peer's, or behind a trusted proxy the last
-   * {@code X-Forwarded-For} entry (the one that proxy appended; earlier ones are the client's word).
-   */
-  private String clientAddress(HttpServerRequest req) {
-    if (settings.trustForwardedFor()) {
-      String forwarded = req.getHeader("X-Forwarded-For");
-      if (forwarded != null) {
-        String last = forwarded.substring(forwarded.lastIndexOf(',') + 1).trim();
-        if (!last.isEmpty() && last.length() <= 64) {
-          return last;
-        }
-      }
-    }
-    return req.remoteAddress() == null ? "?" : req.remoteAddress().hostAddress();
   }
 
   /**
@@ -343,7 +326,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
         .onSuccess(created -> {
           String response = created.response();
           pod.own(new SessionLinks(sid, stream, created.link(), settings.streams() ? connector : null, pod,
-              () -> new ScriptContent(parser, settings.maxBodyBytes())));
+              () -> new ScriptContent(parser, settings.maxBodyBytes())), address);
           preauthDeadline(sid, created.link(), address);
           metrics.sessionCreated();
           metrics.request("created");

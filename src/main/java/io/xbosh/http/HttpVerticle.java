@@ -69,16 +69,16 @@ public final class HttpVerticle extends VerticleBase {
             config.trustForwardedProto(), config.trustForwardedFor(), config.preauthSeconds()),
         limits);
     Router router = Router.router(vertx);
-    router.route(config.httpPath()).handler(bosh);
-    router.get(HEALTH_PATH).handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ok"));
-    router.get(METRICS_PATH).handler(rc -> rc.response()
-        .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-        .end(pod.metrics().scrape()));
-    router.get(READY_PATH).handler(rc -> {
-      boolean ready = pod.ready();
-      rc.response().setStatusCode(ready ? 200 : 503).putHeader("Content-Type", "text/plain")
-          .end(ready ? "ready" : pod.draining() ? "draining" : "store unavailable");
-    });
+    router.route(config.httpPath()).handler(rc -> {
+      long start = System.nanoTime();
+      ClientAddress.record(rc, config.trustForwardedFor());
+      rc.addEndHandler(v -> pod.metrics().requestDuration(rc.request().method().name(), rc.response().getStatusCode(),
+          System.nanoTime() - start));
+      rc.next();
+    }).handler(bosh);
+    if (!config.separateManagement()) {
+      probes(router, pod);
+    }
     options = new HttpServerOptions();
     if (config.httpTlsCert() != null) {
       options.setSsl(true).setKeyCertOptions(new PemKeyCertOptions().setCertPath(config.httpTlsCert()).setKeyPath(config.httpTlsKey()));
@@ -145,6 +145,19 @@ public final class HttpVerticle extends VerticleBase {
       }
     }
     return false;
+  }
+
+  /** {@code /health}, {@code /ready} and {@code /metrics}: on the BOSH port, or on the management port when there is one. */
+  static void probes(Router router, Pod pod) {
+    router.get(HEALTH_PATH).handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ok"));
+    router.get(METRICS_PATH).handler(rc -> rc.response()
+        .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        .end(pod.metrics().scrape()));
+    router.get(READY_PATH).handler(rc -> {
+      boolean ready = pod.ready();
+      rc.response().setStatusCode(ready ? 200 : 503).putHeader("Content-Type", "text/plain")
+          .end(ready ? "ready" : pod.draining() ? "draining" : "store unavailable");
+    });
   }
 
   /** The port the listener is bound to. */

@@ -37,6 +37,7 @@ public final class HeldRequest {
   private boolean abandoned;
   private Consumer<HeldRequest> onTimeout;
   private Consumer<HeldRequest> onAbandon;
+  private final long since = System.nanoTime();
 
   HeldRequest(Pod pod, Context context, HttpServerResponse response, String holder, Writer writer) {
     this.pod = pod;
@@ -201,6 +202,7 @@ public final class HeldRequest {
 
   private void finish() {
     done = true;
+    pod.metrics().held(System.nanoTime() - since);
     if (timer >= 0) {
       pod.vertx().cancelTimer(timer);
       timer = -1;

@@ -43,6 +43,8 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   private final int maxHeld;
   private final Map<String, SessionLinks> links = new ConcurrentHashMap<>();
   private final Map<String, HeldRequest> held = new ConcurrentHashMap<>();
+  /** What the session-end log line says about each owned session. */
+  private final Map<String, Owned> owned = new ConcurrentHashMap<>();
   private final AtomicLong holderSeq = new AtomicLong();
   private long sweepTimer = -1;
   private volatile boolean sweeping;
@@ -134,6 +136,12 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
 
   /** Takes a new session's links and starts them. */
   public void own(SessionLinks session) {
+    own(session, "-");
+  }
+
+  /** Takes a new session's links, begun by a client at this address, and starts them. */
+  public void own(SessionLinks session, String client) {
+    owned.put(session.sid(), new Owned(System.nanoTime(), client));
     links.put(session.sid(), session);
     bus.owned(session.sid());
     session.start();
@@ -155,6 +163,7 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
       endLost(sid);
       return false;
     }
+    noteForwards(sid, forwards);
     session.forward(forwards);
     return true;
   }
@@ -197,7 +206,10 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
       return;
     }
     store.drain(sid)
-        .onSuccess(session::forward)
+        .onSuccess(forwards -> {
+          noteForwards(sid, forwards);
+          session.forward(forwards);
+        })
         .transform(ignored -> store.leftovers(sid))
         .onComplete(left -> {
           if (left.succeeded()) {
@@ -266,7 +278,10 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     }
     // while the server is not reading, the payloads wait in the store
     session.drainWhenWritable(() -> store.drain(sid)
-        .onSuccess(session::forward)
+        .onSuccess(forwards -> {
+          noteForwards(sid, forwards);
+          session.forward(forwards);
+        })
         .onFailure(e -> log.warn("sid={} taking payloads from other pods failed: {}", sid, e.getMessage())));
   }
 
@@ -348,6 +363,7 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     return ending
         .onSuccess(t -> {
           if (t.ended()) {
+            endedBecause(sid, reason);
             metrics.terminated(reason);
           }
           dispatch(t.answers());
@@ -383,6 +399,84 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   public void closed(SessionLinks session) {
     if (links.remove(session.sid(), session)) {
       bus.disowned(session.sid());
+      Owned o = owned.remove(session.sid());
+      if (o != null) {
+        // the one line per session end, on the pod that owned it
+        log.info("sid={} session ended condition={} duration_ms={} streams={} client={}", session.sid(),
+            o.condition == null ? "closed" : XboshMetrics.label(o.condition), (System.nanoTime() - o.since) / 1_000_000,
+            o.streams, o.client);
+      }
+    }
+  }
+
+  // ---- what the admin API shows and does (this pod's own sessions)
+
+  /** An owned session as the admin API shows it: nothing of its content, no SASL data. */
+  public record SessionView(String sid, String client, long ageSeconds, int streams) {
+  }
+
+  /** The sessions whose links this pod holds, oldest first. */
+  public List<SessionView> sessions() {
+    long now = System.nanoTime();
+    List<SessionView> out = new ArrayList<>();
+    owned.forEach((sid, o) -> out.add(new SessionView(sid, o.client, (now - o.since) / 1_000_000_000L, o.streams)));
+    out.sort(java.util.Comparator.comparingLong(SessionView::ageSeconds).reversed().thenComparing(SessionView::sid));
+    return out;
+  }
+
+  /** One owned session, or null. */
+  public SessionView session(String sid) {
+    Owned o = owned.get(sid);
+    return o == null ? null : new SessionView(sid, o.client, (System.nanoTime() - o.since) / 1_000_000_000L, o.streams);
+  }
+
+  /**
+   * Ends an owned session with a condition, as if its XMPP server had: held requests get the
+   * terminate body, the client's stanzas not yet delivered bounce, the links close.
+   *
+   * @return false when this pod does not own it
+   */
+  public Future<Boolean> end(String sid, TerminateCondition condition) {
+    if (!links.containsKey(sid)) {
+      return Future.succeededFuture(false);
+    }
+    log.info("sid={} ended by an operator with {}", sid, condition.wireName());
+    return endSession(sid, condition).onComplete(ar -> retire(sid)).map(true);
+  }
+
+  /** Per owned session, for its end line: when and from where it began, streams opened, why it ended. */
+  private static final class Owned {
+    final long since;
+    final String client;
+    volatile int streams = 1;
+    volatile String condition;
+
+    Owned(long since, String client) {
+      this.since = since;
+      this.client = client;
+    }
+  }
+
+  private void endedBecause(String sid, String condition) {
+    Owned o = owned.get(sid);
+    if (o != null && o.condition == null) {
+      o.condition = condition;
+    }
+  }
+
+  /** A client terminate and new streams among forwards, for the end line. */
+  private void noteForwards(String sid, List<Forward> forwards) {
+    Owned o = owned.get(sid);
+    if (o == null) {
+      return;
+    }
+    for (Forward f : forwards) {
+      if (f.open()) {
+        o.streams++;
+      }
+      if (f.terminate() && f.stream() == null) {
+        endedBecause(sid, "client");
+      }
     }
   }
 
@@ -409,7 +503,8 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
           // accepted (a terminate may wait there) and bounces what the client never got. (Ended
           // sessions were counted where they ended.)
           boolean expired = !ar.result().ended().contains(sid);
-          log.info("sid={} session {}; closing upstream link", sid, expired ? "expired" : "ended");
+          log.debug("sid={} session {}; closing upstream link", sid, expired ? "expired" : "ended");
+          endedBecause(sid, expired ? "inactivity" : "ended-elsewhere");
           if (expired) {
             metrics.terminated("inactivity");
           }

@@ -2,6 +2,7 @@ package io.xbosh.session;
 
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
+import io.xbosh.metrics.XboshMetrics;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.redis.client.Command;
@@ -107,8 +108,7 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   private Timer timer(LuaScript script, String outcome) {
-    return Timer.builder("xbosh.redis.command").description("time of one store script call")
-        .tag("script", script.name()).tag("outcome", outcome).register(meters);
+    return XboshMetrics.redisScript(meters, script.name(), outcome);
   }
 
   static String sessionKey(String sid) {

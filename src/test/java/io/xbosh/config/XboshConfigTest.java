@@ -40,6 +40,94 @@ class XboshConfigTest {
   }
 
   @Test
+  void aRedisPasswordIsNeverEchoed() throws Exception {
+    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_REDIS_URL", "redis://xbosh:hunter2@redis:6379/0,http://x")))
+        .hasMessageContaining("XBOSH_REDIS_URL='redis://xbosh:***@redis:6379/0,http://x'")
+        .satisfies(e -> assertThat(e.getMessage()).doesNotContain("hunter2"));
+    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_REDIS_URL", "redis://redis:6379?password=hunter2&db=1,bad")))
+        .satisfies(e -> assertThat(e.getMessage()).doesNotContain("hunter2"));
+    Path file = Files.createTempFile("xbosh", ".pw");
+    try {
+      Files.writeString(file, "hunter2\n");
+      XboshConfig c = XboshConfig.from(Map.of("XBOSH_REDIS_URL", "rediss://redis:6380", "XBOSH_REDIS_PASSWORD_FILE", file.toString(),
+          "XBOSH_REDIS_USER", "xbosh"));
+      // the trailing newline of a mounted Secret is not part of the password; printing the config hides it
+      assertThat(c.redisPassword().value()).isEqualTo("hunter2");
+      assertThat(c.toString()).doesNotContain("hunter2");
+      assertThat(c.redisTls()).isTrue();
+      assertThat(c.redisTlsVerifyHost()).isTrue();
+      assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_REDIS_URL", "redis://redis", "XBOSH_REDIS_PASSWORD", "hunter2",
+          "XBOSH_REDIS_PASSWORD_FILE", file.toString())))
+          .hasMessageContaining("XBOSH_REDIS_PASSWORD and XBOSH_REDIS_PASSWORD_FILE: set one of them")
+          .satisfies(e -> assertThat(e.getMessage()).doesNotContain("hunter2"));
+      assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_REDIS_URL", "redis://u:p@redis", "XBOSH_REDIS_PASSWORD", "hunter2")))
+          .hasMessageContaining("XBOSH_REDIS_URL has a password and XBOSH_REDIS_PASSWORD(_FILE) is set");
+    } finally {
+      Files.delete(file);
+    }
+  }
+
+  @Test
+  void redisTlsAndSentinelSettingsAreChecked() throws Exception {
+    Path pem = Files.createTempFile("xbosh", ".pem");
+    try {
+      assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_REDIS_URL", "redis://a:6379", "XBOSH_REDIS_TLS_CA", pem.toString())))
+          .hasMessageContaining("XBOSH_REDIS_TLS_CA and XBOSH_REDIS_TLS_CERT need rediss:// URLs");
+      assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_REDIS_URL", "rediss://a:6379,redis://b:6379")))
+          .hasMessageContaining("either every URL is rediss:// (TLS) or none is");
+      assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_REDIS_URL", "rediss://a:6379", "XBOSH_REDIS_TLS_CERT", pem.toString(),
+          "XBOSH_REDIS_TLS_VERIFY_HOST", "no")))
+          .hasMessageContaining("XBOSH_REDIS_TLS_CERT and XBOSH_REDIS_TLS_KEY go together")
+          .hasMessageContaining("XBOSH_REDIS_TLS_VERIFY_HOST='no': must be true or false");
+      assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_REDIS_URL", "redis://a:26379", "XBOSH_REDIS_SENTINEL", "m",
+          "XBOSH_REDIS_CLUSTER", "true")))
+          .hasMessageContaining("XBOSH_REDIS_CLUSTER and XBOSH_REDIS_SENTINEL: set one of them");
+      assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_REDIS_SENTINEL", "m")))
+          .hasMessageContaining("Redis settings (cluster, sentinel, user, password, TLS) need XBOSH_REDIS_URL");
+      XboshConfig c = XboshConfig.from(Map.of("XBOSH_REDIS_URL", "redis://s1:26379,redis://s2:26379", "XBOSH_REDIS_SENTINEL", "mymaster"));
+      assertThat(c.redisSentinelMaster()).isEqualTo("mymaster");
+      assertThat(c.redisUrls()).containsExactly("redis://s1:26379", "redis://s2:26379");
+    } finally {
+      Files.delete(pem);
+    }
+  }
+
+  @Test
+  void logSettingsAreCheckedAndMisspeltVariablesNamed() {
+    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_LOG_FORMAT", "yaml", "XBOSH_LOG_LEVEL", "verbose")))
+        .hasMessageContaining("XBOSH_LOG_FORMAT='yaml': must be text or json")
+        .hasMessageContaining("XBOSH_LOG_LEVEL='verbose': must be TRACE, DEBUG, INFO, WARN, ERROR or OFF");
+    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_LOG_FORMAT", "JSON"))).hasMessageContaining("(lower case)");
+    XboshConfig.from(Map.of("XBOSH_LOG_FORMAT", "json", "XBOSH_LOG_LEVEL", "debug"));
+    assertThat(XboshConfig.unknownVariables(Map.of("XBOSH_MAX_WIAT", "30", "XBOSH_HTTP_PORT", "1", "XBOSH_SOMETHING_ELSE", "x",
+        "PATH", "/bin")))
+        .containsExactly("XBOSH_MAX_WIAT is not a setting of xbosh (did you mean XBOSH_MAX_WAIT?); it is ignored",
+            "XBOSH_SOMETHING_ELSE is not a setting of xbosh; it is ignored");
+  }
+
+  @Test
+  void theAdminApiNeedsItsOwnPortAndALongToken() throws Exception {
+    Path token = Files.createTempFile("xbosh", ".token");
+    try {
+      Files.writeString(token, "short\n");
+      assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_ADMIN_TOKEN_FILE", token.toString())))
+          .hasMessageContaining("at least 16 characters")
+          .satisfies(e -> assertThat(e.getMessage()).doesNotContain("short\n"));
+      Files.writeString(token, "0123456789abcdef0123\n");
+      assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_ADMIN_TOKEN_FILE", token.toString())))
+          .hasMessageContaining("XBOSH_ADMIN_TOKEN_FILE needs XBOSH_MANAGEMENT_PORT");
+      assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_MANAGEMENT_PORT", "5280")))
+          .hasMessageContaining("XBOSH_MANAGEMENT_PORT must differ from XBOSH_HTTP_PORT");
+      XboshConfig c = XboshConfig.from(Map.of("XBOSH_MANAGEMENT_PORT", "9090", "XBOSH_ADMIN_TOKEN_FILE", token.toString()));
+      assertThat(c.adminToken().value()).isEqualTo("0123456789abcdef0123");
+      assertThat(c.separateManagement()).isTrue();
+      assertThat(XboshConfig.from(Map.of()).separateManagement()).isFalse();
+    } finally {
+      Files.delete(token);
+    }
+  }
+
+  @Test
   void corsOriginsAreOriginsOnly() {
     assertThat(XboshConfig.from(Map.of("XBOSH_CORS_ORIGINS", "https://a.example, http://b.example:8080")).corsOrigins())
         .containsExactlyInAnyOrder("https://a.example", "http://b.example:8080");

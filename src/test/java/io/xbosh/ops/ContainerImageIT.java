@@ -46,8 +46,10 @@ class ContainerImageIT {
       assertThat(jar.getEntry("io/xbosh/session/accept.lua")).isNotNull();
       assertThat(jar.getEntry("logback.xml")).isNotNull();
     }
-    // the build stage gets the inputs of that build and runs the same goal
-    assertThat(DOCKERFILE).contains("COPY pom.xml ./").contains("COPY src ./src").contains("mvn -B -q package");
+    // the build stage gets the inputs of that build and runs the same goal, the source stage offline
+    // (the dependency layer before it fetched the plugins too, by packaging the empty project)
+    assertThat(DOCKERFILE).contains("COPY pom.xml ./").contains("COPY src ./src").contains("mvn -B -q -o package -DskipTests");
+    assertThat(DOCKERFILE.indexOf("mvn -B -q package -DskipTests")).isPositive().isLessThan(DOCKERFILE.indexOf("COPY src ./src"));
   }
 
   @Test
@@ -56,10 +58,27 @@ class ContainerImageIT {
     assertThat(user).matches("[1-9][0-9]*:[0-9]+");
     String entry = match("^ENTRYPOINT (.+)$");
     assertThat(entry).contains("exec java");
-    assertThat(match("ENV JAVA_OPTS=\"([^\"]*)\"")).contains("-XX:MaxRAMPercentage=");
+    // explicit collector and caps sized for the container; JAVA_OPTS comes after them, so it wins
+    assertThat(match("ENV JAVA_DEFAULT_OPTS=\"([^\"]*)\"")).contains("-XX:MaxRAMPercentage=").contains("-XX:+UseG1GC")
+        .contains("-XX:MaxDirectMemorySize=").contains("-XX:+ExitOnOutOfMemoryError");
+    assertThat(entry).contains("exec java $JAVA_DEFAULT_OPTS $JAVA_OPTS -jar");
     assertThat(match("^EXPOSE (\\d+)")).isEqualTo("5280");
     assertThat(match("^HEALTHCHECK (.+)")).isNotBlank();
     assertThat(DOCKERFILE).contains(HttpVerticle.HEALTH_PATH);
     assertThat(List.of(DOCKERFILE.split("\n")).stream().filter(l -> l.startsWith("FROM "))).hasSize(2);
+  }
+
+  /** Base images named in full with a pinned version (podman and buildah have no default registry). */
+  @Test
+  void baseImagesAreFullyQualifiedAndPinnedAndTheImageIsLabelled() throws IOException {
+    List<String> froms = List.of(DOCKERFILE.split("\n")).stream().filter(l -> l.startsWith("FROM ")).map(l -> l.split("\\s+")[1]).toList();
+    for (String image : froms) {
+      assertThat(image).matches("[a-z0-9.-]+\\.[a-z]+/[a-z0-9._/-]+(:[0-9][A-Za-z0-9._-]*|@sha256:[0-9a-f]{64})");
+      assertThat(image).doesNotEndWith(":latest");
+    }
+    assertThat(DOCKERFILE).contains("org.opencontainers.image.title=").contains("org.opencontainers.image.version=");
+    // the build context is pom.xml and src/ only
+    List<String> ignore = Files.readAllLines(Path.of(".dockerignore")).stream().filter(l -> !l.isBlank() && !l.startsWith("#")).toList();
+    assertThat(ignore).containsExactly("*", "!pom.xml", "!src/");
   }
 }

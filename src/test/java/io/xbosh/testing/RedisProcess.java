@@ -1,25 +1,52 @@
 package io.xbosh.testing;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
+import java.util.stream.Stream;
 
-/** A throwaway redis-server on a free port, nothing persisted. */
+/**
+ * A throwaway redis-server on a free port, nothing persisted. Its working directory is its own
+ * (deleted on close): in a shared temporary directory it would load whatever dump.rdb another run
+ * left there.
+ */
 public final class RedisProcess extends ExternalProcess {
 
   private final int port;
+  private final Path dir;
 
   private RedisProcess(int port, List<String> extra) throws IOException {
-    super("redis-server", command(port, extra), line -> line.contains("Ready to accept connections"), 20_000);
-    this.port = port;
+    this(port, Files.createTempDirectory("xbosh-redis"), extra);
   }
 
-  private static List<String> command(int port, List<String> extra) {
+  private RedisProcess(int port, Path dir, List<String> extra) throws IOException {
+    super("redis-server", command(port, dir, extra), line -> line.contains("Ready to accept connections"), 20_000);
+    this.port = port;
+    this.dir = dir;
+  }
+
+  private static List<String> command(int port, Path dir, List<String> extra) {
     List<String> c = new ArrayList<>(List.of("redis-server", "--port", Integer.toString(port), "--bind", "127.0.0.1",
-        "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", System.getProperty("java.io.tmpdir")));
+        "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir.toString()));
     c.addAll(extra);
     return c;
+  }
+
+  @Override
+  public void close() {
+    super.close();
+    if (dir != null) {
+      try (Stream<Path> files = Files.walk(dir)) {
+        for (Path f : files.sorted(Comparator.reverseOrder()).toList()) {
+          Files.deleteIfExists(f);
+        }
+      } catch (IOException ignored) {
+        // a temporary directory left behind is harmless
+      }
+    }
   }
 
   public static RedisProcess start() throws IOException {
@@ -29,6 +56,29 @@ public final class RedisProcess extends ExternalProcess {
   /** A server on a given port: a restart of one that was closed. */
   public static RedisProcess start(int port) throws IOException {
     return new RedisProcess(port, List.of());
+  }
+
+  /** A server with these further arguments (they override the defaults above). */
+  public static RedisProcess start(List<String> extra) throws IOException {
+    return new RedisProcess(freePort(), extra);
+  }
+
+  /**
+   * A server speaking TLS only, on {@link #port()}, with this certificate; {@code clientCa} non-null
+   * requires clients to present a certificate it issued.
+   */
+  public static RedisProcess startTls(Path cert, Path key, Path clientCa, List<String> extra) throws IOException {
+    int port = freePort();
+    List<String> args = new ArrayList<>(List.of("--port", "0", "--tls-port", Integer.toString(port),
+        "--tls-cert-file", cert.toString(), "--tls-key-file", key.toString()));
+    if (clientCa != null) {
+      args.addAll(List.of("--tls-ca-cert-file", clientCa.toString(), "--tls-auth-clients", "yes"));
+    } else {
+      // redis-server wants a CA file even when it does not check clients
+      args.addAll(List.of("--tls-ca-cert-file", cert.toString(), "--tls-auth-clients", "no"));
+    }
+    args.addAll(extra);
+    return new RedisProcess(port, args);
   }
 
   /** A node for a Redis Cluster; its cluster state file goes to {@code dir}. */

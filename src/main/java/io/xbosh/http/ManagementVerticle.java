@@ -1,0 +1,137 @@
+package io.xbosh.http;
+
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.xbosh.config.XboshConfig;
+import io.xbosh.pod.Pod;
+import io.xbosh.protocol.TerminateCondition;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The management listener ({@code XBOSH_MANAGEMENT_PORT}): probes and metrics, kept off the public
+ * BOSH port, and the admin API for this pod's sessions, behind a bearer token
+ * ({@code XBOSH_ADMIN_TOKEN_FILE}).
+ *
+ * <ul>
+ *   <li>{@code GET /admin/sessions}: the sessions this pod owns (sid, client address, age, streams);
+ *   <li>{@code GET /admin/sessions/<sid>}: one of them, 404 if this pod does not own it;
+ *   <li>{@code DELETE /admin/sessions/<sid>?condition=<XEP-0124 condition>}: ends it (default
+ *       {@code policy-violation});
+ *   <li>{@code POST /admin/drain}: starts this pod's drain (as on SIGTERM, without exiting).
+ * </ul>
+ * Nothing of a session's content is ever shown. One instance: requests are few.
+ */
+public final class ManagementVerticle extends VerticleBase {
+
+  private static final Logger log = LoggerFactory.getLogger(ManagementVerticle.class);
+  static final String ADMIN = "/admin";
+
+  private final XboshConfig config;
+  private final Pod pod;
+  private HttpServer server;
+
+  public ManagementVerticle(XboshConfig config, Pod pod) {
+    this.config = config;
+    this.pod = pod;
+  }
+
+  @Override
+  public Future<?> start() {
+    Router router = Router.router(vertx);
+    HttpVerticle.probes(router, pod);
+    if (config.adminToken() != null) {
+      router.route(ADMIN + "/*").handler(this::authenticate);
+      router.get(ADMIN + "/sessions").handler(rc -> json(rc, 200, sessions()));
+      router.get(ADMIN + "/sessions/:sid").handler(this::show);
+      router.delete(ADMIN + "/sessions/:sid").handler(this::end);
+      router.post(ADMIN + "/drain").handler(this::drain);
+    }
+    server = vertx.createHttpServer(new HttpServerOptions().setHost(config.httpHost())
+        .setPort(config.managementPort()).setIdleTimeout(60)).requestHandler(router);
+    return server.listen();
+  }
+
+  /** The port the listener is bound to. */
+  public int actualPort() {
+    return server.actualPort();
+  }
+
+  private void authenticate(RoutingContext rc) {
+    String header = rc.request().getHeader("Authorization");
+    byte[] expected = ("Bearer " + config.adminToken().value()).getBytes(StandardCharsets.UTF_8);
+    if (header == null || !MessageDigest.isEqual(expected, header.getBytes(StandardCharsets.UTF_8))) {
+      rc.response().putHeader("WWW-Authenticate", "Bearer").setStatusCode(401).end();
+      return;
+    }
+    rc.next();
+  }
+
+  private JsonArray sessions() {
+    JsonArray out = new JsonArray();
+    pod.sessions().forEach(s -> out.add(view(s)));
+    return out;
+  }
+
+  private static JsonObject view(Pod.SessionView s) {
+    return new JsonObject().put("sid", s.sid()).put("client", s.client()).put("age_seconds", s.ageSeconds())
+        .put("streams", s.streams());
+  }
+
+  private void show(RoutingContext rc) {
+    Pod.SessionView s = pod.session(rc.pathParam("sid"));
+    if (s == null) {
+      json(rc, 404, new JsonObject().put("error", "no such session on this pod"));
+    } else {
+      json(rc, 200, view(s).put("pod", pod.id()));
+    }
+  }
+
+  private void end(RoutingContext rc) {
+    String sid = rc.pathParam("sid");
+    String name = rc.queryParams().get("condition");
+    TerminateCondition condition;
+    try {
+      condition = name == null ? TerminateCondition.POLICY_VIOLATION : TerminateCondition.fromWireName(name);
+    } catch (IllegalArgumentException e) {
+      condition = null;
+    }
+    if (condition == null) {
+      json(rc, 400, new JsonObject().put("error", "unknown condition"));
+      return;
+    }
+    TerminateCondition chosen = condition;
+    pod.end(sid, chosen).onComplete(ar -> {
+      if (ar.failed()) {
+        json(rc, 503, new JsonObject().put("error", "the store did not answer"));
+      } else if (!ar.result()) {
+        json(rc, 404, new JsonObject().put("error", "no such session on this pod"));
+      } else {
+        json(rc, 200, new JsonObject().put("sid", sid).put("ended", chosen.wireName()));
+      }
+    });
+  }
+
+  private void drain(RoutingContext rc) {
+    log.info("drain asked for through the admin API");
+    pod.drain(config.drainSeconds() * 1000L);
+    json(rc, 202, new JsonObject().put("draining", true).put("sessions", pod.ownedSessions()));
+  }
+
+  private static void json(RoutingContext rc, int status, Object body) {
+    rc.response().setStatusCode(status).putHeader("Content-Type", "application/json").end(body.toString());
+  }
+
+  @Override
+  public Future<?> stop() {
+    return server.close();
+  }
+}

@@ -1,0 +1,121 @@
+package io.xbosh.session;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.net.NetClientOptions;
+import io.vertx.core.net.PemKeyCertOptions;
+import io.vertx.core.net.PemTrustOptions;
+import io.vertx.redis.client.Redis;
+import io.vertx.redis.client.RedisClientType;
+import io.vertx.redis.client.RedisOptions;
+import io.vertx.redis.client.RedisReplicas;
+import io.vertx.redis.client.RedisRole;
+import io.xbosh.config.XboshConfig;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
+
+/**
+ * Builds every Redis client of a pod from the config, so that the pooled command client and the
+ * pod channel's subscriber use the same topology, TLS and credentials.
+ *
+ * <ul>
+ *   <li>standalone: {@code XBOSH_REDIS_URL} is the server;
+ *   <li>Redis Cluster ({@code XBOSH_REDIS_CLUSTER}): the URLs are seed nodes, see {@link #clusterOptions};
+ *   <li>Sentinel ({@code XBOSH_REDIS_SENTINEL}): the URLs are sentinels; commands go to the current
+ *       master and follow a failover ({@code +switch-master}, and a topology re-read every second).
+ * </ul>
+ *
+ * TLS ({@code rediss://}) verifies the server's certificate against {@code XBOSH_REDIS_TLS_CA} (or
+ * the JVM's trust store) and, unless turned off, its host name; a client certificate is presented
+ * when configured. The password is given to the client as an option, never put into a URL.
+ */
+public final class RedisClients {
+
+  private final Vertx vertx;
+  private final XboshConfig config;
+  private final List<String> urls;
+  private final AtomicInteger nextSubscriberUrl = new AtomicInteger();
+
+  public RedisClients(Vertx vertx, XboshConfig config) {
+    if (config.redisUrl() == null) {
+      throw new IllegalArgumentException("no XBOSH_REDIS_URL");
+    }
+    this.vertx = vertx;
+    this.config = config;
+    this.urls = config.redisUrls();
+  }
+
+  /** The pooled client for ordinary commands and scripts. */
+  public Redis commands() {
+    RedisOptions options = base()
+        .setEndpoints(urls)
+        .setMaxPoolSize(config.redisPoolSize())
+        .setMaxPoolWaiting(config.redisPoolSize() * 256)
+        .setMaxWaitingHandlers(config.redisPoolSize() * 256);
+    if (config.redisCluster()) {
+      clusterOptions(options.setType(RedisClientType.CLUSTER));
+    } else if (config.redisSentinelMaster() != null) {
+      sentinelOptions(options).setAutoFailover(true);
+    } else {
+      options.setType(RedisClientType.STANDALONE);
+    }
+    return Redis.createClient(vertx, options);
+  }
+
+  /**
+   * Where the pod channel's subscribed connection comes from: each call gives a new one-connection
+   * client, for the first subscription and every re-subscription after a drop. On a Redis Cluster
+   * the calls go round the seed nodes (any node sees every message published in the cluster); with
+   * Sentinel each one asks the sentinels for the current master, so a re-subscription after a
+   * failover (the old master's clients are killed by Sentinel) lands on the new one.
+   */
+  public Supplier<Redis> subscribers() {
+    return () -> {
+      RedisOptions options = base().setMaxPoolSize(1).setMaxPoolWaiting(16).setMaxWaitingHandlers(1024);
+      if (config.redisSentinelMaster() != null) {
+        sentinelOptions(options.setEndpoints(urls)).setAutoFailover(false);
+      } else {
+        options.setType(RedisClientType.STANDALONE)
+            .setEndpoints(List.of(urls.get(Math.floorMod(nextSubscriberUrl.getAndIncrement(), urls.size()))));
+      }
+      return Redis.createClient(vertx, options);
+    };
+  }
+
+  /** Redis Cluster settings of the command client. */
+  static RedisOptions clusterOptions(RedisOptions options) {
+    return options.setUseReplicas(RedisReplicas.NEVER);
+  }
+
+  private RedisOptions sentinelOptions(RedisOptions options) {
+    return options.setType(RedisClientType.SENTINEL).setRole(RedisRole.MASTER).setMasterName(config.redisSentinelMaster());
+  }
+
+  /** TLS and credentials, common to every client. */
+  private RedisOptions base() {
+    RedisOptions options = new RedisOptions().setNetClientOptions(netClientOptions(config));
+    if (config.redisUser() != null) {
+      options.setUser(config.redisUser());
+    }
+    if (config.redisPassword() != null) {
+      options.setPassword(config.redisPassword().value());
+    }
+    return options;
+  }
+
+  static NetClientOptions netClientOptions(XboshConfig config) {
+    NetClientOptions net = new NetClientOptions().setConnectTimeout(10_000).setTcpKeepAlive(true).setTcpNoDelay(true);
+    if (!config.redisTls()) {
+      return net;
+    }
+    // Vert.x 5 refuses a TLS client without an explicit choice here ("Missing hostname verification algorithm")
+    net.setSsl(true).setHostnameVerificationAlgorithm(config.redisTlsVerifyHost() ? "HTTPS" : "");
+    if (config.redisTlsCa() != null) {
+      net.setTrustOptions(new PemTrustOptions().addCertPath(config.redisTlsCa()));
+    }
+    if (config.redisTlsCert() != null) {
+      net.setKeyCertOptions(new PemKeyCertOptions().setCertPath(config.redisTlsCert()).setKeyPath(config.redisTlsKey()));
+    }
+    return net;
+  }
+}
