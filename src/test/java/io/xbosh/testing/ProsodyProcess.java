@@ -47,12 +47,29 @@ public final class ProsodyProcess extends ExternalProcess {
 
   /** Starts Prosody with these users and, unless null, TLS. */
   public static ProsodyProcess start(Map<String, String> users, Tls tls) throws IOException {
+    return start(users, tls, false);
+  }
+
+  /**
+   * Starts Prosody as web chat clients such as Converse.js expect it: these users, each with every
+   * other one in its roster (subscription both), the blocking command and PEP (without them
+   * Converse.js opens no chat) and offline storage (messages to a user who is between sessions
+   * wait for the next one, as on a production server).
+   */
+  public static ProsodyProcess startForWebClients(Map<String, String> users) throws IOException {
+    return start(users, null, true);
+  }
+
+  private static ProsodyProcess start(Map<String, String> users, Tls tls, boolean webClients) throws IOException {
     Path dir = Files.createTempDirectory("xbosh-prosody");
     Path accounts = dir.resolve("data").resolve(DOMAIN).resolve("accounts");
     Files.createDirectories(accounts);
     for (var u : users.entrySet()) {
       Files.writeString(accounts.resolve(u.getKey() + ".dat"),
           "return {\n\t[\"password\"] = \"" + u.getValue() + "\";\n};\n", StandardCharsets.UTF_8);
+    }
+    if (webClients) {
+      writeRosters(dir.resolve("data").resolve(DOMAIN).resolve("roster"), users.keySet());
     }
     int c2s = freePort();
     int http = freePort();
@@ -70,7 +87,7 @@ public final class ProsodyProcess extends ExternalProcess {
         http_ports = { %3$d }
         http_interfaces = { "127.0.0.1" }
         https_ports = { }
-        modules_enabled = { "roster", "saslauth", %8$s"disco", "ping", "bosh", "smacks", "posix" }
+        modules_enabled = { "roster", "saslauth", %8$s"disco", "ping", "bosh", "smacks", "posix"%9$s }
         modules_disabled = { "s2s" }
         c2s_require_encryption = %6$s
         %7$s
@@ -87,7 +104,8 @@ public final class ProsodyProcess extends ExternalProcess {
             tls == null ? "" : "ssl = { certificate = \"" + tls.cert() + "\"; key = \"" + tls.key() + "\"; }\n"
                 + "certificates = \"" + dir.resolve("certs") + "\"",
             // without TLS settings no STARTTLS at all (Debian's package ships a snakeoil certificate)
-            tls == null ? "" : "\"tls\", ");
+            tls == null ? "" : "\"tls\", ",
+            webClients ? ", \"blocklist\", \"pep\", \"offline\"" : "");
     if (tls != null) {
       // Prosody finds a host's certificate by name in its certificates directory
       Files.createDirectories(dir.resolve("certs"));
@@ -97,6 +115,22 @@ public final class ProsodyProcess extends ExternalProcess {
     Path config = dir.resolve("prosody.cfg.lua");
     Files.writeString(config, cfg, StandardCharsets.UTF_8);
     return new ProsodyProcess(dir, config, c2s, http);
+  }
+
+  /** Prosody's roster storage (internal): each user has every other one, both subscribed. */
+  private static void writeRosters(Path rosters, java.util.Set<String> names) throws IOException {
+    Files.createDirectories(rosters);
+    for (String owner : names) {
+      StringBuilder roster = new StringBuilder("return {\n\t[false] = { [\"version\"] = 1; };\n");
+      for (String contact : names) {
+        if (!contact.equals(owner)) {
+          roster.append("\t[\"").append(contact).append('@').append(DOMAIN)
+              .append("\"] = { [\"subscription\"] = \"both\"; [\"groups\"] = {}; [\"name\"] = \"")
+              .append(contact).append("\"; };\n");
+        }
+      }
+      Files.writeString(rosters.resolve(owner + ".dat"), roster.append("};\n"), StandardCharsets.UTF_8);
+    }
   }
 
   public int c2sPort() {
