@@ -21,6 +21,14 @@ const TYPES = {
   '.ogg': 'audio/ogg', '.mp3': 'audio/mpeg',
 };
 
+function isFile(file) {
+  try {
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
 // ---- the page's origin: a static server on a free loopback port
 const server = createServer((req, res) => {
   const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
@@ -34,9 +42,10 @@ const server = createServer((req, res) => {
       return;
     }
   }
-  try {
-    if (!statSync(file).isFile()) throw new Error('not a file');
-  } catch {
+  if (!isFile(file) && isFile(join(converseDir, 'dist', path))) {
+    file = join(converseDir, 'dist', path); // libsignal fetches its wasm relative to the page
+  }
+  if (!isFile(file)) {
     res.writeHead(404).end();
     return;
   }
@@ -70,7 +79,7 @@ function chat(jid) {
 
 const commands = {
   /** Opens Converse on its own origin in a new context, talking BOSH to `bosh`. */
-  async open({ user, bosh }) {
+  async open({ user, bosh, loglevel = 'info' }) {
     const context = await browser.newContext();
     const p = await context.newPage();
     p.on('console', (m) => log.write(`[${user}] console.${m.type()}: ${m.text()}\n`));
@@ -78,7 +87,7 @@ const commands = {
     p.on('response', (r) => r.status() >= 400 && log.write(`[${user}] HTTP ${r.status()}: ${r.request().method()} ${r.url()}\n`));
     p.on('requestfailed', (r) => log.write(`[${user}] request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}\n`));
     users.set(user, { context, page: p });
-    await p.goto(`${origin}/converse.html?bosh=${encodeURIComponent(bosh)}`);
+    await p.goto(`${origin}/converse.html?bosh=${encodeURIComponent(bosh)}&loglevel=${loglevel}`);
     await p.waitForSelector('#converse-login-jid, converse-roster', { timeout: 30000 });
     return true;
   },

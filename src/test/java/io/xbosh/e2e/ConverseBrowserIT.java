@@ -144,6 +144,81 @@ class ConverseBrowserIT {
     assertThat(withPrefix(browser.shown("bob", ALICE), "b2a-")).containsExactlyElementsOf(toAlice);
   }
 
+  @Test
+  @Order(3)
+  void e03_b42_aReloadRightAfterSendingKeepsTheSessionAndLosesNothing() throws Exception {
+    JsonObject before = browser.state("alice");
+    String sid = before.getString("sid");
+    browser.send("alice", BOB, "ra-0");
+    // at once, while that message may still be on its way: Converse's keepalive stores sid and rid
+    // and the reloaded page continues the same BOSH session with the next rid
+    browser.reload("alice");
+    // a message that reaches the session while the page is away
+    browser.send("bob", ALICE, "rb-0");
+    JsonObject after = awaitConnected("alice");
+    assertThat(after.getString("sid")).as("the reloaded page's BOSH session").isEqualTo(sid);
+    assertThat(after.getBoolean("loginForm")).isFalse();
+    browser.openChat("alice", BOB);
+    awaitShown("bob", ALICE, "ra-", List.of("ra-0"));
+    awaitShown("alice", BOB, "rb-", List.of("rb-0"));
+    // and the conversation goes on in the same session
+    browser.send("alice", BOB, "ra-1");
+    browser.send("bob", ALICE, "rb-1");
+    awaitShown("bob", ALICE, "ra-", List.of("ra-0", "ra-1"));
+    awaitShown("alice", BOB, "rb-", List.of("rb-0", "rb-1"));
+    assertThat(withPrefix(browser.shown("alice", BOB), "ra-")).containsExactly("ra-0", "ra-1");
+    assertThat(browser.state("alice").getString("sid")).isEqualTo(sid);
+  }
+
+  @Test
+  @Order(4)
+  void e04_b51_whenTheOwnerPodIsKilledConverseReconnectsByItselfAndLosesNothing() throws Exception {
+    // independent of the steps before: whoever is logged out logs in again
+    String aliceSid = loggedIn("alice", ALICE, "alicepw").getString("sid");
+    String bobSid = loggedIn("bob", BOB, "bobpw").getString("sid");
+    XboshProcess owner = ownerOf(aliceSid);
+    boolean bobToo = owner == ownerOf(bobSid);
+    owner.kill();
+    long killedAt = System.nanoTime();
+    if (!bobToo) {
+      // Prosody saw alice's stream go with the pod; a message to her now waits in offline storage
+      await().atMost(CONNECT).until(() -> "offline".equals(browser.presence("bob", ALICE)));
+      browser.send("bob", ALICE, "kb-away");
+    }
+    // no one touches the page: Converse sees the session end and logs in again on its own
+    JsonObject again = await().atMost(CONNECT).pollInterval(Duration.ofMillis(200)).until(() -> browser.state("alice"),
+        s -> s.getBoolean("connected", false) && !aliceSid.equals(s.getString("sid")) || s.getBoolean("loginForm", false));
+    assertThat(again.getBoolean("loginForm")).as("login form shown instead of a reconnect: %s", again.getString("feedback"))
+        .isFalse();
+    long reconnectMs = (System.nanoTime() - killedAt) / 1_000_000;
+    if (bobToo) {
+      await().atMost(CONNECT).until(() -> browser.state("bob"),
+          s -> s.getBoolean("connected", false) && !bobSid.equals(s.getString("sid")));
+    }
+    browser.openChat("alice", BOB);
+    browser.openChat("bob", ALICE);
+    browser.send("alice", BOB, "ka-0");
+    browser.send("bob", ALICE, "kb-0");
+    awaitShown("bob", ALICE, "ka-", List.of("ka-0"));
+    awaitShown("alice", BOB, "kb-", bobToo ? List.of("kb-0") : List.of("kb-away", "kb-0"));
+    System.out.printf("owner pod %s killed (%s); Converse reconnected by itself after %d ms%n", owner.nodeId(),
+        bobToo ? "both users' sessions" : "alice's session", reconnectMs);
+  }
+
+  /** The pod whose {@code xb:owned:<id>} set (see RedisPodBus) holds the session. */
+  private static XboshProcess ownerOf(String sid) throws Exception {
+    for (XboshProcess pod : pods) {
+      Process p = new ProcessBuilder("redis-cli", "-p", Integer.toString(redis.port()), "sismember",
+          "xb:owned:" + pod.nodeId(), sid).redirectErrorStream(true).start();
+      String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+      p.waitFor(10, TimeUnit.SECONDS);
+      if (out.equals("1")) {
+        return pod;
+      }
+    }
+    throw new AssertionError("no pod owns " + sid);
+  }
+
   private static List<String> numbered(String prefix, int n) {
     return IntStream.range(0, n).mapToObj(i -> prefix + i).toList();
   }
@@ -155,6 +230,16 @@ class ConverseBrowserIT {
   private static void awaitShown(String user, String with, String prefix, List<String> expected) {
     await().atMost(SHOWN).pollInterval(Duration.ofMillis(200)).untilAsserted(() ->
         assertThat(withPrefix(browser.shown(user, with), prefix)).containsExactlyElementsOf(expected));
+  }
+
+  private static JsonObject loggedIn(String user, String jid, String password) throws Exception {
+    JsonObject s = await().atMost(CONNECT).pollInterval(Duration.ofMillis(200)).until(() -> browser.state(user),
+        st -> st.getBoolean("connected", false) || st.getBoolean("loginForm", false));
+    if (!s.getBoolean("connected", false)) {
+      browser.login(user, jid, password);
+      s = awaitConnected(user);
+    }
+    return s;
   }
 
   private static JsonObject awaitConnected(String user) {
