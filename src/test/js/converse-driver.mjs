@@ -49,7 +49,9 @@ const server = createServer((req, res) => {
     res.writeHead(404).end();
     return;
   }
-  res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+  // as deployed: the page always fresh, Converse's files from the browser's cache on a reload
+  const cache = file === pageFile ? 'no-cache' : 'max-age=3600';
+  res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': cache });
   createReadStream(file).pipe(res);
 });
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -73,6 +75,11 @@ function page(user) {
   return u.page;
 }
 
+function ridOf(request) {
+  const m = /\brid=["'](\d+)["']/.exec(request.postData() ?? '');
+  return m ? Number(m[1]) : -1;
+}
+
 function chat(jid) {
   return `converse-chat[jid="${jid}"]`;
 }
@@ -86,7 +93,21 @@ const commands = {
     p.on('pageerror', (e) => log.write(`[${user}] page error: ${e.message}\n`));
     p.on('response', (r) => r.status() >= 400 && log.write(`[${user}] HTTP ${r.status()}: ${r.request().method()} ${r.url()}\n`));
     p.on('requestfailed', (r) => log.write(`[${user}] request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}\n`));
-    users.set(user, { context, page: p });
+    const u = { context, page: p, bosh, terminations: [] };
+    users.set(user, u);
+    // every session end the page was told of, as xbosh wrote it
+    p.on('response', async (r) => {
+      if (r.url() !== bosh || r.request().method() !== 'POST') return;
+      try {
+        const body = await r.text();
+        if (/type=["']terminate["']/.test(body)) {
+          u.terminations.push(body);
+          log.write(`[${user}] BOSH terminate: ${body}\n`);
+        }
+      } catch {
+        // the page went away before the body could be read
+      }
+    });
     await p.goto(`${origin}/converse.html?bosh=${encodeURIComponent(bosh)}&loglevel=${loglevel}`);
     await p.waitForSelector('#converse-login-jid, converse-roster', { timeout: 30000 });
     return true;
@@ -128,12 +149,26 @@ const commands = {
     return true;
   },
 
-  /** Types a message into the chat with `with` and presses Enter. */
-  async send({ user, with: other, text }) {
+  /**
+   * Types a message into the chat with `with` and presses Enter; done once the BOSH request that
+   * carries it has gone out (Strophe batches stanzas on an idle timer, so a page closed sooner
+   * would lose it before any server could see it).
+   */
+  async send({ user, with: other, text, settled = false }) {
+    const u = users.get(user);
     const p = page(user);
     const area = p.locator(`${chat(other)} textarea.chat-textarea`);
     await area.fill(text);
+    const sent = p.waitForRequest((r) => r.url() === u.bosh && (r.postData() ?? '').includes(`>${text}</body>`),
+      { timeout: 10000 });
     await area.press('Enter');
+    const carrier = await sent;
+    if (settled) {
+      // and until the page holds its next request: the answer to the one that carried the message
+      // has come back (the server holds it until something arrives, here the receipt)
+      const rid = ridOf(carrier);
+      await p.waitForRequest((r) => r.url() === u.bosh && ridOf(r) > rid, { timeout: 30000 });
+    }
     // Converse empties the field once it has taken the message
     await p.waitForFunction((sel) => document.querySelector(sel)?.value === '', `${chat(other)} textarea.chat-textarea`,
       { timeout: 10000 });
@@ -144,6 +179,13 @@ const commands = {
   async shown({ user, with: other }) {
     return page(user).$$eval(`${chat(other)} .chat-content .chat-msg .chat-msg__text`,
       (els) => els.map((e) => e.textContent.trim()));
+  },
+
+  /** The terminate bodies the page received so far. */
+  async terminations({ user }) {
+    const u = users.get(user);
+    if (!u) throw new Error(`no page for ${user}`);
+    return u.terminations;
   },
 
   /** Converse's view of a contact's presence (what the roster shows). */

@@ -126,14 +126,33 @@ public final class ConverseBrowser implements AutoCloseable {
     call("openChat", Map.of("user", user, "with", with));
   }
 
-  /** Types a message into the chat with {@code with} and presses Enter. */
+  /**
+   * Types a message into the chat with {@code with} and presses Enter; returns once the BOSH
+   * request carrying it has gone out.
+   */
   public void send(String user, String with, String text) throws IOException {
     call("send", Map.of("user", user, "with", with, "text", text));
+  }
+
+  /**
+   * Like {@link #send}, and waits until the page has sent its next request too: the request that
+   * carried the message was answered (the server held it until something came for the page, such
+   * as the message's receipt), so the page is back to holding an empty request, as a page is
+   * almost all of the time.
+   */
+  public void sendAndSettle(String user, String with, String text) throws IOException {
+    call("send", Map.of("user", user, "with", with, "text", text, "settled", true));
   }
 
   /** The message texts on screen in the chat with {@code with}, top to bottom. */
   public List<String> shown(String user, String with) throws IOException {
     return ((io.vertx.core.json.JsonArray) call("shown", Map.of("user", user, "with", with)))
+        .stream().map(String::valueOf).toList();
+  }
+
+  /** The terminate bodies the page has received from the BOSH endpoint, oldest first. */
+  public List<String> terminations(String user) throws IOException {
+    return ((io.vertx.core.json.JsonArray) call("terminations", Map.of("user", user)))
         .stream().map(String::valueOf).toList();
   }
 
