@@ -231,13 +231,23 @@ lines.on('close', async () => {
   await shutdown();
 });
 
-async function shutdown() {
-  try {
-    await browser.close();
-  } finally {
-    server.close();
-    log.end();
-    process.exit(0);
-  }
+let closing;
+function shutdown() {
+  closing ??= (async () => {
+    try {
+      await browser.close();
+    } finally {
+      server.close();
+      log.end();
+      process.exit(0);
+    }
+  })();
+  return closing;
 }
 process.on('SIGTERM', shutdown);
+// the test went away (its end of the pipe closed): close the browser all the same
+process.stdout.on('error', shutdown);
+process.on('uncaughtException', (e) => {
+  log.write(`driver error: ${e?.stack ?? e}\n`);
+  shutdown();
+});

@@ -2,6 +2,7 @@ package io.xbosh.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.vertx.core.json.JsonObject;
 import io.xbosh.testing.ConverseBrowser;
@@ -24,13 +25,14 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInfo;
 import org.junit.jupiter.api.TestMethodOrder;
-import org.junit.jupiter.api.AfterEach;
 
 /**
  * The web chat users run: Converse.js 14 (its prebuilt dist/, as an ES module) in Debian's Chromium,
@@ -55,9 +57,18 @@ class ConverseBrowserIT {
   private static final List<XboshProcess> pods = new ArrayList<>();
   private static HaproxyProcess lb;
 
+  /** Why this machine cannot run the test, or null. */
+  private static String missing;
+
   @BeforeAll
   static void start() throws Exception {
-    // first, so a machine without Chromium or node skips before anything else starts
+    // first, so a machine without Chromium or node skips before anything else starts (each test
+    // is then reported skipped with the reason: an assumption here would hide them)
+    missing = ConverseBrowser.missing();
+    if (missing != null) {
+      System.out.println("ConverseBrowserIT: " + missing);
+      return;
+    }
     browser = ConverseBrowser.start();
     prosody = ProsodyProcess.startForWebClients(Map.of("alice", "alicepw", "bob", "bobpw"));
     redis = RedisProcess.start();
@@ -94,7 +105,12 @@ class ConverseBrowserIT {
     }
   }
 
-  /** Keeps what the pages said, and what they showed, when a step fails. */
+  @BeforeEach
+  void browserAvailable() {
+    assumeTrue(missing == null, missing);
+  }
+
+  /** Keeps what the pages showed after each step. */
   @AfterEach
   void evidence(TestInfo info) {
     if (browser != null) {

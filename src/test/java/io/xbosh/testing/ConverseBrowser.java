@@ -83,11 +83,10 @@ public final class ConverseBrowser implements AutoCloseable {
    * calling test where Chromium, node or npm is missing.
    */
   public static ConverseBrowser start() throws IOException, InterruptedException {
-    Path chromium = Path.of(System.getenv().getOrDefault("XBOSH_TEST_CHROMIUM", "/usr/bin/chromium"));
-    assumeTrue(Files.isExecutable(chromium), "Chromium not found at " + chromium
-        + " (apt-get install chromium, or set XBOSH_TEST_CHROMIUM): browser test skipped");
+    String missing = missing();
+    assumeTrue(missing == null, missing);
+    Path chromium = chromium();
     Path node = onPath("node");
-    assumeTrue(node != null, "node not found on PATH (apt-get install nodejs npm): browser test skipped");
     Path playwright = unpacked(PLAYWRIGHT, PLAYWRIGHT_SHA512, "package.json");
     Path converse = unpacked(CONVERSE, CONVERSE_SHA512, "dist/converse.min.js");
     Path log = DIR.resolve("converse-" + ProcessHandle.current().pid() + ".log");
@@ -96,7 +95,34 @@ public final class ConverseBrowser implements AutoCloseable {
         playwright.toAbsolutePath().toString(), converse.toAbsolutePath().toString(),
         JS.resolve("converse.html").toAbsolutePath().toString(), chromium.toString(), log.toAbsolutePath().toString())
         .redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()));
+    // Chromium's profile and Playwright's artifacts: under target/ even if a run is cut short
+    Path tmp = Files.createDirectories(DIR.resolve("tmp"));
+    pb.environment().put("TMPDIR", tmp.toString());
     return new ConverseBrowser(pb.start(), log);
+  }
+
+  /**
+   * Why the browser test cannot run on this machine (Chromium, node, or npm while the packages are
+   * not unpacked yet, is missing), or null when it can.
+   */
+  public static String missing() {
+    Path chromium = chromium();
+    if (!Files.isExecutable(chromium)) {
+      return "Chromium not found at " + chromium + " (apt-get install chromium, or set TEST_CHROMIUM): browser test skipped";
+    }
+    if (onPath("node") == null) {
+      return "node not found on PATH (apt-get install nodejs npm): browser test skipped";
+    }
+    boolean unpacked = Files.exists(DIR.resolve(PLAYWRIGHT.replace('@', '-')).resolve("package.json"))
+        && Files.exists(DIR.resolve(CONVERSE.replace('@', '-')).resolve("dist/converse.min.js"));
+    if (!unpacked && onPath("npm") == null) {
+      return "npm not found on PATH (apt-get install npm) to fetch " + PLAYWRIGHT + " and " + CONVERSE + ": browser test skipped";
+    }
+    return null;
+  }
+
+  private static Path chromium() {
+    return Path.of(System.getenv().getOrDefault("TEST_CHROMIUM", "/usr/bin/chromium"));
   }
 
   /** The origin the page is served from (for XBOSH_CORS_ORIGINS). */
