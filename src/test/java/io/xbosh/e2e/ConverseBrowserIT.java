@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.vertx.core.json.JsonObject;
+import io.xbosh.pod.Pod;
 import io.xbosh.testing.ConverseBrowser;
 import io.xbosh.testing.HaproxyProcess;
 import io.xbosh.testing.ProsodyProcess;
@@ -130,7 +131,7 @@ class ConverseBrowserIT {
 
   @Test
   @Order(1)
-  void e01_b21_twoUsersLogInThroughTheLoginFormAcrossOrigins() throws Exception {
+  void e01_twoUsersLogInThroughTheLoginFormFromAnotherOrigin() throws Exception {
     browser.open("alice", bosh());
     browser.open("bob", bosh());
     browser.login("alice", ALICE, "alicepw");
@@ -228,6 +229,9 @@ class ConverseBrowserIT {
     assertThat(again.getBoolean("loginForm")).as("login form shown instead of a reconnect: %s", again.getString("feedback"))
         .isFalse();
     long reconnectMs = (System.nanoTime() - killedAt) / 1_000_000;
+    List<String> told = browser.terminations("alice");
+    assertThat(told).as("what ended the session").isNotEmpty();
+    assertThat(told.get(told.size() - 1)).contains("condition=\"" + Pod.OWNER_LOST.wireName() + "\"");
     if (bobToo) {
       await().atMost(CONNECT).until(() -> browser.state("bob"),
           s -> s.getBoolean("connected", false) && !bobSid.equals(s.getString("sid")));
