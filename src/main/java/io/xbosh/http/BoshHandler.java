@@ -564,7 +564,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
     if (!pod.reachable(acc.owner()) || !pod.forward(sid, acc.forwards())) {
       log.warn("sid={} owner pod {} not reachable; ending session", sid, acc.owner());
-      failSession(sid, held, new BoshException(TerminateCondition.REMOTE_CONNECTION_FAILED, "upstream link lost"));
+      failSession(sid, held, new BoshException(Pod.OWNER_LOST, "upstream link lost"));
       pod.dispatch(acc.answers());
       return;
     }
@@ -672,7 +672,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
 
   private static boolean endsSession(TerminateCondition c) {
     return c == TerminateCondition.ITEM_NOT_FOUND || c == TerminateCondition.REMOTE_CONNECTION_FAILED
-        || c == TerminateCondition.POLICY_VIOLATION || c == TerminateCondition.BAD_REQUEST;
+        || c == Pod.OWNER_LOST || c == TerminateCondition.POLICY_VIOLATION || c == TerminateCondition.BAD_REQUEST;
   }
 
   private static void fail(HttpServerResponse res, Reply reply, Throwable e, String content, boolean legacy) {

@@ -34,6 +34,16 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
 
   private static final Logger log = LoggerFactory.getLogger(Pod.class);
 
+  /**
+   * How a session ends when the pod that held its server connection is gone (killed, crashed, or
+   * restarted without its links): {@code internal-server-error}, the connection manager's own
+   * failure in XEP-0124's table of terminal conditions, not {@code remote-connection-failed}, which
+   * says the server could not be reached (and which Converse.js treats like a wrong address: login
+   * form, no reconnect). Every client that reconnects on its own does so on this one
+   * (docs/ARCHITECTURE.md, "Many pods").
+   */
+  public static final TerminateCondition OWNER_LOST = TerminateCondition.INTERNAL_SERVER_ERROR;
+
   private final Vertx vertx;
   private final String id;
   private final SessionStore store;
@@ -325,7 +335,7 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
       if (links.containsKey(sid)) {
         continue; // still ours after all
       }
-      store.terminate(sid, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), "")
+      store.terminate(sid, BodyWriter.terminateOpen(OWNER_LOST), "")
           .onSuccess(t -> {
             if (t.ended()) {
               metrics.terminated("owner_lost");

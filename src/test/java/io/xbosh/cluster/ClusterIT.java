@@ -69,11 +69,11 @@ class ClusterIT extends ClusterContract {
         end = pollUntilTerminate(victim, survivor, 10_000);
       }
       long detectMs = (System.nanoTime() - killedAt) / 1_000_000;
-      assertThat(end).contains("condition=\"remote-connection-failed\"");
+      assertThat(end).contains("condition=\"internal-server-error\"");
       assertThat(detectMs).as("time to end the dead pod's session").isLessThan(5000);
       // and every later request of it says the same, on any pod
       assertThat(BoshSession.post(http, pods.get(2).endpoint(), victim.nextBody("")).body())
-          .contains("condition=\"remote-connection-failed\"");
+          .contains("condition=\"internal-server-error\"");
       // sessions owned by surviving pods go on with nothing lost
       int n = 50;
       CompletableFuture<List<String>> toBob = CompletableFuture.supplyAsync(() -> BoshSession.receive(bobIn, "s-", n));

@@ -47,12 +47,30 @@ public final class ProsodyProcess extends ExternalProcess {
 
   /** Starts Prosody with these users and, unless null, TLS. */
   public static ProsodyProcess start(Map<String, String> users, Tls tls) throws IOException {
+    return start(users, tls, false);
+  }
+
+  /**
+   * Starts Prosody as web chat clients such as Converse.js expect it: these users, each with every
+   * other one in its roster (subscription both), the blocking command and PEP (without them
+   * Converse.js opens no chat), offline storage (messages to a user who is between sessions
+   * wait for the next one) and hashed passwords, as on a production server.
+   */
+  public static ProsodyProcess startForWebClients(Map<String, String> users) throws IOException {
+    return start(users, null, true);
+  }
+
+  private static ProsodyProcess start(Map<String, String> users, Tls tls, boolean webClients) throws IOException {
     Path dir = Files.createTempDirectory("xbosh-prosody");
     Path accounts = dir.resolve("data").resolve(DOMAIN).resolve("accounts");
     Files.createDirectories(accounts);
     for (var u : users.entrySet()) {
       Files.writeString(accounts.resolve(u.getKey() + ".dat"),
-          "return {\n\t[\"password\"] = \"" + u.getValue() + "\";\n};\n", StandardCharsets.UTF_8);
+          webClients ? hashedAccount(u.getKey(), u.getValue()) : "return {\n\t[\"password\"] = \"" + u.getValue() + "\";\n};\n",
+          StandardCharsets.UTF_8);
+    }
+    if (webClients) {
+      writeRosters(dir.resolve("data").resolve(DOMAIN).resolve("roster"), users.keySet());
     }
     int c2s = freePort();
     int http = freePort();
@@ -70,12 +88,12 @@ public final class ProsodyProcess extends ExternalProcess {
         http_ports = { %3$d }
         http_interfaces = { "127.0.0.1" }
         https_ports = { }
-        modules_enabled = { "roster", "saslauth", %8$s"disco", "ping", "bosh", "smacks", "posix" }
+        modules_enabled = { "roster", "saslauth", %8$s"disco", "ping", "bosh", "smacks", "posix"%9$s }
         modules_disabled = { "s2s" }
         c2s_require_encryption = %6$s
         %7$s
         allow_unencrypted_plain_auth = true
-        authentication = "internal_plain"
+        authentication = "%10$s"
         consider_bosh_secure = true
         cross_domain_bosh = true
         bosh_max_inactivity = 60
@@ -87,7 +105,9 @@ public final class ProsodyProcess extends ExternalProcess {
             tls == null ? "" : "ssl = { certificate = \"" + tls.cert() + "\"; key = \"" + tls.key() + "\"; }\n"
                 + "certificates = \"" + dir.resolve("certs") + "\"",
             // without TLS settings no STARTTLS at all (Debian's package ships a snakeoil certificate)
-            tls == null ? "" : "\"tls\", ");
+            tls == null ? "" : "\"tls\", ",
+            webClients ? ", \"blocklist\", \"pep\", \"offline\"" : "",
+            webClients ? "internal_hashed" : "internal_plain");
     if (tls != null) {
       // Prosody finds a host's certificate by name in its certificates directory
       Files.createDirectories(dir.resolve("certs"));
@@ -97,6 +117,54 @@ public final class ProsodyProcess extends ExternalProcess {
     Path config = dir.resolve("prosody.cfg.lua");
     Files.writeString(config, cfg, StandardCharsets.UTF_8);
     return new ProsodyProcess(dir, config, c2s, http);
+  }
+
+  /**
+   * An account of Prosody's internal_hashed storage (SCRAM-SHA-1 keys, RFC 5802), as production
+   * servers keep them. Unlike internal_plain, which draws a new salt at every login, it keeps one
+   * salt, so a client that saved its SCRAM keys (Converse.js after a page reload) can log in again.
+   */
+  private static String hashedAccount(String name, String password) {
+    try {
+      int iterations = 4096;
+      byte[] salt = ("xbosh-test-" + name).getBytes(StandardCharsets.UTF_8);
+      javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA1");
+      mac.init(new javax.crypto.spec.SecretKeySpec(password.getBytes(StandardCharsets.UTF_8), "HmacSHA1"));
+      byte[] u = mac.doFinal(java.nio.ByteBuffer.allocate(salt.length + 4).put(salt).putInt(1).array());
+      byte[] salted = u.clone();
+      for (int i = 1; i < iterations; i++) {
+        u = mac.doFinal(u);
+        for (int j = 0; j < salted.length; j++) {
+          salted[j] ^= u[j];
+        }
+      }
+      mac.init(new javax.crypto.spec.SecretKeySpec(salted, "HmacSHA1"));
+      byte[] clientKey = mac.doFinal("Client Key".getBytes(StandardCharsets.UTF_8));
+      byte[] serverKey = mac.doFinal("Server Key".getBytes(StandardCharsets.UTF_8));
+      byte[] storedKey = java.security.MessageDigest.getInstance("SHA-1").digest(clientKey);
+      java.util.HexFormat hex = java.util.HexFormat.of();
+      return "return {\n\t[\"iteration_count\"] = " + iterations + ";\n\t[\"salt\"] = \"" + new String(salt, StandardCharsets.UTF_8)
+          + "\";\n\t[\"stored_key\"] = \"" + hex.formatHex(storedKey) + "\";\n\t[\"server_key\"] = \""
+          + hex.formatHex(serverKey) + "\";\n};\n";
+    } catch (java.security.GeneralSecurityException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** Prosody's roster storage (internal): each user has every other one, both subscribed. */
+  private static void writeRosters(Path rosters, java.util.Set<String> names) throws IOException {
+    Files.createDirectories(rosters);
+    for (String owner : names) {
+      StringBuilder roster = new StringBuilder("return {\n\t[false] = { [\"version\"] = 1; };\n");
+      for (String contact : names) {
+        if (!contact.equals(owner)) {
+          roster.append("\t[\"").append(contact).append('@').append(DOMAIN)
+              .append("\"] = { [\"subscription\"] = \"both\"; [\"groups\"] = {}; [\"name\"] = \"")
+              .append(contact).append("\"; };\n");
+        }
+      }
+      Files.writeString(rosters.resolve(owner + ".dat"), roster.append("};\n"), StandardCharsets.UTF_8);
+    }
   }
 
   public int c2sPort() {
