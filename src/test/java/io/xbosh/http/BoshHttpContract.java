@@ -313,8 +313,9 @@ abstract class BoshHttpContract {
   @Test
   void b55_aMessageWaitingForAnExpiredSessionBouncesToItsSender() throws Exception {
     try (ExtraPod idlePod = ExtraPod.start("bounce-pod", "XBOSH_INACTIVITY", "2")) {
-      BoshSession idle = login(idlePod.endpoint(), "alice", "alicepw", "gone");
+      // the sender first: alice's session must still live when the message reaches her
       BoshSession sender = login("bob", "bobpw", "sender");
+      BoshSession idle = login(idlePod.endpoint(), "alice", "alicepw", "gone");
       // alice holds no request: the message waits in the store until her session expires
       sender.send("<message xmlns='jabber:client' to='alice@localhost/gone' id='never-read'><body>are you there?</body></message>");
       String bounced = sender.awaitBody(b -> b.contains("id=\"never-read\""), new ArrayList<>());
