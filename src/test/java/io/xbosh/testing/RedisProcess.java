@@ -11,13 +11,17 @@ public final class RedisProcess extends ExternalProcess {
   private final int port;
 
   private RedisProcess(int port, List<String> extra) throws IOException {
-    super("redis-server", command(port, extra), line -> line.contains("Ready to accept connections"), 20_000);
+    this(port, Path.of(System.getProperty("java.io.tmpdir")), extra);
+  }
+
+  private RedisProcess(int port, Path dir, List<String> extra) throws IOException {
+    super("redis-server", command(port, dir, extra), line -> line.contains("Ready to accept connections"), 20_000);
     this.port = port;
   }
 
-  private static List<String> command(int port, List<String> extra) {
+  private static List<String> command(int port, Path dir, List<String> extra) {
     List<String> c = new ArrayList<>(List.of("redis-server", "--port", Integer.toString(port), "--bind", "127.0.0.1",
-        "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", System.getProperty("java.io.tmpdir")));
+        "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir.toString()));
     c.addAll(extra);
     return c;
   }
@@ -31,11 +35,28 @@ public final class RedisProcess extends ExternalProcess {
     return new RedisProcess(port, List.of());
   }
 
+  /**
+   * A server that keeps its data in {@code dir} (append-only file, fsync every write), so that a
+   * restart on the same port and directory finds every key again; {@code extra} are further
+   * command-line options ({@code --maxmemory}, …).
+   */
+  public static RedisProcess startPersistent(int port, Path dir, List<String> extra) throws IOException {
+    List<String> all = new ArrayList<>(List.of("--appendonly", "yes", "--appendfsync", "always"));
+    all.addAll(extra);
+    return new RedisProcess(port, dir, all);
+  }
+
   /** A node for a Redis Cluster; its cluster state file goes to {@code dir}. */
   static RedisProcess startClusterNode(Path dir) throws IOException {
+    return startClusterNode(dir, 2000);
+  }
+
+  /** A node for a Redis Cluster with this {@code cluster-node-timeout}. */
+  static RedisProcess startClusterNode(Path dir, int nodeTimeoutMs) throws IOException {
     int port = freePort();
     return new RedisProcess(port, List.of("--cluster-enabled", "yes",
-        "--cluster-config-file", dir.resolve("nodes-" + port + ".conf").toString(), "--cluster-node-timeout", "2000"));
+        "--cluster-config-file", dir.resolve("nodes-" + port + ".conf").toString(),
+        "--cluster-node-timeout", Integer.toString(nodeTimeoutMs)));
   }
 
   public int port() {

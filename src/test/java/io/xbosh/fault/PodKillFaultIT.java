@@ -1,0 +1,35 @@
+package io.xbosh.fault;
+
+import static io.xbosh.fault.FaultAssertions.assertDeadPodsSessionsTold;
+import static io.xbosh.fault.FaultAssertions.assertLivePodsSessionsSurvive;
+import static io.xbosh.fault.FaultAssertions.assertNothingLeftBehind;
+import static io.xbosh.fault.FaultAssertions.record;
+
+import io.xbosh.testing.FaultCluster;
+import io.xbosh.testing.FaultLoad;
+import java.time.Duration;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+/** kill -9 of one pod of three under load: only its sessions end, promptly, and nobody else loses anything. */
+class PodKillFaultIT {
+
+  @Test
+  void killedPodsSessionsEndWithinTheBoundOthersLoseNothing() throws Exception {
+    try (FaultCluster c = FaultCluster.start(FaultCluster.Store.SINGLE)) {
+      FaultLoad load = c.loginLoad();
+      load.startMessages(FaultCluster.RATE);
+      c.traffic(FaultCluster.PHASE_MS);
+      long killedAt = c.killPod(1);
+      c.traffic(FaultCluster.PHASE_MS + FaultCluster.detectionBoundMs());
+      FaultLoad.Report r = c.settle(Duration.ofSeconds(20));
+      Set<String> dead = Set.of(c.id(1));
+      long lostFromDead = r.lost().stream().filter(l -> l.fromOwner().equals(c.id(1)) && l.toEnd() == null).count();
+      record("pod kill -9", r, "detectionMs=" + r.maxDetectionMs(dead, killedAt)
+          + " acceptedFromDeadPodsSessionsNeverDelivered=" + lostFromDead);
+      assertLivePodsSessionsSurvive("pod kill -9", r, dead);
+      assertDeadPodsSessionsTold("pod kill -9", r, dead, killedAt, "remote-connection-failed", FaultCluster.detectionBoundMs());
+      assertNothingLeftBehind(c);
+    }
+  }
+}
