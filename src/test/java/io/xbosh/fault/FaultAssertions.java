@@ -16,6 +16,26 @@ final class FaultAssertions {
   private FaultAssertions() {
   }
 
+  /** A scenario's body, given the deployment. */
+  interface Scenario {
+    void run(FaultCluster c) throws Exception;
+  }
+
+  /**
+   * Runs a scenario on the shared deployment of that store; a failing scenario discards the
+   * deployment so that the next one does not inherit its damage.
+   */
+  static void inDeployment(FaultCluster.Store store, Scenario scenario) throws Exception {
+    FaultCluster c = FaultCluster.acquire(store);
+    boolean passed = false;
+    try {
+      scenario.run(c);
+      passed = true;
+    } finally {
+      c.release(passed);
+    }
+  }
+
   /** Prints the scenario's numbers for the record (docs/FAULTS.md is written from these lines). */
   static void record(String scenario, FaultLoad.Report r, String extra) {
     System.out.println("FAULT " + scenario + ": " + r.summary() + (extra.isEmpty() ? "" : " " + extra));
@@ -81,7 +101,6 @@ final class FaultAssertions {
 
   /** Ends every surviving session and checks Redis keeps nothing of them or of pods gone. */
   static void assertNothingLeftBehind(FaultCluster c) {
-    c.load().endAll();
     c.assertNothingLeftBehind(true, java.time.Duration.ofSeconds(20));
   }
 }

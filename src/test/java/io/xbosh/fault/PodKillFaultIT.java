@@ -16,7 +16,7 @@ class PodKillFaultIT {
 
   @Test
   void killedPodsSessionsEndWithinTheBoundOthersLoseNothing() throws Exception {
-    try (FaultCluster c = FaultCluster.start(FaultCluster.Store.SINGLE)) {
+    FaultAssertions.inDeployment(FaultCluster.Store.PERSISTENT, c -> {
       FaultLoad load = c.loginLoad();
       load.startMessages(FaultCluster.RATE);
       c.traffic(FaultCluster.PHASE_MS);
@@ -30,6 +30,6 @@ class PodKillFaultIT {
       assertLivePodsSessionsSurvive("pod kill -9", r, dead);
       assertDeadPodsSessionsTold("pod kill -9", r, dead, killedAt, "remote-connection-failed", FaultCluster.detectionBoundMs());
       assertNothingLeftBehind(c);
-    }
+    });
   }
 }

@@ -43,8 +43,6 @@ import java.util.stream.Stream;
 public final class FaultCluster implements AutoCloseable {
 
   public enum Store {
-    /** One redis-server, nothing persisted. */
-    SINGLE,
     /** One redis-server with an append-only file, so a restart keeps every key. */
     PERSISTENT,
     /** A Redis Cluster of three masters with one replica each. */
@@ -85,7 +83,8 @@ public final class FaultCluster implements AutoCloseable {
   private RedisClusterProcess cluster;
   private ProsodyProcess prosody;
   private HaproxyProcess lb;
-  private FaultLoad load;
+  private final List<FaultLoad> loads = new ArrayList<>();
+  private long scenarioNanos = System.nanoTime();
 
   private FaultCluster(Store store, Map<String, String> extraEnv) throws IOException {
     this.store = store;
@@ -114,12 +113,87 @@ public final class FaultCluster implements AutoCloseable {
     return start(store, Map.of(), List.of(), Map.of());
   }
 
+  /** Accounts besides the load's, for scenarios that log in more clients: {@code v0…v29}, {@code sma}, {@code smb}. */
+  public static final int EXTRA_SESSIONS = 30;
+
+  private static final Map<Store, FaultCluster> SHARED = new java.util.EnumMap<>(Store.class);
+  private static boolean hooked;
+
+  /**
+   * The deployment scenarios share (starting three JVMs, Prosody and HAProxy costs more than most
+   * scenarios): started on first use, brought back to three running, ready pods before each
+   * scenario, stopped when the test JVM exits. A scenario that fails {@link #release}s it as
+   * broken, so the next one starts afresh.
+   */
+  public static synchronized FaultCluster acquire(Store store) throws Exception {
+    // one deployment at a time on the machine
+    for (Store other : Store.values()) {
+      if (other != store && SHARED.containsKey(other)) {
+        SHARED.remove(other).close();
+      }
+    }
+    FaultCluster c = SHARED.remove(store);
+    if (c != null) {
+      try {
+        c.prepare();
+        SHARED.put(store, c);
+        return c;
+      } catch (Exception | Error e) {
+        c.log("shared deployment unusable, starting another: " + e);
+        c.close();
+      }
+    }
+    Map<String, String> users = new HashMap<>();
+    for (int i = 0; i < EXTRA_SESSIONS; i++) {
+      users.put("v" + i, PASSWORD);
+    }
+    users.put("sma", PASSWORD);
+    users.put("smb", PASSWORD);
+    c = start(store, Map.of(), List.of(), users);
+    SHARED.put(store, c);
+    if (!hooked) {
+      hooked = true;
+      Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        synchronized (FaultCluster.class) {
+          SHARED.values().forEach(FaultCluster::close);
+          SHARED.clear();
+        }
+      }));
+    }
+    return c;
+  }
+
+  /** Ends a scenario: its loads are closed; a deployment a failed scenario used is stopped. */
+  public synchronized void release(boolean passed) {
+    loads.forEach(FaultLoad::close);
+    loads.clear();
+    if (!passed) {
+      synchronized (FaultCluster.class) {
+        SHARED.values().remove(this);
+      }
+      close();
+    }
+  }
+
+  /** Three running, unfrozen pods, all in the load balancer, and Redis up. */
+  private void prepare() throws Exception {
+    scenarioNanos = System.nanoTime();
+    if (store == Store.PERSISTENT && (redis == null || !redis.isAlive())) {
+      startRedis(List.of());
+    }
+    for (int i = 0; i < 3; i++) {
+      if (pods[i] == null || !pods[i].isAlive()) {
+        startPod(i);
+      } else {
+        pods[i].signal("CONT");
+      }
+    }
+    awaitAllInLoadBalancer();
+    log("shared deployment ready: " + store);
+  }
+
   private void startAll(List<String> redisArgs, Map<String, String> users) throws Exception {
     switch (store) {
-      case SINGLE -> {
-        redisPort = ExternalProcess.freePort();
-        redis = RedisProcess.startPersistent(redisPort, dir, withNoAof(redisArgs));
-      }
       case PERSISTENT -> {
         redisPort = ExternalProcess.freePort();
         redis = RedisProcess.startPersistent(redisPort, dir, redisArgs);
@@ -148,12 +222,7 @@ public final class FaultCluster implements AutoCloseable {
     }
     lb = HaproxyProcess.start(List.of(pods));
     awaitAllInLoadBalancer();
-  }
-
-  private static List<String> withNoAof(List<String> args) {
-    List<String> all = new ArrayList<>(List.of("--appendonly", "no"));
-    all.addAll(args);
-    return all;
+    log("deployment up: " + store + ", 3 pods, HAProxy on " + lb.port());
   }
 
   /** The environment of every pod. */
@@ -174,21 +243,37 @@ public final class FaultCluster implements AutoCloseable {
 
   // ---- the load
 
-  /** Logs {@link #SESSIONS} clients in through HAProxy and records which pod owns each. */
+  /** Logs {@link #SESSIONS} clients ({@code u0…}) in through HAProxy and records which pod owns each. */
   public FaultLoad loginLoad() {
-    load = new FaultLoad(vertx, new FaultLoad.Options(lb.endpoint(), DOMAIN, SESSIONS, "u", PASSWORD, WAIT_SECONDS, 60_000));
-    load.login(10);
-    Map<String, String> owners = owners();
-    load.owners(owners);
+    return loginLoad("u", SESSIONS, WAIT_SECONDS);
+  }
+
+  /**
+   * Logs in another load through HAProxy: {@code sessions} clients named {@code prefix0…} (Prosody
+   * accounts given at start with {@link #PASSWORD}), asking for this {@code wait}.
+   */
+  public FaultLoad loginLoad(String prefix, int sessions, int waitSeconds) {
+    FaultLoad load = new FaultLoad(vertx, new FaultLoad.Options(lb.endpoint(), DOMAIN, sessions, prefix, PASSWORD, waitSeconds, 60_000));
+    loads.add(load);
+    load.login(20);
+    load.owners(owners());
+    log("logged in " + sessions + " sessions " + prefix + "*");
     return load;
   }
 
+  /** The first load. */
   public FaultLoad load() {
-    return load;
+    return loads.get(0);
+  }
+
+  /** Prints a step of the scenario with the time since the deployment was created. */
+  public void log(String step) {
+    System.out.printf("[fault +%.1fs] %s%n", (System.nanoTime() - scenarioNanos) / 1e9, step);
   }
 
   /** Sends messages for {@code ms} of traffic: waits until that many messages at the set rate went out. */
   public void traffic(long ms) {
+    FaultLoad load = load();
     long target = load.sent() + (long) (RATE * ms / 1000);
     await().atMost(Duration.ofMillis(ms * 3 + 10_000)).pollInterval(Duration.ofMillis(50)).until(() -> load.sent() >= target);
   }
@@ -204,12 +289,18 @@ public final class FaultCluster implements AutoCloseable {
 
   /** Stops sending, then waits (bounded) until everything accepted for a live recipient has arrived. */
   public FaultLoad.Report settle(Duration atMost) {
+    return settle(load(), atMost);
+  }
+
+  /** {@link #settle(Duration)} for one of the loads. */
+  public FaultLoad.Report settle(FaultLoad load, Duration atMost) {
     load.stopMessages();
     try {
       await().atMost(atMost).pollInterval(Duration.ofMillis(200)).until(load::settled);
     } catch (org.awaitility.core.ConditionTimeoutException e) {
       // the report says what is missing
     }
+    log("settled");
     return load.report(5000);
   }
 
@@ -239,23 +330,46 @@ public final class FaultCluster implements AutoCloseable {
     pods[i].kill();
     long at = System.nanoTime();
     pods[i] = null;
+    log("kill -9 " + IDS.get(i));
     return at;
   }
 
   /** Starts a pod again under the same id and port (HAProxy names it by address). */
   public void startPod(int i) throws IOException {
     pods[i] = XboshProcess.start(IDS.get(i), podPorts[i], env());
+    log("started " + IDS.get(i) + " again");
+  }
+
+  /** HAProxy's endpoint. */
+  public URI lbEndpoint() {
+    return lb.endpoint();
+  }
+
+  /** A pod's BOSH endpoint (whether or not it runs). */
+  public URI podEndpoint(int i) {
+    return URI.create("http://127.0.0.1:" + podPorts[i] + "/http-bind");
   }
 
   /** SIGTERM, then waits for the pod to exit; returns when the signal was sent. */
   public long terminatePod(int i, Duration atMost) throws InterruptedException {
+    long at = signalTerm(i);
+    awaitExit(i, atMost);
+    return at;
+  }
+
+  /** SIGTERM without waiting: the pod drains. Returns when the signal was sent. */
+  public long signalTerm(int i) {
     pods[i].terminate();
-    long at = System.nanoTime();
+    log("SIGTERM " + IDS.get(i));
+    return System.nanoTime();
+  }
+
+  /** Waits for a pod that was sent SIGTERM to exit. */
+  public void awaitExit(int i, Duration atMost) throws InterruptedException {
     if (!pods[i].awaitExit(atMost.toMillis())) {
       throw new AssertionError(IDS.get(i) + " did not exit within " + atMost + " of SIGTERM:\n" + tail(pods[i].output()));
     }
     pods[i] = null;
-    return at;
   }
 
   public long freezePod(int i) throws IOException, InterruptedException {
@@ -311,7 +425,7 @@ public final class FaultCluster implements AutoCloseable {
           return false;
         }
       }
-      return get(URI.create("http://127.0.0.1:" + lb.port() + "/ready")).statusCode() == 200;
+      return lb == null || get(URI.create("http://127.0.0.1:" + lb.port() + "/ready")).statusCode() == 200;
     });
     // HAProxy's check interval is 1 s with rise 1: one more interval and every ready pod is in
     faultLastsFor(Duration.ofMillis(1200));
@@ -485,6 +599,10 @@ public final class FaultCluster implements AutoCloseable {
 
   /** Waits (bounded) until nothing is left behind; fails naming what is. */
   public void assertNothingLeftBehind(boolean sessionsEnded, Duration atMost) {
+    if (sessionsEnded) {
+      loads.forEach(FaultLoad::endAll);
+      log("every session ended");
+    }
     List<List<String>> last = new ArrayList<>(List.of(List.of()));
     try {
       await().atMost(atMost).pollInterval(Duration.ofMillis(500)).until(() -> {
@@ -498,9 +616,7 @@ public final class FaultCluster implements AutoCloseable {
 
   @Override
   public void close() {
-    if (load != null) {
-      load.close();
-    }
+    loads.forEach(FaultLoad::close);
     vertx.close();
     if (lb != null) {
       lb.close();

@@ -252,7 +252,7 @@ public final class FaultLoad implements AutoCloseable {
 
   /** What one client lived through. */
   public record SessionReport(int index, String user, String sid, String owner, String endCondition, long endedAtNanos,
-      long sent, long received, long duplicated, long retries) {
+      long sent, long received, long duplicated, List<String> duplicates, long retries) {
 
     public boolean survived() {
       return endCondition == null || CLOSED_BY_CLIENT.equals(endCondition);
@@ -337,7 +337,8 @@ public final class FaultLoad implements AutoCloseable {
       if (!ended.isEmpty()) {
         b.append("\n  ended (first 30): ").append(ended.subList(0, Math.min(30, ended.size())));
       }
-      List<String> dups = sessions.stream().filter(s -> s.duplicated() > 0).map(s -> s.user() + "×" + s.duplicated()).toList();
+      List<String> dups = sessions.stream().filter(s -> s.duplicated() > 0)
+          .map(s -> s.user() + "(" + s.owner() + ") got " + s.duplicated() + " twice " + s.duplicates()).toList();
       if (!dups.isEmpty()) {
         b.append("\n  duplicates received: ").append(dups);
       }
@@ -356,7 +357,7 @@ public final class FaultLoad implements AutoCloseable {
       long unconfirmed = 0;
       for (Client c : clients) {
         sessions.add(new SessionReport(c.index, c.user, c.sid, c.owner, c.endCondition, c.endedAt, c.seq,
-            c.got.cardinality(), c.duplicated, c.retries));
+            c.got.cardinality(), c.duplicated, List.copyOf(c.duplicates), c.retries));
         dup += c.duplicated;
         received += c.got.cardinality();
         Client to = clients.get(c.index ^ 1);
@@ -407,6 +408,8 @@ public final class FaultLoad implements AutoCloseable {
     int outstanding;
     int seq;
     long duplicated;
+    /** The first duplicates received, as {@code #seq@ms} (ms since the load started). */
+    final List<String> duplicates = new ArrayList<>();
     long retries;
     boolean ready;
 
@@ -594,6 +597,9 @@ public final class FaultLoad implements AutoCloseable {
         int s = Integer.parseInt(m.group(2));
         if (got.get(s)) {
           duplicated++;
+          if (duplicates.size() < 10) {
+            duplicates.add("#" + s + "@" + elapsedMs() + "ms");
+          }
         } else {
           got.set(s);
         }

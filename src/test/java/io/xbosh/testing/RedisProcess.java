@@ -36,12 +36,12 @@ public final class RedisProcess extends ExternalProcess {
   }
 
   /**
-   * A server that keeps its data in {@code dir} (append-only file, fsync every write), so that a
+   * A server that keeps its data in {@code dir} (append-only file; a SIGTERM writes it out), so that a
    * restart on the same port and directory finds every key again; {@code extra} are further
    * command-line options ({@code --maxmemory}, …).
    */
   public static RedisProcess startPersistent(int port, Path dir, List<String> extra) throws IOException {
-    List<String> all = new ArrayList<>(List.of("--appendonly", "yes", "--appendfsync", "always"));
+    List<String> all = new ArrayList<>(List.of("--appendonly", "yes", "--appendfsync", "everysec"));
     all.addAll(extra);
     return new RedisProcess(port, dir, all);
   }
