@@ -80,44 +80,87 @@ class RollingRestartFaultIT {
   }
 
   /**
-   * The case of the issue, made certain rather than left to chance: a session owned elsewhere has
-   * rid N held on a pod that stays, and rid N+1, carrying a message, reaches the pod that has just
-   * started draining; then rid N+2. The message must arrive, and no request may end the session.
-   * Sends SIGTERM to {@code draining}; returns when it was sent.
+   * The case of the issue, made certain rather than left to chance, for sessions owned elsewhere
+   * while a pod has just started draining: (a) rid N held on a pod that stays, then rid N+1,
+   * carrying a message, at the draining pod; (b) rid N+1 with a message reaching the draining pod
+   * before rid N (parked there, ahead of the window), then rid N at a pod that stays. Then rid N+2.
+   * Each message must arrive and no request may end its session. Sends SIGTERM to
+   * {@code draining}; returns when it was sent.
    */
   private static long outOfOrderAtDrainingPod(FaultCluster c, int draining, List<String> failures) throws Exception {
     HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
     URI stays = c.podEndpoint((draining + 1) % 3);
+    URI drains = c.podEndpoint(draining);
     List<URI> elsewhere = List.of(stays, c.podEndpoint((draining + 2) % 3));
-    BoshSession sender = BoshSession.login(http, elsewhere, FaultCluster.DOMAIN, "v0", FaultCluster.PASSWORD, "probe");
-    BoshSession receiver = BoshSession.login(http, elsewhere, FaultCluster.DOMAIN, "v1", FaultCluster.PASSWORD, "probe");
-    CompletableFuture<HttpResponse<String>> ridN = BoshSession.postAsync(http, stays, sender.nextBody(""));
+    List<BoshSession[]> pairs = new ArrayList<>();
+    for (int v = 0; v < 2; v++) {
+      pairs.add(new BoshSession[] {
+          BoshSession.login(http, elsewhere, FaultCluster.DOMAIN, "v" + (2 * v), FaultCluster.PASSWORD, "probe"),
+          BoshSession.login(http, elsewhere, FaultCluster.DOMAIN, "v" + (2 * v + 1), FaultCluster.PASSWORD, "probe")});
+    }
+    // (a) rid N held where it stays, before the drain begins
+    BoshSession a = pairs.get(0)[0];
+    BoshSession b = pairs.get(1)[0];
+    CompletableFuture<HttpResponse<String>> aN = BoshSession.postAsync(http, stays, a.nextBody(""));
     long at = c.signalTerm(draining);
-    await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(50)).until(() -> c.ready(draining) == 503);
-    String n1 = BoshSession.post(http, c.podEndpoint(draining), sender.nextBody(
-        "<message xmlns='jabber:client' to='v1@" + FaultCluster.DOMAIN + "/probe'><body>drain-probe</body></message>")).body();
-    String n2 = BoshSession.post(http, stays, sender.nextBody("")).body();
-    String n0 = ridN.get(30, TimeUnit.SECONDS).body();
-    for (String[] answer : new String[][] {{"rid N (held on a pod that stays)", n0}, {"rid N+1 (with the message, at the draining pod)", n1},
-        {"rid N+2", n2}}) {
-      if (answer[1].contains("type=\"terminate\"")) {
-        failures.add("out-of-order request at a draining pod: " + answer[0] + " ended the session: " + answer[1]);
+    await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20)).until(() -> c.ready(draining) == 503);
+    // both within the drain time: (a) rid N+1 with a message at the draining pod
+    CompletableFuture<HttpResponse<String>> aN1 = BoshSession.postAsync(http, drains, a.nextBody(message(1, "drain-probe-a")));
+    // (b) rid N+1 with a message reaches the draining pod first, parked ahead of the window (or,
+    // wrongly, answered at once) before rid N is sent
+    String bN = b.nextBody("");
+    CompletableFuture<HttpResponse<String>> bN1 = BoshSession.postAsync(http, drains, b.nextBody(message(3, "drain-probe-b")));
+    await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20))
+        .until(() -> bN1.isDone() || "1".equals(c.cli("HGET", "xb:{" + b.sid + "}", "np").trim()));
+    CompletableFuture<HttpResponse<String>> bNAnswer = BoshSession.postAsync(http, stays, bN);
+    aN1.exceptionally(e -> null).get(30, TimeUnit.SECONDS);
+    CompletableFuture<HttpResponse<String>> aN2 = BoshSession.postAsync(http, stays, a.nextBody(""));
+    bNAnswer.exceptionally(e -> null).get(30, TimeUnit.SECONDS);
+    CompletableFuture<HttpResponse<String>> bN2 = BoshSession.postAsync(http, stays, b.nextBody(""));
+    check(failures, "(a) rid N held on a pod that stays", aN);
+    check(failures, "(a) rid N+1 with a message at the draining pod", aN1);
+    check(failures, "(a) rid N+2", aN2);
+    check(failures, "(b) rid N+1 with a message, first, at the draining pod", bN1);
+    check(failures, "(b) rid N, after it, at a pod that stays", bNAnswer);
+    check(failures, "(b) rid N+2", bN2);
+    for (int v = 0; v < 2; v++) {
+      BoshSession receiver = pairs.get(v)[1];
+      String marker = v == 0 ? "drain-probe-a" : "drain-probe-b";
+      List<String> seen = new ArrayList<>();
+      boolean arrived = false;
+      for (int i = 0; i < 5 && !arrived; i++) {
+        String body = receiver.send("").body();
+        seen.add(body);
+        arrived = body.contains(marker);
+      }
+      if (!arrived) {
+        failures.add("out-of-order request at a draining pod: the message " + marker + " never reached its recipient; it got " + seen);
       }
     }
-    List<String> seen = new ArrayList<>();
-    boolean arrived = false;
-    for (int i = 0; i < 5 && !arrived; i++) {
-      String b = receiver.send("").body();
-      seen.add(b);
-      arrived = b.contains("drain-probe");
-    }
-    if (!arrived) {
-      failures.add("out-of-order request at a draining pod: the message of rid N+1 (answered " + n1
-          + ") never reached its recipient; it got " + seen);
-    }
-    for (BoshSession s : List.of(sender, receiver)) {
-      BoshSession.post(http, stays, "<body " + BoshSession.B + " sid='" + s.sid + "' rid='" + (++s.rid) + "' type='terminate'/>");
+    for (BoshSession[] pair : pairs) {
+      for (BoshSession s : pair) {
+        BoshSession.post(http, stays, "<body " + BoshSession.B + " sid='" + s.sid + "' rid='" + (++s.rid) + "' type='terminate'/>");
+      }
     }
     return at;
+  }
+
+  private static String message(int toUser, String text) {
+    return "<message xmlns='jabber:client' to='v" + toUser + "@" + FaultCluster.DOMAIN + "/probe'><body>" + text + "</body></message>";
+  }
+
+  private static void check(List<String> failures, String what, CompletableFuture<HttpResponse<String>> request) {
+    String answer;
+    try {
+      answer = request.get(30, TimeUnit.SECONDS).body();
+    } catch (Exception e) {
+      // a pod that has exited refuses the connection: a client resends, which the load covers
+      System.out.println("out-of-order probe: " + what + " failed in transport: " + e.getCause());
+      return;
+    }
+    System.out.println("out-of-order probe: " + what + " answered " + answer.substring(0, Math.min(300, answer.length())));
+    if (answer.contains("type=\"terminate\"")) {
+      failures.add("out-of-order request at a draining pod: " + what + " ended the session: " + answer);
+    }
   }
 }

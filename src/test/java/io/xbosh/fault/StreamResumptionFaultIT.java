@@ -154,8 +154,10 @@ class StreamResumptionFaultIT {
       Client probe = new Client(survivors);
       probe.sid = a.sid;
       probe.rid = a.rid;
+      List<String> oldSessionAnswers = new ArrayList<>();
       for (int i = 0; i < 20 && !end.contains("type=\"terminate\""); i++) {
         end = probe.send("");
+        oldSessionAnswers.add(((System.nanoTime() - killedAt) / 1_000_000) + "ms:" + end);
       }
       long toldMs = (System.nanoTime() - killedAt) / 1_000_000;
       assertThat(end).as("the cut-off BOSH session ends").contains("type=\"terminate\"").contains("remote-connection-failed");
@@ -171,12 +173,15 @@ class StreamResumptionFaultIT {
       List<String> got = new ArrayList<>(a.bodies);
       got.addAll(resumed.bodies);
       System.out.println("FAULT XEP-0198 resumption across pod kill -9: toldMs=" + toldMs + " before=" + a.bodies
-          + " afterResume=" + resumed.bodies + " resumedAnswer=" + r.length() + " chars");
+          + " afterResume=" + resumed.bodies + " reaped=" + c.podLog("ending the") + " oldSessionAnswers=" + oldSessionAnswers);
       assertThat(got).as("every message exactly once across the kill and the resumption (before: " + a.bodies
           + ", after resuming: " + resumed.bodies + ")").containsExactlyInAnyOrderElementsOf(numbered(0, 20));
       // and the resumed stream works both ways
       assertThat(resumed.until(resumed.send("<iq xmlns='jabber:client' type='get' id='after-resume' to='" + domain
           + "'><ping xmlns='urn:xmpp:ping'/></iq>"), "id=\"after-resume\"")).contains("type=\"result\"");
+      assertThat(toldMs).as("ms from the kill until the cut-off client's BOSH session was told it ended; its answers: "
+          + oldSessionAnswers).isLessThanOrEqualTo(
+          FaultCluster.detectionBoundMs());
     });
   }
 

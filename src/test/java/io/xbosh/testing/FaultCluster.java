@@ -268,7 +268,8 @@ public final class FaultCluster implements AutoCloseable {
 
   /** Prints a step of the scenario with the time since the deployment was created. */
   public void log(String step) {
-    System.out.printf("[fault +%.1fs] %s%n", (System.nanoTime() - scenarioNanos) / 1e9, step);
+    String load = loads.isEmpty() ? "" : String.format(" load +%dms", loads.get(0).elapsedMs());
+    System.out.printf("[fault +%.1fs%s] %s%n", (System.nanoTime() - scenarioNanos) / 1e9, load, step);
   }
 
   /** Sends messages for {@code ms} of traffic: waits until that many messages at the set rate went out. */
@@ -374,11 +375,13 @@ public final class FaultCluster implements AutoCloseable {
 
   public long freezePod(int i) throws IOException, InterruptedException {
     pods[i].signal("STOP");
+    log("SIGSTOP " + IDS.get(i));
     return System.nanoTime();
   }
 
   public void thawPod(int i) throws IOException, InterruptedException {
     pods[i].signal("CONT");
+    log("SIGCONT " + IDS.get(i));
   }
 
   /** The ids of the pods running now. */
