@@ -36,7 +36,7 @@ import java.util.stream.Stream;
  * <p>Scale and timing come from system properties so that the same scenarios run small in the
  * suite and large for a release check ({@code src/bench/fault-run.sh}):
  * {@code xbosh.fault.sessions} (100), {@code xbosh.fault.rate} (messages per second in total, 60),
- * {@code xbosh.fault.phaseMs} (traffic before and after each fault, 4000),
+ * {@code xbosh.fault.phaseMs} (traffic before and after each fault, 3000),
  * {@code xbosh.fault.heartbeatMs} (500) and {@code xbosh.fault.deadMs} (2000), passed to the pods
  * as {@code XBOSH_HEARTBEAT_MS} and {@code XBOSH_POD_DEAD_MS}.
  */
@@ -51,7 +51,7 @@ public final class FaultCluster implements AutoCloseable {
 
   public static final int SESSIONS = Integer.getInteger("xbosh.fault.sessions", 100);
   public static final double RATE = Double.parseDouble(System.getProperty("xbosh.fault.rate", "60"));
-  public static final long PHASE_MS = Long.getLong("xbosh.fault.phaseMs", 4000);
+  public static final long PHASE_MS = Long.getLong("xbosh.fault.phaseMs", 3000);
   public static final int HEARTBEAT_MS = Integer.getInteger("xbosh.fault.heartbeatMs", 500);
   public static final int DEAD_MS = Integer.getInteger("xbosh.fault.deadMs", 2000);
   /** The BOSH {@code wait} the clients ask for: longer than any detection bound, so a bound met is not a wait running out. */
