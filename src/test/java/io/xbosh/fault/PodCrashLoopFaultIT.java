@@ -4,6 +4,8 @@ import static io.xbosh.fault.FaultAssertions.assertDeadPodsSessionsTold;
 import static io.xbosh.fault.FaultAssertions.assertLivePodsSessionsSurvive;
 import static io.xbosh.fault.FaultAssertions.record;
 
+import static org.junit.jupiter.api.Assertions.assertAll;
+
 import io.xbosh.testing.FaultCluster;
 import io.xbosh.testing.FaultLoad;
 import java.time.Duration;
@@ -42,13 +44,15 @@ class PodCrashLoopFaultIT {
       FaultLoad.Report r2 = second.report(5000);
       FaultLoad.Report r1 = c.settle(Duration.ofSeconds(20));
       record("crash loop (kill, restart, kill " + sinceFirstMs + " ms later), first load", r1, "firstDetectionMs=" + firstDetect);
-      record("crash loop, sessions of the second run", r2, "secondDetectionMs=" + r2.maxDetectionMs(dead, secondKill));
-      assertLivePodsSessionsSurvive("crash loop, first load", r1, dead);
-      assertLivePodsSessionsSurvive("crash loop, second load", r2, dead);
-      assertDeadPodsSessionsTold("crash loop, second death", r2, dead, secondKill, "remote-connection-failed",
-          FaultCluster.detectionBoundMs());
-      // xb:owned:pod-2 and its xb:pods member must be gone now, while the other pods' sessions still live
-      c.assertNothingLeftBehind(false, Duration.ofMillis(FaultCluster.detectionBoundMs()));
+      record("crash loop, sessions of the second run", r2, "ownedByTheSecondRun=" + r2.ownedBy(dead).size()
+          + " secondDetectionMs=" + r2.maxDetectionMs(dead, secondKill));
+      assertAll(
+          () -> assertLivePodsSessionsSurvive("crash loop, first load", r1, dead),
+          () -> assertLivePodsSessionsSurvive("crash loop, second load", r2, dead),
+          () -> assertDeadPodsSessionsTold("crash loop, second death", r2, dead, secondKill, "remote-connection-failed",
+              FaultCluster.detectionBoundMs()),
+          // xb:owned:pod-2 and its xb:pods member must be gone now, while the other pods' sessions still live
+          () -> c.assertNothingLeftBehind(false, Duration.ofMillis(FaultCluster.detectionBoundMs())));
       c.assertNothingLeftBehind(true, Duration.ofSeconds(20));
     });
   }

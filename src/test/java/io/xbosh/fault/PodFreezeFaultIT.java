@@ -5,6 +5,7 @@ import static io.xbosh.fault.FaultAssertions.assertLivePodsSessionsSurvive;
 import static io.xbosh.fault.FaultAssertions.assertNothingLeftBehind;
 import static io.xbosh.fault.FaultAssertions.record;
 import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertAll;
 
 import io.xbosh.testing.FaultCluster;
 import io.xbosh.testing.FaultLoad;
@@ -69,13 +70,17 @@ class PodFreezeFaultIT {
       long frozenMs = (thawedAt - frozenAt) / 1_000_000;
       record("SIGSTOP " + frozenMs + " ms (> dead-time), then SIGCONT", r, "detectionMsFromFreeze="
           + r.maxDetectionMs(frozen, frozenAt) + " linksClosedMsAfterWake=" + closedMs + " ownedAfterWake=" + owned[0]);
-      assertLivePodsSessionsSurvive("long SIGSTOP", r, frozen);
-      // requests stuck on the frozen pod learn only when it wakes: the bound counts from the later of the two
-      assertDeadPodsSessionsTold("long SIGSTOP", r, frozen, frozenAt, "remote-connection-failed",
-          frozenMs + FaultCluster.detectionBoundMs());
-      if (splitBrain != null) {
-        throw new AssertionError(splitBrain + "\n" + r.describe());
-      }
+      String split = splitBrain;
+      assertAll(
+          () -> assertLivePodsSessionsSurvive("long SIGSTOP", r, frozen),
+          // requests stuck on the frozen pod learn only when it wakes: the bound counts from the wake-up
+          () -> assertDeadPodsSessionsTold("long SIGSTOP", r, frozen, frozenAt, "remote-connection-failed",
+              frozenMs + FaultCluster.detectionBoundMs()),
+          () -> {
+            if (split != null) {
+              throw new AssertionError(split + "\n" + r.describe());
+            }
+          });
       assertNothingLeftBehind(c);
     });
   }

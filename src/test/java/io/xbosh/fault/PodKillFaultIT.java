@@ -5,6 +5,8 @@ import static io.xbosh.fault.FaultAssertions.assertLivePodsSessionsSurvive;
 import static io.xbosh.fault.FaultAssertions.assertNothingLeftBehind;
 import static io.xbosh.fault.FaultAssertions.record;
 
+import static org.junit.jupiter.api.Assertions.assertAll;
+
 import io.xbosh.testing.FaultCluster;
 import io.xbosh.testing.FaultLoad;
 import java.time.Duration;
@@ -27,8 +29,10 @@ class PodKillFaultIT {
       long lostFromDead = r.lost().stream().filter(l -> l.fromOwner().equals(c.id(1)) && l.toEnd() == null).count();
       record("pod kill -9", r, "detectionMs=" + r.maxDetectionMs(dead, killedAt)
           + " acceptedFromDeadPodsSessionsNeverDelivered=" + lostFromDead);
-      assertLivePodsSessionsSurvive("pod kill -9", r, dead);
-      assertDeadPodsSessionsTold("pod kill -9", r, dead, killedAt, "remote-connection-failed", FaultCluster.detectionBoundMs());
+      assertAll(
+          () -> assertLivePodsSessionsSurvive("pod kill -9", r, dead),
+          () -> assertDeadPodsSessionsTold("pod kill -9", r, dead, killedAt, "remote-connection-failed",
+              FaultCluster.detectionBoundMs()));
       assertNothingLeftBehind(c);
     });
   }

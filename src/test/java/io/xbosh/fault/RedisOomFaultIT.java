@@ -4,6 +4,7 @@ import static io.xbosh.fault.FaultAssertions.assertLivePodsSessionsSurvive;
 import static io.xbosh.fault.FaultAssertions.assertNothingLeftBehind;
 import static io.xbosh.fault.FaultAssertions.record;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assertions.assertAll;
 
 import io.xbosh.testing.BoshSession;
 import io.xbosh.testing.FaultCluster;
@@ -54,10 +55,14 @@ class RedisOomFaultIT {
       FaultLoad.Report r = c.settle(Duration.ofSeconds(20));
       List<String> terminal = creations.stream().filter(s -> s.contains("type=\"terminate\"") || s.contains("type='terminate'")).toList();
       List<String> notRetriable = creations.stream().filter(s -> !s.startsWith("200 ") && !s.startsWith("503 ")).toList();
-      record("maxmemory reached for " + oomMs + " ms", r, "creationsDuringOom=" + creations.stream().map(s -> s.substring(0, 3)).toList());
-      assertThat(terminal).as("session creations during the OOM episode answered with a terminal body (not retriable)").isEmpty();
-      assertThat(notRetriable).as("session creations during the OOM episode answered neither 200 nor 503").isEmpty();
-      assertLivePodsSessionsSurvive("maxmemory reached", r, Set.of());
+      record("maxmemory reached for " + oomMs + " ms", r, "creationsDuringOom=" + creations.stream()
+          .map(s -> s.substring(0, 3) + (s.contains("type=\"terminate\"") ? " terminate " + s.replaceAll("(?s).*condition=\"([^\"]*)\".*", "$1") : ""))
+          .toList());
+      assertAll(
+          () -> assertThat(terminal).as("session creations during the OOM episode answered with a terminal body (not retriable)")
+              .isEmpty(),
+          () -> assertThat(notRetriable).as("session creations during the OOM episode answered neither 200 nor 503").isEmpty(),
+          () -> assertLivePodsSessionsSurvive("maxmemory reached", r, Set.of()));
       assertNothingLeftBehind(c);
     });
   }
