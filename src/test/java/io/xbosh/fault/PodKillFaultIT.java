@@ -13,25 +13,36 @@ import java.time.Duration;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 
-/** kill -9 of one pod of three under load: only its sessions end, promptly, and nobody else loses anything. */
+/**
+ * kill -9 of one pod of three under load: only its sessions end, promptly (chatting and idle
+ * ones alike), and nobody else loses anything.
+ */
 class PodKillFaultIT {
 
   @Test
   void killedPodsSessionsEndWithinTheBoundOthersLoseNothing() throws Exception {
     FaultAssertions.inDeployment(FaultCluster.Store.PERSISTENT, c -> {
       FaultLoad load = c.loginLoad();
+      // idle clients too: they only long-poll, so nothing but the reaper can tell them
+      FaultLoad idle = c.loginLoad("v", FaultCluster.EXTRA_SESSIONS, FaultCluster.WAIT_SECONDS);
       load.startMessages(FaultCluster.RATE);
       c.traffic(FaultCluster.PHASE_MS);
       long killedAt = c.killPod(1);
       c.traffic(FaultCluster.PHASE_MS + FaultCluster.detectionBoundMs());
+      FaultLoad.Report idleReport = idle.report(5000);
       FaultLoad.Report r = c.settle(Duration.ofSeconds(20));
       Set<String> dead = Set.of(c.id(1));
       long lostFromDead = r.lost().stream().filter(l -> l.fromOwner().equals(c.id(1)) && l.toEnd() == null).count();
       record("pod kill -9", r, "detectionMs=" + r.maxDetectionMs(dead, killedAt)
           + " acceptedFromDeadPodsSessionsNeverDelivered=" + lostFromDead);
+      record("pod kill -9, idle sessions", idleReport, "ownedByDeadPod=" + idleReport.ownedBy(dead).size()
+          + " detectionMs=" + idleReport.maxDetectionMs(dead, killedAt));
       assertAll(
           () -> assertLivePodsSessionsSurvive("pod kill -9", r, dead),
           () -> assertDeadPodsSessionsTold("pod kill -9", r, dead, killedAt, "remote-connection-failed",
+              FaultCluster.detectionBoundMs()),
+          () -> assertLivePodsSessionsSurvive("pod kill -9, idle sessions", idleReport, dead),
+          () -> assertDeadPodsSessionsTold("pod kill -9, idle sessions", idleReport, dead, killedAt, "remote-connection-failed",
               FaultCluster.detectionBoundMs()));
       assertNothingLeftBehind(c);
     });

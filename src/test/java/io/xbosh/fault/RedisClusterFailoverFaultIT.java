@@ -3,6 +3,7 @@ package io.xbosh.fault;
 import static io.xbosh.fault.FaultAssertions.assertLivePodsSessionsSurvive;
 import static io.xbosh.fault.FaultAssertions.assertNothingLeftBehind;
 import static io.xbosh.fault.FaultAssertions.record;
+import static org.awaitility.Awaitility.await;
 
 import io.xbosh.testing.FaultCluster;
 import io.xbosh.testing.FaultLoad;
@@ -29,6 +30,11 @@ class RedisClusterFailoverFaultIT {
       c.redisCluster().node(victim).kill();
       long killedAt = System.nanoTime();
       c.log("kill -9 of master " + victim + " of " + masters);
+      // failed over: three masters again (the replica promoted), the cluster ok on every live node
+      await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100)).until(() -> {
+        List<Integer> now = c.redisCluster().masterPorts();
+        return now.size() == 3 && !now.contains(victim);
+      });
       c.redisCluster().awaitOk(Duration.ofSeconds(30));
       long failoverMs = (System.nanoTime() - killedAt) / 1_000_000;
       c.log("cluster ok again after " + failoverMs + " ms; masters " + c.redisCluster().masterPorts());

@@ -145,6 +145,7 @@ class StreamResumptionFaultIT {
       assertThat(a.bodies).as("messages before the kill").containsExactlyElementsOf(numbered(0, 10));
       long handledBeforeKill = a.handled;
       long killedAt = c.killPod(owner);
+      String killedWallClock = java.time.LocalTime.now().toString();
       // while it is cut off, ten more
       for (int i = 10; i < 20; i++) {
         b.send("<message xmlns='jabber:client' to='" + to + "'><body>sm-" + i + "</body></message>");
@@ -172,7 +173,8 @@ class StreamResumptionFaultIT {
       }
       List<String> got = new ArrayList<>(a.bodies);
       got.addAll(resumed.bodies);
-      System.out.println("FAULT XEP-0198 resumption across pod kill -9: toldMs=" + toldMs + " before=" + a.bodies
+      System.out.println("FAULT XEP-0198 resumption across pod kill -9: toldMs=" + toldMs + " killedAt=" + killedWallClock
+          + " before=" + a.bodies
           + " afterResume=" + resumed.bodies + " reaped=" + c.podLog("ending the") + " oldSessionAnswers=" + oldSessionAnswers);
       assertThat(got).as("every message exactly once across the kill and the resumption (before: " + a.bodies
           + ", after resuming: " + resumed.bodies + ")").containsExactlyInAnyOrderElementsOf(numbered(0, 20));

@@ -555,10 +555,19 @@ public final class FaultCluster implements AutoCloseable {
    * {@code sessionsEnded}) still listing sids, an {@code xb:pods} member not running.
    */
   public List<String> leftovers(boolean sessionsEnded, long maxTtlSeconds) {
-    Set<String> running = runningPods();
+    return leftovers(scanPorts(), runningPods(), sessionsEnded, maxTtlSeconds);
+  }
+
+  /** {@link #leftovers(boolean, long)} on the Redis servers at {@code ports}, with these pods running. */
+  public static List<String> leftovers(List<Integer> ports, Set<String> running, boolean sessionsEnded, long maxTtlSeconds) {
     List<String> problems = new ArrayList<>();
-    for (int port : scanPorts()) {
-      List<String> keys = lines(cliAt(port, "--scan", "--pattern", "xb:*", "--count", "1000"));
+    for (int port : ports) {
+      List<String> keys = lines(cliAt(port, "--scan", "--pattern", "xb:*"));
+      for (String k : keys) {
+        if (!k.startsWith("xb:")) {
+          throw new IllegalStateException("redis-cli --scan on port " + port + " answered: " + keys);
+        }
+      }
       if (keys.isEmpty()) {
         continue;
       }
@@ -566,6 +575,9 @@ public final class FaultCluster implements AutoCloseable {
       keys.forEach(k -> ttlCommands.append("TTL \"").append(k).append("\"\n"));
       List<String> ttls = lines(run(List.of("redis-cli", "-p", Integer.toString(port)), ttlCommands.toString()));
       Map<String, Long> ttl = new LinkedHashMap<>();
+      if (ttls.size() != keys.size()) {
+        problems.add("redis-cli answered " + ttls.size() + " TTLs for " + keys.size() + " keys: " + ttls);
+      }
       for (int i = 0; i < keys.size() && i < ttls.size(); i++) {
         try {
           ttl.put(keys.get(i), Long.parseLong(ttls.get(i)));

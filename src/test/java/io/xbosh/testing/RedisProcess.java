@@ -54,7 +54,8 @@ public final class RedisProcess extends ExternalProcess {
   /** A node for a Redis Cluster with this {@code cluster-node-timeout}. */
   static RedisProcess startClusterNode(Path dir, int nodeTimeoutMs) throws IOException {
     int port = freePort();
-    return new RedisProcess(port, List.of("--cluster-enabled", "yes",
+    // its own directory: a dump.rdb another server left in the temp directory would make it "not empty"
+    return new RedisProcess(port, dir, List.of("--cluster-enabled", "yes",
         "--cluster-config-file", dir.resolve("nodes-" + port + ".conf").toString(),
         "--cluster-node-timeout", Integer.toString(nodeTimeoutMs)));
   }
