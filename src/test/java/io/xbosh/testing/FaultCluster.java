@@ -625,7 +625,8 @@ public final class FaultCluster implements AutoCloseable {
         return last.get(0).isEmpty();
       });
     } catch (org.awaitility.core.ConditionTimeoutException e) {
-      throw new AssertionError("keys left behind in Redis " + atMost.toSeconds() + " s after the sessions ended: " + last.get(0));
+      throw new AssertionError("keys left behind in Redis, still there after " + atMost.toMillis() + " ms"
+          + (sessionsEnded ? " once every session had ended" : "") + ": " + last.get(0));
     }
   }
 

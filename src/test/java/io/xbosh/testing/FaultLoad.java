@@ -54,7 +54,7 @@ public final class FaultLoad implements AutoCloseable {
       long retryForMs) {
   }
 
-  private static final Pattern MESSAGE = Pattern.compile("<body>m\\|(\\d+)\\|(\\d+)</body>");
+  private static final Pattern MESSAGE = Pattern.compile("<body>m\\|([0-9a-z]+)\\|(\\d+)\\|(\\d+)</body>");
   private static final Pattern CONDITION = Pattern.compile("condition=[\"']([^\"']+)[\"']");
   private static final String NS = "xmlns='http://jabber.org/protocol/httpbind'";
   /** The condition recorded when the test itself ended a session. */
@@ -66,6 +66,12 @@ public final class FaultLoad implements AutoCloseable {
   private final List<Client> clients = new ArrayList<>();
   private final Map<String, Long> errors = new TreeMap<>();
   private final long startNanos = System.nanoTime();
+  /**
+   * Names this load in every message and resource, so a stanza of an earlier load (sent to a JID
+   * a user had before) is never taken for one of this load's.
+   */
+  private final String token = Long.toString(ThreadLocalRandom.current().nextLong(1L << 40, 1L << 41), 36);
+  private long foreign;
   private long ticker = -1;
   private long sentTotal;
   private boolean closing;
@@ -275,9 +281,10 @@ public final class FaultLoad implements AutoCloseable {
    *
    * @param lost       messages whose request was answered 200 and whose recipient was still alive
    *                   {@code graceMs} later, that never arrived
+   * @param foreign    messages of an earlier load that reached this one's sessions (not counted)
    */
   public record Report(List<SessionReport> sessions, List<Lost> lost, long duplicated, long sent, long received,
-      long unconfirmed, Map<String, Long> errors) {
+      long unconfirmed, long foreign, Map<String, Long> errors) {
 
     /** Sessions whose session ended (not by the test), by condition, with their owners. */
     public Map<String, Map<String, Long>> endedByCondition() {
@@ -320,9 +327,9 @@ public final class FaultLoad implements AutoCloseable {
     public String summary() {
       long survivors = sessions.stream().filter(SessionReport::survived).count();
       return String.format("sessions=%d survived=%d ended=%s sent=%d received=%d lost=%d (between survivors %d) "
-              + "duplicated=%d (among survivors %d) unconfirmed=%d retries=%d errors=%s",
+              + "duplicated=%d (among survivors %d) unconfirmed=%d foreign=%d retries=%d errors=%s",
           sessions.size(), survivors, endedByCondition(), sent, received, lost.size(), lostBetweenSurvivors().size(),
-          duplicated, duplicatedAmongSurvivors(), unconfirmed, sessions.stream().mapToLong(SessionReport::retries).sum(),
+          duplicated, duplicatedAmongSurvivors(), unconfirmed, foreign, sessions.stream().mapToLong(SessionReport::retries).sum(),
           errors);
     }
 
@@ -374,7 +381,7 @@ public final class FaultLoad implements AutoCloseable {
           }
         }
       }
-      return new Report(sessions, lost, dup, sent, received, unconfirmed, Map.copyOf(errors));
+      return new Report(sessions, lost, dup, sent, received, unconfirmed, foreign, Map.copyOf(errors));
     });
   }
 
@@ -427,7 +434,7 @@ public final class FaultLoad implements AutoCloseable {
     }
 
     String jid() {
-      return user + "@" + options.domain() + "/f";
+      return user + "@" + options.domain() + "/f" + token;
     }
 
     Future<Reply> postOnce(String body) {
@@ -507,7 +514,7 @@ public final class FaultLoad implements AutoCloseable {
           .compose(r -> step(body(" xmlns:xmpp='urn:xmpp:xbosh' to='" + options.domain() + "' xmpp:restart='true'", "")))
           .compose(r -> until(r, "bind"))
           .compose(r -> step(body("", "<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
-              + "<resource>f</resource></bind></iq>")))
+              + "<resource>f" + token + "</resource></bind></iq>")))
           .compose(r -> until(r, "<jid>"))
           .compose(r -> step(body("", "<presence xmlns='jabber:client'/>")))
           .map(r -> {
@@ -538,7 +545,7 @@ public final class FaultLoad implements AutoCloseable {
       StringBuilder b = new StringBuilder();
       Client to = clients.get(index ^ 1);
       for (int s : seqs) {
-        b.append("<message xmlns='jabber:client' to='").append(to.jid()).append("' type='chat'><body>m|").append(index)
+        b.append("<message xmlns='jabber:client' to='").append(to.jid()).append("' type='chat'><body>m|").append(token).append('|').append(index)
             .append('|').append(s).append("</body></message>");
       }
       return b.toString();
@@ -594,7 +601,11 @@ public final class FaultLoad implements AutoCloseable {
     void onPayload(String response) {
       Matcher m = MESSAGE.matcher(response);
       while (m.find()) {
-        int s = Integer.parseInt(m.group(2));
+        if (!token.equals(m.group(1))) {
+          foreign++;
+          continue;
+        }
+        int s = Integer.parseInt(m.group(3));
         if (got.get(s)) {
           duplicated++;
           if (duplicates.size() < 10) {
