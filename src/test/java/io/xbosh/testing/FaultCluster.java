@@ -341,6 +341,18 @@ public final class FaultCluster implements AutoCloseable {
     log("started " + IDS.get(i) + " again");
   }
 
+  private interface Step {
+    void run() throws Exception;
+  }
+
+  private static void quietly(Step step) {
+    try {
+      step.run();
+    } catch (Exception | LinkageError e) {
+      System.out.println("[fault] while stopping: " + e);
+    }
+  }
+
   /** HAProxy's endpoint. */
   public URI lbEndpoint() {
     return lb.endpoint();
@@ -632,29 +644,27 @@ public final class FaultCluster implements AutoCloseable {
 
   @Override
   public void close() {
-    loads.forEach(FaultLoad::close);
-    vertx.close();
+    // every step on its own: a failing one must not leave processes running
+    quietly(() -> loads.forEach(FaultLoad::close));
+    quietly(vertx::close);
     if (lb != null) {
-      lb.close();
+      quietly(lb::close);
     }
     for (int i = 0; i < 3; i++) {
-      if (pods[i] != null) {
-        try {
-          pods[i].signal("CONT");
-        } catch (Exception ignored) {
-          // not frozen, or gone
-        }
-        pods[i].close();
+      XboshProcess pod = pods[i];
+      if (pod != null) {
+        quietly(() -> pod.signal("CONT"));
+        quietly(pod::close);
       }
     }
     if (prosody != null) {
-      prosody.close();
+      quietly(prosody::close);
     }
     if (redis != null) {
-      redis.close();
+      quietly(redis::close);
     }
     if (cluster != null) {
-      cluster.close();
+      quietly(cluster::close);
     }
     try (Stream<Path> files = Files.walk(dir)) {
       files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
