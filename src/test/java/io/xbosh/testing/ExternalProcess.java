@@ -83,6 +83,23 @@ public class ExternalProcess implements AutoCloseable {
     process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
   }
 
+  /** The operating system's id of the process. */
+  public long pid() {
+    return process.pid();
+  }
+
+  /**
+   * Sends a signal by name ({@code STOP}, {@code CONT}, {@code KILL}...) with {@code kill(1)}:
+   * SIGSTOP freezes the process as a stalled VM or a long GC pause would.
+   */
+  public void signal(String name) throws IOException, InterruptedException {
+    Process k = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).redirectErrorStream(true).start();
+    String out = new String(k.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    if (!k.waitFor(10, TimeUnit.SECONDS) || k.exitValue() != 0) {
+      throw new IOException("kill -" + name + " " + process.pid() + " failed: " + out);
+    }
+  }
+
   /** SIGTERM, without waiting for the process to end. */
   public void terminate() {
     process.destroy();

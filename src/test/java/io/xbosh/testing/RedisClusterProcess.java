@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 
-/** A throwaway Redis Cluster: three masters, no replicas, on free ports. */
+/** A throwaway Redis Cluster on free ports: three masters, with or without a replica each. */
 public final class RedisClusterProcess implements AutoCloseable {
 
   private final Path dir;
@@ -23,14 +23,22 @@ public final class RedisClusterProcess implements AutoCloseable {
   }
 
   public static RedisClusterProcess start() throws IOException, InterruptedException {
+    return start(0, 2000);
+  }
+
+  /**
+   * Three masters with {@code replicas} replicas each, and this {@code cluster-node-timeout} (how
+   * long a master may be unreachable before its replica takes over).
+   */
+  public static RedisClusterProcess start(int replicas, int nodeTimeoutMs) throws IOException, InterruptedException {
     RedisClusterProcess c = new RedisClusterProcess(Files.createTempDirectory("xbosh-redis-cluster"));
     try {
-      for (int i = 0; i < 3; i++) {
-        c.nodes.add(RedisProcess.startClusterNode(c.dir));
+      for (int i = 0; i < 3 * (1 + replicas); i++) {
+        c.nodes.add(RedisProcess.startClusterNode(c.dir, nodeTimeoutMs));
       }
       List<String> create = new ArrayList<>(List.of("redis-cli", "--cluster", "create"));
       c.nodes.forEach(n -> create.add("127.0.0.1:" + n.port()));
-      create.addAll(List.of("--cluster-replicas", "0", "--cluster-yes"));
+      create.addAll(List.of("--cluster-replicas", Integer.toString(replicas), "--cluster-yes"));
       run(create);
       c.nodes.forEach(c::awaitClusterOk);
       return c;
@@ -53,6 +61,49 @@ public final class RedisClusterProcess implements AutoCloseable {
       throw new IOException(String.join(" ", command) + " failed:\n" + out);
     }
     return out;
+  }
+
+  /** Every node started, masters and replicas, in start order. */
+  public List<RedisProcess> nodes() {
+    return List.copyOf(nodes);
+  }
+
+  /** The ports of the nodes that are masters now (as the first live node reports it). */
+  public List<Integer> masterPorts() throws IOException, InterruptedException {
+    for (RedisProcess n : nodes) {
+      if (!n.isAlive()) {
+        continue;
+      }
+      List<Integer> ports = new ArrayList<>();
+      for (String line : run(List.of("redis-cli", "-p", Integer.toString(n.port()), "cluster", "nodes")).split("\n")) {
+        String[] f = line.split(" ");
+        if (f.length > 7 && f[2].contains("master") && !f[2].contains("fail") && "connected".equals(f[7])) {
+          ports.add(Integer.parseInt(f[1].substring(f[1].indexOf(':') + 1, f[1].indexOf('@'))));
+        }
+      }
+      return ports;
+    }
+    throw new IOException("no live node");
+  }
+
+  /** The live node on this port. */
+  public RedisProcess node(int port) {
+    return nodes.stream().filter(n -> n.port() == port).findFirst().orElseThrow();
+  }
+
+  /** Waits until every live node reports {@code cluster_state:ok} (after a failover, for instance). */
+  public void awaitOk(Duration timeout) {
+    await().atMost(timeout).pollInterval(Duration.ofMillis(200)).until(() -> nodes.stream().filter(RedisProcess::isAlive)
+        .allMatch(n -> {
+          try {
+            return run(List.of("redis-cli", "-p", Integer.toString(n.port()), "cluster", "info")).contains("cluster_state:ok");
+          } catch (IOException e) {
+            return false;
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+          }
+        }));
   }
 
   /** The nodes as a comma-separated list of redis:// URLs. */

@@ -19,13 +19,18 @@ public final class RedisProcess extends ExternalProcess {
   private final Path dir;
 
   private RedisProcess(int port, List<String> extra) throws IOException {
-    this(port, Files.createTempDirectory("xbosh-redis"), extra);
+    this(port, Files.createTempDirectory("xbosh-redis"), true, extra);
   }
 
   private RedisProcess(int port, Path dir, List<String> extra) throws IOException {
+    this(port, dir, false, extra);
+  }
+
+  /** @param ownsDir whether {@code dir} is this server's own, deleted on close (not a directory kept across restarts) */
+  private RedisProcess(int port, Path dir, boolean ownsDir, List<String> extra) throws IOException {
     super("redis-server", command(port, dir, extra), line -> line.contains("Ready to accept connections"), 20_000);
     this.port = port;
-    this.dir = dir;
+    this.dir = ownsDir ? dir : null;
   }
 
   private static List<String> command(int port, Path dir, List<String> extra) {
@@ -81,11 +86,29 @@ public final class RedisProcess extends ExternalProcess {
     return new RedisProcess(port, args);
   }
 
+  /**
+   * A server that keeps its data in {@code dir} (append-only file; a SIGTERM writes it out), so that a
+   * restart on the same port and directory finds every key again; {@code extra} are further
+   * command-line options ({@code --maxmemory}, …).
+   */
+  public static RedisProcess startPersistent(int port, Path dir, List<String> extra) throws IOException {
+    List<String> all = new ArrayList<>(List.of("--appendonly", "yes", "--appendfsync", "everysec"));
+    all.addAll(extra);
+    return new RedisProcess(port, dir, all);
+  }
+
   /** A node for a Redis Cluster; its cluster state file goes to {@code dir}. */
   static RedisProcess startClusterNode(Path dir) throws IOException {
+    return startClusterNode(dir, 2000);
+  }
+
+  /** A node for a Redis Cluster with this {@code cluster-node-timeout}. */
+  static RedisProcess startClusterNode(Path dir, int nodeTimeoutMs) throws IOException {
     int port = freePort();
-    return new RedisProcess(port, List.of("--cluster-enabled", "yes",
-        "--cluster-config-file", dir.resolve("nodes-" + port + ".conf").toString(), "--cluster-node-timeout", "2000"));
+    // its own directory: a dump.rdb another server left in the temp directory would make it "not empty"
+    return new RedisProcess(port, dir, List.of("--cluster-enabled", "yes",
+        "--cluster-config-file", dir.resolve("nodes-" + port + ".conf").toString(),
+        "--cluster-node-timeout", Integer.toString(nodeTimeoutMs)));
   }
 
   public int port() {

@@ -26,10 +26,14 @@ public final class XboshProcess extends ExternalProcess {
 
   /** Starts a pod; {@code env} is added to a loopback HTTP listener on a free port and the node id. */
   public static XboshProcess start(String nodeId, Map<String, String> env) throws IOException {
+    return start(nodeId, freePort(), env);
+  }
+
+  /** Starts a pod on a given port: a restart behind a load balancer that names it by address. */
+  public static XboshProcess start(String nodeId, int port, Map<String, String> env) throws IOException {
     if (!Files.isRegularFile(JAR)) {
       throw new IOException(JAR + " is missing: integration tests run after 'mvn package'");
     }
-    int port = freePort();
     Map<String, String> all = new HashMap<>(OneClientAddress.withLimitsOff(env));
     all.put("XBOSH_HTTP_HOST", "127.0.0.1");
     all.put("XBOSH_HTTP_PORT", Integer.toString(port));
