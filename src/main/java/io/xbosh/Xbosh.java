@@ -8,6 +8,7 @@ import io.vertx.redis.client.RedisOptions;
 import io.vertx.redis.client.RedisReplicas;
 import io.xbosh.cluster.PodBus;
 import io.xbosh.cluster.RedisPodBus;
+import io.xbosh.cluster.SlotRoutingRedis;
 import io.xbosh.config.XboshConfig;
 import io.xbosh.metrics.XboshMetrics;
 import io.xbosh.http.HttpVerticle;
@@ -22,6 +23,7 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -107,13 +109,20 @@ public final class Xbosh {
         .setMaxPoolSize(config.redisPoolSize())
         .setMaxPoolWaiting(config.redisPoolSize() * 256)
         .setMaxWaitingHandlers(config.redisPoolSize() * 256);
+    Redis redis;
+    Supplier<List<String>> nodes;
     if (config.redisCluster()) {
-      options.setUseReplicas(RedisReplicas.NEVER);
+      // one failing master fails only its own slots' commands (see SlotRoutingRedis)
+      SlotRoutingRedis cluster = new SlotRoutingRedis(vertx, options.setUseReplicas(RedisReplicas.NEVER));
+      redis = cluster;
+      nodes = cluster::nodes;
+    } else {
+      redis = Redis.createClient(vertx, options);
+      nodes = () -> urls;
     }
-    Redis redis = Redis.createClient(vertx, options);
     return new Backend(new RedisSessionStore(redis, true, config.nodeId(), config.maxQueuedStanzas(), tombstone,
         config.maxStreams(), metrics.registry()),
-        new RedisPodBus(vertx, redis, urls, config.nodeId(), config.heartbeatMs(), config.podDeadMs()));
+        new RedisPodBus(vertx, redis, nodes, options, config.nodeId(), config.heartbeatMs(), config.podDeadMs()));
   }
 
   private static int freePort(String host) throws IOException {

@@ -1,19 +1,29 @@
 package io.xbosh.cluster;
 
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.redis.client.Command;
+import io.vertx.redis.client.ProtocolVersion;
 import io.vertx.redis.client.Redis;
 import io.vertx.redis.client.RedisConnection;
 import io.vertx.redis.client.RedisOptions;
 import io.vertx.redis.client.Request;
 import io.vertx.redis.client.Response;
 import io.vertx.redis.client.ResponseType;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.SecureRandom;
+import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.LongSupplier;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -22,55 +32,179 @@ import org.slf4j.LoggerFactory;
  *
  * <ul>
  *   <li>Channel {@code xb:pod:<id>}, on one dedicated connection that re-subscribes with capped
- *       backoff when it drops (and then reports {@link Listener#resubscribed}).
- *   <li>Liveness: the sorted set {@code xb:pods}, member = pod id, score = the time its heartbeat
- *       runs out; each pod renews its own and reads everyone's every heartbeat.
- *   <li>Ownership: the set {@code xb:owned:<id>} of sids whose upstream link the pod holds. When a
- *       pod's heartbeat runs out, one survivor (the one that wins {@code SET xb:reap:<id> NX}) takes
- *       that set and ends the sessions; a pod starting under an id that still owns sessions ends
- *       them itself (their links died with its previous run).
+ *       backoff on the next node when it drops (and then reports {@link Listener#resubscribed}).
+ *   <li>Liveness, all in one Redis Cluster slot ({@code {pods}}) so that each step is one script:
+ *       the sorted set {@code xb:{pods}} (member = pod id, score = when its heartbeat runs out, on
+ *       Redis' clock), the hash {@code xb:{pods}:inc} (pod id → the incarnation running under it:
+ *       every start of a process is a new one), the set {@code xb:{pods}:owned:<id>} (sids whose
+ *       upstream link the pod holds) and, for a while after a reap, {@code xb:{pods}:reaped:<id>}
+ *       (the incarnation that was declared dead).
+ *   <li>Judging: a pod judges the others only while its own heartbeats have reached Redis without
+ *       a gap (on Redis' clock) for longer than the dead time plus a grace: a pod that could not
+ *       beat itself (Redis down, paused, restarted, failing over; this pod frozen) cannot tell who
+ *       was alive meanwhile. A pod found dead is reaped by one script that removes its records and
+ *       returns its sids, so exactly one survivor ends each session.
+ *   <li>A pod that finds its own incarnation reaped (it was frozen, or cut off from Redis, for
+ *       longer than the dead time) closes every link at once and joins again as a new incarnation.
  * </ul>
+ *
+ * <p>No pod's wall clock is read: scores and gaps are Redis' {@code TIME}; the local monotonic
+ * clock only times how long Redis has been unreachable (readiness).
  */
 public final class RedisPodBus implements PodBus {
 
   private static final Logger log = LoggerFactory.getLogger(RedisPodBus.class);
-  private static final String PODS = "xb:pods";
+  static final String PODS = "xb:{pods}";
+  static final String INCARNATIONS = "xb:{pods}:inc";
   private static final long MAX_BACKOFF_MS = 5000;
+  private static final int RECORD_CHUNK = 500;
+
+  /**
+   * Renews this pod's heartbeat and lists the pods whose heartbeat ran out. Replies
+   * {@code {status, now, previous beat, expired ids}}: status {@code ok}; {@code reaped} (this
+   * incarnation was declared dead: nothing written); {@code replaced} (another incarnation runs
+   * under this id: nothing written); {@code unknown} (the records were lost: written again).
+   */
+  static final String BEAT = """
+      local t = redis.call('TIME')
+      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      local id, inc, dead, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+      local status = 'ok'
+      local cur = redis.call('HGET', KEYS[2], id)
+      if cur ~= inc then
+        if cur then return {'replaced', now} end
+        if redis.call('GET', KEYS[4]) == inc then return {'reaped', now} end
+        status = 'unknown'
+        redis.call('HSET', KEYS[2], id, inc)
+      end
+      local prev = redis.call('ZSCORE', KEYS[1], id)
+      local prevBeat = -1
+      if prev then prevBeat = math.floor(tonumber(prev)) - dead end
+      redis.call('ZADD', KEYS[1], now + dead, id)
+      redis.call('PEXPIRE', KEYS[1], keep)
+      redis.call('PEXPIRE', KEYS[2], keep)
+      redis.call('PEXPIRE', KEYS[3], keep)
+      return {status, now, prevBeat, redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)}
+      """;
+
+  /** A new incarnation joins: takes what its id still owned (a previous run's sessions). Replies {@code {now, sids}}. */
+  static final String JOIN = """
+      local t = redis.call('TIME')
+      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      local id, inc, dead, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+      local sids = redis.call('SMEMBERS', KEYS[3])
+      redis.call('DEL', KEYS[3], KEYS[4])
+      redis.call('HSET', KEYS[2], id, inc)
+      redis.call('ZADD', KEYS[1], now + dead, id)
+      redis.call('PEXPIRE', KEYS[1], keep)
+      redis.call('PEXPIRE', KEYS[2], keep)
+      return {now, sids}
+      """;
+
+  /**
+   * Declares a pod dead if its heartbeat has run out (checked again here, on Redis' clock): removes
+   * its records, leaves the reaped marker, and replies {@code {incarnation, sids}}; nil when the
+   * pod beat meanwhile or another pod reaped it first.
+   */
+  static final String REAP = """
+      local t = redis.call('TIME')
+      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      local id, keep = ARGV[1], tonumber(ARGV[2])
+      local score = redis.call('ZSCORE', KEYS[1], id)
+      if not score or tonumber(score) >= now then return false end
+      local inc = redis.call('HGET', KEYS[2], id) or ''
+      redis.call('ZREM', KEYS[1], id)
+      redis.call('HDEL', KEYS[2], id)
+      redis.call('SET', KEYS[4], inc, 'PX', keep)
+      local sids = redis.call('SMEMBERS', KEYS[3])
+      redis.call('DEL', KEYS[3])
+      return {inc, sids}
+      """;
+
+  /** A pod leaving on purpose: its records go, unless another incarnation took its id. */
+  static final String LEAVE = """
+      if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then
+        redis.call('ZREM', KEYS[1], ARGV[1])
+        redis.call('HDEL', KEYS[2], ARGV[1])
+      end
+      return 1
+      """;
+
+  private static final SecureRandom RANDOM = new SecureRandom();
 
   private final Vertx vertx;
+  private final Context context;
   private final Redis commands;
-  private final List<String> subscriberUrls;
-  private Redis subscriber;
-  private int subscriberIndex;
+  private final Supplier<List<String>> subscriberUrls;
+  private final RedisOptions subscriberTemplate;
+  private final LongSupplier nanos;
   private final String podId;
   private final String channel;
   private final long heartbeatMs;
   private final long deadAfterMs;
-  private final Set<String> alive = ConcurrentHashMap.newKeySet();
+  private final long maxGapMs;
+  private final long graceMs;
+  private final long keepMs;
   private final Set<String> dead = ConcurrentHashMap.newKeySet();
+  private Redis subscriber;
+  private int subscriberIndex;
   private Listener listener;
-  private RedisConnection connection;
+  private volatile RedisConnection connection;
   private long heartbeatTimer = -1;
   private long backoffMs = 100;
   private volatile boolean stopped;
-  private volatile boolean beating;
+  private volatile String incarnation;
+  private boolean beatInFlight;
+  private boolean pingInFlight;
+  /** Redis time from which this pod's beats have reached Redis without a gap; -1 while they do not. */
+  private long continuousSince = -1;
+  private boolean judging;
+  /** Local monotonic time of the last reply from Redis (beat or channel ping). */
+  private volatile long lastReplyNanos;
+  private volatile long channelDownNanos;
+  private long beatFailingSinceNanos = -1;
+  /** Not ready while it rejoins after being declared dead, or for good when another process took its id. */
+  private volatile boolean evicting;
+  private volatile boolean replaced;
 
   /**
    * @param commands       the pooled client for ordinary commands
    * @param subscriberUrls where the subscribed connection may go, tried in turn: any node of a Redis
    *                       Cluster sees every message published in it
+   * @param subscriberTemplate options of the subscribed connection (TLS, credentials); its endpoint is replaced
    * @param heartbeatMs how often the heartbeat is renewed and the others read
    * @param deadAfterMs how long after its last heartbeat a pod is declared dead
    */
-  public RedisPodBus(Vertx vertx, Redis commands, List<String> subscriberUrls, String podId, long heartbeatMs,
-      long deadAfterMs) {
+  public RedisPodBus(Vertx vertx, Redis commands, Supplier<List<String>> subscriberUrls, RedisOptions subscriberTemplate,
+      String podId, long heartbeatMs, long deadAfterMs) {
+    this(vertx, commands, subscriberUrls, subscriberTemplate, podId, heartbeatMs, deadAfterMs, System::nanoTime);
+  }
+
+  RedisPodBus(Vertx vertx, Redis commands, Supplier<List<String>> subscriberUrls, RedisOptions subscriberTemplate,
+      String podId, long heartbeatMs, long deadAfterMs, LongSupplier nanos) {
     this.vertx = vertx;
+    this.context = vertx.getOrCreateContext();
     this.commands = commands;
-    this.subscriberUrls = List.copyOf(subscriberUrls);
+    this.subscriberUrls = subscriberUrls;
+    this.subscriberTemplate = subscriberTemplate;
+    this.nanos = nanos;
     this.podId = podId;
     this.channel = channelOf(podId);
     this.heartbeatMs = heartbeatMs;
     this.deadAfterMs = deadAfterMs;
+    this.maxGapMs = gapAllowed(heartbeatMs);
+    this.graceMs = 2 * heartbeatMs;
+    this.keepMs = keepFor(deadAfterMs);
+  }
+
+  /** The longest gap between two of its own beats (on Redis' clock) after which a pod stops judging. */
+  static long gapAllowed(long heartbeatMs) {
+    return 2 * heartbeatMs;
+  }
+
+  /** How long per-pod records outlive their pod's last heartbeat when no other pod reaps it. */
+  static long keepFor(long deadAfterMs) {
+    return Math.max(60_000, 20 * deadAfterMs);
   }
 
   /** The channel a pod listens on; the store's scripts publish to the same names. */
@@ -79,27 +213,44 @@ public final class RedisPodBus implements PodBus {
   }
 
   static String ownedKey(String podId) {
-    return "xb:owned:" + podId;
+    return "xb:{pods}:owned:" + podId;
+  }
+
+  static String reapedKey(String podId) {
+    return "xb:{pods}:reaped:" + podId;
+  }
+
+  /** This run's incarnation (changes when the pod joins again after being declared dead). */
+  String incarnation() {
+    return incarnation;
   }
 
   @Override
   public Future<Void> start(Listener listener) {
     this.listener = listener;
-    return claimOwnPreviousSessions()
-        .compose(v -> subscribe())
-        .compose(v -> heartbeat())
-        .onSuccess(v -> heartbeatTimer = vertx.setPeriodic(heartbeatMs, t -> heartbeat()));
+    Promise<Void> started = Promise.promise();
+    context.runOnContext(v -> join()
+        .compose(x -> subscribe())
+        .onSuccess(x -> heartbeatTimer = vertx.setPeriodic(heartbeatMs, t -> tick()))
+        .onComplete(started));
+    return started.future();
   }
 
-  private Future<Void> claimOwnPreviousSessions() {
-    String key = ownedKey(podId);
-    return commands.send(Request.cmd(Command.SMEMBERS).arg(key)).compose(members -> {
-      Set<String> sids = strings(members);
-      if (sids.isEmpty()) {
-        return Future.succeededFuture();
+  /** Registers a new incarnation and ends what the id still owned (a previous run's sessions, or this run's after a reap). */
+  private Future<Void> join() {
+    String inc = Long.toHexString(RANDOM.nextLong() & Long.MAX_VALUE);
+    return script(JOIN, podId, List.of(podId, inc, Long.toString(deadAfterMs), Long.toString(keepMs))).map(r -> {
+      incarnation = inc;
+      lastReplyNanos = nanos.getAsLong();
+      continuousSince = r.get(0).toLong();
+      judging = false;
+      Set<String> sids = strings(r.get(1));
+      log.info("pod {} joined as incarnation {}", podId, inc);
+      if (!sids.isEmpty()) {
+        log.warn("{} sessions were owned by a previous run of pod {}; ending them", sids.size(), podId);
+        listener.orphaned(sids);
       }
-      log.warn("{} sessions were owned by a previous run of pod {}; ending them", sids.size(), podId);
-      return commands.send(Request.cmd(Command.DEL).arg(key)).onSuccess(r -> listener.orphaned(sids)).mapEmpty();
+      return null;
     });
   }
 
@@ -109,8 +260,12 @@ public final class RedisPodBus implements PodBus {
     if (subscriber != null) {
       subscriber.close();
     }
-    String url = subscriberUrls.get(subscriberIndex++ % subscriberUrls.size());
-    subscriber = Redis.createClient(vertx, new RedisOptions().setConnectionString(url).setMaxPoolSize(1));
+    List<String> urls = subscriberUrls.get();
+    String url = urls.get(Math.floorMod(subscriberIndex++, urls.size()));
+    // RESP3: messages arrive as pushes, so a PING's reply cannot be mistaken for one
+    subscriber = Redis.createClient(vertx, new RedisOptions(subscriberTemplate)
+        .setType(io.vertx.redis.client.RedisClientType.STANDALONE).setEndpoints(new ArrayList<>(List.of(url)))
+        .setMaxPoolSize(1).setMaxPoolWaiting(8).setPreferredProtocolVersion(ProtocolVersion.RESP3));
     return subscriber.connect().compose(conn -> {
       conn.handler(this::onPush);
       conn.exceptionHandler(e -> log.warn("pod channel connection error: {}", e.getMessage()));
@@ -128,6 +283,7 @@ public final class RedisPodBus implements PodBus {
       return;
     }
     connection = null;
+    channelDownNanos = nanos.getAsLong();
     log.warn("pod channel lost; re-subscribing");
     retrySubscribe();
   }
@@ -175,50 +331,121 @@ public final class RedisPodBus implements PodBus {
 
   // ---- liveness
 
-  private Future<Void> heartbeat() {
-    long now = System.currentTimeMillis();
-    Future<Response> beat = commands.send(Request.cmd(Command.ZADD).arg(PODS).arg(now + deadAfterMs).arg(podId));
-    Future<Response> living = commands.send(Request.cmd(Command.ZRANGEBYSCORE).arg(PODS).arg(now).arg("+inf"));
-    Future<Response> gone = commands.send(Request.cmd(Command.ZRANGEBYSCORE).arg(PODS).arg("-inf").arg("(" + now));
-    return Future.all(beat, living, gone).<Void>map(all -> {
-      Set<String> nowAlive = strings(living.result());
-      Set<String> nowDead = strings(gone.result());
-      alive.retainAll(nowAlive);
-      alive.addAll(nowAlive);
-      dead.retainAll(nowDead);
-      for (String pod : nowDead) {
-        if (!pod.equals(podId) && dead.add(pod)) {
-          reap(pod);
-        }
+  private void tick() {
+    if (stopped) {
+      return;
+    }
+    pingChannel();
+    if (!beatInFlight && !evicting && !replaced) {
+      beatInFlight = true;
+      heartbeat().onComplete(ar -> beatInFlight = false);
+    }
+  }
+
+  /** The channel's node answering counts as Redis answering (the beat's node may be failing over). */
+  private void pingChannel() {
+    RedisConnection c = connection;
+    if (c == null || pingInFlight) {
+      return;
+    }
+    pingInFlight = true;
+    c.send(Request.cmd(Command.PING)).onComplete(ar -> {
+      pingInFlight = false;
+      if (ar.succeeded()) {
+        lastReplyNanos = nanos.getAsLong();
       }
-      return null;
-    }).onComplete(ar -> beating = ar.succeeded())
-        .onFailure(e -> log.warn("heartbeat failed: {}", e.getMessage()));
+    });
   }
 
-  @Override
-  public boolean healthy() {
-    return beating && connection != null;
-  }
-
-  /** Claims a dead pod's sessions; only the pod that wins the claim ends them. */
-  private void reap(String pod) {
-    commands.send(Request.cmd(Command.SET).arg("xb:reap:" + pod).arg(podId).arg("NX").arg("PX").arg(deadAfterMs * 10))
-        .compose(claimed -> {
-          if (claimed == null || !"OK".equals(claimed.toString())) {
-            return Future.succeededFuture(Set.<String>of());
-          }
-          String key = ownedKey(pod);
-          return commands.send(Request.cmd(Command.SMEMBERS).arg(key)).compose(members -> {
-            Set<String> sids = strings(members);
-            return Future.all(commands.send(Request.cmd(Command.DEL).arg(key)),
-                    commands.send(Request.cmd(Command.ZREM).arg(PODS).arg(pod)))
-                .map(sids);
-          });
+  private Future<Void> heartbeat() {
+    String inc = incarnation;
+    return script(BEAT, podId, List.of(podId, inc, Long.toString(deadAfterMs), Long.toString(keepMs)))
+        .<Void>map(r -> {
+          onBeat(r);
+          return null;
         })
-        .onSuccess(sids -> {
+        .onFailure(this::beatFailed);
+  }
+
+  private void beatFailed(Throwable e) {
+    long now = nanos.getAsLong();
+    if (beatFailingSinceNanos < 0) {
+      beatFailingSinceNanos = now;
+      log.warn("heartbeat failed: {}", e.getMessage());
+    } else {
+      log.debug("heartbeat failed: {}", e.getMessage());
+    }
+    if (continuousSince >= 0) {
+      log.info("not judging other pods until heartbeats reach Redis again for {} ms", deadAfterMs + graceMs);
+    }
+    continuousSince = -1;
+    judging = false;
+    dead.clear();
+  }
+
+  private void onBeat(Response r) {
+    String status = r.get(0).toString();
+    long now = r.get(1).toLong();
+    lastReplyNanos = nanos.getAsLong();
+    if (beatFailingSinceNanos >= 0) {
+      log.info("heartbeats reach Redis again after {} ms", (lastReplyNanos - beatFailingSinceNanos) / 1_000_000);
+      beatFailingSinceNanos = -1;
+    }
+    switch (status) {
+      case "reaped" -> {
+        evicted();
+        return;
+      }
+      case "replaced" -> {
+        replaced();
+        return;
+      }
+      case "unknown" -> {
+        log.warn("the liveness records of pod {} were gone from Redis (restarted without its data?); recording them again", podId);
+        recordOwned();
+      }
+      default -> {
+      }
+    }
+    long prevBeat = r.get(2).toLong();
+    if (prevBeat < 0 || now < prevBeat || now - prevBeat > maxGapMs) {
+      if (continuousSince >= 0) {
+        log.info("{} ms between two heartbeats on Redis' clock: not judging other pods for {} ms",
+            prevBeat < 0 ? "unknown" : Long.toString(now - prevBeat), deadAfterMs + graceMs);
+      }
+      continuousSince = now;
+      judging = false;
+      dead.clear();
+    } else if (continuousSince < 0) {
+      continuousSince = now;
+    }
+    Set<String> expired = strings(r.get(3));
+    expired.remove(podId);
+    dead.retainAll(expired);
+    if (now - continuousSince < deadAfterMs + graceMs) {
+      return;
+    }
+    if (!judging) {
+      judging = true;
+      log.info("heartbeats reached Redis without a gap for {} ms: judging other pods' liveness", now - continuousSince);
+    }
+    for (String pod : expired) {
+      if (dead.add(pod)) {
+        reap(pod);
+      }
+    }
+  }
+
+  /** Ends a dead pod's sessions; only the pod whose script removes its records ends them. */
+  private void reap(String pod) {
+    script(REAP, pod, List.of(pod, Long.toString(keepMs)))
+        .onSuccess(r -> {
+          if (r == null) {
+            return;
+          }
+          Set<String> sids = strings(r.get(1));
+          log.warn("pod {} (incarnation {}) stopped; ending the {} sessions it owned", pod, r.get(0), sids.size());
           if (!sids.isEmpty()) {
-            log.warn("pod {} stopped; ending the {} sessions it owned", pod, sids.size());
             listener.orphaned(sids);
           }
         })
@@ -228,9 +455,68 @@ public final class RedisPodBus implements PodBus {
         });
   }
 
+  /** Another pod declared this incarnation dead: its sessions were ended; close every link, then join again. */
+  private void evicted() {
+    if (evicting) {
+      return;
+    }
+    evicting = true;
+    continuousSince = -1;
+    judging = false;
+    dead.clear();
+    log.error("pod {} (incarnation {}) was declared dead by another pod (frozen or cut off from Redis for more than {} ms): "
+        + "its sessions were ended; closing every link and joining again", podId, incarnation, deadAfterMs);
+    listener.evicted()
+        .transform(ignored -> join())
+        .onComplete(ar -> {
+          if (ar.failed()) {
+            log.warn("joining again failed: {}; retrying", ar.cause().getMessage());
+            vertx.setTimer(heartbeatMs, t -> {
+              evicting = false;
+              evicted();
+            });
+            return;
+          }
+          evicting = false;
+          recordOwned();
+        });
+  }
+
+  private void replaced() {
+    if (replaced) {
+      return;
+    }
+    replaced = true;
+    log.error("another process joined under pod id {}: it ended this run's sessions; closing every link. "
+        + "Give every pod its own XBOSH_NODE_ID", podId);
+    listener.evicted();
+  }
+
+  /** Records every owned sid again (after the records were lost, or sessions were taken on while rejoining). */
+  private void recordOwned() {
+    List<String> sids = new ArrayList<>(listener.ownedSids());
+    for (int i = 0; i < sids.size(); i += RECORD_CHUNK) {
+      Request sadd = Request.cmd(Command.SADD).arg(ownedKey(podId));
+      sids.subList(i, Math.min(sids.size(), i + RECORD_CHUNK)).forEach(sadd::arg);
+      commands.send(sadd).onFailure(e -> log.warn("recording owned sessions failed: {}", e.getMessage()));
+    }
+    if (!sids.isEmpty()) {
+      commands.send(Request.cmd(Command.PEXPIRE).arg(ownedKey(podId)).arg(keepMs));
+    }
+  }
+
+  @Override
+  public boolean healthy() {
+    long now = nanos.getAsLong();
+    long unreadyAfter = deadAfterMs * 1_000_000L;
+    boolean reachable = now - lastReplyNanos < unreadyAfter;
+    boolean channel = connection != null || now - channelDownNanos < unreadyAfter;
+    return !evicting && !replaced && reachable && channel;
+  }
+
   @Override
   public boolean alive(String pod) {
-    return pod.equals(podId) || alive.contains(pod) || !dead.contains(pod);
+    return pod.equals(podId) || !dead.contains(pod);
   }
 
   @Override
@@ -255,7 +541,9 @@ public final class RedisPodBus implements PodBus {
     connection = null;
     Promise<Void> done = Promise.promise();
     // a stopped pod leaves the live set at once rather than after its heartbeat runs out
-    commands.send(Request.cmd(Command.ZREM).arg(PODS).arg(podId)).onComplete(ar -> {
+    String inc = incarnation;
+    Future<Response> left = inc == null ? Future.succeededFuture() : script(LEAVE, podId, List.of(podId, inc));
+    left.onComplete(ar -> {
       if (c != null) {
         c.close().onComplete(x -> done.complete());
       } else {
@@ -263,6 +551,36 @@ public final class RedisPodBus implements PodBus {
       }
     });
     return done.future().compose(v -> subscriber != null ? subscriber.close() : Future.succeededFuture());
+  }
+
+  // ---- scripts
+
+  private static final java.util.Map<String, String> SHAS = new ConcurrentHashMap<>();
+
+  /** Runs one of the liveness scripts on the keys of {@code pod} (EVALSHA, EVAL when Redis lost it). */
+  private Future<Response> script(String source, String pod, List<String> args) {
+    String sha = SHAS.computeIfAbsent(source, RedisPodBus::sha1);
+    return commands.send(scriptRequest(Command.EVALSHA, sha, pod, args)).recover(err -> {
+      String msg = err.getMessage();
+      if (msg != null && msg.startsWith("NOSCRIPT")) {
+        return commands.send(scriptRequest(Command.EVAL, source, pod, args));
+      }
+      return Future.failedFuture(err);
+    });
+  }
+
+  private static Request scriptRequest(Command cmd, String script, String pod, List<String> args) {
+    Request req = Request.cmd(cmd).arg(script).arg(4).arg(PODS).arg(INCARNATIONS).arg(ownedKey(pod)).arg(reapedKey(pod));
+    args.forEach(req::arg);
+    return req;
+  }
+
+  private static String sha1(String s) {
+    try {
+      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-1").digest(s.getBytes(StandardCharsets.UTF_8)));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   private static Set<String> strings(Response r) {

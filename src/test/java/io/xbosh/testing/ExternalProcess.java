@@ -83,6 +83,23 @@ public class ExternalProcess implements AutoCloseable {
     process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
   }
 
+  /** SIGSTOP: the process is frozen (no thread runs, sockets stay open) until {@link #thaw}. */
+  public void freeze() throws IOException, InterruptedException {
+    signal("STOP");
+  }
+
+  /** SIGCONT after {@link #freeze}. */
+  public void thaw() throws IOException, InterruptedException {
+    signal("CONT");
+  }
+
+  private void signal(String name) throws IOException, InterruptedException {
+    Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).inheritIO().start();
+    if (!kill.waitFor(10, TimeUnit.SECONDS) || kill.exitValue() != 0) {
+      throw new IOException("kill -" + name + " " + process.pid() + " failed");
+    }
+  }
+
   /** SIGTERM, without waiting for the process to end. */
   public void terminate() {
     process.destroy();

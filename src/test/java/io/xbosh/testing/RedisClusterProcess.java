@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 
-/** A throwaway Redis Cluster: three masters, no replicas, on free ports. */
+/** A throwaway Redis Cluster on free ports: three masters, with or without a replica each. */
 public final class RedisClusterProcess implements AutoCloseable {
 
   private final Path dir;
@@ -23,16 +23,36 @@ public final class RedisClusterProcess implements AutoCloseable {
   }
 
   public static RedisClusterProcess start() throws IOException, InterruptedException {
+    return start(0);
+  }
+
+  /**
+   * Three masters with a replica each; returns once every replica is in sync, so that killing a
+   * master makes its replica take over.
+   */
+  public static RedisClusterProcess startWithReplicas() throws IOException, InterruptedException {
+    return start(1);
+  }
+
+  private static RedisClusterProcess start(int replicas) throws IOException, InterruptedException {
     RedisClusterProcess c = new RedisClusterProcess(Files.createTempDirectory("xbosh-redis-cluster"));
     try {
-      for (int i = 0; i < 3; i++) {
+      for (int i = 0; i < 3 * (1 + replicas); i++) {
         c.nodes.add(RedisProcess.startClusterNode(c.dir));
       }
       List<String> create = new ArrayList<>(List.of("redis-cli", "--cluster", "create"));
       c.nodes.forEach(n -> create.add("127.0.0.1:" + n.port()));
-      create.addAll(List.of("--cluster-replicas", "0", "--cluster-yes"));
+      create.addAll(List.of("--cluster-replicas", Integer.toString(replicas), "--cluster-yes"));
       run(create);
       c.nodes.forEach(c::awaitClusterOk);
+      if (replicas > 0) {
+        for (RedisProcess n : c.nodes) {
+          await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200)).until(() -> {
+            String info = n.cli("info", "replication");
+            return info.contains("role:master") || info.contains("master_link_status:up");
+          });
+        }
+      }
       return c;
     } catch (IOException | InterruptedException | RuntimeException e) {
       c.close();
@@ -53,6 +73,45 @@ public final class RedisClusterProcess implements AutoCloseable {
       throw new IOException(String.join(" ", command) + " failed:\n" + out);
     }
     return out;
+  }
+
+  /** The master serving the slot of {@code key} right now, asked of any node still running. */
+  public RedisProcess masterOf(String key) throws IOException, InterruptedException {
+    RedisProcess any = nodes.stream().filter(RedisProcess::isAlive).findFirst().orElseThrow();
+    int slot = Integer.parseInt(any.cli("cluster", "keyslot", key));
+    for (String line : any.cli("cluster", "nodes").split("\n")) {
+      String[] f = line.trim().split(" ");
+      if (f.length < 9 || !f[2].contains("master") || f[2].contains("fail")) {
+        continue;
+      }
+      for (int i = 8; i < f.length; i++) {
+        String[] range = f[i].split("-");
+        if (range[0].startsWith("[")) {
+          continue;
+        }
+        int from = Integer.parseInt(range[0]);
+        int to = range.length > 1 ? Integer.parseInt(range[1]) : from;
+        if (slot >= from && slot <= to) {
+          int port = Integer.parseInt(f[1].substring(f[1].indexOf(':') + 1, f[1].indexOf('@')));
+          return nodes.stream().filter(n -> n.port() == port).findFirst().orElseThrow();
+        }
+      }
+    }
+    throw new IOException("no master serves slot " + slot);
+  }
+
+  public List<RedisProcess> nodes() {
+    return List.copyOf(nodes);
+  }
+
+  /** Whether every slot is served again (after a master was killed, once its replica took over). */
+  public boolean ok() {
+    try {
+      RedisProcess any = nodes.stream().filter(RedisProcess::isAlive).findFirst().orElseThrow();
+      return any.cli("cluster", "info").contains("cluster_state:ok");
+    } catch (IOException | InterruptedException e) {
+      return false;
+    }
   }
 
   /** The nodes as a comma-separated list of redis:// URLs. */
