@@ -61,7 +61,7 @@ public final class RedisPodBus implements PodBus {
 
   /**
    * Renews this pod's heartbeat and lists the pods whose heartbeat ran out. Replies
-   * {@code {status, now, previous beat, expired ids}}: status {@code ok}; {@code reaped} (this
+   * {@code {status, now, expired ids}}: status {@code ok}; {@code reaped} (this
    * incarnation was declared dead: nothing written); {@code replaced} (another incarnation runs
    * under this id: nothing written); {@code unknown} (the records were lost: written again).
    */
@@ -77,17 +77,18 @@ public final class RedisPodBus implements PodBus {
         status = 'unknown'
         redis.call('HSET', KEYS[2], id, inc)
       end
-      local prev = redis.call('ZSCORE', KEYS[1], id)
-      local prevBeat = -1
-      if prev then prevBeat = math.floor(tonumber(prev)) - dead end
       redis.call('ZADD', KEYS[1], now + dead, id)
       redis.call('PEXPIRE', KEYS[1], keep)
       redis.call('PEXPIRE', KEYS[2], keep)
       redis.call('PEXPIRE', KEYS[3], keep)
-      return {status, now, prevBeat, redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)}
+      return {status, now, redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)}
       """;
 
-  /** A new incarnation joins: takes what its id still owned (a previous run's sessions). Replies {@code {now, sids}}. */
+  /**
+   * A new incarnation joins: takes what its id still owned (a previous run's sessions). Its first
+   * score allows for the rest of its start-up (deploying the HTTP listeners can keep an event loop
+   * busy for seconds on a loaded machine). Replies {@code {now, sids}}.
+   */
   static final String JOIN = """
       local t = redis.call('TIME')
       local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -95,11 +96,14 @@ public final class RedisPodBus implements PodBus {
       local sids = redis.call('SMEMBERS', KEYS[3])
       redis.call('DEL', KEYS[3], KEYS[4])
       redis.call('HSET', KEYS[2], id, inc)
-      redis.call('ZADD', KEYS[1], now + dead, id)
+      redis.call('ZADD', KEYS[1], now + dead + __START_ALLOWANCE_MS__, id)
       redis.call('PEXPIRE', KEYS[1], keep)
       redis.call('PEXPIRE', KEYS[2], keep)
       return {now, sids}
-      """;
+      """.replace("__START_ALLOWANCE_MS__", Long.toString(RedisPodBus.START_ALLOWANCE_MS));
+
+  /** Added to the dead time for a pod that has just joined, until its first beats. */
+  static final long START_ALLOWANCE_MS = 5000;
 
   /**
    * Declares a pod dead if its heartbeat has run out (checked again here, on Redis' clock): removes
@@ -158,6 +162,8 @@ public final class RedisPodBus implements PodBus {
   private boolean pingInFlight;
   /** Redis time from which this pod's beats have reached Redis without a gap; -1 while they do not. */
   private long continuousSince = -1;
+  /** Redis time of this pod's last beat that it knows reached Redis (or of its joining); -1 after a failure. */
+  private long lastBeat = -1;
   private boolean judging;
   /** Local monotonic time of the last reply from Redis (beat or channel ping). */
   private volatile long lastReplyNanos;
@@ -243,6 +249,7 @@ public final class RedisPodBus implements PodBus {
       incarnation = inc;
       lastReplyNanos = nanos.getAsLong();
       continuousSince = r.get(0).toLong();
+      lastBeat = continuousSince;
       judging = false;
       Set<String> sids = strings(r.get(1));
       log.info("pod {} joined as incarnation {}", podId, inc);
@@ -379,6 +386,7 @@ public final class RedisPodBus implements PodBus {
       log.info("not judging other pods until heartbeats reach Redis again for {} ms", deadAfterMs + graceMs);
     }
     continuousSince = -1;
+    lastBeat = -1;
     judging = false;
     dead.clear();
   }
@@ -407,7 +415,8 @@ public final class RedisPodBus implements PodBus {
       default -> {
       }
     }
-    long prevBeat = r.get(2).toLong();
+    long prevBeat = lastBeat;
+    lastBeat = now;
     if (prevBeat < 0 || now < prevBeat || now - prevBeat > maxGapMs) {
       if (continuousSince >= 0) {
         log.info("{} ms between two heartbeats on Redis' clock: not judging other pods for {} ms",
@@ -419,7 +428,7 @@ public final class RedisPodBus implements PodBus {
     } else if (continuousSince < 0) {
       continuousSince = now;
     }
-    Set<String> expired = strings(r.get(3));
+    Set<String> expired = strings(r.get(2));
     expired.remove(podId);
     dead.retainAll(expired);
     if (now - continuousSince < deadAfterMs + graceMs) {
@@ -462,6 +471,7 @@ public final class RedisPodBus implements PodBus {
     }
     evicting = true;
     continuousSince = -1;
+    lastBeat = -1;
     judging = false;
     dead.clear();
     log.error("pod {} (incarnation {}) was declared dead by another pod (frozen or cut off from Redis for more than {} ms): "

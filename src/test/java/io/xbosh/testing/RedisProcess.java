@@ -36,7 +36,7 @@ public final class RedisProcess extends ExternalProcess {
    * starting it again on the same port and directory is a restart with the data kept.
    */
   public static RedisProcess startKeepingData(int port, Path dir) throws IOException {
-    return new RedisProcess(port, List.of("--appendonly", "yes", "--appendfsync", "always", "--dir", dir.toString()));
+    return new RedisProcess(port, List.of("--appendonly", "yes", "--dir", dir.toString()));
   }
 
   /** A node for a Redis Cluster; its cluster state file goes to {@code dir}. */
