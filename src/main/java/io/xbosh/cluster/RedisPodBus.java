@@ -106,16 +106,18 @@ public final class RedisPodBus implements PodBus {
   static final long START_ALLOWANCE_MS = 5000;
 
   /**
-   * Declares a pod dead if its heartbeat has run out (checked again here, on Redis' clock): removes
-   * its records, leaves the reaped marker, and replies {@code {incarnation, sids}}; nil when the
-   * pod beat meanwhile or another pod reaped it first.
+   * Declares a pod dead if its heartbeat had run out at the reaper's last beat (ARGV[3]) and that
+   * beat was a moment ago on Redis' clock (no pause or outage since, ARGV[4]): removes its records,
+   * leaves the reaped marker, and replies {@code {incarnation, sids}}; nil when the pod beat
+   * meanwhile, another pod reaped it first, or Redis stalled since the reaper's beat.
    */
   static final String REAP = """
       local t = redis.call('TIME')
       local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-      local id, keep = ARGV[1], tonumber(ARGV[2])
+      local id, keep, beat, gap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+      if now < beat or now - beat > gap then return false end
       local score = redis.call('ZSCORE', KEYS[1], id)
-      if not score or tonumber(score) >= now then return false end
+      if not score or tonumber(score) >= beat then return false end
       local inc = redis.call('HGET', KEYS[2], id) or ''
       redis.call('ZREM', KEYS[1], id)
       redis.call('HDEL', KEYS[2], id)
@@ -392,6 +394,9 @@ public final class RedisPodBus implements PodBus {
   }
 
   private void onBeat(Response r) {
+    if (stopped) {
+      return;
+    }
     String status = r.get(0).toString();
     long now = r.get(1).toLong();
     lastReplyNanos = nanos.getAsLong();
@@ -447,7 +452,7 @@ public final class RedisPodBus implements PodBus {
 
   /** Ends a dead pod's sessions; only the pod whose script removes its records ends them. */
   private void reap(String pod) {
-    script(REAP, pod, List.of(pod, Long.toString(keepMs)))
+    script(REAP, pod, List.of(pod, Long.toString(keepMs), Long.toString(lastBeat), Long.toString(maxGapMs)))
         .onSuccess(r -> {
           if (r == null) {
             return;

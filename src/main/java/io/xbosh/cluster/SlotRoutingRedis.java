@@ -3,6 +3,7 @@ package io.xbosh.cluster;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
+import io.vertx.core.net.NetClientOptions;
 import io.vertx.redis.client.Command;
 import io.vertx.redis.client.Redis;
 import io.vertx.redis.client.RedisClientType;
@@ -46,6 +47,7 @@ public final class SlotRoutingRedis implements Redis {
   private static final long PERIODIC_REFRESH_MS = 5000;
   private static final int SLOTS = 16384;
   private static final int REDIRECTS = 3;
+  private static final int CONNECT_TIMEOUT_MS = 3000;
 
   private final Vertx vertx;
   private final RedisOptions template;
@@ -67,6 +69,10 @@ public final class SlotRoutingRedis implements Redis {
   public SlotRoutingRedis(Vertx vertx, RedisOptions template) {
     this.vertx = vertx;
     this.template = new RedisOptions(template).setType(RedisClientType.STANDALONE);
+    // a node that does not answer at all (its host gone) fails its slots' commands within seconds,
+    // not after the default minute
+    NetClientOptions net = new NetClientOptions(this.template.getNetClientOptions());
+    this.template.setNetClientOptions(net.setConnectTimeout(Math.min(net.getConnectTimeout(), CONNECT_TIMEOUT_MS)));
     this.seeds = List.copyOf(template.getEndpoints());
     this.known = seeds;
     this.refreshTimer = vertx.setPeriodic(PERIODIC_REFRESH_MS, t -> refresh());

@@ -43,6 +43,8 @@ class PodLivenessIT {
   static final long REAP_BOUND_MS = DEAD_MS + 2 * HEARTBEAT_MS + 5000;
   /** Redis outages injected last this long after every pod noticed: twice the dead time. */
   static final long OUTAGE_MS = 2 * DEAD_MS;
+  /** A blip: shorter than the dead time by more than two heartbeats. */
+  static final long BLIP_MS = 600;
   static final String FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 
   static final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
@@ -180,6 +182,44 @@ class PodLivenessIT {
       await().atMost(Duration.ofSeconds(40)).pollInterval(Duration.ofMillis(100))
           .until(() -> count(pods.get(idx), text) > before[idx]);
     }
+  }
+
+  @Test
+  void l00_aSubSecondRedisBlipTakesNoPodOutOfTheLoadBalancer() throws Exception {
+    java.util.concurrent.atomic.AtomicInteger unready = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.atomic.AtomicBoolean sampling = new java.util.concurrent.atomic.AtomicBoolean(true);
+    Thread sampler = new Thread(() -> {
+      while (sampling.get()) {
+        pods.forEach(p -> {
+          if (status(ready(p)) != 200) {
+            unready.incrementAndGet();
+          }
+        });
+      }
+    });
+    sampler.start();
+    long downMs;
+    try {
+      long downAt = System.nanoTime();
+      redis.close();
+      // down for a good part of a second (the length of the blip is the fault injected)
+      await().during(Duration.ofMillis(BLIP_MS)).atMost(Duration.ofSeconds(5)).until(() -> !redis.isAlive());
+      redis = RedisProcess.startKeepingData(redisPort, dataDir);
+      downMs = (System.nanoTime() - downAt) / 1_000_000;
+      // every pod has beaten again since the restart (its score is from after it)
+      long restartedAt = redisMillis();
+      for (XboshProcess pod : pods) {
+        await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(100)).until(() ->
+            (long) Double.parseDouble(redis.cli("ZSCORE", "xb:{pods}", pod.nodeId())) - DEAD_MS > restartedAt);
+      }
+    } finally {
+      sampling.set(false);
+      sampler.join();
+    }
+    org.junit.jupiter.api.Assumptions.assumeTrue(downMs < DEAD_MS - 2 * HEARTBEAT_MS,
+        "the restart took " + downMs + " ms on this machine: not a blip");
+    assertThat(unready.get()).as("failed /ready samples during a " + downMs + " ms blip").isZero();
+    System.out.println("redis blip of " + downMs + " ms: every pod stayed ready");
   }
 
   @Test
@@ -324,6 +364,12 @@ class PodLivenessIT {
       }
       assertThat(BoshSession.pingResult(owned, DOMAIN, "skewed-ping")).contains("type=\"result\"");
     }
+  }
+
+  /** Redis' clock, in ms. */
+  static long redisMillis() throws Exception {
+    List<String> t = redis.cli("TIME").lines().toList();
+    return Long.parseLong(t.get(0)) * 1000 + Long.parseLong(t.get(1)) / 1000;
   }
 
   static final Pattern OWNED = Pattern.compile("(?m)^xbosh_sessions_owned\\{[^}]*\\} ([0-9.]+)");
