@@ -86,6 +86,7 @@ public final class Xbosh {
           return shared ? Future.succeededFuture() : Future.failedFuture("HTTP listeners did not share one port");
         })
         .map(v -> {
+          pod.serving();
           log.info("xbosh {} listening on {}:{}{} with {} store, upstream {}", config.nodeId(), config.httpHost(), x.port,
               config.httpPath(), config.redisUrl() == null ? "in-process" : "Redis", config.upstream());
           return x;

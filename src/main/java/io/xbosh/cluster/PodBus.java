@@ -39,6 +39,10 @@ public interface PodBus {
 
   Future<Void> start(Listener listener);
 
+  /** The pod has finished starting and serves: its liveness no longer allows for its start-up. */
+  default void serving() {
+  }
+
   /** Whether the pod is alive as far as this pod can tell (unknown pods count as alive). */
   boolean alive(String podId);
 

@@ -84,11 +84,7 @@ public final class RedisPodBus implements PodBus {
       return {status, now, redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)}
       """;
 
-  /**
-   * A new incarnation joins: takes what its id still owned (a previous run's sessions). Its first
-   * score allows for the rest of its start-up (deploying the HTTP listeners can keep an event loop
-   * busy for seconds on a loaded machine). Replies {@code {now, sids}}.
-   */
+  /** A new incarnation joins: takes what its id still owned (a previous run's sessions). Replies {@code {now, sids}}. */
   static final String JOIN = """
       local t = redis.call('TIME')
       local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -96,13 +92,16 @@ public final class RedisPodBus implements PodBus {
       local sids = redis.call('SMEMBERS', KEYS[3])
       redis.call('DEL', KEYS[3], KEYS[4])
       redis.call('HSET', KEYS[2], id, inc)
-      redis.call('ZADD', KEYS[1], now + dead + __START_ALLOWANCE_MS__, id)
+      redis.call('ZADD', KEYS[1], now + dead, id)
       redis.call('PEXPIRE', KEYS[1], keep)
       redis.call('PEXPIRE', KEYS[2], keep)
       return {now, sids}
-      """.replace("__START_ALLOWANCE_MS__", Long.toString(RedisPodBus.START_ALLOWANCE_MS));
+      """;
 
-  /** Added to the dead time for a pod that has just joined, until its first beats. */
+  /**
+   * Added to the dead time in the scores of a pod that is still starting (until {@link #serving}):
+   * deploying the HTTP listeners can keep an event loop busy for seconds on a loaded machine.
+   */
   static final long START_ALLOWANCE_MS = 5000;
 
   /**
@@ -174,6 +173,7 @@ public final class RedisPodBus implements PodBus {
   /** Not ready while it rejoins after being declared dead, or for good when another process took its id. */
   private volatile boolean evicting;
   private volatile boolean replaced;
+  private volatile long allowanceMs = START_ALLOWANCE_MS;
 
   /**
    * @param commands       the pooled client for ordinary commands
@@ -247,7 +247,7 @@ public final class RedisPodBus implements PodBus {
   /** Registers a new incarnation and ends what the id still owned (a previous run's sessions, or this run's after a reap). */
   private Future<Void> join() {
     String inc = Long.toHexString(RANDOM.nextLong() & Long.MAX_VALUE);
-    return script(JOIN, podId, List.of(podId, inc, Long.toString(deadAfterMs), Long.toString(keepMs))).map(r -> {
+    return script(JOIN, podId, List.of(podId, inc, Long.toString(deadAfterMs + allowanceMs), Long.toString(keepMs))).map(r -> {
       incarnation = inc;
       lastReplyNanos = nanos.getAsLong();
       continuousSince = r.get(0).toLong();
@@ -368,7 +368,7 @@ public final class RedisPodBus implements PodBus {
 
   private Future<Void> heartbeat() {
     String inc = incarnation;
-    return script(BEAT, podId, List.of(podId, inc, Long.toString(deadAfterMs), Long.toString(keepMs)))
+    return script(BEAT, podId, List.of(podId, inc, Long.toString(deadAfterMs + allowanceMs), Long.toString(keepMs)))
         .<Void>map(r -> {
           onBeat(r);
           return null;
@@ -518,6 +518,14 @@ public final class RedisPodBus implements PodBus {
     if (!sids.isEmpty()) {
       commands.send(Request.cmd(Command.PEXPIRE).arg(ownedKey(podId)).arg(keepMs));
     }
+  }
+
+  @Override
+  public void serving() {
+    context.runOnContext(v -> {
+      allowanceMs = 0;
+      tick();
+    });
   }
 
   @Override

@@ -87,6 +87,11 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     return bus.start(this).onSuccess(v -> sweepTimer = vertx.setPeriodic(sweepMs, t -> sweep()));
   }
 
+  /** Start-up is over (the HTTP listeners are up). */
+  public void serving() {
+    bus.serving();
+  }
+
   /** Ready for new sessions: not draining, and the store's pod channel is working. */
   public boolean ready() {
     return !draining && bus.healthy();

@@ -37,8 +37,8 @@ import org.junit.jupiter.api.TestMethodOrder;
 class PodLivenessIT {
 
   static final String DOMAIN = ProsodyProcess.DOMAIN;
-  static final int HEARTBEAT_MS = 300;
-  static final int DEAD_MS = 1500;
+  static final int HEARTBEAT_MS = 500;
+  static final int DEAD_MS = 3000;
   /** How long after it can judge again a survivor has reaped a dead pod, with room for a loaded machine. */
   static final long REAP_BOUND_MS = DEAD_MS + 2 * HEARTBEAT_MS + 5000;
   /** Redis outages injected last this long after every pod noticed: twice the dead time. */
@@ -98,6 +98,11 @@ class PodLivenessIT {
   /** After each fault: no pod reaped a live pod, and every live pod's session still answers. */
   @AfterEach
   void liveSessionsSurvived() throws Exception {
+    for (XboshProcess p : extra) {
+      p.close();
+      System.out.println("---- " + p.nodeId() + "\n" + p.output());
+    }
+    extra.clear();
     for (XboshProcess pod : pods) {
       assertThat(pod.output()).as(pod.nodeId() + " reaped a live pod").doesNotContainPattern("pod live-. \\(incarnation");
       assertThat(pod.output()).as(pod.nodeId() + " was declared dead").doesNotContain("was declared dead");
@@ -137,6 +142,15 @@ class PodLivenessIT {
   }
 
   static final String JUDGING = "judging other pods' liveness";
+
+  static final List<XboshProcess> extra = new ArrayList<>();
+
+  /** A pod a test starts of its own; its log goes to the test output afterwards. */
+  static XboshProcess extraPod(String id, Map<String, String> env) throws IOException {
+    XboshProcess p = XboshProcess.start(id, env);
+    extra.add(p);
+    return p;
+  }
 
   /** Waits until the pod has logged that it judges the others for the {@code n}th time. */
   static void awaitJudging(XboshProcess pod, int n) {
@@ -259,7 +273,7 @@ class PodLivenessIT {
   void l03_aCrashLoopingPodIsReapedOnEveryDeathAndLeavesNoKeys() throws Exception {
     for (int round = 1; round <= 2; round++) {
       long reapMs;
-      try (XboshProcess looping = XboshProcess.start("looping", env())) {
+      try (XboshProcess looping = extraPod("looping", env())) {
         List<URI> viaLooping = List.of(looping.endpoint(), pods.get(0).endpoint(), pods.get(1).endpoint());
         BoshSession victim = BoshSession.login(http, viaLooping, DOMAIN, "dave", "davepw", "loop-" + round, 5);
         assertThat(redis.cli("SISMEMBER", "xb:{pods}:owned:looping", victim.sid)).isEqualTo("1");
@@ -282,7 +296,7 @@ class PodLivenessIT {
 
   @Test
   void l04_aPodFrozenPastTheDeadTimeIsReapedAndOnWakingClosesItsLinksAndRejoins() throws Exception {
-    try (XboshProcess frozen = XboshProcess.start("frozen", env())) {
+    try (XboshProcess frozen = extraPod("frozen", env())) {
       List<URI> viaFrozen = List.of(frozen.endpoint(), pods.get(0).endpoint(), pods.get(1).endpoint());
       BoshSession victim = BoshSession.login(http, viaFrozen, DOMAIN, "dave", "davepw", "frozen", 5);
       assertThat(ownedSessions(frozen)).isEqualTo(1);
@@ -313,7 +327,7 @@ class PodLivenessIT {
     int[] judged = counts(JUDGING);
     long backAt;
     BoshSession victim;
-    try (XboshProcess doomed = XboshProcess.start("doomed", env())) {
+    try (XboshProcess doomed = extraPod("doomed", env())) {
       List<URI> viaDoomed = List.of(doomed.endpoint(), pods.get(0).endpoint(), pods.get(1).endpoint());
       victim = BoshSession.login(http, viaDoomed, DOMAIN, "dave", "davepw", "doomed", 5);
       redis.close();
@@ -335,6 +349,27 @@ class PodLivenessIT {
     System.out.println("pod killed during a Redis outage: its session ended " + afterMs + " ms after Redis came back");
   }
 
+  /** A pod restarted under its id before anyone reaped it ends its previous run's sessions itself. */
+  @Test
+  void l07_aPodRestartedUnderItsIdBeforeItWasReapedEndsItsPreviousRunsSessions() throws Exception {
+    Map<String, String> env = env();
+    env.put("XBOSH_POD_DEAD_MS", "60000"); // nobody reaps it within the test
+    BoshSession before;
+    try (XboshProcess first = extraPod("restarting", env)) {
+      before = BoshSession.login(http, List.of(first.endpoint(), pods.get(0).endpoint()), DOMAIN, "dave", "davepw", "run-1", 5);
+      first.kill();
+    }
+    try (XboshProcess second = extraPod("restarting", env)) {
+      long startedAt = System.nanoTime();
+      String end = pollUntilTerminate(before, pods.get(1).endpoint(), 20_000);
+      assertThat(end).contains("condition=\"remote-connection-failed\"");
+      assertThat(second.output()).contains("1 sessions were owned by a previous run of pod restarting");
+      assertThat(redis.cli("SISMEMBER", "xb:{pods}:owned:restarting", before.sid)).isEqualTo("0");
+      System.out.println("restarted pod ended its previous run's session " + (System.nanoTime() - startedAt) / 1_000_000
+          + " ms after it was listening");
+    }
+  }
+
   /**
    * A pod whose wall clock is 10 s behind (libfaketime) is judged like any other: its heartbeat is
    * scored on Redis' clock, so no pod reaps it and it reaps nobody.
@@ -346,7 +381,7 @@ class PodLivenessIT {
     env.put("LD_PRELOAD", FAKETIME);
     env.put("FAKETIME", "-10s");
     env.put("DONT_FAKE_MONOTONIC", "1");
-    try (XboshProcess skewed = XboshProcess.start("skewed", env)) {
+    try (XboshProcess skewed = extraPod("skewed", env)) {
       List<URI> viaSkewed = List.of(skewed.endpoint(), pods.get(0).endpoint(), pods.get(1).endpoint());
       BoshSession owned = BoshSession.login(http, viaSkewed, DOMAIN, "dave", "davepw", "skewed", 5);
       // its score is Redis' time plus the dead time, whatever its own clock says

@@ -48,8 +48,8 @@ class RedisClusterFailoverIT {
     env.put("XBOSH_REDIS_CLUSTER", "true");
     env.put("XBOSH_UPSTREAM", "127.0.0.1:" + prosody.c2sPort());
     env.put("XBOSH_SWEEP_MS", "200");
-    env.put("XBOSH_HEARTBEAT_MS", "300");
-    env.put("XBOSH_POD_DEAD_MS", "1500");
+    env.put("XBOSH_HEARTBEAT_MS", "500");
+    env.put("XBOSH_POD_DEAD_MS", "3000");
     for (String id : List.of("fo-a", "fo-b", "fo-c")) {
       pods.add(XboshProcess.start(id, env));
     }
