@@ -161,6 +161,8 @@ public final class RedisPodBus implements PodBus {
   private volatile String incarnation;
   private boolean beatInFlight;
   private boolean pingInFlight;
+  private long pingSentNanos;
+  private boolean reportedUnready;
   /** Redis time from which this pod's beats have reached Redis without a gap; -1 while they do not. */
   private long continuousSince = -1;
   /** Redis time of this pod's last beat that it knows reached Redis (or of its joining); -1 after a failure. */
@@ -344,6 +346,7 @@ public final class RedisPodBus implements PodBus {
     if (stopped) {
       return;
     }
+    reportReadiness();
     pingChannel();
     if (!beatInFlight && !evicting && !replaced) {
       beatInFlight = true;
@@ -354,14 +357,18 @@ public final class RedisPodBus implements PodBus {
   /** The channel's node answering counts as Redis answering (the beat's node may be failing over). */
   private void pingChannel() {
     RedisConnection c = connection;
-    if (c == null || pingInFlight) {
+    long now = nanos.getAsLong();
+    if (c == null || (pingInFlight && now - pingSentNanos < deadAfterMs * 1_000_000L)) {
       return;
     }
     pingInFlight = true;
+    pingSentNanos = now;
     c.send(Request.cmd(Command.PING)).onComplete(ar -> {
       pingInFlight = false;
       if (ar.succeeded()) {
         lastReplyNanos = nanos.getAsLong();
+      } else {
+        log.debug("pod channel PING failed: {}", ar.cause().getMessage());
       }
     });
   }
@@ -454,6 +461,8 @@ public final class RedisPodBus implements PodBus {
   private void reap(String pod) {
     script(REAP, pod, List.of(pod, Long.toString(keepMs), Long.toString(lastBeat), Long.toString(maxGapMs)))
         .onSuccess(r -> {
+          // reaped (by this pod or another) or alive after all: a new incarnation under its id is alive
+          dead.remove(pod);
           if (r == null) {
             return;
           }
@@ -530,11 +539,36 @@ public final class RedisPodBus implements PodBus {
 
   @Override
   public boolean healthy() {
+    return unhealthy() == null;
+  }
+
+  /** Why the pod is not ready, or null. */
+  private String unhealthy() {
     long now = nanos.getAsLong();
     long unreadyAfter = deadAfterMs * 1_000_000L;
-    boolean reachable = now - lastReplyNanos < unreadyAfter;
-    boolean channel = connection != null || now - channelDownNanos < unreadyAfter;
-    return !evicting && !replaced && reachable && channel;
+    if (evicting) {
+      return "joining again after being declared dead";
+    }
+    if (replaced) {
+      return "another process runs under this pod id";
+    }
+    if (now - lastReplyNanos >= unreadyAfter) {
+      return "Redis has not answered for " + (now - lastReplyNanos) / 1_000_000 + " ms";
+    }
+    if (connection == null && now - channelDownNanos >= unreadyAfter) {
+      return "the pod channel has been down for " + (now - channelDownNanos) / 1_000_000 + " ms";
+    }
+    return null;
+  }
+
+  private void reportReadiness() {
+    String why = unhealthy();
+    if (why != null && !reportedUnready) {
+      log.warn("not ready: {}", why);
+    } else if (why == null && reportedUnready) {
+      log.info("ready again");
+    }
+    reportedUnready = why != null;
   }
 
   @Override
