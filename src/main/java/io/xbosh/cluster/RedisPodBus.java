@@ -142,6 +142,7 @@ public final class RedisPodBus implements PodBus {
   private final Redis commands;
   private final Supplier<List<String>> subscriberUrls;
   private final RedisOptions subscriberTemplate;
+  /** The local monotonic clock: only for how long Redis has not answered (readiness). */
   private final LongSupplier nanos;
   private final String podId;
   private final String channel;
@@ -187,17 +188,12 @@ public final class RedisPodBus implements PodBus {
    */
   public RedisPodBus(Vertx vertx, Redis commands, Supplier<List<String>> subscriberUrls, RedisOptions subscriberTemplate,
       String podId, long heartbeatMs, long deadAfterMs) {
-    this(vertx, commands, subscriberUrls, subscriberTemplate, podId, heartbeatMs, deadAfterMs, System::nanoTime);
-  }
-
-  RedisPodBus(Vertx vertx, Redis commands, Supplier<List<String>> subscriberUrls, RedisOptions subscriberTemplate,
-      String podId, long heartbeatMs, long deadAfterMs, LongSupplier nanos) {
     this.vertx = vertx;
     this.context = vertx.getOrCreateContext();
     this.commands = commands;
     this.subscriberUrls = subscriberUrls;
     this.subscriberTemplate = subscriberTemplate;
-    this.nanos = nanos;
+    this.nanos = System::nanoTime;
     this.podId = podId;
     this.channel = channelOf(podId);
     this.heartbeatMs = heartbeatMs;
@@ -228,11 +224,6 @@ public final class RedisPodBus implements PodBus {
 
   static String reapedKey(String podId) {
     return "xb:{pods}:reaped:" + podId;
-  }
-
-  /** This run's incarnation (changes when the pod joins again after being declared dead). */
-  String incarnation() {
-    return incarnation;
   }
 
   @Override
