@@ -231,7 +231,7 @@ public final class RedisPodBus implements PodBus {
     this.listener = listener;
     Promise<Void> started = Promise.promise();
     context.runOnContext(v -> join()
-        .compose(x -> subscribe())
+        .compose(x -> subscribeToAny(subscriberUrls.get().size()))
         .onSuccess(x -> heartbeatTimer = vertx.setPeriodic(heartbeatMs, t -> tick()))
         .onComplete(started));
     return started.future();
@@ -277,6 +277,17 @@ public final class RedisPodBus implements PodBus {
         backoffMs = 100;
         return (Void) null;
       }).onFailure(e -> conn.close());
+    });
+  }
+
+  /** At start: the next node when one cannot be reached (a seed of a Redis Cluster may be down). */
+  private Future<Void> subscribeToAny(int tries) {
+    return subscribe().recover(e -> {
+      if (tries <= 1) {
+        return Future.failedFuture(e);
+      }
+      log.warn("subscribing failed: {}; trying the next node", e.getMessage());
+      return subscribeToAny(tries - 1);
     });
   }
 
