@@ -399,6 +399,29 @@ class PodLivenessIT {
   }
 
   /**
+   * Two processes given one pod id: the second ends the sessions the first owned as it joins; the
+   * first finds another incarnation registered under its id, closes its links and stays unready.
+   */
+  @Test
+  void l08_aSecondProcessUnderOnePodIdTakesOverAndTheFirstStepsAside() throws Exception {
+    try (XboshProcess older = extraPod("twin", env())) {
+      BoshSession first = BoshSession.login(http, List.of(older.endpoint(), pods.get(0).endpoint()), DOMAIN, "dave",
+          "davepw", "twin-1", 5);
+      try (XboshProcess newer = extraPod("twin", env())) {
+        String end = pollUntilTerminate(first, pods.get(1).endpoint(), 20_000);
+        assertThat(end).contains("condition=\"remote-connection-failed\"");
+        await().atMost(Duration.ofSeconds(20)).until(() -> older.output().contains("another process joined under pod id twin"));
+        await().atMost(Duration.ofSeconds(20)).until(() -> ownedSessions(older) == 0 && status(ready(older)) == 503);
+        BoshSession second = BoshSession.login(http, List.of(newer.endpoint(), pods.get(0).endpoint()), DOMAIN, "dave",
+            "davepw", "twin-2", 5);
+        assertThat(ping(second)).contains("type=\"result\"");
+        assertThat(status(ready(newer))).isEqualTo(200);
+        assertThat(status(ready(older))).isEqualTo(503);
+      }
+    }
+  }
+
+  /**
    * A pod whose wall clock is 10 s behind (libfaketime) is judged like any other: its heartbeat is
    * scored on Redis' clock, so no pod reaps it and it reaps nobody.
    */
