@@ -34,7 +34,9 @@ public final class Main {
       logging.putProperty(io.xbosh.logging.SessionMdcFilter.POD, config.nodeId());
     }
     XboshConfig.unknownVariablesInEnv().forEach(log::warn);
-    Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(Math.max(config.eventLoops(), 1)));
+    // one event loop more than the HTTP listeners use: the liveness bus takes the first one created,
+    // so a busy listener cannot delay the pod's heartbeats
+    Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(Math.max(config.eventLoops(), 1) + 1));
     CountDownLatch started = new CountDownLatch(1);
     Xbosh[] running = new Xbosh[1];
     Xbosh.start(vertx, config).onComplete(ar -> {

@@ -22,6 +22,7 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -102,6 +103,7 @@ public final class Xbosh {
           return shared ? Future.succeededFuture() : Future.failedFuture("HTTP listeners did not share one port");
         })
         .map(v -> {
+          pod.serving();
           log.info("xbosh {} listening on {}:{}{} with {} store, upstream {}", config.nodeId(), config.httpHost(), x.port,
               config.httpPath(), config.redisUrl() == null ? "in-process" : "Redis", config.upstream());
           if (x.managementPort >= 0) {

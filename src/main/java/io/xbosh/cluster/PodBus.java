@@ -24,14 +24,32 @@ public interface PodBus {
 
     /** These sessions were owned by a pod that stopped (or by this pod's previous run): end them. */
     void orphaned(Set<String> sids);
+
+    /**
+     * Another pod declared this one dead (it was frozen, or cut off from Redis, for longer than the
+     * dead time) and ended its sessions in the store: close every link now.
+     *
+     * @return completes when no link is left
+     */
+    Future<Void> evicted();
+
+    /** The sessions whose links this pod holds right now. */
+    Set<String> ownedSids();
   }
 
   Future<Void> start(Listener listener);
 
+  /** The pod has finished starting and serves: its liveness no longer allows for its start-up. */
+  default void serving() {
+  }
+
   /** Whether the pod is alive as far as this pod can tell (unknown pods count as alive). */
   boolean alive(String podId);
 
-  /** Whether the channel and the liveness records are working right now. */
+  /**
+   * Whether this pod can serve: Redis has answered it recently (not after one failed beat, only
+   * once it has been unreachable for the dead time) and it has not been declared dead.
+   */
   boolean healthy();
 
   /** Records that this pod owns the session, so that a survivor can end it if this pod dies. */

@@ -1,5 +1,6 @@
 package io.xbosh.cluster;
 
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -9,9 +10,17 @@ import io.vertx.redis.client.RedisConnection;
 import io.vertx.redis.client.Request;
 import io.vertx.redis.client.Response;
 import io.vertx.redis.client.ResponseType;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.SecureRandom;
+import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.HexFormat;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -21,37 +30,151 @@ import org.slf4j.LoggerFactory;
  *
  * <ul>
  *   <li>Channel {@code xb:pod:<id>}, on one dedicated connection that re-subscribes with capped
- *       backoff when it drops (and then reports {@link Listener#resubscribed}).
- *   <li>Liveness: the sorted set {@code xb:pods}, member = pod id, score = the time its heartbeat
- *       runs out; each pod renews its own and reads everyone's every heartbeat.
- *   <li>Ownership: the set {@code xb:owned:<id>} of sids whose upstream link the pod holds. When a
- *       pod's heartbeat runs out, one survivor (the one that wins {@code SET xb:reap:<id> NX}) takes
- *       that set and ends the sessions; a pod starting under an id that still owns sessions ends
- *       them itself (their links died with its previous run).
+ *       backoff on the next node when it drops (and then reports {@link Listener#resubscribed}).
+ *   <li>Liveness, all in one Redis Cluster slot ({@code {pods}}) so that each step is one script:
+ *       the sorted set {@code xb:{pods}} (member = pod id, score = when its heartbeat runs out, on
+ *       Redis' clock), the hash {@code xb:{pods}:inc} (pod id → the incarnation running under it:
+ *       every start of a process is a new one), the set {@code xb:{pods}:owned:<id>} (sids whose
+ *       upstream link the pod holds) and, for a while after a reap, {@code xb:{pods}:reaped:<id>}
+ *       (the incarnation that was declared dead).
+ *   <li>Judging: a pod judges the others only while its own heartbeats have reached Redis without
+ *       a gap (on Redis' clock) for longer than the dead time plus a grace: a pod that could not
+ *       beat itself (Redis down, paused, restarted, failing over; this pod frozen) cannot tell who
+ *       was alive meanwhile. A pod found dead is reaped by one script that removes its records and
+ *       returns its sids, so exactly one survivor ends each session.
+ *   <li>A pod that finds its own incarnation reaped (it was frozen, or cut off from Redis, for
+ *       longer than the dead time) closes every link at once and joins again as a new incarnation.
  * </ul>
+ *
+ * <p>No pod's wall clock is read: scores and gaps are Redis' {@code TIME}; the local monotonic
+ * clock only times how long Redis has been unreachable (readiness).
  */
 public final class RedisPodBus implements PodBus {
 
   private static final Logger log = LoggerFactory.getLogger(RedisPodBus.class);
-  private static final String PODS = "xb:pods";
+  static final String PODS = "xb:{pods}";
+  static final String INCARNATIONS = "xb:{pods}:inc";
   private static final long MAX_BACKOFF_MS = 5000;
+  /** At start, nodes tried in turn for the channel (each call of the subscriber factory may give another). */
+  private static final int SUBSCRIBE_TRIES = 6;
+  private static final int RECORD_CHUNK = 500;
+
+  /**
+   * Renews this pod's heartbeat and lists the pods whose heartbeat ran out. Replies
+   * {@code {status, now, expired ids}}: status {@code ok}; {@code reaped} (this
+   * incarnation was declared dead: nothing written); {@code replaced} (another incarnation runs
+   * under this id: nothing written); {@code unknown} (the records were lost: written again).
+   */
+  static final String BEAT = """
+      local t = redis.call('TIME')
+      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      local id, inc, dead, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+      local status = 'ok'
+      local cur = redis.call('HGET', KEYS[2], id)
+      if cur ~= inc then
+        if cur then return {'replaced', now} end
+        if redis.call('GET', KEYS[4]) == inc then return {'reaped', now} end
+        status = 'unknown'
+        redis.call('HSET', KEYS[2], id, inc)
+      end
+      redis.call('ZADD', KEYS[1], now + dead, id)
+      redis.call('PEXPIRE', KEYS[1], keep)
+      redis.call('PEXPIRE', KEYS[2], keep)
+      redis.call('PEXPIRE', KEYS[3], keep)
+      return {status, now, redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)}
+      """;
+
+  /** A new incarnation joins: takes what its id still owned (a previous run's sessions). Replies {@code {now, sids}}. */
+  static final String JOIN = """
+      local t = redis.call('TIME')
+      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      local id, inc, dead, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+      local sids = redis.call('SMEMBERS', KEYS[3])
+      redis.call('DEL', KEYS[3], KEYS[4])
+      redis.call('HSET', KEYS[2], id, inc)
+      redis.call('ZADD', KEYS[1], now + dead, id)
+      redis.call('PEXPIRE', KEYS[1], keep)
+      redis.call('PEXPIRE', KEYS[2], keep)
+      return {now, sids}
+      """;
+
+  /**
+   * Added to the dead time in the scores of a pod that is still starting (until {@link #serving}):
+   * deploying the HTTP listeners can keep an event loop busy for seconds on a loaded machine.
+   */
+  static final long START_ALLOWANCE_MS = 5000;
+
+  /**
+   * Declares a pod dead if its heartbeat had run out at the reaper's last beat (ARGV[3]) and that
+   * beat was a moment ago on Redis' clock (no pause or outage since, ARGV[4]): removes its records,
+   * leaves the reaped marker, and replies {@code {incarnation, sids}}; nil when the pod beat
+   * meanwhile, another pod reaped it first, or Redis stalled since the reaper's beat.
+   */
+  static final String REAP = """
+      local t = redis.call('TIME')
+      local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      local id, keep, beat, gap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+      if now < beat or now - beat > gap then return false end
+      local score = redis.call('ZSCORE', KEYS[1], id)
+      if not score or tonumber(score) >= beat then return false end
+      local inc = redis.call('HGET', KEYS[2], id) or ''
+      redis.call('ZREM', KEYS[1], id)
+      redis.call('HDEL', KEYS[2], id)
+      redis.call('SET', KEYS[4], inc, 'PX', keep)
+      local sids = redis.call('SMEMBERS', KEYS[3])
+      redis.call('DEL', KEYS[3])
+      return {inc, sids}
+      """;
+
+  /** A pod leaving on purpose: its records go, unless another incarnation took its id. */
+  static final String LEAVE = """
+      if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then
+        redis.call('ZREM', KEYS[1], ARGV[1])
+        redis.call('HDEL', KEYS[2], ARGV[1])
+      end
+      return 1
+      """;
+
+  private static final SecureRandom RANDOM = new SecureRandom();
 
   private final Vertx vertx;
+  private final Context context;
   private final Redis commands;
   private final Supplier<Redis> subscribers;
-  private Redis subscriber;
+  /** The local monotonic clock: only for how long Redis has not answered (readiness). */
+  private final LongSupplier nanos;
   private final String podId;
   private final String channel;
   private final long heartbeatMs;
   private final long deadAfterMs;
-  private final Set<String> alive = ConcurrentHashMap.newKeySet();
+  private final long maxGapMs;
+  private final long graceMs;
+  private final long keepMs;
   private final Set<String> dead = ConcurrentHashMap.newKeySet();
+  private Redis subscriber;
   private Listener listener;
-  private RedisConnection connection;
+  private volatile RedisConnection connection;
   private long heartbeatTimer = -1;
   private long backoffMs = 100;
   private volatile boolean stopped;
-  private volatile boolean beating;
+  private volatile String incarnation;
+  private boolean beatInFlight;
+  private boolean pingInFlight;
+  private long pingSentNanos;
+  private boolean reportedUnready;
+  /** Redis time from which this pod's beats have reached Redis without a gap; -1 while they do not. */
+  private long continuousSince = -1;
+  /** Redis time of this pod's last beat that it knows reached Redis (or of its joining); -1 after a failure. */
+  private long lastBeat = -1;
+  private boolean judging;
+  /** Local monotonic time of the last reply from Redis (beat or channel ping). */
+  private volatile long lastReplyNanos;
+  private volatile long channelDownNanos;
+  private long beatFailingSinceNanos = -1;
+  /** Not ready while it rejoins after being declared dead, or for good when another process took its id. */
+  private volatile boolean evicting;
+  private volatile boolean replaced;
+  private volatile long allowanceMs = START_ALLOWANCE_MS;
 
   /**
    * @param commands       the pooled client for ordinary commands
@@ -63,12 +186,27 @@ public final class RedisPodBus implements PodBus {
   public RedisPodBus(Vertx vertx, Redis commands, Supplier<Redis> subscribers, String podId, long heartbeatMs,
       long deadAfterMs) {
     this.vertx = vertx;
+    this.context = vertx.getOrCreateContext();
     this.commands = commands;
     this.subscribers = subscribers;
+    this.nanos = System::nanoTime;
     this.podId = podId;
     this.channel = channelOf(podId);
     this.heartbeatMs = heartbeatMs;
     this.deadAfterMs = deadAfterMs;
+    this.maxGapMs = gapAllowed(heartbeatMs);
+    this.graceMs = 2 * heartbeatMs;
+    this.keepMs = keepFor(deadAfterMs);
+  }
+
+  /** The longest gap between two of its own beats (on Redis' clock) after which a pod stops judging. */
+  static long gapAllowed(long heartbeatMs) {
+    return 2 * heartbeatMs;
+  }
+
+  /** How long per-pod records outlive their pod's last heartbeat when no other pod reaps it. */
+  static long keepFor(long deadAfterMs) {
+    return Math.max(60_000, 20 * deadAfterMs);
   }
 
   /** The channel a pod listens on; the store's scripts publish to the same names. */
@@ -77,27 +215,40 @@ public final class RedisPodBus implements PodBus {
   }
 
   static String ownedKey(String podId) {
-    return "xb:owned:" + podId;
+    return "xb:{pods}:owned:" + podId;
+  }
+
+  static String reapedKey(String podId) {
+    return "xb:{pods}:reaped:" + podId;
   }
 
   @Override
   public Future<Void> start(Listener listener) {
     this.listener = listener;
-    return claimOwnPreviousSessions()
-        .compose(v -> subscribe())
-        .compose(v -> heartbeat())
-        .onSuccess(v -> heartbeatTimer = vertx.setPeriodic(heartbeatMs, t -> heartbeat()));
+    Promise<Void> started = Promise.promise();
+    context.runOnContext(v -> join()
+        .compose(x -> subscribeToAny(SUBSCRIBE_TRIES))
+        .onSuccess(x -> heartbeatTimer = vertx.setPeriodic(heartbeatMs, t -> tick()))
+        .onComplete(started));
+    return started.future();
   }
 
-  private Future<Void> claimOwnPreviousSessions() {
-    String key = ownedKey(podId);
-    return commands.send(Request.cmd(Command.SMEMBERS).arg(key)).compose(members -> {
-      Set<String> sids = strings(members);
-      if (sids.isEmpty()) {
-        return Future.succeededFuture();
+  /** Registers a new incarnation and ends what the id still owned (a previous run's sessions, or this run's after a reap). */
+  private Future<Void> join() {
+    String inc = Long.toHexString(RANDOM.nextLong() & Long.MAX_VALUE);
+    return script(JOIN, podId, List.of(podId, inc, Long.toString(deadAfterMs + allowanceMs), Long.toString(keepMs))).map(r -> {
+      incarnation = inc;
+      lastReplyNanos = nanos.getAsLong();
+      continuousSince = r.get(0).toLong();
+      lastBeat = continuousSince;
+      judging = false;
+      Set<String> sids = strings(r.get(1));
+      log.info("pod {} joined as incarnation {}", podId, inc);
+      if (!sids.isEmpty()) {
+        log.warn("{} sessions were owned by a previous run of pod {}; ending them", sids.size(), podId);
+        listener.orphaned(sids);
       }
-      log.warn("{} sessions were owned by a previous run of pod {}; ending them", sids.size(), podId);
-      return commands.send(Request.cmd(Command.DEL).arg(key)).onSuccess(r -> listener.orphaned(sids)).mapEmpty();
+      return null;
     });
   }
 
@@ -120,11 +271,23 @@ public final class RedisPodBus implements PodBus {
     });
   }
 
+  /** At start: the next node when one cannot be reached (a seed of a Redis Cluster may be down). */
+  private Future<Void> subscribeToAny(int tries) {
+    return subscribe().recover(e -> {
+      if (tries <= 1) {
+        return Future.failedFuture(e);
+      }
+      log.warn("subscribing failed: {}; trying the next node", e.getMessage());
+      return subscribeToAny(tries - 1);
+    });
+  }
+
   private void onLost(RedisConnection conn) {
     if (stopped || conn != connection) {
       return;
     }
     connection = null;
+    channelDownNanos = nanos.getAsLong();
     log.warn("pod channel lost; re-subscribing");
     retrySubscribe();
   }
@@ -172,50 +335,133 @@ public final class RedisPodBus implements PodBus {
 
   // ---- liveness
 
-  private Future<Void> heartbeat() {
-    long now = System.currentTimeMillis();
-    Future<Response> beat = commands.send(Request.cmd(Command.ZADD).arg(PODS).arg(now + deadAfterMs).arg(podId));
-    Future<Response> living = commands.send(Request.cmd(Command.ZRANGEBYSCORE).arg(PODS).arg(now).arg("+inf"));
-    Future<Response> gone = commands.send(Request.cmd(Command.ZRANGEBYSCORE).arg(PODS).arg("-inf").arg("(" + now));
-    return Future.all(beat, living, gone).<Void>map(all -> {
-      Set<String> nowAlive = strings(living.result());
-      Set<String> nowDead = strings(gone.result());
-      alive.retainAll(nowAlive);
-      alive.addAll(nowAlive);
-      dead.retainAll(nowDead);
-      for (String pod : nowDead) {
-        if (!pod.equals(podId) && dead.add(pod)) {
-          reap(pod);
-        }
+  private void tick() {
+    if (stopped) {
+      return;
+    }
+    reportReadiness();
+    pingChannel();
+    if (!beatInFlight && !evicting && !replaced) {
+      beatInFlight = true;
+      heartbeat().onComplete(ar -> beatInFlight = false);
+    }
+  }
+
+  /** The channel's node answering counts as Redis answering (the beat's node may be failing over). */
+  private void pingChannel() {
+    RedisConnection c = connection;
+    long now = nanos.getAsLong();
+    if (c == null || (pingInFlight && now - pingSentNanos < deadAfterMs * 1_000_000L)) {
+      return;
+    }
+    pingInFlight = true;
+    pingSentNanos = now;
+    c.send(Request.cmd(Command.PING)).onComplete(ar -> {
+      pingInFlight = false;
+      if (ar.succeeded()) {
+        lastReplyNanos = nanos.getAsLong();
+      } else {
+        log.debug("pod channel PING failed: {}", ar.cause().getMessage());
       }
-      return null;
-    }).onComplete(ar -> beating = ar.succeeded())
-        .onFailure(e -> log.warn("heartbeat failed: {}", e.getMessage()));
+    });
   }
 
-  @Override
-  public boolean healthy() {
-    return beating && connection != null;
-  }
-
-  /** Claims a dead pod's sessions; only the pod that wins the claim ends them. */
-  private void reap(String pod) {
-    commands.send(Request.cmd(Command.SET).arg("xb:reap:" + pod).arg(podId).arg("NX").arg("PX").arg(deadAfterMs * 10))
-        .compose(claimed -> {
-          if (claimed == null || !"OK".equals(claimed.toString())) {
-            return Future.succeededFuture(Set.<String>of());
-          }
-          String key = ownedKey(pod);
-          return commands.send(Request.cmd(Command.SMEMBERS).arg(key)).compose(members -> {
-            Set<String> sids = strings(members);
-            return Future.all(commands.send(Request.cmd(Command.DEL).arg(key)),
-                    commands.send(Request.cmd(Command.ZREM).arg(PODS).arg(pod)))
-                .map(sids);
-          });
+  private Future<Void> heartbeat() {
+    String inc = incarnation;
+    return script(BEAT, podId, List.of(podId, inc, Long.toString(deadAfterMs + allowanceMs), Long.toString(keepMs)))
+        .<Void>map(r -> {
+          onBeat(r);
+          return null;
         })
-        .onSuccess(sids -> {
+        .onFailure(this::beatFailed);
+  }
+
+  private void beatFailed(Throwable e) {
+    long now = nanos.getAsLong();
+    if (beatFailingSinceNanos < 0) {
+      beatFailingSinceNanos = now;
+      log.warn("heartbeat failed: {}", e.getMessage());
+    } else {
+      log.debug("heartbeat failed: {}", e.getMessage());
+    }
+    if (continuousSince >= 0) {
+      log.info("not judging other pods until heartbeats reach Redis again for {} ms", deadAfterMs + graceMs);
+    }
+    continuousSince = -1;
+    lastBeat = -1;
+    judging = false;
+    dead.clear();
+  }
+
+  private void onBeat(Response r) {
+    if (stopped) {
+      return;
+    }
+    String status = r.get(0).toString();
+    long now = r.get(1).toLong();
+    lastReplyNanos = nanos.getAsLong();
+    if (beatFailingSinceNanos >= 0) {
+      log.info("heartbeats reach Redis again after {} ms", (lastReplyNanos - beatFailingSinceNanos) / 1_000_000);
+      beatFailingSinceNanos = -1;
+    }
+    switch (status) {
+      case "reaped" -> {
+        evicted();
+        return;
+      }
+      case "replaced" -> {
+        replaced();
+        return;
+      }
+      case "unknown" -> {
+        log.warn("the liveness records of pod {} were gone from Redis (restarted without its data?); recording them again", podId);
+        recordOwned();
+      }
+      default -> {
+      }
+    }
+    long prevBeat = lastBeat;
+    lastBeat = now;
+    if (prevBeat < 0 || now < prevBeat || now - prevBeat > maxGapMs) {
+      if (continuousSince >= 0) {
+        log.info("{} ms between two heartbeats on Redis' clock: not judging other pods for {} ms",
+            prevBeat < 0 ? "unknown" : Long.toString(now - prevBeat), deadAfterMs + graceMs);
+      }
+      continuousSince = now;
+      judging = false;
+      dead.clear();
+    } else if (continuousSince < 0) {
+      continuousSince = now;
+    }
+    Set<String> expired = strings(r.get(2));
+    expired.remove(podId);
+    dead.retainAll(expired);
+    if (now - continuousSince < deadAfterMs + graceMs) {
+      return;
+    }
+    if (!judging) {
+      judging = true;
+      log.info("heartbeats reached Redis without a gap for {} ms: judging other pods' liveness", now - continuousSince);
+    }
+    for (String pod : expired) {
+      if (dead.add(pod)) {
+        reap(pod);
+      }
+    }
+  }
+
+  /** Ends a dead pod's sessions; only the pod whose script removes its records ends them. */
+  private void reap(String pod) {
+    script(REAP, pod, List.of(pod, Long.toString(keepMs), Long.toString(lastBeat), Long.toString(maxGapMs)))
+        .onSuccess(r -> {
+          // reaped (by this pod or another) or alive after all: a new incarnation under its id is alive
+          dead.remove(pod);
+          if (r == null) {
+            return;
+          }
+          Set<String> sids = strings(r.get(1));
+          log.warn("pod {} (incarnation {}) stopped; ending the {} sessions it owned", pod, r.get(0), sids.size());
           if (!sids.isEmpty()) {
-            log.warn("pod {} stopped; ending the {} sessions it owned", pod, sids.size());
             listener.orphaned(sids);
           }
         })
@@ -225,9 +471,102 @@ public final class RedisPodBus implements PodBus {
         });
   }
 
+  /** Another pod declared this incarnation dead: its sessions were ended; close every link, then join again. */
+  private void evicted() {
+    if (evicting) {
+      return;
+    }
+    evicting = true;
+    continuousSince = -1;
+    lastBeat = -1;
+    judging = false;
+    dead.clear();
+    log.error("pod {} (incarnation {}) was declared dead by another pod (frozen or cut off from Redis for more than {} ms): "
+        + "its sessions were ended; closing every link and joining again", podId, incarnation, deadAfterMs);
+    listener.evicted()
+        .transform(ignored -> join())
+        .onComplete(ar -> {
+          if (ar.failed()) {
+            log.warn("joining again failed: {}; retrying", ar.cause().getMessage());
+            vertx.setTimer(heartbeatMs, t -> {
+              evicting = false;
+              evicted();
+            });
+            return;
+          }
+          evicting = false;
+          recordOwned();
+        });
+  }
+
+  private void replaced() {
+    if (replaced) {
+      return;
+    }
+    replaced = true;
+    log.error("another process joined under pod id {}: it ended this run's sessions; closing every link. "
+        + "Give every pod its own XBOSH_NODE_ID", podId);
+    listener.evicted();
+  }
+
+  /** Records every owned sid again (after the records were lost, or sessions were taken on while rejoining). */
+  private void recordOwned() {
+    List<String> sids = new ArrayList<>(listener.ownedSids());
+    for (int i = 0; i < sids.size(); i += RECORD_CHUNK) {
+      Request sadd = Request.cmd(Command.SADD).arg(ownedKey(podId));
+      sids.subList(i, Math.min(sids.size(), i + RECORD_CHUNK)).forEach(sadd::arg);
+      commands.send(sadd).onFailure(e -> log.warn("recording owned sessions failed: {}", e.getMessage()));
+    }
+    if (!sids.isEmpty()) {
+      commands.send(Request.cmd(Command.PEXPIRE).arg(ownedKey(podId)).arg(keepMs));
+    }
+  }
+
+  @Override
+  public void serving() {
+    context.runOnContext(v -> {
+      allowanceMs = 0;
+      tick();
+    });
+  }
+
+  @Override
+  public boolean healthy() {
+    return unhealthy() == null;
+  }
+
+  /** Why the pod is not ready, or null. */
+  private String unhealthy() {
+    long now = nanos.getAsLong();
+    long unreadyAfter = deadAfterMs * 1_000_000L;
+    if (evicting) {
+      return "joining again after being declared dead";
+    }
+    if (replaced) {
+      return "another process runs under this pod id";
+    }
+    if (now - lastReplyNanos >= unreadyAfter) {
+      return "Redis has not answered for " + (now - lastReplyNanos) / 1_000_000 + " ms";
+    }
+    if (connection == null && now - channelDownNanos >= unreadyAfter) {
+      return "the pod channel has been down for " + (now - channelDownNanos) / 1_000_000 + " ms";
+    }
+    return null;
+  }
+
+  private void reportReadiness() {
+    String why = unhealthy();
+    if (why != null && !reportedUnready) {
+      log.warn("not ready: {}", why);
+    } else if (why == null && reportedUnready) {
+      log.info("ready again");
+    }
+    reportedUnready = why != null;
+  }
+
   @Override
   public boolean alive(String pod) {
-    return pod.equals(podId) || alive.contains(pod) || !dead.contains(pod);
+    return pod.equals(podId) || !dead.contains(pod);
   }
 
   @Override
@@ -252,7 +591,9 @@ public final class RedisPodBus implements PodBus {
     connection = null;
     Promise<Void> done = Promise.promise();
     // a stopped pod leaves the live set at once rather than after its heartbeat runs out
-    commands.send(Request.cmd(Command.ZREM).arg(PODS).arg(podId)).onComplete(ar -> {
+    String inc = incarnation;
+    Future<Response> left = inc == null ? Future.succeededFuture() : script(LEAVE, podId, List.of(podId, inc));
+    left.onComplete(ar -> {
       if (c != null) {
         c.close().onComplete(x -> done.complete());
       } else {
@@ -260,6 +601,36 @@ public final class RedisPodBus implements PodBus {
       }
     });
     return done.future().compose(v -> subscriber != null ? subscriber.close() : Future.succeededFuture());
+  }
+
+  // ---- scripts
+
+  private static final java.util.Map<String, String> SHAS = new ConcurrentHashMap<>();
+
+  /** Runs one of the liveness scripts on the keys of {@code pod} (EVALSHA, EVAL when Redis lost it). */
+  private Future<Response> script(String source, String pod, List<String> args) {
+    String sha = SHAS.computeIfAbsent(source, RedisPodBus::sha1);
+    return commands.send(scriptRequest(Command.EVALSHA, sha, pod, args)).recover(err -> {
+      String msg = err.getMessage();
+      if (msg != null && msg.startsWith("NOSCRIPT")) {
+        return commands.send(scriptRequest(Command.EVAL, source, pod, args));
+      }
+      return Future.failedFuture(err);
+    });
+  }
+
+  private static Request scriptRequest(Command cmd, String script, String pod, List<String> args) {
+    Request req = Request.cmd(cmd).arg(script).arg(4).arg(PODS).arg(INCARNATIONS).arg(ownedKey(pod)).arg(reapedKey(pod));
+    args.forEach(req::arg);
+    return req;
+  }
+
+  private static String sha1(String s) {
+    try {
+      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-1").digest(s.getBytes(StandardCharsets.UTF_8)));
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   private static Set<String> strings(Response r) {

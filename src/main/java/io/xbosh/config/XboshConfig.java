@@ -204,7 +204,7 @@ public record XboshConfig(
       new Variable("XBOSH_SWEEP_MS", "5000", "how often a pod checks its sessions in the store and closes the upstream links of expired ones (one read per owned session)"),
       new Variable("XBOSH_TOMBSTONE_SECONDS", "120", "how long an ended session answers its final body before its sid is unknown"),
       new Variable("XBOSH_HEARTBEAT_MS", "1000", "how often a pod renews its heartbeat in Redis and reads the others'"),
-      new Variable("XBOSH_POD_DEAD_MS", "3000", "a pod whose heartbeat is this old is dead: its sessions end with internal-server-error"),
+      new Variable("XBOSH_POD_DEAD_MS", "3000", "a pod whose heartbeat (on Redis' clock) is this old is dead: its sessions end with internal-server-error; at least 3 heartbeats. A pod also fails /ready after Redis has not answered it for this long"),
       new Variable("XBOSH_DRAIN_SECONDS", "30", "on SIGTERM, how long owned sessions keep their upstream link before system-shutdown"),
       new Variable("XBOSH_CORS_ORIGINS", "(empty: none)", "comma-separated origins (https://app.example.org) whose pages may call the BOSH path from another origin; * allows any"),
       new Variable("XBOSH_LOG_FORMAT", "text", "log format, read by logback.xml: text, or json (one object per line)"),
@@ -373,6 +373,9 @@ public record XboshConfig(
     }
     if (c.separateManagement() && c.managementPort() != 0 && c.managementPort() == c.httpPort()) {
       r.error("XBOSH_MANAGEMENT_PORT must differ from XBOSH_HTTP_PORT");
+    }
+    if (c.podDeadMs() < 3 * c.heartbeatMs()) {
+      r.error("XBOSH_POD_DEAD_MS must be at least three times XBOSH_HEARTBEAT_MS (a pod may miss two beats and live)");
     }
     r.check();
     return c;

@@ -15,11 +15,14 @@ import io.xbosh.session.SessionStore;
 import io.xbosh.session.SessionStore.Delivery;
 import io.xbosh.upstream.SessionLinks;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,6 +36,10 @@ import org.slf4j.LoggerFactory;
 public final class Pod implements SessionLinks.Owner, PodBus.Listener {
 
   private static final Logger log = LoggerFactory.getLogger(Pod.class);
+  /** Store calls a fan-out over owned sessions keeps in flight at once. */
+  static final int FAN_OUT = 64;
+  /** Retries of a failed take of payloads: with backoff up to 2 s, about 30 s in all. */
+  private static final int DRAIN_RETRIES = 20;
 
   /**
    * How a session ends when the pod that held its server connection is gone (killed, crashed, or
@@ -90,6 +97,11 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   /** Joins the deployment's bus and starts the sweep that closes links of sessions that expired or ended elsewhere. */
   public Future<Void> start(long sweepMs) {
     return bus.start(this).onSuccess(v -> sweepTimer = vertx.setPeriodic(sweepMs, t -> sweep()));
+  }
+
+  /** Start-up is over (the HTTP listeners are up). */
+  public void serving() {
+    bus.serving();
   }
 
   /** Ready for new sessions: not draining, and the store's pod channel is working. */
@@ -211,24 +223,74 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
    * back to the server (XEP-0206 §7), then the links close without a stream end.
    */
   public void retire(String sid) {
+    retiring(sid);
+  }
+
+  private Future<Void> retiring(String sid) {
     SessionLinks session = links.get(sid);
     if (session == null) {
-      return;
+      return Future.succeededFuture();
     }
-    store.drain(sid)
+    return store.drain(sid)
         .onSuccess(forwards -> {
           noteForwards(sid, forwards);
           session.forward(forwards);
         })
         .transform(ignored -> store.leftovers(sid))
-        .onComplete(left -> {
+        .transform(left -> {
           if (left.succeeded()) {
             session.bounce(left.result());
           } else {
             log.warn("sid={} taking the stanzas the client never got failed: {}", sid, left.cause().getMessage());
           }
           session.abort();
+          return Future.<Void>succeededFuture();
         });
+  }
+
+  /**
+   * Runs {@code op} on each item, at most {@value #FAN_OUT} at a time: a pod owning thousands of
+   * sessions must not lease thousands of store connections at once.
+   *
+   * @return completes when every item's operation has completed (failed or not)
+   */
+  static <T> Future<Void> inTurn(Collection<T> items, Function<T, Future<?>> op) {
+    List<T> list = new ArrayList<>(items);
+    if (list.isEmpty()) {
+      return Future.succeededFuture();
+    }
+    Promise<Void> done = Promise.promise();
+    AtomicInteger next = new AtomicInteger();
+    int workers = Math.min(FAN_OUT, list.size());
+    AtomicInteger running = new AtomicInteger(workers);
+    for (int w = 0; w < workers; w++) {
+      step(list, next, running, op, done);
+    }
+    return done.future();
+  }
+
+  private static <T> void step(List<T> list, AtomicInteger next, AtomicInteger running, Function<T, Future<?>> op,
+      Promise<Void> done) {
+    while (true) {
+      int i = next.getAndIncrement();
+      if (i >= list.size()) {
+        if (running.decrementAndGet() == 0) {
+          done.complete();
+        }
+        return;
+      }
+      Future<?> f;
+      try {
+        f = op.apply(list.get(i));
+      } catch (RuntimeException e) {
+        log.warn("{}", e.toString());
+        continue;
+      }
+      if (!f.isComplete()) {
+        f.onComplete(ar -> step(list, next, running, op, done));
+        return;
+      }
+    }
   }
 
   // ---- held requests
@@ -280,24 +342,54 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
 
   @Override
   public void payloadsWaiting(String sid) {
+    takePayloads(sid);
+  }
+
+  private Future<?> takePayloads(String sid) {
+    return takePayloads(sid, 0);
+  }
+
+  /**
+   * Payloads wait in the store until the owner takes them; a failed take (the session's Redis node
+   * failing over) is retried with backoff while the link lasts, since no second notice will come.
+   */
+  private Future<?> takePayloads(String sid, int attempt) {
     SessionLinks session = links.get(sid);
     if (session == null) {
-      // the store published this notice because it names this pod as the owner
-      endLost(sid);
-      return;
+      if (attempt == 0) {
+        // the store published this notice because it names this pod as the owner
+        endLost(sid);
+      }
+      return Future.succeededFuture();
     }
-    // while the server is not reading, the payloads wait in the store
-    session.drainWhenWritable(() -> store.drain(sid)
+    if (session.congested()) {
+      // while the server is not reading, the payloads wait in the store
+      session.drainWhenWritable(() -> drainTo(session, attempt));
+      return Future.succeededFuture();
+    }
+    return drainTo(session, attempt);
+  }
+
+  private Future<?> drainTo(SessionLinks session, int attempt) {
+    String sid = session.sid();
+    return store.drain(sid)
         .onSuccess(forwards -> {
           noteForwards(sid, forwards);
           session.forward(forwards);
         })
-        .onFailure(e -> log.warn("sid={} taking payloads from other pods failed: {}", sid, e.getMessage())));
+        .onFailure(e -> {
+          if (attempt >= DRAIN_RETRIES) {
+            log.warn("sid={} taking payloads from other pods failed {} times, giving up: {}", sid, attempt + 1, e.getMessage());
+            return;
+          }
+          log.warn("sid={} taking payloads from other pods failed (retrying): {}", sid, e.getMessage());
+          vertx.setTimer(Math.min(2000, 100L << Math.min(attempt, 5)), t -> takePayloads(sid, attempt + 1));
+        });
   }
 
   @Override
   public void resubscribed() {
-    links.keySet().forEach(this::payloadsWaiting);
+    inTurn(links.keySet(), this::takePayloads);
     // answers published while the channel was down are lost: ask the store for what is owed
     recoverAnswers(new ArrayList<>(held.values()), 0);
   }
@@ -331,11 +423,11 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
 
   @Override
   public void orphaned(Set<String> sids) {
-    for (String sid : sids) {
+    inTurn(sids, sid -> {
       if (links.containsKey(sid)) {
-        continue; // still ours after all
+        return Future.succeededFuture(); // still ours after all
       }
-      store.terminate(sid, BodyWriter.terminateOpen(OWNER_LOST), "")
+      return store.terminate(sid, BodyWriter.terminateOpen(OWNER_LOST), "")
           .onSuccess(t -> {
             if (t.ended()) {
               metrics.terminated("owner_lost");
@@ -343,7 +435,20 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
             dispatch(t.answers());
           })
           .onFailure(e -> log.warn("sid={} ending an orphaned session failed: {}", sid, e.getMessage()));
-    }
+    });
+  }
+
+  @Override
+  public Future<Void> evicted() {
+    // the sessions were ended in the store by the pod that declared this one dead; what other pods
+    // accepted still goes to the server, what the client never got is bounced, then the links close
+    log.warn("closing the {} links this pod held when it was declared dead", links.size());
+    return inTurn(links.keySet(), this::retiring);
+  }
+
+  @Override
+  public Set<String> ownedSids() {
+    return Set.copyOf(links.keySet());
   }
 
   // ---- SessionLinks.Owner

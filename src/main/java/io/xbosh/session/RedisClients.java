@@ -4,12 +4,15 @@ import io.vertx.core.Vertx;
 import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.PemKeyCertOptions;
 import io.vertx.core.net.PemTrustOptions;
+import io.vertx.redis.client.ProtocolVersion;
 import io.vertx.redis.client.Redis;
 import io.vertx.redis.client.RedisClientType;
 import io.vertx.redis.client.RedisOptions;
 import io.vertx.redis.client.RedisReplicas;
 import io.vertx.redis.client.RedisRole;
+import io.xbosh.cluster.SlotRoutingRedis;
 import io.xbosh.config.XboshConfig;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
@@ -35,6 +38,8 @@ public final class RedisClients {
   private final XboshConfig config;
   private final List<String> urls;
   private final AtomicInteger nextSubscriberUrl = new AtomicInteger();
+  /** the command client of a Redis Cluster, which knows the nodes as they are now */
+  private SlotRoutingRedis cluster;
 
   public RedisClients(Vertx vertx, XboshConfig config) {
     if (config.redisUrl() == null) {
@@ -45,7 +50,7 @@ public final class RedisClients {
     this.urls = config.redisUrls();
   }
 
-  /** The pooled client for ordinary commands and scripts. */
+  /** The pooled client for ordinary commands and scripts; call it before {@link #subscribers}. */
   public Redis commands() {
     RedisOptions options = base()
         .setEndpoints(urls)
@@ -53,7 +58,9 @@ public final class RedisClients {
         .setMaxPoolWaiting(config.redisPoolSize() * 256)
         .setMaxWaitingHandlers(config.redisPoolSize() * 256);
     if (config.redisCluster()) {
-      clusterOptions(options.setType(RedisClientType.CLUSTER));
+      // one failing master fails only its own slots' commands (see SlotRoutingRedis)
+      cluster = new SlotRoutingRedis(vertx, clusterOptions(options.setType(RedisClientType.CLUSTER)));
+      return cluster;
     } else if (config.redisSentinelMaster() != null) {
       sentinelOptions(options).setAutoFailover(true);
     } else {
@@ -71,12 +78,16 @@ public final class RedisClients {
    */
   public Supplier<Redis> subscribers() {
     return () -> {
-      RedisOptions options = base().setMaxPoolSize(1).setMaxPoolWaiting(16).setMaxWaitingHandlers(1024);
+      // RESP3: messages arrive as pushes, so the reply to a PING on the channel cannot be mistaken for one
+      RedisOptions options = base().setMaxPoolSize(1).setMaxPoolWaiting(16).setMaxWaitingHandlers(1024)
+          .setPreferredProtocolVersion(ProtocolVersion.RESP3);
       if (config.redisSentinelMaster() != null) {
         sentinelOptions(options.setEndpoints(urls)).setAutoFailover(false);
       } else {
+        // a Redis Cluster's nodes as the command client knows them now (a failed-over seed may be gone)
+        List<String> nodes = cluster != null ? cluster.nodes() : urls;
         options.setType(RedisClientType.STANDALONE)
-            .setEndpoints(List.of(urls.get(Math.floorMod(nextSubscriberUrl.getAndIncrement(), urls.size()))));
+            .setEndpoints(new ArrayList<>(List.of(nodes.get(Math.floorMod(nextSubscriberUrl.getAndIncrement(), nodes.size())))));
       }
       return Redis.createClient(vertx, options);
     };

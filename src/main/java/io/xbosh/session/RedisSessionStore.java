@@ -294,28 +294,40 @@ public final class RedisSessionStore implements SessionStore {
     return new Queued(null, item);
   }
 
+  /** Sids read per round trip by {@link #states}: one pipelined batch of HMGETs each, chunks one after another. */
+  static final int STATES_CHUNK = 500;
+
   @Override
   public Future<States> states(Collection<String> sids) {
-    if (sids.isEmpty()) {
-      return Future.succeededFuture(new States(Set.of(), Set.of()));
-    }
     List<String> order = new ArrayList<>(sids);
-    List<Future<Response>> checks = new ArrayList<>(order.size());
-    for (String sid : order) {
-      checks.add(redis.send(Request.cmd(Command.HMGET).arg(sessionKey(sid)).arg("hi").arg("term")));
+    Set<String> live = new HashSet<>();
+    Set<String> ended = new HashSet<>();
+    return statesFrom(order, 0, live, ended).map(v -> new States(live, ended));
+  }
+
+  /**
+   * One chunk as one batch: it leases one connection (per Redis Cluster node) instead of one per
+   * sid, so a pod owning 10,000 sessions does not overflow the pool's wait queue.
+   */
+  private Future<Void> statesFrom(List<String> order, int from, Set<String> live, Set<String> ended) {
+    if (from >= order.size()) {
+      return Future.succeededFuture();
     }
-    return Future.all(checks).map(cf -> {
-      Set<String> live = new HashSet<>();
-      Set<String> ended = new HashSet<>();
-      for (int i = 0; i < order.size(); i++) {
-        Response fields = checks.get(i).result();
+    List<String> chunk = order.subList(from, Math.min(order.size(), from + STATES_CHUNK));
+    List<Request> reads = new ArrayList<>(chunk.size());
+    for (String sid : chunk) {
+      reads.add(Request.cmd(Command.HMGET).arg(sessionKey(sid)).arg("hi").arg("term"));
+    }
+    return redis.batch(reads).compose(replies -> {
+      for (int i = 0; i < chunk.size(); i++) {
+        Response fields = replies.get(i);
         if (fields.get(0) != null) {
-          live.add(order.get(i));
+          live.add(chunk.get(i));
         } else if (fields.get(1) != null) {
-          ended.add(order.get(i));
+          ended.add(chunk.get(i));
         }
       }
-      return new States(live, ended);
+      return statesFrom(order, from + STATES_CHUNK, live, ended);
     });
   }
 

@@ -83,6 +83,16 @@ public class ExternalProcess implements AutoCloseable {
     process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
   }
 
+  /** SIGSTOP: the process is frozen (no thread runs, sockets stay open) until {@link #thaw}. */
+  public void freeze() throws IOException, InterruptedException {
+    signal("STOP");
+  }
+
+  /** SIGCONT after {@link #freeze}. */
+  public void thaw() throws IOException, InterruptedException {
+    signal("CONT");
+  }
+
   /** The operating system's id of the process. */
   public long pid() {
     return process.pid();

@@ -27,6 +27,14 @@ public final class RedisClusterProcess implements AutoCloseable {
   }
 
   /**
+   * Three masters with a replica each; returns once every replica is in sync, so that killing a
+   * master makes its replica take over.
+   */
+  public static RedisClusterProcess startWithReplicas() throws IOException, InterruptedException {
+    return start(1, 2000);
+  }
+
+  /**
    * Three masters with {@code replicas} replicas each, and this {@code cluster-node-timeout} (how
    * long a master may be unreachable before its replica takes over).
    */
@@ -41,6 +49,14 @@ public final class RedisClusterProcess implements AutoCloseable {
       create.addAll(List.of("--cluster-replicas", Integer.toString(replicas), "--cluster-yes"));
       run(create);
       c.nodes.forEach(c::awaitClusterOk);
+      if (replicas > 0) {
+        for (RedisProcess n : c.nodes) {
+          await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200)).until(() -> {
+            String info = n.cli("info", "replication");
+            return info.contains("role:master") || info.contains("master_link_status:up");
+          });
+        }
+      }
       return c;
     } catch (IOException | InterruptedException | RuntimeException e) {
       c.close();
@@ -61,6 +77,31 @@ public final class RedisClusterProcess implements AutoCloseable {
       throw new IOException(String.join(" ", command) + " failed:\n" + out);
     }
     return out;
+  }
+
+  /** The master serving the slot of {@code key} right now, asked of any node still running. */
+  public RedisProcess masterOf(String key) throws IOException, InterruptedException {
+    RedisProcess any = nodes.stream().filter(RedisProcess::isAlive).findFirst().orElseThrow();
+    int slot = Integer.parseInt(any.cli("cluster", "keyslot", key));
+    for (String line : any.cli("cluster", "nodes").split("\n")) {
+      String[] f = line.trim().split(" ");
+      if (f.length < 9 || !f[2].contains("master") || f[2].contains("fail")) {
+        continue;
+      }
+      for (int i = 8; i < f.length; i++) {
+        String[] range = f[i].split("-");
+        if (range[0].startsWith("[")) {
+          continue;
+        }
+        int from = Integer.parseInt(range[0]);
+        int to = range.length > 1 ? Integer.parseInt(range[1]) : from;
+        if (slot >= from && slot <= to) {
+          int port = Integer.parseInt(f[1].substring(f[1].indexOf(':') + 1, f[1].indexOf('@')));
+          return nodes.stream().filter(n -> n.port() == port).findFirst().orElseThrow();
+        }
+      }
+    }
+    throw new IOException("no master serves slot " + slot);
   }
 
   /** Every node started, masters and replicas, in start order. */
@@ -104,6 +145,16 @@ public final class RedisClusterProcess implements AutoCloseable {
             return false;
           }
         }));
+  }
+
+  /** Whether every slot is served again (after a master was killed, once its replica took over). */
+  public boolean ok() {
+    try {
+      RedisProcess any = nodes.stream().filter(RedisProcess::isAlive).findFirst().orElseThrow();
+      return any.cli("cluster", "info").contains("cluster_state:ok");
+    } catch (IOException | InterruptedException e) {
+      return false;
+    }
   }
 
   /** The nodes as a comma-separated list of redis:// URLs. */

@@ -97,6 +97,14 @@ public final class RedisProcess extends ExternalProcess {
     return new RedisProcess(port, dir, all);
   }
 
+  /**
+   * A server that keeps its data in an append-only file in {@code dir}: closing it (SIGTERM) and
+   * starting it again on the same port and directory is a restart with the data kept.
+   */
+  public static RedisProcess startKeepingData(int port, Path dir) throws IOException {
+    return new RedisProcess(port, dir, List.of("--appendonly", "yes"));
+  }
+
   /** A node for a Redis Cluster; its cluster state file goes to {@code dir}. */
   static RedisProcess startClusterNode(Path dir) throws IOException {
     return startClusterNode(dir, 2000);
@@ -108,7 +116,22 @@ public final class RedisProcess extends ExternalProcess {
     // its own directory: a dump.rdb another server left in the temp directory would make it "not empty"
     return new RedisProcess(port, dir, List.of("--cluster-enabled", "yes",
         "--cluster-config-file", dir.resolve("nodes-" + port + ".conf").toString(),
-        "--cluster-node-timeout", Integer.toString(nodeTimeoutMs)));
+        "--cluster-node-timeout", Integer.toString(nodeTimeoutMs),
+        // the masters that still have their replicas keep serving while one shard fails over
+        "--cluster-require-full-coverage", "no"));
+  }
+
+  /** Runs redis-cli against this server and returns its output. */
+  public String cli(String... args) throws IOException, InterruptedException {
+    List<String> c = new ArrayList<>(List.of("redis-cli", "-p", Integer.toString(port)));
+    c.addAll(List.of(args));
+    Process p = new ProcessBuilder(c).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    if (!p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new IOException("redis-cli " + String.join(" ", args) + " did not finish");
+    }
+    return out.strip();
   }
 
   public int port() {
