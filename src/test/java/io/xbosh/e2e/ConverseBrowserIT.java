@@ -246,11 +246,11 @@ class ConverseBrowserIT {
         bobToo ? "both users' sessions" : "alice's session", reconnectMs);
   }
 
-  /** The pod whose {@code xb:owned:<id>} set (see RedisPodBus) holds the session. */
+  /** The pod whose {@code xb:{pods}:owned:<id>} set (see RedisPodBus) holds the session. */
   private static XboshProcess ownerOf(String sid) throws Exception {
     for (XboshProcess pod : pods) {
       Process p = new ProcessBuilder("redis-cli", "-p", Integer.toString(redis.port()), "sismember",
-          "xb:owned:" + pod.nodeId(), sid).redirectErrorStream(true).start();
+          "xb:{pods}:owned:" + pod.nodeId(), sid).redirectErrorStream(true).start();
       String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
       p.waitFor(10, TimeUnit.SECONDS);
       if (out.equals("1")) {

@@ -51,7 +51,7 @@ class PodCrashLoopFaultIT {
           () -> assertLivePodsSessionsSurvive("crash loop, second load", r2, dead),
           () -> assertDeadPodsSessionsTold("crash loop, second death", r2, dead, secondKill, "internal-server-error",
               FaultCluster.detectionBoundMs()),
-          // xb:owned:pod-2 and its xb:pods member must be gone now, while the other pods' sessions still live
+          // xb:{pods}:owned:pod-2 and its xb:{pods} member must be gone now, while the other pods' sessions still live
           () -> c.assertNothingLeftBehind(false, Duration.ofMillis(FaultCluster.detectionBoundMs())));
       c.assertNothingLeftBehind(true, Duration.ofSeconds(20));
     });

@@ -305,11 +305,11 @@ public final class FaultCluster implements AutoCloseable {
     return load.report(5000);
   }
 
-  /** Which pod's {@code xb:owned:<id>} lists each sid. */
+  /** Which pod's {@code xb:{pods}:owned:<id>} lists each sid. */
   public Map<String, String> owners() {
     Map<String, String> out = new HashMap<>();
     for (String id : IDS) {
-      for (String sid : lines(cli("SMEMBERS", "xb:owned:" + id))) {
+      for (String sid : lines(cli("SMEMBERS", "xb:{pods}:owned:" + id))) {
         out.put(sid, id);
       }
     }
@@ -562,9 +562,9 @@ public final class FaultCluster implements AutoCloseable {
 
   /**
    * What is left in Redis that should not be: an {@code xb:*} key without a TTL (other than
-   * {@code xb:pods} and the live pods' {@code xb:owned:<id>}), one whose TTL is longer than
-   * {@code maxTtlSeconds}, an {@code xb:owned:<id>} of a pod not running or (with
-   * {@code sessionsEnded}) still listing sids, an {@code xb:pods} member not running.
+   * {@code xb:{pods}} and the live pods' {@code xb:{pods}:owned:<id>}), one whose TTL is longer than
+   * {@code maxTtlSeconds}, an {@code xb:{pods}:owned:<id>} of a pod not running or (with
+   * {@code sessionsEnded}) still listing sids, an {@code xb:{pods}} member not running.
    */
   public List<String> leftovers(boolean sessionsEnded, long maxTtlSeconds) {
     return leftovers(scanPorts(), runningPods(), sessionsEnded, maxTtlSeconds);
@@ -600,14 +600,14 @@ public final class FaultCluster implements AutoCloseable {
       for (var e : ttl.entrySet()) {
         String k = e.getKey();
         long t = e.getValue();
-        if (k.equals("xb:pods")) {
-          for (String member : lines(cliAt(port, "ZRANGE", "xb:pods", "0", "-1"))) {
+        if (k.equals("xb:{pods}")) {
+          for (String member : lines(cliAt(port, "ZRANGE", "xb:{pods}", "0", "-1"))) {
             if (!running.contains(member)) {
-              problems.add("xb:pods still lists " + member + ", which is not running");
+              problems.add("xb:{pods} still lists " + member + ", which is not running");
             }
           }
-        } else if (k.startsWith("xb:owned:")) {
-          String pod = k.substring("xb:owned:".length());
+        } else if (k.startsWith("xb:{pods}:owned:")) {
+          String pod = k.substring("xb:{pods}:owned:".length());
           List<String> sids = lines(cliAt(port, "SMEMBERS", k));
           if (!running.contains(pod)) {
             problems.add(k + " of a pod not running still lists " + sids.size() + " sids");

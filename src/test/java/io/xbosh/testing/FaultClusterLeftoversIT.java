@@ -16,20 +16,20 @@ class FaultClusterLeftoversIT {
       List<Integer> ports = List.of(port);
       FaultCluster.cliAt(port, "HSET", "xb:{tidy}", "hi", "1");
       FaultCluster.cliAt(port, "EXPIRE", "xb:{tidy}", "60");
-      FaultCluster.cliAt(port, "ZADD", "xb:pods", "1", "pod-1");
-      FaultCluster.cliAt(port, "SADD", "xb:owned:pod-1", "tidy");
+      FaultCluster.cliAt(port, "ZADD", "xb:{pods}", "1", "pod-1");
+      FaultCluster.cliAt(port, "SADD", "xb:{pods}:owned:pod-1", "tidy");
       assertThat(FaultCluster.leftovers(ports, Set.of("pod-1"), false, 130)).isEmpty();
       assertThat(FaultCluster.leftovers(ports, Set.of("pod-1"), true, 130))
-          .containsExactly("xb:owned:pod-1 still lists 1 sids after every session ended");
+          .containsExactly("xb:{pods}:owned:pod-1 still lists 1 sids after every session ended");
       FaultCluster.cliAt(port, "HSET", "xb:{forever}", "hi", "1");
       FaultCluster.cliAt(port, "SET", "xb:{long}:o", "x", "EX", "1000");
-      FaultCluster.cliAt(port, "ZADD", "xb:pods", "1", "pod-2");
-      FaultCluster.cliAt(port, "SADD", "xb:owned:pod-2", "a", "b");
+      FaultCluster.cliAt(port, "ZADD", "xb:{pods}", "1", "pod-2");
+      FaultCluster.cliAt(port, "SADD", "xb:{pods}:owned:pod-2", "a", "b");
       assertThat(FaultCluster.leftovers(ports, Set.of("pod-1"), false, 130)).containsExactlyInAnyOrder(
           "no TTL: xb:{forever}",
           "TTL 1000 s > 130 s: xb:{long}:o",
-          "xb:pods still lists pod-2, which is not running",
-          "xb:owned:pod-2 of a pod not running still lists 2 sids");
+          "xb:{pods} still lists pod-2, which is not running",
+          "xb:{pods}:owned:pod-2 of a pod not running still lists 2 sids");
     }
   }
 }
