@@ -18,6 +18,10 @@ public record XboshConfig(
     String httpHost,
     int httpPort,
     String httpPath,
+    String wsPath,
+    int wsMaxFrameBytes,
+    int wsPingSeconds,
+    String wsSeeOtherUri,
     String redisUrl,
     boolean redisCluster,
     int redisPoolSize,
@@ -111,6 +115,10 @@ public record XboshConfig(
       new Variable("XBOSH_HTTP_HOST", "0.0.0.0", "address the HTTP listener binds"),
       new Variable("XBOSH_HTTP_PORT", "5280", "HTTP port (0 picks a free one)"),
       new Variable("XBOSH_HTTP_PATH", "/http-bind", "path of the BOSH endpoint"),
+      new Variable("XBOSH_WS_PATH", "/xmpp-websocket", "path of the XMPP-over-WebSocket endpoint (RFC 7395) on the same port; empty or off: none"),
+      new Variable("XBOSH_WS_MAX_FRAME_BYTES", "65536", "largest WebSocket message (one client element) accepted; larger ones end the stream with policy-violation"),
+      new Variable("XBOSH_WS_PING_SECONDS", "30", "seconds between WebSocket pings; a peer that answers nothing for that long again is dead and its XMPP stream closed; 0: no pings"),
+      new Variable("XBOSH_WS_SEE_OTHER_URI", "(unset)", "on SIGTERM, WebSocket clients get <close see-other-uri='...'/> with this URI (the public wss:// address of the deployment) at once; unset: they keep their stream until the drain time is up, then system-shutdown"),
       new Variable("XBOSH_HTTP_TLS_CERT", "(unset: plain HTTP)", "PEM certificate chain: the listener speaks HTTPS (set XBOSH_HTTP_TLS_KEY with it)"),
       new Variable("XBOSH_HTTP_TLS_KEY", "(unset)", "PEM private key of XBOSH_HTTP_TLS_CERT"),
       new Variable("XBOSH_TRUST_FORWARDED_PROTO", "false", "true: a request whose X-Forwarded-Proto is https came encrypted (set only behind a proxy that overwrites the header); sessions begun encrypted refuse plain requests"),
@@ -175,6 +183,18 @@ public record XboshConfig(
           }
           return s;
         }),
+        wsPath(env, r),
+        r.intIn("XBOSH_WS_MAX_FRAME_BYTES", 65536, 1024, 16 * 1024 * 1024),
+        r.intIn("XBOSH_WS_PING_SECONDS", 30, 0, 3600),
+        r.get("XBOSH_WS_SEE_OTHER_URI", null, s -> {
+          if (!s.startsWith("wss://") && !s.startsWith("ws://")) {
+            throw new IllegalArgumentException("must start with wss:// or ws://");
+          }
+          if (s.chars().anyMatch(ch -> ch < 0x21 || ch == '"' || ch == '\'' || ch == '<' || ch == '>' || ch == '&')) {
+            throw new IllegalArgumentException("must be a URI without spaces, quotes, <, > or &");
+          }
+          return s;
+        }),
         r.get("XBOSH_REDIS_URL", null, s -> {
           for (String url : s.split(",")) {
             if (!url.startsWith("redis://") && !url.startsWith("rediss://") && !url.startsWith("unix://")) {
@@ -226,8 +246,25 @@ public record XboshConfig(
     if ((c.httpTlsCert() == null) != (c.httpTlsKey() == null)) {
       r.error("XBOSH_HTTP_TLS_CERT and XBOSH_HTTP_TLS_KEY go together");
     }
+    if (c.wsPath() != null && c.wsPath().equals(c.httpPath())) {
+      r.error("XBOSH_WS_PATH and XBOSH_HTTP_PATH must differ");
+    }
     r.check();
     return c;
+  }
+
+  /** The WebSocket path; set but empty, or {@code off}: no WebSocket endpoint. */
+  private static String wsPath(Map<String, String> env, Reader r) {
+    String raw = env.get("XBOSH_WS_PATH");
+    if (raw != null && (raw.isBlank() || raw.trim().equals("off"))) {
+      return null;
+    }
+    return r.get("XBOSH_WS_PATH", "/xmpp-websocket", s -> {
+      if (!s.startsWith("/")) {
+        throw new IllegalArgumentException("must start with / (or be empty or off)");
+      }
+      return s;
+    });
   }
 
   private static String readable(String s) {

@@ -15,6 +15,9 @@ import io.xbosh.protocol.Negotiator;
 import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.UpstreamResolver;
 import io.xbosh.upstream.UpstreamSecurity;
+import io.xbosh.websocket.WebSocketEndpoint;
+import io.xbosh.websocket.WebSocketSessions;
+import java.util.List;
 
 /** One HTTP listener instance: the BOSH endpoint plus health and readiness. Deploy one per event loop. */
 public final class HttpVerticle extends VerticleBase {
@@ -30,11 +33,13 @@ public final class HttpVerticle extends VerticleBase {
   private final Pod pod;
   private final UpstreamResolver resolver;
   private final int port;
+  private final WebSocketSessions webSockets;
   private HttpServer server;
   private NetClient netClient;
 
-  public HttpVerticle(XboshConfig config, Pod pod, UpstreamResolver resolver, int port) {
+  public HttpVerticle(XboshConfig config, Pod pod, UpstreamResolver resolver, int port, WebSocketSessions webSockets) {
     this.config = config;
+    this.webSockets = webSockets;
     this.pod = pod;
     this.resolver = resolver;
     this.port = port;
@@ -46,16 +51,21 @@ public final class HttpVerticle extends VerticleBase {
         .setConnectTimeout(config.connectTimeoutMs())
         .setTcpNoDelay(true)
         .setTcpKeepAlive(true));
+    Connector connector = new Connector(vertx, resolver, netClient, new Connector.Settings(config.maxStanzaBytes(), config.maxQueuedStanzas(),
+        config.maxReadAheadBytes(), config.connectTimeoutMs(), UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust())));
     BoshHandler bosh = new BoshHandler(pod,
         new BodyParser(32, 64, config.maxBodyBytes()),
         new Negotiator(new Negotiator.Limits(config.maxWait(), config.maxHold(), config.inactivity(),
             config.pollingInactivity(), config.polling())),
-        new Connector(vertx, resolver, netClient, new Connector.Settings(config.maxStanzaBytes(), config.maxQueuedStanzas(), config.maxReadAheadBytes(),
-            config.connectTimeoutMs(), UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust()))),
+        connector,
         new BoshHandler.Settings(config.maxBodyBytes(), config.maxPause(), config.maxStreams(), config.corsOrigins(),
             config.trustForwardedProto()));
     Router router = Router.router(vertx);
     router.route(config.httpPath()).handler(bosh);
+    if (config.wsPath() != null) {
+      router.get(config.wsPath()).handler(new WebSocketEndpoint(pod, webSockets, connector, new WebSocketEndpoint.Settings(
+          config.wsMaxFrameBytes(), config.wsPingSeconds() * 1000L, config.connectTimeoutMs(), config.maxSessions(), config.corsOrigins())));
+    }
     router.get(HEALTH_PATH).handler(rc -> rc.response().putHeader("Content-Type", "text/plain").end("ok"));
     router.get(METRICS_PATH).handler(rc -> rc.response()
         .putHeader("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -66,6 +76,12 @@ public final class HttpVerticle extends VerticleBase {
           .end(ready ? "ready" : pod.draining() ? "draining" : "store unavailable");
     });
     HttpServerOptions options = new HttpServerOptions();
+    if (config.wsPath() != null) {
+      // RFC 7395 §3.1; messages up to twice the bound reach the session, which answers policy-violation
+      options.setWebSocketSubProtocols(List.of("xmpp"))
+          .setMaxWebSocketMessageSize(config.wsMaxFrameBytes() * 2)
+          .setMaxWebSocketFrameSize(config.wsMaxFrameBytes() * 2);
+    }
     if (config.httpTlsCert() != null) {
       options.setSsl(true).setKeyCertOptions(new PemKeyCertOptions().setCertPath(config.httpTlsCert()).setKeyPath(config.httpTlsKey()));
     }

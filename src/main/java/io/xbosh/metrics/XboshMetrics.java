@@ -47,6 +47,24 @@ public final class XboshMetrics {
     Gauge.builder("xbosh.requests.held", heldRequests).description("HTTP requests this pod is holding").register(registry);
   }
 
+  /** Gauges of the sessions this pod holds, by transport: BOSH (sessions owned) and WebSocket (RFC 7395 streams). */
+  public void bindTransports(Supplier<Number> bosh, Supplier<Number> websocket) {
+    Gauge.builder("xbosh.sessions.transport", bosh).tag("transport", "bosh").description("sessions this pod holds, by transport")
+        .register(registry);
+    Gauge.builder("xbosh.sessions.transport", websocket).tag("transport", "websocket").description("sessions this pod holds, by transport")
+        .register(registry);
+  }
+
+  /** A WebSocket stream began (its handshake was accepted). */
+  public void webSocketStarted() {
+    registry.counter("xbosh.sessions.started", "transport", "websocket").increment();
+  }
+
+  /** A WebSocket stream ended with xbosh's own stream error, or its peer was found dead. */
+  public void webSocketError(String condition) {
+    registry.counter("xbosh.websocket.errors", "condition", condition).increment();
+  }
+
   /** One HTTP request on the BOSH path, by what became of it. */
   public void request(String outcome) {
     registry.counter("xbosh.http.requests", "outcome", outcome).increment();

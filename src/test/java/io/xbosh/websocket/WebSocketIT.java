@@ -1,0 +1,338 @@
+package io.xbosh.websocket;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import io.vertx.core.Vertx;
+import io.vertx.core.http.UpgradeRejectedException;
+import io.vertx.core.http.WebSocketClient;
+import io.vertx.core.http.WebSocketClientOptions;
+import io.vertx.core.http.WebSocketConnectOptions;
+import io.vertx.core.net.NetClient;
+import io.vertx.core.net.NetSocket;
+import io.xbosh.testing.BoshSession;
+import io.xbosh.testing.InProcessXbosh;
+import io.xbosh.testing.ProsodyProcess;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ThreadLocalRandom;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** XMPP over WebSocket (RFC 7395) through xbosh to a real Prosody, beside BOSH on the same pod. */
+class WebSocketIT {
+
+  private static final String DOMAIN = ProsodyProcess.DOMAIN;
+  private static final String PATH = "/xmpp-websocket";
+  private static final int MAX_FRAME = 4096;
+
+  private static ProsodyProcess prosody;
+  private static InProcessXbosh xbosh;
+  private static Vertx vertx;
+  private static WebSocketClient client;
+  private static HttpClient http;
+
+  @BeforeAll
+  static void start() throws Exception {
+    prosody = ProsodyProcess.start(Map.of("alice", "alicepw", "bob", "bobpw", "carol", "carolpw"));
+    xbosh = InProcessXbosh.start(Map.of(
+        "XBOSH_UPSTREAM", "127.0.0.1:" + prosody.c2sPort(),
+        "XBOSH_WS_MAX_FRAME_BYTES", Integer.toString(MAX_FRAME),
+        "XBOSH_WS_PING_SECONDS", "1",
+        "XBOSH_CORS_ORIGINS", "https://app.example.org",
+        "XBOSH_NODE_ID", "ws-pod"));
+    vertx = Vertx.vertx();
+    client = vertx.createWebSocketClient(new WebSocketClientOptions().setMaxMessageSize(1 << 20).setMaxFrameSize(1 << 20));
+    http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    if (vertx != null) {
+      WsClient.await(vertx.close());
+    }
+    if (xbosh != null) {
+      xbosh.close();
+    }
+    if (prosody != null) {
+      prosody.close();
+    }
+  }
+
+  private static WsClient connect() throws Exception {
+    return WsClient.connect(client, WsClient.options(xbosh.port(), PATH));
+  }
+
+  private static WebSocketSessions sessions() {
+    return xbosh.xbosh().webSockets();
+  }
+
+  @Test
+  void loginOverWebSocketAndExchangeMessagesWithABoshUserThenClose() throws Exception {
+    BoshSession bob = BoshSession.login(http, List.of(xbosh.endpoint()), DOMAIN, "bob", "bobpw", "bosh");
+    try (WsClient alice = connect()) {
+      alice.login(DOMAIN, "alice", "alicepw", "ws");
+      assertThat(sessions().count()).isGreaterThanOrEqualTo(1);
+      String scrape = xbosh.xbosh().pod().metrics().scrape();
+      assertThat(scrape).contains("xbosh_sessions_transport{pod=\"ws-pod\",transport=\"websocket\"}");
+
+      // WebSocket → BOSH
+      alice.send("<message xmlns='jabber:client' to='bob@" + DOMAIN + "/bosh' type='chat' id='m1'><body>over websocket</body></message>");
+      String atBob = bob.pollUntil(b -> b.contains("over websocket"), new ArrayList<>());
+      assertThat(atBob).contains("from=\"alice@" + DOMAIN + "/ws\"");
+
+      // BOSH → WebSocket: one standalone element per message, namespace declared on it
+      bob.send("<message xmlns='jabber:client' to='alice@" + DOMAIN + "/ws' type='chat' id='m2'><body>over bosh &amp; back</body></message>");
+      String atAlice = alice.until(m -> m.contains("over bosh"));
+      assertThat(atAlice).startsWith("<message xmlns=\"jabber:client\"").contains("from=\"bob@" + DOMAIN + "/bosh\"")
+          .contains("over bosh &amp; back");
+
+      // RFC 7395 §3.6: <close/> is answered with <close/>, then the socket closes
+      alice.send("<close xmlns='" + WsClient.FRAMING + "'/>");
+      assertThat(alice.until(m -> m.startsWith("<close"))).isEqualTo("<close xmlns=\"" + WsClient.FRAMING + "\"/>");
+      alice.awaitClosed();
+    } finally {
+      bob.sendBody("type='terminate'", "");
+    }
+  }
+
+  @Test
+  void theServersStreamErrorIsRelayedThenClose() throws Exception {
+    // a second stream for the same full JID: Prosody ends the first with <conflict/> (RFC 6120 §4.9.3.3)
+    try (WsClient first = connect(); WsClient second = connect()) {
+      first.login(DOMAIN, "carol", "carolpw", "same");
+      second.login(DOMAIN, "carol", "carolpw", "same");
+      String error = first.until(m -> m.startsWith("<stream:error"));
+      assertThat(error).startsWith("<stream:error xmlns:stream=\"http://etherx.jabber.org/streams\"").contains("<conflict ");
+      assertThat(first.next()).isEqualTo("<close xmlns=\"" + WsClient.FRAMING + "\"/>");
+      first.awaitClosed();
+    }
+  }
+
+  @Test
+  void aDomainTheServerDoesNotServeGetsTheServersHostUnknownThenClose() throws Exception {
+    try (WsClient c = connect()) {
+      c.send(WsClient.open("nowhere.invalid"));
+      assertThat(c.next()).startsWith("<open xmlns=\"" + WsClient.FRAMING + "\"");
+      assertThat(c.next()).startsWith("<stream:error xmlns:stream=\"http://etherx.jabber.org/streams\">").contains("<host-unknown ");
+      assertThat(c.next()).isEqualTo("<close xmlns=\"" + WsClient.FRAMING + "\"/>");
+      c.awaitClosed();
+    }
+  }
+
+  @Test
+  void anOpenWithoutToOrWithAnotherVersionIsRefused() throws Exception {
+    for (String[] open : new String[][] {
+        {"<open xmlns='" + WsClient.FRAMING + "' version='1.0'/>", "host-unknown"},
+        {"<open xmlns='" + WsClient.FRAMING + "' to='" + DOMAIN + "' version='2.0'/>", "unsupported-version"}}) {
+      try (WsClient c = connect()) {
+        c.send(open[0]);
+        assertThat(c.next()).startsWith("<open ");
+        assertThat(c.next()).contains("<" + open[1] + " ");
+        assertThat(c.next()).startsWith("<close ");
+        c.awaitClosed();
+      }
+    }
+  }
+
+  // ---- handshake
+
+  @Test
+  void handshakeWithoutTheXmppSubprotocolIsRefusedWith400() {
+    WebSocketConnectOptions noProtocol = new WebSocketConnectOptions().setHost("127.0.0.1").setPort(xbosh.port()).setURI(PATH);
+    assertThatThrownBy(() -> WsClient.connect(client, noProtocol))
+        .isInstanceOf(ExecutionException.class).cause().isInstanceOf(UpgradeRejectedException.class)
+        .satisfies(e -> assertThat(((UpgradeRejectedException) e).getStatus()).isEqualTo(400));
+  }
+
+  @Test
+  void crossOriginPageNotListedIsRefusedWith403ListedAndSameOriginAndOriginlessAreAdmitted() throws Exception {
+    assertThat(handshakeStatus("Sec-WebSocket-Protocol: xmpp\r\nOrigin: https://evil.example\r\n")).isEqualTo(403);
+    assertThat(handshakeStatus("Sec-WebSocket-Protocol: xmpp\r\nOrigin: http://127.0.0.1:1\r\n")).isEqualTo(403);
+    assertThat(handshakeStatus("Sec-WebSocket-Protocol: xmpp\r\nOrigin: https://app.example.org\r\n")).isEqualTo(101);
+    assertThat(handshakeStatus("Sec-WebSocket-Protocol: xmpp\r\nOrigin: http://127.0.0.1:" + xbosh.port() + "\r\n")).isEqualTo(101);
+    assertThat(handshakeStatus("Sec-WebSocket-Protocol: xmpp\r\n")).isEqualTo(101);
+    assertThat(handshakeStatus("Sec-WebSocket-Protocol: chat, superchat\r\n")).isEqualTo(400);
+    assertThat(handshakeStatus("Sec-WebSocket-Protocol: chat, xmpp\r\n")).isEqualTo(101);
+  }
+
+  /** A handshake by hand: the status of the answer. */
+  private static int handshakeStatus(String headers) throws Exception {
+    NetClient net = vertx.createNetClient();
+    try {
+      NetSocket socket = WsClient.await(net.connect(xbosh.port(), "127.0.0.1"));
+      StringBuilder in = new StringBuilder();
+      socket.handler(b -> {
+        synchronized (in) {
+          in.append(b.toString(StandardCharsets.ISO_8859_1));
+        }
+      });
+      WsClient.await(socket.write(handshake(headers)));
+      String head = await().atMost(Duration.ofSeconds(10)).until(() -> {
+        synchronized (in) {
+          return in.toString();
+        }
+      }, h -> h.contains("\r\n\r\n"));
+      return Integer.parseInt(head.substring(9, 12));
+    } finally {
+      WsClient.await(net.close());
+    }
+  }
+
+  private static String handshake(String headers) {
+    return "GET " + PATH + " HTTP/1.1\r\nHost: 127.0.0.1:" + xbosh.port() + "\r\nUpgrade: websocket\r\n"
+        + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + headers + "\r\n";
+  }
+
+  @Test
+  void plainGetOnTheWebSocketPathGets426AndBoshStillAnswersOnItsPath() throws Exception {
+    var res = http.send(java.net.http.HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + xbosh.port() + PATH)).GET().build(),
+        java.net.http.HttpResponse.BodyHandlers.ofString());
+    assertThat(res.statusCode()).isEqualTo(426);
+  }
+
+  // ---- bad input: each gets its stream error then <close/>, and nobody else is disturbed
+
+  private static void assertStreamError(String afterOpen, boolean binary, String condition) throws Exception {
+    try (WsClient c = connect()) {
+      c.openStream(DOMAIN);
+      if (binary) {
+        c.sendBinary(afterOpen.getBytes(StandardCharsets.UTF_8));
+      } else {
+        c.send(afterOpen);
+      }
+      String error = c.next();
+      assertThat(error).as(afterOpen).isEqualTo("<stream:error xmlns:stream=\"http://etherx.jabber.org/streams\"><" + condition
+          + " xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/></stream:error>");
+      assertThat(c.next()).isEqualTo("<close xmlns=\"" + WsClient.FRAMING + "\"/>");
+      c.awaitClosed();
+    }
+  }
+
+  @Test
+  void badInputEndsOnlyItsOwnStreamWithTheRightError() throws Exception {
+    BoshSession bob = BoshSession.login(http, List.of(xbosh.endpoint()), DOMAIN, "bob", "bobpw", "bystander");
+    try (WsClient alice = connect()) {
+      alice.login(DOMAIN, "alice", "alicepw", "bystander");
+
+      assertStreamError("<message xmlns='jabber:client'/>", true, "not-well-formed");
+      assertStreamError("<message xmlns='jabber:client'/><message xmlns='jabber:client'/>", false, "not-well-formed");
+      assertStreamError("<message xmlns='jabber:client'><body>half", false, "not-well-formed");
+      assertStreamError("<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client' to='localhost' version='1.0'>",
+          false, "unsupported-stanza-type");
+      assertStreamError("<stream:stream xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'/>", false,
+          "unsupported-stanza-type");
+      assertStreamError("</stream:stream>", false, "not-well-formed");
+      assertStreamError("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>", false, "unsupported-stanza-type");
+      assertStreamError("<!DOCTYPE message [<!ENTITY x 'y'>]><message xmlns='jabber:client'>&x;</message>", false, "restricted-xml");
+      assertStreamError("<message xmlns='jabber:client'><body>&x;</body></message>", false, "restricted-xml");
+      assertStreamError("<?evil x?><message xmlns='jabber:client'/>", false, "restricted-xml");
+      assertStreamError("<message xmlns='jabber:client'><!-- c --></message>", false, "restricted-xml");
+      assertStreamError("<message xmlns='jabber:client'><body>" + "x".repeat(MAX_FRAME) + "</body></message>", false, "policy-violation");
+      assertStreamError("just text", false, "not-well-formed");
+
+      // a stanza before <open/>: the stream opens for the error (RFC 6120 §4.9.1.1)
+      try (WsClient c = connect()) {
+        c.send("<message xmlns='jabber:client'/>");
+        assertThat(c.next()).startsWith("<open xmlns=\"" + WsClient.FRAMING + "\"");
+        assertThat(c.next()).contains("<not-well-formed ");
+        assertThat(c.next()).startsWith("<close");
+        c.awaitClosed();
+      }
+
+      // the bystanders on both transports still talk
+      alice.send("<message xmlns='jabber:client' to='bob@" + DOMAIN + "/bystander' type='chat'><body>still here</body></message>");
+      assertThat(bob.pollUntil(b -> b.contains("still here"), new ArrayList<>())).contains("alice@" + DOMAIN + "/bystander");
+      bob.send("<message xmlns='jabber:client' to='alice@" + DOMAIN + "/bystander' type='chat'><body>me too</body></message>");
+      assertThat(alice.until(m -> m.contains("me too"))).contains("bob@" + DOMAIN + "/bystander");
+    } finally {
+      bob.sendBody("type='terminate'", "");
+    }
+  }
+
+  // ---- keepalive
+
+  @Test
+  void aPeerThatAnswersPingsStaysOpen() throws Exception {
+    try (WsClient c = connect()) {
+      c.openStream(DOMAIN);
+      WebSocketSession s = await().atMost(Duration.ofSeconds(10)).until(() -> only(c), java.util.Objects::nonNull);
+      long first = s.pings();
+      await().atMost(Duration.ofSeconds(20)).until(() -> s.pings() >= first + 3);
+      assertThat(c.isClosed()).isFalse();
+      assertThat(s.state()).isEqualTo(WebSocketSession.State.OPEN);
+    }
+  }
+
+  /** The session of a client, found by being the one whose state it is (tests open one at a time here). */
+  private static WebSocketSession only(WsClient c) {
+    WebSocketSession found = null;
+    for (WebSocketSession s : sessions().all()) {
+      if (s.state() == WebSocketSession.State.OPEN && s.pings() >= 0) {
+        found = s;
+      }
+    }
+    return found;
+  }
+
+  @Test
+  void aDeadPeerIsDetectedByPingAndItsUpstreamClosed() throws Exception {
+    NetClient net = vertx.createNetClient();
+    NetSocket socket = WsClient.await(net.connect(xbosh.port(), "127.0.0.1"));
+    StringBuilder in = new StringBuilder();
+    CompletableFuture<Void> gone = new CompletableFuture<>();
+    socket.handler(b -> {
+      synchronized (in) {
+        in.append(b.toString(StandardCharsets.ISO_8859_1));
+      }
+    });
+    socket.closeHandler(v -> gone.complete(null));
+    // a handshake by hand, then one masked <open/>, then silence: no pong ever
+    WsClient.await(socket.write(handshake("Sec-WebSocket-Protocol: xmpp\r\n")));
+    await().atMost(Duration.ofSeconds(10)).until(() -> {
+      synchronized (in) {
+        return in.indexOf("101 Switching Protocols") >= 0;
+      }
+    });
+    socket.write(io.vertx.core.buffer.Buffer.buffer(maskedText(WsClient.open(DOMAIN))));
+    await().atMost(Duration.ofSeconds(10)).until(() -> {
+      synchronized (in) {
+        return in.indexOf("stream:features") >= 0;
+      }
+    });
+    WebSocketSession dead = null;
+    for (WebSocketSession s : sessions().all()) {
+      dead = s.state() == WebSocketSession.State.OPEN && s.pings() == 0 ? s : dead;
+    }
+    // two intervals of 1 s: one ping unanswered, then the end
+    gone.get(15, java.util.concurrent.TimeUnit.SECONDS);
+    String id = dead == null ? null : dead.id();
+    await().atMost(Duration.ofSeconds(10)).until(() -> id == null || sessions().get(id) == null);
+    assertThat(xbosh.xbosh().pod().metrics().scrape()).contains("xbosh_websocket_errors_total{condition=\"dead-peer\"");
+    WsClient.await(net.close());
+  }
+
+  private static byte[] maskedText(String text) {
+    byte[] payload = text.getBytes(StandardCharsets.UTF_8);
+    assertThat(payload.length).isLessThan(126);
+    byte[] frame = new byte[2 + 4 + payload.length];
+    frame[0] = (byte) 0x81;
+    frame[1] = (byte) (0x80 | payload.length);
+    byte[] mask = new byte[4];
+    ThreadLocalRandom.current().nextBytes(mask);
+    System.arraycopy(mask, 0, frame, 2, 4);
+    for (int i = 0; i < payload.length; i++) {
+      frame[6 + i] = (byte) (payload[i] ^ mask[i % 4]);
+    }
+    return frame;
+  }
+}
