@@ -104,6 +104,11 @@ final class WebSocketSession implements LinkSink {
     return state;
   }
 
+  /** The upstream link once the stream is open, else null (for tests). */
+  UpstreamLink link() {
+    return link;
+  }
+
   /** Starts reading the socket; on its event loop. */
   void start() {
     ws.textMessageHandler(this::onText);

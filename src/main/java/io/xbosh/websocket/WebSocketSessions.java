@@ -4,7 +4,6 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.xbosh.metrics.XboshMetrics;
-import java.util.ArrayList;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
@@ -43,8 +42,8 @@ public final class WebSocketSessions {
     return sessions.get(id);
   }
 
-  Iterable<WebSocketSession> all() {
-    return new ArrayList<>(sessions.values());
+  java.util.Set<String> ids() {
+    return java.util.Set.copyOf(sessions.keySet());
   }
 
   void add(WebSocketSession s) {

@@ -259,64 +259,100 @@ class WebSocketIT {
     }
   }
 
-  // ---- keepalive
+  // ---- backpressure
 
+  /** Pings off on this pod: a client that does not read cannot answer them and would count as dead. */
   @Test
-  void aPeerThatAnswersPingsStaysOpen() throws Exception {
-    try (WsClient c = connect()) {
-      c.openStream(DOMAIN);
-      WebSocketSession s = await().atMost(Duration.ofSeconds(10)).until(() -> only(c), java.util.Objects::nonNull);
-      long first = s.pings();
-      await().atMost(Duration.ofSeconds(20)).until(() -> s.pings() >= first + 3);
-      assertThat(c.isClosed()).isFalse();
-      assertThat(s.state()).isEqualTo(WebSocketSession.State.OPEN);
+  void aClientThatStopsReadingPausesTheServerAndGetsEverythingInOrderOnceItReads() throws Exception {
+    int n = 3000;
+    String filler = "y".repeat(2000);
+    try (InProcessXbosh pod = InProcessXbosh.start(Map.of("XBOSH_UPSTREAM", "127.0.0.1:" + prosody.c2sPort(),
+        "XBOSH_WS_PING_SECONDS", "0"))) {
+      WebSocketSessions podSessions = pod.xbosh().webSockets();
+      java.util.Set<String> before = podSessions.ids();
+      WsClient alice = WsClient.connect(client, WsClient.options(pod.port(), PATH));
+      WebSocketSession slow = podSessions.get(await().atMost(Duration.ofSeconds(10)).until(
+          () -> podSessions.ids().stream().filter(i -> !before.contains(i)).findFirst().orElse(null), java.util.Objects::nonNull));
+      try (WsClient bob = WsClient.connect(client, WsClient.options(pod.port(), PATH))) {
+        alice.login(DOMAIN, "alice", "alicepw", "slow");
+        bob.login(DOMAIN, "bob", "bobpw", "fast");
+        alice.ws.pause();
+        for (int i = 0; i < n; i++) {
+          bob.ws.writeTextMessage("<message xmlns='jabber:client' to='alice@" + DOMAIN + "/slow' type='chat'><body>" + i + " " + filler
+              + "</body></message>");
+        }
+        // the socket toward alice is full: xbosh stops reading from the server instead of buffering
+        await().atMost(Duration.ofSeconds(60)).until(() -> slow.link().readPaused());
+        assertThat(slow.link().pendingStanzas()).isLessThanOrEqualTo(1000);
+        alice.ws.resume();
+        for (int i = 0; i < n; i++) {
+          String m = alice.until(x -> x.startsWith("<message"));
+          assertThat(m).contains("<body>" + i + " ");
+        }
+      } finally {
+        alice.close();
+      }
     }
   }
 
-  /** The session of a client, found by being the one whose state it is (tests open one at a time here). */
-  private static WebSocketSession only(WsClient c) {
-    WebSocketSession found = null;
-    for (WebSocketSession s : sessions().all()) {
-      if (s.state() == WebSocketSession.State.OPEN && s.pings() >= 0) {
-        found = s;
-      }
+  // ---- keepalive
+
+  /** The pod's session of the WebSocket connected in {@code connect}, found as the one id that it added. */
+  private static WebSocketSession newSession(java.util.concurrent.Callable<?> connect) throws Exception {
+    java.util.Set<String> before = sessions().ids();
+    connect.call();
+    String id = await().atMost(Duration.ofSeconds(10)).until(
+        () -> sessions().ids().stream().filter(i -> !before.contains(i)).findFirst().orElse(null), java.util.Objects::nonNull);
+    return sessions().get(id);
+  }
+
+  @Test
+  void aPeerThatAnswersPingsStaysOpen() throws Exception {
+    WsClient[] c = new WsClient[1];
+    WebSocketSession s = newSession(() -> c[0] = connect());
+    try {
+      c[0].openStream(DOMAIN);
+      long first = s.pings();
+      await().atMost(Duration.ofSeconds(20)).until(() -> s.pings() >= first + 3);
+      assertThat(c[0].isClosed()).isFalse();
+      assertThat(s.state()).isEqualTo(WebSocketSession.State.OPEN);
+      assertThat(s.link().state()).isEqualTo(io.xbosh.upstream.UpstreamLink.State.OPEN);
+    } finally {
+      c[0].close();
     }
-    return found;
   }
 
   @Test
   void aDeadPeerIsDetectedByPingAndItsUpstreamClosed() throws Exception {
     NetClient net = vertx.createNetClient();
-    NetSocket socket = WsClient.await(net.connect(xbosh.port(), "127.0.0.1"));
     StringBuilder in = new StringBuilder();
     CompletableFuture<Void> gone = new CompletableFuture<>();
-    socket.handler(b -> {
-      synchronized (in) {
-        in.append(b.toString(StandardCharsets.ISO_8859_1));
-      }
+    NetSocket[] socket = new NetSocket[1];
+    WebSocketSession dead = newSession(() -> {
+      socket[0] = WsClient.await(net.connect(xbosh.port(), "127.0.0.1"));
+      socket[0].handler(b -> {
+        synchronized (in) {
+          in.append(b.toString(StandardCharsets.ISO_8859_1));
+        }
+      });
+      socket[0].closeHandler(v -> gone.complete(null));
+      // a handshake by hand, then one masked <open/>, then silence: no pong ever
+      return WsClient.await(socket[0].write(handshake("Sec-WebSocket-Protocol: xmpp\r\n")));
     });
-    socket.closeHandler(v -> gone.complete(null));
-    // a handshake by hand, then one masked <open/>, then silence: no pong ever
-    WsClient.await(socket.write(handshake("Sec-WebSocket-Protocol: xmpp\r\n")));
-    await().atMost(Duration.ofSeconds(10)).until(() -> {
-      synchronized (in) {
-        return in.indexOf("101 Switching Protocols") >= 0;
-      }
-    });
-    socket.write(io.vertx.core.buffer.Buffer.buffer(maskedText(WsClient.open(DOMAIN))));
+    socket[0].write(io.vertx.core.buffer.Buffer.buffer(maskedText(WsClient.open(DOMAIN))));
     await().atMost(Duration.ofSeconds(10)).until(() -> {
       synchronized (in) {
         return in.indexOf("stream:features") >= 0;
       }
     });
-    WebSocketSession dead = null;
-    for (WebSocketSession s : sessions().all()) {
-      dead = s.state() == WebSocketSession.State.OPEN && s.pings() == 0 ? s : dead;
-    }
-    // two intervals of 1 s: one ping unanswered, then the end
+    io.xbosh.upstream.UpstreamLink link = dead.link();
+    assertThat(link).isNotNull();
+    // a ping unanswered for one interval of 1 s: the end
     gone.get(15, java.util.concurrent.TimeUnit.SECONDS);
-    String id = dead == null ? null : dead.id();
-    await().atMost(Duration.ofSeconds(10)).until(() -> id == null || sessions().get(id) == null);
+    await().atMost(Duration.ofSeconds(10)).until(() -> sessions().get(dead.id()) == null);
+    assertThat(dead.state()).isEqualTo(WebSocketSession.State.CLOSED);
+    await().atMost(Duration.ofSeconds(10)).until(() -> link.state() == io.xbosh.upstream.UpstreamLink.State.CLOSED);
+    assertThat(dead.pings()).isGreaterThanOrEqualTo(1);
     assertThat(xbosh.xbosh().pod().metrics().scrape()).contains("xbosh_websocket_errors_total{condition=\"dead-peer\"");
     WsClient.await(net.close());
   }
