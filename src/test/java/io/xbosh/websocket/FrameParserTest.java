@@ -18,7 +18,7 @@ class FrameParserTest {
   }
 
   @Test
-  void openAndCloseAreFramingElements() {
+  void w02_openAndCloseAreFramingElements() {
     assertThat(parser.parse("<open xmlns='" + FRAMING + "' to='example.org' version='1.0' xml:lang='de' from='a@example.org'/>"))
         .isEqualTo(new ClientFrame.Open("example.org", "a@example.org", "de", "1.0"));
     assertThat(parser.parse("<open xmlns='" + FRAMING + "'/>")).isEqualTo(new ClientFrame.Open(null, null, null, null));
@@ -28,7 +28,7 @@ class FrameParserTest {
   }
 
   @Test
-  void stanzasAreReserialisedForTheC2sStreamWhoseDefaultIsJabberClient() {
+  void w04_stanzasAreReserialisedForTheC2sStreamWhoseDefaultIsJabberClient() {
     assertThat(parser.parse("<message xmlns='jabber:client' to='b@x'><body>a &amp; b &lt;</body></message>"))
         .isEqualTo(new ClientFrame.Element("<message to=\"b@x\"><body>a &amp; b &lt;</body></message>"));
     // unqualified, as in a BOSH body: jabber:client
@@ -42,7 +42,7 @@ class FrameParserTest {
   }
 
   @Test
-  void exactlyOneWholeElementPerMessage() {
+  void w04_w06_exactlyOneWholeElementPerMessage() {
     refused("<message/><message/>", StreamError.NOT_WELL_FORMED);
     refused("<message><body>half", StreamError.NOT_WELL_FORMED);
     refused("</message>", StreamError.NOT_WELL_FORMED);
@@ -54,7 +54,7 @@ class FrameParserTest {
   }
 
   @Test
-  void noStreamLevelElementReachesTheServersStream() {
+  void w06_noStreamLevelElementReachesTheServersStream() {
     refused("<stream:stream xmlns:stream='http://etherx.jabber.org/streams' to='x' version='1.0'>", StreamError.UNSUPPORTED_STANZA_TYPE);
     refused("<stream:stream xmlns:stream='http://etherx.jabber.org/streams' to='x' version='1.0'/>", StreamError.UNSUPPORTED_STANZA_TYPE);
     refused("</stream:stream>", StreamError.NOT_WELL_FORMED);
@@ -67,7 +67,7 @@ class FrameParserTest {
   }
 
   @Test
-  void restrictedXmlIsRefused() {
+  void w06_restrictedXmlIsRefused() {
     refused("<!DOCTYPE m [<!ENTITY x 'y'>]><message>&x;</message>", StreamError.RESTRICTED_XML);
     refused("<!DOCTYPE m SYSTEM 'file:///etc/passwd'><message/>", StreamError.RESTRICTED_XML);
     refused("<message>&undeclared;</message>", StreamError.RESTRICTED_XML);
@@ -77,7 +77,7 @@ class FrameParserTest {
   }
 
   @Test
-  void boundsAreEnforced() {
+  void w06_boundsAreEnforced() {
     refused("<message><body>" + "x".repeat(1024) + "</body></message>", StreamError.POLICY_VIOLATION);
     // bytes, not characters: 400 three-byte characters are 1200 bytes
     refused("<message><body>" + "€".repeat(400) + "</body></message>", StreamError.POLICY_VIOLATION);

@@ -48,7 +48,7 @@ class WebSocketDrainIT {
   }
 
   @Test
-  void drainSendsCloseWithSeeOtherUriAtOnceAndRefusesNewHandshakes() throws Exception {
+  void w07_drainSendsCloseWithSeeOtherUriAtOnceAndRefusesNewHandshakes() throws Exception {
     String other = "wss://chat.example.org/xmpp-websocket";
     InProcessXbosh xbosh = pod(Map.of("XBOSH_WS_SEE_OTHER_URI", other, "XBOSH_DRAIN_SECONDS", "30"));
     try (WsClient c = WsClient.connect(client, WsClient.options(xbosh.port(), "/xmpp-websocket"))) {
@@ -72,7 +72,7 @@ class WebSocketDrainIT {
   }
 
   @Test
-  void withoutSeeOtherUriTheStreamLastsTheDrainThenGetsSystemShutdown() throws Exception {
+  void w07_withoutSeeOtherUriTheStreamLastsTheDrainThenGetsSystemShutdown() throws Exception {
     InProcessXbosh xbosh = pod(Map.of("XBOSH_DRAIN_SECONDS", "1"));
     try (WsClient c = WsClient.connect(client, WsClient.options(xbosh.port(), "/xmpp-websocket"))) {
       c.login(DOMAIN, "alice", "alicepw", "drain2");

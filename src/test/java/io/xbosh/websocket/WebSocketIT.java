@@ -77,7 +77,7 @@ class WebSocketIT {
   }
 
   @Test
-  void loginOverWebSocketAndExchangeMessagesWithABoshUserThenClose() throws Exception {
+  void w02_w03_w04_loginOverWebSocketAndExchangeMessagesWithABoshUserThenClose() throws Exception {
     BoshSession bob = BoshSession.login(http, List.of(xbosh.endpoint()), DOMAIN, "bob", "bobpw", "bosh");
     try (WsClient alice = connect()) {
       alice.login(DOMAIN, "alice", "alicepw", "ws");
@@ -106,7 +106,7 @@ class WebSocketIT {
   }
 
   @Test
-  void theServersStreamErrorIsRelayedThenClose() throws Exception {
+  void w05_theServersStreamErrorIsRelayedThenClose() throws Exception {
     // a second stream for the same full JID: Prosody ends the first with <conflict/> (RFC 6120 §4.9.3.3)
     try (WsClient first = connect(); WsClient second = connect()) {
       first.login(DOMAIN, "carol", "carolpw", "same");
@@ -119,7 +119,7 @@ class WebSocketIT {
   }
 
   @Test
-  void aDomainTheServerDoesNotServeGetsTheServersHostUnknownThenClose() throws Exception {
+  void w05_aDomainTheServerDoesNotServeGetsTheServersHostUnknownThenClose() throws Exception {
     try (WsClient c = connect()) {
       c.send(WsClient.open("nowhere.invalid"));
       assertThat(c.next()).startsWith("<open xmlns=\"" + WsClient.FRAMING + "\"");
@@ -130,7 +130,7 @@ class WebSocketIT {
   }
 
   @Test
-  void anOpenWithoutToOrWithAnotherVersionIsRefused() throws Exception {
+  void w02_w06_anOpenWithoutToOrWithAnotherVersionIsRefused() throws Exception {
     for (String[] open : new String[][] {
         {"<open xmlns='" + WsClient.FRAMING + "' version='1.0'/>", "host-unknown"},
         {"<open xmlns='" + WsClient.FRAMING + "' to='" + DOMAIN + "' version='2.0'/>", "unsupported-version"}}) {
@@ -147,7 +147,7 @@ class WebSocketIT {
   // ---- handshake
 
   @Test
-  void handshakeWithoutTheXmppSubprotocolIsRefusedWith400() {
+  void w01_handshakeWithoutTheXmppSubprotocolIsRefusedWith400() {
     WebSocketConnectOptions noProtocol = new WebSocketConnectOptions().setHost("127.0.0.1").setPort(xbosh.port()).setURI(PATH);
     assertThatThrownBy(() -> WsClient.connect(client, noProtocol))
         .isInstanceOf(ExecutionException.class).cause().isInstanceOf(UpgradeRejectedException.class)
@@ -155,7 +155,7 @@ class WebSocketIT {
   }
 
   @Test
-  void crossOriginPageNotListedIsRefusedWith403ListedAndSameOriginAndOriginlessAreAdmitted() throws Exception {
+  void w01_w09_crossOriginPageNotListedIsRefusedWith403ListedAndSameOriginAndOriginlessAreAdmitted() throws Exception {
     assertThat(handshakeStatus("Sec-WebSocket-Protocol: xmpp\r\nOrigin: https://evil.example\r\n")).isEqualTo(403);
     assertThat(handshakeStatus("Sec-WebSocket-Protocol: xmpp\r\nOrigin: http://127.0.0.1:1\r\n")).isEqualTo(403);
     assertThat(handshakeStatus("Sec-WebSocket-Protocol: xmpp\r\nOrigin: https://app.example.org\r\n")).isEqualTo(101);
@@ -194,7 +194,7 @@ class WebSocketIT {
   }
 
   @Test
-  void plainGetOnTheWebSocketPathGets426AndBoshStillAnswersOnItsPath() throws Exception {
+  void w01_plainGetOnTheWebSocketPathGets426() throws Exception {
     var res = http.send(java.net.http.HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + xbosh.port() + PATH)).GET().build(),
         java.net.http.HttpResponse.BodyHandlers.ofString());
     assertThat(res.statusCode()).isEqualTo(426);
@@ -219,7 +219,7 @@ class WebSocketIT {
   }
 
   @Test
-  void badInputEndsOnlyItsOwnStreamWithTheRightError() throws Exception {
+  void w06_badInputEndsOnlyItsOwnStreamWithTheRightError() throws Exception {
     BoshSession bob = BoshSession.login(http, List.of(xbosh.endpoint()), DOMAIN, "bob", "bobpw", "bystander");
     try (WsClient alice = connect()) {
       alice.login(DOMAIN, "alice", "alicepw", "bystander");
@@ -263,7 +263,7 @@ class WebSocketIT {
 
   /** Pings off on this pod: a client that does not read cannot answer them and would count as dead. */
   @Test
-  void aClientThatStopsReadingPausesTheServerAndGetsEverythingInOrderOnceItReads() throws Exception {
+  void w10_aClientThatStopsReadingPausesTheServerAndGetsEverythingInOrderOnceItReads() throws Exception {
     int n = 3000;
     String filler = "y".repeat(2000);
     try (InProcessXbosh pod = InProcessXbosh.start(Map.of("XBOSH_UPSTREAM", "127.0.0.1:" + prosody.c2sPort(),
@@ -307,7 +307,7 @@ class WebSocketIT {
   }
 
   @Test
-  void aPeerThatAnswersPingsStaysOpen() throws Exception {
+  void w08_aPeerThatAnswersPingsStaysOpen() throws Exception {
     WsClient[] c = new WsClient[1];
     WebSocketSession s = newSession(() -> c[0] = connect());
     try {
@@ -323,7 +323,7 @@ class WebSocketIT {
   }
 
   @Test
-  void aDeadPeerIsDetectedByPingAndItsUpstreamClosed() throws Exception {
+  void w08_aDeadPeerIsDetectedByPingAndItsUpstreamClosed() throws Exception {
     NetClient net = vertx.createNetClient();
     StringBuilder in = new StringBuilder();
     CompletableFuture<Void> gone = new CompletableFuture<>();

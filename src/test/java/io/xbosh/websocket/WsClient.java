@@ -100,7 +100,7 @@ final class WsClient implements AutoCloseable {
     assertThat(next()).startsWith("<success xmlns=\"urn:ietf:params:xml:ns:xmpp-sasl\"");
     send(open(domain));
     assertThat(next()).startsWith("<open ").contains("xmlns=\"" + FRAMING + "\"").contains(" id=\"");
-    assertThat(next()).startsWith("<stream:features").contains("urn:ietf:params:xml:ns:xmpp-bind");
+    assertThat(next()).startsWith("<stream:features").contains("urn:ietf:params:xml:ns:xmpp-bind").doesNotContain("starttls");
     send("<iq xmlns='jabber:client' type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>" + resource
         + "</resource></bind></iq>");
     String bound = next();
