@@ -63,13 +63,13 @@ final class WebSocketSession implements LinkSink {
   private final Settings settings;
   private final WebSocketSessions sessions;
 
-  private State state = State.AWAITING_OPEN;
+  private volatile State state = State.AWAITING_OPEN;
   private SessionParams params;
   private UpstreamLink link;
   private String serverFrom;
   /** a client {@code <open/>} restarted the stream: the next server message is preceded by xbosh's {@code <open/>} */
   private boolean restartPending;
-  private boolean clientPaused;
+  private volatile boolean clientPaused;
   /** a delivery waiting for the socket's write queue to drain */
   private Promise<Delivery> writing;
   /** a ping is out and nothing has been heard since */
@@ -102,6 +102,11 @@ final class WebSocketSession implements LinkSink {
 
   State state() {
     return state;
+  }
+
+  /** Whether reading from the client is paused because the server reads slower (for tests). */
+  boolean clientPaused() {
+    return clientPaused;
   }
 
   /** The upstream link once the stream is open, else null (for tests). */

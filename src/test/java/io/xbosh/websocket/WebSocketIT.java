@@ -295,6 +295,37 @@ class WebSocketIT {
     }
   }
 
+  @Test
+  void w10_aServerThatStopsReadingPausesTheClientAndGetsEverythingInOrderOnceItReads() throws Exception {
+    int n = 2000;
+    String filler = "z".repeat(2000);
+    try (io.xbosh.testing.StalledXmppServer stalled = new io.xbosh.testing.StalledXmppServer();
+        InProcessXbosh pod = InProcessXbosh.start(Map.of("XBOSH_UPSTREAM", "127.0.0.1:" + stalled.port(), "XBOSH_WS_PING_SECONDS", "0"))) {
+      WebSocketSessions podSessions = pod.xbosh().webSockets();
+      java.util.Set<String> before = podSessions.ids();
+      try (WsClient c = WsClient.connect(client, WsClient.options(pod.port(), PATH))) {
+        WebSocketSession s = podSessions.get(await().atMost(Duration.ofSeconds(10)).until(
+            () -> podSessions.ids().stream().filter(i -> !before.contains(i)).findFirst().orElse(null), java.util.Objects::nonNull));
+        c.openStream("stalled.test");
+        for (int i = 0; i < n; i++) {
+          c.ws.writeTextMessage("<message xmlns='jabber:client' to='x@stalled.test'><body>m" + i + " " + filler + "</body></message>");
+        }
+        // the server's socket is full: xbosh stops reading the client instead of buffering
+        await().atMost(Duration.ofSeconds(60)).until(s::clientPaused);
+        stalled.startReading();
+        await().atMost(Duration.ofSeconds(60)).until(() -> stalled.received().contains("m" + (n - 1) + " "));
+        String received = stalled.received();
+        int at = -1;
+        for (int i = 0; i < n; i++) {
+          int next = received.indexOf("<body>m" + i + " ");
+          assertThat(next).as("message " + i + " after message " + (i - 1)).isGreaterThan(at);
+          at = next;
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> !s.clientPaused());
+      }
+    }
+  }
+
   // ---- keepalive
 
   /** The pod's session of the WebSocket connected in {@code connect}, found as the one id that it added. */
