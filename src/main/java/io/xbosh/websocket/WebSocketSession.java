@@ -7,6 +7,7 @@ import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.ServerWebSocket;
 import io.xbosh.protocol.BoshException;
+import io.xbosh.protocol.Negotiator;
 import io.xbosh.protocol.Redact;
 import io.xbosh.protocol.SessionParams;
 import io.xbosh.protocol.TerminateCondition;
@@ -228,7 +229,7 @@ final class WebSocketSession implements LinkSink {
       return;
     }
     params = new SessionParams(0, 0, 0, 0, 0, null, "text/xml; charset=utf-8", false, open.to(),
-        open.lang() == null ? "en" : open.lang(), open.from(), null);
+        Negotiator.lang(open.lang()), open.from(), null);
     to(State.CONNECTING);
     ws.pause();
     long started = System.nanoTime();
@@ -244,7 +245,7 @@ final class WebSocketSession implements LinkSink {
 
   /** RFC 7395 §3.4 and RFC 6120 §4.7: what an {@code <open/>} must carry. */
   private static StreamError check(ClientFrame.Open open) {
-    if (open.to() == null || open.to().isEmpty()) {
+    if (open.to() == null || open.to().isEmpty() || !Negotiator.isDomain(open.to())) {
       return StreamError.HOST_UNKNOWN;
     }
     if (!"1.0".equals(open.version())) {
@@ -263,8 +264,8 @@ final class WebSocketSession implements LinkSink {
     serverFrom = c.opened().from() != null ? c.opened().from() : params.to();
     log.info("ws={} stream open to {} (server stream {})", id, params.to(), c.opened().id());
     to(State.OPEN);
-    ws.writeTextMessage(Framing.open(serverFrom, c.opened().id(), params.lang()));
-    ws.writeTextMessage(c.opened().features());
+    write(Framing.open(serverFrom, c.opened().id(), params.lang()));
+    write(c.opened().features());
     link.attach(this);
     ws.resume();
   }
@@ -301,7 +302,7 @@ final class WebSocketSession implements LinkSink {
     } else if (frame instanceof ClientFrame.Close) {
       // RFC 7395 §3.6: end the server's stream, answer <close/>, close the socket
       link.apply(new Forward(0, "", false, true));
-      ws.writeTextMessage(Framing.close());
+      write(Framing.close());
       to(State.CLOSED);
     } else if (frame instanceof ClientFrame.Element element) {
       if (log.isTraceEnabled()) {
@@ -338,10 +339,10 @@ final class WebSocketSession implements LinkSink {
 
   private void endWith(String error) {
     if (state == State.AWAITING_OPEN || state == State.CONNECTING) {
-      ws.writeTextMessage(Framing.open(params != null ? params.to() : null, null, null));
+      write(Framing.open(params != null ? params.to() : null, null, null));
     }
-    ws.writeTextMessage(error);
-    ws.writeTextMessage(Framing.close());
+    write(error);
+    write(Framing.close());
     if (link != null) {
       link.shutdown();
     }
@@ -394,7 +395,7 @@ final class WebSocketSession implements LinkSink {
         return;
       }
       log.info("ws={} draining: see-other-uri {}", id, seeOtherUri);
-      ws.writeTextMessage(Framing.close(seeOtherUri));
+      write(Framing.close(seeOtherUri));
       if (link != null) {
         link.shutdown();
       }
@@ -416,10 +417,10 @@ final class WebSocketSession implements LinkSink {
     }
     if (restartPending) {
       restartPending = false;
-      ws.writeTextMessage(Framing.open(serverFrom, link.currentStreamId(), params.lang()));
+      write(Framing.open(serverFrom, link.currentStreamId(), params.lang()));
     }
     for (String stanza : stanzas) {
-      ws.writeTextMessage(stanza);
+      write(stanza);
     }
     sessions.metrics().stanzasOut(stanzas.size());
     if (!ws.writeQueueFull()) {
@@ -445,7 +446,7 @@ final class WebSocketSession implements LinkSink {
     }
     if (condition == null) {
       // RFC 7395 §3.6: the server's </stream:stream> becomes <close/>
-      ws.writeTextMessage(Framing.close());
+      write(Framing.close());
       to(State.CLOSING);
     } else if (condition == TerminateCondition.REMOTE_STREAM_ERROR && !children.isEmpty()) {
       endWith(children);
@@ -461,6 +462,11 @@ final class WebSocketSession implements LinkSink {
       // closed without a word from the server (cannot normally happen: ended comes first)
       fail(StreamError.REMOTE_CONNECTION_FAILED, "upstream link closed");
     }
+  }
+
+  /** One message to the client; a failed write means the socket is going, which its close handler sees. */
+  private void write(String message) {
+    ws.writeTextMessage(message).onFailure(e -> log.debug("ws={} write failed: {}", id, e.getMessage()));
   }
 
   private void cancelTimer(long timer) {

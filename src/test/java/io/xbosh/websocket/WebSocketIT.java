@@ -133,6 +133,7 @@ class WebSocketIT {
   void w02_w06_anOpenWithoutToOrWithAnotherVersionIsRefused() throws Exception {
     for (String[] open : new String[][] {
         {"<open xmlns='" + WsClient.FRAMING + "' version='1.0'/>", "host-unknown"},
+        {"<open xmlns='" + WsClient.FRAMING + "' to='no such&amp;domain' version='1.0'/>", "host-unknown"},
         {"<open xmlns='" + WsClient.FRAMING + "' to='" + DOMAIN + "' version='2.0'/>", "unsupported-version"}}) {
       try (WsClient c = connect()) {
         c.send(open[0]);
@@ -141,6 +142,20 @@ class WebSocketIT {
         assertThat(c.next()).startsWith("<close ");
         c.awaitClosed();
       }
+    }
+  }
+
+  @Test
+  void w12_streamManagementPassesThroughUntouched() throws Exception {
+    try (WsClient c = connect()) {
+      c.login(DOMAIN, "carol", "carolpw", "sm");
+      c.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>");
+      assertThat(c.until(m -> m.startsWith("<enabled"))).startsWith("<enabled xmlns=\"urn:xmpp:sm:3\"").contains("resume=\"true\"");
+      c.send("<iq xmlns='jabber:client' type='get' id='sm1' to='" + DOMAIN + "'><ping xmlns='urn:xmpp:ping'/></iq>");
+      c.until(m -> m.contains("id=\"sm1\""));
+      // the server counted the one stanza it handled since <enable/>
+      c.send("<r xmlns='urn:xmpp:sm:3'/>");
+      assertThat(c.until(m -> m.startsWith("<a "))).isEqualTo("<a xmlns=\"urn:xmpp:sm:3\" h=\"1\"/>");
     }
   }
 
