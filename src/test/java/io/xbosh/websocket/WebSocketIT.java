@@ -182,9 +182,13 @@ class WebSocketIT {
 
   /** A handshake by hand: the status of the answer. */
   private static int handshakeStatus(String headers) throws Exception {
+    return handshakeStatus(xbosh.port(), headers);
+  }
+
+  private static int handshakeStatus(int port, String headers) throws Exception {
     NetClient net = vertx.createNetClient();
     try {
-      NetSocket socket = WsClient.await(net.connect(xbosh.port(), "127.0.0.1"));
+      NetSocket socket = WsClient.await(net.connect(port, "127.0.0.1"));
       StringBuilder in = new StringBuilder();
       socket.handler(b -> {
         synchronized (in) {
@@ -213,6 +217,14 @@ class WebSocketIT {
     var res = http.send(java.net.http.HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + xbosh.port() + PATH)).GET().build(),
         java.net.http.HttpResponse.BodyHandlers.ofString());
     assertThat(res.statusCode()).isEqualTo(426);
+  }
+
+  @Test
+  void w01_anEmptyPathTurnsTheEndpointOffAndLeavesBoshAlone() throws Exception {
+    try (InProcessXbosh pod = InProcessXbosh.start(Map.of("XBOSH_UPSTREAM", "127.0.0.1:" + prosody.c2sPort(), "XBOSH_WS_PATH", ""))) {
+      assertThat(handshakeStatus(pod.port(), "Sec-WebSocket-Protocol: xmpp\r\n")).isEqualTo(404);
+      BoshSession.login(http, List.of(pod.endpoint()), DOMAIN, "carol", "carolpw", "no-ws").sendBody("type='terminate'", "");
+    }
   }
 
   // ---- bad input: each gets its stream error then <close/>, and nobody else is disturbed
