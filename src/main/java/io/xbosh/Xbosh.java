@@ -17,6 +17,7 @@ import io.xbosh.session.RedisSessionStore;
 import io.xbosh.session.SessionStore;
 import io.xbosh.upstream.ConfiguredResolver;
 import io.xbosh.upstream.UpstreamResolver;
+import io.xbosh.websocket.WebSocketSessions;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -34,14 +35,18 @@ public final class Xbosh {
   private final Vertx vertx;
   private final XboshConfig config;
   private final Pod pod;
+  private final WebSocketSessions webSockets;
   private final List<String> deployments = new ArrayList<>();
   private int port;
   private int managementPort = -1;
+  /** the stop under way or done: stopping twice (a drain's stop, then the caller's) stops once */
+  private Future<Void> stopped;
 
-  private Xbosh(Vertx vertx, XboshConfig config, Pod pod) {
+  private Xbosh(Vertx vertx, XboshConfig config, Pod pod, WebSocketSessions webSockets) {
     this.vertx = vertx;
     this.config = config;
     this.pod = pod;
+    this.webSockets = webSockets;
   }
 
   private static io.vertx.core.dns.DnsClient dnsClient(Vertx vertx, XboshConfig config) {
@@ -58,7 +63,9 @@ public final class Xbosh {
     Backend backend = createBackend(vertx, config, metrics);
     SessionStore store = backend.store();
     Pod pod = new Pod(vertx, config.nodeId(), store, backend.bus(), metrics, config.maxSessions(), config.maxHeldRequests());
-    Xbosh x = new Xbosh(vertx, config, pod);
+    WebSocketSessions webSockets = new WebSocketSessions(vertx, metrics);
+    metrics.bindTransports(pod::ownedSessions, webSockets::count);
+    Xbosh x = new Xbosh(vertx, config, pod, webSockets);
     UpstreamResolver resolver = new ConfiguredResolver(config.upstream(), config.upstreamHosts(), config.domains(),
         config.routeAllow(), config.srvMode() ? dnsClient(vertx, config) : null);
     int port;
@@ -74,7 +81,7 @@ public final class Xbosh {
         config.maxPreauthSessions(), config.maxPreauthPerAddress(), config.createsPerSecond()));
     List<HttpVerticle> verticles = new ArrayList<>();
     for (int i = 0; i < config.eventLoops(); i++) {
-      verticles.add(new HttpVerticle(config, pod, resolver, limits, port));
+      verticles.add(new HttpVerticle(config, pod, resolver, limits, port, webSockets));
     }
     // instances bound to one host:port share its listener; Vert.x does not share a port 0
     return pod.start(config.sweepMs())
@@ -151,18 +158,31 @@ public final class Xbosh {
     return pod;
   }
 
+  /** This pod's WebSocket streams. */
+  public WebSocketSessions webSockets() {
+    return webSockets;
+  }
+
   public XboshConfig config() {
     return config;
   }
 
   /** SIGTERM: drains for the configured time (see {@link Pod#drain}), then stops. */
   public Future<Void> drainAndStop() {
-    return pod.drain(config.drainSeconds() * 1000L).eventually(this::stop);
+    long drainMs = config.drainSeconds() * 1000L;
+    return Future.join(pod.drain(drainMs), webSockets.drain(drainMs, config.wsSeeOtherUri())).<Void>mapEmpty().eventually(this::stop);
   }
 
   /** Ends owned sessions with system-shutdown, stops the listeners and closes the store. */
-  public Future<Void> stop() {
-    return pod.shutdown()
+  public synchronized Future<Void> stop() {
+    if (stopped == null) {
+      stopped = stopOnce();
+    }
+    return stopped;
+  }
+
+  private Future<Void> stopOnce() {
+    return Future.join(pod.shutdown(), webSockets.shutdown())
         .compose(v -> {
           List<Future<Void>> undeploys = new ArrayList<>();
           for (String id : deployments) {

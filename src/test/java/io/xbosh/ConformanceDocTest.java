@@ -30,9 +30,11 @@ class ConformanceDocTest {
 
   static {
     IDS.addAll(List.of("X-01", "X-02", "X-03", "X-04"));
+    // RFC 7395, XMPP over WebSocket
+    IntStream.rangeClosed(1, 12).mapToObj(i -> String.format("W-%02d", i)).forEach(IDS::add);
   }
 
-  static final Pattern ROW = Pattern.compile("^\\| ([BX]-\\d\\d) \\| ([MSO]) \\| (done|partial|not built) \\|\\s*([^|]*?)\\s*\\|\\s*([^|]*?)\\s*\\|$");
+  static final Pattern ROW = Pattern.compile("^\\| ([BXW]-\\d\\d) \\| ([MSO]) \\| (done|partial|not built) \\|\\s*([^|]*?)\\s*\\|\\s*([^|]*?)\\s*\\|$");
 
   record Row(String id, String status, List<String> tests, String notes) {
   }
@@ -40,7 +42,7 @@ class ConformanceDocTest {
   static Map<String, Row> rows() throws IOException {
     Map<String, Row> rows = new LinkedHashMap<>();
     for (String line : Files.readAllLines(Path.of("docs/CONFORMANCE.md"))) {
-      if (!line.matches("^\\| [BX]-\\d\\d .*")) {
+      if (!line.matches("^\\| [BXW]-\\d\\d .*")) {
         continue;
       }
       Matcher m = ROW.matcher(line);

@@ -20,6 +20,10 @@ public record XboshConfig(
     String httpPath,
     int managementPort,
     Secret adminToken,
+    String wsPath,
+    int wsMaxFrameBytes,
+    int wsPingSeconds,
+    String wsSeeOtherUri,
     String redisUrl,
     boolean redisCluster,
     int redisPoolSize,
@@ -152,6 +156,10 @@ public record XboshConfig(
       new Variable("XBOSH_HTTP_PATH", "/http-bind", "path of the BOSH endpoint"),
       new Variable("XBOSH_MANAGEMENT_PORT", "(unset: the HTTP port)", "port of a second listener, on XBOSH_HTTP_HOST, for /health, /ready, /metrics and the admin API; these then leave the BOSH port (0 picks a free one)"),
       new Variable("XBOSH_ADMIN_TOKEN_FILE", "(unset: no admin API)", "file holding the bearer token of the admin API (/admin/..., on the management port only), e.g. mounted from a Secret"),
+      new Variable("XBOSH_WS_PATH", "/xmpp-websocket", "path of the XMPP-over-WebSocket endpoint (RFC 7395) on the same port; empty or off: none"),
+      new Variable("XBOSH_WS_MAX_FRAME_BYTES", "65536", "largest WebSocket message (one client element) accepted; larger ones end the stream with policy-violation"),
+      new Variable("XBOSH_WS_PING_SECONDS", "30", "seconds between WebSocket pings; a peer that answers nothing for that long again is dead and its XMPP stream closed; 0: no pings"),
+      new Variable("XBOSH_WS_SEE_OTHER_URI", "(unset)", "on SIGTERM, WebSocket clients get <close see-other-uri='...'/> with this URI (the public wss:// address of the deployment) at once; unset: they keep their stream until the drain time is up, then system-shutdown"),
       new Variable("XBOSH_HTTP_TLS_CERT", "(unset: plain HTTP)", "PEM certificate chain: the listener speaks HTTPS (set XBOSH_HTTP_TLS_KEY with it)"),
       new Variable("XBOSH_HTTP_TLS_KEY", "(unset)", "PEM private key of XBOSH_HTTP_TLS_CERT"),
       new Variable("XBOSH_TRUST_FORWARDED_PROTO", "false", "true: a request whose X-Forwarded-Proto is https came encrypted (set only behind a proxy that overwrites the header); sessions begun encrypted refuse plain requests"),
@@ -286,6 +294,18 @@ public record XboshConfig(
           }
           return token;
         }),
+        wsPath(env, r),
+        r.intIn("XBOSH_WS_MAX_FRAME_BYTES", 65536, 1024, 16 * 1024 * 1024),
+        r.intIn("XBOSH_WS_PING_SECONDS", 30, 0, 3600),
+        r.get("XBOSH_WS_SEE_OTHER_URI", null, s -> {
+          if (!s.startsWith("wss://") && !s.startsWith("ws://")) {
+            throw new IllegalArgumentException("must start with wss:// or ws://");
+          }
+          if (s.chars().anyMatch(ch -> ch < 0x21 || ch == '"' || ch == '\'' || ch == '<' || ch == '>' || ch == '&')) {
+            throw new IllegalArgumentException("must be a URI without spaces, quotes, <, > or &");
+          }
+          return s;
+        }),
         r.redacted("XBOSH_REDIS_URL", XboshConfig::redactUrl, XboshConfig::parseRedisUrls),
         r.get("XBOSH_REDIS_CLUSTER", false, XboshConfig::bool),
         r.intIn("XBOSH_REDIS_POOL_SIZE", 32, 1, 1024),
@@ -377,6 +397,9 @@ public record XboshConfig(
     if (c.podDeadMs() < 3 * c.heartbeatMs()) {
       r.error("XBOSH_POD_DEAD_MS must be at least three times XBOSH_HEARTBEAT_MS (a pod may miss two beats and live)");
     }
+    if (c.wsPath() != null && c.wsPath().equals(c.httpPath())) {
+      r.error("XBOSH_WS_PATH and XBOSH_HTTP_PATH must differ");
+    }
     r.check();
     return c;
   }
@@ -456,6 +479,20 @@ public record XboshConfig(
     if (c.redisPassword() != null && c.redisUrls().stream().anyMatch(u -> u.matches("[a-z]+://[^@/]*:[^@/]*@.*"))) {
       r.error("XBOSH_REDIS_URL has a password and XBOSH_REDIS_PASSWORD(_FILE) is set: set one of them");
     }
+  }
+
+  /** The WebSocket path; set but empty, or {@code off}: no WebSocket endpoint. */
+  private static String wsPath(Map<String, String> env, Reader r) {
+    String raw = env.get("XBOSH_WS_PATH");
+    if (raw != null && (raw.isBlank() || raw.trim().equals("off"))) {
+      return null;
+    }
+    return r.get("XBOSH_WS_PATH", "/xmpp-websocket", s -> {
+      if (!s.startsWith("/")) {
+        throw new IllegalArgumentException("must start with / (or be empty or off)");
+      }
+      return s;
+    });
   }
 
   private static String readable(String s) {

@@ -19,6 +19,9 @@ import io.xbosh.protocol.Negotiator;
 import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.UpstreamResolver;
 import io.xbosh.upstream.UpstreamSecurity;
+import io.xbosh.websocket.WebSocketEndpoint;
+import io.xbosh.websocket.WebSocketSessions;
+import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,14 +42,17 @@ public final class HttpVerticle extends VerticleBase {
   private final UpstreamResolver resolver;
   private final ClientLimits limits;
   private final int port;
+  private final WebSocketSessions webSockets;
   private HttpServer server;
   private HttpServerOptions options;
   private boolean guardMissingReported;
   private NetClient netClient;
 
   /** @param limits the pod's per-address limits, shared by every instance */
-  public HttpVerticle(XboshConfig config, Pod pod, UpstreamResolver resolver, ClientLimits limits, int port) {
+  public HttpVerticle(XboshConfig config, Pod pod, UpstreamResolver resolver, ClientLimits limits, int port,
+      WebSocketSessions webSockets) {
     this.config = config;
+    this.webSockets = webSockets;
     this.pod = pod;
     this.resolver = resolver;
     this.limits = limits;
@@ -59,12 +65,13 @@ public final class HttpVerticle extends VerticleBase {
         .setConnectTimeout(config.connectTimeoutMs())
         .setTcpNoDelay(true)
         .setTcpKeepAlive(true));
+    Connector connector = new Connector(vertx, resolver, netClient, new Connector.Settings(config.maxStanzaBytes(), config.maxQueuedStanzas(),
+        config.maxReadAheadBytes(), config.connectTimeoutMs(), UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust())));
     BoshHandler bosh = new BoshHandler(pod,
         new BodyParser(32, 64, config.maxBodyBytes()),
         new Negotiator(new Negotiator.Limits(config.maxWait(), config.maxHold(), config.inactivity(),
             config.pollingInactivity(), config.polling())),
-        new Connector(vertx, resolver, netClient, new Connector.Settings(config.maxStanzaBytes(), config.maxQueuedStanzas(), config.maxReadAheadBytes(),
-            config.connectTimeoutMs(), UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust()))),
+        connector,
         new BoshHandler.Settings(config.maxBodyBytes(), config.maxPause(), config.maxStreams(), config.corsOrigins(),
             config.trustForwardedProto(), config.trustForwardedFor(), config.preauthSeconds()),
         limits);
@@ -76,10 +83,20 @@ public final class HttpVerticle extends VerticleBase {
           System.nanoTime() - start));
       rc.next();
     }).handler(bosh);
+    if (config.wsPath() != null) {
+      router.get(config.wsPath()).handler(new WebSocketEndpoint(pod, webSockets, connector, new WebSocketEndpoint.Settings(
+          config.wsMaxFrameBytes(), config.wsPingSeconds() * 1000L, config.connectTimeoutMs(), config.maxSessions(), config.corsOrigins())));
+    }
     if (!config.separateManagement()) {
       probes(router, pod);
     }
     options = new HttpServerOptions();
+    if (config.wsPath() != null) {
+      // RFC 7395 §3.1; messages up to twice the bound reach the session, which answers policy-violation
+      options.setWebSocketSubProtocols(List.of("xmpp"))
+          .setMaxWebSocketMessageSize(config.wsMaxFrameBytes() * 2)
+          .setMaxWebSocketFrameSize(config.wsMaxFrameBytes() * 2);
+    }
     if (config.httpTlsCert() != null) {
       options.setSsl(true).setKeyCertOptions(new PemKeyCertOptions().setCertPath(config.httpTlsCert()).setKeyPath(config.httpTlsKey()));
     }

@@ -112,6 +112,26 @@ public final class XboshMetrics implements AutoCloseable {
     Gauge.builder("xbosh.requests.held", heldRequests).description("HTTP requests this pod is holding").register(registry);
   }
 
+  /** Gauges of the sessions this pod holds, by transport: BOSH (sessions owned) and WebSocket (RFC 7395 streams). */
+  public void bindTransports(Supplier<Number> bosh, Supplier<Number> websocket) {
+    Gauge.builder("xbosh.sessions.transport", bosh).tag("transport", "bosh").description("sessions this pod holds, by transport")
+        .register(registry);
+    Gauge.builder("xbosh.sessions.transport", websocket).tag("transport", "websocket").description("sessions this pod holds, by transport")
+        .register(registry);
+  }
+
+  /** A WebSocket stream began (its handshake was accepted). */
+  public void webSocketStarted() {
+    io.micrometer.core.instrument.Counter.builder("xbosh.sessions.started").tag("transport", "websocket")
+        .description("sessions started on this pod, by transport (BOSH creations are xbosh_sessions_total)").register(registry).increment();
+  }
+
+  /** A WebSocket stream ended with xbosh's own stream error, or its peer was found dead. */
+  public void webSocketError(String condition) {
+    io.micrometer.core.instrument.Counter.builder("xbosh.websocket.errors").tag("condition", condition)
+        .description("WebSocket streams ended by xbosh's own stream error, or found dead (dead-peer)").register(registry).increment();
+  }
+
   /** One HTTP request on the BOSH path, by what became of it. */
   public void request(String outcome) {
     Counter.builder("xbosh.http.requests").description("HTTP requests on the BOSH path, by what became of them")

@@ -34,6 +34,16 @@ public final class Negotiator {
     this.limits = limits;
   }
 
+  /** Whether {@code to} is a well-formed domain, as a session's {@code to} must be (also XMPP over WebSocket's). */
+  public static boolean isDomain(String to) {
+    return DOMAIN.matcher(to).matches();
+  }
+
+  /** The stream's {@code xml:lang}: the client's when well-formed, else {@code en}. */
+  public static String lang(String lang) {
+    return lang == null || !LANG.matcher(lang).matches() ? "en" : lang;
+  }
+
   public SessionParams negotiate(BoshBody body) {
     String to = body.attr("to");
     if (to == null || to.isEmpty()) {

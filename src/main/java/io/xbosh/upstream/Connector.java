@@ -11,6 +11,7 @@ import io.xbosh.protocol.SessionParams;
 import io.xbosh.protocol.TerminateCondition;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
@@ -45,12 +46,23 @@ public final class Connector {
   private final UpstreamResolver resolver;
   private final NetClient netClient;
   private final Settings settings;
+  private final Map<String, String> stanzaScope;
 
   public Connector(Vertx vertx, UpstreamResolver resolver, NetClient netClient, Settings settings) {
+    this(vertx, resolver, netClient, settings, StreamReader.BODY_SCOPE);
+  }
+
+  private Connector(Vertx vertx, UpstreamResolver resolver, NetClient netClient, Settings settings, Map<String, String> stanzaScope) {
     this.vertx = vertx;
     this.resolver = resolver;
     this.netClient = netClient;
     this.settings = settings;
+    this.stanzaScope = stanzaScope;
+  }
+
+  /** The same connector for links whose stanzas stand alone (XMPP over WebSocket, RFC 7395 §3.3.3). */
+  public Connector standalone() {
+    return new Connector(vertx, resolver, netClient, settings, StreamReader.STANDALONE_SCOPE);
   }
 
   /**
@@ -69,7 +81,7 @@ public final class Connector {
     if (targets.isEmpty()) {
       return Future.failedFuture(new BoshException(TerminateCondition.HOST_UNKNOWN, "no server for " + params.to()));
     }
-    UpstreamLink link = new UpstreamLink(vertx, context, sid, stream, params, settings.limits());
+    UpstreamLink link = new UpstreamLink(vertx, context, sid, stream, params, settings.limits(), stanzaScope);
     Promise<StreamOpened> opened = Promise.promise();
     // the socket belongs to the event loop that connects it
     context.runOnContext(v -> link.open(netClient, targets.get(i), settings.connectTimeoutMs(), settings.security()).onComplete(opened));

@@ -28,7 +28,10 @@ import javax.xml.stream.XMLStreamException;
  */
 public final class StreamReader {
 
-  private static final Map<String, String> BODY_SCOPE = Map.of("", Namespaces.HTTPBIND, "stream", Namespaces.STREAMS);
+  /** Stanzas re-serialised for a BOSH {@code <body/>}, which declares httpbind and the stream prefix. */
+  public static final Map<String, String> BODY_SCOPE = Map.of("", Namespaces.HTTPBIND, "stream", Namespaces.STREAMS);
+  /** Stanzas that stand alone, every namespace declared on them (RFC 7395 §3.3.3: one element per WebSocket message). */
+  public static final Map<String, String> STANDALONE_SCOPE = Map.of();
   private static final String COMPRESS_FEATURE_NS = "http://jabber.org/features/compress";
   /** Bytes of the stream header at most, attributes included. */
   static final int MAX_HEADER_BYTES = 16 * 1024;
@@ -57,6 +60,7 @@ public final class StreamReader {
   private final Handler handler;
   private final int maxStanzaChars;
   private final int maxDepth;
+  private final Map<String, String> scope;
   private AsyncXMLStreamReader<AsyncByteArrayFeeder> reader;
   private ElementWriter writer;
   private boolean open;
@@ -68,7 +72,13 @@ public final class StreamReader {
   private long stanzaStart = -1;
 
   public StreamReader(Handler handler, int maxStanzaChars, int maxDepth) {
+    this(handler, maxStanzaChars, maxDepth, BODY_SCOPE);
+  }
+
+  /** @param scope the bindings the stanzas' new parent provides ({@link #BODY_SCOPE} or {@link #STANDALONE_SCOPE}) */
+  public StreamReader(Handler handler, int maxStanzaChars, int maxDepth, Map<String, String> scope) {
     this.handler = handler;
+    this.scope = scope;
     this.maxStanzaChars = maxStanzaChars;
     this.maxDepth = maxDepth;
     reset();
@@ -88,7 +98,7 @@ public final class StreamReader {
     // a factory per document: Aalto's factory merges the symbol table of every reader it made and
     // never resets it, so one shared by all links would grow with every name any server ever sent
     reader = factory().createAsyncForByteArray();
-    writer = new ElementWriter(BODY_SCOPE, null, null, maxStanzaChars);
+    writer = new ElementWriter(scope, null, null, maxStanzaChars);
     open = false;
     skipDepth = 0;
     stanzaStart = -1;

@@ -106,6 +106,8 @@ public final class UpstreamLink implements StreamReader.Handler {
   private final Promise<Void> authenticated = Promise.promise();
   private String streamId;
   private String streamFrom;
+  /** the id of the server's latest stream header (a restart gets a new one) */
+  private String currentStreamId;
   private LinkSink sink;
   /** a hand-over to the sink is under way or waits for its retry */
   private boolean inFlight;
@@ -125,6 +127,12 @@ public final class UpstreamLink implements StreamReader.Handler {
    *                (whose features go to the client in the creation response)
    */
   public UpstreamLink(Vertx vertx, Context context, String sid, String stream, SessionParams params, Limits limits) {
+    this(vertx, context, sid, stream, params, limits, StreamReader.BODY_SCOPE);
+  }
+
+  /** @param stanzaScope how server stanzas are re-serialised, see {@link StreamReader#STANDALONE_SCOPE} */
+  public UpstreamLink(Vertx vertx, Context context, String sid, String stream, SessionParams params, Limits limits,
+      Map<String, String> stanzaScope) {
     this.vertx = vertx;
     this.context = context;
     this.sid = sid;
@@ -132,7 +140,7 @@ public final class UpstreamLink implements StreamReader.Handler {
     this.params = params;
     this.limits = limits;
     this.batchLimit = Math.max(1, Math.min(MAX_BATCH, limits.maxQueuedStanzas()));
-    this.reader = new StreamReader(this, limits.maxStanzaChars(), 64);
+    this.reader = new StreamReader(this, limits.maxStanzaChars(), 64, stanzaScope);
   }
 
   public String sid() {
@@ -162,6 +170,11 @@ public final class UpstreamLink implements StreamReader.Handler {
 
   public Context context() {
     return context;
+  }
+
+  /** The id of the server's latest stream header; on the link's event loop. */
+  public String currentStreamId() {
+    return currentStreamId;
   }
 
   /** Stanzas read from the server and not yet handed to the sink. */
@@ -333,7 +346,7 @@ public final class UpstreamLink implements StreamReader.Handler {
    * Whether client payloads can be written now: false while the socket's write queue is full (the
    * server reads slower than the client sends). Then {@code whenWritable} runs once it has drained.
    */
-  boolean writable(Runnable whenWritable) {
+  public boolean writable(Runnable whenWritable) {
     if (state != State.OPEN || socket == null || !socket.writeQueueFull()) {
       return true;
     }
@@ -352,7 +365,7 @@ public final class UpstreamLink implements StreamReader.Handler {
   }
 
   /** Applies one client forward, in the session's order; on the link's event loop. */
-  void apply(Forward f) {
+  public void apply(Forward f) {
     if (state != State.OPEN) {
       return;
     }
@@ -418,6 +431,7 @@ public final class UpstreamLink implements StreamReader.Handler {
 
   @Override
   public void streamOpened(Map<String, String> attributes) {
+    currentStreamId = attributes.get("id");
     if (streamId == null) {
       streamId = attributes.get("id");
       streamFrom = attributes.get("from");

@@ -157,6 +157,29 @@ class XboshConfigTest {
   }
 
   @Test
+  void webSocketEndpointOnByDefaultOffWhenEmptyAndItsValuesChecked() {
+    XboshConfig c = XboshConfig.from(Map.of());
+    assertThat(c.wsPath()).isEqualTo("/xmpp-websocket");
+    assertThat(c.wsMaxFrameBytes()).isEqualTo(65536);
+    assertThat(c.wsPingSeconds()).isEqualTo(30);
+    assertThat(c.wsSeeOtherUri()).isNull();
+    assertThat(XboshConfig.from(Map.of("XBOSH_WS_PATH", "")).wsPath()).isNull();
+    assertThat(XboshConfig.from(Map.of("XBOSH_WS_PATH", "off")).wsPath()).isNull();
+    assertThat(XboshConfig.from(Map.of("XBOSH_WS_PATH", "/ws", "XBOSH_WS_SEE_OTHER_URI", "wss://chat.example.org/ws")).wsSeeOtherUri())
+        .isEqualTo("wss://chat.example.org/ws");
+    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_WS_PATH", "ws", "XBOSH_WS_PING_SECONDS", "-1",
+        "XBOSH_WS_MAX_FRAME_BYTES", "10", "XBOSH_WS_SEE_OTHER_URI", "https://x.example/\"><x")))
+        .hasMessageContaining("XBOSH_WS_PATH='ws': must start with /")
+        .hasMessageContaining("XBOSH_WS_PING_SECONDS='-1'")
+        .hasMessageContaining("XBOSH_WS_MAX_FRAME_BYTES='10'")
+        .hasMessageContaining("XBOSH_WS_SEE_OTHER_URI=");
+    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_WS_SEE_OTHER_URI", "wss://x.example/\"><x")))
+        .hasMessageContaining("must be a URI without spaces, quotes, <, > or &");
+    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_WS_PATH", "/http-bind")))
+        .hasMessageContaining("XBOSH_WS_PATH and XBOSH_HTTP_PATH must differ");
+  }
+
+  @Test
   void hostMapAndDomains() {
     XboshConfig c = XboshConfig.from(Map.of(
         "XBOSH_UPSTREAM_HOSTS", "a.example=10.0.0.1:5222, B.example=[::1]:5223",

@@ -17,6 +17,9 @@ class XboshMetricsTest {
   private static String scrapeAfterEverything() {
     try (XboshMetrics m = new XboshMetrics("pod-1")) {
       m.bindPod(() -> 3, () -> 2);
+      m.bindTransports(() -> 3, () -> 1);
+      m.webSocketStarted();
+      m.webSocketError("not-well-formed");
       m.request("bad_request");
       m.request("item-not-found");
       m.requestDuration("POST", 200, 5_000_000);

@@ -1,0 +1,92 @@
+package io.xbosh.websocket;
+
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.xbosh.metrics.XboshMetrics;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The WebSocket streams of this pod, shared by its event loops: counted for capacity and metrics,
+ * drained and shut down with the pod. Each stream stays on the event loop of its socket; this only
+ * keeps references and reaches them by {@code runOnContext}.
+ */
+public final class WebSocketSessions {
+
+  private static final Logger log = LoggerFactory.getLogger(WebSocketSessions.class);
+  private static final long POLL_MS = 100;
+
+  private final Vertx vertx;
+  private final XboshMetrics metrics;
+  private final Map<String, WebSocketSession> sessions = new ConcurrentHashMap<>();
+
+  public WebSocketSessions(Vertx vertx, XboshMetrics metrics) {
+    this.vertx = vertx;
+    this.metrics = metrics;
+  }
+
+  /** Open WebSocket streams on this pod. */
+  public int count() {
+    return sessions.size();
+  }
+
+  XboshMetrics metrics() {
+    return metrics;
+  }
+
+  /** A live stream, for tests and the admin view. */
+  WebSocketSession get(String id) {
+    return sessions.get(id);
+  }
+
+  java.util.Set<String> ids() {
+    return java.util.Set.copyOf(sessions.keySet());
+  }
+
+  void add(WebSocketSession s) {
+    sessions.put(s.id(), s);
+    metrics.webSocketStarted();
+  }
+
+  void remove(WebSocketSession s) {
+    sessions.remove(s.id(), s);
+  }
+
+  /**
+   * SIGTERM: with a {@code seeOtherUri}, every client is told at once to reconnect there (RFC 7395
+   * §3.6.1) and its stream ends; without one, streams go on until they end or the time is up.
+   *
+   * @return completes when no stream is left or {@code drainMs} has passed
+   */
+  public Future<Void> drain(long drainMs, String seeOtherUri) {
+    log.info("draining: {} WebSocket streams{}", sessions.size(), seeOtherUri == null ? "" : ", sent to " + seeOtherUri);
+    if (seeOtherUri != null) {
+      sessions.values().forEach(s -> s.redirect(seeOtherUri));
+    }
+    return whenEmpty(drainMs);
+  }
+
+  /** Ends every stream with system-shutdown; completes when they are closed (or after a few seconds). */
+  public Future<Void> shutdown() {
+    sessions.values().forEach(WebSocketSession::shutdown);
+    return whenEmpty(5000);
+  }
+
+  private Future<Void> whenEmpty(long ms) {
+    if (sessions.isEmpty()) {
+      return Future.succeededFuture();
+    }
+    Promise<Void> done = Promise.promise();
+    long deadline = System.nanoTime() + ms * 1_000_000L;
+    vertx.setPeriodic(POLL_MS, t -> {
+      if (sessions.isEmpty() || System.nanoTime() >= deadline) {
+        vertx.cancelTimer(t);
+        done.tryComplete();
+      }
+    });
+    return done.future();
+  }
+}
