@@ -458,7 +458,7 @@ class PodLivenessIT {
     return Long.parseLong(t.get(0)) * 1000 + Long.parseLong(t.get(1)) / 1000;
   }
 
-  static final Pattern OWNED = Pattern.compile("(?m)^xbosh_sessions_owned\\{[^}]*\\} ([0-9.]+)");
+  static final Pattern OWNED = Pattern.compile("(?m)^xbosh_sessions_owned(?:\\{[^}]*\\})? ([0-9.]+)");
 
   static int ownedSessions(XboshProcess pod) throws Exception {
     String metrics = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + pod.port() + "/metrics")).GET().build(),
