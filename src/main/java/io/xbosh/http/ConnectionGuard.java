@@ -10,6 +10,7 @@ import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
 import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.LastHttpContent;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.impl.VertxHttpRequestDecoder;
@@ -178,6 +179,12 @@ final class ConnectionGuard {
 
     @Override
     public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) throws Exception {
+      if (msg instanceof HttpResponse r && r.status().code() == 101) {
+        // the connection leaves HTTP (a WebSocket upgrade, RFC 6455): no heads, bodies or answers
+        // to watch any more; its frames have their own bounds
+        promise = promise.unvoid();
+        promise.addListener(f -> leaveHttp(ctx));
+      }
       // a full response is a LastHttpContent too
       boolean last = msg instanceof LastHttpContent && unanswered > 0;
       if (last) {
@@ -186,6 +193,18 @@ final class ConnectionGuard {
         promise.addListener(f -> answered(ctx));
       }
       ctx.write(msg, promise);
+    }
+
+    private void leaveHttp(ChannelHandlerContext ctx) {
+      state.cancel();
+      ChannelPipeline pipeline = ctx.pipeline();
+      if (pipeline.get("xboshBytes") != null) {
+        pipeline.remove("xboshBytes");
+      }
+      if (pipeline.context(this) != null) {
+        pipeline.remove(this);
+      }
+      resume(ctx);
     }
 
     private void answered(ChannelHandlerContext ctx) {

@@ -28,7 +28,7 @@ import org.junit.jupiter.api.Test;
 class WebSocketHaproxyIT {
 
   private static final String DOMAIN = ProsodyProcess.DOMAIN;
-  private static final Pattern WS_GAUGE = Pattern.compile("xbosh_sessions_transport\\{pod=\"[^\"]+\",transport=\"websocket\"} ([0-9.]+)");
+  private static final Pattern WS_GAUGE = Pattern.compile("xbosh_sessions_transport\\{transport=\"websocket\"} ([0-9.]+)");
 
   private static RedisProcess redis;
   private static ProsodyProcess prosody;

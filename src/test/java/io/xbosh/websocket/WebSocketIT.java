@@ -83,7 +83,7 @@ class WebSocketIT {
       alice.login(DOMAIN, "alice", "alicepw", "ws");
       assertThat(sessions().count()).isGreaterThanOrEqualTo(1);
       String scrape = xbosh.xbosh().pod().metrics().scrape();
-      assertThat(scrape).contains("xbosh_sessions_transport{pod=\"ws-pod\",transport=\"websocket\"}");
+      assertThat(scrape).contains("xbosh_sessions_transport{transport=\"websocket\"}");
 
       // WebSocket → BOSH
       alice.send("<message xmlns='jabber:client' to='bob@" + DOMAIN + "/bosh' type='chat' id='m1'><body>over websocket</body></message>");
