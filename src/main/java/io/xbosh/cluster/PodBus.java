@@ -1,6 +1,7 @@
 package io.xbosh.cluster;
 
 import io.vertx.core.Future;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -57,6 +58,14 @@ public interface PodBus {
 
   /** The session's link is gone from this pod. */
   void disowned(String sid);
+
+  /**
+   * The ids of the pods with liveness records (alive, or not yet declared dead), for the admin API;
+   * empty where the bus knows no other pods.
+   */
+  default Future<List<String>> pods() {
+    return Future.succeededFuture(List.of());
+  }
 
   Future<Void> stop();
 

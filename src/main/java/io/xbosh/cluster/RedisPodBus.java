@@ -564,6 +564,18 @@ public final class RedisPodBus implements PodBus {
     reportedUnready = why != null;
   }
 
+  /** One read of the pods' sorted set (a handful of members): every pod with a heartbeat record. */
+  @Override
+  public Future<java.util.List<String>> pods() {
+    return commands.send(Request.cmd(Command.ZRANGEBYSCORE).arg(PODS).arg("-inf").arg("+inf")).map(r -> {
+      java.util.List<String> ids = new java.util.ArrayList<>();
+      if (r != null) {
+        r.forEach(id -> ids.add(id.toString()));
+      }
+      return ids;
+    });
+  }
+
   @Override
   public boolean alive(String pod) {
     return pod.equals(podId) || !dead.contains(pod);

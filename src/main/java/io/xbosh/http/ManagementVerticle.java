@@ -22,8 +22,12 @@ import org.slf4j.LoggerFactory;
  * ({@code XBOSH_ADMIN_TOKEN_FILE}).
  *
  * <ul>
- *   <li>{@code GET /admin/sessions}: the sessions this pod owns (sid, client address, age, streams);
+ *   <li>{@code GET /admin/sessions}: the sessions this pod owns (sid, pod, JID once bound, client
+ *       address, age, streams, requests held on this pod);
  *   <li>{@code GET /admin/sessions/<sid>}: one of them, 404 if this pod does not own it;
+ *   <li>{@code GET /admin/pods}: this pod's id and every pod of the deployment with a liveness
+ *       record: a deployment's sessions are the union of each pod's list (each pod answers only
+ *       for the sessions it owns, whose state it alone holds in memory);
  *   <li>{@code DELETE /admin/sessions/<sid>?condition=<XEP-0124 condition>}: ends it (default
  *       {@code policy-violation});
  *   <li>{@code POST /admin/drain}: starts this pod's drain (as on SIGTERM, without exiting).
@@ -54,6 +58,7 @@ public final class ManagementVerticle extends VerticleBase {
       router.get(ADMIN + "/sessions/:sid").handler(this::show);
       router.delete(ADMIN + "/sessions/:sid").handler(this::end);
       router.post(ADMIN + "/drain").handler(this::drain);
+      router.get(ADMIN + "/pods").handler(this::pods);
     }
     server = vertx.createHttpServer(new HttpServerOptions().setHost(config.httpHost())
         .setPort(config.managementPort()).setIdleTimeout(60)).requestHandler(router);
@@ -81,9 +86,13 @@ public final class ManagementVerticle extends VerticleBase {
     return out;
   }
 
-  private static JsonObject view(Pod.SessionView s) {
-    return new JsonObject().put("sid", s.sid()).put("client", s.client()).put("age_seconds", s.ageSeconds())
-        .put("streams", s.streams());
+  private JsonObject view(Pod.SessionView s) {
+    JsonObject v = new JsonObject().put("sid", s.sid()).put("pod", pod.id()).put("jid", s.jid()).put("client", s.client())
+        .put("age_seconds", s.ageSeconds()).put("streams", s.streams()).put("held", s.held());
+    if (!s.streamJids().isEmpty()) {
+      v.put("stream_jids", new JsonObject(new java.util.LinkedHashMap<>(s.streamJids())));
+    }
+    return v;
   }
 
   private void show(RoutingContext rc) {
@@ -91,7 +100,7 @@ public final class ManagementVerticle extends VerticleBase {
     if (s == null) {
       json(rc, 404, new JsonObject().put("error", "no such session on this pod"));
     } else {
-      json(rc, 200, view(s).put("pod", pod.id()));
+      json(rc, 200, view(s));
     }
   }
 
@@ -116,6 +125,17 @@ public final class ManagementVerticle extends VerticleBase {
         json(rc, 404, new JsonObject().put("error", "no such session on this pod"));
       } else {
         json(rc, 200, new JsonObject().put("sid", sid).put("ended", chosen.wireName()));
+      }
+    });
+  }
+
+  /** This pod's id and the deployment's pods: an operator asks each of them for its sessions. */
+  private void pods(RoutingContext rc) {
+    pod.pods().onComplete(ar -> {
+      if (ar.failed()) {
+        json(rc, 503, new JsonObject().put("error", "the store did not answer").put("pod", pod.id()));
+      } else {
+        json(rc, 200, new JsonObject().put("pod", pod.id()).put("pods", new JsonArray(ar.result())));
       }
     });
   }

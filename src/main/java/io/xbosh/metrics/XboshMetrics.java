@@ -151,6 +151,24 @@ public final class XboshMetrics implements AutoCloseable {
         .tag("script", label(script)).tag("outcome", label(outcome)).serviceLevelObjectives(REDIS_BUCKETS).register(registry);
   }
 
+  /**
+   * The store's Redis pool, as this process sees it: the pool's size ({@code xbosh.redis.pool.connections}) and
+   * the script calls sent and not yet answered ({@code xbosh.redis.inflight}; beyond the pool size they wait for a
+   * connection). The Redis client keeps its pool's occupancy to itself, so in-flight calls stand for it.
+   */
+  public static void redisPool(MeterRegistry registry, int poolSize, Supplier<Number> inFlight) {
+    Gauge.builder("xbosh.redis.pool.connections", () -> poolSize).description("connections the store's Redis pool may open (XBOSH_REDIS_POOL_SIZE)")
+        .register(registry);
+    Gauge.builder("xbosh.redis.inflight", inFlight).description("store script calls sent to Redis and not yet answered (waiting for a pooled connection included)")
+        .register(registry);
+  }
+
+  /** Counts store calls refused at once because every pooled connection was busy and the pool's wait queue was full. */
+  public static Counter redisPoolBusy(MeterRegistry registry) {
+    return Counter.builder("xbosh.redis.pool.busy").description("store script calls refused because the Redis pool and its wait queue were full")
+        .register(registry);
+  }
+
   /** A request was held this long. */
   public void held(long nanos) {
     held.record(nanos, TimeUnit.NANOSECONDS);

@@ -526,23 +526,62 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
 
   // ---- what the admin API shows and does (this pod's own sessions)
 
-  /** An owned session as the admin API shows it: nothing of its content, no SASL data. */
-  public record SessionView(String sid, String client, long ageSeconds, int streams) {
+  /**
+   * An owned session as the admin API shows it: nothing of its content, no SASL data. {@code jid} is
+   * the first stream's bound JID (null until bound), {@code streamJids} those of further streams by
+   * name; {@code held} counts the session's requests held on this pod (others may be held elsewhere).
+   */
+  public record SessionView(String sid, String client, long ageSeconds, int streams, String jid, Map<String, String> streamJids,
+      int held) {
   }
 
   /** The sessions whose links this pod holds, oldest first. */
   public List<SessionView> sessions() {
     long now = System.nanoTime();
+    Map<String, Integer> heldBySid = new java.util.HashMap<>();
+    held.values().forEach(r -> {
+      String sid = r.sid();
+      if (sid != null && r.waiting()) {
+        heldBySid.merge(sid, 1, Integer::sum);
+      }
+    });
     List<SessionView> out = new ArrayList<>();
-    owned.forEach((sid, o) -> out.add(new SessionView(sid, o.client, (now - o.since) / 1_000_000_000L, o.streams)));
+    owned.forEach((sid, o) -> out.add(view(sid, o, now, heldBySid.getOrDefault(sid, 0))));
     out.sort(java.util.Comparator.comparingLong(SessionView::ageSeconds).reversed().thenComparing(SessionView::sid));
     return out;
+  }
+
+  /** The deployment's pods as the bus knows them, this one always among them, sorted. */
+  public Future<List<String>> pods() {
+    return bus.pods().map(ids -> {
+      java.util.TreeSet<String> all = new java.util.TreeSet<>(ids);
+      all.add(id);
+      return List.copyOf(all);
+    });
   }
 
   /** One owned session, or null. */
   public SessionView session(String sid) {
     Owned o = owned.get(sid);
-    return o == null ? null : new SessionView(sid, o.client, (System.nanoTime() - o.since) / 1_000_000_000L, o.streams);
+    if (o == null) {
+      return null;
+    }
+    int n = (int) held.values().stream().filter(r -> sid.equals(r.sid()) && r.waiting()).count();
+    return view(sid, o, System.nanoTime(), n);
+  }
+
+  private SessionView view(String sid, Owned o, long now, int heldHere) {
+    SessionLinks session = links.get(sid);
+    String jid = session == null ? null : session.jid();
+    Map<String, String> further = new java.util.TreeMap<>();
+    if (session != null) {
+      session.jids().forEach((stream, bound) -> {
+        if (!stream.isEmpty() && !stream.equals(session.firstStream())) {
+          further.put(stream, bound);
+        }
+      });
+    }
+    return new SessionView(sid, o.client, (now - o.since) / 1_000_000_000L, o.streams, jid, further, heldHere);
   }
 
   /**

@@ -39,6 +39,9 @@ public final class RedisSessionStore implements SessionStore {
   private final MeterRegistry meters;
   private final LuaScript drain;
   private final Map<String, Timer[]> timers = new java.util.HashMap<>();
+  /** script calls sent and not yet answered, for {@code xbosh.redis.inflight} */
+  private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
+  private final io.micrometer.core.instrument.Counter poolBusy;
   private final LuaScript create;
   private final LuaScript accept;
   private final LuaScript deliver;
@@ -78,6 +81,7 @@ public final class RedisSessionStore implements SessionStore {
   public RedisSessionStore(Redis redis, boolean ownsClient, String podId, int maxOut, int maxOutBytes, int maxResponseBytes,
       int tombstoneSeconds, int maxStreams, MeterRegistry meters) {
     this.meters = meters;
+    this.poolBusy = XboshMetrics.redisPoolBusy(meters);
     this.redis = redis;
     this.ownsClient = ownsClient;
     this.podId = podId;
@@ -338,6 +342,7 @@ public final class RedisSessionStore implements SessionStore {
 
   private Future<Response> eval(LuaScript script, String sid, List<String> args) {
     Timer.Sample sample = Timer.start(meters);
+    inFlight.incrementAndGet();
     return evalWith(flagged ? script : script.plain(), sid, args)
         .recover(err -> {
           if (flagged && isCompileError(err)) {
@@ -349,7 +354,18 @@ public final class RedisSessionStore implements SessionStore {
           }
           return Future.failedFuture(err);
         })
-        .onComplete(ar -> sample.stop(timers.get(script.name())[ar.succeeded() ? 0 : 1]));
+        .onComplete(ar -> {
+          inFlight.decrementAndGet();
+          if (ar.failed() && ar.cause() instanceof io.vertx.core.http.ConnectionPoolTooBusyException) {
+            poolBusy.increment();
+          }
+          sample.stop(timers.get(script.name())[ar.succeeded() ? 0 : 1]);
+        });
+  }
+
+  /** Script calls sent to Redis and not yet answered. */
+  public int inFlight() {
+    return inFlight.get();
   }
 
   private Future<Response> evalWith(LuaScript script, String sid, List<String> args) {

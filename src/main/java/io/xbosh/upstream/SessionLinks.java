@@ -66,6 +66,11 @@ public final class SessionLinks implements LinkSink {
     }
   }
 
+  /** a JID is three parts of at most 1023 bytes each (RFC 7622 §3.1) */
+  private static final int MAX_JID_CHARS = 3071;
+  /** bound JIDs by stream, see {@link #jids()}; written on the links' event loop, read by the admin API */
+  private final Map<String, String> jids = new java.util.concurrent.ConcurrentHashMap<>();
+
   /** forwards in order, waiting for a full socket to drain */
   private final ArrayDeque<Forward> blocked = new ArrayDeque<>();
   private long blockedChars;
@@ -115,6 +120,11 @@ public final class SessionLinks implements LinkSink {
 
   public String sid() {
     return sid;
+  }
+
+  /** The first stream's name, null when the session has no stream names. */
+  public String firstStream() {
+    return firstStream;
   }
 
   /** Starts passing server stanzas of the first stream on. */
@@ -388,7 +398,50 @@ public final class SessionLinks implements LinkSink {
 
   @Override
   public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
+    String key = stream == null ? "" : stream;
+    if (!jids.containsKey(key)) {
+      for (String stanza : stanzas) {
+        String jid = boundJid(stanza);
+        if (jid != null) {
+          jids.put(key, jid);
+          break;
+        }
+      }
+    }
     return owner.deliver(sid, stream, stanzas);
+  }
+
+  /**
+   * The JIDs the server bound, by stream ({@code ""} for the first stream when streams have no
+   * names), for the admin API. Learned from the resource binding result (RFC 6120 §7.6.1) as it
+   * passes; nothing else of a stanza is kept.
+   */
+  public Map<String, String> jids() {
+    return Map.copyOf(jids);
+  }
+
+  /** The JID bound on the first stream, null until the server's bind result has passed. */
+  public String jid() {
+    String jid = jids.get("");
+    return jid != null || firstStream == null ? jid : jids.get(firstStream);
+  }
+
+  /** The JID of a resource binding result, or null when the stanza is none (an iq result that is not a bind, any other stanza). */
+  static String boundJid(String stanza) {
+    if (!stanza.startsWith("<iq") || !stanza.contains("urn:ietf:params:xml:ns:xmpp-bind")) {
+      return null;
+    }
+    int head = stanza.indexOf('>');
+    if (head < 0 || !stanza.substring(0, head).matches("(?s).*\\btype\\s*=\\s*['\"]result['\"].*")) {
+      return null;
+    }
+    int from = stanza.indexOf("<jid>", head);
+    int to = from < 0 ? -1 : stanza.indexOf("</jid>", from);
+    if (to < 0 || to - from - 5 > MAX_JID_CHARS) {
+      return null;
+    }
+    return stanza.substring(from + 5, to).trim().replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"")
+        .replace("&apos;", "'").replace("&amp;", "&");
   }
 
   @Override

@@ -31,6 +31,8 @@ class XboshMetricsTest {
       m.upstreamConnect().record(java.time.Duration.ofMillis(30));
       m.upstreamConnectFailed("remote-connection-failed");
       XboshMetrics.redisScript(m.registry(), "accept", "ok").record(java.time.Duration.ofNanos(400_000));
+      XboshMetrics.redisPool(m.registry(), 32, () -> 5);
+      XboshMetrics.redisPoolBusy(m.registry()).increment();
       return m.scrape();
     }
   }

@@ -8,6 +8,7 @@ import io.vertx.core.json.JsonObject;
 import io.xbosh.testing.BoshSession;
 import io.xbosh.testing.InProcessXbosh;
 import io.xbosh.testing.ProsodyProcess;
+import io.xbosh.testing.RedisProcess;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -21,7 +22,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The management port: probes and metrics off the BOSH port, and the admin API behind its token:
- * list, show and end this pod's sessions, drain the pod.
+ * list (with the bound JID and the requests held), show and end this pod's sessions, list the
+ * deployment's pods, drain the pod.
  */
 class AdminApiIT {
 
@@ -58,29 +60,56 @@ class AdminApiIT {
         assertThat(call("GET", sessions, null).statusCode()).isEqualTo(401);
         assertThat(call("GET", sessions, "wrong-token-wrong-token").statusCode()).isEqualTo(401);
 
-        BoshSession s = BoshSession.login(http, List.of(x.endpoint()), ProsodyProcess.DOMAIN, "alice", "alicepw", "admin");
+        // wait=60: a request sent with nothing to answer stays held until the end
+        BoshSession s = BoshSession.login(http, List.of(x.endpoint()), ProsodyProcess.DOMAIN, "alice", "alicepw", "admin", 60);
+        String jid = "alice@" + ProsodyProcess.DOMAIN + "/admin";
+        // the bind answer has gone out: nothing is held any more
+        await().atMost(Duration.ofSeconds(10)).until(() -> new JsonArray(call("GET", sessions, TOKEN).body()).getJsonObject(0).getInteger("held") == 0);
         HttpResponse<String> list = call("GET", sessions, TOKEN);
         assertThat(list.statusCode()).isEqualTo(200);
         JsonArray all = new JsonArray(list.body());
         assertThat(all).hasSize(1);
         JsonObject one = all.getJsonObject(0);
         assertThat(one.getString("sid")).isEqualTo(s.sid);
+        assertThat(one.getString("pod")).isEqualTo(x.xbosh().pod().id());
+        assertThat(one.getString("jid")).as("the JID the server bound").isEqualTo(jid);
         assertThat(one.getString("client")).isEqualTo("127.0.0.1");
         assertThat(one.getInteger("streams")).isEqualTo(1);
         assertThat(one.getLong("age_seconds")).isNotNegative();
-        JsonObject shown = new JsonObject(call("GET", URI.create(mgmt + "/admin/sessions/" + s.sid), TOKEN).body());
+        assertThat(one.containsKey("stream_jids")).isFalse();
+
+        // an empty request with nothing to answer is held: the list counts it
+        java.util.concurrent.CompletableFuture<HttpResponse<String>> heldRequest = s.sendAsync("");
+        await().atMost(Duration.ofSeconds(10)).until(() -> new JsonArray(call("GET", sessions, TOKEN).body()).getJsonObject(0).getInteger("held") == 1);
+        HttpResponse<String> shownResponse = call("GET", URI.create(mgmt + "/admin/sessions/" + s.sid), TOKEN);
+        JsonObject shown = new JsonObject(shownResponse.body());
         assertThat(shown.getString("sid")).isEqualTo(s.sid);
         assertThat(shown.getString("pod")).isEqualTo(x.xbosh().pod().id());
-        // nothing of the session's content, SASL least of all
-        assertThat(list.body() + shown).doesNotContain("alicepw").doesNotContain("auth");
+        assertThat(shown.getString("jid")).isEqualTo(jid);
+        assertThat(shown.getInteger("held")).isEqualTo(1);
+        // the deployment's pods: here the only one
+        HttpResponse<String> pods = call("GET", URI.create(mgmt + "/admin/pods"), TOKEN);
+        assertThat(pods.statusCode()).isEqualTo(200);
+        assertThat(new JsonObject(pods.body()).getString("pod")).isEqualTo(x.xbosh().pod().id());
+        assertThat(new JsonObject(pods.body()).getJsonArray("pods").stream().map(Object::toString).toList())
+            .containsExactly(x.xbosh().pod().id());
+        assertThat(call("GET", URI.create(mgmt + "/admin/pods"), null).statusCode()).isEqualTo(401);
+        // nothing of the session's content, SASL least of all (neither the password nor the PLAIN message)
+        String plain = java.util.Base64.getEncoder().encodeToString("\0alice\0alicepw".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        for (String answer : List.of(list.body(), shownResponse.body(), pods.body())) {
+          assertThat(answer).doesNotContain("alicepw").doesNotContain(plain).doesNotContain("auth").doesNotContain("sasl")
+              .doesNotContain("<");
+        }
         assertThat(call("GET", URI.create(mgmt + "/admin/sessions/nosuchsid"), TOKEN).statusCode()).isEqualTo(404);
 
-        // ending it: the client hears the condition
+        // ending it: the held request and the next one carry the condition to the client
         assertThat(call("DELETE", URI.create(mgmt + "/admin/sessions/" + s.sid + "?condition=nonsense"), TOKEN).statusCode())
             .isEqualTo(400);
         HttpResponse<String> ended = call("DELETE", URI.create(mgmt + "/admin/sessions/" + s.sid + "?condition=see-other-uri"), TOKEN);
         assertThat(ended.statusCode()).isEqualTo(200);
         assertThat(new JsonObject(ended.body()).getString("ended")).isEqualTo("see-other-uri");
+        assertThat(heldRequest.get(30, java.util.concurrent.TimeUnit.SECONDS).body()).contains("type=\"terminate\"")
+            .contains("condition=\"see-other-uri\"");
         String next = s.send("").body();
         assertThat(next).contains("type=\"terminate\"").contains("condition=\"see-other-uri\"");
         await().atMost(Duration.ofSeconds(10)).until(() -> new JsonArray(call("GET", sessions, TOKEN).body()).isEmpty());
@@ -91,6 +120,54 @@ class AdminApiIT {
         assertThat(call("POST", URI.create(mgmt + "/admin/drain"), TOKEN).statusCode()).isEqualTo(202);
         assertThat(call("GET", URI.create(mgmt + "/ready"), null).statusCode()).isEqualTo(503);
         assertThat(call("GET", URI.create(mgmt + "/health"), null).statusCode()).isEqualTo(200);
+      }
+    } finally {
+      Files.deleteIfExists(tokenFile);
+    }
+  }
+
+  /**
+   * Two pods on one Redis: each names both pods, lists the sessions it owns with their JIDs, and
+   * knows nothing of the other's; the store's pool state is on /metrics.
+   */
+  @Test
+  void everyPodNamesTheDeploymentsPodsAndListsOnlyItsOwnSessions() throws Exception {
+    Path tokenFile = Files.createTempFile("xbosh-admin", ".token");
+    try (ProsodyProcess prosody = ProsodyProcess.start(Map.of("alice", "alicepw", "bob", "bobpw"));
+        RedisProcess redis = RedisProcess.start()) {
+      Files.writeString(tokenFile, TOKEN + "\n");
+      Map<String, String> common = Map.of("XBOSH_UPSTREAM", "127.0.0.1:" + prosody.c2sPort(), "XBOSH_REDIS_URL",
+          "redis://127.0.0.1:" + redis.port(), "XBOSH_MANAGEMENT_PORT", "0", "XBOSH_ADMIN_TOKEN_FILE", tokenFile.toString());
+      Map<String, String> a = new java.util.HashMap<>(common);
+      a.put("XBOSH_NODE_ID", "admin-a");
+      Map<String, String> b = new java.util.HashMap<>(common);
+      b.put("XBOSH_NODE_ID", "admin-b");
+      try (InProcessXbosh xa = InProcessXbosh.start(a); InProcessXbosh xb = InProcessXbosh.start(b)) {
+        String mgmtA = "http://127.0.0.1:" + xa.xbosh().managementPort();
+        String mgmtB = "http://127.0.0.1:" + xb.xbosh().managementPort();
+        for (String mgmt : List.of(mgmtA, mgmtB)) {
+          await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(
+              new JsonObject(call("GET", URI.create(mgmt + "/admin/pods"), TOKEN).body()).getJsonArray("pods").stream()
+                  .map(Object::toString).toList()).containsExactly("admin-a", "admin-b"));
+        }
+        BoshSession alice = BoshSession.login(http, List.of(xa.endpoint()), ProsodyProcess.DOMAIN, "alice", "alicepw", "web");
+        BoshSession bob = BoshSession.login(http, List.of(xb.endpoint()), ProsodyProcess.DOMAIN, "bob", "bobpw", "phone");
+        JsonArray onA = new JsonArray(call("GET", URI.create(mgmtA + "/admin/sessions"), TOKEN).body());
+        JsonArray onB = new JsonArray(call("GET", URI.create(mgmtB + "/admin/sessions"), TOKEN).body());
+        assertThat(onA).hasSize(1);
+        assertThat(onB).hasSize(1);
+        assertThat(onA.getJsonObject(0).getString("sid")).isEqualTo(alice.sid);
+        assertThat(onA.getJsonObject(0).getString("pod")).isEqualTo("admin-a");
+        assertThat(onA.getJsonObject(0).getString("jid")).isEqualTo("alice@" + ProsodyProcess.DOMAIN + "/web");
+        assertThat(onB.getJsonObject(0).getString("sid")).isEqualTo(bob.sid);
+        assertThat(onB.getJsonObject(0).getString("jid")).isEqualTo("bob@" + ProsodyProcess.DOMAIN + "/phone");
+        assertThat(onA.encode() + onB.encode()).doesNotContain("alicepw").doesNotContain("bobpw").doesNotContain("sasl");
+        assertThat(call("GET", URI.create(mgmtB + "/admin/sessions/" + alice.sid), TOKEN).statusCode()).isEqualTo(404);
+        assertThat(call("DELETE", URI.create(mgmtB + "/admin/sessions/" + alice.sid), TOKEN).statusCode()).isEqualTo(404);
+        // the Redis pool as the store sees it
+        String metrics = call("GET", URI.create(mgmtA + "/metrics"), null).body();
+        assertThat(metrics).containsPattern("(?m)^xbosh_redis_pool_connections 32\\.0$").containsPattern("(?m)^xbosh_redis_inflight \\d")
+            .containsPattern("(?m)^xbosh_redis_pool_busy_total 0\\.0$");
       }
     } finally {
       Files.deleteIfExists(tokenFile);

@@ -34,6 +34,8 @@ class MonitoringArtifactsTest {
       m.terminated("client");
       m.upstreamConnectFailed("host-unknown");
       XboshMetrics.redisScript(m.registry(), "accept", "ok");
+      XboshMetrics.redisPool(m.registry(), 32, () -> 0);
+      XboshMetrics.redisPoolBusy(m.registry());
       Matcher l = Pattern.compile("(?m)^([a-z_]+)[{ ]").matcher(m.scrape());
       while (l.find()) {
         names.add(l.group(1));
@@ -96,6 +98,7 @@ class MonitoringArtifactsTest {
       }
     }
     assertThat(queried).contains("xbosh_sessions_owned", "xbosh_redis_command_seconds_bucket", "xbosh_http_request_seconds_bucket",
-        "xbosh_hold_seconds_bucket", "xbosh_upstream_connect_seconds_bucket");
+        "xbosh_hold_seconds_bucket", "xbosh_upstream_connect_seconds_bucket",
+        "xbosh_redis_pool_busy_total");
   }
 }
