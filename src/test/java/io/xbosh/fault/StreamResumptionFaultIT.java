@@ -146,21 +146,32 @@ class StreamResumptionFaultIT {
       long handledBeforeKill = a.handled;
       long killedAt = c.killPod(owner);
       String killedWallClock = java.time.LocalTime.now().toString();
+      // the old BOSH session's next request goes out at once, through a surviving pod, and waits
+      // there until the session is ended: the client is told without sending anything more. (It
+      // goes beside the sender's messages: each of those waits out the sender's own 'wait', since
+      // nothing answers it, and ten of them in turn would put the old session's request 20 s late.)
+      Client probe = new Client(survivors);
+      probe.sid = a.sid;
+      probe.rid = a.rid;
+      List<String> oldSessionAnswers = java.util.Collections.synchronizedList(new ArrayList<>());
+      java.util.concurrent.atomic.AtomicLong toldAt = new java.util.concurrent.atomic.AtomicLong();
+      java.util.concurrent.FutureTask<String> told = new java.util.concurrent.FutureTask<>(() -> {
+        String answer = "";
+        for (int i = 0; i < 20 && !answer.contains("type=\"terminate\""); i++) {
+          answer = probe.send("");
+          oldSessionAnswers.add(((System.nanoTime() - killedAt) / 1_000_000) + "ms:" + answer);
+        }
+        toldAt.set(System.nanoTime());
+        return answer;
+      });
+      new Thread(told, "old-session-probe").start();
       // while it is cut off, ten more
       for (int i = 10; i < 20; i++) {
         b.send("<message xmlns='jabber:client' to='" + to + "'><body>sm-" + i + "</body></message>");
       }
-      // the old BOSH session is told, through a surviving pod
-      String end = "";
-      Client probe = new Client(survivors);
-      probe.sid = a.sid;
-      probe.rid = a.rid;
-      List<String> oldSessionAnswers = new ArrayList<>();
-      for (int i = 0; i < 20 && !end.contains("type=\"terminate\""); i++) {
-        end = probe.send("");
-        oldSessionAnswers.add(((System.nanoTime() - killedAt) / 1_000_000) + "ms:" + end);
-      }
-      long toldMs = (System.nanoTime() - killedAt) / 1_000_000;
+      long sentMs = (System.nanoTime() - killedAt) / 1_000_000;
+      String end = told.get(60, java.util.concurrent.TimeUnit.SECONDS);
+      long toldMs = (toldAt.get() - killedAt) / 1_000_000;
       assertThat(end).as("the cut-off BOSH session ends").contains("type=\"terminate\"").contains("internal-server-error");
       assertThat(BODY.matcher(end).find()).as("no message of the resumed stream arrives in the old session's terminate").isFalse();
       // a new BOSH session through the survivors resumes the XMPP stream
@@ -173,7 +184,7 @@ class StreamResumptionFaultIT {
       }
       List<String> got = new ArrayList<>(a.bodies);
       got.addAll(resumed.bodies);
-      System.out.println("FAULT XEP-0198 resumption across pod kill -9: toldMs=" + toldMs + " killedAt=" + killedWallClock
+      System.out.println("FAULT XEP-0198 resumption across pod kill -9: toldMs=" + toldMs + " sentMs=" + sentMs + " killedAt=" + killedWallClock
           + " before=" + a.bodies
           + " afterResume=" + resumed.bodies + " reaped=" + c.podLog("ending the") + " oldSessionAnswers=" + oldSessionAnswers);
       assertThat(got).as("every message exactly once across the kill and the resumption (before: " + a.bodies
