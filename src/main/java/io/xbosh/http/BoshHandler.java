@@ -596,7 +596,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
   /** XEP-0124 §8: the wait ran out; answer through the store so a racing stanza is never lost. */
   private void release(String sid, long rid, HeldRequest held) {
     // a draining pod answers before the wait ran out, but only in rid order (XEP-0124 §14)
-    boolean early = pod.draining() && held.waitLeftMs() > 0;
+    boolean early = pod.answersAtOnce() && held.waitLeftMs() > 0;
     pod.store().release(sid, rid, held.holder(), early).onComplete(ar -> {
       if (ar.succeeded() && SessionStore.NOT_ITS_TURN.equals(ar.result())) {
         held.retryIn(Math.min(held.waitLeftMs(), IN_ORDER_RETRY_MS));
