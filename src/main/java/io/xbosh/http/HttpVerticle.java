@@ -64,7 +64,7 @@ public final class HttpVerticle extends VerticleBase {
         new Negotiator(new Negotiator.Limits(config.maxWait(), config.maxHold(), config.inactivity(),
             config.pollingInactivity(), config.polling())),
         new Connector(vertx, resolver, netClient, new Connector.Settings(config.maxStanzaBytes(), config.maxQueuedStanzas(), config.maxReadAheadBytes(),
-            config.connectTimeoutMs(), UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust()))),
+            config.connectTimeoutMs(), UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust()), config.upstreamProxyProtocol())),
         new BoshHandler.Settings(config.maxBodyBytes(), config.maxPause(), config.maxStreams(), config.corsOrigins(),
             config.trustForwardedProto(), config.trustForwardedFor(), config.preauthSeconds()),
         limits);
