@@ -364,7 +364,7 @@ public final class SessionLinks implements LinkSink {
     opening.put(name, new ArrayList<>());
     log.info("sid={} opening stream {} to {}", sid, name, r.to());
     // the address of the client that asked for the stream, else the one that began the session
-    String client = r.client() != null ? r.client() : first.client();
+    String client = r.client() != null ? r.client() : first.clientAddress();
     connector.connect(context, sid, name, params, client).onComplete(ar -> runOnContext(() -> {
       List<Forward> waiting = opening.remove(name);
       if (ar.failed()) {

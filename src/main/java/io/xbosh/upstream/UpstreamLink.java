@@ -120,7 +120,7 @@ public final class UpstreamLink implements StreamReader.Handler {
   private UpstreamSecurity security = UpstreamSecurity.OFF;
   private boolean secured;
   /** the BOSH client's address for a PROXY protocol header; null or {@code -} when unknown */
-  private final String client;
+  private final String clientAddress;
 
   /**
    * @param context the event loop the link is confined to
@@ -131,9 +131,10 @@ public final class UpstreamLink implements StreamReader.Handler {
     this(vertx, context, sid, stream, params, limits, null);
   }
 
-  /** @param client the BOSH client's address, for a PROXY protocol header; null when unknown */
-  public UpstreamLink(Vertx vertx, Context context, String sid, String stream, SessionParams params, Limits limits, String client) {
-    this.client = client;
+  /** @param clientAddress the BOSH client's address, for a PROXY protocol header; null when unknown */
+  public UpstreamLink(Vertx vertx, Context context, String sid, String stream, SessionParams params, Limits limits,
+      String clientAddress) {
+    this.clientAddress = clientAddress;
     this.vertx = vertx;
     this.context = context;
     this.sid = sid;
@@ -158,8 +159,8 @@ public final class UpstreamLink implements StreamReader.Handler {
   }
 
   /** The BOSH client's address this link was opened for; null when unknown. */
-  public String client() {
-    return client;
+  public String clientAddress() {
+    return clientAddress;
   }
 
   /**
@@ -294,7 +295,7 @@ public final class UpstreamLink implements StreamReader.Handler {
       socket.handler(this::onData);
       socket.closeHandler(v -> onSocketClosed());
       socket.exceptionHandler(e -> log.debug("sid={} upstream socket error: {}", sid, e.getMessage()));
-      Buffer proxyHeader = ProxyHeader.of(proxy, this.client, socket.localAddress());
+      Buffer proxyHeader = ProxyHeader.of(proxy, clientAddress, socket.localAddress());
       if (proxyHeader != null) {
         socket.write(proxyHeader);
       }
