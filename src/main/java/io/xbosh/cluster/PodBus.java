@@ -48,6 +48,15 @@ public interface PodBus {
   boolean alive(String podId);
 
   /**
+   * How many other pods of the deployment are alive as far as this pod knows (their heartbeats
+   * have not run out), or -1 while it does not know. A draining pod with none to send its clients
+   * to keeps holding their requests.
+   */
+  default int otherLivePods() {
+    return -1;
+  }
+
+  /**
    * Whether this pod can serve: Redis has answered it recently (not after one failed beat, only
    * once it has been unreachable for the dead time) and it has not been declared dead.
    */
@@ -84,6 +93,11 @@ public interface PodBus {
     @Override
     public boolean healthy() {
       return true;
+    }
+
+    @Override
+    public int otherLivePods() {
+      return 0;
     }
 
     @Override

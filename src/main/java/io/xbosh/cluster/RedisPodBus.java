@@ -61,7 +61,7 @@ public final class RedisPodBus implements PodBus {
 
   /**
    * Renews this pod's heartbeat and lists the pods whose heartbeat ran out. Replies
-   * {@code {status, now, expired ids}}: status {@code ok}; {@code reaped} (this
+   * {@code {status, now, expired ids, live pods (this one included)}}: status {@code ok}; {@code reaped} (this
    * incarnation was declared dead: nothing written); {@code replaced} (another incarnation runs
    * under this id: nothing written); {@code unknown} (the records were lost: written again).
    */
@@ -81,7 +81,7 @@ public final class RedisPodBus implements PodBus {
       redis.call('PEXPIRE', KEYS[1], keep)
       redis.call('PEXPIRE', KEYS[2], keep)
       redis.call('PEXPIRE', KEYS[3], keep)
-      return {status, now, redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)}
+      return {status, now, redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now), redis.call('ZCOUNT', KEYS[1], now, '+inf')}
       """;
 
   /** A new incarnation joins: takes what its id still owned (a previous run's sessions). Replies {@code {now, sids}}. */
@@ -175,6 +175,8 @@ public final class RedisPodBus implements PodBus {
   private volatile boolean evicting;
   private volatile boolean replaced;
   private volatile long allowanceMs = START_ALLOWANCE_MS;
+  /** Other pods whose heartbeat had not run out at this pod's last beat; -1 before the first. */
+  private volatile int otherLive = -1;
 
   /**
    * @param commands       the pooled client for ordinary commands
@@ -433,6 +435,7 @@ public final class RedisPodBus implements PodBus {
     } else if (continuousSince < 0) {
       continuousSince = now;
     }
+    otherLive = Math.max(0, r.get(3).toInteger() - 1);
     Set<String> expired = strings(r.get(2));
     expired.remove(podId);
     dead.retainAll(expired);
@@ -579,6 +582,11 @@ public final class RedisPodBus implements PodBus {
   @Override
   public boolean alive(String pod) {
     return pod.equals(podId) || !dead.contains(pod);
+  }
+
+  @Override
+  public int otherLivePods() {
+    return otherLive;
   }
 
   @Override

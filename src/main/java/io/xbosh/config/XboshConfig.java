@@ -73,6 +73,7 @@ public record XboshConfig(
     HostPort dnsServer,
     UpstreamTls upstreamTls,
     String upstreamTrust,
+    ProxyProtocol upstreamProxyProtocol,
     int maxStreams,
     String httpTlsCert,
     String httpTlsKey,
@@ -89,6 +90,16 @@ public record XboshConfig(
     REQUIRED,
     /** TLS from the first byte (XEP-0368 direct TLS) */
     DIRECT
+  }
+
+  /** Whether xbosh tells the XMPP server the BOSH client's address in a PROXY protocol header (HAProxy's proxy-protocol.txt). */
+  public enum ProxyProtocol {
+    /** no header: the server sees the pod's address */
+    OFF,
+    /** the human-readable header (version 1) */
+    V1,
+    /** the binary header (version 2) */
+    V2
   }
 
   /** A value never printed: its {@code toString} hides it, so logging the config cannot leak it. */
@@ -182,6 +193,7 @@ public record XboshConfig(
       new Variable("XBOSH_DNS_SERVER", "(system resolver)", "host:port of the DNS server for SRV lookups"),
       new Variable("XBOSH_UPSTREAM_TLS", "optional", "off, optional (STARTTLS when offered), required (STARTTLS or remote-connection-failed), direct (TLS from the first byte)"),
       new Variable("XBOSH_UPSTREAM_TRUST", "(JVM trust store)", "PEM file of the certificate authorities trusted for the XMPP server's certificate"),
+      new Variable("XBOSH_UPSTREAM_PROXY_PROTOCOL", "off", "off, v2 or v1: send a PROXY protocol header first on every c2s connection so the XMPP server sees the BOSH client's address (the server must expect it)"),
       new Variable("XBOSH_NODE_ID", "host name", "this pod's id ([A-Za-z0-9._-], unique in the deployment)"),
       new Variable("XBOSH_EVENT_LOOPS", "number of cores", "HTTP verticle instances"),
       new Variable("XBOSH_MAX_WAIT", "60", "largest 'wait' granted, seconds; keep below proxy timeouts"),
@@ -371,6 +383,12 @@ public record XboshConfig(
           default -> throw new IllegalArgumentException("must be off, optional, required or direct");
         }),
         r.get("XBOSH_UPSTREAM_TRUST", null, XboshConfig::readable),
+        r.get("XBOSH_UPSTREAM_PROXY_PROTOCOL", ProxyProtocol.OFF, s -> switch (s) {
+          case "off" -> ProxyProtocol.OFF;
+          case "v1" -> ProxyProtocol.V1;
+          case "v2" -> ProxyProtocol.V2;
+          default -> throw new IllegalArgumentException("must be off, v1 or v2");
+        }),
         r.intIn("XBOSH_MAX_STREAMS", 4, 1, 16),
         r.get("XBOSH_HTTP_TLS_CERT", null, XboshConfig::readable),
         r.get("XBOSH_HTTP_TLS_KEY", null, XboshConfig::readable),

@@ -262,7 +262,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     if (body.sid() == null) {
       create(body, res, reply, encrypted, in.address());
     } else {
-      accept(body, res, reply, encrypted, fragment);
+      accept(body, res, reply, encrypted, fragment, in.address());
     }
   }
 
@@ -313,7 +313,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
     long rid = body.rid();
     XboshMetrics metrics = pod.metrics();
     Timer.Sample connecting = Timer.start(metrics.registry());
-    connector.connect(pod.vertx().getOrCreateContext(), sid, null, params)
+    // the server's per-address limits see the client, not the pod (XBOSH_UPSTREAM_PROXY_PROTOCOL)
+    connector.connect(pod.vertx().getOrCreateContext(), sid, null, params, address)
         .onSuccess(opened -> connecting.stop(metrics.upstreamConnect()))
         .onFailure(e -> metrics.upstreamConnectFailed(e instanceof BoshException be ? be.condition().wireName() : "error"))
         .compose(connected -> {
@@ -437,8 +438,11 @@ public final class BoshHandler implements Handler<RoutingContext> {
 
   // ---- every later request (XEP-0124 §8, §14)
 
-  /** @param fragment raw script-syntax content (XEP-0252), "" for none */
-  private void accept(BoshBody body, HttpServerResponse res, Reply reply, boolean encrypted, String fragment) {
+  /**
+   * @param fragment raw script-syntax content (XEP-0252), "" for none
+   * @param address  the client's address, for a stream this request opens
+   */
+  private void accept(BoshBody body, HttpServerResponse res, Reply reply, boolean encrypted, String fragment, String address) {
     String sid = body.sid();
     long rid = body.rid();
     HeldRequest held = HeldRequest.register(pod, res, reply);
@@ -454,7 +458,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
           + keyFlag(body, "key", ";K=", TerminateCondition.ITEM_NOT_FOUND) + keyFlag(body, "newkey", ";N=", TerminateCondition.ITEM_NOT_FOUND)
           + ackFlag(body) + streamFlag(body, opening) + (encrypted ? "" : ";U");
       // XEP-0206 §5: a restart request's payloads are ignored
-      payload = opening ? streamRequest(body) : body.isRestart() ? "" : script ? fragment : String.join("", body.payloads());
+      payload = opening ? streamRequest(body, address) : body.isRestart() ? "" : script ? fragment : String.join("", body.payloads());
     } catch (BoshException e) {
       failSession(sid, held, e, encrypted);
       return;
@@ -514,9 +518,11 @@ public final class BoshHandler implements Handler<RoutingContext> {
 
   /**
    * XEP-0124 §16.3: what the owner needs to open the stream, and what the answer to the request
-   * says besides its name: {@code from} (the domain asked for) and {@code xmpp:version} (XEP-0206 §4).
+   * says besides its name: {@code from} (the domain asked for) and {@code xmpp:version} (XEP-0206 §4);
+   * and the client's address, which the owner (maybe another pod) puts in the new stream's PROXY
+   * protocol header.
    */
-  private static String streamRequest(BoshBody body) {
+  private static String streamRequest(BoshBody body, String address) {
     String to = body.attr("to");
     String lang = body.attr("xml:lang");
     StringBuilder answer = new StringBuilder(" from=\"");
@@ -525,7 +531,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
       answer.append(" xmlns:xmpp=\"").append(Namespaces.XBOSH).append("\" xmpp:version=\"1.0\"");
     }
     try {
-      return new StreamRequest(answer.toString(), to, lang == null ? "en" : lang, body.attr("route"), body.attr("from")).encode();
+      return new StreamRequest(answer.toString(), to, lang == null ? "en" : lang, body.attr("route"), body.attr("from"),
+          "-".equals(address) ? null : address).encode();
     } catch (IllegalArgumentException e) {
       throw BoshException.badRequest(e.getMessage());
     }
@@ -596,7 +603,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
   /** XEP-0124 §8: the wait ran out; answer through the store so a racing stanza is never lost. */
   private void release(String sid, long rid, HeldRequest held) {
     // a draining pod answers before the wait ran out, but only in rid order (XEP-0124 §14)
-    boolean early = pod.draining() && held.waitLeftMs() > 0;
+    boolean early = pod.answersAtOnce() && held.waitLeftMs() > 0;
     pod.store().release(sid, rid, held.holder(), early).onComplete(ar -> {
       if (ar.succeeded() && SessionStore.NOT_ITS_TURN.equals(ar.result())) {
         held.retryIn(Math.min(held.waitLeftMs(), IN_ORDER_RETRY_MS));

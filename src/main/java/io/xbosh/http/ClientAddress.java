@@ -19,12 +19,12 @@ public final class ClientAddress {
   }
 
   /** Records the request's client address in its routing context. */
-  static void record(RoutingContext rc, boolean trustForwardedFor) {
+  public static void record(RoutingContext rc, boolean trustForwardedFor) {
     rc.put(KEY, of(rc.request(), trustForwardedFor));
   }
 
   /** The address recorded for this request, {@code -} when none was. */
-  static String of(RoutingContext rc) {
+  public static String of(RoutingContext rc) {
     String a = rc.get(KEY);
     return a == null ? "-" : a;
   }

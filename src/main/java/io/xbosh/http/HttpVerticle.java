@@ -66,7 +66,8 @@ public final class HttpVerticle extends VerticleBase {
         .setTcpNoDelay(true)
         .setTcpKeepAlive(true));
     Connector connector = new Connector(vertx, resolver, netClient, new Connector.Settings(config.maxStanzaBytes(), config.maxQueuedStanzas(),
-        config.maxReadAheadBytes(), config.connectTimeoutMs(), UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust())));
+        config.maxReadAheadBytes(), config.connectTimeoutMs(), UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust()),
+        config.upstreamProxyProtocol()));
     BoshHandler bosh = new BoshHandler(pod,
         new BodyParser(32, 64, config.maxBodyBytes()),
         new Negotiator(new Negotiator.Limits(config.maxWait(), config.maxHold(), config.inactivity(),
@@ -84,7 +85,10 @@ public final class HttpVerticle extends VerticleBase {
       rc.next();
     }).handler(bosh);
     if (config.wsPath() != null) {
-      router.get(config.wsPath()).handler(new WebSocketEndpoint(pod, webSockets, connector, new WebSocketEndpoint.Settings(
+      router.get(config.wsPath()).handler(rc -> {
+        ClientAddress.record(rc, config.trustForwardedFor());
+        rc.next();
+      }).handler(new WebSocketEndpoint(pod, webSockets, connector, new WebSocketEndpoint.Settings(
           config.wsMaxFrameBytes(), config.wsPingSeconds() * 1000L, config.connectTimeoutMs(), config.maxSessions(), config.corsOrigins())));
     }
     if (!config.separateManagement()) {

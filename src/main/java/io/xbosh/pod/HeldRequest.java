@@ -112,8 +112,8 @@ public final class HeldRequest {
       return;
     }
     deadline = System.nanoTime() + waitMs * 1_000_000L;
-    // a draining pod holds nothing: the client polls again, through another pod
-    startTimer(pod.draining() ? 1 : waitMs);
+    // a draining pod holds nothing while another pod can take the client's next poll
+    startTimer(pod.answersAtOnce() ? 1 : waitMs);
   }
 
   private void startTimer(long ms) {

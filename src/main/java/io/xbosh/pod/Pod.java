@@ -117,14 +117,20 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
    * Starts leaving the deployment: held requests are answered at once (through the store, so
    * nothing racing is lost) and new ones are not held, so clients poll through other pods; new
    * sessions are refused; the links this pod owns keep working until their sessions end or
-   * {@code drainMs} passes.
+   * {@code drainMs} passes. A pod with no other pod to send its clients to (the in-process store,
+   * or the only live pod on Redis) keeps holding requests for their whole wait instead: answering
+   * at once would only make every client poll it again in a busy loop until the drain ends.
    *
    * @return completes when no link is left or the time is up
    */
   public Future<Void> drain(long drainMs) {
     draining = true;
-    held.values().forEach(HeldRequest::expireNow);
-    log.info("draining: {} sessions owned, waiting up to {} ms for them to end", links.size(), drainMs);
+    boolean alone = alone();
+    if (!alone) {
+      held.values().forEach(HeldRequest::expireNow);
+    }
+    log.info("draining: {} sessions owned, waiting up to {} ms for them to end; {}", links.size(), drainMs,
+        alone ? "no other pod is alive: requests are still held" : "held requests are answered at once");
     Promise<Void> done = Promise.promise();
     long deadline = System.nanoTime() + drainMs * 1_000_000L;
     vertx.setPeriodic(100, t -> {
@@ -134,6 +140,24 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
       }
     });
     return done.future();
+  }
+
+  /**
+   * Whether a request is answered as soon as it is settled instead of held for its wait: while
+   * draining, when another pod is alive (or this pod cannot tell) for the client to poll through.
+   */
+  public boolean answersAtOnce() {
+    return draining && !alone();
+  }
+
+  /** No other pod is alive to take this pod's clients: the in-process store, or the last pod on Redis. */
+  private boolean alone() {
+    return bus.otherLivePods() == 0;
+  }
+
+  /** Other live pods of the deployment as far as this pod knows, -1 while it does not know. */
+  public int otherLivePods() {
+    return bus.otherLivePods();
   }
 
   /** Whether the pod that owns a session can be reached. */

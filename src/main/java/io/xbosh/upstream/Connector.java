@@ -6,6 +6,7 @@ import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.net.NetClient;
 import io.vertx.core.net.SocketAddress;
+import io.xbosh.config.XboshConfig.ProxyProtocol;
 import io.xbosh.protocol.BoshException;
 import io.xbosh.protocol.SessionParams;
 import io.xbosh.protocol.TerminateCondition;
@@ -30,8 +31,18 @@ public final class Connector {
       Pattern.compile("<see-other-host xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\">([^<]{1,300})</see-other-host>");
   private static final int MAX_TARGETS = 64;
 
-  /** Limits of a link. */
-  public record Settings(int maxStanzaBytes, int maxQueuedStanzas, int maxReadAheadBytes, long connectTimeoutMs, UpstreamSecurity security) {
+  /**
+   * Limits of a link.
+   *
+   * @param proxyProtocol the PROXY protocol header sent first on each connection, carrying the client's address
+   */
+  public record Settings(int maxStanzaBytes, int maxQueuedStanzas, int maxReadAheadBytes, long connectTimeoutMs, UpstreamSecurity security,
+      ProxyProtocol proxyProtocol) {
+
+    /** Without a PROXY protocol header. */
+    public Settings(int maxStanzaBytes, int maxQueuedStanzas, int maxReadAheadBytes, long connectTimeoutMs, UpstreamSecurity security) {
+      this(maxStanzaBytes, maxQueuedStanzas, maxReadAheadBytes, connectTimeoutMs, security, ProxyProtocol.OFF);
+    }
 
     UpstreamLink.Limits limits() {
       return new UpstreamLink.Limits(maxStanzaBytes, maxQueuedStanzas, maxReadAheadBytes);
@@ -73,18 +84,28 @@ public final class Connector {
    * @param stream  the stream's name, null for the session's first stream
    */
   public Future<Connected> connect(Context context, String sid, String stream, SessionParams params) {
-    return resolver.resolve(params.to(), params.route()).compose(targets -> connect(context, sid, stream, params, targets, 0));
+    return connect(context, sid, stream, params, null);
   }
 
-  private Future<Connected> connect(Context context, String sid, String stream, SessionParams params, List<SocketAddress> targets,
-      int i) {
+  /**
+   * Like {@link #connect(Context, String, String, SessionParams)}, for a client at {@code client}:
+   * the address the PROXY protocol header carries when one is configured (null or {@code -}:
+   * unknown, the header says so).
+   */
+  public Future<Connected> connect(Context context, String sid, String stream, SessionParams params, String client) {
+    return resolver.resolve(params.to(), params.route()).compose(targets -> connect(context, sid, stream, params, client, targets, 0));
+  }
+
+  private Future<Connected> connect(Context context, String sid, String stream, SessionParams params, String client,
+      List<SocketAddress> targets, int i) {
     if (targets.isEmpty()) {
       return Future.failedFuture(new BoshException(TerminateCondition.HOST_UNKNOWN, "no server for " + params.to()));
     }
-    UpstreamLink link = new UpstreamLink(vertx, context, sid, stream, params, settings.limits(), stanzaScope);
+    UpstreamLink link = new UpstreamLink(vertx, context, sid, stream, params, settings.limits(), stanzaScope, client);
     Promise<StreamOpened> opened = Promise.promise();
     // the socket belongs to the event loop that connects it
-    context.runOnContext(v -> link.open(netClient, targets.get(i), settings.connectTimeoutMs(), settings.security()).onComplete(opened));
+    context.runOnContext(v -> link.open(netClient, targets.get(i), settings.connectTimeoutMs(), settings.security(),
+        settings.proxyProtocol()).onComplete(opened));
     return opened.future()
         .map(o -> new Connected(link, o))
         .recover(e -> {
@@ -92,7 +113,7 @@ public final class Connector {
             return Future.failedFuture(e);
           }
           if (be.condition() == TerminateCondition.REMOTE_CONNECTION_FAILED && i + 1 < targets.size()) {
-            return connect(context, sid, stream, params, targets, i + 1);
+            return connect(context, sid, stream, params, client, targets, i + 1);
           }
           Matcher m = SEE_OTHER_HOST.matcher(be.children());
           SocketAddress other = be.condition() == TerminateCondition.REMOTE_STREAM_ERROR && targets.size() < MAX_TARGETS && m.find()
@@ -101,7 +122,7 @@ public final class Connector {
             log.info("sid={} server sent see-other-host {}; connecting there", sid, other);
             List<SocketAddress> next = new ArrayList<>(targets.subList(0, i + 1));
             next.add(other);
-            return connect(context, sid, stream, params, next, i + 1);
+            return connect(context, sid, stream, params, client, next, i + 1);
           }
           return Future.failedFuture(e);
         });

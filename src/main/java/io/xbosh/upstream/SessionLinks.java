@@ -373,7 +373,9 @@ public final class SessionLinks implements LinkSink {
         p.content(), p.ack(), r.to(), r.lang(), r.from(), r.route());
     opening.put(name, new ArrayList<>());
     log.info("sid={} opening stream {} to {}", sid, name, r.to());
-    connector.connect(context, sid, name, params).onComplete(ar -> runOnContext(() -> {
+    // the address of the client that asked for the stream, else the one that began the session
+    String client = r.client() != null ? r.client() : first.clientAddress();
+    connector.connect(context, sid, name, params, client).onComplete(ar -> runOnContext(() -> {
       List<Forward> waiting = opening.remove(name);
       if (ar.failed()) {
         BoshException be = ar.cause() instanceof BoshException b ? b

@@ -9,6 +9,7 @@ import io.vertx.core.net.ConnectOptions;
 import io.vertx.core.net.NetClient;
 import io.vertx.core.net.NetSocket;
 import io.vertx.core.net.SocketAddress;
+import io.xbosh.config.XboshConfig.ProxyProtocol;
 import io.xbosh.config.XboshConfig.UpstreamTls;
 import io.xbosh.protocol.BoshException;
 import io.xbosh.protocol.Namespaces;
@@ -55,7 +56,7 @@ public final class UpstreamLink implements StreamReader.Handler {
    * ENDING → REPORTING → CLOSED; any state can go to CLOSED.
    */
   public enum State {
-    /** the TCP connection is being made */
+    /** the TCP connection is being made (behind a PROXY header, also direct TLS's handshake) */
     CONNECTING,
     /** the stream header is sent; the server's features are awaited */
     OPENING,
@@ -120,6 +121,8 @@ public final class UpstreamLink implements StreamReader.Handler {
   private Runnable onWritable;
   private UpstreamSecurity security = UpstreamSecurity.OFF;
   private boolean secured;
+  /** the BOSH client's address for a PROXY protocol header; null or {@code -} when unknown */
+  private final String clientAddress;
 
   /**
    * @param context the event loop the link is confined to
@@ -127,12 +130,16 @@ public final class UpstreamLink implements StreamReader.Handler {
    *                (whose features go to the client in the creation response)
    */
   public UpstreamLink(Vertx vertx, Context context, String sid, String stream, SessionParams params, Limits limits) {
-    this(vertx, context, sid, stream, params, limits, StreamReader.BODY_SCOPE);
+    this(vertx, context, sid, stream, params, limits, StreamReader.BODY_SCOPE, null);
   }
 
-  /** @param stanzaScope how server stanzas are re-serialised, see {@link StreamReader#STANDALONE_SCOPE} */
+  /**
+   * @param stanzaScope   how server stanzas are re-serialised, see {@link StreamReader#STANDALONE_SCOPE}
+   * @param clientAddress the client's address, for a PROXY protocol header; null when unknown
+   */
   public UpstreamLink(Vertx vertx, Context context, String sid, String stream, SessionParams params, Limits limits,
-      Map<String, String> stanzaScope) {
+      Map<String, String> stanzaScope, String clientAddress) {
+    this.clientAddress = clientAddress;
     this.vertx = vertx;
     this.context = context;
     this.sid = sid;
@@ -154,6 +161,11 @@ public final class UpstreamLink implements StreamReader.Handler {
 
   public SessionParams params() {
     return params;
+  }
+
+  /** The BOSH client's address this link was opened for; null when unknown. */
+  public String clientAddress() {
+    return clientAddress;
   }
 
   /**
@@ -257,6 +269,15 @@ public final class UpstreamLink implements StreamReader.Handler {
    * {@code remote-stream-error}.
    */
   public Future<StreamOpened> open(NetClient client, SocketAddress target, long timeoutMs, UpstreamSecurity security) {
+    return open(client, target, timeoutMs, security, ProxyProtocol.OFF);
+  }
+
+  /**
+   * Like {@link #open(NetClient, SocketAddress, long, UpstreamSecurity)}, with a PROXY protocol
+   * header as the connection's first bytes: before the stream header, and before the TLS handshake
+   * of direct TLS (which then starts once the header is written).
+   */
+  public Future<StreamOpened> open(NetClient client, SocketAddress target, long timeoutMs, UpstreamSecurity security, ProxyProtocol proxy) {
     this.security = security;
     opening = Promise.promise();
     openTimer = vertx.setTimer(timeoutMs, id -> {
@@ -264,7 +285,9 @@ public final class UpstreamLink implements StreamReader.Handler {
       failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED, "no stream features from " + target + " within " + timeoutMs + " ms", "");
     });
     ConnectOptions connect = new ConnectOptions().setRemoteAddress(target);
-    if (security.mode() == UpstreamTls.DIRECT) {
+    // behind a PROXY header, direct TLS starts on the open socket once the header is written
+    boolean tlsAfterHeader = security.mode() == UpstreamTls.DIRECT && proxy != ProxyProtocol.OFF;
+    if (security.mode() == UpstreamTls.DIRECT && !tlsAfterHeader) {
       connect.setSsl(true).setSslOptions(security.ssl()).setSniServerName(params.to());
       secured = true;
     }
@@ -282,10 +305,34 @@ public final class UpstreamLink implements StreamReader.Handler {
       socket.handler(this::onData);
       socket.closeHandler(v -> onSocketClosed());
       socket.exceptionHandler(e -> log.debug("sid={} upstream socket error: {}", sid, e.getMessage()));
+      Buffer proxyHeader = ProxyHeader.of(proxy, clientAddress, socket.localAddress());
+      if (proxyHeader != null) {
+        socket.write(proxyHeader);
+      }
+      if (tlsAfterHeader) {
+        directTlsAfterHeader();
+        return;
+      }
       to(State.OPENING);
       sendHeader();
     });
     return result;
+  }
+
+  /** XEP-0368 direct TLS on a connection whose first bytes were the PROXY header; still CONNECTING. */
+  private void directTlsAfterHeader() {
+    socket.upgradeToSsl(security.ssl(), params.to()).onComplete(ar -> {
+      if (state != State.CONNECTING) {
+        return;
+      }
+      if (ar.failed()) {
+        failOpening(TerminateCondition.REMOTE_CONNECTION_FAILED, "TLS with the server failed: " + ar.cause().getMessage(), "");
+        return;
+      }
+      secured = true;
+      to(State.OPENING);
+      sendHeader();
+    });
   }
 
   /**

@@ -72,13 +72,14 @@ public final class WebSocketEndpoint implements Handler<RoutingContext> {
       return;
     }
     Context context = Vertx.currentContext();
+    String client = io.xbosh.http.ClientAddress.of(rc);
     req.toWebSocket().onComplete(ar -> {
       if (ar.failed()) {
         log.debug("WebSocket handshake failed: {}", ar.cause().getMessage());
         return;
       }
       String id = "ws-" + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 1);
-      WebSocketSession session = new WebSocketSession(pod.vertx(), context, id, ar.result(), connector, parser, sessionSettings, sessions);
+      WebSocketSession session = new WebSocketSession(pod.vertx(), context, id, ar.result(), connector, parser, sessionSettings, sessions, client);
       sessions.add(session);
       log.debug("ws={} WebSocket from {}", id, ar.result().remoteAddress());
       session.start();

@@ -79,9 +79,12 @@ final class WebSocketSession implements LinkSink {
   private long pingTimer = -1;
   private long openTimer = -1;
   private long graceTimer = -1;
+  /** the client's address (PROXY protocol to the server, when configured) */
+  private final String clientAddress;
 
   WebSocketSession(Vertx vertx, Context context, String id, ServerWebSocket ws, Connector connector, FrameParser parser,
-      Settings settings, WebSocketSessions sessions) {
+      Settings settings, WebSocketSessions sessions, String clientAddress) {
+    this.clientAddress = clientAddress;
     this.vertx = vertx;
     this.context = context;
     this.id = id;
@@ -233,7 +236,7 @@ final class WebSocketSession implements LinkSink {
     to(State.CONNECTING);
     ws.pause();
     long started = System.nanoTime();
-    connector.connect(context, id, null, params).onComplete(ar -> {
+    connector.connect(context, id, null, params, clientAddress).onComplete(ar -> {
       sessions.metrics().upstreamConnect().record(System.nanoTime() - started, java.util.concurrent.TimeUnit.NANOSECONDS);
       if (ar.succeeded()) {
         connected(ar.result());

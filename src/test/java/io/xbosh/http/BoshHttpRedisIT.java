@@ -108,7 +108,7 @@ class BoshHttpRedisIT extends BoshHttpContract {
   }
 
   /**
-   * A rolling restart: rid N+1 (carrying a message) reaches a pod that starts draining before rid
+   * A rolling restart (two pods on one Redis): rid N+1 (carrying a message) reaches a pod that starts draining before rid
    * N has arrived anywhere. The draining pod answers it only after N is answered (XEP-0124 §14),
    * and the session goes on: N+2 is no item-not-found and the message arrives.
    */
@@ -126,8 +126,11 @@ class BoshHttpRedisIT extends BoshHttpContract {
             return System.nanoTime();
           });
       await().until(() -> sync(client.send(Request.cmd(Command.HEXISTS).arg("xb:{" + alice.sid + "}").arg("a:" + (n + 1)))).toInteger() == 1);
+      // the liveness records on Redis tell the draining pod that the suite's pod is there to move to
+      await().until(() -> draining.pod().otherLivePods() == 1);
       draining.pod().drain(20_000);
       await().until(() -> draining.pod().draining());
+      assertThat(draining.pod().answersAtOnce()).isTrue();
       assertThat(second).isNotDone();
       HttpResponse<String> first = post("<body " + B + " sid='" + alice.sid + "' rid='" + n + "'/>");
       long firstAt = System.nanoTime();

@@ -3,6 +3,7 @@ package io.xbosh.pod;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerRequest;
@@ -54,7 +55,11 @@ class HeldRequestTest {
 
   /** Serves every request with {@code handler}, given the request and its freshly registered HeldRequest. */
   URI serve(BiConsumer<HttpServerRequest, HeldRequest> handler) throws Exception {
-    pod = new Pod(vertx, "pod-h", new InMemorySessionStore(100, 60), PodBus.LOCAL, new XboshMetrics("pod-h"), 10, 10);
+    return serve(PodBus.LOCAL, handler);
+  }
+
+  URI serve(PodBus bus, BiConsumer<HttpServerRequest, HeldRequest> handler) throws Exception {
+    pod = new Pod(vertx, "pod-h", new InMemorySessionStore(100, 60), bus, new XboshMetrics("pod-h"), 10, 10);
     server = vertx.createHttpServer().requestHandler(req -> handler.accept(req, HeldRequest.register(pod, req.response(), WRITER)))
         .listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
     return URI.create("http://127.0.0.1:" + server.actualPort() + "/");
@@ -87,13 +92,72 @@ class HeldRequestTest {
     await().atMost(Duration.ofSeconds(5)).until(() -> pod.heldRequests() == 0);
   }
 
+  /** The local bus, but with one other pod alive for clients to move to. */
+  static PodBus withAPeer() {
+    return new PodBus() {
+      @Override
+      public Future<Void> start(Listener listener) {
+        return Future.succeededFuture();
+      }
+
+      @Override
+      public boolean alive(String podId) {
+        return true;
+      }
+
+      @Override
+      public int otherLivePods() {
+        return 1;
+      }
+
+      @Override
+      public boolean healthy() {
+        return true;
+      }
+
+      @Override
+      public void owned(String sid) {
+      }
+
+      @Override
+      public void disowned(String sid) {
+      }
+
+      @Override
+      public Future<Void> stop() {
+        return Future.succeededFuture();
+      }
+    };
+  }
+
   @Test
-  void aDrainingPodEndsTheWaitAtOnce() throws Exception {
-    URI uri = serve((req, held) -> held.settle(TYPE, 60_000, h -> h.respond(200, TYPE, "<body>expired</body>")));
+  void aDrainingPodWithAPeerEndsTheWaitAtOnce() throws Exception {
+    URI uri = serve(withAPeer(), (req, held) -> held.settle(TYPE, 60_000, h -> h.respond(200, TYPE, "<body>expired</body>")));
     var response = http.sendAsync(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(20)).build(), HttpResponse.BodyHandlers.ofString());
     await().atMost(Duration.ofSeconds(10)).until(() -> pod != null && pod.heldRequests() == 1);
     pod.drain(10);
     assertThat(response.get(10, TimeUnit.SECONDS).body()).isEqualTo("<body>expired</body>");
+    // and a request settled during the drain is not held either
+    assertThat(get(uri).body()).isEqualTo("<body>expired</body>");
+  }
+
+  /**
+   * A pod alone in its deployment (the in-process store) has nobody to send its clients to:
+   * draining, it keeps holding requests until their wait runs out, so clients do not busy-poll it.
+   */
+  @Test
+  void aDrainingPodAloneKeepsHoldingUntilTheWaitRunsOut() throws Exception {
+    URI uri = serve((req, held) -> held.settle(TYPE, 1500, h -> h.respond(200, TYPE, "<body>waited " + (1500 - h.waitLeftMs()) + "</body>")));
+    var before = http.sendAsync(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(20)).build(), HttpResponse.BodyHandlers.ofString());
+    await().atMost(Duration.ofSeconds(10)).until(() -> pod != null && pod.heldRequests() == 1);
+    pod.drain(60_000);
+    assertThat(pod.answersAtOnce()).isFalse();
+    long start = System.nanoTime();
+    var during = http.sendAsync(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(20)).build(), HttpResponse.BodyHandlers.ofString());
+    // each is answered only when its own wait of 1.5 s has run out: the timer saw no time left
+    assertThat(before.get(10, TimeUnit.SECONDS).body()).isEqualTo("<body>waited 1500</body>");
+    assertThat(during.get(10, TimeUnit.SECONDS).body()).isEqualTo("<body>waited 1500</body>");
+    assertThat((System.nanoTime() - start) / 1_000_000).isGreaterThanOrEqualTo(1400);
   }
 
   @Test

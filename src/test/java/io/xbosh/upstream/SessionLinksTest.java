@@ -91,6 +91,44 @@ class SessionLinksTest {
     return new Forward(seq, payload, false, false);
   }
 
+  /**
+   * A further stream's PROXY header names the client that asked for it, which the request carries
+   * through the store (it may have reached another pod); a request without it falls back to the
+   * address that began the session.
+   */
+  @Test
+  void aFurtherStreamsProxyHeaderCarriesTheAddressOfTheClientThatOpenedIt() throws Exception {
+    try (FakeXmppServer first = new FakeXmppServer(vertx, ""); FakeXmppServer second = new FakeXmppServer(vertx, "");
+        FakeXmppServer third = new FakeXmppServer(vertx, "")) {
+      List<SocketAddress> next = new CopyOnWriteArrayList<>(List.of(second.address(), third.address()));
+      UpstreamResolver resolver = (domain, route) -> Future.succeededFuture(List.of(next.remove(0)));
+      Connector connector = new Connector(vertx, resolver, client, new Connector.Settings(65536, 1000, 1 << 20, 5000,
+          UpstreamSecurity.OFF, io.xbosh.config.XboshConfig.ProxyProtocol.V1));
+      UpstreamLink link = new UpstreamLink(vertx, vertx.getOrCreateContext(), "sid1", null, UpstreamLinkTest.PARAMS,
+          new UpstreamLink.Limits(65536, 1000, 1 << 20), StreamReader.BODY_SCOPE, "192.0.2.1");
+      CompletableFuture<StreamOpened> opened = new CompletableFuture<>();
+      link.context().runOnContext(v -> link.open(client, first.address(), 5000, UpstreamSecurity.OFF,
+          io.xbosh.config.XboshConfig.ProxyProtocol.V1).onComplete(ar -> opened.complete(ar.result())));
+      opened.get(10, TimeUnit.SECONDS);
+      assertThat(first.received()).startsWith("PROXY TCP4 192.0.2.1 127.0.0.1 0 ");
+      RecordingOwner owner = new RecordingOwner();
+      SessionLinks links = new SessionLinks("sid1", "s1", link, connector, owner, () -> null);
+      links.start();
+      links.forward(List.of(
+          new Forward(1, new io.xbosh.session.StreamRequest(" from=\"fake.test\"", "fake.test", "en", null, null, "2001:db8::7").encode(),
+              false, false, true, "s2")));
+      await().atMost(Duration.ofSeconds(10)).until(() -> second.received().contains("<stream:stream"));
+      assertThat(second.received()).startsWith("PROXY TCP6 2001:db8::7 ::ffff:127.0.0.1 0 ");
+      // written by a pod that did not carry the address: the session's own
+      links.forward(List.of(
+          new Forward(2, new io.xbosh.session.StreamRequest(" from=\"fake.test\"", "fake.test", "en", null, null).encode(),
+              false, false, true, "s3")));
+      await().atMost(Duration.ofSeconds(10)).until(() -> third.received().contains("<stream:stream"));
+      assertThat(third.received()).startsWith("PROXY TCP4 192.0.2.1 127.0.0.1 0 ");
+      link.abort();
+    }
+  }
+
   @Test
   void forwardsArriveInAnyOrderAndReachTheServerInOrder() throws Exception {
     try (FakeXmppServer server = new FakeXmppServer(vertx, "")) {
