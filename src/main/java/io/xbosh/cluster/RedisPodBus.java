@@ -312,6 +312,11 @@ public final class RedisPodBus implements PodBus {
   }
 
   private void onPush(Response r) {
+    if (replaced) {
+      // another process runs under this pod id and listens on the same channel: its notices are
+      // not for this one, which holds no link any more (acting on them would end its sessions)
+      return;
+    }
     // RESP2 delivers ["message", channel, payload] as a multi-bulk, RESP3 as a push
     if (r == null || (r.type() != ResponseType.MULTI && r.type() != ResponseType.PUSH) || r.size() < 3
         || !"message".equals(r.get(0).toString())) {
