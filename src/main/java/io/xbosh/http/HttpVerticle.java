@@ -66,7 +66,7 @@ public final class HttpVerticle extends VerticleBase {
         .setTcpNoDelay(true)
         .setTcpKeepAlive(true));
     Connector connector = new Connector(vertx, resolver, netClient, new Connector.Settings(config.maxStanzaBytes(), config.maxQueuedStanzas(),
-        config.maxReadAheadBytes(), config.connectTimeoutMs(), UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust())));
+        config.maxReadAheadBytes(), config.connectTimeoutMs(), UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust())), limits.connectGate());
     BoshHandler bosh = new BoshHandler(pod,
         new BodyParser(32, 64, config.maxBodyBytes()),
         new Negotiator(new Negotiator.Limits(config.maxWait(), config.maxHold(), config.inactivity(),
