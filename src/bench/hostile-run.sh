@@ -13,6 +13,7 @@ PHASE_MS=${PHASE_MS:-12000}
 # a comma-separated subset of: new-names preauth-flood slowloris held-requests big-stanzas metrics-pipelining
 ATTACKS=${ATTACKS:-}
 status=0
+rm -f target/hostile-bench.txt
 mvn -B -o verify -Dtest=NONE -Dsurefire.failIfNoSpecifiedTests=false -Dit.test=HostileBenchIT \
   -Dxbosh.hostile.bench=true -Dxbosh.hostile.phaseMs="$PHASE_MS" -Dxbosh.hostile.attacks="$ATTACKS" || status=$?
 echo
