@@ -78,7 +78,7 @@ public final class Xbosh {
     // behind a trusted proxy every connection comes from the proxy: no per-address connection limit
     ClientLimits limits = new ClientLimits(new ClientLimits.Settings(config.maxConnections(),
         config.trustForwardedFor() ? 0 : config.maxConnectionsPerAddress(), config.maxHeldPerAddress(), config.maxHeldRequests(),
-        config.maxPreauthSessions(), config.maxPreauthPerAddress(), config.createsPerSecond()));
+        config.maxPreauthSessions(), config.maxPreauthPerAddress(), config.createsPerSecond(), config.maxConnectsInFlight()));
     List<HttpVerticle> verticles = new ArrayList<>();
     for (int i = 0; i < config.eventLoops(); i++) {
       verticles.add(new HttpVerticle(config, pod, resolver, limits, port, webSockets));

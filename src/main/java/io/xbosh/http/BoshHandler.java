@@ -336,6 +336,14 @@ public final class BoshHandler implements Handler<RoutingContext> {
         })
         .onFailure(e -> {
           limits.preauthEnded(address);
+          if (Connector.busy(e)) {
+            // the pod has XBOSH_MAX_CONNECTS_IN_FLIGHT connections to servers opening: nothing was tried
+            log.debug("session creation from {} refused: too many upstream connects in flight", address);
+            metrics.request("connects_busy");
+            res.putHeader(HttpHeaders.RETRY_AFTER, "1");
+            reply.write(res, 503, params.content(), BodyWriter.recoverableError());
+            return;
+          }
           if (e instanceof StoreFailure) {
             // out of memory, failing over, unreachable: the client retries the creation (XEP-0124 §17.3)
             log.warn("session creation: store failure: {}", e.getCause().getMessage());

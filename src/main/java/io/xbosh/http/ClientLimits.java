@@ -1,5 +1,6 @@
 package io.xbosh.http;
 
+import io.xbosh.upstream.ConnectGate;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -17,7 +18,7 @@ public final class ClientLimits {
 
   /** The limits; 0 turns a per-address limit off. */
   public record Settings(int maxConnections, int maxConnectionsPerAddress, int maxRequestsPerAddress, int maxHeldRequests,
-      int maxPreauthSessions, int maxPreauthPerAddress, int createsPerSecond) {
+      int maxPreauthSessions, int maxPreauthPerAddress, int createsPerSecond, int maxConnectsInFlight) {
   }
 
   /** Why a creation was refused. */
@@ -34,9 +35,11 @@ public final class ClientLimits {
   private final AtomicInteger preauth = new AtomicInteger();
   private final ConcurrentMap<String, AtomicInteger> preauthByAddress = new ConcurrentHashMap<>();
   private final ConcurrentMap<String, Bucket> creationRate = new ConcurrentHashMap<>();
+  private final ConnectGate connectGate;
 
   public ClientLimits(Settings settings) {
     this.settings = settings;
+    this.connectGate = new ConnectGate(settings.maxConnectsInFlight());
   }
 
   public Settings settings() {
@@ -103,6 +106,11 @@ public final class ClientLimits {
 
   public int preauthSessions() {
     return preauth.get();
+  }
+
+  /** The pod's bound on connections to XMPP servers being opened at once (every event loop's connector shares it). */
+  public ConnectGate connectGate() {
+    return connectGate;
   }
 
   // ---- counting

@@ -67,7 +67,7 @@ public final class HttpVerticle extends VerticleBase {
         .setTcpKeepAlive(true));
     Connector connector = new Connector(vertx, resolver, netClient, new Connector.Settings(config.maxStanzaBytes(), config.maxQueuedStanzas(),
         config.maxReadAheadBytes(), config.connectTimeoutMs(), UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust()),
-        config.upstreamProxyProtocol()));
+        config.upstreamProxyProtocol()), limits.connectGate());
     BoshHandler bosh = new BoshHandler(pod,
         new BodyParser(32, 64, config.maxBodyBytes()),
         new Negotiator(new Negotiator.Limits(config.maxWait(), config.maxHold(), config.inactivity(),

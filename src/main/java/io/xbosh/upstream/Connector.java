@@ -30,6 +30,7 @@ public final class Connector {
   private static final Pattern SEE_OTHER_HOST =
       Pattern.compile("<see-other-host xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\">([^<]{1,300})</see-other-host>");
   private static final int MAX_TARGETS = 64;
+  private static final String BUSY = "too many connections to XMPP servers being opened at once";
 
   /**
    * Limits of a link.
@@ -58,27 +59,33 @@ public final class Connector {
   private final NetClient netClient;
   private final Settings settings;
   private final Map<String, String> stanzaScope;
+  private final ConnectGate gate;
 
-  public Connector(Vertx vertx, UpstreamResolver resolver, NetClient netClient, Settings settings) {
-    this(vertx, resolver, netClient, settings, StreamReader.BODY_SCOPE);
+  /** @param gate the pod's bound on connects in flight, shared by every event loop's connector */
+  public Connector(Vertx vertx, UpstreamResolver resolver, NetClient netClient, Settings settings, ConnectGate gate) {
+    this(vertx, resolver, netClient, settings, StreamReader.BODY_SCOPE, gate);
   }
 
-  private Connector(Vertx vertx, UpstreamResolver resolver, NetClient netClient, Settings settings, Map<String, String> stanzaScope) {
+  private Connector(Vertx vertx, UpstreamResolver resolver, NetClient netClient, Settings settings, Map<String, String> stanzaScope,
+      ConnectGate gate) {
     this.vertx = vertx;
     this.resolver = resolver;
     this.netClient = netClient;
     this.settings = settings;
     this.stanzaScope = stanzaScope;
+    this.gate = gate;
   }
 
   /** The same connector for links whose stanzas stand alone (XMPP over WebSocket, RFC 7395 §3.3.3). */
   public Connector standalone() {
-    return new Connector(vertx, resolver, netClient, settings, StreamReader.STANDALONE_SCOPE);
+    return new Connector(vertx, resolver, netClient, settings, StreamReader.STANDALONE_SCOPE, gate);
   }
 
   /**
    * Opens a stream for a session. Fails with a {@link BoshException}: {@code host-unknown},
-   * {@code improper-addressing}, {@code remote-connection-failed} or {@code remote-stream-error}.
+   * {@code improper-addressing}, {@code remote-connection-failed} or {@code remote-stream-error};
+   * at once with {@code remote-connection-failed} (see {@link #busy}) while the pod has as many
+   * connects in flight as its {@link ConnectGate} allows.
    *
    * @param context the event loop the link is confined to
    * @param stream  the stream's name, null for the session's first stream
@@ -87,13 +94,28 @@ public final class Connector {
     return connect(context, sid, stream, params, null);
   }
 
+  /** @return whether a connect failed because the pod had too many in flight (nothing was tried: the client may retry soon) */
+  public static boolean busy(Throwable e) {
+    return e instanceof BoshException be && be.condition() == TerminateCondition.REMOTE_CONNECTION_FAILED && BUSY.equals(be.getMessage());
+  }
+
   /**
    * Like {@link #connect(Context, String, String, SessionParams)}, for a client at {@code client}:
    * the address the PROXY protocol header carries when one is configured (null or {@code -}:
    * unknown, the header says so).
    */
   public Future<Connected> connect(Context context, String sid, String stream, SessionParams params, String client) {
-    return resolver.resolve(params.to(), params.route()).compose(targets -> connect(context, sid, stream, params, client, targets, 0));
+    if (!gate.tryEnter()) {
+      return Future.failedFuture(new BoshException(TerminateCondition.REMOTE_CONNECTION_FAILED, BUSY));
+    }
+    Future<Connected> connected;
+    try {
+      connected = resolver.resolve(params.to(), params.route()).compose(targets -> connect(context, sid, stream, params, client, targets, 0));
+    } catch (RuntimeException e) {
+      gate.exit();
+      throw e;
+    }
+    return connected.andThen(ar -> gate.exit());
   }
 
   private Future<Connected> connect(Context context, String sid, String stream, SessionParams params, String client,

@@ -8,7 +8,7 @@ import org.junit.jupiter.api.Test;
 class ClientLimitsTest {
 
   private static ClientLimits limits(int maxConnections, int perAddress) {
-    return new ClientLimits(new ClientLimits.Settings(maxConnections, perAddress, 4, 20, 10, 3, 2));
+    return new ClientLimits(new ClientLimits.Settings(maxConnections, perAddress, 4, 20, 10, 3, 2, 100));
   }
 
   @Test

@@ -103,7 +103,7 @@ class SessionLinksTest {
       List<SocketAddress> next = new CopyOnWriteArrayList<>(List.of(second.address(), third.address()));
       UpstreamResolver resolver = (domain, route) -> Future.succeededFuture(List.of(next.remove(0)));
       Connector connector = new Connector(vertx, resolver, client, new Connector.Settings(65536, 1000, 1 << 20, 5000,
-          UpstreamSecurity.OFF, io.xbosh.config.XboshConfig.ProxyProtocol.V1));
+          UpstreamSecurity.OFF, io.xbosh.config.XboshConfig.ProxyProtocol.V1), new ConnectGate(100));
       UpstreamLink link = new UpstreamLink(vertx, vertx.getOrCreateContext(), "sid1", null, UpstreamLinkTest.PARAMS,
           new UpstreamLink.Limits(65536, 1000, 1 << 20), StreamReader.BODY_SCOPE, "192.0.2.1");
       CompletableFuture<StreamOpened> opened = new CompletableFuture<>();
