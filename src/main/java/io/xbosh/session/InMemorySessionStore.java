@@ -847,8 +847,11 @@ public final class InMemorySessionStore implements SessionStore {
     s.responses.put(rid, body);
     s.sentAt.put(rid, clockMillis.getAsLong());
     s.cachedRids.add(rid);
+    // as cache() in prelude.lua: beyond `keep`, a response its client may still resend stays
     int keep = s.ack ? 2 * s.requests : s.requests;
-    while (s.cachedRids.size() > keep) {
+    long young = clockMillis.getAsLong() - (s.wait * 1000L + RESEND_MARGIN_MS);
+    while (s.cachedRids.size() > keep
+        && (s.cachedRids.size() > SessionStore.cachedResponsesAtMost(s.requests) || s.sentAt.get(s.cachedRids.peekFirst()) <= young)) {
       uncache(s, s.cachedRids.removeFirst());
     }
   }

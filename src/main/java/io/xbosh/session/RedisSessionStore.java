@@ -85,7 +85,7 @@ public final class RedisSessionStore implements SessionStore {
     this.redis = redis;
     this.ownsClient = ownsClient;
     this.podId = podId;
-    Map<String, String> constants = Map.of(
+    Map<String, String> constants = new java.util.HashMap<>(Map.of(
         "__OPEN__", LuaScript.quote(BodyWriter.OPEN),
         "__RECOVERABLE__", LuaScript.quote(BodyWriter.recoverableError()),
         "__TOMBSTONE_MS__", Long.toString(tombstoneSeconds * 1000L),
@@ -95,7 +95,8 @@ public final class RedisSessionStore implements SessionStore {
         "__KEPT_FORWARDS__", Integer.toString(KEPT_FORWARDS),
         "__UNDELIVERED_NS__", UNDELIVERED_NS,
         "__REPORT_GRACE_MS__", Long.toString(REPORT_GRACE_MS),
-        "__MAX_STREAMS__", Integer.toString(maxStreams));
+        "__MAX_STREAMS__", Integer.toString(maxStreams)));
+    constants.put("__RESEND_MARGIN_MS__", Long.toString(RESEND_MARGIN_MS));
     this.create = LuaScript.load("create", constants);
     this.accept = LuaScript.load("accept", constants);
     this.deliver = LuaScript.load("deliver", constants);

@@ -21,6 +21,18 @@ public interface SessionStore {
    */
   long REPORT_GRACE_MS = 1000;
 
+  /**
+   * XEP-0124 §14.3: a cached response is kept, beyond the last `requests` (2 × `requests` with
+   * ack), while it is younger than `wait` plus this margin, so a client whose request failed may
+   * still resend its rid; at most {@link #cachedResponsesAtMost} responses are kept.
+   */
+  long RESEND_MARGIN_MS = 10_000;
+
+  /** The bound on a session's cached responses, whatever their age. */
+  static int cachedResponsesAtMost(int requests) {
+    return 2 * requests + 1;
+  }
+
   /** Streams a session may have open at once (XEP-0124 §16) unless configured otherwise. */
   int DEFAULT_MAX_STREAMS = 4;
 

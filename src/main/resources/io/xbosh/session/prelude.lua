@@ -32,6 +32,7 @@ local MAX_OUT = __MAX_OUT__
 local MAX_OUT_BYTES = __MAX_OUT_BYTES__
 local MAX_BODY_BYTES = __MAX_BODY_BYTES__
 local REPORT_GRACE_MS = __REPORT_GRACE_MS__
+local RESEND_MARGIN_MS = __RESEND_MARGIN_MS__
 local MAX_STREAMS = __MAX_STREAMS__
 local MAX_CLOSED = 8
 -- around client payloads accepted but never written to the server, in a terminate body
@@ -255,11 +256,15 @@ end
 
 -- XEP-0124 §14.3: buffer the last `requests` responses for retransmission; with acknowledgements,
 -- every response the client has not acknowledged, up to twice as many (§9.2)
+-- XEP-0124 §14.3: beyond the last `requests` responses (2 x `requests` with ack), one younger than
+-- wait + RESEND_MARGIN_MS stays, since its client may still resend its rid; never more than
+-- 2 x `requests` + 1 (SessionStore.cachedResponsesAtMost)
 local function cache(ctx, rid, body)
   redis.call('HSET', S, 'r:' .. fmt(rid), body)
   ctx.rc[#ctx.rc + 1] = { rid, now() }
   local keep = ctx.ack == '1' and 2 * ctx.req or ctx.req
-  while #ctx.rc > keep do
+  local young = now() - (ctx.wait * 1000 + RESEND_MARGIN_MS)
+  while #ctx.rc > keep and (#ctx.rc > 2 * ctx.req + 1 or ctx.rc[1][2] <= young) do
     redis.call('HDEL', S, 'r:' .. fmt(table.remove(ctx.rc, 1)[1]))
   end
 end

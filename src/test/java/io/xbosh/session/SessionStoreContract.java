@@ -147,16 +147,43 @@ abstract class SessionStoreContract {
   }
 
   @Test
-  void b28_responsesBufferedForTheLastRequestsOnly() throws Exception {
-    String sid = newSession(1, false); // requests = 2
-    for (long rid = 101; rid <= 104; rid++) {
+  void b28_responsesAClientMayStillResendStayBufferedUpToTwiceRequestsPlusOne() throws Exception {
+    String sid = newSession(1, false); // requests = 2, wait = 30
+    for (long rid = 101; rid <= 107; rid++) {
       get(store().accept(sid, rid, "p#" + rid, "", ""));
     }
-    // answered: 101, 102, 103 (104 held); buffered: the last two
-    assertThat(get(store().accept(sid, 103, "p#x", "", "")).outcome()).isEqualTo(Accepted.Outcome.RESENT);
-    assertThat(get(store().accept(sid, 102, "p#y", "", "")).outcome()).isEqualTo(Accepted.Outcome.RESENT);
+    // answered: 100 (creation), 101..106 (107 held); all younger than wait + margin, so the last
+    // 2 x requests + 1 stay buffered, not only the last `requests`
+    assertThat(SessionStore.cachedResponsesAtMost(2)).isEqualTo(5);
+    for (long rid = 102; rid <= 106; rid++) {
+      Accepted again = get(store().accept(sid, rid, "p#x" + rid, "", ""));
+      assertThat(again.outcome()).isEqualTo(Accepted.Outcome.RESENT);
+      assertThat(again.immediate()).isEqualTo(EMPTY);
+    }
     assertThatThrownBy(() -> get(store().accept(sid, 101, "p#z", "", "")))
         .isInstanceOfSatisfying(BoshException.class, e -> assertThat(e.condition()).isEqualTo(TerminateCondition.ITEM_NOT_FOUND));
+  }
+
+  @Test
+  void b28_responsesOlderThanWaitPlusTheMarginAreBufferedForTheLastRequestsOnly() throws Exception {
+    String sid = newSession(params(1, 1, 60, false)); // requests = 2, wait = 1
+    for (long rid = 101; rid <= 103; rid++) {
+      get(store().accept(sid, rid, "p#" + rid, "", ""));
+    }
+    // answered and young: 100, 101, 102 all buffered
+    assertThat(get(store().accept(sid, 100, "p#c", "", "")).immediate()).isEqualTo("<creation/>");
+    long answered = System.currentTimeMillis();
+    await().atMost(Duration.ofSeconds(30)).until(() -> System.currentTimeMillis() - answered > 1000 + SessionStore.RESEND_MARGIN_MS + 200);
+    // 103 answered now: of the old ones, only the last `requests` (102, 103) stay
+    get(store().accept(sid, 104, "p#104", "", ""));
+    Accepted again = get(store().accept(sid, 102, "p#y", "", ""));
+    assertThat(again.outcome()).isEqualTo(Accepted.Outcome.RESENT);
+    assertThat(again.immediate()).isEqualTo(EMPTY);
+    assertThat(get(store().accept(sid, 103, "p#x", "", "")).immediate()).isEqualTo(EMPTY);
+    for (long rid : new long[] {100, 101}) {
+      assertThatThrownBy(() -> get(store().accept(sid, rid, "p#z", "", "")))
+          .isInstanceOfSatisfying(BoshException.class, e -> assertThat(e.condition()).isEqualTo(TerminateCondition.ITEM_NOT_FOUND));
+    }
   }
 
   @Test

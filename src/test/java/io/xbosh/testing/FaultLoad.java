@@ -56,6 +56,8 @@ public final class FaultLoad implements AutoCloseable {
 
   private static final Pattern MESSAGE = Pattern.compile("<body>m\\|([0-9a-z]+)\\|(\\d+)\\|(\\d+)</body>");
   private static final Pattern CONDITION = Pattern.compile("condition=[\"']([^\"']+)[\"']");
+  /** A final body's report of the client's own payloads that never reached the server: not received. */
+  private static final Pattern UNDELIVERED = Pattern.compile("<undelivered\\b.*?</undelivered>", Pattern.DOTALL);
   private static final String NS = "xmlns='http://jabber.org/protocol/httpbind'";
   /** The condition recorded when the test itself ended a session. */
   public static final String CLOSED_BY_CLIENT = "closed-by-client";
@@ -281,10 +283,12 @@ public final class FaultLoad implements AutoCloseable {
    *
    * @param lost       messages whose request was answered 200 and whose recipient was still alive
    *                   {@code graceMs} later, that never arrived
+   * @param told       messages answered 200 that a final body of their sender's session reported
+   *                   undelivered ({@code <undelivered>}): the sender knows, so not lost
    * @param foreign    messages of an earlier load that reached this one's sessions (not counted)
    */
   public record Report(List<SessionReport> sessions, List<Lost> lost, long duplicated, long sent, long received,
-      long unconfirmed, long foreign, Map<String, Long> errors) {
+      long unconfirmed, long told, long foreign, Map<String, Long> errors) {
 
     /** Sessions whose session ended (not by the test), by condition, with their owners. */
     public Map<String, Map<String, Long>> endedByCondition() {
@@ -327,9 +331,9 @@ public final class FaultLoad implements AutoCloseable {
     public String summary() {
       long survivors = sessions.stream().filter(SessionReport::survived).count();
       return String.format("sessions=%d survived=%d ended=%s sent=%d received=%d lost=%d (between survivors %d) "
-              + "duplicated=%d (among survivors %d) unconfirmed=%d foreign=%d retries=%d errors=%s",
+              + "duplicated=%d (among survivors %d) unconfirmed=%d told=%d foreign=%d retries=%d errors=%s",
           sessions.size(), survivors, endedByCondition(), sent, received, lost.size(), lostBetweenSurvivors().size(),
-          duplicated, duplicatedAmongSurvivors(), unconfirmed, foreign, sessions.stream().mapToLong(SessionReport::retries).sum(),
+          duplicated, duplicatedAmongSurvivors(), unconfirmed, told, foreign, sessions.stream().mapToLong(SessionReport::retries).sum(),
           errors);
     }
 
@@ -362,6 +366,7 @@ public final class FaultLoad implements AutoCloseable {
       long sent = 0;
       long received = 0;
       long unconfirmed = 0;
+      long told = 0;
       for (Client c : clients) {
         sessions.add(new SessionReport(c.index, c.user, c.sid, c.owner, c.endCondition, c.endedAt, c.seq,
             c.got.cardinality(), c.duplicated, List.copyOf(c.duplicates), c.retries));
@@ -376,12 +381,14 @@ public final class FaultLoad implements AutoCloseable {
           long at = c.acceptedAt(s);
           if (at == 0) {
             unconfirmed++;
+          } else if (c.told.get(s)) {
+            told++;
           } else if (to.endedAt == 0 || to.endedAt - at > graceMs * 1_000_000L) {
             lost.add(new Lost(c.user, to.user, s, at, c.owner, to.owner, endOf(c), endOf(to)));
           }
         }
       }
-      return new Report(sessions, lost, dup, sent, received, unconfirmed, foreign, Map.copyOf(errors));
+      return new Report(sessions, lost, dup, sent, received, unconfirmed, told, foreign, Map.copyOf(errors));
     });
   }
 
@@ -403,6 +410,8 @@ public final class FaultLoad implements AutoCloseable {
     final int index;
     final String user;
     final BitSet got = new BitSet();
+    /** Own messages a final body reported undelivered. */
+    final BitSet told = new BitSet();
     final ArrayDeque<Integer> pending = new ArrayDeque<>();
     /** Acceptance time of each message sent, by sequence number; 0 while not accepted. */
     long[] accepted = new long[64];
@@ -599,14 +608,13 @@ public final class FaultLoad implements AutoCloseable {
     }
 
     void onPayload(String response) {
-      Matcher m = MESSAGE.matcher(response);
-      while (m.find()) {
-        if (!token.equals(m.group(1))) {
+      for (int s : undelivered(response, token, index)) {
+        told.set(s);
+      }
+      for (int s : partnerMessages(response, token, index ^ 1)) {
+        if (s < 0) {
           foreign++;
-          continue;
-        }
-        int s = Integer.parseInt(m.group(3));
-        if (got.get(s)) {
+        } else if (got.get(s)) {
           duplicated++;
           if (duplicates.size() < 10) {
             duplicates.add("#" + s + "@" + elapsedMs() + "ms");
@@ -616,6 +624,40 @@ public final class FaultLoad implements AutoCloseable {
         }
       }
     }
+  }
+
+  /**
+   * The sequence numbers of the partner's messages in a response, in order; -1 for a message of
+   * another load. The client's own payloads that a final body reports undelivered
+   * ({@code <undelivered>}, which carries the same {@code m|token|index|seq} bodies) are skipped:
+   * counting them made the sender "receive" its own message, seen as a duplicate.
+   */
+  static List<Integer> partnerMessages(String response, String token, int partner) {
+    List<Integer> seqs = new ArrayList<>();
+    Matcher m = MESSAGE.matcher(UNDELIVERED.matcher(response).replaceAll(""));
+    while (m.find()) {
+      if (!token.equals(m.group(1))) {
+        seqs.add(-1);
+      } else if (Integer.parseInt(m.group(2)) == partner) {
+        seqs.add(Integer.parseInt(m.group(3)));
+      }
+    }
+    return seqs;
+  }
+
+  /** The sequence numbers of the client's own messages a final body reports undelivered. */
+  static List<Integer> undelivered(String response, String token, int self) {
+    List<Integer> seqs = new ArrayList<>();
+    Matcher u = UNDELIVERED.matcher(response);
+    while (u.find()) {
+      Matcher m = MESSAGE.matcher(u.group());
+      while (m.find()) {
+        if (token.equals(m.group(1)) && Integer.parseInt(m.group(2)) == self) {
+          seqs.add(Integer.parseInt(m.group(3)));
+        }
+      }
+    }
+    return seqs;
   }
 
   static boolean isTerminate(String body) {
