@@ -174,6 +174,10 @@ public final class RedisPodBus implements PodBus {
   /** Not ready while it rejoins after being declared dead, or for good when another process took its id. */
   private volatile boolean evicting;
   private volatile boolean replaced;
+  /** how often the owned set is checked against the links this pod holds */
+  private static final long RECONCILE_MS = 10_000;
+  private long lastReconcileNanos = System.nanoTime();
+  private boolean reconciling;
   private volatile long allowanceMs = START_ALLOWANCE_MS;
   /** Other pods whose heartbeat had not run out at this pod's last beat; -1 before the first. */
   private volatile int otherLive = -1;
@@ -352,6 +356,39 @@ public final class RedisPodBus implements PodBus {
       beatInFlight = true;
       heartbeat().onComplete(ar -> beatInFlight = false);
     }
+    long now = nanos.getAsLong();
+    if (!reconciling && !evicting && !replaced && now - lastReconcileNanos >= RECONCILE_MS * 1_000_000L) {
+      lastReconcileNanos = now;
+      reconcileOwned();
+    }
+  }
+
+  /**
+   * Drops members of this pod's owned set whose link is gone. An SREM can fail while Redis is away,
+   * or overtake the SADD of a link that closed at once (they may travel on different pooled
+   * connections); a member left behind would stay for the pod's lifetime. A link is in the pod's
+   * map before its SADD is sent, so a member without one at the time of the reply is stale.
+   */
+  private void reconcileOwned() {
+    reconciling = true;
+    commands.send(Request.cmd(Command.SMEMBERS).arg(ownedKey(podId))).onComplete(ar -> {
+      reconciling = false;
+      if (ar.failed()) {
+        return;
+      }
+      Set<String> live = listener.ownedSids();
+      List<String> stale = new ArrayList<>();
+      for (String sid : strings(ar.result())) {
+        if (!live.contains(sid)) {
+          stale.add(sid);
+        }
+      }
+      for (int i = 0; i < stale.size(); i += RECORD_CHUNK) {
+        Request srem = Request.cmd(Command.SREM).arg(ownedKey(podId));
+        stale.subList(i, Math.min(stale.size(), i + RECORD_CHUNK)).forEach(srem::arg);
+        commands.send(srem).onFailure(e -> log.debug("dropping stale ownership records failed: {}", e.getMessage()));
+      }
+    });
   }
 
   /** The channel's node answering counts as Redis answering (the beat's node may be failing over). */
