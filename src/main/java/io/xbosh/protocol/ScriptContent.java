@@ -129,7 +129,7 @@ public final class ScriptContent {
   }
 
   /** The index of the '>' ending the tag that starts at {@code lt}, skipping quoted values; -1 if not there yet. */
-  private static int tagEnd(String t, int lt) {
+  public static int tagEnd(String t, int lt) {
     char quote = 0;
     for (int i = lt + 1; i < t.length(); i++) {
       char c = t.charAt(i);

@@ -1,5 +1,6 @@
 package io.xbosh.session;
 
+import io.xbosh.protocol.ScriptContent;
 import io.xbosh.session.SessionStore.Queued;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,7 +35,7 @@ final class ResponseStanzas {
         continue;
       }
       boolean closing = i + 1 < payload.length() && payload.charAt(i + 1) == '/';
-      int close = tagEnd(payload, i);
+      int close = ScriptContent.tagEnd(payload, i);
       if (close < 0) {
         break; // not a body the store wrote: keep what was whole
       }
@@ -55,23 +56,5 @@ final class ResponseStanzas {
       }
     }
     return out;
-  }
-
-  /** The index of the {@code >} ending the tag that starts at {@code at}, skipping quoted values. */
-  private static int tagEnd(String s, int at) {
-    char quote = 0;
-    for (int i = at + 1; i < s.length(); i++) {
-      char c = s.charAt(i);
-      if (quote != 0) {
-        if (c == quote) {
-          quote = 0;
-        }
-      } else if (c == '"' || c == '\'') {
-        quote = c;
-      } else if (c == '>') {
-        return i;
-      }
-    }
-    return -1;
   }
 }
