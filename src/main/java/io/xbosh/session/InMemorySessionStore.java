@@ -283,10 +283,20 @@ public final class InMemorySessionStore implements SessionStore {
       s.firstStream = r.stream();
       s.streams.add(r.stream());
     }
-    if (sessions.putIfAbsent(r.sid(), s) != null) {
+    long now = s.lastArrival;
+    // as create.lua: a sid is not taken again while anything of it remains (what an expired session
+    // still had for its client waits for leftovers), and is free once nothing does, purged or not
+    if (sessions.compute(r.sid(), (sid, old) -> old != null && remains(old, now) ? old : s) != s) {
       return Future.failedFuture(new IllegalStateException("sid collision"));
     }
     return Future.succeededFuture();
+  }
+
+  /** Whether any of a session's keys would still exist in Redis: its hash, or its outbound list. */
+  private boolean remains(State s, long now) {
+    synchronized (s) {
+      return s.expiresAt > now || s.tombstone == null && !s.out.isEmpty() && s.expiresAt + tombstoneMillis > now;
+    }
   }
 
   @Override

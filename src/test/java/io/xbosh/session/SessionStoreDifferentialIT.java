@@ -51,7 +51,7 @@ class SessionStoreDifferentialIT {
   private static final int MAX_OUT_BYTES = 700;
   private static final int MAX_BODY_BYTES = 260;
   private static final int TOMBSTONE_S = 20;
-  private static final int MAX_STREAMS = 3;
+  private static final int MAX_STREAMS = 2;
   /** The clock moves in steps of this much. */
   private static final long GRID_MS = 250;
   private static final long START_MS = 1_767_225_600_000L; // 2026-01-01T00:00:00Z
@@ -322,6 +322,12 @@ class SessionStoreDifferentialIT {
         ask.add("nosuch");
         compare("states " + ask, s -> s.states(ask).map(st -> "live=" + new java.util.TreeSet<>(st.live()) + " ended="
             + new java.util.TreeSet<>(st.ended())));
+      } else if (op < 191) {
+        // a create over a sid the run used before (ended, expired, or still live)
+        String of = sids.get(rnd.nextInt(sids.size()));
+        SessionParams p = new SessionParams(20, 1, 2, 30, 0, "1.11", "text/xml; charset=utf-8", false, "localhost", "en", null, null);
+        SessionRecord r = new SessionRecord(of, p, POD, 5000, "<creation again/>");
+        compare("create " + of + " again", st -> st.create(r).map(v -> "ok").recover(e -> Future.succeededFuture("refused: " + e.getMessage())));
       } else if (op < 194) {
         // an operation on an earlier session of this run (ended or expired, usually)
         String of = sids.get(rnd.nextInt(sids.size()));
