@@ -209,14 +209,26 @@ class SessionStoreDifferentialIT {
     int sessionNo;
 
     final Map<String, Integer> seen;
+    final int maxOut;
+    final String bounds;
 
     Run(long seed, int steps, Map<String, Integer> seen) {
       this.seen = seen;
       this.seed = seed;
       this.steps = steps;
       this.rnd = new Random(seed);
-      this.mem = new InMemorySessionStore(MAX_OUT, MAX_OUT_BYTES, MAX_BODY_BYTES, TOMBSTONE_S, MAX_STREAMS, () -> now);
-      this.red = new RedisSessionStore(redis, false, POD, MAX_OUT, MAX_OUT_BYTES, MAX_BODY_BYTES, TOMBSTONE_S, MAX_STREAMS,
+      // every fourth seed runs with other bounds, some at their smallest
+      Random bounds = new Random(~seed);
+      boolean other = seed % 4 == 0;
+      maxOut = other ? List.of(1, 2, 12).get(bounds.nextInt(3)) : MAX_OUT;
+      int maxOutBytes = other ? List.of(90, 300, 5000).get(bounds.nextInt(3)) : MAX_OUT_BYTES;
+      int maxBodyBytes = other ? List.of(1, 60, 100_000).get(bounds.nextInt(3)) : MAX_BODY_BYTES;
+      int maxStreams = other ? 1 + bounds.nextInt(4) : MAX_STREAMS;
+      int tombstone = other ? List.of(1, 5, 60).get(bounds.nextInt(3)) : TOMBSTONE_S;
+      this.bounds = "maxOut=" + maxOut + " maxOutBytes=" + maxOutBytes + " maxBodyBytes=" + maxBodyBytes + " maxStreams=" + maxStreams
+          + " tombstone=" + tombstone + "s";
+      this.mem = new InMemorySessionStore(maxOut, maxOutBytes, maxBodyBytes, tombstone, maxStreams, () -> now);
+      this.red = new RedisSessionStore(redis, false, POD, maxOut, maxOutBytes, maxBodyBytes, tombstone, maxStreams,
           new SimpleMeterRegistry(), CLOCK_EDIT);
     }
 
@@ -453,7 +465,7 @@ class SessionStoreDifferentialIT {
     void deliver() throws Exception {
       String stream = rnd.nextInt(3) == 0 ? streamName(true) : null;
       List<String> batch = new ArrayList<>();
-      int n = 1 + rnd.nextInt(rnd.nextBoolean() ? 2 : MAX_OUT + 1);
+      int n = 1 + rnd.nextInt(rnd.nextBoolean() ? 2 : maxOut + 1);
       for (int i = 0; i < n; i++) {
         batch.add(stanzas(1));
       }
@@ -561,7 +573,7 @@ class SessionStoreDifferentialIT {
 
     String failure(String what) {
       StringBuilder b = new StringBuilder("divergence at step " + log.size() + " of seed " + seed
-          + " (replay: -Dxbosh.differential.seeds=" + seed + "): " + what + "\noperations:\n");
+          + " (replay: -Dxbosh.differential.seeds=" + seed + "; stores with " + bounds + "): " + what + "\noperations:\n");
       for (int i = 0; i < log.size(); i++) {
         b.append(String.format("%4d %s%n", i + 1, log.get(i)));
       }
