@@ -33,11 +33,15 @@ import org.junit.jupiter.api.Test;
  * both, and every reply (bodies byte for byte) and a digest of the session's state after every step
  * must be equal.
  *
- * <p>The clock: the scripts read {@code TIME}; here they read the test's clock from a hash instead
- * (one text replacement in the prelude, see {@link #CLOCK_EDIT}), and key expiry follows that clock
- * because the test moves every key's TTL back by each advance itself (and deletes what it expires).
- * Redis under libfaketime would have been the more faithful clock, but Debian's redis-server
- * (jemalloc) hangs at start-up under it.
+ * <p>The clock: the scripts read {@code TIME}; here they read the test's clock from a hash instead,
+ * and every {@code PEXPIRE} also notes the key's expiry on that clock (text replacements in the
+ * scripts' source, see {@link #CLOCK_EDIT}); when the test advances its clock it deletes the keys
+ * whose noted expiry has passed, as Redis would on its own. Redis under libfaketime would have been
+ * the more faithful clock, but Debian's redis-server (jemalloc) hangs at start-up under it
+ * ("Unexpected recursive calls to clock_gettime()").
+ *
+ * <p>The inbound list stays empty: every session is owned by the calling pod, the only case the
+ * in-process store (one pod) has.
  *
  * <p>The suite runs a fixed set of seeds. A release check runs more:
  * {@code -Dxbosh.differential.seeds=1-2000 -Dxbosh.differential.steps=600} (a range or a
