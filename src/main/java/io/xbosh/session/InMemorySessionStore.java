@@ -153,6 +153,101 @@ public final class InMemorySessionStore implements SessionStore {
     }
   }
 
+  /**
+   * The session's state in the shape of its Redis hash (field names and encodings of prelude.lua),
+   * for the differential test that holds this store and the scripts equal: empty when the session
+   * is unknown or expired. Absent Redis fields are left out; fields whose value is "" or "0" may be
+   * present here and absent there (the scripts read both as their default).
+   */
+  java.util.SortedMap<String, String> snapshot(String sid) {
+    java.util.SortedMap<String, String> m = new java.util.TreeMap<>();
+    State s = live(sid);
+    if (s == null) {
+      return m;
+    }
+    synchronized (s) {
+      if (s.tombstone != null) {
+        m.put("term", s.tombstone);
+        return m;
+      }
+      m.put("hi", Long.toString(s.hi));
+      m.put("hold", Integer.toString(s.hold));
+      m.put("req", Integer.toString(s.requests));
+      m.put("wait", Integer.toString(s.wait));
+      m.put("inact", Integer.toString(s.inactivity));
+      m.put("ack", s.ack ? "1" : "0");
+      m.put("ct", s.content);
+      m.put("leg", s.legacy ? "1" : "0");
+      m.put("own", s.owner);
+      m.put("held", String.join(" ", s.held.stream().map(h -> h.rid() + "=" + h.holder()).toList()));
+      m.put("rc", String.join(" ", s.cachedRids.stream().map(r -> r + ":" + s.sentAt.get(r)).toList()));
+      m.put("np", Integer.toString(s.parked.size()));
+      m.put("pz", Long.toString(s.pause));
+      m.put("fs", Long.toString(s.forwarded));
+      m.put("k", s.key);
+      m.put("pol", Integer.toString(s.polling));
+      m.put("lt", Long.toString(s.lastArrival));
+      m.put("le", s.lastEmpty ? "1" : "0");
+      m.put("sf", s.firstStream);
+      if (!(s.streams.size() == 1 && s.streams.get(0).equals(s.firstStream))) {
+        m.put("st", String.join(" ", s.streams));
+      }
+      m.put("sc", String.join(" ", s.closedStreams));
+      if (s.encrypted) {
+        m.put("tls", "1");
+      }
+      m.put("ab", String.join(" ", s.abandoned.stream().map(String::valueOf).toList()));
+      if (s.ack) {
+        m.put("ak", Long.toString(s.acked));
+      }
+      m.put("ob", Long.toString(s.outBytes));
+      s.responses.forEach((rid, body) -> m.put("r:" + rid, body));
+      s.parked.forEach((rid, p) -> m.put("a:" + rid, p.holder + "|" + p.flags + "|" + p.payload));
+      s.kept.forEach((seq, f) -> m.put("w:" + seq, f.flags() + "|" + f.payload()));
+      return m;
+    }
+  }
+
+  /** The session's outbound items as the Redis list holds them (prelude.lua), for the differential test. */
+  List<String> outboundSnapshot(String sid) {
+    State s = sessions.get(sid);
+    List<String> items = new ArrayList<>();
+    if (s == null) {
+      return items;
+    }
+    synchronized (s) {
+      for (String[] r : s.unacked) {
+        items.add("\u0003" + (r[0] == null ? "" : r[0]) + "\u0003" + r[1]);
+      }
+      for (Item i : s.out) {
+        if (i.endAttributes() != null) {
+          items.add("\u0002" + i.stream() + "\u0002" + i.endAttributes() + "\u0002" + i.xml());
+        } else {
+          items.add(i.stream().equals(s.firstStream) ? i.xml() : "\u0001" + i.stream() + "\u0001" + i.xml());
+        }
+      }
+      return items;
+    }
+  }
+
+  /**
+   * Milliseconds left before the session's hash and its outbound list expire, as Redis' PTTL of
+   * those keys would say (-2: no such key), for the differential test.
+   */
+  long[] ttlSnapshot(String sid) {
+    State s = sessions.get(sid);
+    long now = clockMillis.getAsLong();
+    if (s == null) {
+      return new long[] {-2, -2};
+    }
+    synchronized (s) {
+      long hash = s.expiresAt > now ? s.expiresAt - now : -2;
+      long outEnd = s.tombstone != null ? s.expiresAt : s.expiresAt + tombstoneMillis;
+      boolean anyOut = !s.out.isEmpty() || !s.unacked.isEmpty();
+      return new long[] {hash, anyOut && outEnd > now ? outEnd - now : -2};
+    }
+  }
+
   /** Sessions and tombstones currently held in memory. */
   public int size() {
     return sessions.size();
@@ -188,10 +283,20 @@ public final class InMemorySessionStore implements SessionStore {
       s.firstStream = r.stream();
       s.streams.add(r.stream());
     }
-    if (sessions.putIfAbsent(r.sid(), s) != null) {
+    long now = s.lastArrival;
+    // as create.lua: a sid is not taken again while anything of it remains (what an expired session
+    // still had for its client waits for leftovers), and is free once nothing does, purged or not
+    if (sessions.compute(r.sid(), (sid, old) -> old != null && remains(old, now) ? old : s) != s) {
       return Future.failedFuture(new IllegalStateException("sid collision"));
     }
     return Future.succeededFuture();
+  }
+
+  /** Whether any of a session's keys would still exist in Redis: its hash, or its outbound list. */
+  private boolean remains(State s, long now) {
+    synchronized (s) {
+      return s.expiresAt > now || s.tombstone == null && !s.out.isEmpty() && s.expiresAt + tombstoneMillis > now;
+    }
   }
 
   @Override

@@ -80,6 +80,15 @@ public final class RedisSessionStore implements SessionStore {
    */
   public RedisSessionStore(Redis redis, boolean ownsClient, String podId, int maxOut, int maxOutBytes, int maxResponseBytes,
       int tombstoneSeconds, int maxStreams, MeterRegistry meters) {
+    this(redis, ownsClient, podId, maxOut, maxOutBytes, maxResponseBytes, tombstoneSeconds, maxStreams, meters, Map.of());
+  }
+
+  /**
+   * @param sourceEdits further text replacements in the scripts' source, for tests only: the
+   *                    differential test reads the clock from a key instead of {@code TIME}
+   */
+  RedisSessionStore(Redis redis, boolean ownsClient, String podId, int maxOut, int maxOutBytes, int maxResponseBytes,
+      int tombstoneSeconds, int maxStreams, MeterRegistry meters, Map<String, String> sourceEdits) {
     this.meters = meters;
     this.poolBusy = XboshMetrics.redisPoolBusy(meters);
     this.redis = redis;
@@ -97,6 +106,11 @@ public final class RedisSessionStore implements SessionStore {
         "__REPORT_GRACE_MS__", Long.toString(REPORT_GRACE_MS),
         "__MAX_STREAMS__", Integer.toString(maxStreams)));
     constants.put("__RESEND_MARGIN_MS__", Long.toString(RESEND_MARGIN_MS));
+    if (!sourceEdits.isEmpty()) {
+      Map<String, String> all = new java.util.LinkedHashMap<>(constants);
+      all.putAll(sourceEdits);
+      constants = all;
+    }
     this.create = LuaScript.load("create", constants);
     this.accept = LuaScript.load("accept", constants);
     this.deliver = LuaScript.load("deliver", constants);

@@ -1,6 +1,8 @@
 -- ARGV: rid, hold, requests, wait, inactivity, ack, content, legacy, owner, response, newkey ('' for none), polling,
 -- first stream ('' when streams are off), encrypted ('1' when begun over HTTPS)
-if redis.call('EXISTS', S) == 1 then
+-- a sid is not taken again while anything of it remains: an expired session's outbound list waits
+-- for its owner to bounce it (leftovers) and must not become the new session's
+if redis.call('EXISTS', S, O, I) > 0 then
   return 0
 end
 local rid = ARGV[1]

@@ -297,6 +297,22 @@ abstract class SessionStoreContract {
   }
 
   @Test
+  void aSidIsNotTakenAgainWhileWhatItsExpiredSessionHadWaitsAndIsOnceTaken() throws Exception {
+    String sid = newSession(params(1, 30, 1, false));
+    get(store().deliver(sid, List.of(MSG)));
+    await().atMost(Duration.ofSeconds(5)).until(() -> get(store().existing(List.of(sid))).isEmpty());
+    SessionRecord again = new SessionRecord(sid, params(1, 30, 60, false), "pod-a", 500, "<again/>");
+    // the outbound stanza waits for the owner to bounce it: the sid is not free, nor would a new
+    // session of it see the old session's stanza
+    assertThatThrownBy(() -> get(store().create(again))).hasMessageContaining("sid collision");
+    assertThat(get(store().leftovers(sid))).containsExactly(new SessionStore.Queued(null, MSG));
+    get(store().create(again));
+    assertThat(get(store().accept(sid, 501, "pod-a#1", "", "")).answers()).isEmpty();
+    assertThat(get(store().leftovers(sid))).isEmpty();
+    assertThat(get(store().release(sid, 501, "pod-a#1"))).isEqualTo(EMPTY);
+  }
+
+  @Test
   void b40_sessionExpiresAfterInactivityWithNothingHeld() throws Exception {
     String sid = newSession(params(1, 30, 1, false));
     assertThat(get(store().existing(List.of(sid)))).containsExactly(sid);
