@@ -177,7 +177,6 @@ public final class RedisPodBus implements PodBus {
   /** how often the owned set is checked against the links this pod holds */
   private static final long RECONCILE_MS = 10_000;
   private long lastReconcileNanos = System.nanoTime();
-  private boolean reconciling;
   private volatile long allowanceMs = START_ALLOWANCE_MS;
   /** Other pods whose heartbeat had not run out at this pod's last beat; -1 before the first. */
   private volatile int otherLive = -1;
@@ -357,7 +356,7 @@ public final class RedisPodBus implements PodBus {
       heartbeat().onComplete(ar -> beatInFlight = false);
     }
     long now = nanos.getAsLong();
-    if (!reconciling && !evicting && !replaced && now - lastReconcileNanos >= RECONCILE_MS * 1_000_000L) {
+    if (!evicting && !replaced && now - lastReconcileNanos >= RECONCILE_MS * 1_000_000L) {
       lastReconcileNanos = now;
       reconcileOwned();
     }
@@ -370,9 +369,8 @@ public final class RedisPodBus implements PodBus {
    * map before its SADD is sent, so a member without one at the time of the reply is stale.
    */
   private void reconcileOwned() {
-    reconciling = true;
+    // no gate on a check still in flight: one that never answers (sent as Redis went away) must not stop the next
     commands.send(Request.cmd(Command.SMEMBERS).arg(ownedKey(podId))).onComplete(ar -> {
-      reconciling = false;
       if (ar.failed()) {
         return;
       }
