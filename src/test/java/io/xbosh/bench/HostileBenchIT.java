@@ -100,7 +100,8 @@ class HostileBenchIT {
       }, "victim-alice");
       sender.setDaemon(true);
       sender.start();
-      Thread.sleep(5000);
+      // warmed up once the victims' first message has gone round
+      org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).until(() -> !latencyMicros.isEmpty());
 
       record Attack(String name, Attacker run) {
       }
@@ -126,7 +127,13 @@ class HostileBenchIT {
         long tookMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
         phase[0] = "after-" + attack.name();
         // stragglers: a victim message is lost if it has not arrived 10 s after its phase
-        Thread.sleep(10_000);
+        String name = attack.name();
+        try {
+          org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(10)).pollInterval(java.time.Duration.ofMillis(200))
+              .until(() -> sentAt.keySet().stream().filter(id -> id.startsWith(name + "-")).allMatch(latencyMicros::containsKey));
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+          // what has not arrived by now counts as lost in the line below
+        }
         peaks.stop();
         sampler.join();
         String line = String.format("HOSTILE %s (%d ms): victims %s | xbosh RSS %d MB, heap %d MB, fds %d | prosody fds %d"
