@@ -478,8 +478,8 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   // ---- SessionLinks.Owner
 
   @Override
-  public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
-    return store.deliver(sid, stream, stanzas).onSuccess(d -> {
+  public Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas) {
+    return store.deliver(sid, stream, token, stanzas).onSuccess(d -> {
       if (d.status() == Delivery.Status.OK) {
         metrics.stanzasOut(stanzas.size());
       }

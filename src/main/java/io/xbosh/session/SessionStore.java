@@ -79,7 +79,22 @@ public interface SessionStore {
    *
    * @param stream the stream's name, null for the session's first stream
    */
-  Future<Delivery> deliver(String sid, String stream, List<String> stanzas);
+  default Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
+    return deliver(sid, stream, null, stanzas);
+  }
+
+  /**
+   * Like {@link #deliver(String, String, List)}, applied once per token: a batch sent again with a
+   * token the session has seen (its first reply was lost) appends nothing, publishes nothing and
+   * is answered as the first time, with the answers it gave then (those whose responses are still
+   * buffered).
+   *
+   * @param token {@code <link>:<n>}, {@code <link>} (no whitespace, no {@code =}) naming the
+   *              sender and unique in the session, {@code n} counting up with each new batch of
+   *              that sender; the session remembers the latest token of its last 2 x maxStreams
+   *              senders. Null: the batch is not deduplicated.
+   */
+  Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas);
 
   /**
    * The wait timer of a held request fired: answer it with whatever is waiting (usually nothing).

@@ -15,7 +15,8 @@
 -- tls ('1' when the session began over
 -- HTTPS: its requests must all be encrypted), ab (rids of held requests whose client closed the
 -- connection, absent when none: a resend waits again), ak (the highest rid the client said it has
--- the response of, sessions with acks only), r:<rid> (buffered response),
+-- the response of, sessions with acks only), dt (the latest delivery token of each link that
+-- delivered lately and the answers its batch gave, see deliver.lua), r:<rid> (buffered response),
 -- w:<seq> ('flags|payload', the last KEPT_FORWARDS forwards returned to the owner in an accept reply),
 -- a:<rid> ('holder|flags|payload' parked request; flags: r restart, t terminate, p<n> pause,
 -- o open a stream), term (tombstone: the final body of an ended session; no other field is then present).

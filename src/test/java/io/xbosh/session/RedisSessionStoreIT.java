@@ -126,9 +126,10 @@ class RedisSessionStoreIT extends SessionStoreContract {
     get(store.accept(sid, 101, "p#1", "", "")); // warm the script cache
     get(redis.send(Request.cmd(Command.CONFIG).arg("RESETSTAT")));
     get(store.accept(sid, 102, "p#2", "", "<presence/>"));
-    get(store.deliver(sid, List.of(MSG, MSG2)));
+    get(store.deliver(sid, null, "l1:1", List.of(MSG, MSG2)));
+    get(store.deliver(sid, null, "l1:1", List.of(MSG, MSG2))); // a retry after a lost reply too
     String stats = get(redis.send(Request.cmd(Command.INFO).arg("commandstats"))).toString();
-    assertThat(stats).contains("cmdstat_evalsha:calls=2,");
+    assertThat(stats).contains("cmdstat_evalsha:calls=3,");
   }
 
   /** Collects what is published on a channel, on a connection of its own. */
@@ -174,6 +175,27 @@ class RedisSessionStoreIT extends SessionStoreContract {
     String body = OPEN + ">" + MSG + "</body>";
     assertThat(d.answers()).containsExactly(new Answer(101, "pod-b#7", body));
     await().atMost(Duration.ofSeconds(5)).until(() -> toB.contains("a\npod-b#7\n" + body));
+  }
+
+  @Test
+  void c02_aRetriedDeliveryGivesItsAnswersAgainButPublishesNothingAgain() throws Exception {
+    String sid = newSession(1, false);
+    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    List<String> toB = listen("xb:pod:pod-b");
+    get(podB.accept(sid, 101, "pod-b#7", "", ""));
+    String body = OPEN + ">" + MSG + "</body>";
+    assertThat(get(store.deliver(sid, null, "l1:1", List.of(MSG))).answers()).containsExactly(new Answer(101, "pod-b#7", body));
+    // the reply was lost: the retry replies as the first time did, and the holder is not told twice
+    assertThat(get(store.deliver(sid, null, "l1:1", List.of(MSG))).answers()).containsExactly(new Answer(101, "pod-b#7", body));
+    get(podB.accept(sid, 102, "pod-b#8", "", ""));
+    String next = OPEN + ">" + MSG2 + "</body>";
+    assertThat(get(store.deliver(sid, null, "l1:2", List.of(MSG2))).answers()).containsExactly(new Answer(102, "pod-b#8", next));
+    // published in order on one channel: once the next answer is here, a second one would be too
+    await().atMost(Duration.ofSeconds(5)).until(() -> toB.contains("a\npod-b#8\n" + next));
+    assertThat(toB).containsExactly("a\npod-b#7\n" + body, "a\npod-b#8\n" + next);
+    // the session hash holds the link's latest token and what it answered, one field
+    assertThat(get(redis.send(Request.cmd(Command.HGET).arg(RedisSessionStore.sessionKey(sid)).arg("dt"))).toString())
+        .isEqualTo("l1:2 102=pod-b#8");
   }
 
   @Test

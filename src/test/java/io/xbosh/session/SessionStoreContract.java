@@ -106,6 +106,72 @@ abstract class SessionStoreContract {
   }
 
   @Test
+  void aDeliveryRetriedWithItsTokenAfterALostReplyIsAppliedOnce() throws Exception {
+    String sid = newSession(1, false);
+    assertThat(get(store().deliver(sid, null, "l1:1", List.of(MSG))).answers()).isEmpty();
+    // the reply was lost: the link sends the same batch with the same token
+    SessionStore.Delivery again = get(store().deliver(sid, null, "l1:1", List.of(MSG)));
+    assertThat(again.status()).isEqualTo(SessionStore.Delivery.Status.OK);
+    assertThat(again.answers()).isEmpty();
+    // the link's next batch, and another link's first, go in
+    get(store().deliver(sid, null, "l1:2", List.of(MSG2)));
+    get(store().deliver(sid, null, "l2:1", List.of(MSG)));
+    get(store().deliver(sid, null, "l1:2", List.of(MSG2)));
+    get(store().deliver(sid, null, "l2:1", List.of(MSG)));
+    // an older token of a link applies nothing either
+    get(store().deliver(sid, null, "l1:1", List.of(MSG)));
+    Accepted a = get(store().accept(sid, 101, "pod-a#1", "", ""));
+    assertThat(a.answers()).containsExactly(new Answer(101, "pod-a#1", OPEN + ">" + MSG + MSG2 + MSG + "</body>"));
+  }
+
+  @Test
+  void aRetriedDeliveryThatAnsweredAHeldRequestGivesTheSameAnswerAgainAndAppendsNothing() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "pod-a#1", "", ""));
+    String body = OPEN + ">" + MSG + "</body>";
+    SessionStore.Delivery first = get(store().deliver(sid, null, "l1:7", List.of(MSG)));
+    assertThat(first.answers()).containsExactly(new Answer(101, "pod-a#1", body));
+    // the reply carrying that answer was lost: the retry gives it again, from the buffered response
+    SessionStore.Delivery again = get(store().deliver(sid, null, "l1:7", List.of(MSG)));
+    assertThat(again.status()).isEqualTo(SessionStore.Delivery.Status.OK);
+    assertThat(again.answers()).containsExactly(new Answer(101, "pod-a#1", body));
+    // nothing was appended: the next request is held, not answered with the stanza a second time
+    assertThat(get(store().accept(sid, 102, "pod-a#2", "", "")).answers()).isEmpty();
+    assertThat(get(store().release(sid, 102, "pod-a#2"))).isEqualTo(EMPTY);
+    // the buffered response for a resend of rid 101 is the first one, once
+    assertThat(get(store().answered(sid, 101, "pod-a#1"))).isEqualTo(body);
+  }
+
+  @Test
+  void aRetriedDeliveryOfAnotherStreamIsAppliedOnce() throws Exception {
+    String sid = streamSession(1);
+    assertThat(get(store().accept(sid, 101, "p#1", opening("second"), streamRequest("example.org"))).answers()).hasSize(1);
+    // each stream has a link of its own, with its own tokens
+    get(store().deliver(sid, "second", "l9:1", List.of(MSG)));
+    get(store().deliver(sid, "second", "l9:1", List.of(MSG)));
+    get(store().deliver(sid, null, "l8:1", List.of(MSG2)));
+    get(store().deliver(sid, "second", "l9:1", List.of(MSG)));
+    assertThat(get(store().accept(sid, 102, "p#2", "", "")).answers())
+        .containsExactly(new Answer(102, "p#2", OPEN + " stream=\"second\">" + MSG + "</body>"));
+    assertThat(get(store().accept(sid, 103, "p#3", "", "")).answers())
+        .containsExactly(new Answer(103, "p#3", OPEN + " stream=\"" + FIRST + "\">" + MSG2 + "</body>"));
+    assertThat(get(store().accept(sid, 104, "p#4", "", "")).answers()).isEmpty();
+  }
+
+  @Test
+  void aDeliveryRefusedAsFullIsNotRememberedSoItsRetryGoesIn() throws Exception {
+    SessionStore small = store(2, SessionStore.DEFAULT_MAX_QUEUED_BYTES, SessionStore.DEFAULT_MAX_RESPONSE_BYTES);
+    String sid = newSession(small, 1);
+    get(small.deliver(sid, null, "l1:1", List.of(MSG, MSG)));
+    assertThat(get(small.deliver(sid, null, "l1:2", List.of(MSG2)))).isEqualTo(SessionStore.Delivery.FULL);
+    Accepted a = get(small.accept(sid, 101, "pod-a#1", "", ""));
+    assertThat(a.answers()).containsExactly(new Answer(101, "pod-a#1", OPEN + ">" + MSG + MSG + "</body>"));
+    assertThat(get(small.accept(sid, 102, "pod-a#2", "", "")).answers()).isEmpty();
+    assertThat(get(small.deliver(sid, null, "l1:2", List.of(MSG2))).answers())
+        .containsExactly(new Answer(102, "pod-a#2", OPEN + ">" + MSG2 + "</body>"));
+  }
+
+  @Test
   void b24_oldestHeldAnsweredWhenHoldExceeded() throws Exception {
     String sid = newSession(1, false);
     get(store().accept(sid, 101, "pod-a#1", "", ""));

@@ -137,7 +137,7 @@ class SessionStoreDifferentialIT {
     for (String edge : List.of("accept:PARKED", "accept:TAKEOVER", "accept:RESENT", "accept:ENDED", "accept:DROPPED",
         "accept:POLICY_VIOLATION", "accept:ITEM_NOT_FOUND", "deliver:FULL", "deliver:GONE", "release:NOT_ITS_TURN",
         "abandon:true", "body:report", "body:stream", "body:policy-violation", "body:ack", "terminate:ended",
-        "refuse:dropped", "endStream:not-ended", "fills-gap:PROCESSED", "fills-gap:ITEM_NOT_FOUND", "leftovers:some", "forwardsFrom:some")) {
+        "refuse:dropped", "endStream:not-ended", "redeliver:OK", "redeliver:answers", "fills-gap:PROCESSED", "fills-gap:ITEM_NOT_FOUND", "leftovers:some", "forwardsFrom:some")) {
       if (seeds.size() >= 20 && !seen.containsKey(edge)) {
         fail("the sequences never reached " + edge + ": " + seen);
       }
@@ -207,6 +207,12 @@ class SessionStoreDifferentialIT {
     boolean ack;
     boolean encrypted;
     final List<long[]> sent = new ArrayList<>(); // rid, holder number
+    /** the session's links by stream ("null": the first), with the number of their latest batch */
+    final Map<String, String> linkOf = new java.util.HashMap<>();
+    final Map<String, Long> seqOf = new java.util.HashMap<>();
+    int links;
+    /** {stream, token, stanzas} of the latest deliver of the current session, null before one */
+    Object[] lastDelivery;
     int holders;
     /** keys of every sequence begun, in any order: the next request's key is the one hashing to the state's {@code k} */
     List<String> keys = new ArrayList<>();
@@ -277,6 +283,9 @@ class SessionStoreDifferentialIT {
         newKey = chain(rnd.nextInt(1 << 20), 12);
       }
       sent.clear();
+      linkOf.clear();
+      seqOf.clear();
+      lastDelivery = null;
       SessionRecord r = new SessionRecord(sid, p, POD, nextRid, "<creation n='" + sessionNo + "'/>", newKey,
           streamsOn ? "s0" : null, encrypted);
       nextRid++;
@@ -467,13 +476,43 @@ class SessionStoreDifferentialIT {
     }
 
     void deliver() throws Exception {
+      if (lastDelivery != null && rnd.nextInt(5) == 0) {
+        redeliver();
+        return;
+      }
       String stream = rnd.nextInt(3) == 0 ? streamName(true) : null;
       List<String> batch = new ArrayList<>();
       int n = 1 + rnd.nextInt(rnd.nextBoolean() ? 2 : maxOut + 1);
       for (int i = 0; i < n; i++) {
         batch.add(stanzas(1));
       }
-      compare("deliver " + sid + " " + stream + " " + batch, s -> s.deliver(sid, stream, batch).map(Run::show));
+      // each stream's link numbers its batches; now and then a stream gets a new link, or a batch no token
+      String key = String.valueOf(stream);
+      if (!linkOf.containsKey(key) || rnd.nextInt(10) == 0) {
+        linkOf.put(key, "l" + (++links));
+        seqOf.put(key, 0L);
+      }
+      long seq = seqOf.merge(key, 1L, Long::sum);
+      String token = rnd.nextInt(8) == 0 ? null : linkOf.get(key) + ":" + seq;
+      lastDelivery = new Object[] {stream, token, batch};
+      compare("deliver " + sid + " " + stream + " " + token + " " + batch, s -> s.deliver(sid, stream, token, batch).map(Run::show));
+    }
+
+    /** The latest batch again, as a link sends it after a lost reply; now and then with an older token of its link. */
+    @SuppressWarnings("unchecked")
+    void redeliver() throws Exception {
+      String stream = (String) lastDelivery[0];
+      String token = (String) lastDelivery[1];
+      List<String> batch = (List<String>) lastDelivery[2];
+      if (token != null && rnd.nextInt(6) == 0) {
+        long seq = Long.parseLong(token.substring(token.indexOf(':') + 1));
+        token = token.substring(0, token.indexOf(':') + 1) + Math.max(0, seq - 1);
+      }
+      String t = token;
+      String reply = compare("redeliver " + sid + " " + stream + " " + t + " " + batch, s -> s.deliver(sid, stream, t, batch).map(Run::show));
+      if (reply.contains("Answer[")) {
+        seen.merge("redeliver:answers", 1, Integer::sum);
+      }
     }
 
     long[] someSent() {
