@@ -46,17 +46,6 @@ final class FaultAssertions {
    * surviving sessions; nothing was duplicated among them.
    */
   static void assertLivePodsSessionsSurvive(String scenario, FaultLoad.Report r, Collection<String> deadPods) {
-    assertLivePodsSessionsSurvive(scenario, r, deadPods, false);
-  }
-
-  /**
-   * Like {@link #assertLivePodsSessionsSurvive(String, FaultLoad.Report, Collection)}; with
-   * {@code knownRedelivery} a duplicate is reported, not failed: when Redis goes away after running a
-   * deliver script but before its reply arrives, the link delivers the batch again (at least once,
-   * see docs/FAULTS.md "Known"), so a stanza can reach its client twice. Losses still fail.
-   */
-  static void assertLivePodsSessionsSurvive(String scenario, FaultLoad.Report r, Collection<String> deadPods,
-      boolean knownRedelivery) {
     List<String> failures = new ArrayList<>();
     List<String> endedOnLivePods = r.sessions().stream()
         .filter(s -> !s.survived() && !deadPods.contains(s.owner()))
@@ -72,12 +61,7 @@ final class FaultAssertions {
           + lost.subList(0, Math.min(20, lost.size())));
     }
     if (r.duplicatedAmongSurvivors() > 0) {
-      if (knownRedelivery) {
-        System.out.println("FAULT " + scenario + ": " + r.duplicatedAmongSurvivors()
-            + " messages delivered twice (a deliver retried after its reply was lost; known, docs/FAULTS.md)");
-      } else {
-        failures.add(r.duplicatedAmongSurvivors() + " messages delivered twice to surviving sessions");
-      }
+      failures.add(r.duplicatedAmongSurvivors() + " messages delivered twice to surviving sessions");
     }
     if (!failures.isEmpty()) {
       throw new AssertionError(scenario + ": users lost something.\n- " + String.join("\n- ", failures)

@@ -41,7 +41,7 @@ class RedisClusterFailoverFaultIT {
       c.traffic(FaultCluster.PHASE_MS + FaultCluster.detectionBoundMs());
       FaultLoad.Report r = c.settle(Duration.ofSeconds(20));
       record("Redis Cluster master kill -9", r, "failoverMs=" + failoverMs);
-      assertLivePodsSessionsSurvive("Redis Cluster failover", r, Set.of(), true);
+      assertLivePodsSessionsSurvive("Redis Cluster failover", r, Set.of());
       assertNothingLeftBehind(c);
     });
   }
