@@ -400,6 +400,11 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
         .onSuccess(forwards -> {
           noteForwards(sid, forwards);
           session.forward(forwards);
+          if (attempt > 0) {
+            // a failed take may have run and lost only its reply: what it took is kept by number
+            // (drain.lua) and taken again from there; what was applied is ignored by number
+            session.recover();
+          }
         })
         .onFailure(e -> {
           if (attempt >= DRAIN_RETRIES) {

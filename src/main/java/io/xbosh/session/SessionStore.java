@@ -185,10 +185,11 @@ public interface SessionStore {
   Future<List<Forward>> drain(String sid);
 
   /**
-   * The forwards from number {@code from} on that the owner got only in an accept reply (accepted
-   * on the owner itself), kept for the last few numbers: for an owner whose reorder buffer has
-   * waited too long for a number (that reply was lost). Reads only. Forwards accepted elsewhere wait
-   * in the inbound list for {@link #drain} instead.
+   * The forwards from number {@code from} on that the owner got in an accept reply (accepted on
+   * the owner itself) or a {@link #drain} reply (accepted elsewhere), kept for the last few
+   * numbers: for an owner whose reorder buffer has waited too long for a number, or whose drain
+   * failed (that reply may have been lost). Reads only. Forwards accepted elsewhere and not yet
+   * drained wait in the inbound list.
    */
   Future<List<Forward>> forwardsFrom(String sid, long from);
 

@@ -17,7 +17,7 @@
 -- connection, absent when none: a resend waits again), ak (the highest rid the client said it has
 -- the response of, sessions with acks only), dt (the latest delivery token of each link that
 -- delivered lately and the answers its batch gave, see deliver.lua), r:<rid> (buffered response),
--- w:<seq> ('flags|payload', the last KEPT_FORWARDS forwards returned to the owner in an accept reply),
+-- w:<seq> ('flags|payload', the last KEPT_FORWARDS forwards returned to the owner in an accept or drain reply),
 -- a:<rid> ('holder|flags|payload' parked request; flags: r restart, t terminate, p<n> pause,
 -- o open a stream), term (tombstone: the final body of an ended session; no other field is then present).
 --
@@ -39,7 +39,7 @@ local MAX_CLOSED = 8
 -- around client payloads accepted but never written to the server, in a terminate body
 local UNDELIVERED_OPEN = '<undelivered xmlns="__UNDELIVERED_NS__">'
 local UNDELIVERED_CLOSE = '</undelivered>'
--- owner-local forwards kept (w:<seq>) for an owner that lost the accept reply carrying them
+-- forwards kept (w:<seq>) for an owner that lost the accept or drain reply carrying them
 local KEPT_FORWARDS = __KEPT_FORWARDS__
 
 local S, O, I = KEYS[1], KEYS[2], KEYS[3]

@@ -16,6 +16,12 @@ final class FaultAssertions {
   private FaultAssertions() {
   }
 
+  /**
+   * What a pod logs when a batch of server stanzas goes to the store again after a failed deliver
+   * (UpstreamLink): each such batch may have been applied already, its reply lost.
+   */
+  static final String DELIVER_RETRIED = "delivering server stanzas failed, retrying";
+
   /** A scenario's body, given the deployment. */
   interface Scenario {
     void run(FaultCluster c) throws Exception;

@@ -165,6 +165,45 @@ class RedisSessionStoreIT extends SessionStoreContract {
   }
 
   @Test
+  void c01_payloadsTheOwnerTookInADrainWhoseReplyWasLostAreGivenAgainByNumber() throws Exception {
+    String sid = newSession(1, false); // owned by pod-a
+    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    get(podB.accept(sid, 101, "pod-b#1", "", "<one/>"));
+    get(podB.accept(sid, 102, "pod-b#2", "", "<two/>"));
+    // the owner's drain ran, its reply was lost: the inbound list is empty now
+    get(store.drain(sid));
+    assertThat(get(store.drain(sid))).isEmpty();
+    assertThat(get(store.forwardsFrom(sid, 1))).containsExactly(new Forward(1, "<one/>", false, false), new Forward(2, "<two/>", false, false));
+    // the latest KEPT_FORWARDS numbers only, whichever way they reached the owner
+    long rid = 102;
+    for (int i = 0; i < 2 * SessionStore.KEPT_FORWARDS; i++) {
+      RedisSessionStore via = i % 3 == 0 ? store : podB;
+      get(via.accept(sid, ++rid, (via == store ? "pod-a#" : "pod-b#") + rid, "", "<p" + rid + "/>"));
+      if (i % 4 == 0) {
+        get(store.drain(sid));
+      }
+    }
+    get(store.drain(sid));
+    long fs = 2 + 2 * SessionStore.KEPT_FORWARDS;
+    assertThat(get(store.forwardsFrom(sid, 1))).extracting(Forward::seq)
+        .containsExactlyElementsOf(java.util.stream.LongStream.rangeClosed(fs - SessionStore.KEPT_FORWARDS + 1, fs).boxed().toList());
+    assertThat(fieldNames(sid).stream().filter(k -> k.startsWith("w:")).count()).isEqualTo(SessionStore.KEPT_FORWARDS);
+    // an ended session keeps only its tombstone: a late take adds nothing to it
+    get(podB.accept(sid, ++rid, "pod-b#" + rid, "", "<late/>"));
+    get(store.terminate(sid, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), ""));
+    get(store.drain(sid));
+    assertThat(fieldNames(sid)).containsExactly("term");
+  }
+
+  private static List<String> fieldNames(String sid) throws Exception {
+    List<String> names = new java.util.ArrayList<>();
+    for (io.vertx.redis.client.Response k : get(redis.send(Request.cmd(Command.HKEYS).arg(RedisSessionStore.sessionKey(sid))))) {
+      names.add(k.toString());
+    }
+    return names;
+  }
+
+  @Test
   void c02_answerForARequestHeldByAnotherPodIsPublishedToIt() throws Exception {
     String sid = newSession(1, false);
     RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
