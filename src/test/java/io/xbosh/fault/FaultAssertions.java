@@ -42,6 +42,16 @@ final class FaultAssertions {
     }
   }
 
+  /** Prints what the pods logged about each session that ended, for a failure's diagnosis. */
+  static void printEndedSessionsLog(FaultCluster c, FaultLoad.Report r) {
+    for (FaultLoad.SessionReport s : r.sessions()) {
+      if (!s.survived()) {
+        System.out.println("FAULT pods' log of " + s.user() + " (sid " + s.sid() + ", ended " + s.endCondition() + "):");
+        c.podLog(s.sid()).forEach(l -> System.out.println("  " + l));
+      }
+    }
+  }
+
   /** Prints the scenario's numbers for the record (docs/FAULTS.md is written from these lines). */
   static void record(String scenario, FaultLoad.Report r, String extra) {
     System.out.println("FAULT " + scenario + ": " + r.summary() + (extra.isEmpty() ? "" : " " + extra));

@@ -34,7 +34,12 @@ class RedisRestartFaultIT {
       FaultLoad.Report r = c.settle(Duration.ofSeconds(20));
       record("redis restart (AOF, " + downMs + " ms down)", r,
           "deliverRetries=" + (c.podLog(FaultAssertions.DELIVER_RETRIED).size() - retriedBefore));
-      assertLivePodsSessionsSurvive("redis restart", r, Set.of());
+      try {
+        assertLivePodsSessionsSurvive("redis restart", r, Set.of());
+      } catch (AssertionError e) {
+        FaultAssertions.printEndedSessionsLog(c, r);
+        throw e;
+      }
       assertNothingLeftBehind(c);
     });
   }
