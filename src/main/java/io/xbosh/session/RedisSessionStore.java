@@ -154,8 +154,8 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   @Override
-  public Future<Accepted> accept(String sid, long rid, String holder, String flags, String payload) {
-    return eval(accept, sid, List.of(Long.toString(rid), holder, flags, payload)).map(RedisSessionStore::toAccepted);
+  public Future<Accepted> accept(String sid, long rid, String holder, RequestFlags flags, String payload) {
+    return eval(accept, sid, List.of(Long.toString(rid), holder, RequestFlagsCodec.encode(flags), payload)).map(RedisSessionStore::toAccepted);
   }
 
   private static Accepted toAccepted(Response res) {
@@ -198,7 +198,7 @@ public final class RedisSessionStore implements SessionStore {
   private static List<Forward> forwards(Response res, int i, int n) {
     List<Forward> forwards = new ArrayList<>(n);
     for (int k = 0; k < n; k++, i += 3) {
-      forwards.add(Forward.of(res.get(i).toLong(), res.get(i + 1).toString(), res.get(i + 2).toString()));
+      forwards.add(RequestFlagsCodec.forward(res.get(i).toLong(), res.get(i + 1).toString(), res.get(i + 2).toString()));
     }
     return forwards;
   }

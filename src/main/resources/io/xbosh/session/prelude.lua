@@ -17,8 +17,7 @@
 -- connection, absent when none: a resend waits again), ak (the highest rid the client said it has
 -- the response of, sessions with acks only), r:<rid> (buffered response),
 -- w:<seq> ('flags|payload', the last KEPT_FORWARDS forwards returned to the owner in an accept reply),
--- a:<rid> ('holder|flags|payload' parked request; flags: r restart, t terminate, p<n> pause,
--- o open a stream), term (tombstone: the final body of an ended session; no other field is then present).
+-- a:<rid> ('holder|flags|payload' parked request, flags as parse_flags reads them), term (tombstone: the final body of an ended session; no other field is then present).
 --
 -- Outbound list items: a stanza of the first stream as it is; '\1<stream>\1<stanza>' a stanza of
 -- another stream; '\2<stream>\2<attributes>\2<children>' the end of one stream (XEP-0124 §16.6);
@@ -63,6 +62,31 @@ local function close_body(open, payload)
     return open .. '/>'
   end
   return open .. '>' .. payload .. '</body>'
+end
+
+-- Request flags, as RequestFlagsCodec writes them (the only place the scripts read them):
+-- letters r restart, t terminate, o open a stream, f script-syntax content (XEP-0252), then
+-- p<n> a pause, then ';K=<key>', ';N=<newkey>', ';A=<ack>', ';S=<stream>' and ';U' (came
+-- unencrypted), each only when present. Never holds '|'.
+local function parse_flags(text)
+  local base = string.match(text, '^[^;]*')
+  return { restart = string.find(base, 'r', 1, true) ~= nil, terminate = string.find(base, 't', 1, true) ~= nil,
+    open = string.find(base, 'o', 1, true) ~= nil, fragment = string.find(base, 'f', 1, true) ~= nil,
+    pause = tonumber(string.match(base, 'p(%d+)') or '0'), key = string.match(text, ';K=(%w+)'),
+    newkey = string.match(text, ';N=(%w+)'), ack = tonumber(string.match(text, ';A=(%d+)') or ''),
+    stream = string.match(text, ';S=([%w_-]+)'), plain = string.find(text, ';U', 1, true) ~= nil }
+end
+
+-- The flags of a forward (what the owner reads of them: RequestFlagsCodec.forward), in that form
+local function flags_text(f)
+  return (f.restart and 'r' or '') .. (f.terminate and 't' or '') .. (f.open and 'o' or '') .. (f.fragment and 'f' or '')
+    .. (f.pause > 0 and 'p' .. fmt(f.pause) or '') .. (f.stream and ';S=' .. f.stream or '')
+end
+
+-- A parked request (a:<rid>): holder ('-' once answered), flags, payload
+local function parked_entry(v)
+  local h, f, p = string.match(v, '^([^|]*)|([^|]*)|(.*)$')
+  return h, parse_flags(f), p
 end
 
 -- Redis' clock, one reading per script

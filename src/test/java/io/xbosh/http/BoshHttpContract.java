@@ -721,7 +721,7 @@ abstract class BoshHttpContract {
     BoshSession alice = login("alice", "alicepw", "lost-reply");
     long n = alice.rid + 1;
     String one = "<message xmlns='jabber:client' to='alice@localhost/lost-reply' id='lost1'><body>one</body></message>";
-    xbosh.pod().store().accept(alice.sid, n, xbosh.pod().newHolder(), ";U", one)
+    xbosh.pod().store().accept(alice.sid, n, xbosh.pod().newHolder(), io.xbosh.session.RequestFlags.NONE.withUnencrypted(true), one)
         .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS); // the reply is dropped
     alice.rid = n;
     List<String> seen = new ArrayList<>();
@@ -738,7 +738,7 @@ abstract class BoshHttpContract {
     BoshSession alice = login("alice", "alicepw", "lost-last");
     long n = alice.rid + 1;
     String one = "<message xmlns='jabber:client' to='alice@localhost/lost-last' id='last1'><body>one</body></message>";
-    xbosh.pod().store().accept(alice.sid, n, xbosh.pod().newHolder(), ";U", one)
+    xbosh.pod().store().accept(alice.sid, n, xbosh.pod().newHolder(), io.xbosh.session.RequestFlags.NONE.withUnencrypted(true), one)
         .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS); // the reply is dropped
     List<String> seen = new ArrayList<>();
     seen.add(post("<body " + B + " sid='" + alice.sid + "' rid='" + n + "'>" + one + "</body>").body());

@@ -349,7 +349,7 @@ class SessionStoreDifferentialIT {
         String of = sids.get(rnd.nextInt(sids.size()));
         long rid = 1000 + rnd.nextInt(1200);
         String h = holder(++holders);
-        compare("accept " + of + " " + rid + " " + h + " flags= payload=", s -> s.accept(of, rid, h, "", "").map(Run::show));
+        compare("accept " + of + " " + rid + " " + h + " flags= payload=", s -> s.accept(of, rid, h, RequestFlags.NONE, "").map(Run::show));
       } else {
         accept();
       }
@@ -387,22 +387,22 @@ class SessionStoreDifferentialIT {
       }
       nextRid = Math.max(nextRid, rid + 1);
       sent.add(new long[] {rid, h});
-      StringBuilder flags = new StringBuilder();
+      RequestFlags flags = RequestFlags.NONE;
       String payload = "";
       int f = rnd.nextInt(40);
       boolean open = false;
       if (f == 0) {
-        flags.append('r');
+        flags = flags.withRestart();
       } else if (f == 1) {
-        flags.append('t');
+        flags = flags.withTerminate();
       } else if (f < 4) {
-        flags.append('p').append(1 + rnd.nextInt(rnd.nextBoolean() ? 5 : 120));
+        flags = flags.withPause(1 + rnd.nextInt(rnd.nextBoolean() ? 5 : 120));
       } else if (f < 7) {
-        flags.append('o');
+        flags = flags.opening(null); // the stream's name comes below, if at all
         open = true;
         payload = new StreamRequest(" from=\"example.org\"", "example.org", "en", null, null).encode();
       } else if (f == 7) {
-        flags.append('f');
+        flags = flags.withFragment();
       }
       if (!open && rnd.nextInt(5) < 3) {
         payload = stanzas(1 + rnd.nextInt(2));
@@ -417,33 +417,33 @@ class SessionStoreDifferentialIT {
         }
         int pick = rnd.nextInt(12);
         if (pick < 9 && at >= 0) {
-          flags.append(";K=").append(keys.get(at));
+          flags = flags.withKey(keys.get(at));
         } else if (pick < 10 && at > 0) {
-          flags.append(";K=").append(keys.get(at - 1)); // a key used already
+          flags = flags.withKey(keys.get(at - 1)); // a key used already
         } else if (pick < 11) {
           if (at >= 0) {
-            flags.append(";K=").append(keys.get(at));
+            flags = flags.withKey(keys.get(at));
           }
-          flags.append(";N=").append(chain(rnd.nextInt(1 << 20), 12)); // a new sequence
+          flags = flags.withNewKey(chain(rnd.nextInt(1 << 20), 12)); // a new sequence
         } else if (!keys.isEmpty()) {
-          flags.append(";K=").append(keys.get(rnd.nextInt(keys.size())));
+          flags = flags.withKey(keys.get(rnd.nextInt(keys.size())));
         }
       }
       if (rnd.nextInt(10) < 4) {
-        flags.append(";A=").append(Math.max(0, nextRid - 1 - rnd.nextInt(4)));
+        flags = flags.withAck(Math.max(0, nextRid - 1 - rnd.nextInt(4)));
       }
       if (streamsOn && (open || rnd.nextInt(4) == 0) || !streamsOn && rnd.nextInt(30) == 0) {
-        flags.append(";S=").append(open ? "s" + (1 + rnd.nextInt(5)) : streamName(false));
+        flags = flags.withStream(open ? "s" + (1 + rnd.nextInt(5)) : streamName(false));
       }
       if (encrypted ? rnd.nextInt(8) == 0 : rnd.nextInt(20) == 0) {
-        flags.append(";U");
+        flags = flags.withUnencrypted(true);
       }
-      String fl = flags.toString();
+      RequestFlags fl = flags;
       String p = payload;
       long r = rid;
       boolean fillsGap = rid == hi + 1 && !st.getOrDefault("np", "0").equals("0");
       String before = redisDigest(sid);
-      String reply = compare("accept " + sid + " " + rid + " " + holder(h) + " flags=" + fl + " payload=" + p.replace("\n", "\\n"),
+      String reply = compare("accept " + sid + " " + rid + " " + holder(h) + " flags=" + RequestFlagsCodec.encode(fl) + " payload=" + p.replace("\n", "\\n"),
           s -> s.accept(sid, r, holder(h), fl, p).map(Run::show));
       if (reply.startsWith("BoshException") && !redisDigest(sid).equals(before)) {
         // a refused request changes nothing (both stores agreeing on a change is no excuse)
@@ -614,7 +614,7 @@ class SessionStoreDifferentialIT {
      * One text for a session's state. Normalised, because they are representation and not behaviour:
      * a field whose value is "" or "0" counts as absent (the scripts read an absent field as its
      * default and write some fields only once they differ from it); a kept forward's flags are
-     * compared as the owner reads them ({@link Forward#of}: a pause flag kept in {@code w:} is never
+     * compared as the owner reads them ({@link RequestFlagsCodec#forward}: a pause flag kept in {@code w:} is never
      * read).
      */
     static String digest(SortedMap<String, String> hash, List<String> out, List<String> in, long hashTtl, long outTtl) {
@@ -626,8 +626,7 @@ class SessionStoreDifferentialIT {
 
     static String normalForward(long seq, String v) {
       int bar = v.indexOf('|');
-      Forward f = Forward.of(seq, v.substring(0, bar), v.substring(bar + 1));
-      return f.flags() + "|" + f.payload();
+      return RequestFlagsCodec.keptEntry(RequestFlagsCodec.forward(seq, v.substring(0, bar), v.substring(bar + 1)));
     }
 
     static String visible(String item) {
