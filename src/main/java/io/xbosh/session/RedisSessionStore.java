@@ -11,7 +11,6 @@ import io.vertx.redis.client.Request;
 import io.vertx.redis.client.Response;
 import io.xbosh.protocol.BodyWriter;
 import io.xbosh.protocol.BoshException;
-import io.xbosh.protocol.SessionParams;
 import io.xbosh.protocol.TerminateCondition;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -144,11 +143,7 @@ public final class RedisSessionStore implements SessionStore {
 
   @Override
   public Future<Void> create(SessionRecord r) {
-    SessionParams p = r.params();
-    return eval(create, r.sid(), List.of(Long.toString(r.rid()), Integer.toString(p.hold()), Integer.toString(p.requests()),
-        Integer.toString(p.waitSeconds()), Integer.toString(p.inactivity()), p.ack() ? "1" : "0", p.content(),
-        p.legacy() ? "1" : "0", r.owner(), r.response(), r.newKey() == null ? "" : r.newKey(), Integer.toString(p.polling()),
-        r.stream() == null ? "" : r.stream(), r.encrypted() ? "1" : "0"))
+    return eval(create, r.sid(), SessionField.createArguments(r))
         .compose(res -> res.toInteger() == 1 ? Future.succeededFuture()
             : Future.failedFuture(new IllegalStateException("sid collision")));
   }

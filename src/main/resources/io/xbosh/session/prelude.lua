@@ -109,35 +109,43 @@ local function render(ctx, rid, payload, extra)
   return close_body(open .. (extra or ''), payload)
 end
 
+-- The session hash's fields the scripts read, by name: one HMGET per script
+local FIELDS = { 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs', 'k',
+  'pol', 'lt', 'le', 'sf', 'st', 'sc', 'tls', 'ab', 'ak', 'ob' }
+
 local function load()
-  local f = redis.call('HMGET', S, 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs', 'k',
-    'pol', 'lt', 'le', 'sf', 'st', 'sc', 'tls', 'ab', 'ak', 'ob')
-  if f[13] then
-    return { term = f[13] }
+  local values = redis.call('HMGET', S, unpack(FIELDS))
+  local f = {}
+  for i, name in ipairs(FIELDS) do
+    f[name] = values[i]
   end
-  if not f[1] then
+  if f.term then
+    return { term = f.term }
+  end
+  if not f.hi then
     return nil
   end
-  local ctx = { hi = tonumber(f[1]), hold = tonumber(f[2]), req = tonumber(f[3]), wait = tonumber(f[4]),
-    inact = tonumber(f[5]), ack = f[6], ct = f[7], leg = f[8], own = f[9], np = tonumber(f[12]), pz = tonumber(f[14] or '0'), fs = tonumber(f[15] or '0'), k = f[16] or '',
-    pol = tonumber(f[17] or '0'), ak = tonumber(f[25] or '0'), ob = tonumber(f[26] or '0'), ob0 = tonumber(f[26] or '0'), lt = tonumber(f[18] or '0'), le = f[19] or '0', sf = f[20] or '', tls = f[23],
+  local ctx = { hi = tonumber(f.hi), hold = tonumber(f.hold), req = tonumber(f.req), wait = tonumber(f.wait),
+    inact = tonumber(f.inact), ack = f.ack, ct = f.ct, leg = f.leg, own = f.own, np = tonumber(f.np), pz = tonumber(f.pz or '0'),
+    fs = tonumber(f.fs or '0'), k = f.k or '', pol = tonumber(f.pol or '0'), ak = tonumber(f.ak or '0'), ob = tonumber(f.ob or '0'),
+    ob0 = tonumber(f.ob or '0'), lt = tonumber(f.lt or '0'), le = f.le or '0', sf = f.sf or '', tls = f.tls,
     st = {}, sc = {}, held = {}, rc = {}, ab = {}, answers = {} }
-  for r in string.gmatch(f[24] or '', '%d+') do
+  for r in string.gmatch(f.ab or '', '%d+') do
     ctx.ab[#ctx.ab + 1] = tonumber(r)
   end
-  for s in string.gmatch(f[21] or '', '%S+') do
+  for s in string.gmatch(f.st or '', '%S+') do
     ctx.st[#ctx.st + 1] = s
   end
   if #ctx.st == 0 and ctx.sf ~= '' then
     ctx.st[1] = ctx.sf
   end
-  for s in string.gmatch(f[22] or '', '%S+') do
+  for s in string.gmatch(f.sc or '', '%S+') do
     ctx.sc[#ctx.sc + 1] = s
   end
-  for r, h in string.gmatch(f[10], '(%d+)=(%S+)') do
+  for r, h in string.gmatch(f.held, '(%d+)=(%S+)') do
     ctx.held[#ctx.held + 1] = { tonumber(r), h }
   end
-  for r, ms in string.gmatch(f[11], '(%d+):?(%d*)') do
+  for r, ms in string.gmatch(f.rc, '(%d+):?(%d*)') do
     ctx.rc[#ctx.rc + 1] = { tonumber(r), tonumber(ms) or 0 }
   end
   return ctx
