@@ -19,20 +19,25 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** The store contract against a real redis-server started on a free port. */
+/**
+ * The store contract against a real redis-server started on a free port, the scripts on a
+ * {@link TestClock} (SecureRedisIT runs the contract on Redis' own clock).
+ */
 class RedisSessionStoreIT extends SessionStoreContract {
 
   private static RedisProcess redisServer;
   private static Vertx vertx;
   private static Redis redis;
   private static RedisSessionStore store;
+  private static TestClock clock;
 
   @BeforeAll
   static void startRedis() throws Exception {
     redisServer = RedisProcess.start();
     vertx = Vertx.vertx();
     redis = Redis.createClient(vertx, redisServer.url());
-    store = new RedisSessionStore(redis, false, "pod-a", 50, 60);
+    clock = new TestClock(redis, System.currentTimeMillis());
+    store = clocked("pod-a");
   }
 
   @AfterAll
@@ -56,7 +61,18 @@ class RedisSessionStoreIT extends SessionStoreContract {
   @Override
   SessionStore store(int maxOut, int maxOutBytes, int maxResponseBytes) {
     return new RedisSessionStore(redis, false, "pod-a", maxOut, maxOutBytes, maxResponseBytes, 60, SessionStore.DEFAULT_MAX_STREAMS,
-        new io.micrometer.core.instrument.simple.SimpleMeterRegistry());
+        new io.micrometer.core.instrument.simple.SimpleMeterRegistry(), TestClock.scriptEdits());
+  }
+
+  @Override
+  void advance(long ms) throws Exception {
+    clock.advance(ms);
+  }
+
+  /** A pod's store on the test's clock. */
+  private static RedisSessionStore clocked(String pod) {
+    return new RedisSessionStore(redis, false, pod, 50, SessionStore.DEFAULT_MAX_QUEUED_BYTES, SessionStore.DEFAULT_MAX_RESPONSE_BYTES, 60,
+        SessionStore.DEFAULT_MAX_STREAMS, new io.micrometer.core.instrument.simple.SimpleMeterRegistry(), TestClock.scriptEdits());
   }
 
   @Test
@@ -147,7 +163,7 @@ class RedisSessionStoreIT extends SessionStoreContract {
   @Test
   void c01_payloadAcceptedByAnotherPodWaitsForTheOwnerInOrder() throws Exception {
     String sid = newSession(1, false); // owned by pod-a
-    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    RedisSessionStore podB = clocked("pod-b");
     List<String> toA = listen("xb:pod:pod-a");
     // rid 102 arrives first (parked), then 101 releases both: handed over, not returned to pod-b
     assertThat(get(podB.accept(sid, 102, "pod-b#2", RequestFlags.NONE, "<two/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
@@ -166,7 +182,7 @@ class RedisSessionStoreIT extends SessionStoreContract {
   @Test
   void c02_answerForARequestHeldByAnotherPodIsPublishedToIt() throws Exception {
     String sid = newSession(1, false);
-    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    RedisSessionStore podB = clocked("pod-b");
     List<String> toB = listen("xb:pod:pod-b");
     get(podB.accept(sid, 101, "pod-b#7", RequestFlags.NONE, ""));
     // the owner reads a stanza from the server: the held request on pod-b gets it
@@ -179,7 +195,7 @@ class RedisSessionStoreIT extends SessionStoreContract {
   @Test
   void c03_terminateAcceptedElsewhereStillReachesTheOwner() throws Exception {
     String sid = newSession(1, false);
-    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    RedisSessionStore podB = clocked("pod-b");
     get(podB.accept(sid, 101, "pod-b#1", RequestFlags.NONE.withTerminate(), "<presence type='unavailable'/>"));
     assertThat(get(store.existing(List.of(sid)))).isEmpty();
     assertThat(get(store.drain(sid))).containsExactly(new Forward(1, "<presence type='unavailable'/>", false, true));
@@ -188,7 +204,7 @@ class RedisSessionStoreIT extends SessionStoreContract {
   @Test
   void c04_payloadsAcceptedElsewhereThatTheOwnerNeverTookAreReportedInTheTerminateBody() throws Exception {
     String sid = newSession(1, false); // owned by pod-a, which dies before draining
-    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    RedisSessionStore podB = clocked("pod-b");
     String payload = "<message xmlns=\"jabber:client\" to=\"bob@example.org\" id=\"m1\"><body>lost</body></message>";
     get(podB.accept(sid, 101, "pod-b#1", RequestFlags.NONE, payload));
     get(podB.accept(sid, 102, "pod-b#2", RequestFlags.NONE.withRestart(), "")); // a restart carries nothing to report

@@ -35,7 +35,7 @@ import org.junit.jupiter.api.Test;
  *
  * <p>The clock: the scripts read {@code TIME}; here they read the test's clock from a hash instead,
  * and every {@code PEXPIRE} also notes the key's expiry on that clock (text replacements in the
- * scripts' source, see {@link #CLOCK_EDIT}); when the test advances its clock it deletes the keys
+ * scripts' source, see {@link TestClock}); when the test advances its clock it deletes the keys
  * whose noted expiry has passed, as Redis would on its own. Redis under libfaketime would have been
  * the more faithful clock, but Debian's redis-server (jemalloc) hangs at start-up under it
  * ("Unexpected recursive calls to clock_gettime()").
@@ -59,37 +59,10 @@ class SessionStoreDifferentialIT {
   /** The clock moves in steps of this much. */
   private static final long GRID_MS = 250;
   private static final long START_MS = 1_767_225_600_000L; // 2026-01-01T00:00:00Z
-  private static final String CLOCK_KEY = "xb-test-clock";
-  private static final String TTL_KEY = "xb-test-ttl";
-  /** Real TTLs are a backstop only, so long that they never run out during a run. */
-  private static final long REAL_TTL_EXTRA_MS = 3_600_000;
-  /**
-   * The scripts on the test's clock: {@code TIME} reads it from a hash (seconds and microseconds,
-   * as TIME gives them); every {@code PEXPIRE} also notes the key's expiry on that clock in another
-   * hash, and {@code PTTL} reads it from there. The test expires keys by that note.
-   */
-  static final Map<String, String> CLOCK_EDIT = clockEdit();
-
-  private static Map<String, String> clockEdit() {
-    Map<String, String> m = new java.util.LinkedHashMap<>();
-    m.put("redis.call('TIME')", "redis.call('HMGET', '" + CLOCK_KEY + "', 's', 'us')");
-    m.put("redis.call('PEXPIRE', ", "test_pexpire(");
-    m.put("redis.call('PTTL', S)", "test_pttl(S)");
-    m.put("local function render(", String.join("\n",
-        "local function test_pexpire(key, ms)",
-        "  local set = redis.call(\"PEXPIRE\", key, ms + " + REAL_TTL_EXTRA_MS + ")",
-        "  if set == 1 then redis.call('HSET', '" + TTL_KEY + "', key, fmt(now() + ms)) end",
-        "  return set",
-        "end",
-        "local function test_pttl(key)",
-        "  if redis.call('EXISTS', key) == 0 then return -2 end",
-        "  local at = redis.call('HGET', '" + TTL_KEY + "', key)",
-        "  if not at then return -1 end",
-        "  return tonumber(at) - now()",
-        "end",
-        "local function render("));
-    return m;
-  }
+  private static final String CLOCK_KEY = TestClock.CLOCK_KEY;
+  private static final String TTL_KEY = TestClock.TTL_KEY;
+  /** The scripts on the test's clock ({@link TestClock#scriptEdits()}); the test expires keys by the noted expiry. */
+  static final Map<String, String> CLOCK_EDIT = TestClock.scriptEdits();
 
   private static RedisProcess redisServer;
   private static Vertx vertx;
@@ -98,11 +71,10 @@ class SessionStoreDifferentialIT {
   @BeforeAll
   static void startRedis() throws Exception {
     // the clock edit must find what it replaces, or the scripts would run on Redis' own clock
-    for (String[] anchor : new String[][] {{"prelude.lua", "redis.call('TIME')"}, {"prelude.lua", "local function render("},
-        {"prelude.lua", "redis.call('PEXPIRE', "}, {"deliver.lua", "redis.call('PTTL', S)"}}) {
+    for (String[] anchor : TestClock.ANCHORS) {
       try (var in = RedisSessionStore.class.getResourceAsStream(anchor[0])) {
         if (!new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).contains(anchor[1])) {
-          fail(anchor[0] + " no longer contains " + anchor[1] + ": update CLOCK_EDIT");
+          fail(anchor[0] + " no longer contains " + anchor[1] + ": update TestClock.scriptEdits");
         }
       }
     }
