@@ -43,7 +43,12 @@ class RedisClusterFailoverFaultIT {
       FaultLoad.Report r = c.settle(Duration.ofSeconds(20));
       record("Redis Cluster master kill -9", r, "failoverMs=" + failoverMs
           + " deliverRetries=" + (c.podLog(FaultAssertions.DELIVER_RETRIED).size() - retriedBefore));
-      assertLivePodsSessionsSurvive("Redis Cluster failover", r, Set.of());
+      try {
+        assertLivePodsSessionsSurvive("Redis Cluster failover", r, Set.of());
+      } catch (AssertionError e) {
+        FaultAssertions.printEndedSessionsLog(c, r);
+        throw e;
+      }
       assertNothingLeftBehind(c);
     });
   }
