@@ -50,7 +50,7 @@ public record Forward(long seq, String payload, boolean restart, boolean termina
 
   /**
    * The flags without their parts. Request flags: {@code r} restart, {@code t} terminate,
-   * {@code p<n>} pause, {@code o} open a stream, {@code f} script-syntax content, then {@code ;K=<key>}, {@code ;N=<newkey>},
+   * {@code p<n>} pause, {@code o} open a stream, {@code f} script-syntax content, {@code n} next request (XEP-0025), then {@code ;K=<key>}, {@code ;N=<newkey>},
    * {@code ;A=<ack>} and {@code ;S=<stream>} parts.
    */
   public static String base(String flags) {

@@ -315,6 +315,9 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   private Accepted accept(String sid, State s, long rid, String holder, String flags, String payload) {
+    if (Forward.base(flags).indexOf('n') >= 0) {
+      rid = s.hi + 1; // as accept.lua: a poll (XEP-0025) is the session's next request
+    }
     if (s.tombstone != null) {
       return new Accepted(Accepted.Outcome.ENDED, null, false, null, 0, s.tombstone, List.of(), List.of());
     }
@@ -381,7 +384,7 @@ public final class InMemorySessionStore implements SessionStore {
       return accepted(s, Accepted.Outcome.PARKED, null, List.of(), List.of());
     }
     // XEP-0124 §11, §12, as accept.lua checks them
-    boolean empty = payload.isEmpty() && base.isEmpty();
+    boolean empty = payload.isEmpty() && (base.isEmpty() || base.equals("n"));
     if (empty && s.parked.isEmpty() && s.polling > 0 && now - s.lastArrival < s.polling * 1000L) {
       boolean pollingSession = s.hold == 0 || s.wait == 0;
       if (pollingSession ? s.lastEmpty : s.held.size() + 1 == s.requests) {

@@ -55,7 +55,8 @@ public interface SessionStore {
    * @param holder  id of the HTTP request, registered as held if the request waits
    * @param payload the request's payloads, concatenated
    * @param flags   request flags: {@code r} restart, {@code t} terminate, {@code p<n>} pause,
-   *                {@code o} open a stream, then {@code ;K=<key>}, {@code ;N=<newkey>},
+   *                {@code o} open a stream, {@code f} script-syntax content, {@code n} the session's
+   *                next request whatever {@code rid} says (HTTP Polling, XEP-0025), then {@code ;K=<key>}, {@code ;N=<newkey>},
    *                {@code ;A=<ack>}, {@code ;S=<stream>} parts (see {@link Forward})
    */
   Future<Accepted> accept(String sid, long rid, String holder, String flags, String payload);

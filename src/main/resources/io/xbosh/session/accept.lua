@@ -1,5 +1,6 @@
 -- ARGV: rid, holder, flags, payload. Flags: r restart, t terminate, p<n> pause, o open a stream,
 -- f raw script-syntax content (passed on as it is: the owner reassembles it, XEP-0252),
+-- n the session's next request whatever rid it names (HTTP Polling, XEP-0025: polls carry no rid),
 -- then ';K=<key>', ';N=<newkey>', ';A=<ack>', ';S=<stream>' parts, and ';U' when the request came
 -- unencrypted. An 'o' request's payload is
 -- '<attributes of its answer>\n<to>\n<xml:lang>\n<route>\n<from>' and ';S=' names the new stream.
@@ -14,6 +15,11 @@ if ctx.term then
   return { 'ended', ctx.term }
 end
 local rid, holder, flags, payload = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+local rid_arg = ARGV[1]
+if string.find(string.match(flags, '^[^;]*'), 'n', 1, true) then
+  rid = ctx.hi + 1
+  rid_arg = fmt(rid)
+end
 
 -- XEP-0124 §19.1: a session begun over HTTPS takes no plain request, and does not end over one
 if ctx.tls == '1' and string.find(flags, ';U', 1, true) then
@@ -21,7 +27,7 @@ if ctx.tls == '1' and string.find(flags, ';U', 1, true) then
 end
 
 -- XEP-0124 §14.3: a resent rid gets its buffered response
-local cached = redis.call('HGET', S, 'r:' .. ARGV[1])
+local cached = redis.call('HGET', S, 'r:' .. rid_arg)
 if cached then
   return { 'resent', ctx.ct, ctx.leg, ctx.own, ctx.wait, cached }
 end
@@ -57,7 +63,7 @@ local named = ctx.sf ~= '' and string.match(flags, ';S=([%w_-]+)')
 if named and not string.find(base, 'o', 1, true) and not has(ctx.st, named) and not has(ctx.sc, named) then
   return { 'err', 'item-not-found', ctx.leg }
 end
-local key = 'a:' .. ARGV[1]
+local key = 'a:' .. rid_arg
 local parked = rid > ctx.hi + 1 and redis.call('HGET', S, key)
 if parked then
   local old, rest = string.match(parked, '^([^|]*)|(.*)$')
@@ -82,7 +88,7 @@ end
 -- (hold or wait 0) may not poll again that soon after an answer without payloads; any other
 -- session may not add an empty request that fills `requests` while the others wait. Both look
 -- at the newest request only: one that fills a gap below parked requests is not the newest.
-local empty = payload == '' and base == ''
+local empty = payload == '' and (base == '' or base == 'n')
 if empty and ctx.np == 0 and ctx.pol > 0 and now() - ctx.lt < ctx.pol * 1000 then
   if ctx.hold == 0 or ctx.wait == 0 then
     if ctx.le == '1' then
