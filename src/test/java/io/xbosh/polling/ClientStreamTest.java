@@ -17,7 +17,7 @@ class ClientStreamTest {
   }
 
   @Test
-  void s01_streamHeaderWithItsAttributes() {
+  void p03_streamHeaderWithItsAttributes() {
     ClientStream s = ClientStream.of("<?xml version='1.0'?>\n" + HEADER + "\n");
     assertThat(s.header()).isEqualTo(new ClientStream.Header("example.org", "de", "1.0"));
     assertThat(s.content()).isEmpty();
@@ -25,13 +25,13 @@ class ClientStreamTest {
   }
 
   @Test
-  void s01_headerOfAClientFromBeforeXmpp10() {
+  void p03_headerOfAClientFromBeforeXmpp10() {
     ClientStream s = ClientStream.of("<stream:stream to='jabber.com' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>");
     assertThat(s.header()).isEqualTo(new ClientStream.Header("jabber.com", null, null));
   }
 
   @Test
-  void s02_contentIsPassedOnRawEvenAPieceOfAnElement() {
+  void p07_contentIsPassedOnRawEvenAPieceOfAnElement() {
     ClientStream s = ClientStream.of("<message to='b@x'><body>hel");
     assertThat(s.header()).isNull();
     assertThat(s.content()).isEqualTo("<message to='b@x'><body>hel");
@@ -39,13 +39,13 @@ class ClientStreamTest {
   }
 
   @Test
-  void s02_whitespaceOnlyIsNoContent() {
+  void p07_whitespaceOnlyIsNoContent() {
     assertThat(ClientStream.of(" \n ").content()).isEmpty();
     assertThat(ClientStream.of("").content()).isEmpty();
   }
 
   @Test
-  void s03_closeTagEndsTheStreamAfterTheContentBeforeIt() {
+  void p08_closeTagEndsTheStreamAfterTheContentBeforeIt() {
     ClientStream s = ClientStream.of("<presence type='unavailable'/></stream:stream>\n");
     assertThat(s.close()).isTrue();
     assertThat(s.content()).isEqualTo("<presence type='unavailable'/>");
@@ -53,7 +53,7 @@ class ClientStreamTest {
   }
 
   @Test
-  void s04_headersAndCloseTagsElsewhereAreBadRequests() {
+  void p06_headersAndCloseTagsElsewhereAreBadRequests() {
     assertBad(HEADER + "<iq type='set'/>"); // content after a header
     assertBad("<iq type='set'/>" + HEADER); // a header after content
     assertBad("<stream:stream to='example.org'"); // a header cut in two
@@ -64,7 +64,7 @@ class ClientStreamTest {
   }
 
   @Test
-  void s04_aHeaderDoesNotTakeADtd() {
+  void p06_aHeaderDoesNotTakeADtd() {
     assertBad("<stream:stream to='&x;' xmlns:stream='http://etherx.jabber.org/streams'>");
   }
 }

@@ -43,7 +43,7 @@ class HttpPollingIT {
   private static RedisProcess redis;
   private static InProcessXbosh podA;
   private static InProcessXbosh podB;
-  /** in-process store, a polling interval of 5 s */
+  /** in-process store, a polling interval of 5 s, so an inactivity of 6 s */
   private static InProcessXbosh strict;
   /** its XMPP server does not answer */
   private static InProcessXbosh cutOff;
@@ -62,7 +62,7 @@ class HttpPollingIT {
     podA = InProcessXbosh.start(with(common, "XBOSH_NODE_ID", "poll-a"));
     podB = InProcessXbosh.start(with(common, "XBOSH_NODE_ID", "poll-b"));
     strict = InProcessXbosh.start(Map.of("XBOSH_UPSTREAM", "127.0.0.1:" + prosody.c2sPort(), "XBOSH_POLL_PATH", PATH,
-        "XBOSH_POLLING", "5", "XBOSH_NODE_ID", "poll-strict"));
+        "XBOSH_POLLING", "5", "XBOSH_POLLING_INACTIVITY", "1", "XBOSH_NODE_ID", "poll-strict"));
     int closed;
     try (ServerSocket s = new ServerSocket(0)) {
       closed = s.getLocalPort();
@@ -198,7 +198,7 @@ class HttpPollingIT {
   }
 
   @Test
-  void x25_01_loginMessagesBothWaysAndLogoutWithPollsAlternatingBetweenTwoPods() throws Exception {
+  void p02_p03_p05_p07_p08_p11_loginMessagesBothWaysAndLogoutWithPollsAlternatingBetweenTwoPods() throws Exception {
     XMPPTCPConnection bob = SmackClients.tcp(prosody.c2sPort(), "bob", "tcp");
     try {
       List<String> bobInbox = SmackClients.inbox(bob);
@@ -230,7 +230,7 @@ class HttpPollingIT {
   }
 
   @Test
-  void x25_02_wrongKeyIsKeySequenceErrorAndChangesNothing() throws Exception {
+  void p04_p06_wrongKeyIsKeySequenceErrorAndChangesNothing() throws Exception {
     Poller carol = login("carol", "keys", podB.port(), podA.port());
     // a key of another sequence, and no key at all
     Answer replay = post(podA.port(), carol.id + ";" + PollKeys.next(UUID.randomUUID().toString()) + ",<presence/>");
@@ -253,7 +253,7 @@ class HttpPollingIT {
    * (arriving first) is refused with -3:0 unprocessed; nothing is processed twice.
    */
   @Test
-  void x25_08_concurrentPollsOnTwoPodsAreTakenInKeyOrder() throws Exception {
+  void p13_concurrentPollsOnTwoPodsAreTakenInKeyOrder() throws Exception {
     Poller dave = login("bob", "race", podA.port(), podB.port());
     String self = "bob@" + DOMAIN + "/race";
     for (int round = 0; round < 4; round++) {
@@ -302,7 +302,7 @@ class HttpPollingIT {
   }
 
   @Test
-  void x25_03_malformedBodiesAreBadRequest() throws Exception {
+  void p06_malformedBodiesAreBadRequest() throws Exception {
     for (String body : new String[] {"", "no comma", "ab_c;k,", "0;k,<message/>", "0;k,<stream:stream to='x'",
         "abc;k;n;x,"}) {
       Answer a = post(podA.port(), body);
@@ -313,27 +313,27 @@ class HttpPollingIT {
   }
 
   @Test
-  void x25_03_bodyAboveTheSizeCapIsBadRequest() throws Exception {
+  void p06_p14_bodyAboveTheSizeCapIsBadRequest() throws Exception {
     Answer a = post(podB.port(), "0;k," + HEADER + " ".repeat(70_000));
     assertThat(a.id()).isEqualTo("-2:0");
   }
 
   @Test
-  void x25_04_unknownIdentifierIsUnknownError() throws Exception {
+  void p06_unknownIdentifierIsUnknownError() throws Exception {
     Answer a = post(podB.port(), PollHandler.newIdentifier() + ";" + PollKeys.next("x") + ",");
     assertThat(a.id()).isEqualTo("0:0");
     assertThat(a.body()).isEmpty();
   }
 
   @Test
-  void x25_05_unreachableXmppServerIsServerError() throws Exception {
+  void p06_unreachableXmppServerIsServerError() throws Exception {
     Answer a = post(cutOff.port(), "0;" + PollKeys.next("seed") + "," + HEADER);
     assertThat(a.id()).isEqualTo("-1:0");
     assertThat(a.body()).isEmpty();
   }
 
   @Test
-  void x25_06_emptyPollTooSoonAfterAnEmptyAnswerIsBadRequest() throws Exception {
+  void p12_emptyPollTooSoonAfterAnEmptyAnswerIsBadRequest() throws Exception {
     Poller p = new Poller(strict.port());
     p.poll(HEADER);
     p.until("</stream:features>");
@@ -349,8 +349,29 @@ class HttpPollingIT {
     assertThat(refused.get().id()).isEqualTo("-2:0");
   }
 
+  /**
+   * §3: a session without successful polls for the inactivity period ends, and its identifier is
+   * then Unknown Error; polls refused with -3:0 do not keep it alive (§4 step 5).
+   */
   @Test
-  void x25_07_corsAsOnTheBoshPath() throws Exception {
+  void p04_p09_sessionWithoutSuccessfulPollsEndsAndItsIdentifierIsThenUnknown() throws Exception {
+    Poller p = new Poller(strict.port());
+    p.poll(HEADER);
+    p.until("</stream:features>");
+    long opened = System.nanoTime();
+    AtomicReference<String> last = new AtomicReference<>();
+    await().atMost(Duration.ofSeconds(40)).pollInterval(Duration.ofMillis(500)).until(() -> {
+      Answer a = post(strict.port(), p.id + ";" + PollKeys.next(UUID.randomUUID().toString()) + ",");
+      last.set(a.id());
+      assertThat(a.id()).isIn("-3:0", "0:0");
+      return a.id().equals("0:0");
+    });
+    assertThat(Duration.ofNanos(System.nanoTime() - opened)).isGreaterThanOrEqualTo(Duration.ofSeconds(5));
+    assertThat(p.poll("").id()).isEqualTo("0:0");
+  }
+
+  @Test
+  void p01_p14_corsAsOnTheBoshPath() throws Exception {
     HttpResponse<String> pre = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + podA.port() + PATH))
         .method("OPTIONS", HttpRequest.BodyPublishers.noBody())
         .header("Origin", "https://app.example.org").header("Access-Control-Request-Method", "POST").build(),

@@ -27,14 +27,14 @@ class PollKeysTest {
   }
 
   @Test
-  void k01_nextIsTheXepsKeyAlgorithm() {
+  void p04_nextIsTheXepsKeyAlgorithm() {
     for (int n = 1; n < FOO.length; n++) {
       assertThat(PollKeys.next(FOO[n - 1])).as("K(%d, foo)", n).isEqualTo(FOO[n]);
     }
   }
 
   @Test
-  void k02_eachKeyDownTheSequenceIsAcceptedAfterTheOneBefore() throws Exception {
+  void p04_eachKeyDownTheSequenceIsAcceptedAfterTheOneBefore() throws Exception {
     // the first request sends K(6); then K(5), K(4) ... K(1)
     String kept = PollKeys.storeNext(FOO[6]);
     for (int n = 5; n >= 1; n--) {
@@ -45,7 +45,7 @@ class PollKeysTest {
   }
 
   @Test
-  void k03_aKeyOutOfSequenceIsRefused() throws Exception {
+  void p04_aKeyOutOfSequenceIsRefused() throws Exception {
     String kept = PollKeys.storeNext(FOO[6]);
     assertThat(storeAccepts(kept, PollKeys.storeKey(FOO[4]))).isFalse(); // one skipped
     assertThat(storeAccepts(kept, PollKeys.storeKey(FOO[6]))).isFalse(); // replayed
@@ -53,7 +53,7 @@ class PollKeysTest {
   }
 
   @Test
-  void k04_rekeyingStartsANewSequence() throws Exception {
+  void p05_rekeyingStartsANewSequence() throws Exception {
     // XEP-0025 §4 "Changing key": K(1) with a new K(m, seed')
     String[] bar = new String[4];
     bar[0] = "bar";
@@ -68,7 +68,7 @@ class PollKeysTest {
   }
 
   @Test
-  void k05_theSeedSentWithoutANewKeyEndsTheSequence() throws Exception {
+  void p05_theSeedSentWithoutANewKeyEndsTheSequence() throws Exception {
     // §4 step 6: "If K(0, seed) is sent without a new key, the client will not be able to continue"
     String kept = PollKeys.storeNext(FOO[0]);
     assertThat(kept).isEqualTo(PollKeys.DEAD_END);
@@ -78,7 +78,7 @@ class PollKeysTest {
   }
 
   @Test
-  void k06_whatTheStoreGetsIsHexAndNeverTheClientsKey() {
+  void p04_whatTheStoreGetsIsHexAndNeverTheClientsKey() {
     assertThat(PollKeys.storeKey(FOO[5])).matches("[0-9a-f]{40}").doesNotContain(FOO[5]);
     assertThat(PollKeys.storeNext(FOO[6])).matches("[0-9a-f]{40}");
     assertThat(PollKeys.storeNext("not base64!")).isEqualTo(PollKeys.DEAD_END);

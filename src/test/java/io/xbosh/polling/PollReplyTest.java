@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 class PollReplyTest {
 
   @Test
-  void r01_stanzasComeOutOfTheirWrapper() {
+  void p02_p07_stanzasComeOutOfTheirWrapper() {
     String body = BodyWriter.response(null, List.of("<message xmlns=\"jabber:client\" from=\"a@x\"><body>hi</body></message>",
         "<presence xmlns=\"jabber:client\"/>"));
     assertThat(PollReply.raw(body)).isEqualTo("<message xmlns=\"jabber:client\" from=\"a@x\"><body>hi</body></message>"
@@ -19,12 +19,12 @@ class PollReplyTest {
   }
 
   @Test
-  void r01_anEmptyBodyIsAnEmptyAnswer() {
+  void p02_p07_anEmptyBodyIsAnEmptyAnswer() {
     assertThat(PollReply.raw(BodyWriter.response(null, List.of()))).isEmpty();
   }
 
   @Test
-  void r02_terminateEndsTheStreamAfterItsChildren() {
+  void p08_terminateEndsTheStreamAfterItsChildren() {
     String error = "<stream:error><conflict xmlns=\"urn:ietf:params:xml:ns:xmpp-streams\"/></stream:error>";
     assertThat(PollReply.raw(BodyWriter.terminate(TerminateCondition.REMOTE_STREAM_ERROR, List.of(error))))
         .isEqualTo(error + "</stream:stream>");
@@ -32,18 +32,18 @@ class PollReplyTest {
   }
 
   @Test
-  void r03_aRecoverableErrorIsNoContent() {
+  void p06_aRecoverableErrorIsNoContent() {
     assertThat(PollReply.raw(BodyWriter.recoverableError())).isNull();
   }
 
   @Test
-  void r04_serverHeaderAnswersTheClientsHeader() {
+  void p03_serverHeaderAnswersTheClientsHeader() {
     assertThat(PollHandler.serverHeader("abc", "example.org")).isEqualTo("<stream:stream xmlns:stream='http://etherx.jabber.org/streams'"
         + " xmlns='jabber:client' id='abc' from='example.org' version='1.0'>");
   }
 
   @Test
-  void r05_identifiersAreInTheXepsAlphabetAndNeverLookLikeErrors() {
+  void p02_identifiersAreInTheXepsAlphabetAndNeverLookLikeErrors() {
     for (int i = 0; i < 100; i++) {
       assertThat(PollHandler.newIdentifier()).matches("[0-9a-f]{36}");
     }

@@ -19,7 +19,7 @@ class PollRequestTest {
   }
 
   @Test
-  void p01_initialRequestWithKeyOpensASession() {
+  void p01_p03_initialRequestWithKeyOpensASession() {
     PollRequest r = parse("0;VvxEk07IFy6hUmG/PPBlTLE2fiA=,<stream:stream to=\"jabber.com\"\n  xmlns=\"jabber:client\"\n"
         + "  xmlns:stream=\"http://etherx.jabber.org/streams\">");
     assertThat(r.opensSession()).isTrue();
@@ -36,7 +36,7 @@ class PollRequestTest {
   }
 
   @Test
-  void p02_laterRequestCarriesIdentifierKeyAndXml() {
+  void p01_laterRequestCarriesIdentifierKeyAndXml() {
     PollRequest r = parse("7776:2054;moPFsvHytDGiJQOjp186AMXAeP0=,<iq type=\"get\" id=\"WEBCLIENT3\"/>");
     assertThat(r.opensSession()).isFalse();
     assertThat(r.identifier()).isEqualTo("7776:2054");
@@ -45,19 +45,19 @@ class PollRequestTest {
   }
 
   @Test
-  void p02_emptyPollIsIdentifierKeyAndComma() {
+  void p01_p07_emptyPollIsIdentifierKeyAndComma() {
     PollRequest r = parse("abc;k,");
     assertThat(r.xml()).isEmpty();
   }
 
   @Test
-  void p02_commasAndSemicolonsInTheXmlBelongToTheXml() {
+  void p01_commasAndSemicolonsInTheXmlBelongToTheXml() {
     PollRequest r = parse("abc;k,<message><body>a, b; c</body></message>");
     assertThat(r.xml()).isEqualTo("<message><body>a, b; c</body></message>");
   }
 
   @Test
-  void p03_rekeyCarriesTheLastOldKeyAndTheNewOne() {
+  void p01_p05_rekeyCarriesTheLastOldKeyAndTheNewOne() {
     PollRequest r = parse("7776:2054;C+7Hteo/D9vJXQ3UfzxbwnXaijM=;Tr697Eff02+32FZp38Xaq2+3Bv4=,<presence/>");
     assertThat(r.key()).isEqualTo("C+7Hteo/D9vJXQ3UfzxbwnXaijM=");
     assertThat(r.newKey()).isEqualTo("Tr697Eff02+32FZp38Xaq2+3Bv4=");
@@ -65,12 +65,12 @@ class PollRequestTest {
   }
 
   @Test
-  void p03_aNewKeyOnTheFirstRequestIsIgnored() {
+  void p01_p05_aNewKeyOnTheFirstRequestIsIgnored() {
     assertThat(parse("0;a;b,<stream:stream>").newKey()).isNull();
   }
 
   @Test
-  void p04_malformedBodiesAreBadRequests() {
+  void p01_p06_malformedBodiesAreBadRequests() {
     assertBad("");
     assertBad("no comma at all");
     assertBad(",<presence/>"); // no identifier
@@ -84,7 +84,7 @@ class PollRequestTest {
   }
 
   @Test
-  void p04_bodyThatIsNotUtf8IsABadRequest() {
+  void p01_p06_bodyThatIsNotUtf8IsABadRequest() {
     assertThatThrownBy(() -> PollRequest.parse(new byte[] {'a', ';', 'k', ',', (byte) 0xff, (byte) 0xfe}))
         .isInstanceOf(PollException.class);
   }
