@@ -193,6 +193,8 @@ class SessionStoreDifferentialIT {
   /** One seed's sequence against fresh stores. */
   private static final class Run {
     final long seed;
+    /** whether a request is a poll (flag n, XEP-0025), drawn apart so the other draws stay as they were */
+    final Random polls;
     final int steps;
     final Random rnd;
     long now = START_MS;
@@ -221,6 +223,7 @@ class SessionStoreDifferentialIT {
       this.seed = seed;
       this.steps = steps;
       this.rnd = new Random(seed);
+      this.polls = new Random(seed * 25 + 1);
       // every fourth seed runs with other bounds, some at their smallest
       Random bounds = new Random(~seed);
       boolean other = seed % 4 == 0;
@@ -437,6 +440,9 @@ class SessionStoreDifferentialIT {
       }
       if (encrypted ? rnd.nextInt(8) == 0 : rnd.nextInt(20) == 0) {
         flags.append(";U");
+      }
+      if (polls.nextInt(12) == 0) {
+        flags.insert(0, 'n'); // the store numbers it: the rid drawn above is ignored
       }
       String fl = flags.toString();
       String p = payload;
