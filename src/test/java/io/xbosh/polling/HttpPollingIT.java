@@ -47,6 +47,8 @@ class HttpPollingIT {
   private static InProcessXbosh strict;
   /** its XMPP server does not answer */
   private static InProcessXbosh cutOff;
+  /** in-process store, no polling interval, an inactivity of 3 s */
+  private static InProcessXbosh brief;
   private static HttpClient http;
 
   @BeforeAll
@@ -69,6 +71,8 @@ class HttpPollingIT {
     }
     cutOff = InProcessXbosh.start(Map.of("XBOSH_UPSTREAM", "127.0.0.1:" + closed, "XBOSH_POLL_PATH", PATH,
         "XBOSH_CONNECT_TIMEOUT_MS", "2000", "XBOSH_NODE_ID", "poll-cut-off"));
+    brief = InProcessXbosh.start(Map.of("XBOSH_UPSTREAM", "127.0.0.1:" + prosody.c2sPort(), "XBOSH_POLL_PATH", PATH,
+        "XBOSH_POLLING", "0", "XBOSH_POLLING_INACTIVITY", "3", "XBOSH_NODE_ID", "poll-brief"));
     http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
   }
 
@@ -80,7 +84,7 @@ class HttpPollingIT {
 
   @AfterAll
   static void stop() throws Exception {
-    for (InProcessXbosh x : new InProcessXbosh[] {podA, podB, strict, cutOff}) {
+    for (InProcessXbosh x : new InProcessXbosh[] {podA, podB, strict, cutOff, brief}) {
       if (x != null) {
         x.close();
       }
@@ -368,6 +372,44 @@ class HttpPollingIT {
     });
     assertThat(Duration.ofNanos(System.nanoTime() - opened)).isGreaterThanOrEqualTo(Duration.ofSeconds(5));
     assertThat(p.poll("").id()).isEqualTo("0:0");
+  }
+
+  /**
+   * §3: when a session times out, what was on its way to the client goes back: a pending iq gets
+   * service-unavailable, a message recipient-unavailable (XEP-0206 §7, the BOSH machinery).
+   */
+  @Test
+  void p10_aTimedOutSessionBouncesItsPendingIqAndMessages() throws Exception {
+    XMPPTCPConnection bob = SmackClients.tcp(prosody.c2sPort(), "bob", "bounce-tcp");
+    try {
+      List<Message> errors = java.util.Collections.synchronizedList(new ArrayList<>());
+      bob.addSyncStanzaListener(st -> errors.add((Message) st),
+          st -> st instanceof Message m && m.getType() == Message.Type.error);
+      Poller alice = login("alice", "bounce", brief.port());
+      alice.poll("<presence/>");
+      alice.until("<presence");
+      // alice stops polling: the iq and the message wait in the store until the session expires
+      bob.sendStanza(bob.getStanzaFactory().buildMessageStanza().to(JidCreate.from("alice@" + DOMAIN + "/bounce"))
+          .ofType(Message.Type.chat).setBody("never read").build());
+      org.jivesoftware.smack.packet.IQ iq = new org.jivesoftware.smack.packet.IQ("query", "jabber:iq:version") {
+        @Override
+        protected IQChildElementXmlStringBuilder getIQChildElementBuilder(IQChildElementXmlStringBuilder xml) {
+          xml.setEmptyElement();
+          return xml;
+        }
+      };
+      iq.setType(org.jivesoftware.smack.packet.IQ.Type.get);
+      iq.setTo(JidCreate.from("alice@" + DOMAIN + "/bounce"));
+      org.assertj.core.api.Assertions.assertThatThrownBy(() -> bob.sendIqRequestAndWaitForResponse(iq))
+          .isInstanceOf(org.jivesoftware.smack.XMPPException.XMPPErrorException.class)
+          .extracting(e -> ((org.jivesoftware.smack.XMPPException.XMPPErrorException) e).getStanzaError().getCondition())
+          .isEqualTo(org.jivesoftware.smack.packet.StanzaError.Condition.service_unavailable);
+      await().atMost(Duration.ofSeconds(30)).until(() -> !errors.isEmpty());
+      assertThat(errors.get(0).getError().getCondition()).isEqualTo(org.jivesoftware.smack.packet.StanzaError.Condition.recipient_unavailable);
+      assertThat(alice.poll("").id()).isEqualTo("0:0");
+    } finally {
+      bob.disconnect();
+    }
   }
 
   @Test
