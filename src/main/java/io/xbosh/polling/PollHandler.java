@@ -56,6 +56,8 @@ public final class PollHandler implements Handler<RoutingContext> {
   static final String METHODS = "POST, OPTIONS";
   /** How long a poll waits for the store's answer before it reports Server Error (it is answered at once). */
   static final long ANSWER_TIMEOUT_MS = 10_000;
+  /** What {@link #newIdentifier} makes. */
+  private static final java.util.regex.Pattern IDENTIFIER = java.util.regex.Pattern.compile("[0-9a-f]{36}");
 
   /**
    * @param path                the endpoint's path, the cookie's too
@@ -152,8 +154,6 @@ public final class PollHandler implements Handler<RoutingContext> {
       return false;
     }
     res.putHeader(HttpHeaders.ACCESS_CONTROL_ALLOW_ORIGIN, allowed.contains("*") ? "*" : origin);
-    // the identifier cookie is readable by the page only when exposed
-    res.putHeader(HttpHeaders.ACCESS_CONTROL_EXPOSE_HEADERS, "Set-Cookie");
     return true;
   }
 
@@ -183,7 +183,6 @@ public final class PollHandler implements Handler<RoutingContext> {
       pod.metrics().request("too_large");
       res.putHeader(HttpHeaders.CONNECTION, "close");
       error(res, PollError.BAD_REQUEST);
-      res.closeHandler(null);
       req.connection().close();
     }
   }
@@ -248,7 +247,9 @@ public final class PollHandler implements Handler<RoutingContext> {
           StreamOpened opened = connected.opened();
           // the record's creation response is never resent (polls have no rid to resend)
           String response = BodyWriter.response(null, List.of(opened.features()));
-          return pod.store().create(new SessionRecord(sid, params, pod.id(), 1, response, newKey, null, in.encrypted()))
+          // a random first rid, as BOSH clients choose theirs (XEP-0124 §14): no request on the BOSH path guesses it
+          long rid = 1 + RANDOM.nextInt(Integer.MAX_VALUE);
+          return pod.store().create(new SessionRecord(sid, params, pod.id(), rid, response, newKey, null, in.encrypted()))
               .map(v -> connected)
               .onFailure(e -> connected.link().abort());
         })
@@ -332,6 +333,12 @@ public final class PollHandler implements Handler<RoutingContext> {
 
   private void poll(PollRequest poll, ClientStream stream, Intake in) {
     String sid = poll.identifier();
+    if (!IDENTIFIER.matcher(sid).matches()) {
+      // never handed out here (a BOSH sid is base64url): no store round trip, no BOSH session reached
+      pod.metrics().request("poll_unknown");
+      error(in.res(), PollError.UNKNOWN);
+      return;
+    }
     boolean restart = stream.header() != null;
     boolean content = !stream.content().isEmpty();
     String flags = "n" + (restart ? "r" : "") + (stream.close() ? "t" : "") + (content ? "f" : "")

@@ -24,7 +24,7 @@ final class PollReply implements HeldRequest.Writer {
 
   private final String cookiePath;
   private volatile String id;
-  private volatile String prefix = "";
+  private volatile String streamHeader = "";
 
   /** @param id the session's identifier, sent back with every answer */
   PollReply(String cookiePath, String id) {
@@ -32,16 +32,19 @@ final class PollReply implements HeldRequest.Writer {
     this.id = id;
   }
 
-  /** The server's stream header goes in front of this answer (the first one, or a restart's). */
+  /**
+   * The server's new stream header ends this answer (a restart's: what the old stream still had
+   * goes first), unless the answer ends the stream.
+   */
   PollReply streamHeader(String header) {
-    this.prefix = header;
+    this.streamHeader = header;
     return this;
   }
 
   /** The answer reports this error instead of the session's identifier. */
   PollReply error(PollError error) {
     this.id = error.id();
-    this.prefix = "";
+    this.streamHeader = "";
     return this;
   }
 
@@ -55,7 +58,7 @@ final class PollReply implements HeldRequest.Writer {
       error(PollError.SERVER);
       raw = "";
     }
-    send(res, cookiePath, id, prefix + raw);
+    send(res, cookiePath, id, raw.endsWith(ClientStream.CLOSE_TAG) ? raw : raw + streamHeader);
   }
 
   /**
