@@ -24,7 +24,9 @@ import io.xbosh.protocol.SessionParams;
 import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.protocol.XmlEscape;
 import io.xbosh.session.Accepted;
+import io.xbosh.session.RequestFlags;
 import io.xbosh.session.SessionRecord;
+import io.xbosh.session.SessionStore;
 import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.SessionLinks;
 import io.xbosh.upstream.StreamOpened;
@@ -40,7 +42,7 @@ import org.slf4j.LoggerFactory;
 /**
  * Jabber HTTP Polling (XEP-0025) as an adapter onto the BOSH session store: each session is a BOSH
  * polling session (hold 0, so the store answers every request at once with what is queued), and
- * each poll one request of it, numbered by the store ({@code n} flag) since polls carry no rid.
+ * each poll one request of it, numbered by the store ({@link SessionStore#NEXT_RID}) since polls carry no rid.
  * Nothing about a session stays in the pod that served a poll, so any pod answers any poll; the
  * session's upstream link lives on the pod that created it, as for BOSH.
  *
@@ -341,11 +343,23 @@ public final class PollHandler implements Handler<RoutingContext> {
     }
     boolean restart = stream.header() != null;
     boolean content = !stream.content().isEmpty();
-    String flags = "n" + (restart ? "r" : "") + (stream.close() ? "t" : "") + (content ? "f" : "")
-        + (poll.key() == null ? "" : ";K=" + PollKeys.storeKey(poll.key()))
-        // a key without a new one: the next key must hash to it; with one, to the new one
-        + (poll.key() == null && poll.newKey() == null ? "" : ";N=" + PollKeys.storeNext(poll.newKey() != null ? poll.newKey() : poll.key()))
-        + (in.encrypted() ? "" : ";U");
+    RequestFlags flags = RequestFlags.NONE.withUnencrypted(!in.encrypted());
+    if (restart) {
+      flags = flags.withRestart();
+    }
+    if (stream.close()) {
+      flags = flags.withTerminate();
+    }
+    if (content) {
+      flags = flags.withFragment();
+    }
+    if (poll.key() != null) {
+      flags = flags.withKey(PollKeys.storeKey(poll.key()));
+    }
+    if (poll.key() != null || poll.newKey() != null) {
+      // a key without a new one: the next key must hash to it; with one, to the new one
+      flags = flags.withNewKey(PollKeys.storeNext(poll.newKey() != null ? poll.newKey() : poll.key()));
+    }
     if (content && !stream.close() && pod.congested(sid)) {
       // the server is not reading this session's content: nothing is accepted
       pod.metrics().request("upstream_busy");
@@ -359,7 +373,7 @@ public final class PollHandler implements Handler<RoutingContext> {
     }
     HeldRequest held = HeldRequest.register(pod, in.res(), reply);
     held.bind(sid, 0);
-    pod.store().accept(sid, 0, held.holder(), flags, stream.content())
+    pod.store().accept(sid, SessionStore.NEXT_RID, held.holder(), flags, stream.content())
         .onSuccess(acc -> accepted(sid, acc, held, reply, in.encrypted()))
         .onFailure(e -> refused(sid, e, held, reply, in.encrypted()));
   }
