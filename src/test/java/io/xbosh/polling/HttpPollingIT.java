@@ -283,6 +283,35 @@ class HttpPollingIT {
     dave.poll("</stream:stream>");
   }
 
+  /**
+   * The cost of a poll, counted by Redis itself: store scripts per poll over a conversation of polls
+   * alternating between the pods. Printed for the record; bounded here.
+   */
+  @Test
+  void p13_aPollIsOneStoreScript() throws Exception {
+    Poller p = login("carol", "cost", podA.port(), podB.port());
+    String self = "carol@" + DOMAIN + "/cost";
+    int start = p.portsUsed.size();
+    long before = calls(redis.cli("info", "commandstats"), "evalsha");
+    int polls = 60;
+    for (int i = 0; i < polls; i++) {
+      // every third poll sends itself a message, which the server delivers into the store (one more script)
+      p.poll(i % 3 == 0 ? echo(self, "cost-" + i) : "");
+    }
+    p.until("cost-" + (polls - 3) + "</body>");
+    long scripts = calls(redis.cli("info", "commandstats"), "evalsha") - before;
+    long sent = p.portsUsed.size() - start;
+    System.out.printf("polling redis cost: %d polls, %d EVALSHA (%.2f per poll; server deliveries, hand-overs to the"
+        + " owner and heartbeats included)%n", sent, scripts, scripts / (double) sent);
+    assertThat(scripts).isLessThanOrEqualTo(2 * sent);
+    p.poll("</stream:stream>");
+  }
+
+  private static long calls(String commandstats, String command) {
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("cmdstat_" + command + ":calls=(\\d+)").matcher(commandstats);
+    return m.find() ? Long.parseLong(m.group(1)) : 0;
+  }
+
   private static String echo(String to, String body) {
     return "<message to='" + to + "' type='chat'><body>" + body + "</body></message>";
   }
