@@ -331,6 +331,9 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   private Accepted accept(String sid, State s, long rid, String holder, RequestFlags flags, String payload) {
+    if (rid == NEXT_RID) {
+      rid = s.hi + 1; // as accept.lua: a poll (XEP-0025) is the session's next request
+    }
     if (s.tombstone != null) {
       return new Accepted(Accepted.Outcome.ENDED, null, false, null, 0, s.tombstone, List.of(), List.of());
     }

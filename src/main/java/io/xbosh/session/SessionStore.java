@@ -42,6 +42,13 @@ public interface SessionStore {
   /** Bytes of server stanzas waiting per session before deliver says full. */
   int DEFAULT_MAX_QUEUED_BYTES = 4 << 20;
 
+  /**
+   * The rid of a request that is the session's next one, whatever that is: an HTTP Polling request
+   * (XEP-0025), which carries no rid. The store numbers it in the same step that checks its key, so
+   * polls racing on two pods are taken one at a time. BOSH rids are never negative.
+   */
+  long NEXT_RID = -1;
+
   /** Stores a new session; fails if the sid exists. */
   Future<Void> create(SessionRecord record);
 
@@ -52,6 +59,7 @@ public interface SessionStore {
    * {@code item-not-found} for an unknown session, a rid outside the window or a bad key,
    * {@code policy-violation} for too many or too frequent requests.
    *
+   * @param rid     the request's rid, or {@link #NEXT_RID}
    * @param holder  id of the HTTP request, registered as held if the request waits
    * @param payload the request's payloads, concatenated
    * @param flags   what the request asks besides its rid and payload: restart, terminate, pause,

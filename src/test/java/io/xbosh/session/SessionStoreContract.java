@@ -593,6 +593,47 @@ abstract class SessionStoreContract {
     assertThat(get(store().accept(sid, 103, "p#3", RequestFlags.NONE, "<a/>")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
   }
 
+  // ---- HTTP Polling (XEP-0025): polls carry no rid; NEXT_RID makes a request the session's next
+
+  @Test
+  void p13_aPollIsTheSessionsNextRequestWhateverRidItNames() throws Exception {
+    String sid = newSession(params(0, 0, 120, false, 0));
+    Accepted first = get(store().accept(sid, SessionStore.NEXT_RID, "p#1", RequestFlags.NONE.withFragment(), "<a/>"));
+    assertThat(first.outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+    assertThat(first.forwards()).containsExactly(new Forward(1, "<a/>", false, false, false, null, true));
+    assertThat(first.answers()).containsExactly(new Answer(101, "p#1", EMPTY));
+    get(store().deliver(sid, List.of(MSG)));
+    assertThat(get(store().accept(sid, SessionStore.NEXT_RID, "p#2", RequestFlags.NONE, "")).answers()).containsExactly(new Answer(102, "p#2", OPEN + ">" + MSG + "</body>"));
+    // the rid it was given is the session's: a request naming it is a resend, the next one goes on
+    assertThat(get(store().accept(sid, 102, "p#3", RequestFlags.NONE, "")).outcome()).isEqualTo(Accepted.Outcome.RESENT);
+    assertThat(get(store().accept(sid, 103, "p#4", RequestFlags.NONE, "")).answers()).containsExactly(new Answer(103, "p#4", EMPTY));
+    assertThat(get(store().accept(sid, SessionStore.NEXT_RID, "p#5", RequestFlags.NONE.withTerminate(), "")).answers()).extracting(Answer::rid).containsExactly(104L);
+  }
+
+  @Test
+  void p04_p13_aPollWithAKeyOutOfSequenceChangesNothing() throws Exception {
+    String sid = UUID.randomUUID().toString();
+    get(store().create(new SessionRecord(sid, params(0, 0, 120, false, 0), "pod-a", 100, "<creation/>", sha1Hex("k1"))));
+    assertRefused(() -> get(store().accept(sid, SessionStore.NEXT_RID, "p#1", RequestFlags.NONE.withFragment().withKey("k0").withNewKey(sha1Hex("k2")), "<a/>")), TerminateCondition.ITEM_NOT_FOUND);
+    assertRefused(() -> get(store().accept(sid, SessionStore.NEXT_RID, "p#2", RequestFlags.NONE.withFragment(), "<a/>")), TerminateCondition.ITEM_NOT_FOUND);
+    Accepted a = get(store().accept(sid, SessionStore.NEXT_RID, "p#3", RequestFlags.NONE.withFragment().withKey("k1").withNewKey(sha1Hex("k2")), "<b/>"));
+    assertThat(a.answers()).containsExactly(new Answer(101, "p#3", EMPTY));
+    assertThat(a.forwards()).containsExactly(new Forward(1, "<b/>", false, false, false, null, true));
+    assertThat(get(store().accept(sid, SessionStore.NEXT_RID, "p#4", RequestFlags.NONE.withKey("k2").withNewKey(sha1Hex("k3")), "")).answers()).extracting(Answer::rid).containsExactly(102L);
+  }
+
+  @Test
+  void p12_anEmptyPollIsEmptyForThePollingRule() throws Exception {
+    String sid = newSession(params(0, 0, 120, false, 2));
+    assertThat(get(store().accept(sid, SessionStore.NEXT_RID, "p#1", RequestFlags.NONE, "")).answers()).extracting(Answer::body).containsExactly(EMPTY);
+    assertRefused(() -> get(store().accept(sid, SessionStore.NEXT_RID, "p#2", RequestFlags.NONE, "")), TerminateCondition.POLICY_VIOLATION);
+    assertThat(get(store().accept(sid, SessionStore.NEXT_RID, "p#3", RequestFlags.NONE.withFragment(), "<a/>")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+  }
+
+  private static String sha1Hex(String s) throws Exception {
+    return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-1").digest(s.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+  }
+
   @Test
   void b45_noPollingAdvertisedMeansNoFrequencyLimit() throws Exception {
     String sid = newSession(params(0, 30, 120, false, 0));
