@@ -12,8 +12,9 @@
 #
 # builds the image without a pull. They stand in for the public images (same Java release, a
 # Debian 12 root instead of Ubuntu), not a copy of them. Needs root, mmdebstrap and buildah; reaches
-# only DEBIAN_MIRROR (default http://deb.debian.org/debian). Storage of its own under a temp dir,
-# removed at the end, so the caller's containers/storage is not touched.
+# only DEBIAN_MIRROR (default http://deb.debian.org/debian). Storage of its own under a temp dir
+# (STORAGE_DRIVER, default overlay; vfs where the kernel has no overlayfs), removed at the end, so
+# the caller's containers/storage is not touched.
 set -eu
 
 out=${1:?usage: $0 OUT_DIR}
@@ -28,31 +29,22 @@ runtime_image=$(sed -n 's/^FROM \([^ ]*\)$/\1/p' "$here/Dockerfile" | tail -1)
 
 mkdir -p "$out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/xbosh-base-images.XXXXXX")
-bud() { buildah --root "$work/root" --runroot "$work/run" --storage-driver "${STORAGE_DRIVER:-vfs}" "$@"; }
+bud() { buildah --root "$work/root" --runroot "$work/run" --storage-driver "${STORAGE_DRIVER:-overlay}" "$@"; }
 cleanup() {
   bud rm --all >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 
-# One download for both roots: the build root (a superset of the runtime's packages) leaves its
-# .deb files in a cache the runtime root installs from.
-mkdir -p "$work/debs"
-debstrap() {
-  mmdebstrap --quiet --mode=root --variant=minbase --aptopt='APT::Install-Recommends "false"' \
-    --dpkgopt=force-unsafe-io \
-    --skip=essential/unlink \
-    --setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
-    --setup-hook="sync-in $work/debs /var/cache/apt/archives/" \
-    --customize-hook="sync-out /var/cache/apt/archives $work/debs" \
-    --include="$1" "$suite" "$2" "$mirror"
-}
-date >&2
-debstrap openjdk-17-jdk-headless,maven,ca-certificates "$work/build-root.tar"
-date >&2
-debstrap openjdk-17-jre-headless,ca-certificates "$work/runtime-root.tar"
+# One bootstrap for both roots: the runtime root (JRE) is copied out as it stands (without apt's
+# package lists and downloads, and without the /proc, /sys, /dev mounted for the hooks), then the
+# JDK and Maven are installed on top of it for the build root.
+mmdebstrap --quiet --mode=root --variant=minbase --aptopt='APT::Install-Recommends "false"' \
+  --dpkgopt=force-unsafe-io --include=openjdk-17-jre-headless,ca-certificates \
+  --customize-hook="tar --one-file-system --numeric-owner -C \"\$1\" --exclude='./var/lib/apt/lists/*' --exclude='./var/cache/apt/*' -cf $work/runtime-root.tar ." \
+  --customize-hook='chroot "$1" apt-get install --yes --quiet --quiet openjdk-17-jdk-headless maven' \
+  "$suite" "$work/build-root.tar" "$mirror"
 
-date >&2
 java_home=/usr/lib/jvm/java-17-openjdk-$(dpkg --print-architecture)
 image() { # root tarball, name, extra buildah config options...
   tarball=$1 name=$2
@@ -67,7 +59,6 @@ image() { # root tarball, name, extra buildah config options...
 image "$work/build-root.tar" "$build_image" --env MAVEN_HOME=/usr/share/maven --cmd mvn
 bud push --quiet "$build_image" "docker-archive:$out/build.tar.part:$build_image"
 mv "$out/build.tar.part" "$out/build.tar"
-date >&2
 image "$work/runtime-root.tar" "$runtime_image"
 bud push --quiet "$runtime_image" "docker-archive:$out/runtime.tar.part:$runtime_image"
 mv "$out/runtime.tar.part" "$out/runtime.tar"

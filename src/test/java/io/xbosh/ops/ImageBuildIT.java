@@ -181,7 +181,7 @@ class ImageBuildIT {
     URI endpoint = URI.create("http://127.0.0.1:" + httpPort + "/http-bind");
     BoshSession s = BoshSession.login(HTTP, List.of(endpoint), ProsodyProcess.DOMAIN, "ivy", "ivy-pw", "image");
     assertThat(s.sid).isNotBlank();
-    assertThat(BoshSession.pingResult(s, ProsodyProcess.DOMAIN, "img1")).contains("type='result'");
+    assertThat(BoshSession.pingResult(s, ProsodyProcess.DOMAIN, "img1")).contains("type=\"result\"").contains("id=\"img1\"");
   }
 
   @Test
