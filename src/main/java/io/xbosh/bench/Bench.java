@@ -23,12 +23,19 @@ import java.util.concurrent.TimeUnit;
  *     --scenario idle|chat|burst --sessions N [--rate R] [--rates 50,100,200] [--duration-s D]
  *     [--domain localhost] [--user-prefix u] [--password pw] [--pid P …] [--redis-port P]
  *     [--label L] [--out results.tsv]
+ *     [--proc NAME=PID …] [--redis-node PORT …] [--proc-out procs.tsv] [--max-p99-ms 1000] [--max-errors -1]
+ * java -cp target/xbosh.jar io.xbosh.bench.Bench --measure-s W --proc NAME=PID … [--redis-node PORT …]
+ *     [--heap true] [--label L] [--scenario S] [--sessions N] [--proc-out procs.tsv]
  * java -cp target/xbosh.jar io.xbosh.bench.Bench --plot results.tsv --png latency.png
  * </pre>
  *
  * Each measured phase appends one row to {@code --out} (tab-separated, header on a new file) and
  * prints a summary. {@code --pid} names processes under test (CPU, RSS; heap for JVMs);
- * {@code --redis-port} the Redis whose memory and script calls are counted.
+ * {@code --redis-port} the Redis whose memory and script calls are counted. {@code --proc} adds
+ * one row per process (the generator included) and phase to {@code --proc-out}: CPU seconds, cores,
+ * CPU seconds per 1,000 delivered messages, RSS, Redis commands/s ({@link ProcessSampler}). A burst
+ * ends at the first rate whose p99 passes {@code --max-p99-ms}, that loses a message, or (with
+ * {@code --max-errors} ≥ 0) that has more errors.
  */
 public final class Bench {
 
@@ -46,6 +53,11 @@ public final class Bench {
       LatencyPlot.write(Path.of(one(a, "plot", null)), Path.of(one(a, "png", "latency.png")));
       return;
     }
+    if (a.containsKey("measure-s")) {
+      ProcessSampler.measureMain(a, one(a, "label", "measure"), one(a, "scenario", "idle"),
+          Integer.parseInt(one(a, "sessions", "0")));
+      return;
+    }
     List<URI> urls = a.getOrDefault("url", List.of()).stream().map(URI::create).toList();
     if (urls.isEmpty()) {
       System.err.println("--url is required (repeat it for round robin)");
@@ -61,6 +73,9 @@ public final class Bench {
     long durationMs = Long.parseLong(one(a, "duration-s", "30")) * 1000;
     String label = one(a, "label", urls.get(0).getHost() + ":" + urls.get(0).getPort());
     Path out = Path.of(one(a, "out", "bench-results.tsv"));
+    ProcessSampler procs = ProcessSampler.from(a);
+    long maxP99Us = Math.round(Double.parseDouble(one(a, "max-p99-ms", "1000")) * 1000);
+    long maxErrors = Long.parseLong(one(a, "max-errors", "-1"));
 
     Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1));
     LoadGenerator gen = new LoadGenerator(vertx, options);
@@ -68,12 +83,15 @@ public final class Bench {
       long heapBefore = pids.isEmpty() ? -1 : ProcessStats.heapAfterGcBytes(pids.get(0));
       long redisBefore = redisPort > 0 ? ProcessStats.redisInfo(redisPort, "memory", "used_memory") : -1;
       await(gen.login());
+      System.out.println(label + " logged in");
       switch (scenario) {
         case "idle" -> {
           long heapAfter = pids.isEmpty() ? -1 : ProcessStats.heapAfterGcBytes(pids.get(0));
           long redisAfter = redisPort > 0 ? ProcessStats.redisInfo(redisPort, "memory", "used_memory") : -1;
           Measure m = Measure.start(pids, redisPort);
+          startProcs(procs);
           LoadGenerator.Result r = await(gen.phase(0, durationMs, 0));
+          finishProcs(procs, label, scenario, 0, r);
           long heapPer = heapBefore < 0 || heapAfter < 0 ? -1 : (heapAfter - heapBefore) / Math.max(1, sessions - r.failedLogins());
           long redisPer = redisBefore < 0 ? -1 : (redisAfter - redisBefore) / Math.max(1, sessions - r.failedLogins());
           report(out, label, scenario, 0, r, m.finish(durationMs, r), heapPer, redisPer);
@@ -81,7 +99,9 @@ public final class Bench {
         case "chat" -> {
           double rate = Double.parseDouble(one(a, "rate", "100"));
           Measure m = Measure.start(pids, redisPort);
+          startProcs(procs);
           LoadGenerator.Result r = await(gen.phase(rate, durationMs, 15_000));
+          finishProcs(procs, label, scenario, rate, r);
           report(out, label, scenario, rate, r, m.finish(durationMs, r), -1, -1);
         }
         case "burst" -> {
@@ -89,9 +109,12 @@ public final class Bench {
           for (String step : one(a, "rates", "50,100,200,400,800").split(",")) {
             double rate = Double.parseDouble(step);
             Measure m = Measure.start(pids, redisPort);
+            startProcs(procs);
             LoadGenerator.Result r = await(gen.phase(rate, durationMs, 15_000));
+            finishProcs(procs, label, scenario, rate, r);
             report(out, label, scenario, rate, r, m.finish(durationMs, r), -1, -1);
-            if (r.p99() > 1_000_000 || r.lost() > 0) {
+            long errorCount = r.errors().values().stream().mapToLong(Long::longValue).sum();
+            if (r.p99() > maxP99Us || r.lost() > 0 || (maxErrors >= 0 && errorCount > maxErrors)) {
               break;
             }
           }
@@ -101,6 +124,19 @@ public final class Bench {
     } finally {
       await(gen.close());
       await(vertx.close());
+    }
+  }
+
+  private static void startProcs(ProcessSampler procs) throws IOException, InterruptedException {
+    if (procs != null) {
+      procs.start();
+    }
+  }
+
+  private static void finishProcs(ProcessSampler procs, String label, String scenario, double rate, LoadGenerator.Result r)
+      throws IOException, InterruptedException {
+    if (procs != null) {
+      procs.finish(label, scenario, r.sessions() - r.failedLogins(), rate, r.received(), r.httpRequests(), false);
     }
   }
 

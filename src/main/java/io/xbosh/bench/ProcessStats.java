@@ -35,6 +35,10 @@ final class ProcessStats {
 
   /** Heap in use after a full collection, in bytes, through {@code jcmd}; -1 when not a JVM. */
   static long heapAfterGcBytes(long pid) throws IOException, InterruptedException {
+    // jcmd attaches with SIGQUIT, which ends a process that is not a JVM (node, for one)
+    if (!new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline")), StandardCharsets.UTF_8).contains("java")) {
+      return -1;
+    }
     String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
     run(List.of(jcmd, Long.toString(pid), "GC.run"));
     String info = run(List.of(jcmd, Long.toString(pid), "GC.heap_info"));
