@@ -49,6 +49,8 @@ cleanup() {
   [ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
+# a copy: a build during the run must not change the jar under running JVMs
+cp "$JAR" "$WORK/xbosh.jar"; JAR=$WORK/xbosh.jar
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_for_line() { # file, text, seconds

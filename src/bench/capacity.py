@@ -1,0 +1,186 @@
+#!/usr/bin/env python3
+"""The capacity model of docs/CAPACITY.md, evaluated on one benchmark run.
+
+    python3 src/bench/capacity.py [target/bench] [--pod-cores 2] [--pod-util 0.6] [--pod-mem-mb 2048]
+        [--pod-sessions-max 20000] [--shard-util 0.5] [--shard-mem-mb 8192] [--wait 60]
+
+Reads procs.tsv and results.tsv of src/bench/run-benchmarks.sh, fits the per-session and
+per-message costs (least squares over the one-pod idle steps; medians over the chat rounds),
+prints them, checks the model against the multi-pod Redis Cluster run, and prints pods, Redis
+shards and memory for 100,000 and 1,000,000 sessions at several chat rates, naming the first
+bottleneck. Every formula is in this file and in docs/CAPACITY.md; change an input, run it again.
+"""
+import argparse
+import csv
+import math
+import os
+import statistics
+import sys
+
+
+def rows(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [r for r in csv.DictReader(f, delimiter="\t") if r.get("label") != "label"]
+
+
+def fit(points):
+    """Least-squares line y = a + b x; returns (a, b)."""
+    n = len(points)
+    if n < 2:
+        return (points[0][1] if points else 0.0, 0.0)
+    mx = sum(p[0] for p in points) / n
+    my = sum(p[1] for p in points) / n
+    sxx = sum((p[0] - mx) ** 2 for p in points)
+    b = sum((p[0] - mx) * (p[1] - my) for p in points) / sxx if sxx else 0.0
+    return my - b * mx, b
+
+
+def step_sums(procs, label):
+    """{sessions: {kind: value}} summed over processes, for one idle-scale run."""
+    out = {}
+    for r in procs:
+        if r["scenario"] != "idle-scale" or r["label"] != label:
+            continue
+        s = out.setdefault(int(r["sessions"]), {"xbosh_cores": 0, "redis_cores": 0, "prosody_cores": 0,
+                                                "heap_mb": 0, "rss_mb": 0})
+        p = r["process"]
+        kind = "xbosh" if p.startswith("xbosh") else "redis" if p.startswith("redis") else \
+            "prosody" if p.startswith("prosody") else None
+        if kind:
+            s[kind + "_cores"] += max(0.0, float(r["cpu_cores"]))
+        if kind == "xbosh":
+            s["heap_mb"] += max(0.0, float(r["heap_mb"]))
+            s["rss_mb"] += max(0.0, float(r["rss_mb"]))
+        s["cmds"] = float(r["redis_cmds_per_s"])
+        s["evalsha"] = float(r["redis_evalsha_per_s"])
+        s["redis_mb"] = float(r["redis_used_mb"])
+    return out
+
+
+def chat_median(procs, label, process, column="cpu_s_per_1000_msgs"):
+    v = [float(r[column]) for r in procs if r["scenario"] == "chat" and r["label"] == label and r["process"] == process]
+    v = [x for x in v if x >= 0]
+    return statistics.median(v) if v else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dir", nargs="?", default="target/bench")
+    ap.add_argument("--pod-cores", type=float, default=2.0)
+    ap.add_argument("--pod-util", type=float, default=0.6)
+    ap.add_argument("--pod-mem-mb", type=float, default=2048)
+    ap.add_argument("--pod-base-mb", type=float, default=None, help="RSS of a pod with no session (default: measured)")
+    ap.add_argument("--pod-sessions-max", type=int, default=20000)
+    ap.add_argument("--shard-util", type=float, default=0.5)
+    ap.add_argument("--shard-mem-mb", type=float, default=8192)
+    ap.add_argument("--wait", type=float, default=60)
+    ap.add_argument("--heartbeat-s", type=float, default=1.0)
+    a = ap.parse_args()
+    procs = rows(os.path.join(a.dir, "procs.tsv"))
+    results = rows(os.path.join(a.dir, "results.tsv"))
+
+    one = step_sums(procs, "one-pod")
+    if len(one) < 2:
+        sys.exit("no one-pod idle-scale steps in procs.tsv")
+    pts = sorted(one.items())
+    k_pod = fit([(s, v["xbosh_cores"]) for s, v in pts])
+    k_redis = fit([(s, v["redis_cores"]) for s, v in pts])
+    q_idle = fit([(s, v["cmds"]) for s, v in pts])
+    e_idle = fit([(s, v["evalsha"]) for s, v in pts])
+    m_rss = fit([(s, v["rss_mb"]) for s, v in pts])
+    m_heap = fit([(s, v["heap_mb"]) for s, v in pts])
+    m_redis = fit([(s, v["redis_mb"]) for s, v in pts])
+
+    c_pod = chat_median(procs, "xbosh-redis", "xbosh-redis1") / 1000  # CPU-s per delivered message
+    c_redis = chat_median(procs, "xbosh-redis", "redis-server") / 1000
+    c_xmpp = chat_median(procs, "xbosh-redis", "prosody") / 1000
+    c_pod2 = (chat_median(procs, "xbosh-redis-2pods", "xbosh-redis1") + chat_median(procs, "xbosh-redis-2pods", "xbosh-redis2")) / 1000
+    c_redis2 = chat_median(procs, "xbosh-redis-2pods", "redis-server") / 1000
+    cmd_rows = [r for r in procs if r["scenario"] == "chat" and r["label"] == "xbosh-redis" and r["process"] == "generator"]
+    q_msg = statistics.median([float(r["redis_cmds_per_s"]) * float(r["seconds"]) / max(1, int(r["delivered"])) for r in cmd_rows]) \
+        if cmd_rows else float("nan")
+    cmd_rows2 = [r for r in procs if r["scenario"] == "chat" and r["label"] == "xbosh-redis-2pods" and r["process"] == "generator"]
+    q_msg2 = statistics.median([float(r["redis_cmds_per_s"]) * float(r["seconds"]) / max(1, int(r["delivered"])) for r in cmd_rows2]) \
+        if cmd_rows2 else float("nan")
+    base_rss = a.pod_base_mb if a.pod_base_mb is not None else m_rss[0]
+
+    print("### Inputs measured in this run\n")
+    print("| symbol | meaning | value |\n|---|---|---|")
+    print(f"| k_pod | xbosh CPU per idle session (wait={a.wait:.0f}) | {k_pod[1] * 1e6:.2f} µcores ({k_pod[1] * 1000:.4f} cores per 1,000) |")
+    print(f"| k_redis | redis-server CPU per idle session | {k_redis[1] * 1e6:.2f} µcores ({k_redis[1] * 1000:.4f} cores per 1,000) |")
+    print(f"| q_idle | Redis commands/s per idle session | {q_idle[1]:.4f} (EVALSHA {e_idle[1]:.4f}; 1/wait = {1 / a.wait:.4f}) |")
+    print(f"| m_rss, m_heap | pod RSS / heap per idle session | {m_rss[1] * 1024:.1f} KiB / {m_heap[1] * 1024:.1f} KiB (pod base RSS {base_rss:.0f} MB) |")
+    print(f"| m_redis | Redis used_memory per idle session | {m_redis[1] * 1048576:.0f} B |")
+    print(f"| c_pod | xbosh CPU-s per delivered message (one pod) | {c_pod * 1000:.3f} s per 1,000 |")
+    print(f"| c_redis | redis-server CPU-s per delivered message (one pod) | {c_redis * 1000:.3f} s per 1,000 |")
+    print(f"| c_pod2, c_redis2 | the same with two pods in round robin | {c_pod2 * 1000:.3f}, {c_redis2 * 1000:.3f} s per 1,000 |")
+    print(f"| c_xmpp | Prosody c2s routing per message (not xbosh's, for the XMPP tier) | {c_xmpp * 1000:.3f} s per 1,000 |")
+    print(f"| q_msg | Redis commands per delivered message (one pod; two pods) | {q_msg:.2f}; {q_msg2:.2f} |")
+    print()
+
+    # ---- the check against the largest run
+    many = step_sums(procs, "cluster-pods")
+    if len(many) >= 2:
+        n = max(many)
+        zero = many[min(many)]
+        big = many[n]
+        pods = len({r["process"] for r in procs if r["label"] == "cluster-pods" and r["process"].startswith("xbosh")})
+        print(f"### Model against the {pods}-pod, 3-master Redis Cluster run ({n:,} idle sessions)\n")
+        print("| quantity | model (one-pod fit × sessions + measured base) | measured | measured / model |\n|---|---|---|---|")
+        for name, base_v, per, meas in [
+            ("xbosh cores, all pods", zero["xbosh_cores"], k_pod[1], big["xbosh_cores"]),
+            ("redis-server cores, 3 shards", zero["redis_cores"], k_redis[1], big["redis_cores"]),
+            ("Redis commands/s", zero["cmds"], q_idle[1], big["cmds"]),
+            ("xbosh RSS MB, all pods", zero["rss_mb"], m_rss[1], big["rss_mb"]),
+            ("Redis MB, 3 shards", zero["redis_mb"], m_redis[1], big["redis_mb"]),
+        ]:
+            model = base_v + per * n
+            print(f"| {name} | {model:.3f} | {meas:.3f} | {meas / model if model else float('nan'):.2f} |")
+        print()
+
+    # ---- the plan
+    print("### Pods, shards and memory\n")
+    print(f"Pod: {a.pod_cores:g} cores used to {a.pod_util:.0%}, {a.pod_mem_mb:.0f} MB, at most {a.pod_sessions_max:,} sessions; "
+          f"Redis shard: one core (its command thread) used to {a.shard_util:.0%}, {a.shard_mem_mb:.0f} MB. "
+          "Messages counted once per delivery; every pod behind a load balancer without stickiness.\n")
+    c_tier = c_pod2 if not math.isnan(c_pod2) else c_pod
+    c_rtier = c_redis2 if not math.isnan(c_redis2) else c_redis
+    # with two pods in round robin about half the answers are published to the other pod; what Redis
+    # spends more per message there than with one pod is the price of those publishes
+    c_pub = max(0.0, (c_redis2 - c_redis) / 0.5) if not math.isnan(c_redis2) else float("nan")
+    print(f"Publish cost estimated from (c_redis2 - c_redis) / 0.5: c_pub = {c_pub * 1e6:.1f} µs of Redis CPU per PUBLISH.\n")
+    print("| sessions | msg/s per session | msgs/s total | pods (CPU / memory / cap) | pod RSS each | "
+          "Redis cores | Redis MB | shards (CPU / memory) | PUBLISH/s, cores on every shard | `{pods}` shard: owned-set MB | first bottleneck |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for S in (100_000, 1_000_000):
+        for r in (0.0, 0.01, 0.1):
+            M = S * r
+            cpu_pod = S * k_pod[1] + M * c_tier
+            pods_cpu = math.ceil(cpu_pod / (a.pod_cores * a.pod_util))
+            pods_mem = math.ceil(S * m_rss[1] / max(1e-9, a.pod_mem_mb * 0.8 - base_rss))
+            pods_cap = math.ceil(S / a.pod_sessions_max)
+            P = max(pods_cpu, pods_mem, pods_cap, 2)
+            rss_each = base_rss + S / P * m_rss[1]
+            cpu_redis = S * k_redis[1] + M * c_rtier
+            mem_redis = S * m_redis[1]
+            shards_cpu = math.ceil(cpu_redis / a.shard_util)
+            shards_mem = math.ceil(mem_redis / (a.shard_mem_mb * 0.75))
+            shards = max(shards_cpu, shards_mem, 1)
+            # an answer for a request held on another pod is PUBLISHed; a cluster forwards every PUBLISH to every node
+            pubs = (M + S / a.wait) * (P - 1) / P
+            pub_cores = pubs * c_pub if not math.isnan(c_pub) else float("nan")
+            owned_mb = S * 80 / 1048576  # a sid (24 B) in a set: ~80 B with its dict entry
+            pod_limit = max([("pod CPU", pods_cpu), ("pod memory", pods_mem), ("sessions per pod", pods_cap)], key=lambda x: x[1])[0]
+            redis_limit = "Redis CPU per shard" if shards_cpu >= shards_mem else "Redis memory per shard"
+            if not math.isnan(pub_cores) and pub_cores + cpu_redis / shards > a.shard_util:
+                redis_limit = "pub/sub fan-out (every shard pays every PUBLISH)"
+            print(f"| {S:,} | {r:g} | {M:,.0f} | {P} ({pods_cpu} / {pods_mem} / {pods_cap}) | {rss_each:.0f} MB | "
+                  f"{cpu_redis:.2f} | {mem_redis:,.0f} | {shards} ({shards_cpu} / {shards_mem}) | {pubs:,.0f}, {pub_cores:.3f} | "
+                  f"{owned_mb:.0f} | pods: {pod_limit}; Redis: {redis_limit} |")
+    print()
+
+
+if __name__ == "__main__":
+    main()
