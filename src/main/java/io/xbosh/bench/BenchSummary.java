@@ -129,9 +129,10 @@ public final class BenchSummary {
       md.append(String.format(Locale.ROOT, """
 
           Prosody's c2s routing alone (its CPU while xbosh on Redis fronts it): %s s per 1,000 messages;
-          Prosody serving the same load over mod_bosh: %s, so its BOSH work is %s. xbosh + redis-server: %s,
-          **%.2fx lower** than mod_bosh's BOSH work (target ≥ 2x) and %.2fx lower than the whole of Prosody
-          under mod_bosh. Whole system without the generator: mod_bosh %s, xbosh on Redis + Prosody c2s %s.
+          Prosody serving the same load over mod_bosh: %s, so its BOSH work is %s. xbosh + redis-server: %s.
+          mod_bosh's BOSH work ÷ (xbosh + redis-server) = **%.2f** (target ≥ 2); the whole of Prosody under
+          mod_bosh ÷ (xbosh + redis-server) = %.2f. Whole system without the generator: mod_bosh %s,
+          xbosh on Redis + Prosody c2s %s.
           """, f3(prosodyC2s), f3(prosodyBosh), f3(prosodyBosh - prosodyC2s), f3(xr), (prosodyBosh - prosodyC2s) / xr,
           prosodyBosh / xr, f3(prosodyBosh), f3(xr + prosodyC2s)));
     }
@@ -200,7 +201,7 @@ public final class BenchSummary {
     Double a = medians.get("prosody-mod_bosh");
     Double c = medians.get("xbosh-redis");
     if (a != null && c != null && a > 0) {
-      md.append(String.format(Locale.ROOT, " xbosh on Redis / mod_bosh = **%.2fx** (target ≥ 2x).", c / a));
+      md.append(String.format(Locale.ROOT, " xbosh on Redis ÷ mod_bosh = **%.2f** (target ≥ 2).", c / a));
     }
     md.append("\n\n");
   }
