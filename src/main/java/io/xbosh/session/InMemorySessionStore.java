@@ -26,6 +26,8 @@ import java.util.function.LongSupplier;
 public final class InMemorySessionStore implements SessionStore {
 
   private final Map<String, State> sessions = new ConcurrentHashMap<>();
+  /** how far the links took each session's forwards, see {@link SessionStore#forwardsTaken} */
+  private volatile java.util.function.ToLongFunction<String> forwardsTaken = sid -> 0;
   private final int maxOut;
   private final int maxOutBytes;
   private final int maxResponseBytes;
@@ -253,6 +255,11 @@ public final class InMemorySessionStore implements SessionStore {
     return sessions.size();
   }
 
+  @Override
+  public void forwardsTaken(java.util.function.ToLongFunction<String> taken) {
+    this.forwardsTaken = taken;
+  }
+
   private State live(String sid) {
     State s = sessions.get(sid);
     return s != null && s.expiresAt <= clockMillis.getAsLong() ? null : s;
@@ -440,6 +447,11 @@ public final class InMemorySessionStore implements SessionStore {
       while (s.cachedRids.size() > 1 && s.cachedRids.peekFirst() <= clientAck) {
         uncache(s, s.cachedRids.removeFirst());
       }
+    }
+    // what the owner already took cannot be missing there (as accept.lua does it)
+    long takenByOwner = forwardsTaken.applyAsLong(sid);
+    if (takenByOwner > 0) {
+      s.kept.headMap(takenByOwner, true).clear();
     }
     for (Forward f : forwards) {
       s.kept.put(f.seq(), f);

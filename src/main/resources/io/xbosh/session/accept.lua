@@ -1,4 +1,5 @@
--- ARGV: rid, holder, flags, payload. Flags: r restart, t terminate, p<n> pause, o open a stream,
+-- ARGV: rid, holder, flags, payload, taken (the highest forward number the calling pod's link has
+-- taken in order, 0 when it does not know). Flags: r restart, t terminate, p<n> pause, o open a stream,
 -- f raw script-syntax content (passed on as it is: the owner reassembles it, XEP-0252),
 -- then ';K=<key>', ';N=<newkey>', ';A=<ack>', ';S=<stream>' parts, and ';U' when the request came
 -- unencrypted. An 'o' request's payload is
@@ -219,7 +220,18 @@ if ctx.own ~= ME then
   end
   fw = {}
 else
-  -- durable until the owner has surely written them: a lost reply is recovered from here
+  -- durable until the owner has surely taken them: a lost reply is recovered from here; what the
+  -- owner's link already took it can no longer miss, so an idle session keeps no copies
+  local taken = tonumber(ARGV[5] or '0') or 0
+  if taken > 0 then
+    local gone = {}
+    for seq = math.max(1, taken - KEPT_FORWARDS + 1), math.min(taken, ctx.fs) do
+      gone[#gone + 1] = 'w:' .. fmt(seq)
+    end
+    if #gone > 0 then
+      redis.call('HDEL', S, unpack(gone))
+    end
+  end
   for _, f in ipairs(fw) do
     redis.call('HSET', S, 'w:' .. fmt(f[1]), f[2] .. '|' .. f[3])
     redis.call('HDEL', S, 'w:' .. fmt(f[1] - KEPT_FORWARDS))
