@@ -203,7 +203,9 @@ public final class InMemorySessionStore implements SessionStore {
         m.put("ak", Long.toString(s.acked));
       }
       m.put("ob", Long.toString(s.outBytes));
-      s.responses.forEach((rid, body) -> m.put("r:" + rid, body));
+      // stored without the <body/> start, as prelude.lua's packed() does
+      s.responses.forEach((rid, body) -> m.put("r:" + rid,
+          body.startsWith(BodyWriter.OPEN) ? "\0" + body.substring(BodyWriter.OPEN.length()) : body));
       s.parked.forEach((rid, p) -> m.put("a:" + rid, p.holder + "|" + p.flags + "|" + p.payload));
       s.kept.forEach((seq, f) -> m.put("w:" + seq, f.flags() + "|" + f.payload()));
       return m;

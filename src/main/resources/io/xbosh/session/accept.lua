@@ -22,7 +22,7 @@ if ctx.tls == '1' and string.find(flags, ';U', 1, true) then
 end
 
 -- XEP-0124 §14.3: a resent rid gets its buffered response
-local cached = redis.call('HGET', S, 'r:' .. ARGV[1])
+local cached = unpacked(redis.call('HGET', S, 'r:' .. ARGV[1]))
 if cached then
   return { 'resent', ctx.ct, ctx.leg, ctx.own, ctx.wait, cached }
 end

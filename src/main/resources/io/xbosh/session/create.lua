@@ -8,7 +8,7 @@ end
 local rid = ARGV[1]
 redis.call('HSET', S, 'hi', rid, 'hold', ARGV[2], 'req', ARGV[3], 'wait', ARGV[4], 'inact', ARGV[5],
   'ack', ARGV[6], 'ct', ARGV[7], 'leg', ARGV[8], 'own', ARGV[9], 'held', '', 'rc', rid .. ':' .. fmt(now()), 'np', 0,
-  'r:' .. rid, ARGV[10], 'k', ARGV[11], 'pol', ARGV[12], 'lt', fmt(now()), 'le', '0')
+  'r:' .. rid, packed(ARGV[10]), 'k', ARGV[11], 'pol', ARGV[12], 'lt', fmt(now()), 'le', '0')
 -- absent fields cost nothing: most sessions never open a second stream, many are not encrypted
 if ARGV[13] ~= '' then
   redis.call('HSET', S, 'sf', ARGV[13])
