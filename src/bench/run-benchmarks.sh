@@ -6,7 +6,7 @@
 # is stopped on exit. Knobs (environment): CHAT_SESSIONS, CHAT_RATE, BURST_RATES, DURATION_S,
 # IDLE_SESSIONS, IDLE_HOLD_S, IDLE_WAIT_S (the clients' wait in the idle scenario), TARGETS (subset of
 # "a b c d"), SCENARIOS (subset of "idle chat burst"), POD_JAVA_OPTS (the xbosh JVMs' flags),
-# REDIS_ARGS (e.g. "--hash-max-listpack-value 1024"), JAR (the xbosh jar under test), GEN_JAR (the load generator's, default JAR). The idle scenario also writes a class histogram of the serving
+# POD_CGROUP (a cgroup directory the pods are put in, e.g. one with a memory limit), REDIS_ARGS (e.g. "--hash-max-listpack-value 1024"), JAR (the xbosh jar under test), GEN_JAR (the load generator's, default JAR). The idle scenario also writes a class histogram of the serving
 # pod to target/bench/histogram-<label>-<sessions>.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -94,6 +94,7 @@ start_pod() { # name, extra env...
     XBOSH_MAX_SESSIONS=20000 XBOSH_EVENT_LOOPS=2 XBOSH_MAX_CONNECTIONS=60000 XBOSH_MAX_CONNECTIONS_PER_ADDRESS=0 \
     XBOSH_CREATES_PER_SECOND=0 XBOSH_MAX_PREAUTH_PER_ADDRESS=100000 XBOSH_MAX_PREAUTH_SESSIONS=100000 \
     XBOSH_MAX_HELD_PER_ADDRESS=1000000 "$@" \
+    sh -c '[ -z "$1" ] || echo $$ > "$1/cgroup.procs"; shift; exec "$@"' pod "${POD_CGROUP:-}" \
     java $POD_JAVA_OPTS -jar "$JAR" > "$WORK/$name.log" 2>&1 &
   PIDS+=($!)
   eval "${name//-/_}_PID=$!"
