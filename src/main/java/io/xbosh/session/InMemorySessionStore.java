@@ -452,8 +452,8 @@ public final class InMemorySessionStore implements SessionStore {
     }
     // what the owner already took cannot be missing there (as accept.lua does it)
     long takenByOwner = forwardsTaken.applyAsLong(sid);
-    if (takenByOwner > 0) {
-      s.kept.headMap(takenByOwner, true).clear();
+    if (takenByOwner > 0 && Math.min(takenByOwner, s.forwarded) >= Math.max(1, takenByOwner - KEPT_FORWARDS + 1)) {
+      s.kept.subMap(Math.max(1, takenByOwner - KEPT_FORWARDS + 1), true, Math.min(takenByOwner, s.forwarded), true).clear();
     }
     for (Forward f : forwards) {
       s.kept.put(f.seq(), f);
