@@ -4,7 +4,10 @@
 #   (d) two xbosh pods on Redis with requests round robin.
 # Writes target/bench/results.tsv and target/bench/latency.png. Everything runs on loopback and
 # is stopped on exit. Knobs (environment): CHAT_SESSIONS, CHAT_RATE, BURST_RATES, DURATION_S,
-# IDLE_SESSIONS, IDLE_HOLD_S, TARGETS (subset of "a b c d"), SCENARIOS (subset of "idle chat burst").
+# IDLE_SESSIONS, IDLE_HOLD_S, IDLE_WAIT_S (the clients' wait in the idle scenario), TARGETS (subset of
+# "a b c d"), SCENARIOS (subset of "idle chat burst"), POD_JAVA_OPTS (the xbosh JVMs' flags),
+# POD_CGROUP (a cgroup directory the pods are put in, e.g. one with a memory limit), REDIS_ARGS (e.g. "--hash-max-listpack-value 1024"), JAR (the xbosh jar under test), GEN_JAR (the load generator's, default JAR). The idle scenario also writes a class histogram of the serving
+# pod to target/bench/histogram-<label>-<sessions>.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -16,7 +19,9 @@ DURATION_S=${DURATION_S:-30}
 IDLE_SESSIONS=${IDLE_SESSIONS:-5000}
 TARGETS=${TARGETS:-a b c d}
 SCENARIOS=${SCENARIOS:-idle chat burst}
-JAR=target/xbosh.jar
+JAR=${JAR:-target/xbosh.jar}
+GEN_JAR=${GEN_JAR:-$JAR}
+POD_JAVA_OPTS=${POD_JAVA_OPTS:--Xmx1g -XX:+UseG1GC}
 
 mkdir -p "$OUT"
 [ -f "$JAR" ] || mvn -B -q package -DskipTests
@@ -39,7 +44,8 @@ USERS=$(( IDLE_SESSIONS > CHAT_SESSIONS ? IDLE_SESSIONS : CHAT_SESSIONS ))
 
 # ---- Redis
 REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$WORK" \
+# shellcheck disable=SC2086 # REDIS_ARGS: further redis-server options, word-split on purpose
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$WORK" ${REDIS_ARGS:-} \
   > "$WORK/redis.log" 2>&1 &
 PIDS+=($!)
 wait_for_line "$WORK/redis.log" "Ready to accept connections" 20
@@ -88,18 +94,19 @@ start_pod() { # name, extra env...
     XBOSH_MAX_SESSIONS=20000 XBOSH_EVENT_LOOPS=2 XBOSH_MAX_CONNECTIONS=60000 XBOSH_MAX_CONNECTIONS_PER_ADDRESS=0 \
     XBOSH_CREATES_PER_SECOND=0 XBOSH_MAX_PREAUTH_PER_ADDRESS=100000 XBOSH_MAX_PREAUTH_SESSIONS=100000 \
     XBOSH_MAX_HELD_PER_ADDRESS=1000000 "$@" \
-    java -Xmx1g -XX:+UseG1GC -jar "$JAR" > "$WORK/$name.log" 2>&1 &
+    sh -c '[ -z "$1" ] || echo $$ > "$1/cgroup.procs"; shift; exec "$@"' pod "${POD_CGROUP:-}" \
+    java $POD_JAVA_OPTS -jar "$JAR" > "$WORK/$name.log" 2>&1 &
   PIDS+=($!)
   eval "${name//-/_}_PID=$!"
   eval "${name//-/_}_PORT=$port"
   wait_for_line "$WORK/$name.log" "listening on" 60
 }
-start_pod local
-start_pod redis1 XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
-start_pod redis2 XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+case " $TARGETS " in *" b "*) start_pod local ;; esac
+case " $TARGETS " in *" c "*|*" d "*) start_pod redis1 XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" ;; esac
+case " $TARGETS " in *" d "*) start_pod redis2 XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" ;; esac
 
 bench() { # label, scenario, extra args...
-  java -Xmx1g -cp "$JAR" io.xbosh.bench.Bench --label "$1" --scenario "$2" --domain localhost \
+  java -Xmx1g -cp "$GEN_JAR" io.xbosh.bench.Bench --label "$1" --scenario "$2" --domain localhost \
     --user-prefix u --password pw --out "$OUT/results.tsv" "${@:3}"
 }
 url() { echo "http://127.0.0.1:$1/http-bind"; }
@@ -115,7 +122,8 @@ run_target() { # target letter
   esac
   for s in $SCENARIOS; do
     case $s in
-      idle) bench "$label" idle --sessions "$IDLE_SESSIONS" --duration-s "${IDLE_HOLD_S:-10}" --login-concurrency 100 "${args[@]}" "${redis[@]}" ;;
+      idle) bench "$label" idle --sessions "$IDLE_SESSIONS" --duration-s "${IDLE_HOLD_S:-10}" --login-concurrency 100 \
+              --wait "${IDLE_WAIT_S:-60}" --histogram "$OUT/histogram-$label-$IDLE_SESSIONS.txt" "${args[@]}" "${redis[@]}" ;;
       chat) bench "$label" chat --sessions "$CHAT_SESSIONS" --rate "$CHAT_RATE" --duration-s "$DURATION_S" "${args[@]}" "${redis[@]}" ;;
       burst) bench "$label" burst --sessions "$CHAT_SESSIONS" --rates "$BURST_RATES" --duration-s "$DURATION_S" "${args[@]}" "${redis[@]}" ;;
     esac
@@ -123,5 +131,5 @@ run_target() { # target letter
 }
 
 for t in $TARGETS; do run_target "$t"; done
-java -cp "$JAR" io.xbosh.bench.Bench --plot "$OUT/results.tsv" --png "$OUT/latency.png"
+java -cp "$GEN_JAR" io.xbosh.bench.Bench --plot "$OUT/results.tsv" --png "$OUT/latency.png"
 echo "results: $OUT/results.tsv, plot: $OUT/latency.png"

@@ -76,6 +76,10 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     metrics.bindPod(links::size, held::size);
     this.maxSessions = maxSessions;
     this.maxHeld = maxHeld;
+    store.forwardsTaken(sid -> {
+      SessionLinks l = links.get(sid);
+      return l == null ? 0 : l.forwardsTaken();
+    });
   }
 
   public String id() {

@@ -210,6 +210,14 @@ public interface SessionStore {
   /** How many of the latest forwards {@link #forwardsFrom} can still give. */
   int KEPT_FORWARDS = 8;
 
+  /**
+   * Tells the store how far this pod's links took each session's forwards in order (the highest
+   * number taken, 0 when unknown): an {@link #accept} on the owner then drops the kept copies up to
+   * it, which the owner can no longer miss, so an idle session keeps none.
+   */
+  default void forwardsTaken(java.util.function.ToLongFunction<String> taken) {
+  }
+
   /** Which of these sessions are live and which have ended (the rest expired or never existed). */
   Future<States> states(Collection<String> sids);
 

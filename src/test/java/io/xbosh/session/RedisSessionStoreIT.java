@@ -76,6 +76,32 @@ class RedisSessionStoreIT extends SessionStoreContract {
   }
 
   @Test
+  void aRestingSessionWhoseValuesAreSmallAgainIsAListpack() throws Exception {
+    String sid = newSession(1, false);
+    String key = RedisSessionStore.sessionKey(sid);
+    String big = "<message xmlns=\"jabber:client\"><body>" + "x".repeat(200) + "</body></message>";
+    get(store.accept(sid, 101, "pod-a#1", RequestFlags.NONE, big)); // a payload larger than hash-max-listpack-value, kept for the owner
+    assertThat(encoding(key)).isEqualTo("hashtable");
+    long ttl = get(redis.send(Request.cmd(Command.PTTL).arg(key))).toLong();
+    store.forwardsTaken(s -> s.equals(sid) ? 1 : 0); // the owner's link took it
+    try {
+      get(store.accept(sid, 102, "pod-a#2", RequestFlags.NONE, ""));
+    } finally {
+      store.forwardsTaken(s -> 0);
+    }
+    // empty answers are stored as a few bytes (without the <body/> start): nothing large is left
+    assertThat(encoding(key)).isEqualTo("listpack");
+    assertThat(get(redis.send(Request.cmd(Command.PTTL).arg(key))).toLong()).as("the TTL survives")
+        .isGreaterThan(ttl - 10_000);
+    assertThat(get(store.accept(sid, 101, "pod-a#3", RequestFlags.NONE, big)).immediate()).as("a resend still gets its answer, whole")
+        .isEqualTo(io.xbosh.protocol.BodyWriter.OPEN + "/>");
+  }
+
+  private static String encoding(String key) throws Exception {
+    return get(redis.send(Request.cmd(Command.OBJECT).arg("ENCODING").arg(key))).toString();
+  }
+
+  @Test
   void scriptsReloadAfterScriptFlush() throws Exception {
     String sid = newSession(1, false);
     get(redis.send(Request.cmd(Command.SCRIPT).arg("FLUSH")));

@@ -1084,6 +1084,29 @@ abstract class SessionStoreContract {
   }
 
   @Test
+  void b21_keptForwardsTheOwnerAlreadyTookAreDroppedAtItsNextRequest() throws Exception {
+    String sid = newSession(1, false);
+    java.util.concurrent.atomic.AtomicLong taken = new java.util.concurrent.atomic.AtomicLong();
+    store().forwardsTaken(s -> s.equals(sid) ? taken.get() : 0);
+    try {
+      get(store().accept(sid, 101, "p#1", RequestFlags.NONE, "<one/>"));
+      get(store().accept(sid, 102, "p#2", RequestFlags.NONE, "<two/>"));
+      assertThat(get(store().forwardsFrom(sid, 1))).extracting(Forward::seq).containsExactly(1L, 2L);
+      taken.set(1);
+      get(store().accept(sid, 103, "p#3", RequestFlags.NONE, "")); // an empty poll: nothing new is kept, the taken copy goes
+      assertThat(get(store().forwardsFrom(sid, 1))).extracting(Forward::seq).containsExactly(2L);
+      taken.set(2);
+      get(store().accept(sid, 104, "p#4", RequestFlags.NONE, "<three/>"));
+      assertThat(get(store().forwardsFrom(sid, 1))).containsExactly(new Forward(3, "<three/>", false, false));
+      taken.set(3);
+      get(store().accept(sid, 105, "p#5", RequestFlags.NONE, ""));
+      assertThat(get(store().forwardsFrom(sid, 1))).as("an idle session keeps no copies").isEmpty();
+    } finally {
+      store().forwardsTaken(s -> 0);
+    }
+  }
+
+  @Test
   void b54_payloadsTheOwnerTookAreNeverReportedUndelivered() throws Exception {
     String sid = newSession(1, false);
     get(store().accept(sid, 101, "pod-a#1", RequestFlags.NONE, "<message xmlns=\"jabber:client\"/>"));
