@@ -25,28 +25,38 @@ DURATION_S=${DURATION_S:-30}
 IDLE_SESSIONS=${IDLE_SESSIONS:-5000}
 TARGETS=${TARGETS:-a b c d}
 SCENARIOS=${SCENARIOS:-idle chat burst}
+JAR=target/xbosh.jar
+
+mkdir -p "$OUT"
+[ -f "$JAR" ] || mvn -B -q package -DskipTests
+WORK=$(mktemp -d /tmp/xbosh-bench.XXXXXX)
+# a copy of its own: a build during the run does not change the jar under the pods (or under the
+# class-data-sharing archive, which is only valid for the jar it was made from)
+cp "$JAR" "$WORK/xbosh.jar"
+JAR=$WORK/xbosh.jar
 COLD_RUNS=${COLD_RUNS:-1}
 COLD_USERS=${COLD_USERS:-200}
 COLD_RATE=${COLD_RATE:-50}
 COLD_FIRST_MINUTE_S=${COLD_FIRST_MINUTE_S:-60}
 COLD_WARM_WAVES=${COLD_WARM_WAVES:-1}
 COLD_VARIANTS=${COLD_VARIANTS:-nowarmup image}
-CDS_ARCHIVE=$PWD/$OUT/xbosh.jsa
-# the image's defaults (Dockerfile JAVA_DEFAULT_OPTS, heap sized as in the bench's other pods)
-COLD_OPTS_image=${COLD_OPTS_image:--Xmx1g -XX:+UseSerialGC -XX:SharedArchiveFile=$CDS_ARCHIVE -Xshare:auto}
+CDS_ARCHIVE=$WORK/xbosh.jsa
+# the image's defaults (Dockerfile JAVA_DEFAULT_OPTS; heap as the bench's other pods): G1, the
+# class-data-sharing archive, the warm-up on
+COLD_OPTS_image=${COLD_OPTS_image:--Xmx1g -XX:+UseG1GC -XX:SharedArchiveFile=$CDS_ARCHIVE -Xshare:auto}
 COLD_ENV_image=${COLD_ENV_image:-}
+COLD_OPTS_serial=${COLD_OPTS_serial:--Xmx1g -XX:+UseSerialGC -XX:SharedArchiveFile=$CDS_ARCHIVE -Xshare:auto}
+COLD_ENV_serial=${COLD_ENV_serial:-}
+COLD_OPTS_c1=${COLD_OPTS_c1:--Xmx1g -XX:+UseG1GC -XX:SharedArchiveFile=$CDS_ARCHIVE -Xshare:auto -XX:TieredStopAtLevel=1}
+COLD_ENV_c1=${COLD_ENV_c1:-}
 # before this work: G1, no archive, no warm-up
 COLD_OPTS_nowarmup=${COLD_OPTS_nowarmup:--Xmx1g -XX:+UseG1GC}
 COLD_ENV_nowarmup=${COLD_ENV_nowarmup:-XBOSH_WARMUP_SESSIONS=0}
 COLD_OPTS_warmup=${COLD_OPTS_warmup:--Xmx1g -XX:+UseG1GC}
 COLD_ENV_warmup=${COLD_ENV_warmup:-}
+# the archive without the warm-up
 COLD_OPTS_cds=${COLD_OPTS_cds:--Xmx1g -XX:+UseG1GC -XX:SharedArchiveFile=$CDS_ARCHIVE -Xshare:auto}
-COLD_ENV_cds=${COLD_ENV_cds:-}
-JAR=target/xbosh.jar
-
-mkdir -p "$OUT"
-[ -f "$JAR" ] || mvn -B -q package -DskipTests
-WORK=$(mktemp -d /tmp/xbosh-bench.XXXXXX)
+COLD_ENV_cds=${COLD_ENV_cds:-XBOSH_WARMUP_SESSIONS=0}
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -161,7 +171,7 @@ cold_pod() { # variant, round: a fresh pod on Redis, measured from its /ready on
   port=$(free_port)
   # shellcheck disable=SC2086
   env "${POD_ENV[@]}" XBOSH_HTTP_PORT="$port" XBOSH_NODE_ID="cold-$variant-$2" XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" $env \
-    java $opts -jar "$PWD/$JAR" > "$WORK/cold-$variant-$2.log" 2>&1 &
+    java $opts -jar "$JAR" > "$OUT/cold-$variant-$2.log" 2>&1 &
   pid=$!
   PIDS+=($pid)
   java -Xmx512m -cp "$JAR" io.xbosh.bench.Bench --scenario cold --label "xbosh-redis-$variant" --url "$(url "$port")" \
@@ -171,10 +181,10 @@ cold_pod() { # variant, round: a fresh pod on Redis, measured from its /ready on
 }
 
 run_cold() {
-  if [ -n "$(echo " $COLD_VARIANTS " | grep -E ' (cds|image) ')" ] && [ ! -f "$CDS_ARCHIVE" ]; then
+  if [ -n "$(echo " $COLD_VARIANTS " | grep -E ' (cds|image|serial|c1) ')" ] && [ ! -f "$CDS_ARCHIVE" ]; then
     # the Dockerfile's training run: start, warm up, exit; the JVM writes the classes it loaded
     XBOSH_HTTP_HOST=127.0.0.1 XBOSH_HTTP_PORT=0 XBOSH_LOG_LEVEL=WARN \
-      java -XX:ArchiveClassesAtExit="$CDS_ARCHIVE" -jar "$PWD/$JAR" --warm-up-only > "$WORK/cds.log" 2>&1
+      java -XX:+UseG1GC -XX:ArchiveClassesAtExit="$CDS_ARCHIVE" -jar "$JAR" --warm-up-only > "$WORK/cds.log" 2>&1
   fi
   for round in $(seq 1 "$COLD_RUNS"); do
     java -Xmx512m -cp "$JAR" io.xbosh.bench.Bench --scenario cold --label prosody-mod_bosh --url "$(url "$PROSODY_HTTP")" \

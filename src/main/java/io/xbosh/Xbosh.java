@@ -62,7 +62,7 @@ public final class Xbosh {
 
   /**
    * Starts a pod: connects the store, then deploys the HTTP verticles on one port. With
-   * {@code XBOSH_WARMUP_*} on, the pod then warms up ({@link Warmup}) and is not ready until that
+   * a warm-up ({@code XBOSH_WARMUP_SESSIONS}, {@code XBOSH_WARMUP_SECONDS}), the pod then warms up ({@link Warmup}) and is not ready until that
    * is done; the future completes as soon as it listens.
    */
   public static Future<Xbosh> start(Vertx vertx, XboshConfig config) {

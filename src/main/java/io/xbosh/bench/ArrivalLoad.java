@@ -63,6 +63,8 @@ final class ArrivalLoad {
     }
   }
 
+  /** Longest a wave waits for its users before counting the rest as stuck. */
+  static final long MAX_WAVE_MS = 120_000;
   private static final String BOSH_NS = "xmlns='http://jabber.org/protocol/httpbind'";
   private static final Pattern MESSAGE_BODY = Pattern.compile("<body>c\\|(\\d+)\\|(\\d+)</body>");
 
@@ -104,6 +106,12 @@ final class ArrivalLoad {
     }
 
     void start() {
+      // a user stuck in a step (an answer that never comes) is counted, not waited for forever
+      vertx.setTimer(MAX_WAVE_MS, t -> users.stream().filter(u -> !u.done).toList().forEach(u -> {
+        result.failed++;
+        error("stuck: " + u.step);
+        u.finish();
+      }));
       result.users = options.users();
       for (int i = 0; i < options.users(); i++) {
         users.add(new User(this, i));
@@ -154,12 +162,22 @@ final class ArrivalLoad {
     long rid = ThreadLocalRandom.current().nextLong(1_000_000, 1_000_000_000L);
     boolean polling;
     boolean loggedOut;
+    boolean done;
+    String step = "arriving";
     int seq;
 
     User(Wave wave, int index) {
       this.wave = wave;
       this.index = index;
       this.user = options.userPrefix() + index;
+    }
+
+    /** Done with the wave's work (chatted, or failed): counted once. */
+    void finish() {
+      if (!done) {
+        done = true;
+        wave.finished();
+      }
     }
 
     void arrive() {
@@ -192,12 +210,16 @@ final class ArrivalLoad {
             "id='" + id + "'"));
       }
       f.onComplete(ar -> {
-        if (ar.failed()) {
-          wave.result.failed++;
-          wave.error("login: " + ar.cause().getMessage());
-          wave.finished();
+        if (done) {
           return;
         }
+        if (ar.failed()) {
+          wave.result.failed++;
+          wave.error(step + ": " + ar.cause().getMessage());
+          finish();
+          return;
+        }
+        step = "chat";
         onPayload(ar.result());
         wave.ready.add(this);
         polling = true;
@@ -208,8 +230,8 @@ final class ArrivalLoad {
 
     /** Messages to users already in, {@code messageGapMs} apart, each in a request of its own beside the held poll. */
     void chat(int sent) {
-      if (sent >= options.messages() || wave.ready.size() < 2) {
-        wave.finished();
+      if (sent >= options.messages() || wave.ready.size() < 2 || done) {
+        finish();
         return;
       }
       vertx.setTimer(options.messageGapMs(), t -> {
@@ -265,6 +287,7 @@ final class ArrivalLoad {
     }
 
     Future<String> exchange(String payload, String marker) {
+      step = marker;
       return timed(body("", payload)).compose(r -> until(r, marker));
     }
 
