@@ -161,6 +161,8 @@ final class ArrivalLoad {
     String jid;
     long rid = ThreadLocalRandom.current().nextLong(1_000_000, 1_000_000_000L);
     boolean polling;
+    int outstanding;
+    final java.util.ArrayDeque<String> pending = new java.util.ArrayDeque<>();
     boolean loggedOut;
     boolean done;
     String step = "arriving";
@@ -223,12 +225,12 @@ final class ArrivalLoad {
         onPayload(ar.result());
         wave.ready.add(this);
         polling = true;
-        poll();
+        pump();
         chat(0);
       });
     }
 
-    /** Messages to users already in, {@code messageGapMs} apart, each in a request of its own beside the held poll. */
+    /** Messages to users already in, {@code messageGapMs} apart, sent beside the held poll. */
     void chat(int sent) {
       if (sent >= options.messages() || wave.ready.size() < 2 || done) {
         finish();
@@ -240,32 +242,35 @@ final class ArrivalLoad {
           to = wave.ready.get((wave.ready.indexOf(this) + 1) % wave.ready.size());
         }
         wave.result.sent++;
-        post(body("", "<message xmlns='jabber:client' to='" + to.jid + "' type='chat'><body>c|" + (seq++) + "|"
-            + System.nanoTime() + "</body></message>"), false).onComplete(ar -> {
-              if (ar.succeeded()) {
-                onPayload(ar.result());
-              } else if (!loggedOut) {
-                wave.error("message: " + ar.cause().getMessage());
-              }
-            });
+        pending.add("<message xmlns='jabber:client' to='" + to.jid + "' type='chat'><body>c|" + (seq++) + "|"
+            + System.nanoTime() + "</body></message>");
+        pump();
         chat(sent + 1);
       });
     }
 
-    /** hold=1: one request always held by the server, answered with whatever arrives. */
-    void poll() {
-      if (!polling) {
-        return;
-      }
-      post(body("", ""), false).onComplete(ar -> {
-        if (ar.succeeded()) {
-          onPayload(ar.result());
-          poll();
-        } else if (polling) {
-          polling = false;
-          wave.error("poll: " + ar.cause().getMessage());
+    /**
+     * hold=1, requests=2: one request always held by the server, a second one only to send what
+     * is pending (all of it); never more than two, or the rid would leave the server's window.
+     */
+    void pump() {
+      while (polling && (outstanding == 0 || (outstanding < 2 && !pending.isEmpty()))) {
+        StringBuilder payload = new StringBuilder();
+        while (!pending.isEmpty()) {
+          payload.append(pending.poll());
         }
-      });
+        outstanding++;
+        post(body("", payload.toString()), false).onComplete(ar -> {
+          outstanding--;
+          if (ar.succeeded()) {
+            onPayload(ar.result());
+          } else if (polling) {
+            polling = false;
+            wave.error("poll: " + ar.cause().getMessage());
+          }
+          pump();
+        });
+      }
     }
 
     Future<Void> logout() {
