@@ -66,6 +66,7 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   private long sweepTimer = -1;
   private volatile boolean sweeping;
   private volatile boolean draining;
+  private volatile boolean warmingUp;
 
   public Pod(Vertx vertx, String id, SessionStore store, PodBus bus, XboshMetrics metrics, int maxSessions, int maxHeld) {
     this.vertx = vertx;
@@ -108,9 +109,21 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     bus.serving();
   }
 
-  /** Ready for new sessions: not draining, and the store's pod channel is working. */
+  /** Ready for new sessions: warmed up, not draining, and the store's pod channel is working. */
   public boolean ready() {
-    return !draining && bus.healthy();
+    return !draining && !warmingUp && bus.healthy();
+  }
+
+  /**
+   * While on, {@code /ready} answers 503: the pod serves whoever reaches it, but its request path
+   * is still being compiled (see {@code io.xbosh.warmup.Warmup}), so the deployment sends it no one.
+   */
+  public void warmingUp(boolean on) {
+    warmingUp = on;
+  }
+
+  public boolean warmingUp() {
+    return warmingUp;
   }
 
   public boolean draining() {
