@@ -327,7 +327,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
         .onSuccess(created -> {
           String response = created.response();
           pod.own(new SessionLinks(sid, stream, created.link(), settings.streams() ? connector : null, pod,
-              () -> new ScriptContent(parser, settings.maxBodyBytes())), address);
+              () -> new ScriptContent(parser, settings.maxBodyBytes())), address, params.inactivity());
           preauthDeadline(sid, created.link(), address);
           metrics.sessionCreated();
           metrics.request("created");
@@ -592,9 +592,28 @@ public final class BoshHandler implements Handler<RoutingContext> {
     if (acc.outcome() == Accepted.Outcome.PROCESSED && acc.forwards().stream().anyMatch(Forward::terminate)) {
       pod.metrics().terminated("client");
     }
+    noteLifetime(sid, acc, held);
     switch (acc.outcome()) {
       case RESENT, ENDED -> held.respond(200, acc.content() != null ? acc.content() : Negotiator.DEFAULT_CONTENT, acc.immediate());
       default -> held.settle(acc.content(), acc.waitSeconds() * 1000L, h -> release(sid, rid, h), h -> abandon(sid, rid, h));
+    }
+  }
+
+  /** What an accept on a session this pod owns tells its expiry index (no-op for other sessions). */
+  private void noteLifetime(String sid, Accepted acc, HeldRequest held) {
+    switch (acc.outcome()) {
+      case ENDED -> pod.checkSoon(sid);
+      case RESENT -> {
+        // a resend changes nothing in the store
+      }
+      default -> {
+        boolean answeredNow = acc.answers().stream().anyMatch(a -> held.holder().equals(a.holder()));
+        if (answeredNow) {
+          pod.sawActivity(sid);
+        } else {
+          pod.sawHeld(sid, acc.waitSeconds());
+        }
+      }
     }
   }
 
@@ -605,6 +624,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
    */
   private void abandon(String sid, long rid, HeldRequest held) {
     pod.store().abandon(sid, rid, held.holder())
+        .onSuccess(v -> pod.sawActivity(sid))
         .onFailure(e -> log.warn("sid={} forgetting the closed request rid={} failed: {}", sid, rid, e.getMessage()));
   }
 
@@ -613,6 +633,9 @@ public final class BoshHandler implements Handler<RoutingContext> {
     // a draining pod answers before the wait ran out, but only in rid order (XEP-0124 §14)
     boolean early = pod.answersAtOnce() && held.waitLeftMs() > 0;
     pod.store().release(sid, rid, held.holder(), early).onComplete(ar -> {
+      if (ar.succeeded()) {
+        pod.sawActivity(sid);
+      }
       if (ar.succeeded() && SessionStore.NOT_ITS_TURN.equals(ar.result())) {
         held.retryIn(Math.min(held.waitLeftMs(), IN_ORDER_RETRY_MS));
       } else if (ar.succeeded() && ar.result() != null) {

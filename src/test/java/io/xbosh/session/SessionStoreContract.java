@@ -313,6 +313,22 @@ abstract class SessionStoreContract {
   }
 
   @Test
+  void b40_lifetimesTellTheOwnerHowLongEachSessionLivesIfNothingHappens() throws Exception {
+    // what the owner's expiry index reads instead of every session at every sweep
+    String idle = newSession(params(1, 30, 60, false));
+    String holding = newSession(params(1, 30, 60, false));
+    get(store().accept(holding, 101, "p#1", "", ""));
+    String ended = newSession(params(1, 30, 60, false));
+    get(store().terminate(ended, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), ""));
+    SessionStore.Lifetimes l = get(store().lifetimes(List.of(idle, holding, ended, "no-such-sid")));
+    assertThat(l.live().keySet()).containsExactlyInAnyOrder(idle, holding);
+    assertThat(l.ended()).containsExactly(ended);
+    // XEP-0124 §10: nothing held, the inactivity; a held request, its wait and the inactivity after it
+    assertThat(l.live().get(idle)).isBetween(50_000L, 60_000L);
+    assertThat(l.live().get(holding)).isBetween(90_000L, 100_000L);
+  }
+
+  @Test
   void b40_sessionExpiresAfterInactivityWithNothingHeld() throws Exception {
     String sid = newSession(params(1, 30, 1, false));
     assertThat(get(store().existing(List.of(sid)))).containsExactly(sid);
