@@ -480,12 +480,14 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     int stanzas = body.isRestart() ? 0 : body.payloads().size();
+    long sent = System.nanoTime();
     pod.store().accept(sid, rid, held.holder(), flags, payload)
         .onSuccess(acc -> {
           // counted once per rid: resends and takeovers carry nothing new
           if (acc.outcome() == Accepted.Outcome.PROCESSED || acc.outcome() == Accepted.Outcome.PARKED) {
             pod.metrics().stanzasIn(stanzas);
           }
+          noteLifetime(sid, acc, held, sent);
           applyAccepted(sid, rid, acc, held);
         })
         .onFailure(e -> failSession(sid, held, e));
@@ -592,26 +594,28 @@ public final class BoshHandler implements Handler<RoutingContext> {
     if (acc.outcome() == Accepted.Outcome.PROCESSED && acc.forwards().stream().anyMatch(Forward::terminate)) {
       pod.metrics().terminated("client");
     }
-    noteLifetime(sid, acc, held);
     switch (acc.outcome()) {
       case RESENT, ENDED -> held.respond(200, acc.content() != null ? acc.content() : Negotiator.DEFAULT_CONTENT, acc.immediate());
       default -> held.settle(acc.content(), acc.waitSeconds() * 1000L, h -> release(sid, rid, h), h -> abandon(sid, rid, h));
     }
   }
 
-  /** What an accept on a session this pod owns tells its expiry index (no-op for other sessions). */
-  private void noteLifetime(String sid, Accepted acc, HeldRequest held) {
+  /**
+   * What an accept on a session this pod owns tells its expiry index (no-op for other sessions);
+   * before its forwards go out, so the server's answer to them is seen after it.
+   */
+  private void noteLifetime(String sid, Accepted acc, HeldRequest held, long sentNanos) {
     switch (acc.outcome()) {
       case ENDED -> pod.checkSoon(sid);
-      case RESENT -> {
-        // a resend changes nothing in the store
+      case RESENT, DROPPED -> {
+        // nothing changed in the store
       }
       default -> {
         boolean answeredNow = acc.answers().stream().anyMatch(a -> held.holder().equals(a.holder()));
         if (answeredNow) {
           pod.sawActivity(sid);
         } else {
-          pod.sawHeld(sid, acc.waitSeconds());
+          pod.sawHeld(sid, acc.waitSeconds(), sentNanos);
         }
       }
     }

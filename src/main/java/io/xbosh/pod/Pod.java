@@ -663,6 +663,8 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     volatile String condition;
     /** System.nanoTime() before which the session cannot have expired, as far as this pod saw */
     volatile long checkAt;
+    /** System.nanoTime() when this pod last saw the session alive (guarded by this) */
+    long seenAt;
 
     Owned(long since, String client, long inactivityMs) {
       this.since = since;
@@ -670,6 +672,7 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
       this.inactivityMs = inactivityMs;
       // XEP-0124 §10: a new session lives for its inactivity until its next request
       this.checkAt = since + inactivityMs * 1_000_000L;
+      this.seenAt = since;
     }
   }
 
@@ -682,7 +685,11 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   public void sawActivity(String sid) {
     Owned o = owned.get(sid);
     if (o != null) {
-      o.checkAt = System.nanoTime() + o.inactivityMs * 1_000_000L;
+      synchronized (o) {
+        long now = System.nanoTime();
+        o.checkAt = now + o.inactivityMs * 1_000_000L;
+        o.seenAt = now;
+      }
     }
   }
 
@@ -690,12 +697,20 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
    * An accept of this pod on a session it owns left the request held: the keys live for the wait
    * plus the inactivity (XEP-0124 §10: the inactivity clock starts once nothing is held). Only a
    * pause or an abandoned request on another pod can shorten that; the sweep then finds the expiry
-   * up to {@code wait} late.
+   * up to {@code wait} late. When another answer was seen since the accept was sent, which of the
+   * two ran last in the store is not known: the earlier moment stands.
+   *
+   * @param sentNanos System.nanoTime() when the accept was sent
    */
-  public void sawHeld(String sid, int waitSeconds) {
+  public void sawHeld(String sid, int waitSeconds, long sentNanos) {
     Owned o = owned.get(sid);
     if (o != null) {
-      o.checkAt = System.nanoTime() + (waitSeconds * 1000L + o.inactivityMs) * 1_000_000L;
+      synchronized (o) {
+        long now = System.nanoTime();
+        long at = now + (waitSeconds * 1000L + o.inactivityMs) * 1_000_000L;
+        o.checkAt = o.seenAt - sentNanos > 0 ? Math.min(o.checkAt, at) : at;
+        o.seenAt = now;
+      }
     }
   }
 
