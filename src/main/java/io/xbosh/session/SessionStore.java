@@ -54,11 +54,10 @@ public interface SessionStore {
    *
    * @param holder  id of the HTTP request, registered as held if the request waits
    * @param payload the request's payloads, concatenated
-   * @param flags   request flags: {@code r} restart, {@code t} terminate, {@code p<n>} pause,
-   *                {@code o} open a stream, then {@code ;K=<key>}, {@code ;N=<newkey>},
-   *                {@code ;A=<ack>}, {@code ;S=<stream>} parts (see {@link Forward})
+   * @param flags   what the request asks besides its rid and payload: restart, terminate, pause,
+   *                key, ack, the stream it is for, whether it came unencrypted
    */
-  Future<Accepted> accept(String sid, long rid, String holder, String flags, String payload);
+  Future<Accepted> accept(String sid, long rid, String holder, RequestFlags flags, String payload);
 
   /**
    * Appends server stanzas for the client and answers the oldest held request with everything

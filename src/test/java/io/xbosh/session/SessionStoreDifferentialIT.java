@@ -35,7 +35,7 @@ import org.junit.jupiter.api.Test;
  *
  * <p>The clock: the scripts read {@code TIME}; here they read the test's clock from a hash instead,
  * and every {@code PEXPIRE} also notes the key's expiry on that clock (text replacements in the
- * scripts' source, see {@link #CLOCK_EDIT}); when the test advances its clock it deletes the keys
+ * scripts' source, see {@link TestClock}); when the test advances its clock it deletes the keys
  * whose noted expiry has passed, as Redis would on its own. Redis under libfaketime would have been
  * the more faithful clock, but Debian's redis-server (jemalloc) hangs at start-up under it
  * ("Unexpected recursive calls to clock_gettime()").
@@ -59,37 +59,10 @@ class SessionStoreDifferentialIT {
   /** The clock moves in steps of this much. */
   private static final long GRID_MS = 250;
   private static final long START_MS = 1_767_225_600_000L; // 2026-01-01T00:00:00Z
-  private static final String CLOCK_KEY = "xb-test-clock";
-  private static final String TTL_KEY = "xb-test-ttl";
-  /** Real TTLs are a backstop only, so long that they never run out during a run. */
-  private static final long REAL_TTL_EXTRA_MS = 3_600_000;
-  /**
-   * The scripts on the test's clock: {@code TIME} reads it from a hash (seconds and microseconds,
-   * as TIME gives them); every {@code PEXPIRE} also notes the key's expiry on that clock in another
-   * hash, and {@code PTTL} reads it from there. The test expires keys by that note.
-   */
-  static final Map<String, String> CLOCK_EDIT = clockEdit();
-
-  private static Map<String, String> clockEdit() {
-    Map<String, String> m = new java.util.LinkedHashMap<>();
-    m.put("redis.call('TIME')", "redis.call('HMGET', '" + CLOCK_KEY + "', 's', 'us')");
-    m.put("redis.call('PEXPIRE', ", "test_pexpire(");
-    m.put("redis.call('PTTL', S)", "test_pttl(S)");
-    m.put("local function render(", String.join("\n",
-        "local function test_pexpire(key, ms)",
-        "  local set = redis.call(\"PEXPIRE\", key, ms + " + REAL_TTL_EXTRA_MS + ")",
-        "  if set == 1 then redis.call('HSET', '" + TTL_KEY + "', key, fmt(now() + ms)) end",
-        "  return set",
-        "end",
-        "local function test_pttl(key)",
-        "  if redis.call('EXISTS', key) == 0 then return -2 end",
-        "  local at = redis.call('HGET', '" + TTL_KEY + "', key)",
-        "  if not at then return -1 end",
-        "  return tonumber(at) - now()",
-        "end",
-        "local function render("));
-    return m;
-  }
+  private static final String CLOCK_KEY = TestClock.CLOCK_KEY;
+  private static final String TTL_KEY = TestClock.TTL_KEY;
+  /** The scripts on the test's clock ({@link TestClock#scriptEdits()}); the test expires keys by the noted expiry. */
+  static final Map<String, String> CLOCK_EDIT = TestClock.scriptEdits();
 
   private static RedisProcess redisServer;
   private static Vertx vertx;
@@ -98,11 +71,10 @@ class SessionStoreDifferentialIT {
   @BeforeAll
   static void startRedis() throws Exception {
     // the clock edit must find what it replaces, or the scripts would run on Redis' own clock
-    for (String[] anchor : new String[][] {{"prelude.lua", "redis.call('TIME')"}, {"prelude.lua", "local function render("},
-        {"prelude.lua", "redis.call('PEXPIRE', "}, {"deliver.lua", "redis.call('PTTL', S)"}}) {
+    for (String[] anchor : TestClock.ANCHORS) {
       try (var in = RedisSessionStore.class.getResourceAsStream(anchor[0])) {
         if (!new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).contains(anchor[1])) {
-          fail(anchor[0] + " no longer contains " + anchor[1] + ": update CLOCK_EDIT");
+          fail(anchor[0] + " no longer contains " + anchor[1] + ": update TestClock.scriptEdits");
         }
       }
     }
@@ -349,7 +321,7 @@ class SessionStoreDifferentialIT {
         String of = sids.get(rnd.nextInt(sids.size()));
         long rid = 1000 + rnd.nextInt(1200);
         String h = holder(++holders);
-        compare("accept " + of + " " + rid + " " + h + " flags= payload=", s -> s.accept(of, rid, h, "", "").map(Run::show));
+        compare("accept " + of + " " + rid + " " + h + " flags= payload=", s -> s.accept(of, rid, h, RequestFlags.NONE, "").map(Run::show));
       } else {
         accept();
       }
@@ -387,22 +359,22 @@ class SessionStoreDifferentialIT {
       }
       nextRid = Math.max(nextRid, rid + 1);
       sent.add(new long[] {rid, h});
-      StringBuilder flags = new StringBuilder();
+      RequestFlags flags = RequestFlags.NONE;
       String payload = "";
       int f = rnd.nextInt(40);
       boolean open = false;
       if (f == 0) {
-        flags.append('r');
+        flags = flags.withRestart();
       } else if (f == 1) {
-        flags.append('t');
+        flags = flags.withTerminate();
       } else if (f < 4) {
-        flags.append('p').append(1 + rnd.nextInt(rnd.nextBoolean() ? 5 : 120));
+        flags = flags.withPause(1 + rnd.nextInt(rnd.nextBoolean() ? 5 : 120));
       } else if (f < 7) {
-        flags.append('o');
+        flags = flags.opening(null); // the stream's name comes below, if at all
         open = true;
         payload = new StreamRequest(" from=\"example.org\"", "example.org", "en", null, null).encode();
       } else if (f == 7) {
-        flags.append('f');
+        flags = flags.withFragment();
       }
       if (!open && rnd.nextInt(5) < 3) {
         payload = stanzas(1 + rnd.nextInt(2));
@@ -417,33 +389,33 @@ class SessionStoreDifferentialIT {
         }
         int pick = rnd.nextInt(12);
         if (pick < 9 && at >= 0) {
-          flags.append(";K=").append(keys.get(at));
+          flags = flags.withKey(keys.get(at));
         } else if (pick < 10 && at > 0) {
-          flags.append(";K=").append(keys.get(at - 1)); // a key used already
+          flags = flags.withKey(keys.get(at - 1)); // a key used already
         } else if (pick < 11) {
           if (at >= 0) {
-            flags.append(";K=").append(keys.get(at));
+            flags = flags.withKey(keys.get(at));
           }
-          flags.append(";N=").append(chain(rnd.nextInt(1 << 20), 12)); // a new sequence
+          flags = flags.withNewKey(chain(rnd.nextInt(1 << 20), 12)); // a new sequence
         } else if (!keys.isEmpty()) {
-          flags.append(";K=").append(keys.get(rnd.nextInt(keys.size())));
+          flags = flags.withKey(keys.get(rnd.nextInt(keys.size())));
         }
       }
       if (rnd.nextInt(10) < 4) {
-        flags.append(";A=").append(Math.max(0, nextRid - 1 - rnd.nextInt(4)));
+        flags = flags.withAck(Math.max(0, nextRid - 1 - rnd.nextInt(4)));
       }
       if (streamsOn && (open || rnd.nextInt(4) == 0) || !streamsOn && rnd.nextInt(30) == 0) {
-        flags.append(";S=").append(open ? "s" + (1 + rnd.nextInt(5)) : streamName(false));
+        flags = flags.withStream(open ? "s" + (1 + rnd.nextInt(5)) : streamName(false));
       }
       if (encrypted ? rnd.nextInt(8) == 0 : rnd.nextInt(20) == 0) {
-        flags.append(";U");
+        flags = flags.withUnencrypted(true);
       }
-      String fl = flags.toString();
+      RequestFlags fl = flags;
       String p = payload;
       long r = rid;
       boolean fillsGap = rid == hi + 1 && !st.getOrDefault("np", "0").equals("0");
       String before = redisDigest(sid);
-      String reply = compare("accept " + sid + " " + rid + " " + holder(h) + " flags=" + fl + " payload=" + p.replace("\n", "\\n"),
+      String reply = compare("accept " + sid + " " + rid + " " + holder(h) + " flags=" + RequestFlagsCodec.encode(fl) + " payload=" + p.replace("\n", "\\n"),
           s -> s.accept(sid, r, holder(h), fl, p).map(Run::show));
       if (reply.startsWith("BoshException") && !redisDigest(sid).equals(before)) {
         // a refused request changes nothing (both stores agreeing on a change is no excuse)
@@ -614,7 +586,7 @@ class SessionStoreDifferentialIT {
      * One text for a session's state. Normalised, because they are representation and not behaviour:
      * a field whose value is "" or "0" counts as absent (the scripts read an absent field as its
      * default and write some fields only once they differ from it); a kept forward's flags are
-     * compared as the owner reads them ({@link Forward#of}: a pause flag kept in {@code w:} is never
+     * compared as the owner reads them ({@link RequestFlagsCodec#forward}: a pause flag kept in {@code w:} is never
      * read).
      */
     static String digest(SortedMap<String, String> hash, List<String> out, List<String> in, long hashTtl, long outTtl) {
@@ -626,8 +598,7 @@ class SessionStoreDifferentialIT {
 
     static String normalForward(long seq, String v) {
       int bar = v.indexOf('|');
-      Forward f = Forward.of(seq, v.substring(0, bar), v.substring(bar + 1));
-      return f.flags() + "|" + f.payload();
+      return RequestFlagsCodec.keptEntry(RequestFlagsCodec.forward(seq, v.substring(0, bar), v.substring(bar + 1)));
     }
 
     static String visible(String item) {
