@@ -24,6 +24,8 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # the pods' logs stay for a look at what happened (target/bench/idle-logs/<label>-<sessions>)
+  mkdir -p "$OUT/idle-logs/$LABEL-$SESSIONS" && cp "$WORK"/pod*.log "$OUT/idle-logs/$LABEL-$SESSIONS/" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
