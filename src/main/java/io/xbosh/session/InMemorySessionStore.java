@@ -73,6 +73,12 @@ public final class InMemorySessionStore implements SessionStore {
   private record Held(long rid, String holder) {
   }
 
+  /** The latest applied delivery token of one sender, and the requests that batch answered. */
+  private record Token(String link, long seq, List<Held> answered) {
+  }
+
+  private static final java.util.regex.Pattern TOKEN = java.util.regex.Pattern.compile("([^\\s=]+):(\\d+)");
+
   private static final class Parked {
     String holder;
     final RequestFlags flags;
@@ -126,6 +132,8 @@ public final class InMemorySessionStore implements SessionStore {
     final java.util.TreeMap<Long, Forward> kept = new java.util.TreeMap<>();
     /** the highest rid whose response the client has (sessions with acks) */
     long acked;
+    /** per sender that delivered lately, least recent first: its latest token and the answers it gave (dt in deliver.lua) */
+    final List<Token> tokens = new ArrayList<>();
     /** after the end: responses the client never acknowledged, oldest first, as (stream, body) */
     final List<String[]> unacked = new ArrayList<>();
   }
@@ -201,6 +209,14 @@ public final class InMemorySessionStore implements SessionStore {
         m.put("ak", Long.toString(s.acked));
       }
       m.put("ob", Long.toString(s.outBytes));
+      if (!s.tokens.isEmpty()) {
+        List<String> words = new ArrayList<>();
+        for (Token t : s.tokens) {
+          words.add(t.link() + ":" + t.seq());
+          t.answered().forEach(h -> words.add(h.rid() + "=" + h.holder()));
+        }
+        m.put("dt", String.join(" ", words));
+      }
       s.responses.forEach((rid, body) -> m.put("r:" + rid, body));
       s.parked.forEach((rid, p) -> m.put("a:" + rid, RequestFlagsCodec.parkedEntry(p.holder, p.flags, p.payload)));
       s.kept.forEach((seq, f) -> m.put("w:" + seq, RequestFlagsCodec.keptEntry(f)));
@@ -315,6 +331,9 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   private Accepted accept(String sid, State s, long rid, String holder, RequestFlags flags, String payload) {
+    if (rid == NEXT_RID) {
+      rid = s.hi + 1; // as accept.lua: a poll (XEP-0025) is the session's next request
+    }
     if (s.tombstone != null) {
       return new Accepted(Accepted.Outcome.ENDED, null, false, null, 0, s.tombstone, List.of(), List.of());
     }
@@ -588,7 +607,7 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   @Override
-  public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
+  public Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas) {
     State s = live(sid);
     if (s == null) {
       return Future.succeededFuture(Delivery.GONE);
@@ -596,6 +615,28 @@ public final class InMemorySessionStore implements SessionStore {
     synchronized (s) {
       if (s.tombstone != null) {
         return Future.succeededFuture(Delivery.GONE);
+      }
+      // as deliver.lua: a token seen before applies nothing and gives its answers again, unpublished
+      java.util.regex.Matcher tm = token == null ? null : TOKEN.matcher(token);
+      String link = tm != null && tm.matches() ? tm.group(1) : null;
+      long seq = link == null ? 0 : Long.parseLong(tm.group(2));
+      if (link != null) {
+        for (Iterator<Token> it = s.tokens.iterator(); it.hasNext(); ) {
+          Token t = it.next();
+          if (t.link().equals(link)) {
+            if (t.seq() >= seq) {
+              List<Answer> again = new ArrayList<>();
+              for (Held h : t.seq() == seq ? t.answered() : List.<Held>of()) {
+                String body = s.responses.get(h.rid());
+                if (body != null) {
+                  again.add(new Answer(h.rid(), h.holder(), body));
+                }
+              }
+              return Future.succeededFuture(new Delivery(Delivery.Status.OK, again));
+            }
+            break;
+          }
+        }
       }
       String tag = stream == null ? s.firstStream : stream;
       long bytes = 0;
@@ -615,6 +656,13 @@ public final class InMemorySessionStore implements SessionStore {
       s.outBytes += bytes;
       List<Answer> answers = new ArrayList<>();
       flush(s, answers);
+      if (link != null) {
+        s.tokens.removeIf(t -> t.link().equals(link));
+        s.tokens.add(new Token(link, seq, answers.stream().map(a -> new Held(a.rid(), a.holder())).toList()));
+        while (s.tokens.size() > 2 * maxStreams) {
+          s.tokens.remove(0);
+        }
+      }
       if (!answers.isEmpty()) {
         save(s);
       }

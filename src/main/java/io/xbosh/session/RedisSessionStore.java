@@ -218,9 +218,10 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   @Override
-  public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
-    List<String> args = new ArrayList<>(stanzas.size() + 1);
+  public Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas) {
+    List<String> args = new ArrayList<>(stanzas.size() + 2);
     args.add(stream == null ? "" : stream);
+    args.add(token == null ? "" : token);
     args.addAll(stanzas);
     return eval(deliver, sid, args).map(res -> switch (res.get(0).toString()) {
       case "full" -> Delivery.FULL;

@@ -46,7 +46,7 @@ public final class SessionLinks implements LinkSink {
   /** What a session's links report to the pod. */
   public interface Owner {
 
-    Future<Delivery> deliver(String sid, String stream, List<String> stanzas);
+    Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas);
 
     /** A stream ended from the server side, or could not be opened. */
     Future<Void> ended(String sid, String stream, TerminateCondition condition, String children);
@@ -399,7 +399,7 @@ public final class SessionLinks implements LinkSink {
   // ---- LinkSink: what the links say
 
   @Override
-  public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
+  public Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas) {
     String key = stream == null ? "" : stream;
     if (!jids.containsKey(key)) {
       for (String stanza : stanzas) {
@@ -410,7 +410,7 @@ public final class SessionLinks implements LinkSink {
         }
       }
     }
-    return owner.deliver(sid, stream, stanzas);
+    return owner.deliver(sid, stream, token, stanzas);
   }
 
   /**

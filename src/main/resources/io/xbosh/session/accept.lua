@@ -1,4 +1,5 @@
--- ARGV: rid, holder, flags (RequestFlagsCodec, read by parse_flags), payload. A script-syntax
+-- ARGV: rid, holder, flags (RequestFlagsCodec, read by parse_flags), payload. A rid of -1 is the
+-- session's next one, whatever that is (HTTP Polling, XEP-0025: polls carry no rid). A script-syntax
 -- ('fragment') payload is passed on as it is: the owner reassembles it (XEP-0252). An 'open'
 -- request's payload is '<attributes of its answer>\n<to>\n<xml:lang>\n<route>\n<from>' and its
 -- stream names the new stream.
@@ -13,6 +14,11 @@ if ctx.term then
   return { 'ended', ctx.term }
 end
 local rid, holder, raw_flags, payload = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+local rid_arg = ARGV[1]
+if rid == -1 then
+  rid = ctx.hi + 1
+  rid_arg = fmt(rid)
+end
 local flags = parse_flags(raw_flags)
 
 -- XEP-0124 §19.1: a session begun over HTTPS takes no plain request, and does not end over one
@@ -21,7 +27,7 @@ if ctx.tls == '1' and flags.plain then
 end
 
 -- XEP-0124 §14.3: a resent rid gets its buffered response
-local cached = redis.call('HGET', S, 'r:' .. ARGV[1])
+local cached = redis.call('HGET', S, 'r:' .. rid_arg)
 if cached then
   return { 'resent', ctx.ct, ctx.leg, ctx.own, ctx.wait, cached }
 end
@@ -56,7 +62,7 @@ local named = ctx.sf ~= '' and flags.stream
 if named and not flags.open and not has(ctx.st, named) and not has(ctx.sc, named) then
   return { 'err', 'item-not-found', ctx.leg }
 end
-local key = 'a:' .. ARGV[1]
+local key = 'a:' .. rid_arg
 local parked = rid > ctx.hi + 1 and redis.call('HGET', S, key)
 if parked then
   local old, rest = string.match(parked, '^([^|]*)|(.*)$')

@@ -15,8 +15,9 @@
 -- tls ('1' when the session began over
 -- HTTPS: its requests must all be encrypted), ab (rids of held requests whose client closed the
 -- connection, absent when none: a resend waits again), ak (the highest rid the client said it has
--- the response of, sessions with acks only), r:<rid> (buffered response),
--- w:<seq> ('flags|payload', the last KEPT_FORWARDS forwards returned to the owner in an accept reply),
+-- the response of, sessions with acks only), dt (the latest delivery token of each link that
+-- delivered lately and the answers its batch gave, see deliver.lua), r:<rid> (buffered response),
+-- w:<seq> ('flags|payload', the last KEPT_FORWARDS forwards returned to the owner in an accept or drain reply),
 -- a:<rid> ('holder|flags|payload' parked request, flags as parse_flags reads them), term (tombstone: the final body of an ended session; no other field is then present).
 --
 -- Outbound list items: a stanza of the first stream as it is; '\1<stream>\1<stanza>' a stanza of
@@ -37,7 +38,7 @@ local MAX_CLOSED = 8
 -- around client payloads accepted but never written to the server, in a terminate body
 local UNDELIVERED_OPEN = '<undelivered xmlns="__UNDELIVERED_NS__">'
 local UNDELIVERED_CLOSE = '</undelivered>'
--- owner-local forwards kept (w:<seq>) for an owner that lost the accept reply carrying them
+-- forwards kept (w:<seq>) for an owner that lost the accept or drain reply carrying them
 local KEPT_FORWARDS = __KEPT_FORWARDS__
 
 local S, O, I = KEYS[1], KEYS[2], KEYS[3]
