@@ -22,7 +22,7 @@ import java.util.concurrent.TimeUnit;
  * java -cp target/xbosh.jar io.xbosh.bench.Bench --url http://127.0.0.1:5280/http-bind [--url …]
  *     --scenario idle|chat|burst --sessions N [--rate R] [--rates 50,100,200] [--duration-s D]
  *     [--domain localhost] [--user-prefix u] [--password pw] [--pid P …] [--redis-port P]
- *     [--label L] [--out results.tsv]
+ *     [--label L] [--out results.tsv] [--wait S] [--redis-pid P] [--idle-out idle.tsv]
  * java -cp target/xbosh.jar io.xbosh.bench.Bench --scenario cold --url … [--ready-url http://…/ready]
  *     [--users 200] [--rate 50] [--round-trips 10] [--messages 5] [--first-minute-s 60] [--warm-waves 1]
  *     [--proc name=pid …] [--label L] [--out cold.tsv]
@@ -31,7 +31,9 @@ import java.util.concurrent.TimeUnit;
  *
  * Each measured phase appends one row to {@code --out} (tab-separated, header on a new file) and
  * prints a summary. {@code --pid} names processes under test (CPU, RSS; heap for JVMs);
- * {@code --redis-port} the Redis whose memory and script calls are counted.
+ * {@code --redis-port} the Redis whose memory and script calls are counted. The idle scenario
+ * also counts every Redis command over the held phase and the CPU of each {@code --pid} and of
+ * {@code --redis-pid}, and appends one row to {@code --idle-out} (the idle cost).
  *
  * <p>{@code cold}: waits until {@code --ready-url} answers 200 (a pod just started), then at once
  * runs waves of arriving users ({@link ArrivalLoad}) back to back for {@code --first-minute-s},
@@ -86,8 +88,11 @@ public final class Bench {
           // measured at the end of the hold: every session has then long-polled for a while (with
           // --wait shorter than the hold, each has had an empty poll answered and sent the next),
           // which is the state an idle session stays in
+          IdleCost cost = IdleCost.start(pids, a.getOrDefault("redis-pid", List.of()).stream().map(Long::parseLong).toList(), redisPort);
           Measure m = Measure.start(pids, redisPort);
           LoadGenerator.Result r = await(gen.phase(0, durationMs, 0));
+          cost.finish(a.containsKey("idle-out") ? Path.of(one(a, "idle-out", null)) : null, label, sessions - r.failedLogins(),
+              options.waitSeconds(), durationMs, r.httpRequests());
           int live = Math.max(1, sessions - r.failedLogins());
           long heapAfter = pids.isEmpty() ? -1 : ProcessStats.heapAfterGcBytes(pids.get(0));
           long redisAfter = redisPort > 0 ? ProcessStats.redisInfo(redisPort, "memory", "used_memory") : -1;
@@ -124,6 +129,61 @@ public final class Bench {
     } finally {
       await(gen.close());
       await(vertx.close());
+    }
+  }
+
+  /**
+   * What idle sessions cost over the held phase: every Redis command (INFO commandstats) and the CPU
+   * of each process under test and of redis-server.
+   */
+  private record IdleCost(List<Long> pids, List<Long> redisPids, int redisPort, long startNanos, double[] cpuBefore,
+      Map<String, Long> callsBefore) {
+
+    static IdleCost start(List<Long> pids, List<Long> redisPids, int redisPort) throws IOException, InterruptedException {
+      List<Long> all = new ArrayList<>(pids);
+      all.addAll(redisPids);
+      double[] cpu = new double[all.size()];
+      for (int i = 0; i < cpu.length; i++) {
+        cpu[i] = ProcessStats.cpuSeconds(all.get(i));
+      }
+      Map<String, Long> calls = redisPort > 0 ? ProcessStats.redisCommandCalls(redisPort) : Map.of();
+      return new IdleCost(pids, redisPids, redisPort, System.nanoTime(), cpu, calls);
+    }
+
+    void finish(Path out, String label, int sessions, int wait, long durationMs, long httpRequests)
+        throws IOException, InterruptedException {
+      double seconds = (System.nanoTime() - startNanos) / 1e9;
+      List<Long> all = new ArrayList<>(pids);
+      all.addAll(redisPids);
+      double xbosh = 0;
+      double redisCpu = 0;
+      for (int i = 0; i < all.size(); i++) {
+        double used = (ProcessStats.cpuSeconds(all.get(i)) - cpuBefore[i]) / seconds;
+        if (i < pids.size()) {
+          xbosh += used;
+        } else {
+          redisCpu += used;
+        }
+      }
+      Map<String, Long> after = redisPort > 0 ? ProcessStats.redisCommandCalls(redisPort) : Map.of();
+      long total = 0;
+      StringBuilder by = new StringBuilder();
+      for (Map.Entry<String, Long> e : after.entrySet()) {
+        long n = e.getValue() - callsBefore.getOrDefault(e.getKey(), 0L);
+        // the benchmark's own INFO calls are not xbosh's
+        if (n > 0 && !e.getKey().equals("info")) {
+          total += n;
+          by.append(by.length() == 0 ? "" : " ").append(e.getKey()).append('=').append(fmt(n / seconds));
+        }
+      }
+      String row = String.join("\t", label, Integer.toString(sessions), Integer.toString(wait), fmt(seconds),
+          fmt(httpRequests / seconds), fmt(total / seconds), fmt(xbosh), fmt(redisCpu), by.length() == 0 ? "-" : by.toString());
+      System.out.println("idle-cost " + row.replace('\t', ' '));
+      if (out != null) {
+        boolean fresh = !Files.exists(out);
+        Files.writeString(out, (fresh ? "label\tsessions\twait_s\tseconds\thttp_per_s\tredis_cmds_per_s\txbosh_cpu_cores\tredis_cpu_cores\tby_command\n" : "")
+            + row + "\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+      }
     }
   }
 

@@ -263,7 +263,7 @@ public record XboshConfig(
       new Variable("XBOSH_CREATES_PER_SECOND", "5", "session creations per client address per second (bursts of twice as many); beyond it HTTP 429; 0: no limit"),
       new Variable("XBOSH_CONNECT_TIMEOUT_MS", "10000", "time to connect to the XMPP server and receive its stream features"),
       new Variable("XBOSH_MAX_CONNECTS_IN_FLIGHT", "100", "connections to the XMPP server being opened at once per pod (TCP, TLS, until stream features); beyond it session creation gets HTTP 503 with Retry-After"),
-      new Variable("XBOSH_SWEEP_MS", "5000", "how often a pod checks its sessions in the store and closes the upstream links of expired ones (one read per owned session)"),
+      new Variable("XBOSH_SWEEP_MS", "5000", "how often a pod reads the sessions its expiry index says may have expired, and closes the upstream links of expired ones"),
       new Variable("XBOSH_TOMBSTONE_SECONDS", "120", "how long an ended session answers its final body before its sid is unknown"),
       new Variable("XBOSH_HEARTBEAT_MS", "1000", "how often a pod renews its heartbeat in Redis and reads the others'"),
       new Variable("XBOSH_POD_DEAD_MS", "3000", "a pod whose heartbeat (on Redis' clock) is this old is dead: its sessions end with internal-server-error; at least 3 heartbeats. A pod also fails /ready after Redis has not answered it for this long"),
