@@ -29,7 +29,8 @@ final class Xml {
    *
    * @param attrs    attributes without a namespace, by local name
    * @param text     the element's own character data
-   * @param standalone the element serialised with every namespace it needs declared on it
+   * @param standalone the element serialised with every namespace it needs declared on it (for the
+   *                   elements returned and their direct children; null deeper down)
    */
   record El(String name, String ns, Map<String, String> attrs, List<El> children, String text, String standalone) {
 
@@ -89,6 +90,8 @@ final class Xml {
     try {
       r = BodyParser.secureFactory().createXMLStreamReader(new StringReader(xml));
       ElementWriter writer = new ElementWriter(scope, null, null, maxChars);
+      // the direct children of a returned element get a serialisation of their own too
+      ElementWriter childWriter = new ElementWriter(scope, null, null, maxChars);
       ArrayList<Builder> open = new ArrayList<>();
       int depth = 0;
       while (r.hasNext()) {
@@ -100,6 +103,9 @@ final class Xml {
             }
             if (depth > level) {
               writer.start(r);
+              if (depth > level + 1) {
+                childWriter.start(r);
+              }
               Map<String, String> attrs = new LinkedHashMap<>();
               for (int i = 0; i < r.getAttributeCount(); i++) {
                 String ans = r.getAttributeNamespace(i);
@@ -113,6 +119,9 @@ final class Xml {
           case XMLStreamConstants.CHARACTERS, XMLStreamConstants.CDATA, XMLStreamConstants.SPACE -> {
             if (depth > level) {
               writer.text(r);
+              if (depth > level + 1) {
+                childWriter.text(r);
+              }
               open.get(open.size() - 1).text.append(r.getText());
             } else if (level > 0 && !r.isWhiteSpace()) {
               throw new XmlException("text between stanzas");
@@ -121,6 +130,10 @@ final class Xml {
           case XMLStreamConstants.END_ELEMENT -> {
             if (depth > level) {
               String s = writer.end(r);
+              String c = depth > level + 1 ? childWriter.end(r) : null;
+              if (s == null) {
+                s = c; // null deeper down: only returned elements and their children stand alone
+              }
               Builder b = open.remove(open.size() - 1);
               El el = new El(b.name, b.ns, Map.copyOf(b.attrs), List.copyOf(b.children), b.text.toString(), s);
               if (open.isEmpty()) {
