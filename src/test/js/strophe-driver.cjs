@@ -37,6 +37,16 @@ function connect(c, cmd) {
       type: m.getAttribute('type'), body: body ? Strophe.getText(body) : null, children });
     return true;
   }, null, 'message');
+  // what a terminate body carried: Strophe ends the connection on it without reading its stanzas
+  conn.xmlInput = (body) => {
+    if (body && body.getAttribute && body.getAttribute('type') === 'terminate') {
+      const ids = [];
+      for (let n = body.firstChild; n; n = n.nextSibling) {
+        if (n.nodeType === 1 && (n.localName || n.nodeName) === 'message') ids.push(n.getAttribute('id'));
+      }
+      out({ ev: 'terminate', c, condition: body.getAttribute('condition'), ids });
+    }
+  };
   conn.connect(cmd.jid, cmd.password, (status, condition) => {
     out({ ev: 'status', c, status: statusName[status], condition: condition || null, jid: conn.jid || null });
   }, cmd.wait || 10, cmd.hold || 1);
