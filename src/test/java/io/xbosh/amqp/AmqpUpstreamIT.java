@@ -244,4 +244,20 @@ class AmqpUpstreamIT {
     strophe.disconnect("xml");
     strophe.awaitStatus("xml", "DISCONNECTED", Duration.ofSeconds(30));
   }
+
+  @Test
+  void aBrokerThatCannotBeReachedAtLoginEndsTheSessionWithRemoteConnectionFailed() throws Exception {
+    int closed = io.xbosh.testing.ExternalProcess.freePort();
+    try (InProcessXbosh down = InProcessXbosh.start(Map.of("XBOSH_UPSTREAM_HOSTS", "down.example=amqp://127.0.0.1:" + closed))) {
+      java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+      String created = io.xbosh.testing.BoshSession.post(http, down.endpoint(), "<body " + io.xbosh.testing.BoshSession.B + " "
+          + io.xbosh.testing.BoshSession.X + " rid='2000' to='down.example' xml:lang='en' wait='5' hold='1' ver='1.11' xmpp:version='1.0'/>")
+          .body();
+      String sid = io.xbosh.testing.BoshSession.attr(created, "sid");
+      String auth = java.util.Base64.getEncoder().encodeToString("\0bob\0pw".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      String answer = io.xbosh.testing.BoshSession.post(http, down.endpoint(), "<body " + io.xbosh.testing.BoshSession.B + " sid='" + sid
+          + "' rid='2001'><auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + auth + "</auth></body>").body();
+      assertThat(answer).contains("type=\"terminate\"").contains("condition=\"remote-connection-failed\"");
+    }
+  }
 }
