@@ -50,7 +50,8 @@ import org.slf4j.LoggerFactory;
  * its last consumer, at most {@code queueMax} messages, oldest dropped) when the client chose its
  * resource, auto-delete when xbosh generated it. The queue is consumed with manual acks and a
  * prefetch of {@code prefetch}; a delivery is acked only once the store has taken the stanza made
- * of it ({@link LinkSink#deliver} succeeded): a pod that dies before loses nothing, the broker
+ * of it ({@link LinkSink#deliver} succeeded) and put it into a response, or {@link #ACK_DELAY_MS}
+ * after it waits in the session's queue: a pod that dies before loses nothing, the broker
  * redelivers to the client's next consumer. A redelivery this link has already passed on (same
  * message id) is acked and dropped; across sessions delivery is at least once.
  *
@@ -80,6 +81,8 @@ public final class AmqpLink implements Link {
   private static final int SEEN_IDS = 4096;
   private static final long RETRY_MS = 100;
   private static final long MAX_RETRY_MS = 5000;
+  /** How long a stanza waiting in the session's queue (no request held) stays unacked, at most. */
+  static final long ACK_DELAY_MS = 250;
   private static final String FEATURES_SASL = "<stream:features xmlns:stream=\"" + Namespaces.STREAMS + "\"><mechanisms xmlns=\""
       + Namespaces.SASL + "\"><mechanism>PLAIN</mechanism></mechanisms></stream:features>";
   private static final String FEATURES_BIND = "<stream:features xmlns:stream=\"" + Namespaces.STREAMS + "\"><bind xmlns=\"" + BIND
@@ -161,6 +164,10 @@ public final class AmqpLink implements Link {
   private RabbitMQClient publisher;
   private Future<Void> publisherStarted;
   private long reconnectDeadline;
+  /** the last delivery in the store but not yet in a response, acked by {@link #deferTimer} or the next response */
+  private RabbitMQClient deferredClient;
+  private long deferredTag;
+  private long deferTimer = -1;
 
   public AmqpLink(Vertx vertx, Context context, String sid, SessionParams params, Settings settings, String clientAddress) {
     this.vertx = vertx;
@@ -240,6 +247,7 @@ public final class AmqpLink implements Link {
 
   private void enterClosed() {
     cancelRetry();
+    clearDeferred();
     // unacked deliveries go back to the queue when the connection closes
     stopClient(client);
     stopClient(publisher);
@@ -660,6 +668,7 @@ public final class AmqpLink implements Link {
     log.info("sid={} broker connection lost: {}", sid, sig.getMessage());
     client = null;
     stopClient(c);
+    clearDeferred();
     // deliveries not yet in the store come again from the broker
     pending.removeIf(o -> o.client() != null);
     if (state != State.OPEN || !durable || settings.reconnectSeconds() == 0) {
@@ -790,12 +799,18 @@ public final class AmqpLink implements Link {
       return;
     }
     retryMs = RETRY_MS;
-    ack(batch);
+    ack(batch, !d.answers().isEmpty());
     pump();
   }
 
-  /** The store has the stanzas: their deliveries are acked, in one ack per connection up to the last tag. */
-  private void ack(List<Out> batch) {
+  /**
+   * The store has the stanzas. When they went into a response at once (the store answered a held
+   * request with them: a cached response, which any pod gives again to a resent rid), their
+   * deliveries are acked now, one cumulative ack up to the last tag; else they wait in the session's
+   * queue for the client's next request and are acked {@link #ACK_DELAY_MS} later or with the next
+   * batch that goes into a response, whichever comes first.
+   */
+  private void ack(List<Out> batch, boolean inResponse) {
     RabbitMQClient last = null;
     long lastTag = -1;
     for (Out o : batch) {
@@ -812,8 +827,35 @@ public final class AmqpLink implements Link {
       last = o.client();
       lastTag = o.tag();
     }
+    if (inResponse) {
+      if (last != null) {
+        ackUpTo(last, lastTag);
+      } else if (deferredClient != null) {
+        ackUpTo(deferredClient, deferredTag);
+      }
+      clearDeferred();
+      return;
+    }
     if (last != null) {
-      ackUpTo(last, lastTag);
+      deferredClient = last;
+      deferredTag = lastTag;
+      if (deferTimer < 0) {
+        deferTimer = vertx.setTimer(ACK_DELAY_MS, id -> runOnContext(() -> {
+          deferTimer = -1;
+          if (deferredClient != null) {
+            ackUpTo(deferredClient, deferredTag);
+          }
+          deferredClient = null;
+        }));
+      }
+    }
+  }
+
+  private void clearDeferred() {
+    deferredClient = null;
+    if (deferTimer >= 0) {
+      vertx.cancelTimer(deferTimer);
+      deferTimer = -1;
     }
   }
 
