@@ -144,6 +144,11 @@ public final class AmqpLink implements Link {
   };
 
   private State state = State.AUTH;
+  /** names this link in its batches' tokens (see {@link LinkSink#deliver}) */
+  private final String linkId = Long.toString(java.util.concurrent.ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE, 36);
+  private long batchSeq;
+  /** a batch that failed or met a full queue: it goes again as it was, with its token, before anything newer */
+  private List<Out> unsent;
   private LinkSink sink;
   private boolean inFlight;
   private long retryMs = RETRY_MS;
@@ -254,6 +259,7 @@ public final class AmqpLink implements Link {
     client = null;
     publisher = null;
     pending.clear();
+    unsent = null;
     password = null;
     authenticated.tryFail("link closed");
     if (sink != null) {
@@ -753,17 +759,26 @@ public final class AmqpLink implements Link {
     if (sink == null || inFlight || state == State.CLOSED) {
       return;
     }
-    if (!pending.isEmpty()) {
-      List<Out> batch = new ArrayList<>();
-      long chars = 0;
-      while (!pending.isEmpty() && batch.size() < batchLimit && (batch.isEmpty() || chars + pending.peek().stanza().length() <= 1 << 20)) {
-        Out o = pending.poll();
-        chars += o.stanza().length();
-        batch.add(o);
+    if (unsent != null || !pending.isEmpty()) {
+      List<Out> batch;
+      if (unsent != null) {
+        // the same stanzas with the same token: a batch the store applied but whose reply was lost is not applied twice
+        batch = unsent;
+        unsent = null;
+      } else {
+        batch = new ArrayList<>();
+        long chars = 0;
+        while (!pending.isEmpty() && batch.size() < batchLimit && (batch.isEmpty() || chars + pending.peek().stanza().length() <= 1 << 20)) {
+          Out o = pending.poll();
+          chars += o.stanza().length();
+          batch.add(o);
+        }
+        batchSeq++;
       }
       inFlight = true;
       List<String> stanzas = batch.stream().map(Out::stanza).toList();
-      sink.deliver(sid, null, stanzas).onComplete(ar -> runOnContext(() -> onDelivered(batch, ar.succeeded() ? ar.result() : null, ar.cause())));
+      sink.deliver(sid, null, linkId + ":" + batchSeq, stanzas)
+          .onComplete(ar -> runOnContext(() -> onDelivered(batch, ar.succeeded() ? ar.result() : null, ar.cause())));
     } else if (state == State.ENDING) {
       inFlight = true;
       sink.ended(sid, null, ending.condition(), "").onComplete(ar -> runOnContext(() -> {
@@ -789,9 +804,7 @@ public final class AmqpLink implements Link {
       return;
     }
     if (d == null || d.full()) {
-      for (int i = batch.size() - 1; i >= 0; i--) {
-        pending.addFirst(batch.get(i));
-      }
+      unsent = batch;
       if (failure != null) {
         log.warn("sid={} delivering to the store failed, retrying: {}", sid, failure.getMessage());
       }

@@ -80,7 +80,46 @@ public record XboshConfig(
     String httpTlsKey,
     boolean trustForwardedProto,
     boolean trustForwardedFor,
+    String pollPath,
+    Warmup warmup,
     AmqpConfig amqp) {
+
+  /**
+   * Before {@code /ready}: BOSH sessions through a throwaway pod of this process (in-process store,
+   * an in-process XMPP server on loopback) until {@code sessions} have run or {@code seconds} have
+   * passed, so the JIT has compiled the request path before real clients arrive.
+   */
+  public record Warmup(int sessions, int seconds, int concurrency) {
+    /** False when either bound is 0: the pod is ready as soon as it listens. */
+    public boolean on() {
+      return sessions > 0 && seconds > 0;
+    }
+  }
+
+  /**
+   * This config with some components replaced, named as the record names them (e.g.
+   * {@code "httpHost"}); for the warm-up pod, which differs from the real one in a few settings.
+   */
+  public XboshConfig with(Map<String, Object> changes) {
+    java.lang.reflect.RecordComponent[] components = XboshConfig.class.getRecordComponents();
+    Object[] values = new Object[components.length];
+    Class<?>[] types = new Class<?>[components.length];
+    Set<String> unknown = new TreeSet<>(changes.keySet());
+    try {
+      for (int i = 0; i < components.length; i++) {
+        String name = components[i].getName();
+        types[i] = components[i].getType();
+        values[i] = changes.containsKey(name) ? changes.get(name) : components[i].getAccessor().invoke(this);
+        unknown.remove(name);
+      }
+      if (!unknown.isEmpty()) {
+        throw new IllegalArgumentException("no such settings: " + unknown);
+      }
+      return XboshConfig.class.getDeclaredConstructor(types).newInstance(values);
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException(e);
+    }
+  }
 
   /** How xbosh secures its link to the XMPP server (XEP-0124 §19.2, XEP-0206 §2). */
   public enum UpstreamTls {
@@ -170,6 +209,7 @@ public record XboshConfig(
       new Variable("XBOSH_MANAGEMENT_PORT", "(unset: the HTTP port)", "port of a second listener, on XBOSH_HTTP_HOST, for /health, /ready, /metrics and the admin API; these then leave the BOSH port (0 picks a free one)"),
       new Variable("XBOSH_ADMIN_TOKEN_FILE", "(unset: no admin API)", "file holding the bearer token of the admin API (/admin/..., on the management port only), e.g. mounted from a Secret"),
       new Variable("XBOSH_WS_PATH", "/xmpp-websocket", "path of the XMPP-over-WebSocket endpoint (RFC 7395) on the same port; empty or off: none"),
+      new Variable("XBOSH_POLL_PATH", "(unset: off)", "path of the Jabber HTTP Polling endpoint (XEP-0025, legacy clients) on the same port; on: /http-poll; unset, empty or off: none"),
       new Variable("XBOSH_WS_MAX_FRAME_BYTES", "65536", "largest WebSocket message (one client element) accepted; larger ones end the stream with policy-violation"),
       new Variable("XBOSH_WS_PING_SECONDS", "30", "seconds between WebSocket pings; a peer that answers nothing for that long again is dead and its XMPP stream closed; 0: no pings"),
       new Variable("XBOSH_WS_SEE_OTHER_URI", "(unset)", "on SIGTERM, WebSocket clients get <close see-other-uri='...'/> with this URI (the public wss:// address of the deployment) at once; unset: they keep their stream until the drain time is up, then system-shutdown"),
@@ -235,6 +275,9 @@ public record XboshConfig(
       new Variable("XBOSH_POD_DEAD_MS", "3000", "a pod whose heartbeat (on Redis' clock) is this old is dead: its sessions end with internal-server-error; at least 3 heartbeats. A pod also fails /ready after Redis has not answered it for this long"),
       new Variable("XBOSH_DRAIN_SECONDS", "30", "on SIGTERM, how long owned sessions keep their upstream link before system-shutdown"),
       new Variable("XBOSH_CORS_ORIGINS", "(empty: none)", "comma-separated origins (https://app.example.org) whose pages may call the BOSH path from another origin; * allows any"),
+      new Variable("XBOSH_WARMUP_SESSIONS", "300", "before /ready, BOSH sessions run through a throwaway pod of this process (in-process store, in-process XMPP server, loopback) so the JIT compiles the request path before real clients come; 0: no warm-up, ready as soon as it listens"),
+      new Variable("XBOSH_WARMUP_SECONDS", "30", "the warm-up ends after this many seconds even if not all its sessions ran; 0: no warm-up"),
+      new Variable("XBOSH_WARMUP_CONCURRENCY", "8", "warm-up sessions at once"),
       new Variable("XBOSH_LOG_FORMAT", "text", "log format, read by logback.xml: text, or json (one object per line)"),
       new Variable("XBOSH_LOG_LEVEL", "INFO", "log level, read by logback.xml (TRACE logs every payload; never use it in production)"));
 
@@ -403,6 +446,9 @@ public record XboshConfig(
         r.get("XBOSH_HTTP_TLS_KEY", null, XboshConfig::readable),
         r.get("XBOSH_TRUST_FORWARDED_PROTO", false, XboshConfig::bool),
         r.get("XBOSH_TRUST_FORWARDED_FOR", false, XboshConfig::bool),
+        pollPath(env, r),
+        new Warmup(r.intIn("XBOSH_WARMUP_SESSIONS", 300, 0, 100_000), r.intIn("XBOSH_WARMUP_SECONDS", 30, 0, 3600),
+            r.intIn("XBOSH_WARMUP_CONCURRENCY", 8, 1, 256)),
         new AmqpConfig(r.get("XBOSH_UPSTREAM_HOSTS", Map.of(), AmqpConfig::parseHosts),
             r.get("XBOSH_AMQP_TRUST", null, XboshConfig::readable),
             r.intIn("XBOSH_AMQP_PREFETCH", AmqpConfig.NONE.prefetch(), 1, 1000),
@@ -432,6 +478,9 @@ public record XboshConfig(
     }
     if (c.wsPath() != null && c.wsPath().equals(c.httpPath())) {
       r.error("XBOSH_WS_PATH and XBOSH_HTTP_PATH must differ");
+    }
+    if (c.pollPath() != null && (c.pollPath().equals(c.httpPath()) || c.pollPath().equals(c.wsPath()))) {
+      r.error("XBOSH_POLL_PATH must differ from XBOSH_HTTP_PATH and XBOSH_WS_PATH");
     }
     r.check();
     return c;
@@ -523,6 +572,23 @@ public record XboshConfig(
     return r.get("XBOSH_WS_PATH", "/xmpp-websocket", s -> {
       if (!s.startsWith("/")) {
         throw new IllegalArgumentException("must start with / (or be empty or off)");
+      }
+      return s;
+    });
+  }
+
+  /** The HTTP Polling path (XEP-0025); off unless set: {@code on} is {@code /http-poll}. */
+  private static String pollPath(Map<String, String> env, Reader r) {
+    String raw = env.get("XBOSH_POLL_PATH");
+    if (raw == null || raw.isBlank() || raw.trim().equals("off")) {
+      return null;
+    }
+    return r.get("XBOSH_POLL_PATH", null, s -> {
+      if (s.equals("on")) {
+        return "/http-poll";
+      }
+      if (!s.matches("/[A-Za-z0-9._~/-]*")) {
+        throw new IllegalArgumentException("must be on, off, or a path starting with / (letters, digits, . _ ~ - /)");
       }
       return s;
     });

@@ -24,6 +24,7 @@ import io.xbosh.protocol.SessionParams;
 import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.session.Accepted;
 import io.xbosh.session.Forward;
+import io.xbosh.session.RequestFlags;
 import io.xbosh.session.SessionRecord;
 import io.xbosh.session.SessionStore;
 import io.xbosh.session.StreamRequest;
@@ -70,9 +71,9 @@ public final class BoshHandler implements Handler<RoutingContext> {
   /** Methods of the BOSH path: POST (XEP-0124 §5), GET (script syntax, XEP-0252), OPTIONS (CORS). */
   static final String METHODS = "GET, POST, OPTIONS";
 
-  private static final java.util.regex.Pattern KEY = java.util.regex.Pattern.compile("[A-Za-z0-9]{1,128}");
+  private static final java.util.regex.Pattern KEY = RequestFlags.KEY;
   /** XEP-0124 §16.4: stream names xbosh hands out are base64url; anything else names no stream of it. */
-  private static final java.util.regex.Pattern STREAM = java.util.regex.Pattern.compile("[A-Za-z0-9_-]{1,64}");
+  private static final java.util.regex.Pattern STREAM = RequestFlags.STREAM;
 
   /** How often a draining pod asks again whether a request's turn to be answered has come. */
   private static final long IN_ORDER_RETRY_MS = 200;
@@ -291,7 +292,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
     String givenKey;
     try {
-      givenKey = keyFlag(body, "newkey", "", TerminateCondition.BAD_REQUEST);
+      givenKey = key(body, "newkey", TerminateCondition.BAD_REQUEST);
     } catch (BoshException e) {
       pod.metrics().request("bad_request");
       fail(res, reply, e, params.content(), params.legacy());
@@ -306,7 +307,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       reply.write(res, 429, params.content(), terminateBody(TerminateCondition.POLICY_VIOLATION, ""));
       return;
     }
-    String newKey = givenKey.isEmpty() ? null : givenKey;
+    String newKey = givenKey;
     String sid = newSid();
     // XEP-0124 §16.2: the first stream's name announces support for multiple streams
     String stream = settings.streams() ? newStreamName() : null;
@@ -459,12 +460,12 @@ public final class BoshHandler implements Handler<RoutingContext> {
     boolean opening = settings.streams() && body.attr("to") != null && !body.isRestart() && !body.isTerminate()
         && body.payloads().isEmpty() && fragment.isBlank();
     boolean script = !fragment.isBlank() && !body.isRestart();
-    String flags;
+    RequestFlags flags;
     String payload;
     try {
-      flags = (body.isRestart() ? "r" : "") + (body.isTerminate() ? "t" : "") + (opening ? "o" : "") + (script ? "f" : "") + pauseFlag(body)
-          + keyFlag(body, "key", ";K=", TerminateCondition.ITEM_NOT_FOUND) + keyFlag(body, "newkey", ";N=", TerminateCondition.ITEM_NOT_FOUND)
-          + ackFlag(body) + streamFlag(body, opening) + (encrypted ? "" : ";U");
+      flags = new RequestFlags(body.isRestart(), body.isTerminate(), pause(body), opening, script, key(body, "key", TerminateCondition.ITEM_NOT_FOUND),
+          key(body, "newkey", TerminateCondition.ITEM_NOT_FOUND),
+          ack(body), stream(body, opening), !encrypted);
       // XEP-0206 §5: a restart request's payloads are ignored
       payload = opening ? streamRequest(body, address) : body.isRestart() ? "" : script ? fragment : String.join("", body.payloads());
     } catch (BoshException e) {
@@ -492,36 +493,36 @@ public final class BoshHandler implements Handler<RoutingContext> {
   }
 
   /**
-   * XEP-0124 §15: a {@code key} or {@code newkey} attribute as the store's flag part. Keys are the
-   * hex digests clients compute; anything else cannot be part of a valid sequence.
+   * XEP-0124 §15: a {@code key} or {@code newkey} attribute, or null. Keys are the hex digests
+   * clients compute; anything else cannot be part of a valid sequence.
    */
-  private static String keyFlag(BoshBody body, String name, String marker, TerminateCondition invalid) {
+  private static String key(BoshBody body, String name, TerminateCondition invalid) {
     String v = body.attr(name);
     if (v == null) {
-      return "";
+      return null;
     }
     if (!KEY.matcher(v).matches()) {
       throw new BoshException(invalid, "malformed " + name);
     }
-    return marker + v;
+    return v;
   }
 
   /**
-   * XEP-0124 §16.4: the stream a request is for, as the store's flag part; for a request opening a
-   * stream, the new stream's name. Ignored while multiple streams are off (§16.3).
+   * XEP-0124 §16.4: the stream a request is for, or null; for a request opening a stream, the new
+   * stream's name. Ignored while multiple streams are off (§16.3).
    */
-  private String streamFlag(BoshBody body, boolean opening) {
+  private String stream(BoshBody body, boolean opening) {
     if (opening) {
-      return Forward.STREAM + newStreamName();
+      return newStreamName();
     }
     String stream = body.attr("stream");
     if (stream == null || !settings.streams()) {
-      return "";
+      return null;
     }
     if (!STREAM.matcher(stream).matches()) {
       throw new BoshException(TerminateCondition.ITEM_NOT_FOUND, "no such stream");
     }
-    return Forward.STREAM + stream;
+    return stream;
   }
 
   /**
@@ -546,10 +547,10 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
   }
 
-  /** XEP-0124 §9.2: the highest rid whose response the client has, all lower ones too. */
-  private static String ackFlag(BoshBody body) {
+  /** XEP-0124 §9.2: the highest rid whose response the client has, all lower ones too; null for none. */
+  private static Long ack(BoshBody body) {
     String ack = body.attr("ack");
-    return ack == null ? "" : ";A=" + BoshValues.parseUnsigned("ack", ack, BoshBody.MAX_RID);
+    return ack == null ? null : BoshValues.parseUnsigned("ack", ack, BoshBody.MAX_RID);
   }
 
   /**
@@ -557,16 +558,16 @@ public final class BoshHandler implements Handler<RoutingContext> {
    * when pausing is off (no {@code maxpause} was advertised); above {@code maxpause} it ends the
    * session with policy-violation.
    */
-  private String pauseFlag(BoshBody body) {
+  private long pause(BoshBody body) {
     String pause = body.attr("pause");
     if (pause == null || settings.maxPause() == 0) {
-      return "";
+      return 0;
     }
     long seconds = BoshValues.parseUnsigned("pause", pause, Long.MAX_VALUE);
     if (seconds > settings.maxPause()) {
       throw new BoshException(TerminateCondition.POLICY_VIOLATION, "pause above maxpause");
     }
-    return seconds == 0 ? "" : "p" + seconds;
+    return seconds;
   }
 
   private void applyAccepted(String sid, long rid, Accepted acc, HeldRequest held) {

@@ -66,6 +66,7 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   private long sweepTimer = -1;
   private volatile boolean sweeping;
   private volatile boolean draining;
+  private volatile boolean warmingUp;
 
   public Pod(Vertx vertx, String id, SessionStore store, PodBus bus, XboshMetrics metrics, int maxSessions, int maxHeld) {
     this.vertx = vertx;
@@ -76,6 +77,10 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     metrics.bindPod(links::size, held::size);
     this.maxSessions = maxSessions;
     this.maxHeld = maxHeld;
+    store.forwardsTaken(sid -> {
+      SessionLinks l = links.get(sid);
+      return l == null ? 0 : l.forwardsTaken();
+    });
   }
 
   public String id() {
@@ -104,9 +109,21 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     bus.serving();
   }
 
-  /** Ready for new sessions: not draining, and the store's pod channel is working. */
+  /** Ready for new sessions: warmed up, not draining, and the store's pod channel is working. */
   public boolean ready() {
-    return !draining && bus.healthy();
+    return !draining && !warmingUp && bus.healthy();
+  }
+
+  /**
+   * While on, {@code /ready} answers 503: the pod serves whoever reaches it, but its request path
+   * is still being compiled (see {@code io.xbosh.warmup.Warmup}), so the deployment sends it no one.
+   */
+  public void warmingUp(boolean on) {
+    warmingUp = on;
+  }
+
+  public boolean warmingUp() {
+    return warmingUp;
   }
 
   public boolean draining() {
@@ -400,6 +417,11 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
         .onSuccess(forwards -> {
           noteForwards(sid, forwards);
           session.forward(forwards);
+          if (attempt > 0) {
+            // a failed take may have run and lost only its reply: what it took is kept by number
+            // (drain.lua) and taken again from there; what was applied is ignored by number
+            session.recover();
+          }
         })
         .onFailure(e -> {
           if (attempt >= DRAIN_RETRIES) {
@@ -478,8 +500,8 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   // ---- SessionLinks.Owner
 
   @Override
-  public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
-    return store.deliver(sid, stream, stanzas).onSuccess(d -> {
+  public Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas) {
+    return store.deliver(sid, stream, token, stanzas).onSuccess(d -> {
       if (d.status() == Delivery.Status.OK) {
         metrics.stanzasOut(stanzas.size());
       }

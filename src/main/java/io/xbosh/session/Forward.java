@@ -26,45 +26,4 @@ public record Forward(long seq, String payload, boolean restart, boolean termina
   public Forward(long seq, String payload, boolean restart, boolean terminate, boolean open, String stream) {
     this(seq, payload, restart, terminate, open, stream, false);
   }
-
-  /** Wire form of the flags in the store. */
-  public String flags() {
-    return (restart ? "r" : "") + (terminate ? "t" : "") + (open ? "o" : "") + (fragment ? "f" : "")
-        + (stream == null ? "" : STREAM + stream);
-  }
-
-  /** The flag part naming a stream. */
-  public static final String STREAM = ";S=";
-
-  public static Forward of(long seq, String flags, String payload) {
-    String base = base(flags);
-    return new Forward(seq, payload, base.indexOf('r') >= 0, base.indexOf('t') >= 0, base.indexOf('o') >= 0, part(flags, STREAM),
-        base.indexOf('f') >= 0);
-  }
-
-  /** Whether a processed request with these flags and payload gives the link anything to do. */
-  public static boolean carries(String flags, String payload) {
-    String base = base(flags);
-    return !payload.isEmpty() || base.indexOf('r') >= 0 || base.indexOf('t') >= 0;
-  }
-
-  /**
-   * The flags without their parts. Request flags: {@code r} restart, {@code t} terminate,
-   * {@code p<n>} pause, {@code o} open a stream, {@code f} script-syntax content, then {@code ;K=<key>}, {@code ;N=<newkey>},
-   * {@code ;A=<ack>} and {@code ;S=<stream>} parts.
-   */
-  public static String base(String flags) {
-    int semi = flags.indexOf(';');
-    return semi < 0 ? flags : flags.substring(0, semi);
-  }
-
-  /** The value of one {@code ;X=} part of the flags, or null. */
-  public static String part(String flags, String marker) {
-    int i = flags.indexOf(marker);
-    if (i < 0) {
-      return null;
-    }
-    int end = flags.indexOf(';', i + 1);
-    return flags.substring(i + marker.length(), end < 0 ? flags.length() : end);
-  }
 }

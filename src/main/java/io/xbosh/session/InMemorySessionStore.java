@@ -26,6 +26,8 @@ import java.util.function.LongSupplier;
 public final class InMemorySessionStore implements SessionStore {
 
   private final Map<String, State> sessions = new ConcurrentHashMap<>();
+  /** how far the links took each session's forwards, see {@link SessionStore#forwardsTaken} */
+  private volatile java.util.function.ToLongFunction<String> forwardsTaken = sid -> 0;
   private final int maxOut;
   private final int maxOutBytes;
   private final int maxResponseBytes;
@@ -73,12 +75,18 @@ public final class InMemorySessionStore implements SessionStore {
   private record Held(long rid, String holder) {
   }
 
+  /** The latest applied delivery token of one sender, and the requests that batch answered. */
+  private record Token(String link, long seq, List<Held> answered) {
+  }
+
+  private static final java.util.regex.Pattern TOKEN = java.util.regex.Pattern.compile("([^\\s=]+):(\\d+)");
+
   private static final class Parked {
     String holder;
-    final String flags;
+    final RequestFlags flags;
     final String payload;
 
-    Parked(String holder, String flags, String payload) {
+    Parked(String holder, RequestFlags flags, String payload) {
       this.holder = holder;
       this.flags = flags;
       this.payload = payload;
@@ -126,6 +134,8 @@ public final class InMemorySessionStore implements SessionStore {
     final java.util.TreeMap<Long, Forward> kept = new java.util.TreeMap<>();
     /** the highest rid whose response the client has (sessions with acks) */
     long acked;
+    /** per sender that delivered lately, least recent first: its latest token and the answers it gave (dt in deliver.lua) */
+    final List<Token> tokens = new ArrayList<>();
     /** after the end: responses the client never acknowledged, oldest first, as (stream, body) */
     final List<String[]> unacked = new ArrayList<>();
   }
@@ -201,9 +211,19 @@ public final class InMemorySessionStore implements SessionStore {
         m.put("ak", Long.toString(s.acked));
       }
       m.put("ob", Long.toString(s.outBytes));
-      s.responses.forEach((rid, body) -> m.put("r:" + rid, body));
-      s.parked.forEach((rid, p) -> m.put("a:" + rid, p.holder + "|" + p.flags + "|" + p.payload));
-      s.kept.forEach((seq, f) -> m.put("w:" + seq, f.flags() + "|" + f.payload()));
+      if (!s.tokens.isEmpty()) {
+        List<String> words = new ArrayList<>();
+        for (Token t : s.tokens) {
+          words.add(t.link() + ":" + t.seq());
+          t.answered().forEach(h -> words.add(h.rid() + "=" + h.holder()));
+        }
+        m.put("dt", String.join(" ", words));
+      }
+      // stored without the <body/> start, as prelude.lua's packed() does
+      s.responses.forEach((rid, body) -> m.put("r:" + rid,
+          body.startsWith(BodyWriter.OPEN) ? "\0" + body.substring(BodyWriter.OPEN.length()) : body));
+      s.parked.forEach((rid, p) -> m.put("a:" + rid, RequestFlagsCodec.parkedEntry(p.holder, p.flags, p.payload)));
+      s.kept.forEach((seq, f) -> m.put("w:" + seq, RequestFlagsCodec.keptEntry(f)));
       return m;
     }
   }
@@ -253,6 +273,11 @@ public final class InMemorySessionStore implements SessionStore {
     return sessions.size();
   }
 
+  @Override
+  public void forwardsTaken(java.util.function.ToLongFunction<String> taken) {
+    this.forwardsTaken = taken;
+  }
+
   private State live(String sid) {
     State s = sessions.get(sid);
     return s != null && s.expiresAt <= clockMillis.getAsLong() ? null : s;
@@ -300,7 +325,7 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   @Override
-  public Future<Accepted> accept(String sid, long rid, String holder, String flags, String payload) {
+  public Future<Accepted> accept(String sid, long rid, String holder, RequestFlags flags, String payload) {
     State s = live(sid);
     if (s == null) {
       return Future.failedFuture(itemNotFound());
@@ -314,12 +339,15 @@ public final class InMemorySessionStore implements SessionStore {
     }
   }
 
-  private Accepted accept(String sid, State s, long rid, String holder, String flags, String payload) {
+  private Accepted accept(String sid, State s, long rid, String holder, RequestFlags flags, String payload) {
+    if (rid == NEXT_RID) {
+      rid = s.hi + 1; // as accept.lua: a poll (XEP-0025) is the session's next request
+    }
     if (s.tombstone != null) {
       return new Accepted(Accepted.Outcome.ENDED, null, false, null, 0, s.tombstone, List.of(), List.of());
     }
     // XEP-0124 §19.1, as accept.lua checks it
-    if (s.encrypted && flags.contains(";U")) {
+    if (s.encrypted && flags.unencrypted()) {
       return Accepted.DROPPED;
     }
     String cached = s.responses.get(rid);
@@ -349,17 +377,16 @@ public final class InMemorySessionStore implements SessionStore {
       }
       throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
     }
-    String base = Forward.base(flags);
     // XEP-0124 §11: a pause or terminate request may be one beyond `requests`
-    int window = s.requests + (base.indexOf('p') >= 0 || base.indexOf('t') >= 0 ? 1 : 0);
+    int window = s.requests + (flags.widensWindow() ? 1 : 0);
     // parked requests answered before their turn are not outstanding (answered_ahead in prelude.lua)
     int ahead = (int) s.parked.values().stream().filter(p -> "-".equals(p.holder)).count();
     if (rid > s.hi + window + ahead) {
       throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
     }
     // XEP-0124 §16.4: a named stream must be open, or have just closed
-    String named = s.firstStream.isEmpty() ? null : Forward.part(flags, Forward.STREAM);
-    if (named != null && base.indexOf('o') < 0 && !s.streams.contains(named) && !s.closedStreams.contains(named)) {
+    String named = s.firstStream.isEmpty() ? null : flags.stream();
+    if (named != null && !flags.open() && !s.streams.contains(named) && !s.closedStreams.contains(named)) {
       throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
     }
     Parked resent = rid > s.hi + 1 ? s.parked.get(rid) : null;
@@ -381,7 +408,7 @@ public final class InMemorySessionStore implements SessionStore {
       return accepted(s, Accepted.Outcome.PARKED, null, List.of(), List.of());
     }
     // XEP-0124 §11, §12, as accept.lua checks them
-    boolean empty = payload.isEmpty() && base.isEmpty();
+    boolean empty = flags.emptyWith(payload);
     if (empty && s.parked.isEmpty() && s.polling > 0 && now - s.lastArrival < s.polling * 1000L) {
       boolean pollingSession = s.hold == 0 || s.wait == 0;
       if (pollingSession ? s.lastEmpty : s.held.size() + 1 == s.requests) {
@@ -394,9 +421,9 @@ public final class InMemorySessionStore implements SessionStore {
     }
     // XEP-0124 §9.2: report the first missing response, as accept.lua does
     String report = null;
-    String ackPart = s.ack ? Forward.part(flags, ";A=") : null;
+    Long ackPart = s.ack ? flags.ack() : null;
     if (ackPart != null) {
-      long clientAck = Long.parseLong(ackPart);
+      long clientAck = ackPart;
       Long last = s.cachedRids.peekLast();
       Long sent = s.sentAt.get(clientAck + 1);
       if (last != null && clientAck < last && sent != null && now - sent >= REPORT_GRACE_MS) {
@@ -405,7 +432,7 @@ public final class InMemorySessionStore implements SessionStore {
     }
     if (s.ack) {
       // XEP-0124 §9.1, as accept.lua: a request without ack says every earlier response arrived
-      s.acked = Math.max(s.acked, ackPart != null ? Long.parseLong(ackPart) : rid - 1);
+      s.acked = Math.max(s.acked, ackPart != null ? ackPart : rid - 1);
     }
     s.lastArrival = now;
     s.lastEmpty = empty;
@@ -414,7 +441,7 @@ public final class InMemorySessionStore implements SessionStore {
     boolean ending = forward(s, forwards, now_, rid, flags, payload);
     s.held.add(new Held(rid, holder));
     s.hi = rid;
-    long pause = pauseOf(flags);
+    long pause = flags.pause();
     Map<Long, Parked> taken = new HashMap<>();
     while (!ending) {
       Parked p = s.parked.remove(s.hi + 1);
@@ -432,14 +459,19 @@ public final class InMemorySessionStore implements SessionStore {
       if (!"-".equals(p.holder)) {
         s.held.add(new Held(s.hi, p.holder));
       }
-      pause = pauseOf(p.flags);
+      pause = p.flags.pause();
     }
     if (ackPart != null) {
       // only now that nothing can refuse the request, as accept.lua does it
-      long clientAck = Long.parseLong(ackPart);
+      long clientAck = ackPart;
       while (s.cachedRids.size() > 1 && s.cachedRids.peekFirst() <= clientAck) {
         uncache(s, s.cachedRids.removeFirst());
       }
+    }
+    // what the owner already took cannot be missing there (as accept.lua does it)
+    long takenByOwner = forwardsTaken.applyAsLong(sid);
+    if (takenByOwner > 0 && Math.min(takenByOwner, s.forwarded) >= Math.max(1, takenByOwner - KEPT_FORWARDS + 1)) {
+      s.kept.subMap(Math.max(1, takenByOwner - KEPT_FORWARDS + 1), true, Math.min(takenByOwner, s.forwarded), true).clear();
     }
     for (Forward f : forwards) {
       s.kept.put(f.seq(), f);
@@ -525,10 +557,9 @@ public final class InMemorySessionStore implements SessionStore {
    *
    * @return whether the request ends the session
    */
-  private boolean forward(State s, List<Forward> forwards, Map<Long, String> now, long rid, String flags, String payload) {
-    String base = Forward.base(flags);
-    String stream = s.firstStream.isEmpty() ? null : Forward.part(flags, Forward.STREAM);
-    if (base.indexOf('o') >= 0) {
+  private boolean forward(State s, List<Forward> forwards, Map<Long, String> now, long rid, RequestFlags flags, String payload) {
+    String stream = s.firstStream.isEmpty() ? null : flags.stream();
+    if (flags.open()) {
       if (stream == null || s.streams.contains(stream) || s.closedStreams.contains(stream)) {
         return false; // no stream name to give: a plain poll
       }
@@ -542,7 +573,7 @@ public final class InMemorySessionStore implements SessionStore {
       forwards.add(new Forward(++s.forwarded, payload, false, false, true, stream));
       return false;
     }
-    boolean ends = base.indexOf('t') >= 0;
+    boolean ends = flags.terminate();
     if (ends && stream != null && !(s.streams.contains(stream) && s.streams.size() == 1)) {
       // one stream closes; the session goes on with the others
       if (s.streams.contains(stream)) {
@@ -551,9 +582,8 @@ public final class InMemorySessionStore implements SessionStore {
       now.put(rid, " type=\"terminate\" stream=\"" + stream + "\"");
       ends = false;
     }
-    if (Forward.carries(flags, payload)) {
-      forwards.add(new Forward(++s.forwarded, payload, base.indexOf('r') >= 0, base.indexOf('t') >= 0, false, stream,
-          base.indexOf('f') >= 0));
+    if (flags.carries(payload)) {
+      forwards.add(new Forward(++s.forwarded, payload, flags.restart(), flags.terminate(), false, stream, flags.fragment()));
     }
     return ends;
   }
@@ -567,9 +597,9 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   /** XEP-0124 §15, as accept.lua checks it. */
-  private static boolean keyOk(State s, String flags) {
-    String k = Forward.part(flags, ";K=");
-    String n = Forward.part(flags, ";N=");
+  private static boolean keyOk(State s, RequestFlags flags) {
+    String k = flags.key();
+    String n = flags.newKey();
     if (!s.key.isEmpty()) {
       if (k == null || !sha1Hex(k).equals(s.key.toLowerCase(java.util.Locale.ROOT))) {
         return false;
@@ -590,14 +620,8 @@ public final class InMemorySessionStore implements SessionStore {
     }
   }
 
-  private static long pauseOf(String flags) {
-    flags = Forward.base(flags);
-    int p = flags.indexOf('p');
-    return p < 0 ? 0 : Long.parseLong(flags.substring(p + 1).replaceAll("\\D.*", ""));
-  }
-
   @Override
-  public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
+  public Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas) {
     State s = live(sid);
     if (s == null) {
       return Future.succeededFuture(Delivery.GONE);
@@ -605,6 +629,28 @@ public final class InMemorySessionStore implements SessionStore {
     synchronized (s) {
       if (s.tombstone != null) {
         return Future.succeededFuture(Delivery.GONE);
+      }
+      // as deliver.lua: a token seen before applies nothing and gives its answers again, unpublished
+      java.util.regex.Matcher tm = token == null ? null : TOKEN.matcher(token);
+      String link = tm != null && tm.matches() ? tm.group(1) : null;
+      long seq = link == null ? 0 : Long.parseLong(tm.group(2));
+      if (link != null) {
+        for (Iterator<Token> it = s.tokens.iterator(); it.hasNext(); ) {
+          Token t = it.next();
+          if (t.link().equals(link)) {
+            if (t.seq() >= seq) {
+              List<Answer> again = new ArrayList<>();
+              for (Held h : t.seq() == seq ? t.answered() : List.<Held>of()) {
+                String body = s.responses.get(h.rid());
+                if (body != null) {
+                  again.add(new Answer(h.rid(), h.holder(), body));
+                }
+              }
+              return Future.succeededFuture(new Delivery(Delivery.Status.OK, again));
+            }
+            break;
+          }
+        }
       }
       String tag = stream == null ? s.firstStream : stream;
       long bytes = 0;
@@ -624,6 +670,13 @@ public final class InMemorySessionStore implements SessionStore {
       s.outBytes += bytes;
       List<Answer> answers = new ArrayList<>();
       flush(s, answers);
+      if (link != null) {
+        s.tokens.removeIf(t -> t.link().equals(link));
+        s.tokens.add(new Token(link, seq, answers.stream().map(a -> new Held(a.rid(), a.holder())).toList()));
+        while (s.tokens.size() > 2 * maxStreams) {
+          s.tokens.remove(0);
+        }
+      }
       if (!answers.isEmpty()) {
         save(s);
       }

@@ -11,7 +11,6 @@ import io.vertx.redis.client.Request;
 import io.vertx.redis.client.Response;
 import io.xbosh.protocol.BodyWriter;
 import io.xbosh.protocol.BoshException;
-import io.xbosh.protocol.SessionParams;
 import io.xbosh.protocol.TerminateCondition;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -44,6 +43,8 @@ public final class RedisSessionStore implements SessionStore {
   private final io.micrometer.core.instrument.Counter poolBusy;
   private final LuaScript create;
   private final LuaScript accept;
+  /** how far the owner's links took each session's forwards, see {@link SessionStore#forwardsTaken} */
+  private volatile java.util.function.ToLongFunction<String> forwardsTaken = sid -> 0;
   private final LuaScript deliver;
   private final LuaScript release;
   private final LuaScript terminate;
@@ -144,18 +145,20 @@ public final class RedisSessionStore implements SessionStore {
 
   @Override
   public Future<Void> create(SessionRecord r) {
-    SessionParams p = r.params();
-    return eval(create, r.sid(), List.of(Long.toString(r.rid()), Integer.toString(p.hold()), Integer.toString(p.requests()),
-        Integer.toString(p.waitSeconds()), Integer.toString(p.inactivity()), p.ack() ? "1" : "0", p.content(),
-        p.legacy() ? "1" : "0", r.owner(), r.response(), r.newKey() == null ? "" : r.newKey(), Integer.toString(p.polling()),
-        r.stream() == null ? "" : r.stream(), r.encrypted() ? "1" : "0"))
+    return eval(create, r.sid(), SessionField.createArguments(r))
         .compose(res -> res.toInteger() == 1 ? Future.succeededFuture()
             : Future.failedFuture(new IllegalStateException("sid collision")));
   }
 
   @Override
-  public Future<Accepted> accept(String sid, long rid, String holder, String flags, String payload) {
-    return eval(accept, sid, List.of(Long.toString(rid), holder, flags, payload)).map(RedisSessionStore::toAccepted);
+  public void forwardsTaken(java.util.function.ToLongFunction<String> taken) {
+    this.forwardsTaken = taken;
+  }
+
+  @Override
+  public Future<Accepted> accept(String sid, long rid, String holder, RequestFlags flags, String payload) {
+    return eval(accept, sid, List.of(Long.toString(rid), holder, RequestFlagsCodec.encode(flags), payload,
+        Long.toString(forwardsTaken.applyAsLong(sid)))).map(RedisSessionStore::toAccepted);
   }
 
   private static Accepted toAccepted(Response res) {
@@ -198,7 +201,7 @@ public final class RedisSessionStore implements SessionStore {
   private static List<Forward> forwards(Response res, int i, int n) {
     List<Forward> forwards = new ArrayList<>(n);
     for (int k = 0; k < n; k++, i += 3) {
-      forwards.add(Forward.of(res.get(i).toLong(), res.get(i + 1).toString(), res.get(i + 2).toString()));
+      forwards.add(RequestFlagsCodec.forward(res.get(i).toLong(), res.get(i + 1).toString(), res.get(i + 2).toString()));
     }
     return forwards;
   }
@@ -223,9 +226,10 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   @Override
-  public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
-    List<String> args = new ArrayList<>(stanzas.size() + 1);
+  public Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas) {
+    List<String> args = new ArrayList<>(stanzas.size() + 2);
     args.add(stream == null ? "" : stream);
+    args.add(token == null ? "" : token);
     args.addAll(stanzas);
     return eval(deliver, sid, args).map(res -> switch (res.get(0).toString()) {
       case "full" -> Delivery.FULL;

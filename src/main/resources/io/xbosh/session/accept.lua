@@ -1,8 +1,9 @@
--- ARGV: rid, holder, flags, payload. Flags: r restart, t terminate, p<n> pause, o open a stream,
--- f raw script-syntax content (passed on as it is: the owner reassembles it, XEP-0252),
--- then ';K=<key>', ';N=<newkey>', ';A=<ack>', ';S=<stream>' parts, and ';U' when the request came
--- unencrypted. An 'o' request's payload is
--- '<attributes of its answer>\n<to>\n<xml:lang>\n<route>\n<from>' and ';S=' names the new stream.
+-- ARGV: rid, holder, flags (RequestFlagsCodec, read by parse_flags), payload, taken (the highest
+-- forward number the calling pod's link has taken in order, 0 when it does not know). A rid of -1
+-- is the session's next one, whatever that is (HTTP Polling, XEP-0025: polls carry no rid). A
+-- script-syntax ('fragment') payload is passed on as it is: the owner reassembles it (XEP-0252). An
+-- 'open' request's payload is '<attributes of its answer>\n<to>\n<xml:lang>\n<route>\n<from>' and
+-- its stream names the new stream.
 -- Returns {kind, content, legacy, owner, wait, ...}:
 --   'ok': nforwards, (rid, flags, payload)*, nanswers, (rid, holder, body)*
 --   'parked' | 'resent' body | 'takeover' oldholder | 'ended' body | 'gone' | 'err' condition legacy | 'drop'
@@ -13,15 +14,21 @@ end
 if ctx.term then
   return { 'ended', ctx.term }
 end
-local rid, holder, flags, payload = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+local rid, holder, raw_flags, payload = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+local rid_arg = ARGV[1]
+if rid == -1 then
+  rid = ctx.hi + 1
+  rid_arg = fmt(rid)
+end
+local flags = parse_flags(raw_flags)
 
 -- XEP-0124 §19.1: a session begun over HTTPS takes no plain request, and does not end over one
-if ctx.tls == '1' and string.find(flags, ';U', 1, true) then
+if ctx.tls == '1' and flags.plain then
   return { 'drop' }
 end
 
 -- XEP-0124 §14.3: a resent rid gets its buffered response
-local cached = redis.call('HGET', S, 'r:' .. ARGV[1])
+local cached = unpacked(redis.call('HGET', S, 'r:' .. rid_arg))
 if cached then
   return { 'resent', ctx.ct, ctx.leg, ctx.own, ctx.wait, cached }
 end
@@ -44,20 +51,19 @@ if rid <= ctx.hi then
   end
   return { 'err', 'item-not-found', ctx.leg }
 end
-local base = string.match(flags, '^[^;]*')
 -- XEP-0124 §11: a pause or terminate request may be one beyond `requests`
-local window = ctx.req + (string.find(base, '[pt]') and 1 or 0)
+local window = ctx.req + ((flags.pause > 0 or flags.terminate) and 1 or 0)
 local ahead = answered_ahead(ctx)
 -- XEP-0124 §14.2: above the window
 if rid > ctx.hi + window + ahead then
   return { 'err', 'item-not-found', ctx.leg }
 end
 -- XEP-0124 §16.4: a named stream must be open, or have just closed
-local named = ctx.sf ~= '' and string.match(flags, ';S=([%w_-]+)')
-if named and not string.find(base, 'o', 1, true) and not has(ctx.st, named) and not has(ctx.sc, named) then
+local named = ctx.sf ~= '' and flags.stream
+if named and not flags.open and not has(ctx.st, named) and not has(ctx.sc, named) then
   return { 'err', 'item-not-found', ctx.leg }
 end
-local key = 'a:' .. ARGV[1]
+local key = 'a:' .. rid_arg
 local parked = rid > ctx.hi + 1 and redis.call('HGET', S, key)
 if parked then
   local old, rest = string.match(parked, '^([^|]*)|(.*)$')
@@ -71,7 +77,7 @@ if #ctx.held + ctx.np - ahead + 1 > window then
   return { 'err', 'policy-violation', ctx.leg }
 end
 if rid > ctx.hi + 1 then
-  redis.call('HSET', S, key, holder .. '|' .. flags .. '|' .. payload)
+  redis.call('HSET', S, key, holder .. '|' .. raw_flags .. '|' .. payload)
   ctx.np = ctx.np + 1
   ctx.lt = now()
   save(ctx)
@@ -82,7 +88,7 @@ end
 -- (hold or wait 0) may not poll again that soon after an answer without payloads; any other
 -- session may not add an empty request that fills `requests` while the others wait. Both look
 -- at the newest request only: one that fills a gap below parked requests is not the newest.
-local empty = payload == '' and base == ''
+local empty = payload == '' and not (flags.restart or flags.terminate or flags.open or flags.fragment) and flags.pause == 0
 if empty and ctx.np == 0 and ctx.pol > 0 and now() - ctx.lt < ctx.pol * 1000 then
   if ctx.hold == 0 or ctx.wait == 0 then
     if ctx.le == '1' then
@@ -94,10 +100,10 @@ if empty and ctx.np == 0 and ctx.pol > 0 and now() - ctx.lt < ctx.pol * 1000 the
 end
 
 -- XEP-0124 §15: once keys are in use, each request's key must hash (SHA-1, hex) to the previous
--- one; a key together with a newkey starts a new sequence. Flags carry them as ';K=…' and ';N=…'.
+-- one; a key together with a newkey starts a new sequence.
 local function key_ok(f)
-  local k = string.match(f, ';K=(%w+)')
-  local n = string.match(f, ';N=(%w+)')
+  local k = f.key
+  local n = f.newkey
   if ctx.k ~= '' then
     if not k or redis.sha1hex(k) ~= string.lower(ctx.k) then
       return false
@@ -112,11 +118,11 @@ if not key_ok(flags) then
   return { 'err', 'item-not-found', ctx.leg }
 end
 
--- XEP-0124 §9.2: the client acknowledges responses (';A=<rid>' in the flags). When its ack is
+-- XEP-0124 §9.2: the client acknowledges responses (the flags' ack). When its ack is
 -- below the last response sent, and the next one has been on its way for a while, this request
 -- is answered at once with report (the first missing rid) and time (ms since it was sent).
 local report
-local client_ack = ctx.ack == '1' and tonumber(string.match(flags, ';A=(%d+)') or '')
+local client_ack = ctx.ack == '1' and flags.ack
 if client_ack then
   local last = ctx.rc[#ctx.rc]
   if last and client_ack < last[1] then
@@ -141,9 +147,8 @@ ctx.le = empty and '1' or '0'
 local fw, now_answers = {}, {}
 -- returns whether the request ends the session
 local function forward(rid, f, p)
-  local base = string.match(f, '^[^;]*')
-  local s = ctx.sf ~= '' and string.match(f, ';S=([%w_-]+)') or nil
-  if string.find(base, 'o', 1, true) then
+  local s = ctx.sf ~= '' and f.stream or nil
+  if f.open then
     if not s or has(ctx.st, s) or has(ctx.sc, s) then
       return false -- no stream name to give: a plain poll
     end
@@ -155,10 +160,10 @@ local function forward(rid, f, p)
     ctx.streams_changed = true
     now_answers[rid] = ' stream="' .. s .. '"' .. string.match(p, '^[^\n]*')
     ctx.fs = ctx.fs + 1
-    fw[#fw + 1] = { ctx.fs, 'o;S=' .. s, p }
+    fw[#fw + 1] = { ctx.fs, flags_text({ open = true, pause = 0, stream = s }), p }
     return false
   end
-  local ends = string.find(base, 't', 1, true) ~= nil
+  local ends = f.terminate
   if ends and s and not (has(ctx.st, s) and #ctx.st == 1) then
     -- one stream closes; the session goes on with the others
     if has(ctx.st, s) then
@@ -167,16 +172,16 @@ local function forward(rid, f, p)
     now_answers[rid] = ' type="terminate" stream="' .. s .. '"'
     ends = false
   end
-  if p ~= '' or string.find(base, '[rt]') then
+  if p ~= '' or f.restart or f.terminate then
     ctx.fs = ctx.fs + 1
-    fw[#fw + 1] = { ctx.fs, base .. (s and ';S=' .. s or ''), p }
+    fw[#fw + 1] = { ctx.fs, flags_text({ restart = f.restart, terminate = f.terminate, fragment = f.fragment, pause = f.pause, stream = s }), p }
   end
   return ends
 end
 local ending = forward(rid, flags, payload)
 ctx.held[#ctx.held + 1] = { rid, holder }
 ctx.hi = rid
-local pause = tonumber(string.match(base, 'p(%d+)') or '0')
+local pause = flags.pause
 local taken = {}
 while not ending do
   local key = 'a:' .. fmt(ctx.hi + 1)
@@ -187,7 +192,7 @@ while not ending do
   redis.call('HDEL', S, key)
   taken[#taken + 1] = { key, parked }
   ctx.np = ctx.np - 1
-  local h, f, p = string.match(parked, '^([^|]*)|([^|]*)|(.*)$')
+  local h, f, p = parked_entry(parked)
   if not key_ok(f) then
     -- the session ends over it, as if this request had never come: every parked request is back,
     -- so ending the session answers each of them at once
@@ -201,7 +206,7 @@ while not ending do
   if h ~= '-' then
     ctx.held[#ctx.held + 1] = { ctx.hi, h }
   end
-  pause = tonumber(string.match(string.match(f, '^[^;]*'), 'p(%d+)') or '0')
+  pause = f.pause
 end
 
 -- only now that nothing can refuse the request: a refused one leaves every field as it was
@@ -219,7 +224,18 @@ if ctx.own ~= ME then
   end
   fw = {}
 else
-  -- durable until the owner has surely written them: a lost reply is recovered from here
+  -- durable until the owner has surely taken them: a lost reply is recovered from here; what the
+  -- owner's link already took it can no longer miss, so an idle session keeps no copies
+  local taken = tonumber(ARGV[5] or '0') or 0
+  if taken > 0 then
+    local gone = {}
+    for seq = math.max(1, taken - KEPT_FORWARDS + 1), math.min(taken, ctx.fs) do
+      gone[#gone + 1] = 'w:' .. fmt(seq)
+    end
+    if #gone > 0 then
+      redis.call('HDEL', S, unpack(gone))
+    end
+  end
   for _, f in ipairs(fw) do
     redis.call('HSET', S, 'w:' .. fmt(f[1]), f[2] .. '|' .. f[3])
     redis.call('HDEL', S, 'w:' .. fmt(f[1] - KEPT_FORWARDS))

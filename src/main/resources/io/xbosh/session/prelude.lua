@@ -15,10 +15,10 @@
 -- tls ('1' when the session began over
 -- HTTPS: its requests must all be encrypted), ab (rids of held requests whose client closed the
 -- connection, absent when none: a resend waits again), ak (the highest rid the client said it has
--- the response of, sessions with acks only), r:<rid> (buffered response),
--- w:<seq> ('flags|payload', the last KEPT_FORWARDS forwards returned to the owner in an accept reply),
--- a:<rid> ('holder|flags|payload' parked request; flags: r restart, t terminate, p<n> pause,
--- o open a stream), term (tombstone: the final body of an ended session; no other field is then present).
+-- the response of, sessions with acks only), dt (the latest delivery token of each link that
+-- delivered lately and the answers its batch gave, see deliver.lua), r:<rid> (buffered response),
+-- w:<seq> ('flags|payload', the last KEPT_FORWARDS forwards returned to the owner in an accept or drain reply),
+-- a:<rid> ('holder|flags|payload' parked request, flags as parse_flags reads them), term (tombstone: the final body of an ended session; no other field is then present).
 --
 -- Outbound list items: a stanza of the first stream as it is; '\1<stream>\1<stanza>' a stanza of
 -- another stream; '\2<stream>\2<attributes>\2<children>' the end of one stream (XEP-0124 §16.6);
@@ -38,7 +38,7 @@ local MAX_CLOSED = 8
 -- around client payloads accepted but never written to the server, in a terminate body
 local UNDELIVERED_OPEN = '<undelivered xmlns="__UNDELIVERED_NS__">'
 local UNDELIVERED_CLOSE = '</undelivered>'
--- owner-local forwards kept (w:<seq>) for an owner that lost the accept reply carrying them
+-- forwards kept (w:<seq>) for an owner that lost the accept or drain reply carrying them
 local KEPT_FORWARDS = __KEPT_FORWARDS__
 
 local S, O, I = KEYS[1], KEYS[2], KEYS[3]
@@ -58,11 +58,53 @@ local function fmt(n)
   return string.format('%.0f', n)
 end
 
+-- A buffered response (r:<rid>) is stored without the <body/> start that every response begins
+-- with ('\0' stands for it): an empty answer is then a few bytes, and a session hash whose values
+-- all stay under Redis' hash-max-listpack-value (64 by default) can be a listpack (see compact)
+local function packed(body)
+  if string.sub(body, 1, #OPEN) == OPEN then
+    return '\0' .. string.sub(body, #OPEN + 1)
+  end
+  return body
+end
+
+local function unpacked(v)
+  if v and string.byte(v, 1) == 0 then
+    return OPEN .. string.sub(v, 2)
+  end
+  return v
+end
+
 local function close_body(open, payload)
   if payload == '' then
     return open .. '/>'
   end
   return open .. '>' .. payload .. '</body>'
+end
+
+-- Request flags, as RequestFlagsCodec writes them (the only place the scripts read them):
+-- letters r restart, t terminate, o open a stream, f script-syntax content (XEP-0252), then
+-- p<n> a pause, then ';K=<key>', ';N=<newkey>', ';A=<ack>', ';S=<stream>' and ';U' (came
+-- unencrypted), each only when present. Never holds '|'.
+local function parse_flags(text)
+  local base = string.match(text, '^[^;]*')
+  return { restart = string.find(base, 'r', 1, true) ~= nil, terminate = string.find(base, 't', 1, true) ~= nil,
+    open = string.find(base, 'o', 1, true) ~= nil, fragment = string.find(base, 'f', 1, true) ~= nil,
+    pause = tonumber(string.match(base, 'p(%d+)') or '0'), key = string.match(text, ';K=(%w+)'),
+    newkey = string.match(text, ';N=(%w+)'), ack = tonumber(string.match(text, ';A=(%d+)') or ''),
+    stream = string.match(text, ';S=([%w_-]+)'), plain = string.find(text, ';U', 1, true) ~= nil }
+end
+
+-- The flags of a forward (what the owner reads of them: RequestFlagsCodec.forward), in that form
+local function flags_text(f)
+  return (f.restart and 'r' or '') .. (f.terminate and 't' or '') .. (f.open and 'o' or '') .. (f.fragment and 'f' or '')
+    .. (f.pause > 0 and 'p' .. fmt(f.pause) or '') .. (f.stream and ';S=' .. f.stream or '')
+end
+
+-- A parked request (a:<rid>): holder ('-' once answered), flags, payload
+local function parked_entry(v)
+  local h, f, p = string.match(v, '^([^|]*)|([^|]*)|(.*)$')
+  return h, parse_flags(f), p
 end
 
 -- Redis' clock, one reading per script
@@ -85,35 +127,43 @@ local function render(ctx, rid, payload, extra)
   return close_body(open .. (extra or ''), payload)
 end
 
+-- The session hash's fields the scripts read, by name: one HMGET per script
+local FIELDS = { 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs', 'k',
+  'pol', 'lt', 'le', 'sf', 'st', 'sc', 'tls', 'ab', 'ak', 'ob' }
+
 local function load()
-  local f = redis.call('HMGET', S, 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs', 'k',
-    'pol', 'lt', 'le', 'sf', 'st', 'sc', 'tls', 'ab', 'ak', 'ob')
-  if f[13] then
-    return { term = f[13] }
+  local values = redis.call('HMGET', S, unpack(FIELDS))
+  local f = {}
+  for i, name in ipairs(FIELDS) do
+    f[name] = values[i]
   end
-  if not f[1] then
+  if f.term then
+    return { term = f.term }
+  end
+  if not f.hi then
     return nil
   end
-  local ctx = { hi = tonumber(f[1]), hold = tonumber(f[2]), req = tonumber(f[3]), wait = tonumber(f[4]),
-    inact = tonumber(f[5]), ack = f[6], ct = f[7], leg = f[8], own = f[9], np = tonumber(f[12]), pz = tonumber(f[14] or '0'), fs = tonumber(f[15] or '0'), k = f[16] or '',
-    pol = tonumber(f[17] or '0'), ak = tonumber(f[25] or '0'), ob = tonumber(f[26] or '0'), ob0 = tonumber(f[26] or '0'), lt = tonumber(f[18] or '0'), le = f[19] or '0', sf = f[20] or '', tls = f[23],
+  local ctx = { hi = tonumber(f.hi), hold = tonumber(f.hold), req = tonumber(f.req), wait = tonumber(f.wait),
+    inact = tonumber(f.inact), ack = f.ack, ct = f.ct, leg = f.leg, own = f.own, np = tonumber(f.np), pz = tonumber(f.pz or '0'),
+    fs = tonumber(f.fs or '0'), k = f.k or '', pol = tonumber(f.pol or '0'), ak = tonumber(f.ak or '0'), ob = tonumber(f.ob or '0'),
+    ob0 = tonumber(f.ob or '0'), lt = tonumber(f.lt or '0'), le = f.le or '0', sf = f.sf or '', tls = f.tls,
     st = {}, sc = {}, held = {}, rc = {}, ab = {}, answers = {} }
-  for r in string.gmatch(f[24] or '', '%d+') do
+  for r in string.gmatch(f.ab or '', '%d+') do
     ctx.ab[#ctx.ab + 1] = tonumber(r)
   end
-  for s in string.gmatch(f[21] or '', '%S+') do
+  for s in string.gmatch(f.st or '', '%S+') do
     ctx.st[#ctx.st + 1] = s
   end
   if #ctx.st == 0 and ctx.sf ~= '' then
     ctx.st[1] = ctx.sf
   end
-  for s in string.gmatch(f[22] or '', '%S+') do
+  for s in string.gmatch(f.sc or '', '%S+') do
     ctx.sc[#ctx.sc + 1] = s
   end
-  for r, h in string.gmatch(f[10], '(%d+)=(%S+)') do
+  for r, h in string.gmatch(f.held, '(%d+)=(%S+)') do
     ctx.held[#ctx.held + 1] = { tonumber(r), h }
   end
-  for r, ms in string.gmatch(f[11], '(%d+):?(%d*)') do
+  for r, ms in string.gmatch(f.rc, '(%d+):?(%d*)') do
     ctx.rc[#ctx.rc + 1] = { tonumber(r), tonumber(ms) or 0 }
   end
   return ctx
@@ -140,6 +190,28 @@ local function save_bytes(ctx)
     end
     ctx.ob0 = ctx.ob
   end
+end
+
+-- Redis turns a hash into a hashtable once one value passes hash-max-listpack-value (64 bytes by
+-- default) and never back; a listpack takes a fraction of the memory. So a session that rests
+-- (nothing waits for its client) and whose values are all small again (its login's features and
+-- roster answers were dropped from the cache) is written anew, as a listpack. The TTL is set after.
+local LISTPACK_VALUE, LISTPACK_ENTRIES = 64, 128
+local function compact(ctx)
+  if ctx.ob > 0 or ctx.np > 0 or redis.call('OBJECT', 'ENCODING', S) ~= 'hashtable' then
+    return
+  end
+  local all = redis.call('HGETALL', S)
+  if #all > 2 * LISTPACK_ENTRIES then
+    return
+  end
+  for i = 1, #all do
+    if #all[i] > LISTPACK_VALUE then
+      return
+    end
+  end
+  redis.call('DEL', S)
+  redis.call('HSET', S, unpack(all))
 end
 
 local function save(ctx)
@@ -175,6 +247,7 @@ local function save(ctx)
     redis.call('HSET', S, 'ak', fmt(ctx.ak))
   end
   save_bytes(ctx)
+  compact(ctx)
   local ms = ttl_ms(ctx)
   redis.call('PEXPIRE', S, ms)
   redis.call('PEXPIRE', O, ms + TOMBSTONE_MS)
@@ -260,7 +333,7 @@ end
 -- wait + RESEND_MARGIN_MS stays, since its client may still resend its rid; never more than
 -- 2 x `requests` + 1 (SessionStore.cachedResponsesAtMost)
 local function cache(ctx, rid, body)
-  redis.call('HSET', S, 'r:' .. fmt(rid), body)
+  redis.call('HSET', S, 'r:' .. fmt(rid), packed(body))
   ctx.rc[#ctx.rc + 1] = { rid, now() }
   local keep = ctx.ack == '1' and 2 * ctx.req or ctx.req
   local young = now() - (ctx.wait * 1000 + RESEND_MARGIN_MS)
@@ -387,7 +460,7 @@ local function entomb(ctx, body)
     -- carried goes before the waiting stanzas, for the owner to bounce
     for i = #ctx.rc, 1, -1 do
       if ctx.rc[i][1] > ctx.ak then
-        local b = redis.call('HGET', S, 'r:' .. fmt(ctx.rc[i][1]))
+        local b = unpacked(redis.call('HGET', S, 'r:' .. fmt(ctx.rc[i][1])))
         if b and string.sub(b, -7) == '</body>' then
           local stream = string.match(string.match(b, '^<body[^>]*'), ' stream="([^"]*)"')
           redis.call('LPUSH', O, '\3' .. ((stream == nil or stream == ctx.sf) and '' or stream) .. '\3' .. b)

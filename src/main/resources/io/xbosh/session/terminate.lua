@@ -37,7 +37,8 @@ if #pending > 0 then
   local lost = {}
   for _, item in ipairs(pending) do
     local f, p = string.match(item, '^%d+|([^|]*)|(.*)$')
-    if p and p ~= '' and not string.find(string.match(f, '^[^;]*'), '[of]') then
+    local flags = p and parse_flags(f)
+    if p and p ~= '' and not (flags.open or flags.fragment) then
       lost[#lost + 1] = p
     end
   end

@@ -149,6 +149,9 @@ class PodLivenessIT {
     env.put("XBOSH_DRAIN_SECONDS", "1");
     env.put("XBOSH_HEARTBEAT_MS", Integer.toString(HEARTBEAT_MS));
     env.put("XBOSH_POD_DEAD_MS", Integer.toString(DEAD_MS));
+    // the three shared sessions sit unpolled while a test runs, which on a loaded machine (a
+    // pod under libfaketime starts slowly) can pass the default 60 s of inactivity
+    env.put("XBOSH_INACTIVITY", "600");
     return env;
   }
 

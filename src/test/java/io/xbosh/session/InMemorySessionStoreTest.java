@@ -1,8 +1,10 @@
 package io.xbosh.session;
 
+/** The store contract against the in-process store, on a {@link TestClock}. */
 class InMemorySessionStoreTest extends SessionStoreContract {
 
-  private final InMemorySessionStore store = new InMemorySessionStore(maxOut(), 60);
+  private final TestClock clock = new TestClock(System.currentTimeMillis());
+  private final InMemorySessionStore store = new InMemorySessionStore(maxOut(), 60, SessionStore.DEFAULT_MAX_STREAMS, clock::millis);
 
   @Override
   SessionStore store() {
@@ -11,6 +13,11 @@ class InMemorySessionStoreTest extends SessionStoreContract {
 
   @Override
   SessionStore store(int maxOut, int maxOutBytes, int maxResponseBytes) {
-    return new InMemorySessionStore(maxOut, maxOutBytes, maxResponseBytes, 60, SessionStore.DEFAULT_MAX_STREAMS, System::currentTimeMillis);
+    return new InMemorySessionStore(maxOut, maxOutBytes, maxResponseBytes, 60, SessionStore.DEFAULT_MAX_STREAMS, clock::millis);
+  }
+
+  @Override
+  void advance(long ms) throws Exception {
+    clock.advance(ms);
   }
 }

@@ -19,20 +19,25 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** The store contract against a real redis-server started on a free port. */
+/**
+ * The store contract against a real redis-server started on a free port, the scripts on a
+ * {@link TestClock} (SecureRedisIT runs the contract on Redis' own clock).
+ */
 class RedisSessionStoreIT extends SessionStoreContract {
 
   private static RedisProcess redisServer;
   private static Vertx vertx;
   private static Redis redis;
   private static RedisSessionStore store;
+  private static TestClock clock;
 
   @BeforeAll
   static void startRedis() throws Exception {
     redisServer = RedisProcess.start();
     vertx = Vertx.vertx();
     redis = Redis.createClient(vertx, redisServer.url());
-    store = new RedisSessionStore(redis, false, "pod-a", 50, 60);
+    clock = new TestClock(redis, System.currentTimeMillis());
+    store = clocked("pod-a");
   }
 
   @AfterAll
@@ -56,14 +61,51 @@ class RedisSessionStoreIT extends SessionStoreContract {
   @Override
   SessionStore store(int maxOut, int maxOutBytes, int maxResponseBytes) {
     return new RedisSessionStore(redis, false, "pod-a", maxOut, maxOutBytes, maxResponseBytes, 60, SessionStore.DEFAULT_MAX_STREAMS,
-        new io.micrometer.core.instrument.simple.SimpleMeterRegistry());
+        new io.micrometer.core.instrument.simple.SimpleMeterRegistry(), TestClock.scriptEdits());
+  }
+
+  @Override
+  void advance(long ms) throws Exception {
+    clock.advance(ms);
+  }
+
+  /** A pod's store on the test's clock. */
+  private static RedisSessionStore clocked(String pod) {
+    return new RedisSessionStore(redis, false, pod, 50, SessionStore.DEFAULT_MAX_QUEUED_BYTES, SessionStore.DEFAULT_MAX_RESPONSE_BYTES, 60,
+        SessionStore.DEFAULT_MAX_STREAMS, new io.micrometer.core.instrument.simple.SimpleMeterRegistry(), TestClock.scriptEdits());
+  }
+
+  @Test
+  void aRestingSessionWhoseValuesAreSmallAgainIsAListpack() throws Exception {
+    String sid = newSession(1, false);
+    String key = RedisSessionStore.sessionKey(sid);
+    String big = "<message xmlns=\"jabber:client\"><body>" + "x".repeat(200) + "</body></message>";
+    get(store.accept(sid, 101, "pod-a#1", RequestFlags.NONE, big)); // a payload larger than hash-max-listpack-value, kept for the owner
+    assertThat(encoding(key)).isEqualTo("hashtable");
+    long ttl = get(redis.send(Request.cmd(Command.PTTL).arg(key))).toLong();
+    store.forwardsTaken(s -> s.equals(sid) ? 1 : 0); // the owner's link took it
+    try {
+      get(store.accept(sid, 102, "pod-a#2", RequestFlags.NONE, ""));
+    } finally {
+      store.forwardsTaken(s -> 0);
+    }
+    // empty answers are stored as a few bytes (without the <body/> start): nothing large is left
+    assertThat(encoding(key)).isEqualTo("listpack");
+    assertThat(get(redis.send(Request.cmd(Command.PTTL).arg(key))).toLong()).as("the TTL survives")
+        .isGreaterThan(ttl - 10_000);
+    assertThat(get(store.accept(sid, 101, "pod-a#3", RequestFlags.NONE, big)).immediate()).as("a resend still gets its answer, whole")
+        .isEqualTo(io.xbosh.protocol.BodyWriter.OPEN + "/>");
+  }
+
+  private static String encoding(String key) throws Exception {
+    return get(redis.send(Request.cmd(Command.OBJECT).arg("ENCODING").arg(key))).toString();
   }
 
   @Test
   void scriptsReloadAfterScriptFlush() throws Exception {
     String sid = newSession(1, false);
     get(redis.send(Request.cmd(Command.SCRIPT).arg("FLUSH")));
-    assertThat(get(store.accept(sid, 101, "p#1", "", "")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+    assertThat(get(store.accept(sid, 101, "p#1", RequestFlags.NONE, "")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
   }
 
   /** Every field and value of the session hash, and the inbound list, as text. */
@@ -88,16 +130,16 @@ class RedisSessionStoreIT extends SessionStoreContract {
   void scriptRefusedForMemoryChangesNothingAndTheSessionGoesOnAfter() throws Exception {
     String sid = newSession(1, false);
     // rid 102 parks; 101 would take it out of the parked field before its first growing write
-    get(store.accept(sid, 102, "pod-a#2", "", "<two/>"));
+    get(store.accept(sid, 102, "pod-a#2", RequestFlags.NONE, "<two/>"));
     get(store.deliver(sid, List.of(MSG)));
     String before = snapshot(sid);
     try (AutoCloseable oom = outOfMemory()) {
-      assertThatThrownBy(() -> get(store.accept(sid, 101, "pod-a#1", "", "<one/>"))).hasMessageContaining("OOM");
+      assertThatThrownBy(() -> get(store.accept(sid, 101, "pod-a#1", RequestFlags.NONE, "<one/>"))).hasMessageContaining("OOM");
       assertThatThrownBy(() -> get(store.deliver(sid, List.of(MSG2)))).hasMessageContaining("OOM");
       assertThatThrownBy(() -> get(store.release(sid, 102, "pod-a#2"))).hasMessageContaining("OOM");
       assertThat(snapshot(sid)).isEqualTo(before);
     }
-    Accepted a = get(store.accept(sid, 101, "pod-a#1", "", "<one/>"));
+    Accepted a = get(store.accept(sid, 101, "pod-a#1", RequestFlags.NONE, "<one/>"));
     assertThat(a.forwards()).containsExactly(new Forward(1, "<one/>", false, false), new Forward(2, "<two/>", false, false));
     assertThat(a.answers()).containsExactly(new Answer(101, "pod-a#1", OPEN + ">" + MSG + "</body>"));
   }
@@ -123,12 +165,13 @@ class RedisSessionStoreIT extends SessionStoreContract {
   @Test
   void oneRoundTripPerOperation() throws Exception {
     String sid = newSession(1, false);
-    get(store.accept(sid, 101, "p#1", "", "")); // warm the script cache
+    get(store.accept(sid, 101, "p#1", RequestFlags.NONE, "")); // warm the script cache
     get(redis.send(Request.cmd(Command.CONFIG).arg("RESETSTAT")));
-    get(store.accept(sid, 102, "p#2", "", "<presence/>"));
-    get(store.deliver(sid, List.of(MSG, MSG2)));
+    get(store.accept(sid, 102, "p#2", RequestFlags.NONE, "<presence/>"));
+    get(store.deliver(sid, null, "l1:1", List.of(MSG, MSG2)));
+    get(store.deliver(sid, null, "l1:1", List.of(MSG, MSG2))); // a retry after a lost reply too
     String stats = get(redis.send(Request.cmd(Command.INFO).arg("commandstats"))).toString();
-    assertThat(stats).contains("cmdstat_evalsha:calls=2,");
+    assertThat(stats).contains("cmdstat_evalsha:calls=3,");
   }
 
   /** Collects what is published on a channel, on a connection of its own. */
@@ -147,28 +190,67 @@ class RedisSessionStoreIT extends SessionStoreContract {
   @Test
   void c01_payloadAcceptedByAnotherPodWaitsForTheOwnerInOrder() throws Exception {
     String sid = newSession(1, false); // owned by pod-a
-    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    RedisSessionStore podB = clocked("pod-b");
     List<String> toA = listen("xb:pod:pod-a");
     // rid 102 arrives first (parked), then 101 releases both: handed over, not returned to pod-b
-    assertThat(get(podB.accept(sid, 102, "pod-b#2", "", "<two/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
-    Accepted a = get(podB.accept(sid, 101, "pod-b#1", "", "<one/>"));
+    assertThat(get(podB.accept(sid, 102, "pod-b#2", RequestFlags.NONE, "<two/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    Accepted a = get(podB.accept(sid, 101, "pod-b#1", RequestFlags.NONE, "<one/>"));
     assertThat(a.forwards()).isEmpty();
     await().atMost(Duration.ofSeconds(5)).until(() -> toA.contains("f\n" + sid));
     assertThat(get(store.drain(sid))).containsExactly(new Forward(1, "<one/>", false, false), new Forward(2, "<two/>", false, false));
     assertThat(get(store.drain(sid))).isEmpty();
     // the owner's own requests still come straight back
     // an empty poll accepted elsewhere hands nothing over
-    get(podB.accept(sid, 103, "pod-b#3", "", ""));
+    get(podB.accept(sid, 103, "pod-b#3", RequestFlags.NONE, ""));
     assertThat(get(store.drain(sid))).isEmpty();
-    assertThat(get(store.accept(sid, 104, "pod-a#4", "", "<three/>")).forwards()).containsExactly(new Forward(3, "<three/>", false, false));
+    assertThat(get(store.accept(sid, 104, "pod-a#4", RequestFlags.NONE, "<three/>")).forwards()).containsExactly(new Forward(3, "<three/>", false, false));
+  }
+
+  @Test
+  void c01_payloadsTheOwnerTookInADrainWhoseReplyWasLostAreGivenAgainByNumber() throws Exception {
+    String sid = newSession(1, false); // owned by pod-a
+    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    get(podB.accept(sid, 101, "pod-b#1", RequestFlags.NONE, "<one/>"));
+    get(podB.accept(sid, 102, "pod-b#2", RequestFlags.NONE, "<two/>"));
+    // the owner's drain ran, its reply was lost: the inbound list is empty now
+    get(store.drain(sid));
+    assertThat(get(store.drain(sid))).isEmpty();
+    assertThat(get(store.forwardsFrom(sid, 1))).containsExactly(new Forward(1, "<one/>", false, false), new Forward(2, "<two/>", false, false));
+    // the latest KEPT_FORWARDS numbers only, whichever way they reached the owner
+    long rid = 102;
+    for (int i = 0; i < 2 * SessionStore.KEPT_FORWARDS; i++) {
+      RedisSessionStore via = i % 3 == 0 ? store : podB;
+      get(via.accept(sid, ++rid, (via == store ? "pod-a#" : "pod-b#") + rid, RequestFlags.NONE, "<p" + rid + "/>"));
+      if (i % 4 == 0) {
+        get(store.drain(sid));
+      }
+    }
+    get(store.drain(sid));
+    long fs = 2 + 2 * SessionStore.KEPT_FORWARDS;
+    assertThat(get(store.forwardsFrom(sid, 1))).extracting(Forward::seq)
+        .containsExactlyElementsOf(java.util.stream.LongStream.rangeClosed(fs - SessionStore.KEPT_FORWARDS + 1, fs).boxed().toList());
+    assertThat(fieldNames(sid).stream().filter(k -> k.startsWith("w:")).count()).isEqualTo(SessionStore.KEPT_FORWARDS);
+    // an ended session keeps only its tombstone: a late take adds nothing to it
+    get(podB.accept(sid, ++rid, "pod-b#" + rid, RequestFlags.NONE, "<late/>"));
+    get(store.terminate(sid, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), ""));
+    get(store.drain(sid));
+    assertThat(fieldNames(sid)).containsExactly("term");
+  }
+
+  private static List<String> fieldNames(String sid) throws Exception {
+    List<String> names = new java.util.ArrayList<>();
+    for (io.vertx.redis.client.Response k : get(redis.send(Request.cmd(Command.HKEYS).arg(RedisSessionStore.sessionKey(sid))))) {
+      names.add(k.toString());
+    }
+    return names;
   }
 
   @Test
   void c02_answerForARequestHeldByAnotherPodIsPublishedToIt() throws Exception {
     String sid = newSession(1, false);
-    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    RedisSessionStore podB = clocked("pod-b");
     List<String> toB = listen("xb:pod:pod-b");
-    get(podB.accept(sid, 101, "pod-b#7", "", ""));
+    get(podB.accept(sid, 101, "pod-b#7", RequestFlags.NONE, ""));
     // the owner reads a stanza from the server: the held request on pod-b gets it
     SessionStore.Delivery d = get(store.deliver(sid, List.of(MSG)));
     String body = OPEN + ">" + MSG + "</body>";
@@ -177,10 +259,31 @@ class RedisSessionStoreIT extends SessionStoreContract {
   }
 
   @Test
-  void c03_terminateAcceptedElsewhereStillReachesTheOwner() throws Exception {
+  void c02_aRetriedDeliveryGivesItsAnswersAgainButPublishesNothingAgain() throws Exception {
     String sid = newSession(1, false);
     RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
-    get(podB.accept(sid, 101, "pod-b#1", "t", "<presence type='unavailable'/>"));
+    List<String> toB = listen("xb:pod:pod-b");
+    get(podB.accept(sid, 101, "pod-b#7", RequestFlags.NONE, ""));
+    String body = OPEN + ">" + MSG + "</body>";
+    assertThat(get(store.deliver(sid, null, "l1:1", List.of(MSG))).answers()).containsExactly(new Answer(101, "pod-b#7", body));
+    // the reply was lost: the retry replies as the first time did, and the holder is not told twice
+    assertThat(get(store.deliver(sid, null, "l1:1", List.of(MSG))).answers()).containsExactly(new Answer(101, "pod-b#7", body));
+    get(podB.accept(sid, 102, "pod-b#8", RequestFlags.NONE, ""));
+    String next = OPEN + ">" + MSG2 + "</body>";
+    assertThat(get(store.deliver(sid, null, "l1:2", List.of(MSG2))).answers()).containsExactly(new Answer(102, "pod-b#8", next));
+    // published in order on one channel: once the next answer is here, a second one would be too
+    await().atMost(Duration.ofSeconds(5)).until(() -> toB.contains("a\npod-b#8\n" + next));
+    assertThat(toB).containsExactly("a\npod-b#7\n" + body, "a\npod-b#8\n" + next);
+    // the session hash holds the link's latest token and what it answered, one field
+    assertThat(get(redis.send(Request.cmd(Command.HGET).arg(RedisSessionStore.sessionKey(sid)).arg("dt"))).toString())
+        .isEqualTo("l1:2 102=pod-b#8");
+  }
+
+  @Test
+  void c03_terminateAcceptedElsewhereStillReachesTheOwner() throws Exception {
+    String sid = newSession(1, false);
+    RedisSessionStore podB = clocked("pod-b");
+    get(podB.accept(sid, 101, "pod-b#1", RequestFlags.NONE.withTerminate(), "<presence type='unavailable'/>"));
     assertThat(get(store.existing(List.of(sid)))).isEmpty();
     assertThat(get(store.drain(sid))).containsExactly(new Forward(1, "<presence type='unavailable'/>", false, true));
   }
@@ -188,10 +291,10 @@ class RedisSessionStoreIT extends SessionStoreContract {
   @Test
   void c04_payloadsAcceptedElsewhereThatTheOwnerNeverTookAreReportedInTheTerminateBody() throws Exception {
     String sid = newSession(1, false); // owned by pod-a, which dies before draining
-    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    RedisSessionStore podB = clocked("pod-b");
     String payload = "<message xmlns=\"jabber:client\" to=\"bob@example.org\" id=\"m1\"><body>lost</body></message>";
-    get(podB.accept(sid, 101, "pod-b#1", "", payload));
-    get(podB.accept(sid, 102, "pod-b#2", "r", "")); // a restart carries nothing to report
+    get(podB.accept(sid, 101, "pod-b#1", RequestFlags.NONE, payload));
+    get(podB.accept(sid, 102, "pod-b#2", RequestFlags.NONE.withRestart(), "")); // a restart carries nothing to report
     String open = BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED);
     SessionStore.Terminated t = get(podB.terminate(sid, open, ""));
     String report = "<undelivered xmlns=\"" + SessionStore.UNDELIVERED_NS + "\">" + payload + "</undelivered>";

@@ -35,7 +35,7 @@ import org.junit.jupiter.api.Test;
  *
  * <p>The clock: the scripts read {@code TIME}; here they read the test's clock from a hash instead,
  * and every {@code PEXPIRE} also notes the key's expiry on that clock (text replacements in the
- * scripts' source, see {@link #CLOCK_EDIT}); when the test advances its clock it deletes the keys
+ * scripts' source, see {@link TestClock}); when the test advances its clock it deletes the keys
  * whose noted expiry has passed, as Redis would on its own. Redis under libfaketime would have been
  * the more faithful clock, but Debian's redis-server (jemalloc) hangs at start-up under it
  * ("Unexpected recursive calls to clock_gettime()").
@@ -59,37 +59,10 @@ class SessionStoreDifferentialIT {
   /** The clock moves in steps of this much. */
   private static final long GRID_MS = 250;
   private static final long START_MS = 1_767_225_600_000L; // 2026-01-01T00:00:00Z
-  private static final String CLOCK_KEY = "xb-test-clock";
-  private static final String TTL_KEY = "xb-test-ttl";
-  /** Real TTLs are a backstop only, so long that they never run out during a run. */
-  private static final long REAL_TTL_EXTRA_MS = 3_600_000;
-  /**
-   * The scripts on the test's clock: {@code TIME} reads it from a hash (seconds and microseconds,
-   * as TIME gives them); every {@code PEXPIRE} also notes the key's expiry on that clock in another
-   * hash, and {@code PTTL} reads it from there. The test expires keys by that note.
-   */
-  static final Map<String, String> CLOCK_EDIT = clockEdit();
-
-  private static Map<String, String> clockEdit() {
-    Map<String, String> m = new java.util.LinkedHashMap<>();
-    m.put("redis.call('TIME')", "redis.call('HMGET', '" + CLOCK_KEY + "', 's', 'us')");
-    m.put("redis.call('PEXPIRE', ", "test_pexpire(");
-    m.put("redis.call('PTTL', S)", "test_pttl(S)");
-    m.put("local function render(", String.join("\n",
-        "local function test_pexpire(key, ms)",
-        "  local set = redis.call(\"PEXPIRE\", key, ms + " + REAL_TTL_EXTRA_MS + ")",
-        "  if set == 1 then redis.call('HSET', '" + TTL_KEY + "', key, fmt(now() + ms)) end",
-        "  return set",
-        "end",
-        "local function test_pttl(key)",
-        "  if redis.call('EXISTS', key) == 0 then return -2 end",
-        "  local at = redis.call('HGET', '" + TTL_KEY + "', key)",
-        "  if not at then return -1 end",
-        "  return tonumber(at) - now()",
-        "end",
-        "local function render("));
-    return m;
-  }
+  private static final String CLOCK_KEY = TestClock.CLOCK_KEY;
+  private static final String TTL_KEY = TestClock.TTL_KEY;
+  /** The scripts on the test's clock ({@link TestClock#scriptEdits()}); the test expires keys by the noted expiry. */
+  static final Map<String, String> CLOCK_EDIT = TestClock.scriptEdits();
 
   private static RedisProcess redisServer;
   private static Vertx vertx;
@@ -98,11 +71,10 @@ class SessionStoreDifferentialIT {
   @BeforeAll
   static void startRedis() throws Exception {
     // the clock edit must find what it replaces, or the scripts would run on Redis' own clock
-    for (String[] anchor : new String[][] {{"prelude.lua", "redis.call('TIME')"}, {"prelude.lua", "local function render("},
-        {"prelude.lua", "redis.call('PEXPIRE', "}, {"deliver.lua", "redis.call('PTTL', S)"}}) {
+    for (String[] anchor : TestClock.ANCHORS) {
       try (var in = RedisSessionStore.class.getResourceAsStream(anchor[0])) {
         if (!new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).contains(anchor[1])) {
-          fail(anchor[0] + " no longer contains " + anchor[1] + ": update CLOCK_EDIT");
+          fail(anchor[0] + " no longer contains " + anchor[1] + ": update TestClock.scriptEdits");
         }
       }
     }
@@ -137,7 +109,7 @@ class SessionStoreDifferentialIT {
     for (String edge : List.of("accept:PARKED", "accept:TAKEOVER", "accept:RESENT", "accept:ENDED", "accept:DROPPED",
         "accept:POLICY_VIOLATION", "accept:ITEM_NOT_FOUND", "deliver:FULL", "deliver:GONE", "release:NOT_ITS_TURN",
         "abandon:true", "body:report", "body:stream", "body:policy-violation", "body:ack", "terminate:ended",
-        "refuse:dropped", "endStream:not-ended", "fills-gap:PROCESSED", "fills-gap:ITEM_NOT_FOUND", "leftovers:some", "forwardsFrom:some")) {
+        "refuse:dropped", "endStream:not-ended", "redeliver:OK", "redeliver:answers", "fills-gap:PROCESSED", "fills-gap:ITEM_NOT_FOUND", "leftovers:some", "forwardsFrom:some")) {
       if (seeds.size() >= 20 && !seen.containsKey(edge)) {
         fail("the sequences never reached " + edge + ": " + seen);
       }
@@ -193,6 +165,8 @@ class SessionStoreDifferentialIT {
   /** One seed's sequence against fresh stores. */
   private static final class Run {
     final long seed;
+    /** whether a request is a poll (NEXT_RID, XEP-0025), drawn apart so the other draws stay as they were */
+    final Random polls;
     final int steps;
     final Random rnd;
     long now = START_MS;
@@ -207,6 +181,12 @@ class SessionStoreDifferentialIT {
     boolean ack;
     boolean encrypted;
     final List<long[]> sent = new ArrayList<>(); // rid, holder number
+    /** the session's links by stream ("null": the first), with the number of their latest batch */
+    final Map<String, String> linkOf = new java.util.HashMap<>();
+    final Map<String, Long> seqOf = new java.util.HashMap<>();
+    int links;
+    /** {stream, token, stanzas} of the latest deliver of the current session, null before one */
+    Object[] lastDelivery;
     int holders;
     /** keys of every sequence begun, in any order: the next request's key is the one hashing to the state's {@code k} */
     List<String> keys = new ArrayList<>();
@@ -214,6 +194,8 @@ class SessionStoreDifferentialIT {
 
     final Map<String, Integer> seen;
     final int maxOut;
+    /** how far the owner's link took each session's forwards, as both stores are told (forwardsTaken) */
+    final Map<String, Long> taken = new java.util.HashMap<>();
     final String bounds;
 
     Run(long seed, int steps, Map<String, Integer> seen) {
@@ -221,6 +203,7 @@ class SessionStoreDifferentialIT {
       this.seed = seed;
       this.steps = steps;
       this.rnd = new Random(seed);
+      this.polls = new Random(seed * 25 + 1);
       // every fourth seed runs with other bounds, some at their smallest
       Random bounds = new Random(~seed);
       boolean other = seed % 4 == 0;
@@ -234,6 +217,8 @@ class SessionStoreDifferentialIT {
       this.mem = new InMemorySessionStore(maxOut, maxOutBytes, maxBodyBytes, tombstone, maxStreams, () -> now);
       this.red = new RedisSessionStore(redis, false, POD, maxOut, maxOutBytes, maxBodyBytes, tombstone, maxStreams,
           new SimpleMeterRegistry(), CLOCK_EDIT);
+      mem.forwardsTaken(s -> taken.getOrDefault(s, 0L));
+      red.forwardsTaken(s -> taken.getOrDefault(s, 0L));
     }
 
     void run() throws Exception {
@@ -277,6 +262,9 @@ class SessionStoreDifferentialIT {
         newKey = chain(rnd.nextInt(1 << 20), 12);
       }
       sent.clear();
+      linkOf.clear();
+      seqOf.clear();
+      lastDelivery = null;
       SessionRecord r = new SessionRecord(sid, p, POD, nextRid, "<creation n='" + sessionNo + "'/>", newKey,
           streamsOn ? "s0" : null, encrypted);
       nextRid++;
@@ -349,7 +337,7 @@ class SessionStoreDifferentialIT {
         String of = sids.get(rnd.nextInt(sids.size()));
         long rid = 1000 + rnd.nextInt(1200);
         String h = holder(++holders);
-        compare("accept " + of + " " + rid + " " + h + " flags= payload=", s -> s.accept(of, rid, h, "", "").map(Run::show));
+        compare("accept " + of + " " + rid + " " + h + " flags= payload=", s -> s.accept(of, rid, h, RequestFlags.NONE, "").map(Run::show));
       } else {
         accept();
       }
@@ -387,22 +375,22 @@ class SessionStoreDifferentialIT {
       }
       nextRid = Math.max(nextRid, rid + 1);
       sent.add(new long[] {rid, h});
-      StringBuilder flags = new StringBuilder();
+      RequestFlags flags = RequestFlags.NONE;
       String payload = "";
       int f = rnd.nextInt(40);
       boolean open = false;
       if (f == 0) {
-        flags.append('r');
+        flags = flags.withRestart();
       } else if (f == 1) {
-        flags.append('t');
+        flags = flags.withTerminate();
       } else if (f < 4) {
-        flags.append('p').append(1 + rnd.nextInt(rnd.nextBoolean() ? 5 : 120));
+        flags = flags.withPause(1 + rnd.nextInt(rnd.nextBoolean() ? 5 : 120));
       } else if (f < 7) {
-        flags.append('o');
+        flags = flags.opening(null); // the stream's name comes below, if at all
         open = true;
         payload = new StreamRequest(" from=\"example.org\"", "example.org", "en", null, null).encode();
       } else if (f == 7) {
-        flags.append('f');
+        flags = flags.withFragment();
       }
       if (!open && rnd.nextInt(5) < 3) {
         payload = stanzas(1 + rnd.nextInt(2));
@@ -417,37 +405,48 @@ class SessionStoreDifferentialIT {
         }
         int pick = rnd.nextInt(12);
         if (pick < 9 && at >= 0) {
-          flags.append(";K=").append(keys.get(at));
+          flags = flags.withKey(keys.get(at));
         } else if (pick < 10 && at > 0) {
-          flags.append(";K=").append(keys.get(at - 1)); // a key used already
+          flags = flags.withKey(keys.get(at - 1)); // a key used already
         } else if (pick < 11) {
           if (at >= 0) {
-            flags.append(";K=").append(keys.get(at));
+            flags = flags.withKey(keys.get(at));
           }
-          flags.append(";N=").append(chain(rnd.nextInt(1 << 20), 12)); // a new sequence
+          flags = flags.withNewKey(chain(rnd.nextInt(1 << 20), 12)); // a new sequence
         } else if (!keys.isEmpty()) {
-          flags.append(";K=").append(keys.get(rnd.nextInt(keys.size())));
+          flags = flags.withKey(keys.get(rnd.nextInt(keys.size())));
         }
       }
       if (rnd.nextInt(10) < 4) {
-        flags.append(";A=").append(Math.max(0, nextRid - 1 - rnd.nextInt(4)));
+        flags = flags.withAck(Math.max(0, nextRid - 1 - rnd.nextInt(4)));
       }
       if (streamsOn && (open || rnd.nextInt(4) == 0) || !streamsOn && rnd.nextInt(30) == 0) {
-        flags.append(";S=").append(open ? "s" + (1 + rnd.nextInt(5)) : streamName(false));
+        flags = flags.withStream(open ? "s" + (1 + rnd.nextInt(5)) : streamName(false));
       }
       if (encrypted ? rnd.nextInt(8) == 0 : rnd.nextInt(20) == 0) {
-        flags.append(";U");
+        flags = flags.withUnencrypted(true);
       }
-      String fl = flags.toString();
+      RequestFlags fl = flags;
       String p = payload;
-      long r = rid;
-      boolean fillsGap = rid == hi + 1 && !st.getOrDefault("np", "0").equals("0");
+      // one request in twelve is a poll: the store numbers it, the rid drawn above is not sent
+      long r = polls.nextInt(12) == 0 ? SessionStore.NEXT_RID : rid;
+      boolean fillsGap = (rid == hi + 1 || r == SessionStore.NEXT_RID) && !st.getOrDefault("np", "0").equals("0");
       String before = redisDigest(sid);
-      String reply = compare("accept " + sid + " " + rid + " " + holder(h) + " flags=" + fl + " payload=" + p.replace("\n", "\\n"),
+      String reply = compare("accept " + sid + " " + r + " " + holder(h) + " flags=" + RequestFlagsCodec.encode(fl) + " payload=" + p.replace("\n", "\\n"),
           s -> s.accept(sid, r, holder(h), fl, p).map(Run::show));
       if (reply.startsWith("BoshException") && !redisDigest(sid).equals(before)) {
         // a refused request changes nothing (both stores agreeing on a change is no excuse)
         fail(failure("a refused request changed the state\n  before: " + before + "\n  after:  " + redisDigest(sid)));
+      }
+      if (rnd.nextInt(3) == 0) {
+        // the owner's link takes some of what it was given (never more than was numbered)
+        Response fs = get(redis.send(Request.cmd(Command.HGET).arg(RedisSessionStore.sessionKey(sid)).arg("fs")));
+        long numbered = fs == null ? 0 : fs.toLong();
+        long prev = taken.getOrDefault(sid, 0L);
+        if (numbered > prev) {
+          taken.put(sid, prev + 1 + rnd.nextInt((int) Math.min(numbered - prev, 8)));
+          log.add("taken " + sid + " " + taken.get(sid));
+        }
       }
       if (fillsGap) {
         // the request that releases parked successors, whose keys are checked then (issue item 10)
@@ -467,13 +466,43 @@ class SessionStoreDifferentialIT {
     }
 
     void deliver() throws Exception {
+      if (lastDelivery != null && rnd.nextInt(5) == 0) {
+        redeliver();
+        return;
+      }
       String stream = rnd.nextInt(3) == 0 ? streamName(true) : null;
       List<String> batch = new ArrayList<>();
       int n = 1 + rnd.nextInt(rnd.nextBoolean() ? 2 : maxOut + 1);
       for (int i = 0; i < n; i++) {
         batch.add(stanzas(1));
       }
-      compare("deliver " + sid + " " + stream + " " + batch, s -> s.deliver(sid, stream, batch).map(Run::show));
+      // each stream's link numbers its batches; now and then a stream gets a new link, or a batch no token
+      String key = String.valueOf(stream);
+      if (!linkOf.containsKey(key) || rnd.nextInt(10) == 0) {
+        linkOf.put(key, "l" + (++links));
+        seqOf.put(key, 0L);
+      }
+      long seq = seqOf.merge(key, 1L, Long::sum);
+      String token = rnd.nextInt(8) == 0 ? null : linkOf.get(key) + ":" + seq;
+      lastDelivery = new Object[] {stream, token, batch};
+      compare("deliver " + sid + " " + stream + " " + token + " " + batch, s -> s.deliver(sid, stream, token, batch).map(Run::show));
+    }
+
+    /** The latest batch again, as a link sends it after a lost reply; now and then with an older token of its link. */
+    @SuppressWarnings("unchecked")
+    void redeliver() throws Exception {
+      String stream = (String) lastDelivery[0];
+      String token = (String) lastDelivery[1];
+      List<String> batch = (List<String>) lastDelivery[2];
+      if (token != null && rnd.nextInt(6) == 0) {
+        long seq = Long.parseLong(token.substring(token.indexOf(':') + 1));
+        token = token.substring(0, token.indexOf(':') + 1) + Math.max(0, seq - 1);
+      }
+      String t = token;
+      String reply = compare("redeliver " + sid + " " + stream + " " + t + " " + batch, s -> s.deliver(sid, stream, t, batch).map(Run::show));
+      if (reply.contains("Answer[")) {
+        seen.merge("redeliver:answers", 1, Integer::sum);
+      }
     }
 
     long[] someSent() {
@@ -614,7 +643,7 @@ class SessionStoreDifferentialIT {
      * One text for a session's state. Normalised, because they are representation and not behaviour:
      * a field whose value is "" or "0" counts as absent (the scripts read an absent field as its
      * default and write some fields only once they differ from it); a kept forward's flags are
-     * compared as the owner reads them ({@link Forward#of}: a pause flag kept in {@code w:} is never
+     * compared as the owner reads them ({@link RequestFlagsCodec#forward}: a pause flag kept in {@code w:} is never
      * read).
      */
     static String digest(SortedMap<String, String> hash, List<String> out, List<String> in, long hashTtl, long outTtl) {
@@ -626,8 +655,7 @@ class SessionStoreDifferentialIT {
 
     static String normalForward(long seq, String v) {
       int bar = v.indexOf('|');
-      Forward f = Forward.of(seq, v.substring(0, bar), v.substring(bar + 1));
-      return f.flags() + "|" + f.payload();
+      return RequestFlagsCodec.keptEntry(RequestFlagsCodec.forward(seq, v.substring(0, bar), v.substring(bar + 1)));
     }
 
     static String visible(String item) {
