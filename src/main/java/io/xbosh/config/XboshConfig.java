@@ -81,7 +81,8 @@ public record XboshConfig(
     boolean trustForwardedProto,
     boolean trustForwardedFor,
     String pollPath,
-    Warmup warmup) {
+    Warmup warmup,
+    AmqpConfig amqp) {
 
   /**
    * Before {@code /ready}: BOSH sessions through a throwaway pod of this process (in-process store,
@@ -228,7 +229,12 @@ public record XboshConfig(
       new Variable("XBOSH_REDIS_TLS_KEY", "(unset)", "PEM private key of XBOSH_REDIS_TLS_CERT"),
       new Variable("XBOSH_REDIS_TLS_VERIFY_HOST", "true", "false: accept a Redis certificate that does not name the host in the URL (the chain is still checked)"),
       new Variable("XBOSH_UPSTREAM", "127.0.0.1:5222", "host:port of the XMPP server's c2s listener, for every domain not in XBOSH_UPSTREAM_HOSTS; srv: look up each domain's _xmpp-client._tcp SRV records, else domain:5222 (set XBOSH_DOMAINS with it)"),
-      new Variable("XBOSH_UPSTREAM_HOSTS", "(empty)", "per-domain servers: domain=host:port,domain2=host:port"),
+      new Variable("XBOSH_UPSTREAM_HOSTS", "(empty)", "per-domain servers: domain=host:port,domain2=host:port; domain=amqp://host:port/vhost (or amqps://) serves the domain from a RabbitMQ broker (README: Notifications from RabbitMQ)"),
+      new Variable("XBOSH_AMQP_TRUST", "(JVM trust store)", "PEM file of the certificate authorities trusted for amqps:// brokers' certificates"),
+      new Variable("XBOSH_AMQP_PREFETCH", "50", "unacknowledged broker deliveries one BOSH client's queue consumer holds at most"),
+      new Variable("XBOSH_AMQP_OFFLINE_SECONDS", "604800", "how long a client's durable queue outlives its last session (x-expires)"),
+      new Variable("XBOSH_AMQP_QUEUE_MAX", "10000", "messages a client's durable queue keeps at most; beyond, the oldest are dropped (x-max-length)"),
+      new Variable("XBOSH_AMQP_RECONNECT_SECONDS", "60", "how long a session with a durable queue tries to reach its broker again before it ends with remote-connection-failed"),
       new Variable("XBOSH_DOMAINS", "(empty: any)", "comma-separated domains clients may ask for in 'to'; others get host-unknown"),
       new Variable("XBOSH_ROUTE_ALLOW", "(empty: route ignored)", "comma-separated host:port (or host:*) a client's route='xmpp:host:port' may name; others get host-unknown"),
       new Variable("XBOSH_DNS_SERVER", "(system resolver)", "host:port of the DNS server for SRV lookups"),
@@ -442,7 +448,13 @@ public record XboshConfig(
         r.get("XBOSH_TRUST_FORWARDED_FOR", false, XboshConfig::bool),
         pollPath(env, r),
         new Warmup(r.intIn("XBOSH_WARMUP_SESSIONS", 300, 0, 100_000), r.intIn("XBOSH_WARMUP_SECONDS", 30, 0, 3600),
-            r.intIn("XBOSH_WARMUP_CONCURRENCY", 8, 1, 256)));
+            r.intIn("XBOSH_WARMUP_CONCURRENCY", 8, 1, 256)),
+        new AmqpConfig(r.get("XBOSH_UPSTREAM_HOSTS", Map.of(), AmqpConfig::parseHosts),
+            r.get("XBOSH_AMQP_TRUST", null, XboshConfig::readable),
+            r.intIn("XBOSH_AMQP_PREFETCH", AmqpConfig.NONE.prefetch(), 1, 1000),
+            r.intIn("XBOSH_AMQP_OFFLINE_SECONDS", AmqpConfig.NONE.offlineSeconds(), 1, 365 * 24 * 3600),
+            r.intIn("XBOSH_AMQP_QUEUE_MAX", AmqpConfig.NONE.queueMax(), 1, 10_000_000),
+            r.intIn("XBOSH_AMQP_RECONNECT_SECONDS", AmqpConfig.NONE.reconnectSeconds(), 0, 3600)));
     r.get("XBOSH_LOG_FORMAT", "text", s -> switch (s) {
       case "text", "json" -> s;
       default -> throw new IllegalArgumentException("must be text or json (lower case)");
@@ -657,6 +669,9 @@ public record XboshConfig(
       int eq = entry.indexOf('=');
       if (eq <= 0) {
         throw new IllegalArgumentException("expected domain=host:port, got '" + entry + "'");
+      }
+      if (AmqpConfig.isBroker(entry.substring(eq + 1))) {
+        continue; // a broker: AmqpConfig's
       }
       m.put(entry.substring(0, eq).trim().toLowerCase(), HostPort.parse(entry.substring(eq + 1).trim()));
     }

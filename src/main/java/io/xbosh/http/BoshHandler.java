@@ -29,9 +29,9 @@ import io.xbosh.session.SessionRecord;
 import io.xbosh.session.SessionStore;
 import io.xbosh.session.StreamRequest;
 import io.xbosh.upstream.Connector;
+import io.xbosh.upstream.Link;
 import io.xbosh.upstream.SessionLinks;
 import io.xbosh.upstream.StreamOpened;
-import io.xbosh.upstream.UpstreamLink;
 import java.security.SecureRandom;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -315,7 +315,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     XboshMetrics metrics = pod.metrics();
     Timer.Sample connecting = Timer.start(metrics.registry());
     // the server's per-address limits see the client, not the pod (XBOSH_UPSTREAM_PROXY_PROTOCOL)
-    connector.connect(pod.vertx().getOrCreateContext(), sid, null, params, address)
+    connector.openFirst(pod.vertx().getOrCreateContext(), sid, params, address)
         .onSuccess(opened -> connecting.stop(metrics.upstreamConnect()))
         .onFailure(e -> metrics.upstreamConnectFailed(e instanceof BoshException be ? be.condition().wireName() : "error"))
         .compose(connected -> {
@@ -363,7 +363,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
    * sends SASL success; one that has not within {@code preauthSeconds} ends with policy-violation
    * and its upstream link closes.
    */
-  private void preauthDeadline(String sid, UpstreamLink link, String address) {
+  private void preauthDeadline(String sid, Link link, String address) {
     boolean[] released = {false};
     Runnable release = () -> {
       if (!released[0]) {
@@ -385,7 +385,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }));
   }
 
-  private record Created(UpstreamLink link, String response) {
+  private record Created(Link link, String response) {
   }
 
   /** The store could not record a new session: never the client's fault, always worth a retry. */

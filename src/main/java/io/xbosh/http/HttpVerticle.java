@@ -17,6 +17,7 @@ import io.xbosh.pod.Pod;
 import io.xbosh.polling.PollHandler;
 import io.xbosh.protocol.BodyParser;
 import io.xbosh.protocol.Negotiator;
+import io.xbosh.amqp.AmqpOpener;
 import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.UpstreamResolver;
 import io.xbosh.upstream.UpstreamSecurity;
@@ -69,6 +70,10 @@ public final class HttpVerticle extends VerticleBase {
     Connector connector = new Connector(vertx, resolver, netClient, new Connector.Settings(config.maxStanzaBytes(), config.maxQueuedStanzas(),
         config.maxReadAheadBytes(), config.connectTimeoutMs(), UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust()),
         config.upstreamProxyProtocol()), limits.connectGate());
+    if (!config.amqp().hosts().isEmpty()) {
+      // README "Notifications from RabbitMQ": domains served from a broker
+      connector = connector.with(new AmqpOpener(vertx, config.amqp(), config.maxStanzaBytes(), config.maxQueuedStanzas(), config.connectTimeoutMs()));
+    }
     BoshHandler bosh = new BoshHandler(pod,
         new BodyParser(32, 64, config.maxBodyBytes()),
         new Negotiator(new Negotiator.Limits(config.maxWait(), config.maxHold(), config.inactivity(),
