@@ -42,6 +42,13 @@ public interface SessionStore {
   /** Bytes of server stanzas waiting per session before deliver says full. */
   int DEFAULT_MAX_QUEUED_BYTES = 4 << 20;
 
+  /**
+   * The rid of a request that is the session's next one, whatever that is: an HTTP Polling request
+   * (XEP-0025), which carries no rid. The store numbers it in the same step that checks its key, so
+   * polls racing on two pods are taken one at a time. BOSH rids are never negative.
+   */
+  long NEXT_RID = -1;
+
   /** Stores a new session; fails if the sid exists. */
   Future<Void> create(SessionRecord record);
 
@@ -52,6 +59,7 @@ public interface SessionStore {
    * {@code item-not-found} for an unknown session, a rid outside the window or a bad key,
    * {@code policy-violation} for too many or too frequent requests.
    *
+   * @param rid     the request's rid, or {@link #NEXT_RID}
    * @param holder  id of the HTTP request, registered as held if the request waits
    * @param payload the request's payloads, concatenated
    * @param flags   what the request asks besides its rid and payload: restart, terminate, pause,
@@ -202,6 +210,14 @@ public interface SessionStore {
   /** How many of the latest forwards {@link #forwardsFrom} can still give. */
   int KEPT_FORWARDS = 8;
 
+  /**
+   * Tells the store how far this pod's links took each session's forwards in order (the highest
+   * number taken, 0 when unknown): an {@link #accept} on the owner then drops the kept copies up to
+   * it, which the owner can no longer miss, so an idle session keeps none.
+   */
+  default void forwardsTaken(java.util.function.ToLongFunction<String> taken) {
+  }
+
   /** Which of these sessions are live and which have ended (the rest expired or never existed). */
   Future<States> states(Collection<String> sids);
 
@@ -212,6 +228,17 @@ public interface SessionStore {
 
   /** Result of {@link #states}. */
   record States(Set<String> live, Set<String> ended) {
+  }
+
+  /**
+   * For the owner's expiry index: which of these sessions ended, and for each live one how long it
+   * lives if nothing happens to it (ms, its keys' time to live); the rest expired or never existed.
+   * Reads only.
+   */
+  Future<Lifetimes> lifetimes(Collection<String> sids);
+
+  /** Result of {@link #lifetimes}: live sids with their time left in ms, and ended sids. */
+  record Lifetimes(java.util.Map<String, Long> live, Set<String> ended) {
   }
 
   Future<Void> close();

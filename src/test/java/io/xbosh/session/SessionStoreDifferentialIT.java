@@ -165,6 +165,8 @@ class SessionStoreDifferentialIT {
   /** One seed's sequence against fresh stores. */
   private static final class Run {
     final long seed;
+    /** whether a request is a poll (NEXT_RID, XEP-0025), drawn apart so the other draws stay as they were */
+    final Random polls;
     final int steps;
     final Random rnd;
     long now = START_MS;
@@ -192,6 +194,8 @@ class SessionStoreDifferentialIT {
 
     final Map<String, Integer> seen;
     final int maxOut;
+    /** how far the owner's link took each session's forwards, as both stores are told (forwardsTaken) */
+    final Map<String, Long> taken = new java.util.HashMap<>();
     final String bounds;
 
     Run(long seed, int steps, Map<String, Integer> seen) {
@@ -199,6 +203,7 @@ class SessionStoreDifferentialIT {
       this.seed = seed;
       this.steps = steps;
       this.rnd = new Random(seed);
+      this.polls = new Random(seed * 25 + 1);
       // every fourth seed runs with other bounds, some at their smallest
       Random bounds = new Random(~seed);
       boolean other = seed % 4 == 0;
@@ -212,6 +217,8 @@ class SessionStoreDifferentialIT {
       this.mem = new InMemorySessionStore(maxOut, maxOutBytes, maxBodyBytes, tombstone, maxStreams, () -> now);
       this.red = new RedisSessionStore(redis, false, POD, maxOut, maxOutBytes, maxBodyBytes, tombstone, maxStreams,
           new SimpleMeterRegistry(), CLOCK_EDIT);
+      mem.forwardsTaken(s -> taken.getOrDefault(s, 0L));
+      red.forwardsTaken(s -> taken.getOrDefault(s, 0L));
     }
 
     void run() throws Exception {
@@ -421,14 +428,25 @@ class SessionStoreDifferentialIT {
       }
       RequestFlags fl = flags;
       String p = payload;
-      long r = rid;
-      boolean fillsGap = rid == hi + 1 && !st.getOrDefault("np", "0").equals("0");
+      // one request in twelve is a poll: the store numbers it, the rid drawn above is not sent
+      long r = polls.nextInt(12) == 0 ? SessionStore.NEXT_RID : rid;
+      boolean fillsGap = (rid == hi + 1 || r == SessionStore.NEXT_RID) && !st.getOrDefault("np", "0").equals("0");
       String before = redisDigest(sid);
-      String reply = compare("accept " + sid + " " + rid + " " + holder(h) + " flags=" + RequestFlagsCodec.encode(fl) + " payload=" + p.replace("\n", "\\n"),
+      String reply = compare("accept " + sid + " " + r + " " + holder(h) + " flags=" + RequestFlagsCodec.encode(fl) + " payload=" + p.replace("\n", "\\n"),
           s -> s.accept(sid, r, holder(h), fl, p).map(Run::show));
       if (reply.startsWith("BoshException") && !redisDigest(sid).equals(before)) {
         // a refused request changes nothing (both stores agreeing on a change is no excuse)
         fail(failure("a refused request changed the state\n  before: " + before + "\n  after:  " + redisDigest(sid)));
+      }
+      if (rnd.nextInt(3) == 0) {
+        // the owner's link takes some of what it was given (never more than was numbered)
+        Response fs = get(redis.send(Request.cmd(Command.HGET).arg(RedisSessionStore.sessionKey(sid)).arg("fs")));
+        long numbered = fs == null ? 0 : fs.toLong();
+        long prev = taken.getOrDefault(sid, 0L);
+        if (numbered > prev) {
+          taken.put(sid, prev + 1 + rnd.nextInt((int) Math.min(numbered - prev, 8)));
+          log.add("taken " + sid + " " + taken.get(sid));
+        }
       }
       if (fillsGap) {
         // the request that releases parked successors, whose keys are checked then (issue item 10)
