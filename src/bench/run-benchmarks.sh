@@ -4,7 +4,8 @@
 #   (d) two xbosh pods on Redis with requests round robin.
 # Writes target/bench/results.tsv and target/bench/latency.png. Everything runs on loopback and
 # is stopped on exit. Knobs (environment): CHAT_SESSIONS, CHAT_RATE, BURST_RATES, DURATION_S,
-# IDLE_SESSIONS, IDLE_HOLD_S, TARGETS (subset of "a b c d"), SCENARIOS (subset of "idle chat burst").
+# IDLE_SESSIONS, IDLE_HOLD_S, TARGETS (subset of "a b c d"), SCENARIOS (subset of "idle chat burst hot"),
+# HOT_IQS (3000), JAR (target/xbosh.jar).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -16,7 +17,7 @@ DURATION_S=${DURATION_S:-30}
 IDLE_SESSIONS=${IDLE_SESSIONS:-5000}
 TARGETS=${TARGETS:-a b c d}
 SCENARIOS=${SCENARIOS:-idle chat burst}
-JAR=target/xbosh.jar
+JAR=${JAR:-target/xbosh.jar}
 
 mkdir -p "$OUT"
 [ -f "$JAR" ] || mvn -B -q package -DskipTests
@@ -41,7 +42,8 @@ USERS=$(( IDLE_SESSIONS > CHAT_SESSIONS ? IDLE_SESSIONS : CHAT_SESSIONS ))
 REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$WORK" \
   > "$WORK/redis.log" 2>&1 &
-PIDS+=($!)
+REDIS_PID=$!
+PIDS+=($REDIS_PID)
 wait_for_line "$WORK/redis.log" "Ready to accept connections" 20
 
 # ---- Prosody with its own BOSH, users u0..u(N-1) with password pw
@@ -117,11 +119,16 @@ run_target() { # target letter
     case $s in
       idle) bench "$label" idle --sessions "$IDLE_SESSIONS" --duration-s "${IDLE_HOLD_S:-10}" --login-concurrency 100 "${args[@]}" "${redis[@]}" ;;
       chat) bench "$label" chat --sessions "$CHAT_SESSIONS" --rate "$CHAT_RATE" --duration-s "$DURATION_S" "${args[@]}" "${redis[@]}" ;;
+      hot) # one client, one persistent connection: auth, restart, iq round trips, CPU of every process
+        local pids=(--pid "prosody=$PROSODY_PID")
+        case $1 in b) pids+=(--pid "xbosh=$local_PID") ;; c|d) pids+=(--pid "xbosh=$redis1_PID" --pid "redis=$REDIS_PID") ;; esac
+        java -cp "$JAR" io.xbosh.bench.HotPath --label "$label" --url "${args[1]}" --domain localhost \
+          --user u0 --password pw --iqs "${HOT_IQS:-3000}" "${pids[@]}" | tee -a "$OUT/hot.txt" ;;
       burst) bench "$label" burst --sessions "$CHAT_SESSIONS" --rates "$BURST_RATES" --duration-s "$DURATION_S" "${args[@]}" "${redis[@]}" ;;
     esac
   done
 }
 
 for t in $TARGETS; do run_target "$t"; done
-java -cp "$JAR" io.xbosh.bench.Bench --plot "$OUT/results.tsv" --png "$OUT/latency.png"
+[ ! -f "$OUT/results.tsv" ] || java -cp "$JAR" io.xbosh.bench.Bench --plot "$OUT/results.tsv" --png "$OUT/latency.png"
 echo "results: $OUT/results.tsv, plot: $OUT/latency.png"

@@ -39,7 +39,9 @@ public final class ClientAddress {
         }
       }
     }
-    SocketAddress peer = req.remoteAddress();
+    // the connection's peer: the router's request wrapper would parse Forwarded headers first, on
+    // every request, to end up at the same address (the router trusts no forwarding headers)
+    SocketAddress peer = req.connection() != null ? req.connection().remoteAddress() : req.remoteAddress();
     return peer == null || peer.hostAddress() == null ? "-" : peer.hostAddress();
   }
 }
