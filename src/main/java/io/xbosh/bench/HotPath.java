@@ -28,7 +28,7 @@ import java.util.regex.Pattern;
  *
  * <pre>
  * java -cp target/xbosh.jar io.xbosh.bench.HotPath --url http://127.0.0.1:5280/http-bind --domain localhost
- *     --user u0 --password pw [--logins 200] [--warmup 2000] [--iqs 3000] [--pid P]... [--label L]
+ *     --user u0 --password pw [--logins 200] [--warmup 2000] [--iqs 3000] [--pad BYTES] [--pid name=P]... [--label L]
  * </pre>
  *
  * Prints one line: label, auth p50, restart p50, iq p50/p99 (ms), and CPU ms per 1,000 iq round
@@ -46,6 +46,8 @@ public final class HotPath {
   private OutputStream out;
   private String sid;
   private long rid;
+  /** an element of the requested size in each ping, which the server ignores: client payload volume */
+  private String pad = "";
 
   private HotPath(URI url, String domain) {
     this.url = url;
@@ -61,6 +63,7 @@ public final class HotPath {
     int logins = 200;
     int warmup = 2000;
     int iqs = 3000;
+    int pad = 0;
     List<Long> pids = new ArrayList<>();
     List<String> names = new ArrayList<>();
     for (int i = 0; i < args.length; i += 2) {
@@ -74,6 +77,7 @@ public final class HotPath {
         case "--logins" -> logins = Integer.parseInt(v);
         case "--warmup" -> warmup = Integer.parseInt(v);
         case "--iqs" -> iqs = Integer.parseInt(v);
+        case "--pad" -> pad = Integer.parseInt(v);
         case "--pid" -> {
           // name=pid or pid
           int eq = v.indexOf('=');
@@ -84,6 +88,7 @@ public final class HotPath {
       }
     }
     HotPath h = new HotPath(URI.create(urlArg), domain);
+    h.pad = pad == 0 ? "" : "<pad xmlns='urn:xbosh:bench'>" + "x".repeat(pad) + "</pad>";
     h.connect();
     h.login(user, password);
     for (int i = 0; i < warmup; i++) {
@@ -166,7 +171,7 @@ public final class HotPath {
   private void ping(int n) throws IOException {
     String id = "p" + n;
     until(post(body("", "<iq xmlns='jabber:client' type='get' id='" + id + "' to='" + domain
-        + "'><ping xmlns='urn:xmpp:ping'/></iq>")), "'" + id + "'", "\"" + id + "\"");
+        + "'><ping xmlns='urn:xmpp:ping'/>" + pad + "</iq>")), "'" + id + "'", "\"" + id + "\"");
   }
 
   private void terminate() throws IOException {

@@ -216,30 +216,20 @@ public final class BoshHandler implements Handler<RoutingContext> {
   /** Collects the body up to the size limit; beyond it HTTP 413 and the connection closes. */
   private Future<byte[]> readBody(HttpServerRequest req, HttpServerResponse res, Reply reply) {
     io.vertx.core.Promise<byte[]> promise = io.vertx.core.Promise.promise();
-    // most bodies arrive in one chunk: it is copied once, straight into the parser's array; only a
-    // body in several chunks is gathered first
-    Buffer[] body = new Buffer[2]; // the first chunk; all of them gathered, from a second one on
+    Buffer body = Buffer.buffer(512);
     req.handler(chunk -> {
       if (res.ended()) {
         return;
       }
-      int had = body[1] != null ? body[1].length() : body[0] != null ? body[0].length() : 0;
-      if (had + chunk.length() > settings.maxBodyBytes()) {
+      if (body.length() + chunk.length() > settings.maxBodyBytes()) {
         tooLarge(res, reply);
         req.connection().close();
         promise.tryFail("too large");
         return;
       }
-      if (body[0] == null) {
-        body[0] = chunk;
-        return;
-      }
-      if (body[1] == null) {
-        body[1] = Buffer.buffer(Math.max(512, had + chunk.length())).appendBuffer(body[0]);
-      }
-      body[1].appendBuffer(chunk);
+      body.appendBuffer(chunk);
     });
-    req.endHandler(v -> promise.tryComplete(body[1] != null ? body[1].getBytes() : body[0] != null ? body[0].getBytes() : new byte[0]));
+    req.endHandler(v -> promise.tryComplete(body.getBytes()));
     req.exceptionHandler(e -> promise.tryFail(e));
     req.resume();
     return promise.future();

@@ -39,9 +39,7 @@ public final class ClientAddress {
         }
       }
     }
-    // the connection's peer: the router's request wrapper would parse Forwarded headers first, on
-    // every request, to end up at the same address (the router trusts no forwarding headers)
-    SocketAddress peer = req.connection() != null ? req.connection().remoteAddress() : req.remoteAddress();
+    SocketAddress peer = req.remoteAddress();
     return peer == null || peer.hostAddress() == null ? "-" : peer.hostAddress();
   }
 }

@@ -150,12 +150,10 @@ public final class RedisSessionStore implements SessionStore {
 
   @Override
   public Future<Accepted> accept(String sid, long rid, String holder, RequestFlags flags, String payload) {
-    return eval(accept, sid, List.of(Long.toString(rid), holder, RequestFlagsCodec.encode(flags), payload))
-        .map(res -> toAccepted(res, payload));
+    return eval(accept, sid, List.of(Long.toString(rid), holder, RequestFlagsCodec.encode(flags), payload)).map(RedisSessionStore::toAccepted);
   }
 
-  /** @param payload the request's own payload: the script returns its forward without it (nil) */
-  private static Accepted toAccepted(Response res, String payload) {
+  private static Accepted toAccepted(Response res) {
     String kind = res.get(0).toString();
     switch (kind) {
       case "gone" -> throw new BoshException(TerminateCondition.ITEM_NOT_FOUND, "unknown session");
@@ -183,7 +181,7 @@ public final class RedisSessionStore implements SessionStore {
       case "ok" -> {
         int i = 5;
         int nf = res.get(i++).toInteger();
-        List<Forward> forwards = forwards(res, i, nf, payload);
+        List<Forward> forwards = forwards(res, i, nf);
         i += 3 * nf;
         List<Answer> answers = answers(res, i);
         yield new Accepted(Accepted.Outcome.PROCESSED, content, legacy, owner, wait, null, forwards, answers);
@@ -193,15 +191,9 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   private static List<Forward> forwards(Response res, int i, int n) {
-    return forwards(res, i, n, null);
-  }
-
-  /** @param own the payload of a forward the script returned as nil (the caller's own), or null */
-  private static List<Forward> forwards(Response res, int i, int n, String own) {
     List<Forward> forwards = new ArrayList<>(n);
     for (int k = 0; k < n; k++, i += 3) {
-      Response p = res.get(i + 2);
-      forwards.add(RequestFlagsCodec.forward(res.get(i).toLong(), res.get(i + 1).toString(), p == null ? own : p.toString()));
+      forwards.add(RequestFlagsCodec.forward(res.get(i).toLong(), res.get(i + 1).toString(), res.get(i + 2).toString()));
     }
     return forwards;
   }

@@ -4,8 +4,7 @@
 -- request's payload is '<attributes of its answer>\n<to>\n<xml:lang>\n<route>\n<from>' and its
 -- stream names the new stream.
 -- Returns {kind, content, legacy, owner, wait, ...}:
---   'ok': nforwards, (seq, flags, payload)*, nanswers, (rid, holder, body)*; the payload of this
---   request's own forward comes back as nil: the caller has it (ARGV[4]), the hash keeps a copy
+--   'ok': nforwards, (rid, flags, payload)*, nanswers, (rid, holder, body)*
 --   'parked' | 'resent' body | 'takeover' oldholder | 'ended' body | 'gone' | 'err' condition legacy | 'drop'
 local ctx = load()
 if not ctx then
@@ -179,8 +178,6 @@ local function forward(rid, f, p)
   return ends
 end
 local ending = forward(rid, flags, payload)
--- the number of this request's own forward, if it has one: its payload is ARGV[4]
-local own_seq = #fw > 0 and fw[#fw][1] or nil
 ctx.held[#ctx.held + 1] = { rid, holder }
 ctx.hi = rid
 local pause = flags.pause
@@ -237,8 +234,7 @@ local out = { 'ok', ctx.ct, ctx.leg, ctx.own, ctx.wait, #fw }
 for _, f in ipairs(fw) do
   out[#out + 1] = fmt(f[1])
   out[#out + 1] = f[2]
-  -- false is a nil reply: the caller fills in the payload it sent
-  out[#out + 1] = f[1] ~= own_seq and f[3]
+  out[#out + 1] = f[3]
 end
 
 if ending then
