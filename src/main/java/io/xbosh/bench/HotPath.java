@@ -28,7 +28,7 @@ import java.util.regex.Pattern;
  *
  * <pre>
  * java -cp target/xbosh.jar io.xbosh.bench.HotPath --url http://127.0.0.1:5280/http-bind --domain localhost
- *     --user u0 --password pw [--logins 200] [--warmup 2000] [--iqs 3000] [--pad BYTES] [--pid name=P]... [--label L]
+ *     --user u0 --password pw [--logins 100] [--warmup 10000] [--iqs 3000] [--pad BYTES] [--pid name=P]... [--label L]
  * </pre>
  *
  * Prints one line: label, auth p50, restart p50, iq p50/p99 (ms), and CPU ms per 1,000 iq round
@@ -60,8 +60,8 @@ public final class HotPath {
     String user = "u0";
     String password = "pw";
     String label = "target";
-    int logins = 200;
-    int warmup = 2000;
+    int logins = 100;
+    int warmup = 10000;
     int iqs = 3000;
     int pad = 0;
     List<Long> pids = new ArrayList<>();
