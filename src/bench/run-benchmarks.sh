@@ -5,7 +5,8 @@
 # Writes target/bench/results.tsv and target/bench/latency.png. Everything runs on loopback and
 # is stopped on exit. Knobs (environment): CHAT_SESSIONS, CHAT_RATE, BURST_RATES, DURATION_S,
 # IDLE_SESSIONS, IDLE_HOLD_S, IDLE_WAIT_S (the clients' wait in the idle scenario), TARGETS (subset of
-# "a b c d"), SCENARIOS (subset of "idle chat burst cold"), POD_JAVA_OPTS (the xbosh JVMs' flags),
+# "a b c d"), SCENARIOS (subset of "idle chat burst cold hot"), HOT_IQS (the measured
+# pings of the hot scenario, 3000; BENCHMARKS.md, "Hot path"), POD_JAVA_OPTS (the xbosh JVMs' flags),
 # POD_CGROUP (a cgroup directory the pods are put in, e.g. one with a memory limit), REDIS_ARGS (e.g. "--hash-max-listpack-value 1024"), JAR (the xbosh jar under test), GEN_JAR (the load generator's, default JAR). The idle scenario also writes a class histogram of the serving
 # pod to target/bench/histogram-<label>-<sessions>.txt.
 #
@@ -142,7 +143,7 @@ POD_ENV=(XBOSH_HTTP_HOST=127.0.0.1 XBOSH_UPSTREAM="127.0.0.1:$C2S_PORT"
   XBOSH_MAX_SESSIONS=20000 XBOSH_EVENT_LOOPS=2 XBOSH_MAX_CONNECTIONS=60000 XBOSH_MAX_CONNECTIONS_PER_ADDRESS=0
   XBOSH_CREATES_PER_SECOND=0 XBOSH_MAX_PREAUTH_PER_ADDRESS=100000 XBOSH_MAX_PREAUTH_SESSIONS=100000
   XBOSH_MAX_HELD_PER_ADDRESS=1000000)
-if [ -n "$(echo " $SCENARIOS " | grep -E ' (idle|chat|burst) ')" ]; then
+if [ -n "$(echo " $SCENARIOS " | grep -E ' (idle|chat|burst|hot) ')" ]; then
   case " $TARGETS " in *" b "*) start_pod local ;; esac
   case " $TARGETS " in *" c "*|*" d "*) start_pod redis1 XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" ;; esac
   case " $TARGETS " in *" d "*) start_pod redis2 XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" ;; esac
@@ -168,6 +169,11 @@ run_target() { # target letter
       idle) bench "$label" idle --sessions "$IDLE_SESSIONS" --duration-s "${IDLE_HOLD_S:-10}" --login-concurrency 100 \
               --wait "${IDLE_WAIT_S:-60}" --histogram "$OUT/histogram-$label-$IDLE_SESSIONS.txt" "${args[@]}" "${redis[@]}" ;;
       chat) bench "$label" chat --sessions "$CHAT_SESSIONS" --rate "$CHAT_RATE" --duration-s "$DURATION_S" "${args[@]}" "${redis[@]}" ;;
+      hot) # one client, one persistent connection: auth, restart, iq round trips, CPU of every process
+        local pids=(--pid "prosody=$PROSODY_PID")
+        case $1 in b) pids+=(--pid "xbosh=$local_PID") ;; c|d) pids+=(--pid "xbosh=$redis1_PID" --pid "redis=$REDIS_PID") ;; esac
+        java -cp "$GEN_JAR" io.xbosh.bench.HotPath --label "$label" --url "${args[1]}" --domain localhost \
+          --user u0 --password pw --iqs "${HOT_IQS:-3000}" "${pids[@]}" | tee -a "$OUT/hot.txt" ;;
       burst) bench "$label" burst --sessions "$CHAT_SESSIONS" --rates "$BURST_RATES" --duration-s "$DURATION_S" "${args[@]}" "${redis[@]}" ;;
     esac
   done
@@ -206,6 +212,6 @@ for s in $SCENARIOS; do [ "$s" = cold ] && run_cold; done
 SCENARIOS=${SCENARIOS//cold/}
 if [ -n "${SCENARIOS// /}" ]; then
   for t in $TARGETS; do run_target "$t"; done
-  java -cp "$GEN_JAR" io.xbosh.bench.Bench --plot "$OUT/results.tsv" --png "$OUT/latency.png"
+  [ ! -f "$OUT/results.tsv" ] || java -cp "$GEN_JAR" io.xbosh.bench.Bench --plot "$OUT/results.tsv" --png "$OUT/latency.png"
   echo "results: $OUT/results.tsv, plot: $OUT/latency.png"
 fi
