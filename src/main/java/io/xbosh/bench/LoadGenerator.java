@@ -364,6 +364,7 @@ public final class LoadGenerator {
 
   /** One simulated WebSocket client: the same login as over BOSH, then each stanza in a message of its own. */
   private final class WsClient extends Client {
+    private static final long LOGIN_STEP_MS = 60_000;
     private WebSocket ws;
     /** during the login: the answer awaited, and the text it contains */
     private Promise<String> awaited;
@@ -382,15 +383,17 @@ public final class LoadGenerator {
 
     /** Sends a message and completes with the first message from the server that contains {@code marker}. */
     private Future<String> exchange(String message, String marker) {
-      awaited = Promise.promise();
+      Promise<String> answer = Promise.promise();
+      awaited = answer;
       this.marker = marker;
-      Future<String> answer = awaited.future();
+      long timer = vertx.setTimer(LOGIN_STEP_MS, t -> answer.tryFail("no answer with " + marker + " within " + LOGIN_STEP_MS + " ms"));
+      answer.future().onComplete(x -> vertx.cancelTimer(timer));
       ws.writeTextMessage(message).onFailure(e -> {
         if (awaited != null) {
           awaited.tryFail(e);
         }
       });
-      return answer;
+      return answer.future();
     }
 
     @Override
