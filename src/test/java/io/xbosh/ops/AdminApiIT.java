@@ -148,11 +148,12 @@ class AdminApiIT {
         String mgmtA = "http://127.0.0.1:" + xa.xbosh().managementPort();
         String mgmtB = "http://127.0.0.1:" + xb.xbosh().managementPort();
         io.vertx.core.http.WebSocketClient client = vertx.createWebSocketClient();
+        // each opens its stream at once (a socket without <open/> for XBOSH_CONNECT_TIMEOUT_MS is ended)
         AdminWs alice = AdminWs.connect(client, xa.port());
-        AdminWs carol = AdminWs.connect(client, xa.port());
-        BoshSession bob = BoshSession.login(http, List.of(xa.endpoint()), ProsodyProcess.DOMAIN, "bob", "bobpw", "bosh");
         alice.login("alice", "alicepw", "ws");
+        AdminWs carol = AdminWs.connect(client, xa.port());
         carol.login("carol", "carolpw", "ws");
+        BoshSession bob = BoshSession.login(http, List.of(xa.endpoint()), ProsodyProcess.DOMAIN, "bob", "bobpw", "bosh");
 
         JsonArray all = new JsonArray(call("GET", URI.create(mgmtA + "/admin/sessions"), TOKEN).body());
         assertThat(all).hasSize(3);
@@ -211,8 +212,10 @@ class AdminApiIT {
         // both gone from the list; the BOSH user beside them goes on
         await().atMost(Duration.ofSeconds(10)).until(() ->
             new JsonArray(call("GET", URI.create(mgmtA + "/admin/sessions?transport=websocket"), TOKEN).body()).isEmpty());
-        bob.send("<iq xmlns='jabber:client' type='get' id='p1' to='" + ProsodyProcess.DOMAIN + "'><ping xmlns='urn:xmpp:ping'/></iq>");
-        assertThat(bob.pollUntil(r -> r.contains("p1"), new java.util.ArrayList<>())).contains("type=\"result\"");
+        List<String> seen = new java.util.ArrayList<>();
+        seen.add(bob.send("<iq xmlns='jabber:client' type='get' id='p1' to='" + ProsodyProcess.DOMAIN + "'><ping xmlns='urn:xmpp:ping'/></iq>")
+            .body());
+        assertThat(bob.awaitBody(r -> r.contains("p1"), seen)).contains("type=\"result\"");
         bob.sendBody("type='terminate'", "");
       }
     } finally {
