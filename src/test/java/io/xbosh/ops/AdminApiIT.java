@@ -132,7 +132,7 @@ class AdminApiIT {
    * one, and ends one with a stream error or with see-other-uri; the other pod knows nothing of them.
    */
   @Test
-  void webSocketStreamsAreListedShownAndEndedByThePodHoldingTheirSocket() throws Exception {
+  void w13_webSocketStreamsAreListedShownAndEndedByThePodHoldingTheirSocket() throws Exception {
     Path tokenFile = Files.createTempFile("xbosh-admin", ".token");
     io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
     try (ProsodyProcess prosody = ProsodyProcess.start(Map.of("alice", "alicepw", "bob", "bobpw", "carol", "carolpw"));
@@ -180,6 +180,12 @@ class AdminApiIT {
         assertThat(all.encode()).doesNotContain("alicepw").doesNotContain("carolpw").doesNotContain("sasl").doesNotContain("<");
         // the other pod holds neither socket
         assertThat(new JsonArray(call("GET", URI.create(mgmtB + "/admin/sessions?transport=websocket"), TOKEN).body())).isEmpty();
+        // sessions by transport, as each pod counts them
+        assertThat(call("GET", URI.create(mgmtA + "/metrics"), null).body())
+            .containsPattern("(?m)^xbosh_sessions_transport\\{transport=\"websocket\"} 2\\.0$")
+            .containsPattern("(?m)^xbosh_sessions_transport\\{transport=\"bosh\"} 1\\.0$");
+        assertThat(call("GET", URI.create(mgmtB + "/metrics"), null).body())
+            .containsPattern("(?m)^xbosh_sessions_transport\\{transport=\"websocket\"} 0\\.0$");
 
         JsonObject aliceRow = ws.stream().filter(o -> o.getString("jid").startsWith("alice@")).findFirst().orElseThrow();
         JsonObject carolRow = ws.stream().filter(o -> o.getString("jid").startsWith("carol@")).findFirst().orElseThrow();
