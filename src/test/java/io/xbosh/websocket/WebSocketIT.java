@@ -308,6 +308,23 @@ class WebSocketIT {
     }
   }
 
+  /**
+   * A message past twice XBOSH_WS_MAX_FRAME_BYTES is not even buffered: the WebSocket layer closes
+   * the socket before the parser sees it (1009, message too big, RFC 6455 §7.4.1, or the
+   * connection dropped while the client still writes: 1006 at the client); other streams go on.
+   */
+  @Test
+  void w06_aMessageBeyondTwiceTheBoundClosesOnlyItsSocket() throws Exception {
+    try (WsClient bystander = connect(); WsClient big = connect()) {
+      bystander.login(DOMAIN, "carol", "carolpw", "bystander1009");
+      big.openStream(DOMAIN);
+      big.ws.writeTextMessage("<message xmlns='jabber:client'><body>" + "x".repeat(3 * MAX_FRAME) + "</body></message>");
+      assertThat(big.closed.get(20, java.util.concurrent.TimeUnit.SECONDS)).isIn((short) 1009, (short) 1006);
+      bystander.send("<iq xmlns='jabber:client' type='get' id='after1009' to='" + DOMAIN + "'><ping xmlns='urn:xmpp:ping'/></iq>");
+      assertThat(bystander.until(m -> m.contains("id=\"after1009\""))).contains("type=\"result\"");
+    }
+  }
+
   // ---- backpressure
 
   /** Pings off on this pod: a client that does not read cannot answer them and would count as dead. */
