@@ -2,13 +2,16 @@
 # Side-by-side benchmark: the same load generator and the same Prosody, through
 #   (a) Prosody's own mod_bosh, (b) xbosh with the in-process store, (c) xbosh on Redis,
 #   (d) two xbosh pods on Redis with requests round robin;
-# and over WebSocket: (e) Prosody's own mod_websocket, (f) xbosh's WebSocket endpoint (RFC 7395),
-#   (g) node-xmpp-bosh 0.7.10's WebSocket (the draft before RFC 7395), (h) node-xmpp-bosh's BOSH.
+# and over WebSocket: (e) Prosody's own mod_websocket, (f) xbosh's WebSocket endpoint (RFC 7395, the
+#   pod of (b)), (g) node-xmpp-bosh 0.7.10's WebSocket (the draft before RFC 7395), (h) node-xmpp-bosh's BOSH.
 # Writes target/bench/results.tsv, target/bench/cpu.tsv (CPU seconds of every process per run, with
-# the load average) and target/bench/latency.png. Everything runs on loopback and is stopped on
-# exit. Knobs (environment): CHAT_SESSIONS, CHAT_RATE, BURST_RATES, DURATION_S, IDLE_SESSIONS,
-# IDLE_HOLD_S, TARGETS (subset of "a b c d e f g h"), SCENARIOS (subset of "idle chat burst"),
-# ROUNDS (every target in turn, this many times: alternated runs on a noisy machine).
+# the load average) and target/bench/latency.png. Everything runs on loopback and
+# is stopped on exit. Knobs (environment): CHAT_SESSIONS, CHAT_RATE, BURST_RATES, DURATION_S,
+# IDLE_SESSIONS, IDLE_HOLD_S, IDLE_WAIT_S (the clients' wait in the idle scenario), TARGETS (subset of
+# "a b c d e f g h"), SCENARIOS (subset of "idle chat burst"), ROUNDS (every target in turn, this many
+# times: alternated runs on a noisy machine), POD_JAVA_OPTS (the xbosh JVMs' flags),
+# POD_CGROUP (a cgroup directory the pods are put in, e.g. one with a memory limit), REDIS_ARGS (e.g. "--hash-max-listpack-value 1024"), JAR (the xbosh jar under test), GEN_JAR (the load generator's, default JAR). The idle scenario also writes a class histogram of the serving
+# pod to target/bench/histogram-<label>-<sessions>.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -22,6 +25,8 @@ TARGETS=${TARGETS:-a b c d}
 SCENARIOS=${SCENARIOS:-idle chat burst}
 ROUNDS=${ROUNDS:-1}
 JAR=${JAR:-target/xbosh.jar}
+GEN_JAR=${GEN_JAR:-$JAR}
+POD_JAVA_OPTS=${POD_JAVA_OPTS:--Xmx1g -XX:+UseG1GC}
 
 mkdir -p "$OUT"
 [ -f "$JAR" ] || mvn -B -q package -DskipTests
@@ -44,7 +49,8 @@ USERS=$(( IDLE_SESSIONS > CHAT_SESSIONS ? IDLE_SESSIONS : CHAT_SESSIONS ))
 
 # ---- Redis
 REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$WORK" \
+# shellcheck disable=SC2086 # REDIS_ARGS: further redis-server options, word-split on purpose
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$WORK" ${REDIS_ARGS:-} \
   > "$WORK/redis.log" 2>&1 &
 PIDS+=($!)
 wait_for_line "$WORK/redis.log" "Ready to accept connections" 20
@@ -94,15 +100,16 @@ start_pod() { # name, extra env...
     XBOSH_MAX_SESSIONS=20000 XBOSH_EVENT_LOOPS=2 XBOSH_MAX_CONNECTIONS=60000 XBOSH_MAX_CONNECTIONS_PER_ADDRESS=0 \
     XBOSH_CREATES_PER_SECOND=0 XBOSH_MAX_PREAUTH_PER_ADDRESS=100000 XBOSH_MAX_PREAUTH_SESSIONS=100000 \
     XBOSH_MAX_HELD_PER_ADDRESS=1000000 "$@" \
-    java -Xmx1g -XX:+UseG1GC -jar "$JAR" > "$WORK/$name.log" 2>&1 &
+    sh -c '[ -z "$1" ] || echo $$ > "$1/cgroup.procs"; shift; exec "$@"' pod "${POD_CGROUP:-}" \
+    java $POD_JAVA_OPTS -jar "$JAR" > "$WORK/$name.log" 2>&1 &
   PIDS+=($!)
   eval "${name//-/_}_PID=$!"
   eval "${name//-/_}_PORT=$port"
   wait_for_line "$WORK/$name.log" "listening on" 60
 }
-start_pod local
-start_pod redis1 XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
-start_pod redis2 XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+case " $TARGETS " in *" b "*|*" f "*) start_pod local ;; esac
+case " $TARGETS " in *" c "*|*" d "*) start_pod redis1 XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" ;; esac
+case " $TARGETS " in *" d "*) start_pod redis2 XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" ;; esac
 
 # ---- node-xmpp-bosh (npm, with the node-expat override it needs on Node 20), only when asked for
 case " $TARGETS " in
@@ -128,7 +135,7 @@ bench() { # label, scenario, extra args...; proxy pid in BENCH_PROXY_PIDS
   before=$(cut -d' ' -f1-3 /proc/loadavg)
   t0=$(date +%s.%N); s0=$(cpu_s "$PROSODY_PID"); p0=0
   for p in $BENCH_PROXY_PIDS; do p0=$(echo "$p0 + $(cpu_s "$p")" | bc); done
-  /usr/bin/time -o "$WORK/time" -f '%U %S' java -Xmx1g -cp "$JAR" io.xbosh.bench.Bench --label "$1" --scenario "$2" \
+  /usr/bin/time -o "$WORK/time" -f '%U %S' java -Xmx1g -cp "$GEN_JAR" io.xbosh.bench.Bench --label "$1" --scenario "$2" \
     --domain localhost --user-prefix u --password pw --out "$OUT/results.tsv" "${@:3}"
   lg=$(tail -1 "$WORK/time" | awk '{ printf "%.2f", $1 + $2 }')
   t1=$(date +%s.%N); s1=$(cpu_s "$PROSODY_PID"); p1=0
@@ -157,7 +164,8 @@ run_target() { # target letter
   BENCH_PROXY_PIDS=$(printf '%s\n' "${args[@]}" | awk 'prev == "--pid" { printf "%s ", $0 } { prev = $0 }')
   for s in $SCENARIOS; do
     case $s in
-      idle) bench "$label" idle --sessions "$IDLE_SESSIONS" --duration-s "${IDLE_HOLD_S:-10}" --login-concurrency 100 "${args[@]}" "${redis[@]}" ;;
+      idle) bench "$label" idle --sessions "$IDLE_SESSIONS" --duration-s "${IDLE_HOLD_S:-10}" --login-concurrency 100 \
+              --wait "${IDLE_WAIT_S:-60}" --histogram "$OUT/histogram-$label-$IDLE_SESSIONS.txt" "${args[@]}" "${redis[@]}" ;;
       chat) bench "$label" chat --sessions "$CHAT_SESSIONS" --rate "$CHAT_RATE" --duration-s "$DURATION_S" "${args[@]}" "${redis[@]}" ;;
       burst) bench "$label" burst --sessions "$CHAT_SESSIONS" --rates "$BURST_RATES" --duration-s "$DURATION_S" "${args[@]}" "${redis[@]}" ;;
     esac
@@ -167,5 +175,5 @@ run_target() { # target letter
 for ROUND in $(seq 1 "$ROUNDS"); do
   for t in $TARGETS; do run_target "$t"; done
 done
-java -cp "$JAR" io.xbosh.bench.Bench --plot "$OUT/results.tsv" --png "$OUT/latency.png"
+java -cp "$GEN_JAR" io.xbosh.bench.Bench --plot "$OUT/results.tsv" --png "$OUT/latency.png"
 echo "results: $OUT/results.tsv, plot: $OUT/latency.png"

@@ -32,9 +32,11 @@ class ConformanceDocTest {
     IDS.addAll(List.of("X-01", "X-02", "X-03", "X-04"));
     // RFC 7395, XMPP over WebSocket
     IntStream.rangeClosed(1, 13).mapToObj(i -> String.format("W-%02d", i)).forEach(IDS::add);
+    // XEP-0025, Jabber HTTP Polling
+    IntStream.rangeClosed(1, 14).mapToObj(i -> String.format("P-%02d", i)).forEach(IDS::add);
   }
 
-  static final Pattern ROW = Pattern.compile("^\\| ([BXW]-\\d\\d) \\| ([MSO]) \\| (done|partial|not built) \\|\\s*([^|]*?)\\s*\\|\\s*([^|]*?)\\s*\\|$");
+  static final Pattern ROW = Pattern.compile("^\\| ([BXWP]-\\d\\d) \\| ([MSO]) \\| (done|partial|not built) \\|\\s*([^|]*?)\\s*\\|\\s*([^|]*?)\\s*\\|$");
 
   record Row(String id, String status, List<String> tests, String notes) {
   }
@@ -42,7 +44,7 @@ class ConformanceDocTest {
   static Map<String, Row> rows() throws IOException {
     Map<String, Row> rows = new LinkedHashMap<>();
     for (String line : Files.readAllLines(Path.of("docs/CONFORMANCE.md"))) {
-      if (!line.matches("^\\| [BXW]-\\d\\d .*")) {
+      if (!line.matches("^\\| [BXWP]-\\d\\d .*")) {
         continue;
       }
       Matcher m = ROW.matcher(line);

@@ -72,12 +72,22 @@ public final class Bench {
       await(gen.login());
       switch (scenario) {
         case "idle" -> {
-          long heapAfter = pids.isEmpty() ? -1 : ProcessStats.heapAfterGcBytes(pids.get(0));
-          long redisAfter = redisPort > 0 ? ProcessStats.redisInfo(redisPort, "memory", "used_memory") : -1;
+          // measured at the end of the hold: every session has then long-polled for a while (with
+          // --wait shorter than the hold, each has had an empty poll answered and sent the next),
+          // which is the state an idle session stays in
           Measure m = Measure.start(pids, redisPort);
           LoadGenerator.Result r = await(gen.phase(0, durationMs, 0));
-          long heapPer = heapBefore < 0 || heapAfter < 0 ? -1 : (heapAfter - heapBefore) / Math.max(1, sessions - r.failedLogins());
-          long redisPer = redisBefore < 0 ? -1 : (redisAfter - redisBefore) / Math.max(1, sessions - r.failedLogins());
+          int live = Math.max(1, sessions - r.failedLogins());
+          long heapAfter = pids.isEmpty() ? -1 : ProcessStats.heapAfterGcBytes(pids.get(0));
+          long redisAfter = redisPort > 0 ? ProcessStats.redisInfo(redisPort, "memory", "used_memory") : -1;
+          long heapPer = heapBefore < 0 || heapAfter < 0 ? -1 : (heapAfter - heapBefore) / live;
+          long redisPer = redisBefore < 0 ? -1 : (redisAfter - redisBefore) / live;
+          if (a.containsKey("histogram") && !pids.isEmpty()) {
+            Files.writeString(Path.of(one(a, "histogram", null)), ProcessStats.classHistogram(pids.get(0)));
+          }
+          if (redisPort > 0) {
+            System.out.println(label + " idle: Redis MEMORY USAGE of sampled sessions: " + ProcessStats.redisSessionSample(redisPort, 20));
+          }
           report(out, label, scenario, 0, r, m.finish(durationMs, r), heapPer, redisPer);
         }
         case "chat" -> {

@@ -79,7 +79,8 @@ public record XboshConfig(
     String httpTlsCert,
     String httpTlsKey,
     boolean trustForwardedProto,
-    boolean trustForwardedFor) {
+    boolean trustForwardedFor,
+    String pollPath) {
 
   /** How xbosh secures its link to the XMPP server (XEP-0124 §19.2, XEP-0206 §2). */
   public enum UpstreamTls {
@@ -169,6 +170,7 @@ public record XboshConfig(
       new Variable("XBOSH_MANAGEMENT_PORT", "(unset: the HTTP port)", "port of a second listener, on XBOSH_HTTP_HOST, for /health, /ready, /metrics and the admin API; these then leave the BOSH port (0 picks a free one)"),
       new Variable("XBOSH_ADMIN_TOKEN_FILE", "(unset: no admin API)", "file holding the bearer token of the admin API (/admin/..., on the management port only), e.g. mounted from a Secret"),
       new Variable("XBOSH_WS_PATH", "/xmpp-websocket", "path of the XMPP-over-WebSocket endpoint (RFC 7395) on the same port; empty or off: none"),
+      new Variable("XBOSH_POLL_PATH", "(unset: off)", "path of the Jabber HTTP Polling endpoint (XEP-0025, legacy clients) on the same port; on: /http-poll; unset, empty or off: none"),
       new Variable("XBOSH_WS_MAX_FRAME_BYTES", "65536", "largest WebSocket message (one client element) accepted; larger ones end the stream with policy-violation"),
       new Variable("XBOSH_WS_PING_SECONDS", "30", "seconds between WebSocket pings; a peer that answers nothing for that long again is dead and its XMPP stream closed; 0: no pings"),
       new Variable("XBOSH_WS_SEE_OTHER_URI", "(unset)", "on SIGTERM, WebSocket clients get <close see-other-uri='...'/> with this URI (the public wss:// address of the deployment) at once; unset: they keep their stream until the drain time is up, then system-shutdown"),
@@ -396,7 +398,8 @@ public record XboshConfig(
         r.get("XBOSH_HTTP_TLS_CERT", null, XboshConfig::readable),
         r.get("XBOSH_HTTP_TLS_KEY", null, XboshConfig::readable),
         r.get("XBOSH_TRUST_FORWARDED_PROTO", false, XboshConfig::bool),
-        r.get("XBOSH_TRUST_FORWARDED_FOR", false, XboshConfig::bool));
+        r.get("XBOSH_TRUST_FORWARDED_FOR", false, XboshConfig::bool),
+        pollPath(env, r));
     r.get("XBOSH_LOG_FORMAT", "text", s -> switch (s) {
       case "text", "json" -> s;
       default -> throw new IllegalArgumentException("must be text or json (lower case)");
@@ -420,6 +423,9 @@ public record XboshConfig(
     }
     if (c.wsPath() != null && c.wsPath().equals(c.httpPath())) {
       r.error("XBOSH_WS_PATH and XBOSH_HTTP_PATH must differ");
+    }
+    if (c.pollPath() != null && (c.pollPath().equals(c.httpPath()) || c.pollPath().equals(c.wsPath()))) {
+      r.error("XBOSH_POLL_PATH must differ from XBOSH_HTTP_PATH and XBOSH_WS_PATH");
     }
     r.check();
     return c;
@@ -511,6 +517,23 @@ public record XboshConfig(
     return r.get("XBOSH_WS_PATH", "/xmpp-websocket", s -> {
       if (!s.startsWith("/")) {
         throw new IllegalArgumentException("must start with / (or be empty or off)");
+      }
+      return s;
+    });
+  }
+
+  /** The HTTP Polling path (XEP-0025); off unless set: {@code on} is {@code /http-poll}. */
+  private static String pollPath(Map<String, String> env, Reader r) {
+    String raw = env.get("XBOSH_POLL_PATH");
+    if (raw == null || raw.isBlank() || raw.trim().equals("off")) {
+      return null;
+    }
+    return r.get("XBOSH_POLL_PATH", null, s -> {
+      if (s.equals("on")) {
+        return "/http-poll";
+      }
+      if (!s.matches("/[A-Za-z0-9._~/-]*")) {
+        throw new IllegalArgumentException("must be on, off, or a path starting with / (letters, digits, . _ ~ - /)");
       }
       return s;
     });

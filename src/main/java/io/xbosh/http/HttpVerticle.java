@@ -14,6 +14,7 @@ import io.vertx.core.net.impl.VertxConnection;
 import io.vertx.ext.web.Router;
 import io.xbosh.config.XboshConfig;
 import io.xbosh.pod.Pod;
+import io.xbosh.polling.PollHandler;
 import io.xbosh.protocol.BodyParser;
 import io.xbosh.protocol.Negotiator;
 import io.xbosh.upstream.Connector;
@@ -84,6 +85,18 @@ public final class HttpVerticle extends VerticleBase {
           System.nanoTime() - start));
       rc.next();
     }).handler(bosh);
+    if (config.pollPath() != null) {
+      router.route(config.pollPath()).handler(rc -> {
+        ClientAddress.record(rc, config.trustForwardedFor());
+        rc.next();
+      }).handler(new PollHandler(pod, new BodyParser(32, 64, config.maxBodyBytes()),
+          new Negotiator(new Negotiator.Limits(config.maxWait(), config.maxHold(), config.inactivity(),
+              config.pollingInactivity(), config.polling())),
+          connector,
+          new PollHandler.Settings(config.pollPath(), config.maxBodyBytes(), config.corsOrigins(), config.trustForwardedProto(),
+              config.preauthSeconds()),
+          limits));
+    }
     if (config.wsPath() != null) {
       router.get(config.wsPath()).handler(rc -> {
         ClientAddress.record(rc, config.trustForwardedFor());

@@ -76,6 +76,10 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     metrics.bindPod(links::size, held::size);
     this.maxSessions = maxSessions;
     this.maxHeld = maxHeld;
+    store.forwardsTaken(sid -> {
+      SessionLinks l = links.get(sid);
+      return l == null ? 0 : l.forwardsTaken();
+    });
   }
 
   public String id() {
@@ -400,6 +404,11 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
         .onSuccess(forwards -> {
           noteForwards(sid, forwards);
           session.forward(forwards);
+          if (attempt > 0) {
+            // a failed take may have run and lost only its reply: what it took is kept by number
+            // (drain.lua) and taken again from there; what was applied is ignored by number
+            session.recover();
+          }
         })
         .onFailure(e -> {
           if (attempt >= DRAIN_RETRIES) {
@@ -478,8 +487,8 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   // ---- SessionLinks.Owner
 
   @Override
-  public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
-    return store.deliver(sid, stream, stanzas).onSuccess(d -> {
+  public Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas) {
+    return store.deliver(sid, stream, token, stanzas).onSuccess(d -> {
       if (d.status() == Delivery.Status.OK) {
         metrics.stanzasOut(stanzas.size());
       }

@@ -26,6 +26,8 @@ import java.util.function.LongSupplier;
 public final class InMemorySessionStore implements SessionStore {
 
   private final Map<String, State> sessions = new ConcurrentHashMap<>();
+  /** how far the links took each session's forwards, see {@link SessionStore#forwardsTaken} */
+  private volatile java.util.function.ToLongFunction<String> forwardsTaken = sid -> 0;
   private final int maxOut;
   private final int maxOutBytes;
   private final int maxResponseBytes;
@@ -72,6 +74,12 @@ public final class InMemorySessionStore implements SessionStore {
 
   private record Held(long rid, String holder) {
   }
+
+  /** The latest applied delivery token of one sender, and the requests that batch answered. */
+  private record Token(String link, long seq, List<Held> answered) {
+  }
+
+  private static final java.util.regex.Pattern TOKEN = java.util.regex.Pattern.compile("([^\\s=]+):(\\d+)");
 
   private static final class Parked {
     String holder;
@@ -126,6 +134,8 @@ public final class InMemorySessionStore implements SessionStore {
     final java.util.TreeMap<Long, Forward> kept = new java.util.TreeMap<>();
     /** the highest rid whose response the client has (sessions with acks) */
     long acked;
+    /** per sender that delivered lately, least recent first: its latest token and the answers it gave (dt in deliver.lua) */
+    final List<Token> tokens = new ArrayList<>();
     /** after the end: responses the client never acknowledged, oldest first, as (stream, body) */
     final List<String[]> unacked = new ArrayList<>();
   }
@@ -201,7 +211,17 @@ public final class InMemorySessionStore implements SessionStore {
         m.put("ak", Long.toString(s.acked));
       }
       m.put("ob", Long.toString(s.outBytes));
-      s.responses.forEach((rid, body) -> m.put("r:" + rid, body));
+      if (!s.tokens.isEmpty()) {
+        List<String> words = new ArrayList<>();
+        for (Token t : s.tokens) {
+          words.add(t.link() + ":" + t.seq());
+          t.answered().forEach(h -> words.add(h.rid() + "=" + h.holder()));
+        }
+        m.put("dt", String.join(" ", words));
+      }
+      // stored without the <body/> start, as prelude.lua's packed() does
+      s.responses.forEach((rid, body) -> m.put("r:" + rid,
+          body.startsWith(BodyWriter.OPEN) ? "\0" + body.substring(BodyWriter.OPEN.length()) : body));
       s.parked.forEach((rid, p) -> m.put("a:" + rid, RequestFlagsCodec.parkedEntry(p.holder, p.flags, p.payload)));
       s.kept.forEach((seq, f) -> m.put("w:" + seq, RequestFlagsCodec.keptEntry(f)));
       return m;
@@ -251,6 +271,11 @@ public final class InMemorySessionStore implements SessionStore {
   /** Sessions and tombstones currently held in memory. */
   public int size() {
     return sessions.size();
+  }
+
+  @Override
+  public void forwardsTaken(java.util.function.ToLongFunction<String> taken) {
+    this.forwardsTaken = taken;
   }
 
   private State live(String sid) {
@@ -315,6 +340,9 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   private Accepted accept(String sid, State s, long rid, String holder, RequestFlags flags, String payload) {
+    if (rid == NEXT_RID) {
+      rid = s.hi + 1; // as accept.lua: a poll (XEP-0025) is the session's next request
+    }
     if (s.tombstone != null) {
       return new Accepted(Accepted.Outcome.ENDED, null, false, null, 0, s.tombstone, List.of(), List.of());
     }
@@ -439,6 +467,11 @@ public final class InMemorySessionStore implements SessionStore {
       while (s.cachedRids.size() > 1 && s.cachedRids.peekFirst() <= clientAck) {
         uncache(s, s.cachedRids.removeFirst());
       }
+    }
+    // what the owner already took cannot be missing there (as accept.lua does it)
+    long takenByOwner = forwardsTaken.applyAsLong(sid);
+    if (takenByOwner > 0 && Math.min(takenByOwner, s.forwarded) >= Math.max(1, takenByOwner - KEPT_FORWARDS + 1)) {
+      s.kept.subMap(Math.max(1, takenByOwner - KEPT_FORWARDS + 1), true, Math.min(takenByOwner, s.forwarded), true).clear();
     }
     for (Forward f : forwards) {
       s.kept.put(f.seq(), f);
@@ -588,7 +621,7 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   @Override
-  public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
+  public Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas) {
     State s = live(sid);
     if (s == null) {
       return Future.succeededFuture(Delivery.GONE);
@@ -596,6 +629,28 @@ public final class InMemorySessionStore implements SessionStore {
     synchronized (s) {
       if (s.tombstone != null) {
         return Future.succeededFuture(Delivery.GONE);
+      }
+      // as deliver.lua: a token seen before applies nothing and gives its answers again, unpublished
+      java.util.regex.Matcher tm = token == null ? null : TOKEN.matcher(token);
+      String link = tm != null && tm.matches() ? tm.group(1) : null;
+      long seq = link == null ? 0 : Long.parseLong(tm.group(2));
+      if (link != null) {
+        for (Iterator<Token> it = s.tokens.iterator(); it.hasNext(); ) {
+          Token t = it.next();
+          if (t.link().equals(link)) {
+            if (t.seq() >= seq) {
+              List<Answer> again = new ArrayList<>();
+              for (Held h : t.seq() == seq ? t.answered() : List.<Held>of()) {
+                String body = s.responses.get(h.rid());
+                if (body != null) {
+                  again.add(new Answer(h.rid(), h.holder(), body));
+                }
+              }
+              return Future.succeededFuture(new Delivery(Delivery.Status.OK, again));
+            }
+            break;
+          }
+        }
       }
       String tag = stream == null ? s.firstStream : stream;
       long bytes = 0;
@@ -615,6 +670,13 @@ public final class InMemorySessionStore implements SessionStore {
       s.outBytes += bytes;
       List<Answer> answers = new ArrayList<>();
       flush(s, answers);
+      if (link != null) {
+        s.tokens.removeIf(t -> t.link().equals(link));
+        s.tokens.add(new Token(link, seq, answers.stream().map(a -> new Held(a.rid(), a.holder())).toList()));
+        while (s.tokens.size() > 2 * maxStreams) {
+          s.tokens.remove(0);
+        }
+      }
       if (!answers.isEmpty()) {
         save(s);
       }

@@ -43,6 +43,8 @@ public final class RedisSessionStore implements SessionStore {
   private final io.micrometer.core.instrument.Counter poolBusy;
   private final LuaScript create;
   private final LuaScript accept;
+  /** how far the owner's links took each session's forwards, see {@link SessionStore#forwardsTaken} */
+  private volatile java.util.function.ToLongFunction<String> forwardsTaken = sid -> 0;
   private final LuaScript deliver;
   private final LuaScript release;
   private final LuaScript terminate;
@@ -149,8 +151,14 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   @Override
+  public void forwardsTaken(java.util.function.ToLongFunction<String> taken) {
+    this.forwardsTaken = taken;
+  }
+
+  @Override
   public Future<Accepted> accept(String sid, long rid, String holder, RequestFlags flags, String payload) {
-    return eval(accept, sid, List.of(Long.toString(rid), holder, RequestFlagsCodec.encode(flags), payload)).map(RedisSessionStore::toAccepted);
+    return eval(accept, sid, List.of(Long.toString(rid), holder, RequestFlagsCodec.encode(flags), payload,
+        Long.toString(forwardsTaken.applyAsLong(sid)))).map(RedisSessionStore::toAccepted);
   }
 
   private static Accepted toAccepted(Response res) {
@@ -218,9 +226,10 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   @Override
-  public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
-    List<String> args = new ArrayList<>(stanzas.size() + 1);
+  public Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas) {
+    List<String> args = new ArrayList<>(stanzas.size() + 2);
     args.add(stream == null ? "" : stream);
+    args.add(token == null ? "" : token);
     args.addAll(stanzas);
     return eval(deliver, sid, args).map(res -> switch (res.get(0).toString()) {
       case "full" -> Delivery.FULL;

@@ -42,6 +42,13 @@ public interface SessionStore {
   /** Bytes of server stanzas waiting per session before deliver says full. */
   int DEFAULT_MAX_QUEUED_BYTES = 4 << 20;
 
+  /**
+   * The rid of a request that is the session's next one, whatever that is: an HTTP Polling request
+   * (XEP-0025), which carries no rid. The store numbers it in the same step that checks its key, so
+   * polls racing on two pods are taken one at a time. BOSH rids are never negative.
+   */
+  long NEXT_RID = -1;
+
   /** Stores a new session; fails if the sid exists. */
   Future<Void> create(SessionRecord record);
 
@@ -52,6 +59,7 @@ public interface SessionStore {
    * {@code item-not-found} for an unknown session, a rid outside the window or a bad key,
    * {@code policy-violation} for too many or too frequent requests.
    *
+   * @param rid     the request's rid, or {@link #NEXT_RID}
    * @param holder  id of the HTTP request, registered as held if the request waits
    * @param payload the request's payloads, concatenated
    * @param flags   what the request asks besides its rid and payload: restart, terminate, pause,
@@ -78,7 +86,22 @@ public interface SessionStore {
    *
    * @param stream the stream's name, null for the session's first stream
    */
-  Future<Delivery> deliver(String sid, String stream, List<String> stanzas);
+  default Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
+    return deliver(sid, stream, null, stanzas);
+  }
+
+  /**
+   * Like {@link #deliver(String, String, List)}, applied once per token: a batch sent again with a
+   * token the session has seen (its first reply was lost) appends nothing, publishes nothing and
+   * is answered as the first time, with the answers it gave then (those whose responses are still
+   * buffered).
+   *
+   * @param token {@code <link>:<n>}, {@code <link>} (no whitespace, no {@code =}) naming the
+   *              sender and unique in the session, {@code n} counting up with each new batch of
+   *              that sender; the session remembers the latest token of its last 2 x maxStreams
+   *              senders. Null: the batch is not deduplicated.
+   */
+  Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas);
 
   /**
    * The wait timer of a held request fired: answer it with whatever is waiting (usually nothing).
@@ -169,10 +192,11 @@ public interface SessionStore {
   Future<List<Forward>> drain(String sid);
 
   /**
-   * The forwards from number {@code from} on that the owner got only in an accept reply (accepted
-   * on the owner itself), kept for the last few numbers: for an owner whose reorder buffer has
-   * waited too long for a number (that reply was lost). Reads only. Forwards accepted elsewhere wait
-   * in the inbound list for {@link #drain} instead.
+   * The forwards from number {@code from} on that the owner got in an accept reply (accepted on
+   * the owner itself) or a {@link #drain} reply (accepted elsewhere), kept for the last few
+   * numbers: for an owner whose reorder buffer has waited too long for a number, or whose drain
+   * failed (that reply may have been lost). Reads only. Forwards accepted elsewhere and not yet
+   * drained wait in the inbound list.
    */
   Future<List<Forward>> forwardsFrom(String sid, long from);
 
@@ -185,6 +209,14 @@ public interface SessionStore {
 
   /** How many of the latest forwards {@link #forwardsFrom} can still give. */
   int KEPT_FORWARDS = 8;
+
+  /**
+   * Tells the store how far this pod's links took each session's forwards in order (the highest
+   * number taken, 0 when unknown): an {@link #accept} on the owner then drops the kept copies up to
+   * it, which the owner can no longer miss, so an idle session keeps none.
+   */
+  default void forwardsTaken(java.util.function.ToLongFunction<String> taken) {
+  }
 
   /** Which of these sessions are live and which have ended (the rest expired or never existed). */
   Future<States> states(Collection<String> sids);

@@ -11,8 +11,13 @@ import java.util.List;
  */
 public interface LinkSink {
 
-  /** Server stanzas for the client, in order; the link sends the next batch only after this completes. */
-  Future<Delivery> deliver(String sid, String stream, List<String> stanzas);
+  /**
+   * Server stanzas for the client, in order; the link sends the next batch only after this
+   * completes. A batch that failed or met a full queue comes again, the same stanzas with the same
+   * {@code token} ({@code <link>:<n>}, see {@link io.xbosh.session.SessionStore#deliver(String, String, String, List)}),
+   * so one whose reply was lost is not applied twice.
+   */
+  Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas);
 
   /**
    * The server ended the stream or the link failed.

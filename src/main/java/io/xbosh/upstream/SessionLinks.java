@@ -46,7 +46,7 @@ public final class SessionLinks implements LinkSink {
   /** What a session's links report to the pod. */
   public interface Owner {
 
-    Future<Delivery> deliver(String sid, String stream, List<String> stanzas);
+    Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas);
 
     /** A stream ended from the server side, or could not be opened. */
     Future<Void> ended(String sid, String stream, TerminateCondition condition, String children);
@@ -95,6 +95,8 @@ public final class SessionLinks implements LinkSink {
   private final Map<String, List<Forward>> opening = new HashMap<>();
   private final TreeMap<Long, Forward> early = new TreeMap<>();
   private long nextSeq = 1;
+  /** nextSeq - 1, for other threads: the store's {@link io.xbosh.session.SessionStore#forwardsTaken} */
+  private volatile long taken;
   /** timer asking the store for a forward missing too long, -1 when none */
   private long gapTimer = -1;
   private boolean firstOpen = true;
@@ -192,7 +194,7 @@ public final class SessionLinks implements LinkSink {
     }
     Forward next;
     while (!over && (next = early.remove(nextSeq)) != null) {
-      nextSeq++;
+      taken = nextSeq++;
       if (!blocked.isEmpty() || !writable()) {
         block(next);
       } else {
@@ -205,6 +207,11 @@ public final class SessionLinks implements LinkSink {
     if (!over && !early.isEmpty() && gapTimer < 0) {
       watchGap();
     }
+  }
+
+  /** The highest forward number taken in order (applied, or waiting for a full socket); from any thread. */
+  public long forwardsTaken() {
+    return taken;
   }
 
   /**
@@ -399,7 +406,7 @@ public final class SessionLinks implements LinkSink {
   // ---- LinkSink: what the links say
 
   @Override
-  public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
+  public Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas) {
     String key = stream == null ? "" : stream;
     if (!jids.containsKey(key)) {
       for (String stanza : stanzas) {
@@ -410,7 +417,7 @@ public final class SessionLinks implements LinkSink {
         }
       }
     }
-    return owner.deliver(sid, stream, stanzas);
+    return owner.deliver(sid, stream, token, stanzas);
   }
 
   /**

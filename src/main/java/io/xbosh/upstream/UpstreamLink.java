@@ -99,6 +99,12 @@ public final class UpstreamLink implements StreamReader.Handler {
   /** stanzas read, not yet handed to the sink */
   private final ArrayDeque<String> pending = new ArrayDeque<>();
   private long pendingChars;
+  /** names this link in its batches' tokens: random, so a link opened later never reuses one */
+  private final String linkId = newLinkId();
+  /** the number of the latest batch taken from {@link #pending} */
+  private long batchSeq;
+  /** a batch that failed or met a full queue: it goes again, as it was and with its token, before anything newer */
+  private List<String> unsent;
 
   private volatile State state = State.CONNECTING;
   private NetSocket socket;
@@ -251,6 +257,7 @@ public final class UpstreamLink implements StreamReader.Handler {
     }
     pending.clear();
     pendingChars = 0;
+    unsent = null;
     onWritable = null;
     authenticated.tryFail("link closed");
     if (sink != null) {
@@ -356,6 +363,7 @@ public final class UpstreamLink implements StreamReader.Handler {
    */
   public void abort() {
     runOnContext(() -> {
+      bounceUnsent();
       bounce(pending);
       to(State.CLOSED);
     });
@@ -364,6 +372,7 @@ public final class UpstreamLink implements StreamReader.Handler {
   /** Ends the stream cleanly (pod shutdown; the session's end is already recorded). */
   public void shutdown() {
     runOnContext(() -> {
+      bounceUnsent();
       bounce(pending);
       if (state == State.OPEN && socket != null) {
         socket.write("</stream:stream>");
@@ -620,13 +629,22 @@ public final class UpstreamLink implements StreamReader.Handler {
       updateBackpressure();
       return;
     }
-    if (!pending.isEmpty() && (state == State.OPEN || state == State.CLOSING || state == State.ENDING)) {
-      List<String> batch = takeBatch();
-      inFlight = true;
-      if (log.isTraceEnabled()) {
-        log.trace("sid={} from server: {}", sid, Redact.sasl(String.join("", batch)));
+    if ((unsent != null || !pending.isEmpty()) && (state == State.OPEN || state == State.CLOSING || state == State.ENDING)) {
+      List<String> batch;
+      if (unsent != null) {
+        // the same stanzas with the same token: a batch the store applied but whose reply was lost
+        // is not applied again
+        batch = unsent;
+      } else {
+        batch = takeBatch();
+        batchSeq++;
+        if (log.isTraceEnabled()) {
+          log.trace("sid={} from server: {}", sid, Redact.sasl(String.join("", batch)));
+        }
       }
-      sink.deliver(sid, stream, batch).onComplete(ar -> onDelivered(batch, ar.succeeded() ? ar.result() : null, ar.cause()));
+      inFlight = true;
+      sink.deliver(sid, stream, linkId + ":" + batchSeq, batch)
+          .onComplete(ar -> onDelivered(batch, ar.succeeded() ? ar.result() : null, ar.cause()));
     } else if (pending.isEmpty() && state == State.ENDING) {
       to(State.REPORTING);
       reportEnd();
@@ -650,6 +668,7 @@ public final class UpstreamLink implements StreamReader.Handler {
 
   private void onDelivered(List<String> batch, Delivery d, Throwable failure) {
     inFlight = false;
+    unsent = null;
     if (state == State.CLOSED) {
       return;
     }
@@ -661,11 +680,9 @@ public final class UpstreamLink implements StreamReader.Handler {
       return;
     }
     if (d == null || d.full()) {
-      // keep order: the batch goes back in front; try again shortly
-      for (int i = batch.size() - 1; i >= 0; i--) {
-        pending.addFirst(batch.get(i));
-        pendingChars += batch.get(i).length();
-      }
+      // keep order: the batch waits in front of everything newer and goes again as it was, with
+      // its token; try again shortly
+      unsent = batch;
       if (failure != null) {
         log.warn("sid={} delivering server stanzas failed, retrying: {}", sid, failure.getMessage());
       }
@@ -675,6 +692,19 @@ public final class UpstreamLink implements StreamReader.Handler {
     }
     retryMs = RETRY_MS;
     pump();
+  }
+
+  /** A batch waiting for its retry goes back to the server as errors, in front of the pending stanzas. */
+  private void bounceUnsent() {
+    if (unsent != null) {
+      List<String> batch = unsent;
+      unsent = null;
+      bounce(batch);
+    }
+  }
+
+  private static String newLinkId() {
+    return Long.toString(java.util.concurrent.ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE, 36);
   }
 
   /** The end goes to the sink once; a store that cannot take it is asked again until it does or the link is aborted. */

@@ -433,7 +433,7 @@ final class WebSocketSession implements LinkSink {
   // ---- what the server says (LinkSink), on the link's event loop, which is the socket's
 
   @Override
-  public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
+  public Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas) {
     if (state != State.OPEN || ws.isClosed()) {
       return Future.succeededFuture(Delivery.GONE);
     }

@@ -1,9 +1,52 @@
--- ARGV: stream ('' for the first), stanzas. Returns {'ok', nanswers, (rid, holder, body)*} | {'full'} | {'gone'}
+-- ARGV: stream ('' for the first), token ('' for none), stanzas. Returns {'ok', nanswers, (rid, holder, body)*} | {'full'} | {'gone'}
+--
+-- The token ('<link>:<n>', n counting up per link) makes a retried batch apply once: a link whose
+-- reply was lost (a connection reset while Redis restarts or fails over) sends the same batch with
+-- the same token. The session field dt holds, per link that delivered lately (at most
+-- 2 x MAX_STREAMS, the least recent first), '<link>:<n>' followed by the 'rid=holder' answers that
+-- batch gave: a token seen before applies nothing and replies with those answers again, their
+-- bodies from the buffered responses (r:<rid>), published to no pod (they were the first time).
 local ctx = load()
 if not ctx or ctx.term then
   return { 'gone' }
 end
 local stream = table.remove(ARGV, 1)
+local token = table.remove(ARGV, 1)
+local link, seq = string.match(token, '^([^%s=]+):(%d+)$')
+local tokens = {}
+if link then
+  seq = tonumber(seq)
+  for w in string.gmatch(redis.call('HGET', S, 'dt') or '', '%S+') do
+    local r, h = string.match(w, '^(%d+)=(.+)$')
+    if r and #tokens > 0 then
+      local given = tokens[#tokens][3]
+      given[#given + 1] = { tonumber(r), h }
+    else
+      local l, n = string.match(w, '^(.*):(%d+)$')
+      tokens[#tokens + 1] = { l, tonumber(n), {} }
+    end
+  end
+  for i, e in ipairs(tokens) do
+    if e[1] == link then
+      if e[2] >= seq then
+        -- an older token (not sent by a link that waits for each reply) gets no answers
+        local out = { 'ok', 0 }
+        for _, a in ipairs(e[2] == seq and e[3] or {}) do
+          local body = unpacked(redis.call('HGET', S, 'r:' .. fmt(a[1])))
+          if body then
+            out[2] = out[2] + 1
+            out[#out + 1] = fmt(a[1])
+            out[#out + 1] = a[2]
+            out[#out + 1] = body
+          end
+        end
+        return out
+      end
+      table.remove(tokens, i)
+      break
+    end
+  end
+end
 if stream ~= '' and stream ~= ctx.sf then
   for i, stanza in ipairs(ARGV) do
     ARGV[i] = '\1' .. stream .. '\1' .. stanza
@@ -22,6 +65,24 @@ end
 redis.call('RPUSH', O, unpack(ARGV))
 ctx.ob = (queued > 0 and ctx.ob or 0) + bytes
 flush(ctx)
+if link then
+  local given = {}
+  for _, a in ipairs(ctx.answers) do
+    given[#given + 1] = { a[1], a[2] }
+  end
+  tokens[#tokens + 1] = { link, seq, given }
+  while #tokens > 2 * MAX_STREAMS do
+    table.remove(tokens, 1)
+  end
+  local words = {}
+  for _, e in ipairs(tokens) do
+    words[#words + 1] = e[1] .. ':' .. fmt(e[2])
+    for _, a in ipairs(e[3]) do
+      words[#words + 1] = fmt(a[1]) .. '=' .. a[2]
+    end
+  end
+  redis.call('HSET', S, 'dt', table.concat(words, ' '))
+end
 if #ctx.answers > 0 then
   save(ctx)
 else

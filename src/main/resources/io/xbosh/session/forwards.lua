@@ -1,5 +1,5 @@
--- ARGV: from (a forward number). Reads only: the forwards the owner got only in an accept reply
--- (owner-local ones), kept for the last few numbers, from `from` on, for an owner whose reorder
+-- ARGV: from (a forward number). Reads only: the forwards the owner got in an accept reply
+-- (owner-local ones) or a drain reply (other pods' ones), kept for the last few numbers, from `from` on, for an owner whose reorder
 -- buffer has waited too long for one (the reply was lost). Returns {(seq, flags, payload)*}.
 local fs = tonumber(redis.call('HGET', S, 'fs') or '0')
 local out = {}

@@ -15,8 +15,9 @@
 -- tls ('1' when the session began over
 -- HTTPS: its requests must all be encrypted), ab (rids of held requests whose client closed the
 -- connection, absent when none: a resend waits again), ak (the highest rid the client said it has
--- the response of, sessions with acks only), r:<rid> (buffered response),
--- w:<seq> ('flags|payload', the last KEPT_FORWARDS forwards returned to the owner in an accept reply),
+-- the response of, sessions with acks only), dt (the latest delivery token of each link that
+-- delivered lately and the answers its batch gave, see deliver.lua), r:<rid> (buffered response),
+-- w:<seq> ('flags|payload', the last KEPT_FORWARDS forwards returned to the owner in an accept or drain reply),
 -- a:<rid> ('holder|flags|payload' parked request, flags as parse_flags reads them), term (tombstone: the final body of an ended session; no other field is then present).
 --
 -- Outbound list items: a stanza of the first stream as it is; '\1<stream>\1<stanza>' a stanza of
@@ -37,7 +38,7 @@ local MAX_CLOSED = 8
 -- around client payloads accepted but never written to the server, in a terminate body
 local UNDELIVERED_OPEN = '<undelivered xmlns="__UNDELIVERED_NS__">'
 local UNDELIVERED_CLOSE = '</undelivered>'
--- owner-local forwards kept (w:<seq>) for an owner that lost the accept reply carrying them
+-- forwards kept (w:<seq>) for an owner that lost the accept or drain reply carrying them
 local KEPT_FORWARDS = __KEPT_FORWARDS__
 
 local S, O, I = KEYS[1], KEYS[2], KEYS[3]
@@ -55,6 +56,23 @@ end
 
 local function fmt(n)
   return string.format('%.0f', n)
+end
+
+-- A buffered response (r:<rid>) is stored without the <body/> start that every response begins
+-- with ('\0' stands for it): an empty answer is then a few bytes, and a session hash whose values
+-- all stay under Redis' hash-max-listpack-value (64 by default) can be a listpack (see compact)
+local function packed(body)
+  if string.sub(body, 1, #OPEN) == OPEN then
+    return '\0' .. string.sub(body, #OPEN + 1)
+  end
+  return body
+end
+
+local function unpacked(v)
+  if v and string.byte(v, 1) == 0 then
+    return OPEN .. string.sub(v, 2)
+  end
+  return v
 end
 
 local function close_body(open, payload)
@@ -174,6 +192,28 @@ local function save_bytes(ctx)
   end
 end
 
+-- Redis turns a hash into a hashtable once one value passes hash-max-listpack-value (64 bytes by
+-- default) and never back; a listpack takes a fraction of the memory. So a session that rests
+-- (nothing waits for its client) and whose values are all small again (its login's features and
+-- roster answers were dropped from the cache) is written anew, as a listpack. The TTL is set after.
+local LISTPACK_VALUE, LISTPACK_ENTRIES = 64, 128
+local function compact(ctx)
+  if ctx.ob > 0 or ctx.np > 0 or redis.call('OBJECT', 'ENCODING', S) ~= 'hashtable' then
+    return
+  end
+  local all = redis.call('HGETALL', S)
+  if #all > 2 * LISTPACK_ENTRIES then
+    return
+  end
+  for i = 1, #all do
+    if #all[i] > LISTPACK_VALUE then
+      return
+    end
+  end
+  redis.call('DEL', S)
+  redis.call('HSET', S, unpack(all))
+end
+
 local function save(ctx)
   local held, rc = {}, {}
   for i, e in ipairs(ctx.held) do
@@ -207,6 +247,7 @@ local function save(ctx)
     redis.call('HSET', S, 'ak', fmt(ctx.ak))
   end
   save_bytes(ctx)
+  compact(ctx)
   local ms = ttl_ms(ctx)
   redis.call('PEXPIRE', S, ms)
   redis.call('PEXPIRE', O, ms + TOMBSTONE_MS)
@@ -292,7 +333,7 @@ end
 -- wait + RESEND_MARGIN_MS stays, since its client may still resend its rid; never more than
 -- 2 x `requests` + 1 (SessionStore.cachedResponsesAtMost)
 local function cache(ctx, rid, body)
-  redis.call('HSET', S, 'r:' .. fmt(rid), body)
+  redis.call('HSET', S, 'r:' .. fmt(rid), packed(body))
   ctx.rc[#ctx.rc + 1] = { rid, now() }
   local keep = ctx.ack == '1' and 2 * ctx.req or ctx.req
   local young = now() - (ctx.wait * 1000 + RESEND_MARGIN_MS)
@@ -419,7 +460,7 @@ local function entomb(ctx, body)
     -- carried goes before the waiting stanzas, for the owner to bounce
     for i = #ctx.rc, 1, -1 do
       if ctx.rc[i][1] > ctx.ak then
-        local b = redis.call('HGET', S, 'r:' .. fmt(ctx.rc[i][1]))
+        local b = unpacked(redis.call('HGET', S, 'r:' .. fmt(ctx.rc[i][1])))
         if b and string.sub(b, -7) == '</body>' then
           local stream = string.match(string.match(b, '^<body[^>]*'), ' stream="([^"]*)"')
           redis.call('LPUSH', O, '\3' .. ((stream == nil or stream == ctx.sf) and '' or stream) .. '\3' .. b)

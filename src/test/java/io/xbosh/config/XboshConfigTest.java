@@ -180,6 +180,23 @@ class XboshConfigTest {
   }
 
   @Test
+  void httpPollingEndpointOffUnlessSetAndItsPathChecked() {
+    assertThat(XboshConfig.from(Map.of()).pollPath()).isNull();
+    assertThat(XboshConfig.from(Map.of("XBOSH_POLL_PATH", "")).pollPath()).isNull();
+    assertThat(XboshConfig.from(Map.of("XBOSH_POLL_PATH", "off")).pollPath()).isNull();
+    assertThat(XboshConfig.from(Map.of("XBOSH_POLL_PATH", "on")).pollPath()).isEqualTo("/http-poll");
+    assertThat(XboshConfig.from(Map.of("XBOSH_POLL_PATH", "/legacy/poll")).pollPath()).isEqualTo("/legacy/poll");
+    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_POLL_PATH", "poll")))
+        .hasMessageContaining("XBOSH_POLL_PATH='poll': must be on, off, or a path starting with /");
+    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_POLL_PATH", "/a b")))
+        .hasMessageContaining("XBOSH_POLL_PATH='/a b'");
+    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_POLL_PATH", "/http-bind")))
+        .hasMessageContaining("XBOSH_POLL_PATH must differ from XBOSH_HTTP_PATH and XBOSH_WS_PATH");
+    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_POLL_PATH", "/xmpp-websocket")))
+        .hasMessageContaining("XBOSH_POLL_PATH must differ");
+  }
+
+  @Test
   void hostMapAndDomains() {
     XboshConfig c = XboshConfig.from(Map.of(
         "XBOSH_UPSTREAM_HOSTS", "a.example=10.0.0.1:5222, B.example=[::1]:5223",

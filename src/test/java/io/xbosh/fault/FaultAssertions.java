@@ -16,6 +16,12 @@ final class FaultAssertions {
   private FaultAssertions() {
   }
 
+  /**
+   * What a pod logs when a batch of server stanzas goes to the store again after a failed deliver
+   * (UpstreamLink): each such batch may have been applied already, its reply lost.
+   */
+  static final String DELIVER_RETRIED = "delivering server stanzas failed, retrying";
+
   /** A scenario's body, given the deployment. */
   interface Scenario {
     void run(FaultCluster c) throws Exception;
@@ -36,6 +42,16 @@ final class FaultAssertions {
     }
   }
 
+  /** Prints what the pods logged about each session that ended, for a failure's diagnosis. */
+  static void printEndedSessionsLog(FaultCluster c, FaultLoad.Report r) {
+    for (FaultLoad.SessionReport s : r.sessions()) {
+      if (!s.survived()) {
+        System.out.println("FAULT pods' log of " + s.user() + " (sid " + s.sid() + ", ended " + s.endCondition() + "):");
+        c.podLog(s.sid()).forEach(l -> System.out.println("  " + l));
+      }
+    }
+  }
+
   /** Prints the scenario's numbers for the record (docs/FAULTS.md is written from these lines). */
   static void record(String scenario, FaultLoad.Report r, String extra) {
     System.out.println("FAULT " + scenario + ": " + r.summary() + (extra.isEmpty() ? "" : " " + extra));
@@ -46,17 +62,6 @@ final class FaultAssertions {
    * surviving sessions; nothing was duplicated among them.
    */
   static void assertLivePodsSessionsSurvive(String scenario, FaultLoad.Report r, Collection<String> deadPods) {
-    assertLivePodsSessionsSurvive(scenario, r, deadPods, false);
-  }
-
-  /**
-   * Like {@link #assertLivePodsSessionsSurvive(String, FaultLoad.Report, Collection)}; with
-   * {@code knownRedelivery} a duplicate is reported, not failed: when Redis goes away after running a
-   * deliver script but before its reply arrives, the link delivers the batch again (at least once,
-   * see docs/FAULTS.md "Known"), so a stanza can reach its client twice. Losses still fail.
-   */
-  static void assertLivePodsSessionsSurvive(String scenario, FaultLoad.Report r, Collection<String> deadPods,
-      boolean knownRedelivery) {
     List<String> failures = new ArrayList<>();
     List<String> endedOnLivePods = r.sessions().stream()
         .filter(s -> !s.survived() && !deadPods.contains(s.owner()))
@@ -72,12 +77,7 @@ final class FaultAssertions {
           + lost.subList(0, Math.min(20, lost.size())));
     }
     if (r.duplicatedAmongSurvivors() > 0) {
-      if (knownRedelivery) {
-        System.out.println("FAULT " + scenario + ": " + r.duplicatedAmongSurvivors()
-            + " messages delivered twice (a deliver retried after its reply was lost; known, docs/FAULTS.md)");
-      } else {
-        failures.add(r.duplicatedAmongSurvivors() + " messages delivered twice to surviving sessions");
-      }
+      failures.add(r.duplicatedAmongSurvivors() + " messages delivered twice to surviving sessions");
     }
     if (!failures.isEmpty()) {
       throw new AssertionError(scenario + ": users lost something.\n- " + String.join("\n- ", failures)

@@ -22,6 +22,7 @@ class RedisClusterFailoverFaultIT {
   @Test
   void killingOneMasterFailsOverWithoutEndingSessionsOrLosingMessages() throws Exception {
     FaultAssertions.inDeployment(FaultCluster.Store.CLUSTER, c -> {
+      int retriedBefore = c.podLog(FaultAssertions.DELIVER_RETRIED).size();
       FaultLoad load = c.loginLoad();
       load.startMessages(FaultCluster.RATE);
       c.traffic(FaultCluster.PHASE_MS);
@@ -40,8 +41,14 @@ class RedisClusterFailoverFaultIT {
       c.log("cluster ok again after " + failoverMs + " ms; masters " + c.redisCluster().masterPorts());
       c.traffic(FaultCluster.PHASE_MS + FaultCluster.detectionBoundMs());
       FaultLoad.Report r = c.settle(Duration.ofSeconds(20));
-      record("Redis Cluster master kill -9", r, "failoverMs=" + failoverMs);
-      assertLivePodsSessionsSurvive("Redis Cluster failover", r, Set.of(), true);
+      record("Redis Cluster master kill -9", r, "failoverMs=" + failoverMs
+          + " deliverRetries=" + (c.podLog(FaultAssertions.DELIVER_RETRIED).size() - retriedBefore));
+      try {
+        assertLivePodsSessionsSurvive("Redis Cluster failover", r, Set.of());
+      } catch (AssertionError e) {
+        FaultAssertions.printEndedSessionsLog(c, r);
+        throw e;
+      }
       assertNothingLeftBehind(c);
     });
   }

@@ -20,6 +20,7 @@ class RedisRestartFaultIT {
   @Test
   void redisRestartWithDataKeptEndsNoSessionAndLosesNothing() throws Exception {
     FaultAssertions.inDeployment(FaultCluster.Store.PERSISTENT, c -> {
+      int retriedBefore = c.podLog(FaultAssertions.DELIVER_RETRIED).size();
       FaultLoad load = c.loginLoad();
       load.startMessages(FaultCluster.RATE);
       c.traffic(FaultCluster.PHASE_MS);
@@ -31,8 +32,14 @@ class RedisRestartFaultIT {
       c.log("redis-server back after " + downMs + " ms");
       c.traffic(FaultCluster.PHASE_MS + FaultCluster.detectionBoundMs());
       FaultLoad.Report r = c.settle(Duration.ofSeconds(20));
-      record("redis restart (AOF, " + downMs + " ms down)", r, "");
-      assertLivePodsSessionsSurvive("redis restart", r, Set.of(), true);
+      record("redis restart (AOF, " + downMs + " ms down)", r,
+          "deliverRetries=" + (c.podLog(FaultAssertions.DELIVER_RETRIED).size() - retriedBefore));
+      try {
+        assertLivePodsSessionsSurvive("redis restart", r, Set.of());
+      } catch (AssertionError e) {
+        FaultAssertions.printEndedSessionsLog(c, r);
+        throw e;
+      }
       assertNothingLeftBehind(c);
     });
   }

@@ -31,12 +31,19 @@ class DeploymentManifestsTest {
   private static final Path K8S = Path.of("k8s");
   private static final List<Map<String, Object>> docs = new ArrayList<>();
   private static Map<String, Object> kustomization;
-  private static Map<String, String> generatedConfig;
 
   @BeforeAll
   @SuppressWarnings("unchecked")
   static void load() throws IOException {
     kustomization = new Yaml().load(Files.readString(K8S.resolve("kustomization.yaml")));
+    docs.addAll(renderBase());
+  }
+
+  /** The objects of the base, rendered as kustomize would (resources, generators), each a fresh tree. */
+  @SuppressWarnings("unchecked")
+  static List<Map<String, Object>> renderBase() throws IOException {
+    Map<String, Object> kustomization = new Yaml().load(Files.readString(K8S.resolve("kustomization.yaml")));
+    List<Map<String, Object>> docs = new ArrayList<>();
     for (String resource : (List<String>) kustomization.get("resources")) {
       try (Reader r = Files.newBufferedReader(K8S.resolve(resource))) {
         for (Object doc : new Yaml().loadAll(r)) {
@@ -48,7 +55,7 @@ class DeploymentManifestsTest {
     }
     // configMapGenerator: KEY=value lines of the env file, # comments ignored (as kustomize reads them)
     Map<String, Object> generator = ((List<Map<String, Object>>) kustomization.get("configMapGenerator")).get(0);
-    generatedConfig = new java.util.LinkedHashMap<>();
+    Map<String, String> generatedConfig = new java.util.LinkedHashMap<>();
     for (String env : (List<String>) generator.get("envs")) {
       for (String line : Files.readAllLines(K8S.resolve(env))) {
         if (!line.isBlank() && !line.startsWith("#")) {
@@ -67,6 +74,7 @@ class DeploymentManifestsTest {
       }
       docs.add(Map.of("apiVersion", "v1", "kind", "Secret", "metadata", Map.of("name", secret.get("name")), "data", data));
     }
+    return docs;
   }
 
   private static Map<String, Object> one(String kind, String name) {
@@ -75,7 +83,7 @@ class DeploymentManifestsTest {
   }
 
   @SuppressWarnings("unchecked")
-  private static <T> T get(Object node, Object... path) {
+  static <T> T get(Object node, Object... path) {
     Object cur = node;
     for (Object step : path) {
       cur = step instanceof Integer i ? ((List<Object>) cur).get(i) : ((Map<String, Object>) cur).get(step);
@@ -95,7 +103,7 @@ class DeploymentManifestsTest {
   }
 
   /** A size such as 512Mi or 1Gi, in MiB. */
-  private static long mebibytes(String quantity) {
+  static long mebibytes(String quantity) {
     if (quantity.endsWith("Gi")) {
       return Long.parseLong(quantity.substring(0, quantity.length() - 2)) * 1024;
     }
@@ -213,8 +221,12 @@ class DeploymentManifestsTest {
   /** Every object against its Kubernetes model: kind known, field names and types right. */
   @Test
   void everyObjectIsValidKubernetes() {
-    io.fabric8.kubernetes.client.utils.KubernetesSerialization k8s = new io.fabric8.kubernetes.client.utils.KubernetesSerialization();
     assertThat(docs).hasSizeGreaterThan(8);
+    assertValidKubernetes(docs);
+  }
+
+  static void assertValidKubernetes(List<Map<String, Object>> docs) {
+    io.fabric8.kubernetes.client.utils.KubernetesSerialization k8s = new io.fabric8.kubernetes.client.utils.KubernetesSerialization();
     for (Map<String, Object> doc : docs) {
       String what = doc.get("kind") + " " + get(doc, "metadata", "name");
       Object parsed = k8s.unmarshal(k8s.asJson(doc), io.fabric8.kubernetes.api.model.KubernetesResource.class);
@@ -306,19 +318,23 @@ class DeploymentManifestsTest {
   }
 
   /**
-   * README "Sizing": heap = 55% of the memory limit (Dockerfile), about 54 KiB of heap per session
-   * (26.7 KiB measured live per idle session in BENCHMARKS.md, doubled for the collector's room).
+   * README "Sizing": heap = 55% of the memory limit (Dockerfile), about 44 KiB of heap per session
+   * (22 KiB measured live per idle session in BENCHMARKS.md, doubled for the collector's room).
    */
   @Test
   void maxSessionsFitsTheMemoryLimit() throws IOException {
-    long limitMiB = mebibytes(get(xboshContainer(), "resources", "limits", "memory"));
-    assertThat((String) get(xboshContainer(), "resources", "requests", "memory")).isEqualTo(get(xboshContainer(), "resources", "limits", "memory"));
-    int sessions = Integer.parseInt(config().getOrDefault("XBOSH_MAX_SESSIONS", "10000"));
+    assertSessionsFitTheMemoryLimit(xboshContainer(), config());
+  }
+
+  static void assertSessionsFitTheMemoryLimit(Map<String, Object> container, Map<String, String> config) throws IOException {
+    long limitMiB = mebibytes(get(container, "resources", "limits", "memory"));
+    assertThat((String) get(container, "resources", "requests", "memory")).isEqualTo(get(container, "resources", "limits", "memory"));
+    int sessions = Integer.parseInt(config.getOrDefault("XBOSH_MAX_SESSIONS", "10000"));
     String dockerfile = Files.readString(Path.of("Dockerfile"));
     Matcher heap = Pattern.compile("MaxRAMPercentage=(\\d+)").matcher(dockerfile);
     assertThat(heap.find()).isTrue();
     double heapMiB = limitMiB * Integer.parseInt(heap.group(1)) / 100.0;
-    assertThat(sessions * 54.0 / 1024).as("heap for XBOSH_MAX_SESSIONS (MiB)").isLessThanOrEqualTo(heapMiB);
+    assertThat(sessions * 44.0 / 1024).as("heap for XBOSH_MAX_SESSIONS (MiB)").isLessThanOrEqualTo(heapMiB);
     Matcher direct = Pattern.compile("MaxDirectMemorySize=(\\d+)m").matcher(dockerfile);
     assertThat(direct.find()).isTrue();
     // heap + direct buffers + ~120 MiB of metaspace, code cache and thread stacks stay under the limit

@@ -76,6 +76,32 @@ class RedisSessionStoreIT extends SessionStoreContract {
   }
 
   @Test
+  void aRestingSessionWhoseValuesAreSmallAgainIsAListpack() throws Exception {
+    String sid = newSession(1, false);
+    String key = RedisSessionStore.sessionKey(sid);
+    String big = "<message xmlns=\"jabber:client\"><body>" + "x".repeat(200) + "</body></message>";
+    get(store.accept(sid, 101, "pod-a#1", RequestFlags.NONE, big)); // a payload larger than hash-max-listpack-value, kept for the owner
+    assertThat(encoding(key)).isEqualTo("hashtable");
+    long ttl = get(redis.send(Request.cmd(Command.PTTL).arg(key))).toLong();
+    store.forwardsTaken(s -> s.equals(sid) ? 1 : 0); // the owner's link took it
+    try {
+      get(store.accept(sid, 102, "pod-a#2", RequestFlags.NONE, ""));
+    } finally {
+      store.forwardsTaken(s -> 0);
+    }
+    // empty answers are stored as a few bytes (without the <body/> start): nothing large is left
+    assertThat(encoding(key)).isEqualTo("listpack");
+    assertThat(get(redis.send(Request.cmd(Command.PTTL).arg(key))).toLong()).as("the TTL survives")
+        .isGreaterThan(ttl - 10_000);
+    assertThat(get(store.accept(sid, 101, "pod-a#3", RequestFlags.NONE, big)).immediate()).as("a resend still gets its answer, whole")
+        .isEqualTo(io.xbosh.protocol.BodyWriter.OPEN + "/>");
+  }
+
+  private static String encoding(String key) throws Exception {
+    return get(redis.send(Request.cmd(Command.OBJECT).arg("ENCODING").arg(key))).toString();
+  }
+
+  @Test
   void scriptsReloadAfterScriptFlush() throws Exception {
     String sid = newSession(1, false);
     get(redis.send(Request.cmd(Command.SCRIPT).arg("FLUSH")));
@@ -142,9 +168,10 @@ class RedisSessionStoreIT extends SessionStoreContract {
     get(store.accept(sid, 101, "p#1", RequestFlags.NONE, "")); // warm the script cache
     get(redis.send(Request.cmd(Command.CONFIG).arg("RESETSTAT")));
     get(store.accept(sid, 102, "p#2", RequestFlags.NONE, "<presence/>"));
-    get(store.deliver(sid, List.of(MSG, MSG2)));
+    get(store.deliver(sid, null, "l1:1", List.of(MSG, MSG2)));
+    get(store.deliver(sid, null, "l1:1", List.of(MSG, MSG2))); // a retry after a lost reply too
     String stats = get(redis.send(Request.cmd(Command.INFO).arg("commandstats"))).toString();
-    assertThat(stats).contains("cmdstat_evalsha:calls=2,");
+    assertThat(stats).contains("cmdstat_evalsha:calls=3,");
   }
 
   /** Collects what is published on a channel, on a connection of its own. */
@@ -180,6 +207,45 @@ class RedisSessionStoreIT extends SessionStoreContract {
   }
 
   @Test
+  void c01_payloadsTheOwnerTookInADrainWhoseReplyWasLostAreGivenAgainByNumber() throws Exception {
+    String sid = newSession(1, false); // owned by pod-a
+    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    get(podB.accept(sid, 101, "pod-b#1", RequestFlags.NONE, "<one/>"));
+    get(podB.accept(sid, 102, "pod-b#2", RequestFlags.NONE, "<two/>"));
+    // the owner's drain ran, its reply was lost: the inbound list is empty now
+    get(store.drain(sid));
+    assertThat(get(store.drain(sid))).isEmpty();
+    assertThat(get(store.forwardsFrom(sid, 1))).containsExactly(new Forward(1, "<one/>", false, false), new Forward(2, "<two/>", false, false));
+    // the latest KEPT_FORWARDS numbers only, whichever way they reached the owner
+    long rid = 102;
+    for (int i = 0; i < 2 * SessionStore.KEPT_FORWARDS; i++) {
+      RedisSessionStore via = i % 3 == 0 ? store : podB;
+      get(via.accept(sid, ++rid, (via == store ? "pod-a#" : "pod-b#") + rid, RequestFlags.NONE, "<p" + rid + "/>"));
+      if (i % 4 == 0) {
+        get(store.drain(sid));
+      }
+    }
+    get(store.drain(sid));
+    long fs = 2 + 2 * SessionStore.KEPT_FORWARDS;
+    assertThat(get(store.forwardsFrom(sid, 1))).extracting(Forward::seq)
+        .containsExactlyElementsOf(java.util.stream.LongStream.rangeClosed(fs - SessionStore.KEPT_FORWARDS + 1, fs).boxed().toList());
+    assertThat(fieldNames(sid).stream().filter(k -> k.startsWith("w:")).count()).isEqualTo(SessionStore.KEPT_FORWARDS);
+    // an ended session keeps only its tombstone: a late take adds nothing to it
+    get(podB.accept(sid, ++rid, "pod-b#" + rid, RequestFlags.NONE, "<late/>"));
+    get(store.terminate(sid, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), ""));
+    get(store.drain(sid));
+    assertThat(fieldNames(sid)).containsExactly("term");
+  }
+
+  private static List<String> fieldNames(String sid) throws Exception {
+    List<String> names = new java.util.ArrayList<>();
+    for (io.vertx.redis.client.Response k : get(redis.send(Request.cmd(Command.HKEYS).arg(RedisSessionStore.sessionKey(sid))))) {
+      names.add(k.toString());
+    }
+    return names;
+  }
+
+  @Test
   void c02_answerForARequestHeldByAnotherPodIsPublishedToIt() throws Exception {
     String sid = newSession(1, false);
     RedisSessionStore podB = clocked("pod-b");
@@ -190,6 +256,27 @@ class RedisSessionStoreIT extends SessionStoreContract {
     String body = OPEN + ">" + MSG + "</body>";
     assertThat(d.answers()).containsExactly(new Answer(101, "pod-b#7", body));
     await().atMost(Duration.ofSeconds(5)).until(() -> toB.contains("a\npod-b#7\n" + body));
+  }
+
+  @Test
+  void c02_aRetriedDeliveryGivesItsAnswersAgainButPublishesNothingAgain() throws Exception {
+    String sid = newSession(1, false);
+    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    List<String> toB = listen("xb:pod:pod-b");
+    get(podB.accept(sid, 101, "pod-b#7", RequestFlags.NONE, ""));
+    String body = OPEN + ">" + MSG + "</body>";
+    assertThat(get(store.deliver(sid, null, "l1:1", List.of(MSG))).answers()).containsExactly(new Answer(101, "pod-b#7", body));
+    // the reply was lost: the retry replies as the first time did, and the holder is not told twice
+    assertThat(get(store.deliver(sid, null, "l1:1", List.of(MSG))).answers()).containsExactly(new Answer(101, "pod-b#7", body));
+    get(podB.accept(sid, 102, "pod-b#8", RequestFlags.NONE, ""));
+    String next = OPEN + ">" + MSG2 + "</body>";
+    assertThat(get(store.deliver(sid, null, "l1:2", List.of(MSG2))).answers()).containsExactly(new Answer(102, "pod-b#8", next));
+    // published in order on one channel: once the next answer is here, a second one would be too
+    await().atMost(Duration.ofSeconds(5)).until(() -> toB.contains("a\npod-b#8\n" + next));
+    assertThat(toB).containsExactly("a\npod-b#7\n" + body, "a\npod-b#8\n" + next);
+    // the session hash holds the link's latest token and what it answered, one field
+    assertThat(get(redis.send(Request.cmd(Command.HGET).arg(RedisSessionStore.sessionKey(sid)).arg("dt"))).toString())
+        .isEqualTo("l1:2 102=pod-b#8");
   }
 
   @Test

@@ -121,6 +121,72 @@ abstract class SessionStoreContract {
   }
 
   @Test
+  void aDeliveryRetriedWithItsTokenAfterALostReplyIsAppliedOnce() throws Exception {
+    String sid = newSession(1, false);
+    assertThat(get(store().deliver(sid, null, "l1:1", List.of(MSG))).answers()).isEmpty();
+    // the reply was lost: the link sends the same batch with the same token
+    SessionStore.Delivery again = get(store().deliver(sid, null, "l1:1", List.of(MSG)));
+    assertThat(again.status()).isEqualTo(SessionStore.Delivery.Status.OK);
+    assertThat(again.answers()).isEmpty();
+    // the link's next batch, and another link's first, go in
+    get(store().deliver(sid, null, "l1:2", List.of(MSG2)));
+    get(store().deliver(sid, null, "l2:1", List.of(MSG)));
+    get(store().deliver(sid, null, "l1:2", List.of(MSG2)));
+    get(store().deliver(sid, null, "l2:1", List.of(MSG)));
+    // an older token of a link applies nothing either
+    get(store().deliver(sid, null, "l1:1", List.of(MSG)));
+    Accepted a = get(store().accept(sid, 101, "pod-a#1", RequestFlags.NONE, ""));
+    assertThat(a.answers()).containsExactly(new Answer(101, "pod-a#1", OPEN + ">" + MSG + MSG2 + MSG + "</body>"));
+  }
+
+  @Test
+  void aRetriedDeliveryThatAnsweredAHeldRequestGivesTheSameAnswerAgainAndAppendsNothing() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "pod-a#1", RequestFlags.NONE, ""));
+    String body = OPEN + ">" + MSG + "</body>";
+    SessionStore.Delivery first = get(store().deliver(sid, null, "l1:7", List.of(MSG)));
+    assertThat(first.answers()).containsExactly(new Answer(101, "pod-a#1", body));
+    // the reply carrying that answer was lost: the retry gives it again, from the buffered response
+    SessionStore.Delivery again = get(store().deliver(sid, null, "l1:7", List.of(MSG)));
+    assertThat(again.status()).isEqualTo(SessionStore.Delivery.Status.OK);
+    assertThat(again.answers()).containsExactly(new Answer(101, "pod-a#1", body));
+    // nothing was appended: the next request is held, not answered with the stanza a second time
+    assertThat(get(store().accept(sid, 102, "pod-a#2", RequestFlags.NONE, "")).answers()).isEmpty();
+    assertThat(get(store().release(sid, 102, "pod-a#2"))).isEqualTo(EMPTY);
+    // the buffered response for a resend of rid 101 is the first one, once
+    assertThat(get(store().answered(sid, 101, "pod-a#1"))).isEqualTo(body);
+  }
+
+  @Test
+  void aRetriedDeliveryOfAnotherStreamIsAppliedOnce() throws Exception {
+    String sid = streamSession(1);
+    assertThat(get(store().accept(sid, 101, "p#1", opening("second"), streamRequest("example.org"))).answers()).hasSize(1);
+    // each stream has a link of its own, with its own tokens
+    get(store().deliver(sid, "second", "l9:1", List.of(MSG)));
+    get(store().deliver(sid, "second", "l9:1", List.of(MSG)));
+    get(store().deliver(sid, null, "l8:1", List.of(MSG2)));
+    get(store().deliver(sid, "second", "l9:1", List.of(MSG)));
+    assertThat(get(store().accept(sid, 102, "p#2", RequestFlags.NONE, "")).answers())
+        .containsExactly(new Answer(102, "p#2", OPEN + " stream=\"second\">" + MSG + "</body>"));
+    assertThat(get(store().accept(sid, 103, "p#3", RequestFlags.NONE, "")).answers())
+        .containsExactly(new Answer(103, "p#3", OPEN + " stream=\"" + FIRST + "\">" + MSG2 + "</body>"));
+    assertThat(get(store().accept(sid, 104, "p#4", RequestFlags.NONE, "")).answers()).isEmpty();
+  }
+
+  @Test
+  void aDeliveryRefusedAsFullIsNotRememberedSoItsRetryGoesIn() throws Exception {
+    SessionStore small = store(2, SessionStore.DEFAULT_MAX_QUEUED_BYTES, SessionStore.DEFAULT_MAX_RESPONSE_BYTES);
+    String sid = newSession(small, 1);
+    get(small.deliver(sid, null, "l1:1", List.of(MSG, MSG)));
+    assertThat(get(small.deliver(sid, null, "l1:2", List.of(MSG2)))).isEqualTo(SessionStore.Delivery.FULL);
+    Accepted a = get(small.accept(sid, 101, "pod-a#1", RequestFlags.NONE, ""));
+    assertThat(a.answers()).containsExactly(new Answer(101, "pod-a#1", OPEN + ">" + MSG + MSG + "</body>"));
+    assertThat(get(small.accept(sid, 102, "pod-a#2", RequestFlags.NONE, "")).answers()).isEmpty();
+    assertThat(get(small.deliver(sid, null, "l1:2", List.of(MSG2))).answers())
+        .containsExactly(new Answer(102, "pod-a#2", OPEN + ">" + MSG2 + "</body>"));
+  }
+
+  @Test
   void b24_oldestHeldAnsweredWhenHoldExceeded() throws Exception {
     String sid = newSession(1, false);
     get(store().accept(sid, 101, "pod-a#1", RequestFlags.NONE, ""));
@@ -525,6 +591,47 @@ abstract class SessionStoreContract {
     assertThat(get(store().accept(sid, 102, "p#2", RequestFlags.NONE, "")).answers()).extracting(Answer::body).containsExactly(EMPTY);
     // a request carrying payloads is never too frequent
     assertThat(get(store().accept(sid, 103, "p#3", RequestFlags.NONE, "<a/>")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+  }
+
+  // ---- HTTP Polling (XEP-0025): polls carry no rid; NEXT_RID makes a request the session's next
+
+  @Test
+  void p13_aPollIsTheSessionsNextRequestWhateverRidItNames() throws Exception {
+    String sid = newSession(params(0, 0, 120, false, 0));
+    Accepted first = get(store().accept(sid, SessionStore.NEXT_RID, "p#1", RequestFlags.NONE.withFragment(), "<a/>"));
+    assertThat(first.outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+    assertThat(first.forwards()).containsExactly(new Forward(1, "<a/>", false, false, false, null, true));
+    assertThat(first.answers()).containsExactly(new Answer(101, "p#1", EMPTY));
+    get(store().deliver(sid, List.of(MSG)));
+    assertThat(get(store().accept(sid, SessionStore.NEXT_RID, "p#2", RequestFlags.NONE, "")).answers()).containsExactly(new Answer(102, "p#2", OPEN + ">" + MSG + "</body>"));
+    // the rid it was given is the session's: a request naming it is a resend, the next one goes on
+    assertThat(get(store().accept(sid, 102, "p#3", RequestFlags.NONE, "")).outcome()).isEqualTo(Accepted.Outcome.RESENT);
+    assertThat(get(store().accept(sid, 103, "p#4", RequestFlags.NONE, "")).answers()).containsExactly(new Answer(103, "p#4", EMPTY));
+    assertThat(get(store().accept(sid, SessionStore.NEXT_RID, "p#5", RequestFlags.NONE.withTerminate(), "")).answers()).extracting(Answer::rid).containsExactly(104L);
+  }
+
+  @Test
+  void p04_p13_aPollWithAKeyOutOfSequenceChangesNothing() throws Exception {
+    String sid = UUID.randomUUID().toString();
+    get(store().create(new SessionRecord(sid, params(0, 0, 120, false, 0), "pod-a", 100, "<creation/>", sha1Hex("k1"))));
+    assertRefused(() -> get(store().accept(sid, SessionStore.NEXT_RID, "p#1", RequestFlags.NONE.withFragment().withKey("k0").withNewKey(sha1Hex("k2")), "<a/>")), TerminateCondition.ITEM_NOT_FOUND);
+    assertRefused(() -> get(store().accept(sid, SessionStore.NEXT_RID, "p#2", RequestFlags.NONE.withFragment(), "<a/>")), TerminateCondition.ITEM_NOT_FOUND);
+    Accepted a = get(store().accept(sid, SessionStore.NEXT_RID, "p#3", RequestFlags.NONE.withFragment().withKey("k1").withNewKey(sha1Hex("k2")), "<b/>"));
+    assertThat(a.answers()).containsExactly(new Answer(101, "p#3", EMPTY));
+    assertThat(a.forwards()).containsExactly(new Forward(1, "<b/>", false, false, false, null, true));
+    assertThat(get(store().accept(sid, SessionStore.NEXT_RID, "p#4", RequestFlags.NONE.withKey("k2").withNewKey(sha1Hex("k3")), "")).answers()).extracting(Answer::rid).containsExactly(102L);
+  }
+
+  @Test
+  void p12_anEmptyPollIsEmptyForThePollingRule() throws Exception {
+    String sid = newSession(params(0, 0, 120, false, 2));
+    assertThat(get(store().accept(sid, SessionStore.NEXT_RID, "p#1", RequestFlags.NONE, "")).answers()).extracting(Answer::body).containsExactly(EMPTY);
+    assertRefused(() -> get(store().accept(sid, SessionStore.NEXT_RID, "p#2", RequestFlags.NONE, "")), TerminateCondition.POLICY_VIOLATION);
+    assertThat(get(store().accept(sid, SessionStore.NEXT_RID, "p#3", RequestFlags.NONE.withFragment(), "<a/>")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+  }
+
+  private static String sha1Hex(String s) throws Exception {
+    return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-1").digest(s.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
   }
 
   @Test
@@ -974,6 +1081,29 @@ abstract class SessionStoreContract {
     assertThat(get(store().forwardsFrom(sid, 1))).extracting(Forward::seq)
         .containsExactly(3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L);
     assertThat(get(store().forwardsFrom("no-such-sid", 1))).isEmpty();
+  }
+
+  @Test
+  void b21_keptForwardsTheOwnerAlreadyTookAreDroppedAtItsNextRequest() throws Exception {
+    String sid = newSession(1, false);
+    java.util.concurrent.atomic.AtomicLong taken = new java.util.concurrent.atomic.AtomicLong();
+    store().forwardsTaken(s -> s.equals(sid) ? taken.get() : 0);
+    try {
+      get(store().accept(sid, 101, "p#1", RequestFlags.NONE, "<one/>"));
+      get(store().accept(sid, 102, "p#2", RequestFlags.NONE, "<two/>"));
+      assertThat(get(store().forwardsFrom(sid, 1))).extracting(Forward::seq).containsExactly(1L, 2L);
+      taken.set(1);
+      get(store().accept(sid, 103, "p#3", RequestFlags.NONE, "")); // an empty poll: nothing new is kept, the taken copy goes
+      assertThat(get(store().forwardsFrom(sid, 1))).extracting(Forward::seq).containsExactly(2L);
+      taken.set(2);
+      get(store().accept(sid, 104, "p#4", RequestFlags.NONE, "<three/>"));
+      assertThat(get(store().forwardsFrom(sid, 1))).containsExactly(new Forward(3, "<three/>", false, false));
+      taken.set(3);
+      get(store().accept(sid, 105, "p#5", RequestFlags.NONE, ""));
+      assertThat(get(store().forwardsFrom(sid, 1))).as("an idle session keeps no copies").isEmpty();
+    } finally {
+      store().forwardsTaken(s -> 0);
+    }
   }
 
   @Test

@@ -109,7 +109,7 @@ class SessionStoreDifferentialIT {
     for (String edge : List.of("accept:PARKED", "accept:TAKEOVER", "accept:RESENT", "accept:ENDED", "accept:DROPPED",
         "accept:POLICY_VIOLATION", "accept:ITEM_NOT_FOUND", "deliver:FULL", "deliver:GONE", "release:NOT_ITS_TURN",
         "abandon:true", "body:report", "body:stream", "body:policy-violation", "body:ack", "terminate:ended",
-        "refuse:dropped", "endStream:not-ended", "fills-gap:PROCESSED", "fills-gap:ITEM_NOT_FOUND", "leftovers:some", "forwardsFrom:some")) {
+        "refuse:dropped", "endStream:not-ended", "redeliver:OK", "redeliver:answers", "fills-gap:PROCESSED", "fills-gap:ITEM_NOT_FOUND", "leftovers:some", "forwardsFrom:some")) {
       if (seeds.size() >= 20 && !seen.containsKey(edge)) {
         fail("the sequences never reached " + edge + ": " + seen);
       }
@@ -165,6 +165,8 @@ class SessionStoreDifferentialIT {
   /** One seed's sequence against fresh stores. */
   private static final class Run {
     final long seed;
+    /** whether a request is a poll (NEXT_RID, XEP-0025), drawn apart so the other draws stay as they were */
+    final Random polls;
     final int steps;
     final Random rnd;
     long now = START_MS;
@@ -179,6 +181,12 @@ class SessionStoreDifferentialIT {
     boolean ack;
     boolean encrypted;
     final List<long[]> sent = new ArrayList<>(); // rid, holder number
+    /** the session's links by stream ("null": the first), with the number of their latest batch */
+    final Map<String, String> linkOf = new java.util.HashMap<>();
+    final Map<String, Long> seqOf = new java.util.HashMap<>();
+    int links;
+    /** {stream, token, stanzas} of the latest deliver of the current session, null before one */
+    Object[] lastDelivery;
     int holders;
     /** keys of every sequence begun, in any order: the next request's key is the one hashing to the state's {@code k} */
     List<String> keys = new ArrayList<>();
@@ -186,6 +194,8 @@ class SessionStoreDifferentialIT {
 
     final Map<String, Integer> seen;
     final int maxOut;
+    /** how far the owner's link took each session's forwards, as both stores are told (forwardsTaken) */
+    final Map<String, Long> taken = new java.util.HashMap<>();
     final String bounds;
 
     Run(long seed, int steps, Map<String, Integer> seen) {
@@ -193,6 +203,7 @@ class SessionStoreDifferentialIT {
       this.seed = seed;
       this.steps = steps;
       this.rnd = new Random(seed);
+      this.polls = new Random(seed * 25 + 1);
       // every fourth seed runs with other bounds, some at their smallest
       Random bounds = new Random(~seed);
       boolean other = seed % 4 == 0;
@@ -206,6 +217,8 @@ class SessionStoreDifferentialIT {
       this.mem = new InMemorySessionStore(maxOut, maxOutBytes, maxBodyBytes, tombstone, maxStreams, () -> now);
       this.red = new RedisSessionStore(redis, false, POD, maxOut, maxOutBytes, maxBodyBytes, tombstone, maxStreams,
           new SimpleMeterRegistry(), CLOCK_EDIT);
+      mem.forwardsTaken(s -> taken.getOrDefault(s, 0L));
+      red.forwardsTaken(s -> taken.getOrDefault(s, 0L));
     }
 
     void run() throws Exception {
@@ -249,6 +262,9 @@ class SessionStoreDifferentialIT {
         newKey = chain(rnd.nextInt(1 << 20), 12);
       }
       sent.clear();
+      linkOf.clear();
+      seqOf.clear();
+      lastDelivery = null;
       SessionRecord r = new SessionRecord(sid, p, POD, nextRid, "<creation n='" + sessionNo + "'/>", newKey,
           streamsOn ? "s0" : null, encrypted);
       nextRid++;
@@ -412,14 +428,25 @@ class SessionStoreDifferentialIT {
       }
       RequestFlags fl = flags;
       String p = payload;
-      long r = rid;
-      boolean fillsGap = rid == hi + 1 && !st.getOrDefault("np", "0").equals("0");
+      // one request in twelve is a poll: the store numbers it, the rid drawn above is not sent
+      long r = polls.nextInt(12) == 0 ? SessionStore.NEXT_RID : rid;
+      boolean fillsGap = (rid == hi + 1 || r == SessionStore.NEXT_RID) && !st.getOrDefault("np", "0").equals("0");
       String before = redisDigest(sid);
-      String reply = compare("accept " + sid + " " + rid + " " + holder(h) + " flags=" + RequestFlagsCodec.encode(fl) + " payload=" + p.replace("\n", "\\n"),
+      String reply = compare("accept " + sid + " " + r + " " + holder(h) + " flags=" + RequestFlagsCodec.encode(fl) + " payload=" + p.replace("\n", "\\n"),
           s -> s.accept(sid, r, holder(h), fl, p).map(Run::show));
       if (reply.startsWith("BoshException") && !redisDigest(sid).equals(before)) {
         // a refused request changes nothing (both stores agreeing on a change is no excuse)
         fail(failure("a refused request changed the state\n  before: " + before + "\n  after:  " + redisDigest(sid)));
+      }
+      if (rnd.nextInt(3) == 0) {
+        // the owner's link takes some of what it was given (never more than was numbered)
+        Response fs = get(redis.send(Request.cmd(Command.HGET).arg(RedisSessionStore.sessionKey(sid)).arg("fs")));
+        long numbered = fs == null ? 0 : fs.toLong();
+        long prev = taken.getOrDefault(sid, 0L);
+        if (numbered > prev) {
+          taken.put(sid, prev + 1 + rnd.nextInt((int) Math.min(numbered - prev, 8)));
+          log.add("taken " + sid + " " + taken.get(sid));
+        }
       }
       if (fillsGap) {
         // the request that releases parked successors, whose keys are checked then (issue item 10)
@@ -439,13 +466,43 @@ class SessionStoreDifferentialIT {
     }
 
     void deliver() throws Exception {
+      if (lastDelivery != null && rnd.nextInt(5) == 0) {
+        redeliver();
+        return;
+      }
       String stream = rnd.nextInt(3) == 0 ? streamName(true) : null;
       List<String> batch = new ArrayList<>();
       int n = 1 + rnd.nextInt(rnd.nextBoolean() ? 2 : maxOut + 1);
       for (int i = 0; i < n; i++) {
         batch.add(stanzas(1));
       }
-      compare("deliver " + sid + " " + stream + " " + batch, s -> s.deliver(sid, stream, batch).map(Run::show));
+      // each stream's link numbers its batches; now and then a stream gets a new link, or a batch no token
+      String key = String.valueOf(stream);
+      if (!linkOf.containsKey(key) || rnd.nextInt(10) == 0) {
+        linkOf.put(key, "l" + (++links));
+        seqOf.put(key, 0L);
+      }
+      long seq = seqOf.merge(key, 1L, Long::sum);
+      String token = rnd.nextInt(8) == 0 ? null : linkOf.get(key) + ":" + seq;
+      lastDelivery = new Object[] {stream, token, batch};
+      compare("deliver " + sid + " " + stream + " " + token + " " + batch, s -> s.deliver(sid, stream, token, batch).map(Run::show));
+    }
+
+    /** The latest batch again, as a link sends it after a lost reply; now and then with an older token of its link. */
+    @SuppressWarnings("unchecked")
+    void redeliver() throws Exception {
+      String stream = (String) lastDelivery[0];
+      String token = (String) lastDelivery[1];
+      List<String> batch = (List<String>) lastDelivery[2];
+      if (token != null && rnd.nextInt(6) == 0) {
+        long seq = Long.parseLong(token.substring(token.indexOf(':') + 1));
+        token = token.substring(0, token.indexOf(':') + 1) + Math.max(0, seq - 1);
+      }
+      String t = token;
+      String reply = compare("redeliver " + sid + " " + stream + " " + t + " " + batch, s -> s.deliver(sid, stream, t, batch).map(Run::show));
+      if (reply.contains("Answer[")) {
+        seen.merge("redeliver:answers", 1, Integer::sum);
+      }
     }
 
     long[] someSent() {

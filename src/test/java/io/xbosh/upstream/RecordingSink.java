@@ -23,6 +23,11 @@ final class RecordingSink implements LinkSink {
     void complete(Delivery d) {
       context.runOnContext(v -> promise.complete(d));
     }
+
+    /** The store's reply never came (a connection reset): the batch may or may not have been applied. */
+    void fail(String message) {
+      context.runOnContext(v -> promise.fail(message));
+    }
   }
 
   final List<String> events = new CopyOnWriteArrayList<>();
@@ -33,13 +38,16 @@ final class RecordingSink implements LinkSink {
   final ConcurrentLinkedQueue<Delivery> answers = new ConcurrentLinkedQueue<>();
   /** like the store's queue bound with an all-or-nothing deliver: larger batches are FULL */
   volatile int refuseAbove = Integer.MAX_VALUE;
+  /** the token of each batch, as {@link #batches} */
+  final List<String> tokens = new java.util.concurrent.CopyOnWriteArrayList<>();
   /** end reports that fail (the store is unreachable) before one succeeds */
   final java.util.concurrent.atomic.AtomicInteger failEnds = new java.util.concurrent.atomic.AtomicInteger();
 
   @Override
-  public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
+  public Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas) {
     List<String> copy = List.copyOf(stanzas);
     batches.add(copy);
+    tokens.add(token);
     events.add("deliver " + String.join("", copy));
     if (holdDeliveries) {
       Promise<Delivery> p = Promise.promise();

@@ -44,7 +44,7 @@ class SessionLinksTest {
     final List<String> events = new CopyOnWriteArrayList<>();
 
     @Override
-    public Future<Delivery> deliver(String sid, String stream, List<String> stanzas) {
+    public Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas) {
       events.add("deliver " + String.join("", stanzas));
       return Future.succeededFuture(new Delivery(Delivery.Status.OK, List.of()));
     }

@@ -249,6 +249,29 @@ class UpstreamLinkTest {
   }
 
   @Test
+  void aBatchWhoseReplyWasLostGoesAgainAsItWasWithItsTokenWhileNewerStanzasWaitBehindIt() throws Exception {
+    // the store applies a token once: the retry must be the same batch under the same token
+    RecordingSink sink = new RecordingSink();
+    sink.holdDeliveries = true;
+    UpstreamLink link = openLink(1000, 1 << 20, sink);
+    server.write(message(1));
+    await().atMost(Duration.ofSeconds(10)).until(() -> sink.held.size() == 1);
+    server.write(message(2) + message(3));
+    await().atMost(Duration.ofSeconds(10)).until(() -> link.pendingStanzas() == 2);
+    sink.held.poll().fail("connection reset");
+    await().atMost(Duration.ofSeconds(10)).until(() -> sink.held.size() == 1);
+    sink.holdDeliveries = false;
+    sink.held.poll().complete(new Delivery(Delivery.Status.OK, List.of()));
+    await().atMost(Duration.ofSeconds(10)).until(() -> sink.batches.size() == 3);
+    assertThat(sink.batches).containsExactly(List.of(messageOut(1)), List.of(messageOut(1)), List.of(messageOut(2), messageOut(3)));
+    assertThat(sink.tokens.get(1)).isEqualTo(sink.tokens.get(0));
+    assertThat(sink.tokens).allSatisfy(t -> assertThat(t).matches("[^\\s=]+:\\d+"));
+    String link0 = sink.tokens.get(0).substring(0, sink.tokens.get(0).lastIndexOf(':'));
+    long seq0 = Long.parseLong(sink.tokens.get(0).substring(link0.length() + 1));
+    assertThat(sink.tokens.get(2)).isEqualTo(link0 + ":" + (seq0 + 1));
+  }
+
+  @Test
   void readingPausesAboveTheReadAheadBoundInCharactersAndResumesWithoutLoss() throws Exception {
     // 17.5: bytes, not only counts
     RecordingSink sink = new RecordingSink();
