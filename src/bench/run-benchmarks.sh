@@ -8,10 +8,19 @@
 # the load average) and target/bench/latency.png. Everything runs on loopback and
 # is stopped on exit. Knobs (environment): CHAT_SESSIONS, CHAT_RATE, BURST_RATES, DURATION_S,
 # IDLE_SESSIONS, IDLE_HOLD_S, IDLE_WAIT_S (the clients' wait in the idle scenario), TARGETS (subset of
-# "a b c d e f g h"), SCENARIOS (subset of "idle chat burst"), ROUNDS (every target in turn, this many
+# "a b c d e f g h"), SCENARIOS (subset of "idle chat burst cold"), ROUNDS (every target in turn, this many
 # times: alternated runs on a noisy machine), POD_JAVA_OPTS (the xbosh JVMs' flags),
 # POD_CGROUP (a cgroup directory the pods are put in, e.g. one with a memory limit), REDIS_ARGS (e.g. "--hash-max-listpack-value 1024"), JAR (the xbosh jar under test), GEN_JAR (the load generator's, default JAR). The idle scenario also writes a class histogram of the serving
 # pod to target/bench/histogram-<label>-<sessions>.txt.
+#
+# cold (BENCHMARKS.md, "Cold start"): for each of COLD_RUNS rounds, first Prosody's mod_bosh, then
+# for every variant in COLD_VARIANTS a fresh xbosh pod on Redis, started with that variant's JVM
+# options (COLD_OPTS_<variant>) and environment (COLD_ENV_<variant>); the generator waits for the
+# pod's /ready and at once sends COLD_USERS users arriving at COLD_RATE/s (login, ten roster round
+# trips, messages), wave after wave for COLD_FIRST_MINUTE_S, then COLD_WARM_WAVES more. Variants
+# alternate within a round, so a change of the machine's load hits all of them. Rows go to
+# target/bench/cold.tsv. The variant "cds" needs the archive the script builds first
+# (target/bench/xbosh.jsa, the same training run as the Dockerfile's).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -31,6 +40,33 @@ POD_JAVA_OPTS=${POD_JAVA_OPTS:--Xmx1g -XX:+UseG1GC}
 mkdir -p "$OUT"
 [ -f "$JAR" ] || mvn -B -q package -DskipTests
 WORK=$(mktemp -d /tmp/xbosh-bench.XXXXXX)
+# a copy of its own: a build during the run does not change the jar under the pods (or under the
+# class-data-sharing archive, which is only valid for the jar it was made from)
+cp "$JAR" "$WORK/xbosh.jar"
+JAR=$WORK/xbosh.jar
+COLD_RUNS=${COLD_RUNS:-1}
+COLD_USERS=${COLD_USERS:-200}
+COLD_RATE=${COLD_RATE:-50}
+COLD_FIRST_MINUTE_S=${COLD_FIRST_MINUTE_S:-60}
+COLD_WARM_WAVES=${COLD_WARM_WAVES:-1}
+COLD_VARIANTS=${COLD_VARIANTS:-nowarmup image}
+CDS_ARCHIVE=$WORK/xbosh.jsa
+# the image's defaults (Dockerfile JAVA_DEFAULT_OPTS; heap as the bench's other pods): G1, the
+# class-data-sharing archive, the warm-up on
+COLD_OPTS_image=${COLD_OPTS_image:--Xmx1g -XX:+UseG1GC -XX:SharedArchiveFile=$CDS_ARCHIVE -Xshare:auto}
+COLD_ENV_image=${COLD_ENV_image:-}
+COLD_OPTS_serial=${COLD_OPTS_serial:--Xmx1g -XX:+UseSerialGC -XX:SharedArchiveFile=$CDS_ARCHIVE -Xshare:auto}
+COLD_ENV_serial=${COLD_ENV_serial:-}
+COLD_OPTS_c1=${COLD_OPTS_c1:--Xmx1g -XX:+UseG1GC -XX:SharedArchiveFile=$CDS_ARCHIVE -Xshare:auto -XX:TieredStopAtLevel=1}
+COLD_ENV_c1=${COLD_ENV_c1:-}
+# before this work: G1, no archive, no warm-up
+COLD_OPTS_nowarmup=${COLD_OPTS_nowarmup:--Xmx1g -XX:+UseG1GC}
+COLD_ENV_nowarmup=${COLD_ENV_nowarmup:-XBOSH_WARMUP_SESSIONS=0}
+COLD_OPTS_warmup=${COLD_OPTS_warmup:--Xmx1g -XX:+UseG1GC}
+COLD_ENV_warmup=${COLD_ENV_warmup:-}
+# the archive without the warm-up
+COLD_OPTS_cds=${COLD_OPTS_cds:--Xmx1g -XX:+UseG1GC -XX:SharedArchiveFile=$CDS_ARCHIVE -Xshare:auto}
+COLD_ENV_cds=${COLD_ENV_cds:-XBOSH_WARMUP_SESSIONS=0}
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -53,6 +89,7 @@ REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$WORK" ${REDIS_ARGS:-} \
   > "$WORK/redis.log" 2>&1 &
 PIDS+=($!)
+REDIS_PID=$!
 wait_for_line "$WORK/redis.log" "Ready to accept connections" 20
 
 # ---- Prosody with its own BOSH, users u0..u(N-1) with password pw
@@ -107,9 +144,15 @@ start_pod() { # name, extra env...
   eval "${name//-/_}_PORT=$port"
   wait_for_line "$WORK/$name.log" "listening on" 60
 }
-case " $TARGETS " in *" b "*|*" f "*) start_pod local ;; esac
-case " $TARGETS " in *" c "*|*" d "*) start_pod redis1 XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" ;; esac
-case " $TARGETS " in *" d "*) start_pod redis2 XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" ;; esac
+POD_ENV=(XBOSH_HTTP_HOST=127.0.0.1 XBOSH_UPSTREAM="127.0.0.1:$C2S_PORT"
+  XBOSH_MAX_SESSIONS=20000 XBOSH_EVENT_LOOPS=2 XBOSH_MAX_CONNECTIONS=60000 XBOSH_MAX_CONNECTIONS_PER_ADDRESS=0
+  XBOSH_CREATES_PER_SECOND=0 XBOSH_MAX_PREAUTH_PER_ADDRESS=100000 XBOSH_MAX_PREAUTH_SESSIONS=100000
+  XBOSH_MAX_HELD_PER_ADDRESS=1000000)
+if [ -n "$(echo " $SCENARIOS " | grep -E ' (idle|chat|burst) ')" ]; then
+  case " $TARGETS " in *" b "*|*" f "*) start_pod local ;; esac
+  case " $TARGETS " in *" c "*|*" d "*) start_pod redis1 XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" ;; esac
+  case " $TARGETS " in *" d "*) start_pod redis2 XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" ;; esac
+fi
 
 # ---- node-xmpp-bosh (npm, with the node-expat override it needs on Node 20), only when asked for
 case " $TARGETS " in
@@ -172,8 +215,41 @@ run_target() { # target letter
   done
 }
 
-for ROUND in $(seq 1 "$ROUNDS"); do
-  for t in $TARGETS; do run_target "$t"; done
-done
-java -cp "$GEN_JAR" io.xbosh.bench.Bench --plot "$OUT/results.tsv" --png "$OUT/latency.png"
-echo "results: $OUT/results.tsv, plot: $OUT/latency.png"
+cold_pod() { # variant, round: a fresh pod on Redis, measured from its /ready on
+  local variant=$1 opts env port pid
+  eval "opts=\$COLD_OPTS_$variant"; eval "env=\$COLD_ENV_$variant"
+  port=$(free_port)
+  # shellcheck disable=SC2086
+  env "${POD_ENV[@]}" XBOSH_HTTP_PORT="$port" XBOSH_NODE_ID="cold-$variant-$2" XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" $env \
+    java $opts -jar "$JAR" > "$OUT/cold-$variant-$2.log" 2>&1 &
+  pid=$!
+  PIDS+=($pid)
+  java -Xmx512m -cp "$JAR" io.xbosh.bench.Bench --scenario cold --label "xbosh-redis-$variant" --url "$(url "$port")" \
+    --ready-url "http://127.0.0.1:$port/ready" --users "$COLD_USERS" --rate "$COLD_RATE" --first-minute-s "$COLD_FIRST_MINUTE_S" \
+    --warm-waves "$COLD_WARM_WAVES" --proc "pod=$pid" --proc "prosody=$PROSODY_PID" --proc "redis=$REDIS_PID" --out "$OUT/cold.tsv"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+run_cold() {
+  if [ -n "$(echo " $COLD_VARIANTS " | grep -E ' (cds|image|serial|c1) ')" ] && [ ! -f "$CDS_ARCHIVE" ]; then
+    # the Dockerfile's training run: start, warm up, exit; the JVM writes the classes it loaded
+    XBOSH_HTTP_HOST=127.0.0.1 XBOSH_HTTP_PORT=0 XBOSH_LOG_LEVEL=WARN \
+      java -XX:+UseG1GC -XX:ArchiveClassesAtExit="$CDS_ARCHIVE" -jar "$JAR" --warm-up-only > "$WORK/cds.log" 2>&1
+  fi
+  for round in $(seq 1 "$COLD_RUNS"); do
+    java -Xmx512m -cp "$JAR" io.xbosh.bench.Bench --scenario cold --label prosody-mod_bosh --url "$(url "$PROSODY_HTTP")" \
+      --users "$COLD_USERS" --rate "$COLD_RATE" --first-minute-s 0 --warm-waves "$COLD_WARM_WAVES" \
+      --proc "prosody=$PROSODY_PID" --proc "redis=$REDIS_PID" --out "$OUT/cold.tsv"
+    for v in $COLD_VARIANTS; do cold_pod "$v" "$round"; done
+  done
+}
+
+for s in $SCENARIOS; do [ "$s" = cold ] && run_cold; done
+SCENARIOS=${SCENARIOS//cold/}
+if [ -n "${SCENARIOS// /}" ]; then
+  for ROUND in $(seq 1 "$ROUNDS"); do
+    for t in $TARGETS; do run_target "$t"; done
+  done
+  java -cp "$GEN_JAR" io.xbosh.bench.Bench --plot "$OUT/results.tsv" --png "$OUT/latency.png"
+  echo "results: $OUT/results.tsv, plot: $OUT/latency.png"
+fi

@@ -114,6 +114,17 @@ final class ProcessStats {
     return m.find() ? Long.parseLong(m.group(1)) : 0;
   }
 
+  /** Calls of every command from Redis {@code INFO commandstats}, by command name. */
+  static java.util.Map<String, Long> redisCommandCalls(int port) throws IOException, InterruptedException {
+    String info = run(List.of("redis-cli", "-p", Integer.toString(port), "info", "commandstats"));
+    java.util.Map<String, Long> calls = new java.util.TreeMap<>();
+    Matcher m = Pattern.compile("cmdstat_([^:]+):calls=(\\d+)").matcher(info);
+    while (m.find()) {
+      calls.put(m.group(1), Long.parseLong(m.group(2)));
+    }
+    return calls;
+  }
+
   private static String run(List<String> command) throws IOException, InterruptedException {
     Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

@@ -33,7 +33,7 @@ public final class HttpVerticle extends VerticleBase {
 
   /** Liveness: 200 while the process runs. */
   public static final String HEALTH_PATH = "/health";
-  /** Readiness: 200 when the pod takes new work (not draining, Redis reachable). */
+  /** Readiness: 200 when the pod takes new work (warmed up, not draining, Redis reachable). */
   public static final String READY_PATH = "/ready";
   /** Prometheus exposition. */
   public static final String METRICS_PATH = "/metrics";
@@ -190,7 +190,7 @@ public final class HttpVerticle extends VerticleBase {
     router.get(READY_PATH).handler(rc -> {
       boolean ready = pod.ready();
       rc.response().setStatusCode(ready ? 200 : 503).putHeader("Content-Type", "text/plain")
-          .end(ready ? "ready" : pod.draining() ? "draining" : "store unavailable");
+          .end(ready ? "ready" : pod.draining() ? "draining" : pod.warmingUp() ? "warming up" : "store unavailable");
     });
   }
 

@@ -29,7 +29,9 @@ public final class HeldRequest {
   /** the store has accepted the request (it may be held there) */
   private volatile boolean settled;
   private String early;
-  private long timer = -1;
+  /** the wait (or the next in-order retry) on the pod's timer wheel; armed while scheduled there */
+  private final TimerWheel.Task expiry;
+  private boolean armed;
   /** System.nanoTime() when the wait runs out */
   private long deadline;
   private boolean done;
@@ -45,6 +47,7 @@ public final class HeldRequest {
     this.response = response;
     this.holder = holder;
     this.writer = writer;
+    this.expiry = new TimerWheel.Task(context, this::expired);
   }
 
   /** Registers a new held request for the response on the current event loop. */
@@ -117,12 +120,19 @@ public final class HeldRequest {
   }
 
   private void startTimer(long ms) {
-    timer = pod.vertx().setTimer(Math.max(ms, 1), id -> {
-      timer = -1;
-      if (!done) {
-        onTimeout.accept(this);
-      }
-    });
+    armed = true;
+    pod.wheel().schedule(expiry, ms);
+  }
+
+  /** The wheel's tick found the wait over; on this loop. */
+  private void expired() {
+    if (!armed) {
+      return;
+    }
+    armed = false;
+    if (!done) {
+      onTimeout.accept(this);
+    }
   }
 
   /** How much of the wait is left, ms (0 once it ran out). */
@@ -135,7 +145,7 @@ public final class HeldRequest {
    * try again in {@code ms}; on this loop.
    */
   public void retryIn(long ms) {
-    if (!done && timer < 0) {
+    if (!done && !armed) {
       startTimer(ms);
     }
   }
@@ -143,9 +153,9 @@ public final class HeldRequest {
   /** Ends the wait now, as if it had run out (the pod is draining); from any thread. */
   void expireNow() {
     context.runOnContext(v -> {
-      if (!done && timer >= 0) {
-        pod.vertx().cancelTimer(timer);
-        timer = -1;
+      if (!done && armed) {
+        armed = false;
+        pod.wheel().cancel(expiry);
         onTimeout.accept(this);
       }
     });
@@ -203,9 +213,9 @@ public final class HeldRequest {
   private void finish() {
     done = true;
     pod.metrics().held(System.nanoTime() - since);
-    if (timer >= 0) {
-      pod.vertx().cancelTimer(timer);
-      timer = -1;
+    if (armed) {
+      armed = false;
+      pod.wheel().cancel(expiry);
     }
     pod.unhold(this);
   }

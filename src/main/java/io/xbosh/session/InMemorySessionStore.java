@@ -903,6 +903,26 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   @Override
+  public Future<Lifetimes> lifetimes(Collection<String> sids) {
+    Map<String, Long> live = new HashMap<>();
+    Set<String> ended = new HashSet<>();
+    long now = clockMillis.getAsLong();
+    for (String sid : sids) {
+      State s = live(sid);
+      if (s != null) {
+        synchronized (s) {
+          if (s.tombstone == null) {
+            live.put(sid, Math.max(0, s.expiresAt - now));
+          } else {
+            ended.add(sid);
+          }
+        }
+      }
+    }
+    return Future.succeededFuture(new Lifetimes(live, ended));
+  }
+
+  @Override
   public Future<Void> close() {
     sessions.clear();
     return Future.succeededFuture();

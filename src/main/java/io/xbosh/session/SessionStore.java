@@ -230,6 +230,17 @@ public interface SessionStore {
   record States(Set<String> live, Set<String> ended) {
   }
 
+  /**
+   * For the owner's expiry index: which of these sessions ended, and for each live one how long it
+   * lives if nothing happens to it (ms, its keys' time to live); the rest expired or never existed.
+   * Reads only.
+   */
+  Future<Lifetimes> lifetimes(Collection<String> sids);
+
+  /** Result of {@link #lifetimes}: live sids with their time left in ms, and ended sids. */
+  record Lifetimes(java.util.Map<String, Long> live, Set<String> ended) {
+  }
+
   Future<Void> close();
 
   /**

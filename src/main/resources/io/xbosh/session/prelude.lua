@@ -46,7 +46,8 @@ local ME = table.remove(ARGV, 1)
 local SID = string.sub(S, 5, -2)
 
 -- Pods listen on 'xb:pod:<id>': 'a\n<holder>\n<body>' answers a request the pod holds,
--- 'f\n<sid>' says client payloads wait in the session's inbound list for the owner.
+-- 'f\n<sid>' says client payloads wait in the session's inbound list for the owner, 'e\n<sid>'
+-- that the session ended on another pod than its owner.
 local function publish_answer(holder, body)
   local pod = string.match(holder, '^(.*)#')
   if pod and pod ~= ME then
@@ -467,6 +468,10 @@ local function entomb(ctx, body)
         end
       end
     end
+  end
+  if ctx.own and ctx.own ~= ME then
+    -- the owner closes the link now rather than when its expiry index next reads the session
+    redis.call('PUBLISH', 'xb:pod:' .. ctx.own, 'e\n' .. SID)
   end
   redis.call('DEL', S)
   redis.call('HSET', S, 'term', body)

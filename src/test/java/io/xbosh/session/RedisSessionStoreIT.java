@@ -289,6 +289,25 @@ class RedisSessionStoreIT extends SessionStoreContract {
   }
 
   @Test
+  void c03_anEndDecidedOnAnotherPodIsToldToTheOwnerAndOnlyToIt() throws Exception {
+    String sid = newSession(1, false); // owned by pod-a
+    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    List<String> toA = listen("xb:pod:pod-a");
+    List<String> toB = listen("xb:pod:pod-b");
+    // the owner's expiry index would read the session only later: the end is published to it
+    assertThat(get(podB.refuse(sid, BodyWriter.terminateOpen(TerminateCondition.POLICY_VIOLATION), true)).ended()).isTrue();
+    await().atMost(Duration.ofSeconds(5)).until(() -> toA.contains("e\n" + sid));
+    // an end the owner decides itself needs no notice
+    String own = newSession(1, false);
+    get(store.terminate(own, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), ""));
+    String marker = newSession(1, false);
+    get(podB.refuse(marker, BodyWriter.terminateOpen(TerminateCondition.POLICY_VIOLATION), true));
+    await().atMost(Duration.ofSeconds(5)).until(() -> toA.contains("e\n" + marker));
+    assertThat(toA).doesNotContain("e\n" + own);
+    assertThat(toB).noneMatch(m -> m.startsWith("e\n"));
+  }
+
+  @Test
   void c04_payloadsAcceptedElsewhereThatTheOwnerNeverTookAreReportedInTheTerminateBody() throws Exception {
     String sid = newSession(1, false); // owned by pod-a, which dies before draining
     RedisSessionStore podB = clocked("pod-b");

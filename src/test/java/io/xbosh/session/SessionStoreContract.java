@@ -394,6 +394,24 @@ abstract class SessionStoreContract {
   }
 
   @Test
+  void b40_lifetimesTellTheOwnerHowLongEachSessionLivesIfNothingHappens() throws Exception {
+    // what the owner's expiry index reads instead of every session at every sweep
+    String idle = newSession(params(1, 30, 60, false));
+    String holding = newSession(params(1, 30, 60, false));
+    get(store().accept(holding, 101, "p#1", RequestFlags.NONE, ""));
+    String ended = newSession(params(1, 30, 60, false));
+    get(store().terminate(ended, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), ""));
+    SessionStore.Lifetimes l = get(store().lifetimes(List.of(idle, holding, ended, "no-such-sid")));
+    assertThat(l.live().keySet()).containsExactlyInAnyOrder(idle, holding);
+    assertThat(l.ended()).containsExactly(ended);
+    // XEP-0124 §10: nothing held, the inactivity; a held request adds its wait (and the margin that
+    // keeps its cached response, 10 s). Compared with each other: on the test's clock a key's real
+    // time to live is a backstop an hour longer than the one the scripts note.
+    assertThat(l.live().get(idle)).isGreaterThan(50_000L);
+    assertThat(l.live().get(holding) - l.live().get(idle)).isBetween(35_000L, 45_000L);
+  }
+
+  @Test
   void b40_sessionExpiresAfterInactivityWithNothingHeld() throws Exception {
     String sid = newSession(params(1, 30, 1, false));
     assertThat(get(store().existing(List.of(sid)))).containsExactly(sid);
