@@ -8,7 +8,11 @@ import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** {@code java -jar xbosh.jar}: configuration from the environment; {@code --help} lists it. */
+/**
+ * {@code java -jar xbosh.jar}: configuration from the environment; {@code --help} lists it.
+ * {@code --warm-up-only} starts the pod, runs its warm-up, stops and exits 0: the training run of
+ * the image's class-data-sharing archive (Dockerfile, {@code -XX:ArchiveClassesAtExit}).
+ */
 public final class Main {
 
   private static final Logger log = LoggerFactory.getLogger(Main.class);
@@ -27,6 +31,12 @@ public final class Main {
     } catch (IllegalArgumentException e) {
       System.err.println(e.getMessage());
       System.err.println("Run with --help for the list of variables.");
+      System.exit(2);
+      return;
+    }
+    boolean warmUpOnly = args.length > 0 && "--warm-up-only".equals(args[0]);
+    if (warmUpOnly && !config.warmup().on()) {
+      System.err.println("--warm-up-only needs a warm-up: XBOSH_WARMUP_SESSIONS and XBOSH_WARMUP_SECONDS above 0");
       System.exit(2);
       return;
     }
@@ -51,6 +61,16 @@ public final class Main {
     if (running[0] == null) {
       vertx.close();
       System.exit(1);
+      return;
+    }
+    if (warmUpOnly) {
+      CountDownLatch done = new CountDownLatch(1);
+      running[0].warmedUp().transform(ar -> running[0].stop()).onComplete(ar -> done.countDown());
+      done.await();
+      CountDownLatch closed = new CountDownLatch(1);
+      vertx.close().onComplete(ar -> closed.countDown());
+      closed.await(30, TimeUnit.SECONDS);
+      System.exit(0);
       return;
     }
     // SIGTERM: drain, end what is left with system-shutdown, then stop Vert.x

@@ -17,6 +17,7 @@ import io.xbosh.session.RedisSessionStore;
 import io.xbosh.session.SessionStore;
 import io.xbosh.upstream.ConfiguredResolver;
 import io.xbosh.upstream.UpstreamResolver;
+import io.xbosh.warmup.Warmup;
 import io.xbosh.websocket.WebSocketSessions;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -41,6 +42,8 @@ public final class Xbosh {
   private int managementPort = -1;
   /** the stop under way or done: stopping twice (a drain's stop, then the caller's) stops once */
   private Future<Void> stopped;
+  private Warmup warmup;
+  private Future<Warmup.Report> warmedUp = Future.succeededFuture(new Warmup.Report(0, 0, 0, 0));
 
   private Xbosh(Vertx vertx, XboshConfig config, Pod pod, WebSocketSessions webSockets) {
     this.vertx = vertx;
@@ -57,8 +60,44 @@ public final class Xbosh {
         .setHost(config.dnsServer().host()).setPort(config.dnsServer().port()).setQueryTimeout(5000));
   }
 
-  /** Starts a pod: connects the store, then deploys the HTTP verticles on one port. */
+  /**
+   * Starts a pod: connects the store, then deploys the HTTP verticles on one port. With
+   * a warm-up ({@code XBOSH_WARMUP_SESSIONS}, {@code XBOSH_WARMUP_SECONDS}), the pod then warms up ({@link Warmup}) and is not ready until that
+   * is done; the future completes as soon as it listens.
+   */
   public static Future<Xbosh> start(Vertx vertx, XboshConfig config) {
+    return start(vertx, config, true).map(x -> {
+      if (config.warmup().on()) {
+        x.warmUp();
+      }
+      return x;
+    });
+  }
+
+  /** The throwaway pod a warm-up runs its sessions through: logs its start at debug level only. */
+  public static Future<Xbosh> startWarmupPod(Vertx vertx, XboshConfig config) {
+    return start(vertx, config, false);
+  }
+
+  private void warmUp() {
+    pod.warmingUp(true);
+    warmup = new Warmup(vertx, config);
+    log.info("xbosh {} warming up (at most {} sessions, {} s) before it is ready", config.nodeId(), config.warmup().sessions(),
+        config.warmup().seconds());
+    warmedUp = warmup.run().onComplete(ar -> {
+      pod.warmingUp(false);
+      Warmup.Report r = ar.result();
+      log.info("xbosh {} warmed up: {} sessions ({} failed) in {} ms, {} ms of JIT compilation; ready", config.nodeId(), r.sessions(),
+          r.failed(), r.millis(), r.compileMillis());
+    });
+  }
+
+  /** Completes when the warm-up is over (at once without one): the pod is ready from then on. */
+  public Future<Warmup.Report> warmedUp() {
+    return warmedUp;
+  }
+
+  private static Future<Xbosh> start(Vertx vertx, XboshConfig config, boolean announce) {
     XboshMetrics metrics = new XboshMetrics(config.nodeId());
     Backend backend = createBackend(vertx, config, metrics);
     SessionStore store = backend.store();
@@ -74,7 +113,9 @@ public final class Xbosh {
     } catch (IOException e) {
       return Future.failedFuture(e);
     }
-    warnIfFileDescriptorsShort(config);
+    if (announce) {
+      warnIfFileDescriptorsShort(config);
+    }
     // behind a trusted proxy every connection comes from the proxy: no per-address connection limit
     ClientLimits limits = new ClientLimits(new ClientLimits.Settings(config.maxConnections(),
         config.trustForwardedFor() ? 0 : config.maxConnectionsPerAddress(), config.maxHeldPerAddress(), config.maxHeldRequests(),
@@ -98,7 +139,7 @@ public final class Xbosh {
           if (!config.separateManagement()) {
             return Future.succeededFuture();
           }
-          ManagementVerticle management = new ManagementVerticle(config, pod);
+          ManagementVerticle management = new ManagementVerticle(config, pod, webSockets);
           return vertx.deployVerticle(management).onSuccess(x.deployments::add)
               .map(id -> x.managementPort = management.actualPort())
               .recover(e -> Future.failedFuture("cannot listen on " + config.httpHost() + ":" + config.managementPort() + ": "
@@ -111,6 +152,10 @@ public final class Xbosh {
         })
         .map(v -> {
           pod.serving();
+          if (!announce) {
+            log.debug("warm-up pod listening on {}:{}", config.httpHost(), x.port);
+            return x;
+          }
           log.info("xbosh {} listening on {}:{}{} with {} store, upstream {}", config.nodeId(), config.httpHost(), x.port,
               config.httpPath(), config.redisUrl() == null ? "in-process" : "Redis", config.upstream());
           if (x.managementPort >= 0) {
@@ -184,7 +229,10 @@ public final class Xbosh {
   }
 
   private Future<Void> stopOnce() {
-    return Future.join(pod.shutdown(), webSockets.shutdown())
+    if (warmup != null) {
+      warmup.stop();
+    }
+    return warmedUp.transform(ignored -> Future.join(pod.shutdown(), webSockets.shutdown()))
         .compose(v -> {
           List<Future<Void>> undeploys = new ArrayList<>();
           for (String id : deployments) {

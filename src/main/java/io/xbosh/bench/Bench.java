@@ -22,20 +22,33 @@ import java.util.concurrent.TimeUnit;
  * java -cp target/xbosh.jar io.xbosh.bench.Bench --url http://127.0.0.1:5280/http-bind [--url …]
  *     --scenario idle|chat|burst --sessions N [--rate R] [--rates 50,100,200] [--duration-s D]
  *     [--domain localhost] [--user-prefix u] [--password pw] [--pid P …] [--redis-port P]
- *     [--label L] [--out results.tsv]
+ *     [--label L] [--out results.tsv] [--wait S] [--redis-pid P] [--idle-out idle.tsv]
+ *     [--framing rfc7395|stream-header]
  *     [--proc NAME=PID …] [--redis-node PORT …] [--proc-out procs.tsv] [--max-p99-ms 1000] [--max-errors -1]
  * java -cp target/xbosh.jar io.xbosh.bench.Bench --measure-s W --proc NAME=PID … [--redis-node PORT …]
  *     [--heap true] [--label L] [--scenario S] [--sessions N] [--proc-out procs.tsv]
+ * java -cp target/xbosh.jar io.xbosh.bench.Bench --scenario cold --url … [--ready-url http://…/ready]
+ *     [--users 200] [--rate 50] [--round-trips 10] [--messages 5] [--first-minute-s 60] [--warm-waves 1]
+ *     [--proc name=pid …] [--label L] [--out cold.tsv]
  * java -cp target/xbosh.jar io.xbosh.bench.Bench --plot results.tsv --png latency.png
  * </pre>
  *
  * Each measured phase appends one row to {@code --out} (tab-separated, header on a new file) and
- * prints a summary. {@code --pid} names processes under test (CPU, RSS; heap for JVMs);
- * {@code --redis-port} the Redis whose memory and script calls are counted. {@code --proc} adds
- * one row per process (the generator included) and phase to {@code --proc-out}: CPU seconds, cores,
- * CPU seconds per 1,000 delivered messages, RSS, Redis commands/s ({@link ProcessSampler}). A burst
- * ends at the first rate whose p99 passes {@code --max-p99-ms}, that loses a message, or (with
- * {@code --max-errors} ≥ 0) that has more errors.
+ * prints a summary. {@code ws://} URLs make the clients speak XMPP over WebSocket ({@code --framing
+ * stream-header}: the pre-RFC draft that node-xmpp-bosh speaks). {@code --pid} names processes under test (CPU, RSS; heap for JVMs);
+ * {@code --redis-port} the Redis whose memory and script calls are counted. The idle scenario
+ * also counts every Redis command over the held phase and the CPU of each {@code --pid} and of
+ * {@code --redis-pid}, and appends one row to {@code --idle-out} (the idle cost).
+ * {@code --proc} adds one row per process (the generator included) and phase to {@code --proc-out}:
+ * CPU seconds, cores, CPU seconds per 1,000 delivered messages, RSS, Redis commands/s
+ * ({@link ProcessSampler}). A burst ends at the first rate whose p99 passes {@code --max-p99-ms},
+ * that loses a message, or (with {@code --max-errors} ≥ 0) that has more errors.
+ *
+ * <p>{@code cold}: waits until {@code --ready-url} answers 200 (a pod just started), then at once
+ * runs waves of arriving users ({@link ArrivalLoad}) back to back for {@code --first-minute-s},
+ * then {@code --warm-waves} more; one row for the first wave, one for the whole first minute, one
+ * for the warm waves, each with login and per-request latency and the CPU of every {@code --proc}
+ * (and of the generator itself) over that phase.
  */
 public final class Bench {
 
@@ -64,10 +77,15 @@ public final class Bench {
       System.exit(2);
     }
     String scenario = one(a, "scenario", "chat");
+    if (scenario.equals("cold")) {
+      cold(a, urls);
+      return;
+    }
     int sessions = Integer.parseInt(one(a, "sessions", "100"));
     LoadGenerator.Options options = new LoadGenerator.Options(urls, one(a, "domain", "localhost"), sessions,
         one(a, "user-prefix", "u"), one(a, "password", "pw"), Integer.parseInt(one(a, "wait", "60")),
-        Integer.parseInt(one(a, "login-concurrency", "50")));
+        Integer.parseInt(one(a, "login-concurrency", "50")),
+        "stream-header".equals(one(a, "framing", "rfc7395")) ? LoadGenerator.WsFraming.STREAM_HEADER : LoadGenerator.WsFraming.RFC7395);
     List<Long> pids = a.getOrDefault("pid", List.of()).stream().map(Long::parseLong).toList();
     int redisPort = Integer.parseInt(one(a, "redis-port", "0"));
     long durationMs = Long.parseLong(one(a, "duration-s", "30")) * 1000;
@@ -86,14 +104,27 @@ public final class Bench {
       System.out.println(label + " logged in");
       switch (scenario) {
         case "idle" -> {
-          long heapAfter = pids.isEmpty() ? -1 : ProcessStats.heapAfterGcBytes(pids.get(0));
-          long redisAfter = redisPort > 0 ? ProcessStats.redisInfo(redisPort, "memory", "used_memory") : -1;
+          // measured at the end of the hold: every session has then long-polled for a while (with
+          // --wait shorter than the hold, each has had an empty poll answered and sent the next),
+          // which is the state an idle session stays in
+          IdleCost cost = IdleCost.start(pids, a.getOrDefault("redis-pid", List.of()).stream().map(Long::parseLong).toList(), redisPort);
           Measure m = Measure.start(pids, redisPort);
           startProcs(procs);
           LoadGenerator.Result r = await(gen.phase(0, durationMs, 0));
           finishProcs(procs, label, scenario, 0, r);
-          long heapPer = heapBefore < 0 || heapAfter < 0 ? -1 : (heapAfter - heapBefore) / Math.max(1, sessions - r.failedLogins());
-          long redisPer = redisBefore < 0 ? -1 : (redisAfter - redisBefore) / Math.max(1, sessions - r.failedLogins());
+          cost.finish(a.containsKey("idle-out") ? Path.of(one(a, "idle-out", null)) : null, label, sessions - r.failedLogins(),
+              options.waitSeconds(), durationMs, r.httpRequests());
+          int live = Math.max(1, sessions - r.failedLogins());
+          long heapAfter = pids.isEmpty() ? -1 : ProcessStats.heapAfterGcBytes(pids.get(0));
+          long redisAfter = redisPort > 0 ? ProcessStats.redisInfo(redisPort, "memory", "used_memory") : -1;
+          long heapPer = heapBefore < 0 || heapAfter < 0 ? -1 : (heapAfter - heapBefore) / live;
+          long redisPer = redisBefore < 0 ? -1 : (redisAfter - redisBefore) / live;
+          if (a.containsKey("histogram") && !pids.isEmpty()) {
+            Files.writeString(Path.of(one(a, "histogram", null)), ProcessStats.classHistogram(pids.get(0)));
+          }
+          if (redisPort > 0) {
+            System.out.println(label + " idle: Redis MEMORY USAGE of sampled sessions: " + ProcessStats.redisSessionSample(redisPort, 20));
+          }
           report(out, label, scenario, 0, r, m.finish(durationMs, r), heapPer, redisPer);
         }
         case "chat" -> {
@@ -140,6 +171,61 @@ public final class Bench {
     }
   }
 
+  /**
+   * What idle sessions cost over the held phase: every Redis command (INFO commandstats) and the CPU
+   * of each process under test and of redis-server.
+   */
+  private record IdleCost(List<Long> pids, List<Long> redisPids, int redisPort, long startNanos, double[] cpuBefore,
+      Map<String, Long> callsBefore) {
+
+    static IdleCost start(List<Long> pids, List<Long> redisPids, int redisPort) throws IOException, InterruptedException {
+      List<Long> all = new ArrayList<>(pids);
+      all.addAll(redisPids);
+      double[] cpu = new double[all.size()];
+      for (int i = 0; i < cpu.length; i++) {
+        cpu[i] = ProcessStats.cpuSeconds(all.get(i));
+      }
+      Map<String, Long> calls = redisPort > 0 ? ProcessStats.redisCommandCalls(redisPort) : Map.of();
+      return new IdleCost(pids, redisPids, redisPort, System.nanoTime(), cpu, calls);
+    }
+
+    void finish(Path out, String label, int sessions, int wait, long durationMs, long httpRequests)
+        throws IOException, InterruptedException {
+      double seconds = (System.nanoTime() - startNanos) / 1e9;
+      List<Long> all = new ArrayList<>(pids);
+      all.addAll(redisPids);
+      double xbosh = 0;
+      double redisCpu = 0;
+      for (int i = 0; i < all.size(); i++) {
+        double used = (ProcessStats.cpuSeconds(all.get(i)) - cpuBefore[i]) / seconds;
+        if (i < pids.size()) {
+          xbosh += used;
+        } else {
+          redisCpu += used;
+        }
+      }
+      Map<String, Long> after = redisPort > 0 ? ProcessStats.redisCommandCalls(redisPort) : Map.of();
+      long total = 0;
+      StringBuilder by = new StringBuilder();
+      for (Map.Entry<String, Long> e : after.entrySet()) {
+        long n = e.getValue() - callsBefore.getOrDefault(e.getKey(), 0L);
+        // the benchmark's own INFO calls are not xbosh's
+        if (n > 0 && !e.getKey().equals("info")) {
+          total += n;
+          by.append(by.length() == 0 ? "" : " ").append(e.getKey()).append('=').append(fmt(n / seconds));
+        }
+      }
+      String row = String.join("\t", label, Integer.toString(sessions), Integer.toString(wait), fmt(seconds),
+          fmt(httpRequests / seconds), fmt(total / seconds), fmt(xbosh), fmt(redisCpu), by.length() == 0 ? "-" : by.toString());
+      System.out.println("idle-cost " + row.replace('\t', ' '));
+      if (out != null) {
+        boolean fresh = !Files.exists(out);
+        Files.writeString(out, (fresh ? "label\tsessions\twait_s\tseconds\thttp_per_s\tredis_cmds_per_s\txbosh_cpu_cores\tredis_cpu_cores\tby_command\n" : "")
+            + row + "\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+      }
+    }
+  }
+
   /** CPU and Redis counters over one phase. */
   private record Measure(List<Long> pids, int redisPort, double cpuBefore, long scriptsBefore) {
 
@@ -182,6 +268,110 @@ public final class Bench {
     System.out.println(label + " " + scenario + " rate=" + fmt(rate) + ": " + r.summary()
         + String.format(Locale.ROOT, " cpu=%.2f cores rss=%.0fMB heap/session=%dB redis/session=%dB scripts/request=%.2f scripts/message=%.2f",
             m[0], m[1], heapPerSession, redisPerSession, m[2], m[3]));
+  }
+
+  static final String COLD_HEADER = String.join("\t", "label", "phase", "waves", "users", "failed", "login_mean_ms", "login_p50_ms",
+      "login_p99_ms", "request_mean_ms", "request_p50_ms", "request_p99_ms", "requests", "message_p50_ms", "message_p99_ms", "sent",
+      "received", "seconds", "ready_after_ms", "cpu_cores", "loadavg", "errors");
+
+  private static void cold(Map<String, List<String>> a, List<URI> urls) throws Exception {
+    ArrivalLoad.Options options = new ArrivalLoad.Options(urls, one(a, "domain", "localhost"), one(a, "user-prefix", "u"),
+        one(a, "password", "pw"), Integer.parseInt(one(a, "users", "200")), Double.parseDouble(one(a, "rate", "50")),
+        Integer.parseInt(one(a, "round-trips", "10")), Integer.parseInt(one(a, "messages", "5")),
+        Long.parseLong(one(a, "message-gap-ms", "200")));
+    Map<String, Long> procs = new java.util.LinkedHashMap<>();
+    procs.put("generator", ProcessHandle.current().pid());
+    for (String p : a.getOrDefault("proc", List.of())) {
+      int eq = p.indexOf('=');
+      procs.put(p.substring(0, eq), Long.parseLong(p.substring(eq + 1)));
+    }
+    long firstMinuteMs = Long.parseLong(one(a, "first-minute-s", "60")) * 1000;
+    int warmWaves = Integer.parseInt(one(a, "warm-waves", "1"));
+    String label = one(a, "label", urls.get(0).getHost() + ":" + urls.get(0).getPort());
+    Path out = Path.of(one(a, "out", "cold-results.tsv"));
+    Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1));
+    ArrivalLoad load = new ArrivalLoad(vertx, options);
+    try {
+      long readyAfter = -1;
+      String readyUrl = one(a, "ready-url", "");
+      if (!readyUrl.isEmpty()) {
+        readyAfter = await(waitReady(vertx, readyUrl));
+      }
+      long t0 = System.nanoTime();
+      int wave = 0;
+      double[] cpu = cpu(procs);
+      ArrivalLoad.Result first = await(load.wave(wave++));
+      double[] cpuFirst = cpu(procs);
+      coldRow(out, label, "first-wave", 1, first, readyAfter, procs, cpu, cpuFirst);
+      ArrivalLoad.Result minute = new ArrivalLoad.Result();
+      minute.add(first);
+      int minuteWaves = 1;
+      while ((System.nanoTime() - t0) / 1_000_000 < firstMinuteMs) {
+        minute.add(await(load.wave(wave++)));
+        minuteWaves++;
+      }
+      double[] cpuMinute = cpu(procs);
+      coldRow(out, label, "first-minute", minuteWaves, minute, readyAfter, procs, cpu, cpuMinute);
+      ArrivalLoad.Result warm = new ArrivalLoad.Result();
+      for (int i = 0; i < warmWaves; i++) {
+        warm.add(await(load.wave(wave++)));
+      }
+      coldRow(out, label, "warm", warmWaves, warm, readyAfter, procs, cpuMinute, cpu(procs));
+    } finally {
+      await(load.close());
+      await(vertx.close());
+    }
+  }
+
+  /** Milliseconds until the URL answers 200, polled every 10 ms. */
+  private static Future<Long> waitReady(Vertx vertx, String url) {
+    io.vertx.core.http.HttpClient client = vertx.createHttpClient();
+    long start = System.nanoTime();
+    io.vertx.core.Promise<Long> ready = io.vertx.core.Promise.promise();
+    vertx.setPeriodic(10, t -> client.request(new io.vertx.core.http.RequestOptions().setAbsoluteURI(url))
+        .compose(req -> req.send().compose(res -> res.body().map(b -> res.statusCode())))
+        .onSuccess(status -> {
+          if (status == 200 && ready.tryComplete((System.nanoTime() - start) / 1_000_000)) {
+            vertx.cancelTimer(t);
+          }
+        }));
+    return ready.future().eventually(client::close);
+  }
+
+  private static double[] cpu(Map<String, Long> procs) throws IOException {
+    double[] out = new double[procs.size() + 1];
+    int i = 0;
+    for (long pid : procs.values()) {
+      out[i++] = ProcessStats.cpuSeconds(pid);
+    }
+    out[i] = System.nanoTime() / 1e9;
+    return out;
+  }
+
+  private static void coldRow(Path out, String label, String phase, int waves, ArrivalLoad.Result r, long readyAfter,
+      Map<String, Long> procs, double[] cpuStart, double[] cpuEnd) throws IOException {
+    double seconds = cpuEnd[cpuEnd.length - 1] - cpuStart[cpuStart.length - 1];
+    StringBuilder cpu = new StringBuilder();
+    int i = 0;
+    for (String name : procs.keySet()) {
+      cpu.append(cpu.length() == 0 ? "" : ",").append(name).append('=').append(fmt((cpuEnd[i] - cpuStart[i]) / seconds));
+      i++;
+    }
+    String load = Files.readString(Path.of("/proc/loadavg")).split(" ")[0];
+    String row = String.join("\t", label, phase, Integer.toString(waves), Integer.toString(r.users), Integer.toString(r.failed),
+        fmt(r.login.mean() / 1000.0), fmt(r.login.percentile(50) / 1000.0), fmt(r.login.percentile(99) / 1000.0),
+        fmt(r.request.mean() / 1000.0), fmt(r.request.percentile(50) / 1000.0), fmt(r.request.percentile(99) / 1000.0),
+        Integer.toString(r.request.count()), fmt(r.message.percentile(50) / 1000.0), fmt(r.message.percentile(99) / 1000.0),
+        Long.toString(r.sent), Long.toString(r.received), fmt(seconds), Long.toString(readyAfter), cpu.toString(), load,
+        r.errors.isEmpty() ? "-" : r.errors.toString().replace('\t', ' '));
+    boolean fresh = !Files.exists(out);
+    Files.writeString(out, (fresh ? COLD_HEADER + "\n" : "") + row + "\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+    System.out.printf(Locale.ROOT, "%s %s waves=%d users=%d failed=%d login mean/p50/p99 %.1f/%.1f/%.1f ms, request mean/p50/p99 "
+            + "%.1f/%.1f/%.1f ms (%d), message p50/p99 %.1f/%.1f ms, sent=%d received=%d, %.1f s, ready after %d ms, cpu %s, load %s%s%n",
+        label, phase, waves, r.users, r.failed, r.login.mean() / 1000.0, r.login.percentile(50) / 1000.0, r.login.percentile(99) / 1000.0,
+        r.request.mean() / 1000.0, r.request.percentile(50) / 1000.0, r.request.percentile(99) / 1000.0, r.request.count(),
+        r.message.percentile(50) / 1000.0, r.message.percentile(99) / 1000.0, r.sent, r.received, seconds, readyAfter, cpu, load,
+        r.errors.isEmpty() ? "" : " errors " + r.errors);
   }
 
   static String fmt(double v) {

@@ -28,13 +28,16 @@ import javax.imageio.ImageIO;
  */
 public final class BenchSummary {
 
-  /** The process(es) that speak BOSH for each target; the rest of a row is what runs behind or beside. */
+  /** The process(es) that speak BOSH (or WebSocket, targets e-g) for each target; the rest of a row is what runs behind or beside. */
   private static final Map<String, List<String>> FRONT = Map.of(
       "prosody-mod_bosh", List.of("prosody"),
       "xbosh-in-process", List.of("xbosh-local"),
       "xbosh-redis", List.of("xbosh-redis1", "redis-server"),
       "xbosh-redis-2pods", List.of("xbosh-redis1", "xbosh-redis2", "redis-server"),
-      "node-xmpp-bosh", List.of("node-xmpp-bosh"));
+      "node-xmpp-bosh", List.of("node-xmpp-bosh"),
+      "prosody-mod_websocket", List.of("prosody"),
+      "xbosh-websocket", List.of("xbosh-local"),
+      "node-xmpp-bosh-websocket", List.of("node-xmpp-bosh"));
 
   private BenchSummary() {
   }

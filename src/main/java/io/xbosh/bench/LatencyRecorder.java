@@ -30,6 +30,22 @@ public final class LatencyRecorder {
     return sorted[Math.max(0, Math.min(count, rank) - 1)];
   }
 
+  /** The mean in microseconds; 0 without samples. */
+  public long mean() {
+    long sum = 0;
+    for (int i = 0; i < count; i++) {
+      sum += samples[i];
+    }
+    return count == 0 ? 0 : sum / count;
+  }
+
+  /** Adds another recorder's samples. */
+  public void addAll(LatencyRecorder other) {
+    for (int i = 0; i < other.count; i++) {
+      record(other.samples[i]);
+    }
+  }
+
   public long max() {
     return percentile(100);
   }

@@ -35,8 +35,9 @@ final class ProcessStats {
 
   /** Heap in use after a full collection, in bytes, through {@code jcmd}; -1 when not a JVM. */
   static long heapAfterGcBytes(long pid) throws IOException, InterruptedException {
-    // jcmd attaches with SIGQUIT, which ends a process that is not a JVM (node, for one)
-    if (!new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline")), StandardCharsets.UTF_8).contains("java")) {
+    // jcmd's attach signals the process (SIGQUIT), which ends one that is not a JVM (node)
+    boolean jvm = ProcessHandle.of(pid).flatMap(h -> h.info().command()).map(c -> c.endsWith("/java")).orElse(false);
+    if (!jvm) {
       return -1;
     }
     String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
@@ -57,6 +58,48 @@ final class ProcessStats {
     return any ? used * 1024 : -1;
   }
 
+  /** {@code jcmd GC.class_histogram} (live objects: it collects first). */
+  static String classHistogram(long pid) throws IOException, InterruptedException {
+    String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
+    return run(List.of(jcmd, Long.toString(pid), "GC.class_histogram"));
+  }
+
+  /**
+   * {@code MEMORY USAGE} (all samples) of up to {@code n} session hashes and their outbound lists,
+   * with each hash's encoding and field count: median, min and max bytes per session.
+   */
+  static String redisSessionSample(int port, int n) throws IOException, InterruptedException {
+    String cli = "redis-cli";
+    String p = Integer.toString(port);
+    List<String> keys = run(List.of(cli, "-p", p, "--scan", "--pattern", "xb:{*}")).lines()
+        .filter(k -> k.endsWith("}") && !k.equals("xb:{pods}")).limit(n).toList();
+    List<Long> totals = new java.util.ArrayList<>();
+    StringBuilder detail = new StringBuilder();
+    for (String k : keys) {
+      long total = 0;
+      for (String key : List.of(k, k + ":o", k + ":i")) {
+        String v = run(List.of(cli, "-p", p, "memory", "usage", key, "samples", "0")).trim();
+        total += v.matches("\\d+") ? Long.parseLong(v) : 0;
+      }
+      totals.add(total);
+      if (detail.isEmpty()) {
+        detail.append(" e.g. ").append(k).append(": ")
+            .append(run(List.of(cli, "-p", p, "object", "encoding", k)).trim()).append(", ")
+            .append(run(List.of(cli, "-p", p, "hlen", k)).trim()).append(" fields (name=value bytes):");
+        List<String> fields = run(List.of(cli, "-p", p, "hkeys", k)).lines().toList();
+        for (String f : fields) {
+          detail.append(' ').append(f).append('=').append(run(List.of(cli, "-p", p, "hstrlen", k, f)).trim());
+        }
+      }
+    }
+    if (totals.isEmpty()) {
+      return "no session keys";
+    }
+    java.util.Collections.sort(totals);
+    return "median " + totals.get(totals.size() / 2) + " B, min " + totals.get(0) + " B, max "
+        + totals.get(totals.size() - 1) + " B over " + totals.size() + " sessions;" + detail;
+  }
+
   /** A field of Redis {@code INFO}, e.g. {@code used_memory}. */
   static long redisInfo(int port, String section, String field) throws IOException, InterruptedException {
     String info = run(List.of("redis-cli", "-p", Integer.toString(port), "info", section));
@@ -69,6 +112,17 @@ final class ProcessStats {
     String info = run(List.of("redis-cli", "-p", Integer.toString(port), "info", "commandstats"));
     Matcher m = Pattern.compile("cmdstat_" + Pattern.quote(command) + ":calls=(\\d+)").matcher(info);
     return m.find() ? Long.parseLong(m.group(1)) : 0;
+  }
+
+  /** Calls of every command from Redis {@code INFO commandstats}, by command name. */
+  static java.util.Map<String, Long> redisCommandCalls(int port) throws IOException, InterruptedException {
+    String info = run(List.of("redis-cli", "-p", Integer.toString(port), "info", "commandstats"));
+    java.util.Map<String, Long> calls = new java.util.TreeMap<>();
+    Matcher m = Pattern.compile("cmdstat_([^:]+):calls=(\\d+)").matcher(info);
+    while (m.find()) {
+      calls.put(m.group(1), Long.parseLong(m.group(2)));
+    }
+    return calls;
   }
 
   private static String run(List<String> command) throws IOException, InterruptedException {

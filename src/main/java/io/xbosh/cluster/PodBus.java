@@ -20,6 +20,10 @@ public interface PodBus {
     /** Client payloads accepted by another pod wait in the store for a session this pod owns. */
     void payloadsWaiting(String sid);
 
+    /** A session this pod owns ended on another pod (its sweep would find it later). */
+    default void endedElsewhere(String sid) {
+    }
+
     /** The channel was re-established: notices may have been missed meanwhile. */
     void resubscribed();
 

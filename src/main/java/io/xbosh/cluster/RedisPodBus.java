@@ -339,6 +339,7 @@ public final class RedisPodBus implements PodBus {
         }
       }
       case 'f' -> listener.payloadsWaiting(msg.substring(2));
+      case 'e' -> listener.endedElsewhere(msg.substring(2));
       default -> log.debug("ignoring unknown pod message {}", msg.charAt(0));
     }
   }

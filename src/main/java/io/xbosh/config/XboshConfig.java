@@ -80,7 +80,46 @@ public record XboshConfig(
     String httpTlsKey,
     boolean trustForwardedProto,
     boolean trustForwardedFor,
-    String pollPath) {
+    String pollPath,
+    Warmup warmup,
+    AmqpConfig amqp) {
+
+  /**
+   * Before {@code /ready}: BOSH sessions through a throwaway pod of this process (in-process store,
+   * an in-process XMPP server on loopback) until {@code sessions} have run or {@code seconds} have
+   * passed, so the JIT has compiled the request path before real clients arrive.
+   */
+  public record Warmup(int sessions, int seconds, int concurrency) {
+    /** False when either bound is 0: the pod is ready as soon as it listens. */
+    public boolean on() {
+      return sessions > 0 && seconds > 0;
+    }
+  }
+
+  /**
+   * This config with some components replaced, named as the record names them (e.g.
+   * {@code "httpHost"}); for the warm-up pod, which differs from the real one in a few settings.
+   */
+  public XboshConfig with(Map<String, Object> changes) {
+    java.lang.reflect.RecordComponent[] components = XboshConfig.class.getRecordComponents();
+    Object[] values = new Object[components.length];
+    Class<?>[] types = new Class<?>[components.length];
+    Set<String> unknown = new TreeSet<>(changes.keySet());
+    try {
+      for (int i = 0; i < components.length; i++) {
+        String name = components[i].getName();
+        types[i] = components[i].getType();
+        values[i] = changes.containsKey(name) ? changes.get(name) : components[i].getAccessor().invoke(this);
+        unknown.remove(name);
+      }
+      if (!unknown.isEmpty()) {
+        throw new IllegalArgumentException("no such settings: " + unknown);
+      }
+      return XboshConfig.class.getDeclaredConstructor(types).newInstance(values);
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException(e);
+    }
+  }
 
   /** How xbosh secures its link to the XMPP server (XEP-0124 §19.2, XEP-0206 §2). */
   public enum UpstreamTls {
@@ -190,7 +229,12 @@ public record XboshConfig(
       new Variable("XBOSH_REDIS_TLS_KEY", "(unset)", "PEM private key of XBOSH_REDIS_TLS_CERT"),
       new Variable("XBOSH_REDIS_TLS_VERIFY_HOST", "true", "false: accept a Redis certificate that does not name the host in the URL (the chain is still checked)"),
       new Variable("XBOSH_UPSTREAM", "127.0.0.1:5222", "host:port of the XMPP server's c2s listener, for every domain not in XBOSH_UPSTREAM_HOSTS; srv: look up each domain's _xmpp-client._tcp SRV records, else domain:5222 (set XBOSH_DOMAINS with it)"),
-      new Variable("XBOSH_UPSTREAM_HOSTS", "(empty)", "per-domain servers: domain=host:port,domain2=host:port"),
+      new Variable("XBOSH_UPSTREAM_HOSTS", "(empty)", "per-domain servers: domain=host:port,domain2=host:port; domain=amqp://host:port/vhost (or amqps://) serves the domain from a RabbitMQ broker (README: Notifications from RabbitMQ)"),
+      new Variable("XBOSH_AMQP_TRUST", "(JVM trust store)", "PEM file of the certificate authorities trusted for amqps:// brokers' certificates"),
+      new Variable("XBOSH_AMQP_PREFETCH", "50", "unacknowledged broker deliveries one BOSH client's queue consumer holds at most"),
+      new Variable("XBOSH_AMQP_OFFLINE_SECONDS", "604800", "how long a client's durable queue outlives its last session (x-expires)"),
+      new Variable("XBOSH_AMQP_QUEUE_MAX", "10000", "messages a client's durable queue keeps at most; beyond, the oldest are dropped (x-max-length)"),
+      new Variable("XBOSH_AMQP_RECONNECT_SECONDS", "60", "how long a session with a durable queue tries to reach its broker again before it ends with remote-connection-failed"),
       new Variable("XBOSH_DOMAINS", "(empty: any)", "comma-separated domains clients may ask for in 'to'; others get host-unknown"),
       new Variable("XBOSH_ROUTE_ALLOW", "(empty: route ignored)", "comma-separated host:port (or host:*) a client's route='xmpp:host:port' may name; others get host-unknown"),
       new Variable("XBOSH_DNS_SERVER", "(system resolver)", "host:port of the DNS server for SRV lookups"),
@@ -225,12 +269,15 @@ public record XboshConfig(
       new Variable("XBOSH_CREATES_PER_SECOND", "5", "session creations per client address per second (bursts of twice as many); beyond it HTTP 429; 0: no limit"),
       new Variable("XBOSH_CONNECT_TIMEOUT_MS", "10000", "time to connect to the XMPP server and receive its stream features"),
       new Variable("XBOSH_MAX_CONNECTS_IN_FLIGHT", "100", "connections to the XMPP server being opened at once per pod (TCP, TLS, until stream features); beyond it session creation gets HTTP 503 with Retry-After"),
-      new Variable("XBOSH_SWEEP_MS", "5000", "how often a pod checks its sessions in the store and closes the upstream links of expired ones (one read per owned session)"),
+      new Variable("XBOSH_SWEEP_MS", "5000", "how often a pod reads the sessions its expiry index says may have expired, and closes the upstream links of expired ones"),
       new Variable("XBOSH_TOMBSTONE_SECONDS", "120", "how long an ended session answers its final body before its sid is unknown"),
       new Variable("XBOSH_HEARTBEAT_MS", "1000", "how often a pod renews its heartbeat in Redis and reads the others'"),
       new Variable("XBOSH_POD_DEAD_MS", "3000", "a pod whose heartbeat (on Redis' clock) is this old is dead: its sessions end with internal-server-error; at least 3 heartbeats. A pod also fails /ready after Redis has not answered it for this long"),
       new Variable("XBOSH_DRAIN_SECONDS", "30", "on SIGTERM, how long owned sessions keep their upstream link before system-shutdown"),
       new Variable("XBOSH_CORS_ORIGINS", "(empty: none)", "comma-separated origins (https://app.example.org) whose pages may call the BOSH path from another origin; * allows any"),
+      new Variable("XBOSH_WARMUP_SESSIONS", "300", "before /ready, BOSH sessions run through a throwaway pod of this process (in-process store, in-process XMPP server, loopback) so the JIT compiles the request path before real clients come; 0: no warm-up, ready as soon as it listens"),
+      new Variable("XBOSH_WARMUP_SECONDS", "30", "the warm-up ends after this many seconds even if not all its sessions ran; 0: no warm-up"),
+      new Variable("XBOSH_WARMUP_CONCURRENCY", "8", "warm-up sessions at once"),
       new Variable("XBOSH_LOG_FORMAT", "text", "log format, read by logback.xml: text, or json (one object per line)"),
       new Variable("XBOSH_LOG_LEVEL", "INFO", "log level, read by logback.xml (TRACE logs every payload; never use it in production)"));
 
@@ -399,7 +446,15 @@ public record XboshConfig(
         r.get("XBOSH_HTTP_TLS_KEY", null, XboshConfig::readable),
         r.get("XBOSH_TRUST_FORWARDED_PROTO", false, XboshConfig::bool),
         r.get("XBOSH_TRUST_FORWARDED_FOR", false, XboshConfig::bool),
-        pollPath(env, r));
+        pollPath(env, r),
+        new Warmup(r.intIn("XBOSH_WARMUP_SESSIONS", 300, 0, 100_000), r.intIn("XBOSH_WARMUP_SECONDS", 30, 0, 3600),
+            r.intIn("XBOSH_WARMUP_CONCURRENCY", 8, 1, 256)),
+        new AmqpConfig(r.get("XBOSH_UPSTREAM_HOSTS", Map.of(), AmqpConfig::parseHosts),
+            r.get("XBOSH_AMQP_TRUST", null, XboshConfig::readable),
+            r.intIn("XBOSH_AMQP_PREFETCH", AmqpConfig.NONE.prefetch(), 1, 1000),
+            r.intIn("XBOSH_AMQP_OFFLINE_SECONDS", AmqpConfig.NONE.offlineSeconds(), 1, 365 * 24 * 3600),
+            r.intIn("XBOSH_AMQP_QUEUE_MAX", AmqpConfig.NONE.queueMax(), 1, 10_000_000),
+            r.intIn("XBOSH_AMQP_RECONNECT_SECONDS", AmqpConfig.NONE.reconnectSeconds(), 0, 3600)));
     r.get("XBOSH_LOG_FORMAT", "text", s -> switch (s) {
       case "text", "json" -> s;
       default -> throw new IllegalArgumentException("must be text or json (lower case)");
@@ -614,6 +669,9 @@ public record XboshConfig(
       int eq = entry.indexOf('=');
       if (eq <= 0) {
         throw new IllegalArgumentException("expected domain=host:port, got '" + entry + "'");
+      }
+      if (AmqpConfig.isBroker(entry.substring(eq + 1))) {
+        continue; // a broker: AmqpConfig's
       }
       m.put(entry.substring(0, eq).trim().toLowerCase(), HostPort.parse(entry.substring(eq + 1).trim()));
     }

@@ -29,9 +29,9 @@ import io.xbosh.session.SessionRecord;
 import io.xbosh.session.SessionStore;
 import io.xbosh.session.StreamRequest;
 import io.xbosh.upstream.Connector;
+import io.xbosh.upstream.Link;
 import io.xbosh.upstream.SessionLinks;
 import io.xbosh.upstream.StreamOpened;
-import io.xbosh.upstream.UpstreamLink;
 import java.security.SecureRandom;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -315,7 +315,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     XboshMetrics metrics = pod.metrics();
     Timer.Sample connecting = Timer.start(metrics.registry());
     // the server's per-address limits see the client, not the pod (XBOSH_UPSTREAM_PROXY_PROTOCOL)
-    connector.connect(pod.vertx().getOrCreateContext(), sid, null, params, address)
+    connector.openFirst(pod.vertx().getOrCreateContext(), sid, params, address)
         .onSuccess(opened -> connecting.stop(metrics.upstreamConnect()))
         .onFailure(e -> metrics.upstreamConnectFailed(e instanceof BoshException be ? be.condition().wireName() : "error"))
         .compose(connected -> {
@@ -328,7 +328,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
         .onSuccess(created -> {
           String response = created.response();
           pod.own(new SessionLinks(sid, stream, created.link(), settings.streams() ? connector : null, pod,
-              () -> new ScriptContent(parser, settings.maxBodyBytes())), address);
+              () -> new ScriptContent(parser, settings.maxBodyBytes())), address, params.inactivity());
           preauthDeadline(sid, created.link(), address);
           metrics.sessionCreated();
           metrics.request("created");
@@ -363,7 +363,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
    * sends SASL success; one that has not within {@code preauthSeconds} ends with policy-violation
    * and its upstream link closes.
    */
-  private void preauthDeadline(String sid, UpstreamLink link, String address) {
+  private void preauthDeadline(String sid, Link link, String address) {
     boolean[] released = {false};
     Runnable release = () -> {
       if (!released[0]) {
@@ -385,7 +385,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }));
   }
 
-  private record Created(UpstreamLink link, String response) {
+  private record Created(Link link, String response) {
   }
 
   /** The store could not record a new session: never the client's fault, always worth a retry. */
@@ -481,12 +481,14 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     int stanzas = body.isRestart() ? 0 : body.payloads().size();
+    long sent = System.nanoTime();
     pod.store().accept(sid, rid, held.holder(), flags, payload)
         .onSuccess(acc -> {
           // counted once per rid: resends and takeovers carry nothing new
           if (acc.outcome() == Accepted.Outcome.PROCESSED || acc.outcome() == Accepted.Outcome.PARKED) {
             pod.metrics().stanzasIn(stanzas);
           }
+          noteLifetime(sid, acc, held, sent);
           applyAccepted(sid, rid, acc, held);
         })
         .onFailure(e -> failSession(sid, held, e));
@@ -600,12 +602,34 @@ public final class BoshHandler implements Handler<RoutingContext> {
   }
 
   /**
+   * What an accept on a session this pod owns tells its expiry index (no-op for other sessions);
+   * before its forwards go out, so the server's answer to them is seen after it.
+   */
+  private void noteLifetime(String sid, Accepted acc, HeldRequest held, long sentNanos) {
+    switch (acc.outcome()) {
+      case ENDED -> pod.checkSoon(sid);
+      case RESENT, DROPPED -> {
+        // nothing changed in the store
+      }
+      default -> {
+        boolean answeredNow = acc.answers().stream().anyMatch(a -> held.holder().equals(a.holder()));
+        if (answeredNow) {
+          pod.sawActivity(sid);
+        } else {
+          pod.sawHeld(sid, acc.waitSeconds(), sentNanos);
+        }
+      }
+    }
+  }
+
+  /**
    * The client closed the connection of a held request: the store forgets the hold at once, so
    * stanzas wait for the next request instead of a response nobody reads, and the next request is
    * not counted against a dead one (XEP-0124 §11).
    */
   private void abandon(String sid, long rid, HeldRequest held) {
     pod.store().abandon(sid, rid, held.holder())
+        .onSuccess(v -> pod.sawActivity(sid))
         .onFailure(e -> log.warn("sid={} forgetting the closed request rid={} failed: {}", sid, rid, e.getMessage()));
   }
 
@@ -614,6 +638,9 @@ public final class BoshHandler implements Handler<RoutingContext> {
     // a draining pod answers before the wait ran out, but only in rid order (XEP-0124 §14)
     boolean early = pod.answersAtOnce() && held.waitLeftMs() > 0;
     pod.store().release(sid, rid, held.holder(), early).onComplete(ar -> {
+      if (ar.succeeded()) {
+        pod.sawActivity(sid);
+      }
       if (ar.succeeded() && SessionStore.NOT_ITS_TURN.equals(ar.result())) {
         held.retryIn(Math.min(held.waitLeftMs(), IN_ORDER_RETRY_MS));
       } else if (ar.succeeded() && ar.result() != null) {

@@ -17,6 +17,7 @@ import io.xbosh.pod.Pod;
 import io.xbosh.polling.PollHandler;
 import io.xbosh.protocol.BodyParser;
 import io.xbosh.protocol.Negotiator;
+import io.xbosh.amqp.AmqpOpener;
 import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.UpstreamResolver;
 import io.xbosh.upstream.UpstreamSecurity;
@@ -33,7 +34,7 @@ public final class HttpVerticle extends VerticleBase {
 
   /** Liveness: 200 while the process runs. */
   public static final String HEALTH_PATH = "/health";
-  /** Readiness: 200 when the pod takes new work (not draining, Redis reachable). */
+  /** Readiness: 200 when the pod takes new work (warmed up, not draining, Redis reachable). */
   public static final String READY_PATH = "/ready";
   /** Prometheus exposition. */
   public static final String METRICS_PATH = "/metrics";
@@ -69,6 +70,10 @@ public final class HttpVerticle extends VerticleBase {
     Connector connector = new Connector(vertx, resolver, netClient, new Connector.Settings(config.maxStanzaBytes(), config.maxQueuedStanzas(),
         config.maxReadAheadBytes(), config.connectTimeoutMs(), UpstreamSecurity.of(config.upstreamTls(), config.upstreamTrust()),
         config.upstreamProxyProtocol()), limits.connectGate());
+    if (!config.amqp().hosts().isEmpty()) {
+      // README "Notifications from RabbitMQ": domains served from a broker
+      connector = connector.with(new AmqpOpener(vertx, config.amqp(), config.maxStanzaBytes(), config.maxQueuedStanzas(), config.connectTimeoutMs()));
+    }
     BoshHandler bosh = new BoshHandler(pod,
         new BodyParser(32, 64, config.maxBodyBytes()),
         new Negotiator(new Negotiator.Limits(config.maxWait(), config.maxHold(), config.inactivity(),
@@ -190,7 +195,7 @@ public final class HttpVerticle extends VerticleBase {
     router.get(READY_PATH).handler(rc -> {
       boolean ready = pod.ready();
       rc.response().setStatusCode(ready ? 200 : 503).putHeader("Content-Type", "text/plain")
-          .end(ready ? "ready" : pod.draining() ? "draining" : "store unavailable");
+          .end(ready ? "ready" : pod.draining() ? "draining" : pod.warmingUp() ? "warming up" : "store unavailable");
     });
   }
 

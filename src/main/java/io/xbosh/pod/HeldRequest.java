@@ -28,8 +28,12 @@ public final class HeldRequest {
   private volatile long rid;
   /** the store has accepted the request (it may be held there) */
   private volatile boolean settled;
+  /** the pod's channel came back while this request was held: once settled, ask what it is owed */
+  private volatile boolean recheck;
   private String early;
-  private long timer = -1;
+  /** the wait (or the next in-order retry) on the pod's timer wheel; armed while scheduled there */
+  private final TimerWheel.Task expiry;
+  private boolean armed;
   /** System.nanoTime() when the wait runs out */
   private long deadline;
   private boolean done;
@@ -45,6 +49,7 @@ public final class HeldRequest {
     this.response = response;
     this.holder = holder;
     this.writer = writer;
+    this.expiry = new TimerWheel.Task(context, this::expired);
   }
 
   /** Registers a new held request for the response on the current event loop. */
@@ -114,15 +119,36 @@ public final class HeldRequest {
     deadline = System.nanoTime() + waitMs * 1_000_000L;
     // a draining pod holds nothing while another pod can take the client's next poll
     startTimer(pod.answersAtOnce() ? 1 : waitMs);
+    if (recheck) {
+      // the store may have accepted it, and answered it, while the channel was down
+      pod.recoverAnswer(this);
+    }
+  }
+
+  /**
+   * The pod's channel came back: an answer to this request may have been published while it was
+   * down. Asked about now if it waits ({@link #waiting}), else when it settles; from any thread
+   * (the flag is written before {@link #waiting} is read, {@code settled} before the flag is, so at
+   * least one side asks).
+   */
+  void recheckOnSettle() {
+    recheck = true;
   }
 
   private void startTimer(long ms) {
-    timer = pod.vertx().setTimer(Math.max(ms, 1), id -> {
-      timer = -1;
-      if (!done) {
-        onTimeout.accept(this);
-      }
-    });
+    armed = true;
+    pod.wheel().schedule(expiry, ms);
+  }
+
+  /** The wheel's tick found the wait over; on this loop. */
+  private void expired() {
+    if (!armed) {
+      return;
+    }
+    armed = false;
+    if (!done) {
+      onTimeout.accept(this);
+    }
   }
 
   /** How much of the wait is left, ms (0 once it ran out). */
@@ -135,7 +161,7 @@ public final class HeldRequest {
    * try again in {@code ms}; on this loop.
    */
   public void retryIn(long ms) {
-    if (!done && timer < 0) {
+    if (!done && !armed) {
       startTimer(ms);
     }
   }
@@ -143,9 +169,9 @@ public final class HeldRequest {
   /** Ends the wait now, as if it had run out (the pod is draining); from any thread. */
   void expireNow() {
     context.runOnContext(v -> {
-      if (!done && timer >= 0) {
-        pod.vertx().cancelTimer(timer);
-        timer = -1;
+      if (!done && armed) {
+        armed = false;
+        pod.wheel().cancel(expiry);
         onTimeout.accept(this);
       }
     });
@@ -203,9 +229,9 @@ public final class HeldRequest {
   private void finish() {
     done = true;
     pod.metrics().held(System.nanoTime() - since);
-    if (timer >= 0) {
-      pod.vertx().cancelTimer(timer);
-      timer = -1;
+    if (armed) {
+      armed = false;
+      pod.wheel().cancel(expiry);
     }
     pod.unhold(this);
   }

@@ -63,9 +63,12 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   /** What the session-end log line says about each owned session. */
   private final Map<String, Owned> owned = new ConcurrentHashMap<>();
   private final AtomicLong holderSeq = new AtomicLong();
+  /** every held request's wait, on one periodic timer */
+  private final TimerWheel wheel;
   private long sweepTimer = -1;
   private volatile boolean sweeping;
   private volatile boolean draining;
+  private volatile boolean warmingUp;
 
   public Pod(Vertx vertx, String id, SessionStore store, PodBus bus, XboshMetrics metrics, int maxSessions, int maxHeld) {
     this.vertx = vertx;
@@ -76,6 +79,12 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     metrics.bindPod(links::size, held::size);
     this.maxSessions = maxSessions;
     this.maxHeld = maxHeld;
+    store.forwardsTaken(sid -> {
+      SessionLinks l = links.get(sid);
+      return l == null ? 0 : l.forwardsTaken();
+    });
+    this.wheel = new TimerWheel(vertx);
+    wheel.start();
   }
 
   public String id() {
@@ -94,6 +103,11 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     return vertx;
   }
 
+  /** The timer wheel every held request of this pod waits on. */
+  TimerWheel wheel() {
+    return wheel;
+  }
+
   /** Joins the deployment's bus and starts the sweep that closes links of sessions that expired or ended elsewhere. */
   public Future<Void> start(long sweepMs) {
     return bus.start(this).onSuccess(v -> sweepTimer = vertx.setPeriodic(sweepMs, t -> sweep()));
@@ -104,9 +118,21 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     bus.serving();
   }
 
-  /** Ready for new sessions: not draining, and the store's pod channel is working. */
+  /** Ready for new sessions: warmed up, not draining, and the store's pod channel is working. */
   public boolean ready() {
-    return !draining && bus.healthy();
+    return !draining && !warmingUp && bus.healthy();
+  }
+
+  /**
+   * While on, {@code /ready} answers 503: the pod serves whoever reaches it, but its request path
+   * is still being compiled (see {@code io.xbosh.warmup.Warmup}), so the deployment sends it no one.
+   */
+  public void warmingUp(boolean on) {
+    warmingUp = on;
+  }
+
+  public boolean warmingUp() {
+    return warmingUp;
   }
 
   public boolean draining() {
@@ -187,7 +213,16 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
 
   /** Takes a new session's links, begun by a client at this address, and starts them. */
   public void own(SessionLinks session, String client) {
-    owned.put(session.sid(), new Owned(System.nanoTime(), client));
+    own(session, client, 0);
+  }
+
+  /**
+   * Takes a new session's links and starts them; {@code inactivitySeconds} is the session's
+   * inactivity (XEP-0124 §10), from which the expiry index knows when to look at it (0: at every
+   * sweep).
+   */
+  public void own(SessionLinks session, String client, int inactivitySeconds) {
+    owned.put(session.sid(), new Owned(System.nanoTime(), client, inactivitySeconds * 1000L));
     links.put(session.sid(), session);
     bus.owned(session.sid());
     session.start();
@@ -417,19 +452,63 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   }
 
   @Override
+  public void endedElsewhere(String sid) {
+    checkSoon(sid);
+  }
+
+  @Override
   public void resubscribed() {
     inTurn(links.keySet(), this::takePayloads);
-    // answers published while the channel was down are lost: ask the store for what is owed
-    recoverAnswers(new ArrayList<>(held.values()), 0);
+    // answers published while the channel was down are lost: ask the store for what is owed. A
+    // request whose accept is still on its way is asked about once it settles (it may have been
+    // accepted, and answered, before the channel came back).
+    long epoch = channelEpoch.incrementAndGet();
+    List<HeldRequest> waiting = new ArrayList<>();
+    for (HeldRequest r : held.values()) {
+      r.recheckOnSettle();
+      if (r.waiting()) {
+        waiting.add(r);
+      }
+    }
+    recoverAnswers(waiting, epoch, RECOVERY_FIRST_RETRY_MS);
   }
 
   /** Held requests asked about at once when the channel comes back; the next chunk follows. */
   static final int RECOVERY_CHUNK = 64;
+  /** First pause before asking again about the requests the store could not answer for; doubles up to the next. */
+  static final long RECOVERY_FIRST_RETRY_MS = 200;
+  static final long RECOVERY_MAX_RETRY_MS = 2000;
 
-  /** Fetches the answers owed to held requests, one chunk of them at a time. */
-  private void recoverAnswers(List<HeldRequest> requests, int from) {
+  /** Counts the channel's returns: a recovery still retrying for an earlier one gives way to the newer. */
+  private final AtomicLong channelEpoch = new AtomicLong();
+
+  /** A request that settled after the channel came back: ask the store whether it is owed an answer already. */
+  void recoverAnswer(HeldRequest r) {
+    recoverAnswers(List.of(r), channelEpoch.get(), RECOVERY_FIRST_RETRY_MS);
+  }
+
+  /**
+   * Fetches the answers owed to held requests. One the store cannot answer for (Redis still loading
+   * its data after a restart, the session's shard failing over) is asked about again, until the
+   * store answers or the request is done: given up on, its owed answer would wait for the end of
+   * its wait, by when the cached response may be gone and the client's resend meet item-not-found.
+   */
+  private void recoverAnswers(List<HeldRequest> requests, long epoch, long retryMs) {
+    java.util.Queue<HeldRequest> failed = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    recoverAnswers(requests, 0, failed).onComplete(v -> {
+      List<HeldRequest> again = failed.stream().filter(HeldRequest::waiting).toList();
+      if (again.isEmpty() || epoch != channelEpoch.get()) {
+        return;
+      }
+      log.warn("recovering answers of {} held requests failed; asking again in {} ms", again.size(), retryMs);
+      vertx.setTimer(retryMs, t -> recoverAnswers(again, epoch, Math.min(retryMs * 2, RECOVERY_MAX_RETRY_MS)));
+    });
+  }
+
+  /** One pass over {@code requests}, a chunk at a time; those the store failed for go to {@code failed}. */
+  private Future<Void> recoverAnswers(List<HeldRequest> requests, int from, java.util.Queue<HeldRequest> failed) {
     if (from >= requests.size()) {
-      return;
+      return Future.succeededFuture();
     }
     List<Future<?>> chunk = new ArrayList<>(RECOVERY_CHUNK);
     for (HeldRequest r : requests.subList(from, Math.min(from + RECOVERY_CHUNK, requests.size()))) {
@@ -439,15 +518,13 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
             log.debug("sid={} rid={} answer recovered after the channel came back", r.sid(), r.rid());
             r.answer(body);
           }
+        }).onFailure(e -> {
+          log.debug("sid={} rid={} recovering the answer failed: {}", r.sid(), r.rid(), e.getMessage());
+          failed.add(r);
         }));
       }
     }
-    Future.join(chunk).onComplete(ar -> {
-      if (ar.failed()) {
-        log.warn("recovering answers of held requests: {}", ar.cause().getMessage());
-      }
-      recoverAnswers(requests, from + RECOVERY_CHUNK);
-    });
+    return Future.join(chunk).transform(ar -> recoverAnswers(requests, from + RECOVERY_CHUNK, failed));
   }
 
   @Override
@@ -487,6 +564,12 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     return store.deliver(sid, stream, token, stanzas).onSuccess(d -> {
       if (d.status() == Delivery.Status.OK) {
         metrics.stanzasOut(stanzas.size());
+        if (!d.answers().isEmpty()) {
+          // an answer resets the session's time to live (server traffic alone does not)
+          sawActivity(sid);
+        }
+      } else if (d.gone()) {
+        checkSoon(sid);
       }
       dispatch(d.answers());
     });
@@ -627,16 +710,74 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     return endSession(sid, condition).onComplete(ar -> retire(sid)).map(true);
   }
 
-  /** Per owned session, for its end line: when and from where it began, streams opened, why it ended. */
+  /**
+   * Per owned session, for its end line: when and from where it began, streams opened, why it
+   * ended; and for the expiry index, its inactivity and when the sweep looks at it next.
+   */
   private static final class Owned {
     final long since;
     final String client;
+    final long inactivityMs;
     volatile int streams = 1;
     volatile String condition;
+    /** System.nanoTime() before which the session cannot have expired, as far as this pod saw */
+    volatile long checkAt;
+    /** System.nanoTime() when this pod last saw the session alive (guarded by this) */
+    long seenAt;
 
-    Owned(long since, String client) {
+    Owned(long since, String client, long inactivityMs) {
       this.since = since;
       this.client = client;
+      this.inactivityMs = inactivityMs;
+      // XEP-0124 §10: a new session lives for its inactivity until its next request
+      this.checkAt = since + inactivityMs * 1_000_000L;
+      this.seenAt = since;
+    }
+  }
+
+  // ---- the expiry index: what this pod saw of its own sessions, instead of reading each one every sweep
+
+  /**
+   * A store call of this pod on a session it owns completed and left it alive (deliver, release,
+   * abandon, an accept answered at once): its keys live for at least its inactivity from now.
+   */
+  public void sawActivity(String sid) {
+    Owned o = owned.get(sid);
+    if (o != null) {
+      synchronized (o) {
+        long now = System.nanoTime();
+        o.checkAt = now + o.inactivityMs * 1_000_000L;
+        o.seenAt = now;
+      }
+    }
+  }
+
+  /**
+   * An accept of this pod on a session it owns left the request held: the keys live for the wait
+   * plus the inactivity (XEP-0124 §10: the inactivity clock starts once nothing is held). Only a
+   * pause or an abandoned request on another pod can shorten that; the sweep then finds the expiry
+   * up to {@code wait} late. When another answer was seen since the accept was sent, which of the
+   * two ran last in the store is not known: the earlier moment stands.
+   *
+   * @param sentNanos System.nanoTime() when the accept was sent
+   */
+  public void sawHeld(String sid, int waitSeconds, long sentNanos) {
+    Owned o = owned.get(sid);
+    if (o != null) {
+      synchronized (o) {
+        long now = System.nanoTime();
+        long at = now + (waitSeconds * 1000L + o.inactivityMs) * 1_000_000L;
+        o.checkAt = o.seenAt - sentNanos > 0 ? Math.min(o.checkAt, at) : at;
+        o.seenAt = now;
+      }
+    }
+  }
+
+  /** The session may have ended (the store said so to this pod): the next sweep looks at it. */
+  public void checkSoon(String sid) {
+    Owned o = owned.get(sid);
+    if (o != null) {
+      o.checkAt = System.nanoTime();
     }
   }
 
@@ -665,6 +806,18 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
 
   // ---- housekeeping
 
+  /**
+   * Sessions the sweep reads at most per round (two commands each, pipelined): a pod that finds
+   * thousands due at once (after a restart of Redis, say) spreads them over several sweeps.
+   */
+  static final int SWEEP_CHECKS_AT_MOST = 1000;
+
+  /**
+   * Closes the links of sessions that expired or ended elsewhere. Only sessions whose index time
+   * has come are read (their fields and time to live): one this pod saw alive a moment ago cannot
+   * have expired yet, so a pod whose clients poll through it reads nothing for them. One still
+   * alive gets its index time from its time to live.
+   */
   private void sweep() {
     if (store instanceof InMemorySessionStore mem) {
       mem.purgeExpired();
@@ -672,27 +825,47 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     if (sweeping || links.isEmpty()) {
       return;
     }
+    long now = System.nanoTime();
+    List<String> due = new ArrayList<>();
+    for (Map.Entry<String, Owned> e : owned.entrySet()) {
+      if (e.getValue().checkAt - now <= 0 && links.containsKey(e.getKey())) {
+        due.add(e.getKey());
+        if (due.size() >= SWEEP_CHECKS_AT_MOST) {
+          break;
+        }
+      }
+    }
+    if (due.isEmpty()) {
+      return;
+    }
     sweeping = true;
-    List<String> owned = new ArrayList<>(links.keySet());
-    store.states(owned).onComplete(ar -> {
+    store.lifetimes(due).onComplete(ar -> {
       sweeping = false;
       if (ar.failed()) {
         log.warn("session sweep failed: {}", ar.cause().getMessage());
         return;
       }
-      for (String sid : owned) {
-        if (!ar.result().live().contains(sid)) {
-          // XEP-0124 §10: inactivity ends the session silently; retire() forwards what other pods
-          // accepted (a terminate may wait there) and bounces what the client never got. (Ended
-          // sessions were counted where they ended.)
-          boolean expired = !ar.result().ended().contains(sid);
-          log.debug("sid={} session {}; closing upstream link", sid, expired ? "expired" : "ended");
-          endedBecause(sid, expired ? "inactivity" : "ended-elsewhere");
-          if (expired) {
-            metrics.terminated("inactivity");
+      SessionStore.Lifetimes found = ar.result();
+      for (String sid : due) {
+        Long left = found.live().get(sid);
+        if (left != null) {
+          Owned o = owned.get(sid);
+          if (o != null && o.checkAt - now <= 0) {
+            // nothing newer seen meanwhile: look again when its keys would run out
+            o.checkAt = now + left * 1_000_000L;
           }
-          retire(sid);
+          continue;
         }
+        // XEP-0124 §10: inactivity ends the session silently; retire() forwards what other pods
+        // accepted (a terminate may wait there) and bounces what the client never got. (Ended
+        // sessions were counted where they ended.)
+        boolean expired = !found.ended().contains(sid);
+        log.debug("sid={} session {}; closing upstream link", sid, expired ? "expired" : "ended");
+        endedBecause(sid, expired ? "inactivity" : "ended-elsewhere");
+        if (expired) {
+          metrics.terminated("inactivity");
+        }
+        retire(sid);
       }
     });
   }
@@ -712,6 +885,6 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
           .<Void>mapEmpty()
           .onComplete(ar -> session.shutdown()));
     }
-    return Future.join(ends).compose(v -> bus.stop(), e -> bus.stop());
+    return Future.join(ends).onComplete(ar -> wheel.stop()).compose(v -> bus.stop(), e -> bus.stop());
   }
 }

@@ -26,6 +26,8 @@ import java.util.function.LongSupplier;
 public final class InMemorySessionStore implements SessionStore {
 
   private final Map<String, State> sessions = new ConcurrentHashMap<>();
+  /** how far the links took each session's forwards, see {@link SessionStore#forwardsTaken} */
+  private volatile java.util.function.ToLongFunction<String> forwardsTaken = sid -> 0;
   private final int maxOut;
   private final int maxOutBytes;
   private final int maxResponseBytes;
@@ -217,7 +219,9 @@ public final class InMemorySessionStore implements SessionStore {
         }
         m.put("dt", String.join(" ", words));
       }
-      s.responses.forEach((rid, body) -> m.put("r:" + rid, body));
+      // stored without the <body/> start, as prelude.lua's packed() does
+      s.responses.forEach((rid, body) -> m.put("r:" + rid,
+          body.startsWith(BodyWriter.OPEN) ? "\0" + body.substring(BodyWriter.OPEN.length()) : body));
       s.parked.forEach((rid, p) -> m.put("a:" + rid, RequestFlagsCodec.parkedEntry(p.holder, p.flags, p.payload)));
       s.kept.forEach((seq, f) -> m.put("w:" + seq, RequestFlagsCodec.keptEntry(f)));
       return m;
@@ -267,6 +271,11 @@ public final class InMemorySessionStore implements SessionStore {
   /** Sessions and tombstones currently held in memory. */
   public int size() {
     return sessions.size();
+  }
+
+  @Override
+  public void forwardsTaken(java.util.function.ToLongFunction<String> taken) {
+    this.forwardsTaken = taken;
   }
 
   private State live(String sid) {
@@ -458,6 +467,11 @@ public final class InMemorySessionStore implements SessionStore {
       while (s.cachedRids.size() > 1 && s.cachedRids.peekFirst() <= clientAck) {
         uncache(s, s.cachedRids.removeFirst());
       }
+    }
+    // what the owner already took cannot be missing there (as accept.lua does it)
+    long takenByOwner = forwardsTaken.applyAsLong(sid);
+    if (takenByOwner > 0 && Math.min(takenByOwner, s.forwarded) >= Math.max(1, takenByOwner - KEPT_FORWARDS + 1)) {
+      s.kept.subMap(Math.max(1, takenByOwner - KEPT_FORWARDS + 1), true, Math.min(takenByOwner, s.forwarded), true).clear();
     }
     for (Forward f : forwards) {
       s.kept.put(f.seq(), f);
@@ -886,6 +900,26 @@ public final class InMemorySessionStore implements SessionStore {
       }
     }
     return Future.succeededFuture(new States(live, ended));
+  }
+
+  @Override
+  public Future<Lifetimes> lifetimes(Collection<String> sids) {
+    Map<String, Long> live = new HashMap<>();
+    Set<String> ended = new HashSet<>();
+    long now = clockMillis.getAsLong();
+    for (String sid : sids) {
+      State s = live(sid);
+      if (s != null) {
+        synchronized (s) {
+          if (s.tombstone == null) {
+            live.put(sid, Math.max(0, s.expiresAt - now));
+          } else {
+            ended.add(sid);
+          }
+        }
+      }
+    }
+    return Future.succeededFuture(new Lifetimes(live, ended));
   }
 
   @Override

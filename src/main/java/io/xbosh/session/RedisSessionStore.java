@@ -43,6 +43,8 @@ public final class RedisSessionStore implements SessionStore {
   private final io.micrometer.core.instrument.Counter poolBusy;
   private final LuaScript create;
   private final LuaScript accept;
+  /** how far the owner's links took each session's forwards, see {@link SessionStore#forwardsTaken} */
+  private volatile java.util.function.ToLongFunction<String> forwardsTaken = sid -> 0;
   private final LuaScript deliver;
   private final LuaScript release;
   private final LuaScript terminate;
@@ -149,8 +151,14 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   @Override
+  public void forwardsTaken(java.util.function.ToLongFunction<String> taken) {
+    this.forwardsTaken = taken;
+  }
+
+  @Override
   public Future<Accepted> accept(String sid, long rid, String holder, RequestFlags flags, String payload) {
-    return eval(accept, sid, List.of(Long.toString(rid), holder, RequestFlagsCodec.encode(flags), payload)).map(RedisSessionStore::toAccepted);
+    return eval(accept, sid, List.of(Long.toString(rid), holder, RequestFlagsCodec.encode(flags), payload,
+        Long.toString(forwardsTaken.applyAsLong(sid)))).map(RedisSessionStore::toAccepted);
   }
 
   private static Accepted toAccepted(Response res) {
@@ -343,6 +351,42 @@ public final class RedisSessionStore implements SessionStore {
         }
       }
       return statesFrom(order, from + STATES_CHUNK, live, ended);
+    });
+  }
+
+  /** Sids read per round trip by {@link #lifetimes}: an HMGET and a PTTL each, pipelined. */
+  static final int LIFETIMES_CHUNK = 250;
+
+  @Override
+  public Future<Lifetimes> lifetimes(Collection<String> sids) {
+    List<String> order = new ArrayList<>(sids);
+    Map<String, Long> live = new java.util.HashMap<>();
+    Set<String> ended = new HashSet<>();
+    return lifetimesFrom(order, 0, live, ended).map(v -> new Lifetimes(live, ended));
+  }
+
+  private Future<Void> lifetimesFrom(List<String> order, int from, Map<String, Long> live, Set<String> ended) {
+    if (from >= order.size()) {
+      return Future.succeededFuture();
+    }
+    List<String> chunk = order.subList(from, Math.min(order.size(), from + LIFETIMES_CHUNK));
+    List<Request> reads = new ArrayList<>(2 * chunk.size());
+    for (String sid : chunk) {
+      reads.add(Request.cmd(Command.HMGET).arg(sessionKey(sid)).arg("hi").arg("term"));
+      reads.add(Request.cmd(Command.PTTL).arg(sessionKey(sid)));
+    }
+    return redis.batch(reads).compose(replies -> {
+      for (int i = 0; i < chunk.size(); i++) {
+        Response fields = replies.get(2 * i);
+        if (fields.get(0) != null) {
+          long ttl = replies.get(2 * i + 1).toLong();
+          // -1 (no expiry) cannot happen to a session's hash; read it as "look again soon"
+          live.put(chunk.get(i), Math.max(0, ttl));
+        } else if (fields.get(1) != null) {
+          ended.add(chunk.get(i));
+        }
+      }
+      return lifetimesFrom(order, from + LIFETIMES_CHUNK, live, ended);
     });
   }
 

@@ -210,6 +210,14 @@ public interface SessionStore {
   /** How many of the latest forwards {@link #forwardsFrom} can still give. */
   int KEPT_FORWARDS = 8;
 
+  /**
+   * Tells the store how far this pod's links took each session's forwards in order (the highest
+   * number taken, 0 when unknown): an {@link #accept} on the owner then drops the kept copies up to
+   * it, which the owner can no longer miss, so an idle session keeps none.
+   */
+  default void forwardsTaken(java.util.function.ToLongFunction<String> taken) {
+  }
+
   /** Which of these sessions are live and which have ended (the rest expired or never existed). */
   Future<States> states(Collection<String> sids);
 
@@ -220,6 +228,17 @@ public interface SessionStore {
 
   /** Result of {@link #states}. */
   record States(Set<String> live, Set<String> ended) {
+  }
+
+  /**
+   * For the owner's expiry index: which of these sessions ended, and for each live one how long it
+   * lives if nothing happens to it (ms, its keys' time to live); the rest expired or never existed.
+   * Reads only.
+   */
+  Future<Lifetimes> lifetimes(Collection<String> sids);
+
+  /** Result of {@link #lifetimes}: live sids with their time left in ms, and ended sids. */
+  record Lifetimes(java.util.Map<String, Long> live, Set<String> ended) {
   }
 
   Future<Void> close();

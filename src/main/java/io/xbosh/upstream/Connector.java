@@ -54,31 +54,54 @@ public final class Connector {
   public record Connected(UpstreamLink link, StreamOpened opened) {
   }
 
+  /** A session's first link, of whatever kind, and what its stream header got. */
+  public record Opened(Link link, StreamOpened opened) {
+  }
+
   private final Vertx vertx;
   private final UpstreamResolver resolver;
   private final NetClient netClient;
   private final Settings settings;
   private final Map<String, String> stanzaScope;
   private final ConnectGate gate;
+  /** serves some domains with another kind of link; null when none */
+  private final LinkOpener opener;
 
   /** @param gate the pod's bound on connects in flight, shared by every event loop's connector */
   public Connector(Vertx vertx, UpstreamResolver resolver, NetClient netClient, Settings settings, ConnectGate gate) {
-    this(vertx, resolver, netClient, settings, StreamReader.BODY_SCOPE, gate);
+    this(vertx, resolver, netClient, settings, StreamReader.BODY_SCOPE, gate, null);
   }
 
   private Connector(Vertx vertx, UpstreamResolver resolver, NetClient netClient, Settings settings, Map<String, String> stanzaScope,
-      ConnectGate gate) {
+      ConnectGate gate, LinkOpener opener) {
     this.vertx = vertx;
     this.resolver = resolver;
     this.netClient = netClient;
     this.settings = settings;
     this.stanzaScope = stanzaScope;
     this.gate = gate;
+    this.opener = opener;
+  }
+
+  /** The same connector, with the domains {@code opener} serves opened by it (BOSH sessions' first stream only). */
+  public Connector with(LinkOpener opener) {
+    return new Connector(vertx, resolver, netClient, settings, stanzaScope, gate, opener);
+  }
+
+  /**
+   * Opens a session's first stream: through the {@link LinkOpener} for a domain it serves, else as
+   * {@link #connect(Context, String, String, SessionParams, String)} does.
+   */
+  public Future<Opened> openFirst(Context context, String sid, SessionParams params, String client) {
+    if (opener != null && opener.serves(params.to().toLowerCase(java.util.Locale.ROOT))) {
+      return opener.open(context, sid, params, client);
+    }
+    return connect(context, sid, null, params, client).map(c -> new Opened(c.link(), c.opened()));
   }
 
   /** The same connector for links whose stanzas stand alone (XMPP over WebSocket, RFC 7395 §3.3.3). */
   public Connector standalone() {
-    return new Connector(vertx, resolver, netClient, settings, StreamReader.STANDALONE_SCOPE, gate);
+    return new Connector(vertx, resolver, netClient, settings, StreamReader.STANDALONE_SCOPE, gate, opener);
   }
 
   /**
@@ -105,6 +128,10 @@ public final class Connector {
    * unknown, the header says so).
    */
   public Future<Connected> connect(Context context, String sid, String stream, SessionParams params, String client) {
+    if (opener != null && opener.serves(params.to().toLowerCase(java.util.Locale.ROOT))) {
+      // such a domain has no XMPP server: only a BOSH session's first stream is served, by the opener
+      return Future.failedFuture(new BoshException(TerminateCondition.HOST_UNKNOWN, params.to() + " is served for BOSH sessions' first stream only"));
+    }
     if (!gate.tryEnter()) {
       return Future.failedFuture(new BoshException(TerminateCondition.REMOTE_CONNECTION_FAILED, BUSY));
     }

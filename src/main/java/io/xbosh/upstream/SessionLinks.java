@@ -82,7 +82,7 @@ public final class SessionLinks implements LinkSink {
 
   private final String sid;
   private final String firstStream;
-  private final UpstreamLink first;
+  private final Link first;
   private final Context context;
   private final Connector connector;
   private final Owner owner;
@@ -95,6 +95,8 @@ public final class SessionLinks implements LinkSink {
   private final Map<String, List<Forward>> opening = new HashMap<>();
   private final TreeMap<Long, Forward> early = new TreeMap<>();
   private long nextSeq = 1;
+  /** nextSeq - 1, for other threads: the store's {@link io.xbosh.session.SessionStore#forwardsTaken} */
+  private volatile long taken;
   /** timer asking the store for a forward missing too long, -1 when none */
   private long gapTimer = -1;
   private boolean firstOpen = true;
@@ -107,7 +109,7 @@ public final class SessionLinks implements LinkSink {
    * @param connector   opens further streams; null when they are off
    * @param scriptContent makes the reassembler of the session's script-syntax content
    */
-  public SessionLinks(String sid, String firstStream, UpstreamLink first, Connector connector, Owner owner,
+  public SessionLinks(String sid, String firstStream, Link first, Connector connector, Owner owner,
       java.util.function.Supplier<ScriptContent> scriptContent) {
     this.sid = sid;
     this.firstStream = firstStream;
@@ -145,14 +147,14 @@ public final class SessionLinks implements LinkSink {
       return;
     }
     runOnContext(() -> {
-      Map<UpstreamLink, List<String>> byLink = new LinkedHashMap<>();
+      Map<Link, List<String>> byLink = new LinkedHashMap<>();
       for (Queued q : stanzas) {
-        UpstreamLink link = link(q.stream());
+        Link link = link(q.stream());
         if (link != null) {
           byLink.computeIfAbsent(link, l -> new ArrayList<>()).add(q.stanza());
         }
       }
-      byLink.forEach(UpstreamLink::bounce);
+      byLink.forEach(Link::bounce);
     });
   }
 
@@ -174,7 +176,7 @@ public final class SessionLinks implements LinkSink {
     });
   }
 
-  private UpstreamLink link(String stream) {
+  private Link link(String stream) {
     return stream == null || stream.equals(firstStream) ? (firstOpen ? first : null) : streams.get(stream);
   }
 
@@ -192,7 +194,7 @@ public final class SessionLinks implements LinkSink {
     }
     Forward next;
     while (!over && (next = early.remove(nextSeq)) != null) {
-      nextSeq++;
+      taken = nextSeq++;
       if (!blocked.isEmpty() || !writable()) {
         block(next);
       } else {
@@ -205,6 +207,11 @@ public final class SessionLinks implements LinkSink {
     if (!over && !early.isEmpty() && gapTimer < 0) {
       watchGap();
     }
+  }
+
+  /** The highest forward number taken in order (applied, or waiting for a full socket); from any thread. */
+  public long forwardsTaken() {
+    return taken;
   }
 
   /**
@@ -342,7 +349,7 @@ public final class SessionLinks implements LinkSink {
       }
       return;
     }
-    UpstreamLink link = link(f.stream());
+    Link link = link(f.stream());
     if (link != null) {
       link.apply(f);
       return;
@@ -428,8 +435,11 @@ public final class SessionLinks implements LinkSink {
     return jid != null || firstStream == null ? jid : jids.get(firstStream);
   }
 
-  /** The JID of a resource binding result, or null when the stanza is none (an iq result that is not a bind, any other stanza). */
-  static String boundJid(String stanza) {
+  /**
+   * The JID of a resource binding result, or null when the stanza is none (an iq result that is not
+   * a bind, any other stanza). Also read by the WebSocket streams for the admin listing.
+   */
+  public static String boundJid(String stanza) {
     if (!stanza.startsWith("<iq") || !stanza.contains("urn:ietf:params:xml:ns:xmpp-bind")) {
       return null;
     }

@@ -25,6 +25,11 @@ import javax.xml.stream.XMLStreamException;
  * The bounds hold while a token is still arriving: the parser buffers a start tag whole before it
  * reports it, so after every chunk the bytes of the unfinished stanza (or stream header) are
  * counted, and a 100 MB attribute value fails once it passes the bound, not once it is complete.
+ *
+ * <p>Between stanzas the parser is let go: an idle stream (most of a BOSH session's life) keeps no
+ * Aalto reader, scanner or symbol table, only the stream header's namespace declarations. The next
+ * bytes get a fresh reader that first reads a copy of the header's start tag (nothing is reported
+ * for it), so every stanza is read in the scope the server declared.
  */
 public final class StreamReader {
 
@@ -61,7 +66,14 @@ public final class StreamReader {
   private final int maxStanzaChars;
   private final int maxDepth;
   private final Map<String, String> scope;
+  /** the parser, null while parked between stanzas */
   private AsyncXMLStreamReader<AsyncByteArrayFeeder> reader;
+  /** the stream header's start tag with its namespace declarations only, what a fresh parser reads first */
+  private byte[] header;
+  /** bytes given to the current parser, the copied header included */
+  private long fedBytes;
+  /** the copied header's start element is still to come from a fresh parser: it is not reported */
+  private boolean skipHeader;
   private ElementWriter writer;
   private boolean open;
   private int skipDepth;
@@ -99,6 +111,9 @@ public final class StreamReader {
     // never resets it, so one shared by all links would grow with every name any server ever sent
     reader = factory().createAsyncForByteArray();
     writer = new ElementWriter(scope, null, null, maxStanzaChars);
+    header = null;
+    fedBytes = 0;
+    skipHeader = false;
     open = false;
     skipDepth = 0;
     stanzaStart = -1;
@@ -107,16 +122,21 @@ public final class StreamReader {
   public void feed(byte[] bytes) throws StreamException {
     List<String> batch = new ArrayList<>();
     try {
+      if (reader == null) {
+        unpark();
+      }
       int off = 0;
       while (off < bytes.length || !reader.getInputFeeder().needMoreInput()) {
         if (reader.getInputFeeder().needMoreInput()) {
           reader.getInputFeeder().feedInput(bytes, off, bytes.length - off);
+          fedBytes += bytes.length - off;
           off = bytes.length;
         }
         if (!drain(batch)) {
-          break;
+          return; // the stream ended
         }
       }
+      parkIfBetweenStanzas(bytes);
     } catch (XMLStreamException e) {
       throw new StreamException("malformed XML from server: " + e.getMessage());
     } catch (ElementWriter.FragmentTooLargeException e) {
@@ -126,6 +146,51 @@ public final class StreamReader {
         handler.stanzas(batch);
       }
     }
+  }
+
+  /**
+   * Lets the parser go when nothing of the next stanza has arrived: the stream is open, no element
+   * is being read, and what the parser holds unread is whitespace (dropped between stanzas anyway).
+   */
+  private void parkIfBetweenStanzas(byte[] last) throws XMLStreamException {
+    if (!open || skipHeader || writer.inElement() || skipDepth > 0 || header == null) {
+      return;
+    }
+    long pending = fedBytes - reader.getLocationInfo().getStartingByteOffset();
+    if (pending < 0 || pending > last.length) {
+      return;
+    }
+    for (int i = last.length - (int) pending; i < last.length; i++) {
+      byte b = last[i];
+      if (b != ' ' && b != '\t' && b != '\n' && b != '\r') {
+        return;
+      }
+    }
+    reader.close();
+    reader = null;
+  }
+
+  private void unpark() throws XMLStreamException {
+    reader = factory().createAsyncForByteArray();
+    reader.getInputFeeder().feedInput(header, 0, header.length);
+    fedBytes = header.length;
+    skipHeader = true;
+  }
+
+  /** The header's start tag as a fresh parser needs it: its name and namespace declarations, no attributes. */
+  private void keepHeader() {
+    StringBuilder sb = new StringBuilder("<");
+    String prefix = reader.getPrefix();
+    if (prefix != null && !prefix.isEmpty()) {
+      sb.append(prefix).append(':');
+    }
+    sb.append(reader.getLocalName());
+    for (int i = 0; i < reader.getNamespaceCount(); i++) {
+      String p = reader.getNamespacePrefix(i);
+      sb.append(p == null || p.isEmpty() ? " xmlns" : " xmlns:" + p).append("=\"");
+      io.xbosh.protocol.XmlEscape.attribute(sb, reader.getNamespaceURI(i)).append('"');
+    }
+    header = sb.append('>').toString().getBytes(java.nio.charset.StandardCharsets.UTF_8);
   }
 
   /** Processes available events; false when the stream ended. */
@@ -194,6 +259,10 @@ public final class StreamReader {
   }
 
   private void startElement() throws StreamException {
+    if (skipHeader) {
+      skipHeader = false; // the copy of the header a fresh parser began with
+      return;
+    }
     if (!open) {
       if (!"stream".equals(reader.getLocalName()) || !Namespaces.STREAMS.equals(reader.getNamespaceURI())) {
         throw new StreamException("server did not open an XMPP stream");
@@ -212,6 +281,7 @@ public final class StreamReader {
           throw new StreamException("stream " + name + " from server longer than " + MAX_HEADER_VALUE_CHARS + " characters");
         }
       }
+      keepHeader();
       handler.streamOpened(attrs);
       return;
     }
@@ -244,6 +314,11 @@ public final class StreamReader {
       handler.stanzas(new ArrayList<>(batch));
       batch.clear();
     }
+  }
+
+  /** Whether the parser was let go (the stream idles between stanzas). */
+  boolean parked() {
+    return reader == null;
   }
 
   /** Whether the last {@code <stream:features/>} read offered STARTTLS (which is not passed on). */

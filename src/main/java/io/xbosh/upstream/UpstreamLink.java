@@ -40,7 +40,7 @@ import org.slf4j.LoggerFactory;
  * the sink it is closed; a link whose server ends before it is attached does all that on
  * {@link #attach}.
  */
-public final class UpstreamLink implements StreamReader.Handler {
+public final class UpstreamLink implements StreamReader.Handler, Link {
 
   private static final Logger log = LoggerFactory.getLogger(UpstreamLink.class);
   /** Stanzas in one hand-over to the sink at most (also never more than the session's queue bound). */
@@ -382,7 +382,8 @@ public final class UpstreamLink implements StreamReader.Handler {
   }
 
   /** Sends stanzas the client will never read back to the server as errors (XEP-0206 §7); on the link's event loop. */
-  void bounce(Collection<String> stanzas) {
+  @Override
+  public void bounce(Collection<String> stanzas) {
     if (socket == null || state != State.OPEN || stanzas.isEmpty()) {
       return;
     }

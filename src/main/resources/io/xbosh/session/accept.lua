@@ -1,8 +1,9 @@
--- ARGV: rid, holder, flags (RequestFlagsCodec, read by parse_flags), payload. A rid of -1 is the
--- session's next one, whatever that is (HTTP Polling, XEP-0025: polls carry no rid). A script-syntax
--- ('fragment') payload is passed on as it is: the owner reassembles it (XEP-0252). An 'open'
--- request's payload is '<attributes of its answer>\n<to>\n<xml:lang>\n<route>\n<from>' and its
--- stream names the new stream.
+-- ARGV: rid, holder, flags (RequestFlagsCodec, read by parse_flags), payload, taken (the highest
+-- forward number the calling pod's link has taken in order, 0 when it does not know). A rid of -1
+-- is the session's next one, whatever that is (HTTP Polling, XEP-0025: polls carry no rid). A
+-- script-syntax ('fragment') payload is passed on as it is: the owner reassembles it (XEP-0252). An
+-- 'open' request's payload is '<attributes of its answer>\n<to>\n<xml:lang>\n<route>\n<from>' and
+-- its stream names the new stream.
 -- Returns {kind, content, legacy, owner, wait, ...}:
 --   'ok': nforwards, (rid, flags, payload)*, nanswers, (rid, holder, body)*
 --   'parked' | 'resent' body | 'takeover' oldholder | 'ended' body | 'gone' | 'err' condition legacy | 'drop'
@@ -27,7 +28,7 @@ if ctx.tls == '1' and flags.plain then
 end
 
 -- XEP-0124 §14.3: a resent rid gets its buffered response
-local cached = redis.call('HGET', S, 'r:' .. rid_arg)
+local cached = unpacked(redis.call('HGET', S, 'r:' .. rid_arg))
 if cached then
   return { 'resent', ctx.ct, ctx.leg, ctx.own, ctx.wait, cached }
 end
@@ -223,7 +224,18 @@ if ctx.own ~= ME then
   end
   fw = {}
 else
-  -- durable until the owner has surely written them: a lost reply is recovered from here
+  -- durable until the owner has surely taken them: a lost reply is recovered from here; what the
+  -- owner's link already took it can no longer miss, so an idle session keeps no copies
+  local taken = tonumber(ARGV[5] or '0') or 0
+  if taken > 0 then
+    local gone = {}
+    for seq = math.max(1, taken - KEPT_FORWARDS + 1), math.min(taken, ctx.fs) do
+      gone[#gone + 1] = 'w:' .. fmt(seq)
+    end
+    if #gone > 0 then
+      redis.call('HDEL', S, unpack(gone))
+    end
+  end
   for _, f in ipairs(fw) do
     redis.call('HSET', S, 'w:' .. fmt(f[1]), f[2] .. '|' .. f[3])
     redis.call('HDEL', S, 'w:' .. fmt(f[1] - KEPT_FORWARDS))

@@ -22,7 +22,7 @@ local parked = redis.call('HGET', S, 'a:' .. ARGV[1])
 if parked and string.match(parked, '^([^|]*)|') == holder then
   return {}
 end
-local cached = redis.call('HGET', S, 'r:' .. ARGV[1])
+local cached = unpacked(redis.call('HGET', S, 'r:' .. ARGV[1]))
 if cached then
   return { cached }
 end

@@ -6,7 +6,7 @@ if redis.call('EXISTS', S, O, I) > 0 then
   return 0
 end
 local rid = ARGV[1]
-local fields = { 'hi', rid, 'held', '', 'rc', rid .. ':' .. fmt(now()), 'np', 0, 'r:' .. rid, ARGV[2], 'lt', fmt(now()), 'le', '0' }
+local fields = { 'hi', rid, 'held', '', 'rc', rid .. ':' .. fmt(now()), 'np', 0, 'r:' .. rid, packed(ARGV[2]), 'lt', fmt(now()), 'le', '0' }
 local given = {}
 for i = 3, #ARGV - 1, 2 do
   fields[#fields + 1] = ARGV[i]

@@ -32,7 +32,7 @@ if link then
         -- an older token (not sent by a link that waits for each reply) gets no answers
         local out = { 'ok', 0 }
         for _, a in ipairs(e[2] == seq and e[3] or {}) do
-          local body = redis.call('HGET', S, 'r:' .. fmt(a[1]))
+          local body = unpacked(redis.call('HGET', S, 'r:' .. fmt(a[1])))
           if body then
             out[2] = out[2] + 1
             out[#out + 1] = fmt(a[1])

@@ -46,7 +46,8 @@ local ME = table.remove(ARGV, 1)
 local SID = string.sub(S, 5, -2)
 
 -- Pods listen on 'xb:pod:<id>': 'a\n<holder>\n<body>' answers a request the pod holds,
--- 'f\n<sid>' says client payloads wait in the session's inbound list for the owner.
+-- 'f\n<sid>' says client payloads wait in the session's inbound list for the owner, 'e\n<sid>'
+-- that the session ended on another pod than its owner.
 local function publish_answer(holder, body)
   local pod = string.match(holder, '^(.*)#')
   if pod and pod ~= ME then
@@ -56,6 +57,23 @@ end
 
 local function fmt(n)
   return string.format('%.0f', n)
+end
+
+-- A buffered response (r:<rid>) is stored without the <body/> start that every response begins
+-- with ('\0' stands for it): an empty answer is then a few bytes, and a session hash whose values
+-- all stay under Redis' hash-max-listpack-value (64 by default) can be a listpack (see compact)
+local function packed(body)
+  if string.sub(body, 1, #OPEN) == OPEN then
+    return '\0' .. string.sub(body, #OPEN + 1)
+  end
+  return body
+end
+
+local function unpacked(v)
+  if v and string.byte(v, 1) == 0 then
+    return OPEN .. string.sub(v, 2)
+  end
+  return v
 end
 
 local function close_body(open, payload)
@@ -175,6 +193,28 @@ local function save_bytes(ctx)
   end
 end
 
+-- Redis turns a hash into a hashtable once one value passes hash-max-listpack-value (64 bytes by
+-- default) and never back; a listpack takes a fraction of the memory. So a session that rests
+-- (nothing waits for its client) and whose values are all small again (its login's features and
+-- roster answers were dropped from the cache) is written anew, as a listpack. The TTL is set after.
+local LISTPACK_VALUE, LISTPACK_ENTRIES = 64, 128
+local function compact(ctx)
+  if ctx.ob > 0 or ctx.np > 0 or redis.call('OBJECT', 'ENCODING', S) ~= 'hashtable' then
+    return
+  end
+  local all = redis.call('HGETALL', S)
+  if #all > 2 * LISTPACK_ENTRIES then
+    return
+  end
+  for i = 1, #all do
+    if #all[i] > LISTPACK_VALUE then
+      return
+    end
+  end
+  redis.call('DEL', S)
+  redis.call('HSET', S, unpack(all))
+end
+
 local function save(ctx)
   local held, rc = {}, {}
   for i, e in ipairs(ctx.held) do
@@ -208,6 +248,7 @@ local function save(ctx)
     redis.call('HSET', S, 'ak', fmt(ctx.ak))
   end
   save_bytes(ctx)
+  compact(ctx)
   local ms = ttl_ms(ctx)
   redis.call('PEXPIRE', S, ms)
   redis.call('PEXPIRE', O, ms + TOMBSTONE_MS)
@@ -293,7 +334,7 @@ end
 -- wait + RESEND_MARGIN_MS stays, since its client may still resend its rid; never more than
 -- 2 x `requests` + 1 (SessionStore.cachedResponsesAtMost)
 local function cache(ctx, rid, body)
-  redis.call('HSET', S, 'r:' .. fmt(rid), body)
+  redis.call('HSET', S, 'r:' .. fmt(rid), packed(body))
   ctx.rc[#ctx.rc + 1] = { rid, now() }
   local keep = ctx.ack == '1' and 2 * ctx.req or ctx.req
   local young = now() - (ctx.wait * 1000 + RESEND_MARGIN_MS)
@@ -420,13 +461,17 @@ local function entomb(ctx, body)
     -- carried goes before the waiting stanzas, for the owner to bounce
     for i = #ctx.rc, 1, -1 do
       if ctx.rc[i][1] > ctx.ak then
-        local b = redis.call('HGET', S, 'r:' .. fmt(ctx.rc[i][1]))
+        local b = unpacked(redis.call('HGET', S, 'r:' .. fmt(ctx.rc[i][1])))
         if b and string.sub(b, -7) == '</body>' then
           local stream = string.match(string.match(b, '^<body[^>]*'), ' stream="([^"]*)"')
           redis.call('LPUSH', O, '\3' .. ((stream == nil or stream == ctx.sf) and '' or stream) .. '\3' .. b)
         end
       end
     end
+  end
+  if ctx.own and ctx.own ~= ME then
+    -- the owner closes the link now rather than when its expiry index next reads the session
+    redis.call('PUBLISH', 'xb:pod:' .. ctx.own, 'e\n' .. SID)
   end
   redis.call('DEL', S)
   redis.call('HSET', S, 'term', body)

@@ -24,6 +24,20 @@ class LatencyRecorderTest {
   }
 
   @Test
+  void meanAndMerge() {
+    LatencyRecorder a = new LatencyRecorder();
+    assertThat(a.mean()).isZero();
+    a.record(10);
+    a.record(30);
+    LatencyRecorder b = new LatencyRecorder();
+    b.record(50);
+    a.addAll(b);
+    assertThat(a.count()).isEqualTo(3);
+    assertThat(a.mean()).isEqualTo(30);
+    assertThat(a.max()).isEqualTo(50);
+  }
+
+  @Test
   void argumentsRepeatAndTheLastWins() {
     var a = Bench.parse(new String[] {"--url", "http://a/", "--url", "http://b/", "--rate", "5", "--rate", "7"});
     assertThat(a.get("url")).containsExactly("http://a/", "http://b/");

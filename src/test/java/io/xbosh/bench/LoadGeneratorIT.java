@@ -63,6 +63,32 @@ class LoadGeneratorIT {
     }
   }
 
+  private static ArrivalLoad.Result wave(URI url) throws Exception {
+    ArrivalLoad load = new ArrivalLoad(vertx, new ArrivalLoad.Options(List.of(url), ProsodyProcess.DOMAIN, "u", "pw", 6, 50, 10, 3, 50));
+    try {
+      return await(load.wave(1));
+    } finally {
+      await(load.close());
+    }
+  }
+
+  /** The cold scenario's wave: every user logs in, makes its ten roster round trips and chats; every message is counted once. */
+  @Test
+  void anArrivalWaveTimesEveryLoginAndRequestThroughXboshAndModBosh() throws Exception {
+    for (URI url : List.of(xbosh.endpoint(), URI.create(prosody.boshUrl()))) {
+      ArrivalLoad.Result r = wave(url);
+      assertThat(r.failed).as(url.toString()).isZero();
+      assertThat(r.errors).as(url.toString()).isEmpty();
+      assertThat(r.login.count()).isEqualTo(6);
+      // at least create, auth, restart, bind, session, presence and ten roster requests per user
+      assertThat(r.request.count()).isGreaterThanOrEqualTo(6 * 16);
+      assertThat(r.login.mean()).isPositive().isLessThanOrEqualTo(r.login.max());
+      // the first user finds no one to write to; the others send three messages each
+      assertThat(r.sent).isGreaterThanOrEqualTo(15);
+      assertThat(r.received).isEqualTo(r.sent);
+    }
+  }
+
   @Test
   void countsEveryMessageOnceThroughXbosh() throws Exception {
     LoadGenerator.Result r = run(xbosh.endpoint());
@@ -76,6 +102,20 @@ class LoadGeneratorIT {
     assertThat(r.p50()).isPositive().isLessThanOrEqualTo(r.p99());
     assertThat(r.p99()).isLessThanOrEqualTo(r.max()).isLessThan(10_000_000);
     assertThat(r.errors()).isEmpty();
+  }
+
+  @Test
+  void countsEveryMessageOnceOverWebSocketThroughXbosh() throws Exception {
+    LoadGenerator.Result r = run(URI.create("ws://127.0.0.1:" + xbosh.port() + "/xmpp-websocket"));
+    assertThat(r.failedLogins()).isZero();
+    assertThat(r.sent()).isGreaterThanOrEqualTo(60L);
+    assertThat(r.received()).isEqualTo(r.sent());
+    assertThat(r.lost()).isZero();
+    assertThat(r.duplicated()).isZero();
+    assertThat(r.p50()).isPositive().isLessThanOrEqualTo(r.p99());
+    assertThat(r.errors()).isEmpty();
+    // no polling over a WebSocket
+    assertThat(r.httpRequests()).isZero();
   }
 
   @Test

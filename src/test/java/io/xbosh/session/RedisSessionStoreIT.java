@@ -76,6 +76,32 @@ class RedisSessionStoreIT extends SessionStoreContract {
   }
 
   @Test
+  void aRestingSessionWhoseValuesAreSmallAgainIsAListpack() throws Exception {
+    String sid = newSession(1, false);
+    String key = RedisSessionStore.sessionKey(sid);
+    String big = "<message xmlns=\"jabber:client\"><body>" + "x".repeat(200) + "</body></message>";
+    get(store.accept(sid, 101, "pod-a#1", RequestFlags.NONE, big)); // a payload larger than hash-max-listpack-value, kept for the owner
+    assertThat(encoding(key)).isEqualTo("hashtable");
+    long ttl = get(redis.send(Request.cmd(Command.PTTL).arg(key))).toLong();
+    store.forwardsTaken(s -> s.equals(sid) ? 1 : 0); // the owner's link took it
+    try {
+      get(store.accept(sid, 102, "pod-a#2", RequestFlags.NONE, ""));
+    } finally {
+      store.forwardsTaken(s -> 0);
+    }
+    // empty answers are stored as a few bytes (without the <body/> start): nothing large is left
+    assertThat(encoding(key)).isEqualTo("listpack");
+    assertThat(get(redis.send(Request.cmd(Command.PTTL).arg(key))).toLong()).as("the TTL survives")
+        .isGreaterThan(ttl - 10_000);
+    assertThat(get(store.accept(sid, 101, "pod-a#3", RequestFlags.NONE, big)).immediate()).as("a resend still gets its answer, whole")
+        .isEqualTo(io.xbosh.protocol.BodyWriter.OPEN + "/>");
+  }
+
+  private static String encoding(String key) throws Exception {
+    return get(redis.send(Request.cmd(Command.OBJECT).arg("ENCODING").arg(key))).toString();
+  }
+
+  @Test
   void scriptsReloadAfterScriptFlush() throws Exception {
     String sid = newSession(1, false);
     get(redis.send(Request.cmd(Command.SCRIPT).arg("FLUSH")));
@@ -260,6 +286,25 @@ class RedisSessionStoreIT extends SessionStoreContract {
     get(podB.accept(sid, 101, "pod-b#1", RequestFlags.NONE.withTerminate(), "<presence type='unavailable'/>"));
     assertThat(get(store.existing(List.of(sid)))).isEmpty();
     assertThat(get(store.drain(sid))).containsExactly(new Forward(1, "<presence type='unavailable'/>", false, true));
+  }
+
+  @Test
+  void c03_anEndDecidedOnAnotherPodIsToldToTheOwnerAndOnlyToIt() throws Exception {
+    String sid = newSession(1, false); // owned by pod-a
+    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    List<String> toA = listen("xb:pod:pod-a");
+    List<String> toB = listen("xb:pod:pod-b");
+    // the owner's expiry index would read the session only later: the end is published to it
+    assertThat(get(podB.refuse(sid, BodyWriter.terminateOpen(TerminateCondition.POLICY_VIOLATION), true)).ended()).isTrue();
+    await().atMost(Duration.ofSeconds(5)).until(() -> toA.contains("e\n" + sid));
+    // an end the owner decides itself needs no notice
+    String own = newSession(1, false);
+    get(store.terminate(own, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), ""));
+    String marker = newSession(1, false);
+    get(podB.refuse(marker, BodyWriter.terminateOpen(TerminateCondition.POLICY_VIOLATION), true));
+    await().atMost(Duration.ofSeconds(5)).until(() -> toA.contains("e\n" + marker));
+    assertThat(toA).doesNotContain("e\n" + own);
+    assertThat(toB).noneMatch(m -> m.startsWith("e\n"));
   }
 
   @Test

@@ -394,6 +394,24 @@ abstract class SessionStoreContract {
   }
 
   @Test
+  void b40_lifetimesTellTheOwnerHowLongEachSessionLivesIfNothingHappens() throws Exception {
+    // what the owner's expiry index reads instead of every session at every sweep
+    String idle = newSession(params(1, 30, 60, false));
+    String holding = newSession(params(1, 30, 60, false));
+    get(store().accept(holding, 101, "p#1", RequestFlags.NONE, ""));
+    String ended = newSession(params(1, 30, 60, false));
+    get(store().terminate(ended, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), ""));
+    SessionStore.Lifetimes l = get(store().lifetimes(List.of(idle, holding, ended, "no-such-sid")));
+    assertThat(l.live().keySet()).containsExactlyInAnyOrder(idle, holding);
+    assertThat(l.ended()).containsExactly(ended);
+    // XEP-0124 §10: nothing held, the inactivity; a held request adds its wait (and the margin that
+    // keeps its cached response, 10 s). Compared with each other: on the test's clock a key's real
+    // time to live is a backstop an hour longer than the one the scripts note.
+    assertThat(l.live().get(idle)).isGreaterThan(50_000L);
+    assertThat(l.live().get(holding) - l.live().get(idle)).isBetween(35_000L, 45_000L);
+  }
+
+  @Test
   void b40_sessionExpiresAfterInactivityWithNothingHeld() throws Exception {
     String sid = newSession(params(1, 30, 1, false));
     assertThat(get(store().existing(List.of(sid)))).containsExactly(sid);
@@ -1081,6 +1099,29 @@ abstract class SessionStoreContract {
     assertThat(get(store().forwardsFrom(sid, 1))).extracting(Forward::seq)
         .containsExactly(3L, 4L, 5L, 6L, 7L, 8L, 9L, 10L);
     assertThat(get(store().forwardsFrom("no-such-sid", 1))).isEmpty();
+  }
+
+  @Test
+  void b21_keptForwardsTheOwnerAlreadyTookAreDroppedAtItsNextRequest() throws Exception {
+    String sid = newSession(1, false);
+    java.util.concurrent.atomic.AtomicLong taken = new java.util.concurrent.atomic.AtomicLong();
+    store().forwardsTaken(s -> s.equals(sid) ? taken.get() : 0);
+    try {
+      get(store().accept(sid, 101, "p#1", RequestFlags.NONE, "<one/>"));
+      get(store().accept(sid, 102, "p#2", RequestFlags.NONE, "<two/>"));
+      assertThat(get(store().forwardsFrom(sid, 1))).extracting(Forward::seq).containsExactly(1L, 2L);
+      taken.set(1);
+      get(store().accept(sid, 103, "p#3", RequestFlags.NONE, "")); // an empty poll: nothing new is kept, the taken copy goes
+      assertThat(get(store().forwardsFrom(sid, 1))).extracting(Forward::seq).containsExactly(2L);
+      taken.set(2);
+      get(store().accept(sid, 104, "p#4", RequestFlags.NONE, "<three/>"));
+      assertThat(get(store().forwardsFrom(sid, 1))).containsExactly(new Forward(3, "<three/>", false, false));
+      taken.set(3);
+      get(store().accept(sid, 105, "p#5", RequestFlags.NONE, ""));
+      assertThat(get(store().forwardsFrom(sid, 1))).as("an idle session keeps no copies").isEmpty();
+    } finally {
+      store().forwardsTaken(s -> 0);
+    }
   }
 
   @Test

@@ -194,6 +194,8 @@ class SessionStoreDifferentialIT {
 
     final Map<String, Integer> seen;
     final int maxOut;
+    /** how far the owner's link took each session's forwards, as both stores are told (forwardsTaken) */
+    final Map<String, Long> taken = new java.util.HashMap<>();
     final String bounds;
 
     Run(long seed, int steps, Map<String, Integer> seen) {
@@ -215,6 +217,8 @@ class SessionStoreDifferentialIT {
       this.mem = new InMemorySessionStore(maxOut, maxOutBytes, maxBodyBytes, tombstone, maxStreams, () -> now);
       this.red = new RedisSessionStore(redis, false, POD, maxOut, maxOutBytes, maxBodyBytes, tombstone, maxStreams,
           new SimpleMeterRegistry(), CLOCK_EDIT);
+      mem.forwardsTaken(s -> taken.getOrDefault(s, 0L));
+      red.forwardsTaken(s -> taken.getOrDefault(s, 0L));
     }
 
     void run() throws Exception {
@@ -433,6 +437,16 @@ class SessionStoreDifferentialIT {
       if (reply.startsWith("BoshException") && !redisDigest(sid).equals(before)) {
         // a refused request changes nothing (both stores agreeing on a change is no excuse)
         fail(failure("a refused request changed the state\n  before: " + before + "\n  after:  " + redisDigest(sid)));
+      }
+      if (rnd.nextInt(3) == 0) {
+        // the owner's link takes some of what it was given (never more than was numbered)
+        Response fs = get(redis.send(Request.cmd(Command.HGET).arg(RedisSessionStore.sessionKey(sid)).arg("fs")));
+        long numbered = fs == null ? 0 : fs.toLong();
+        long prev = taken.getOrDefault(sid, 0L);
+        if (numbered > prev) {
+          taken.put(sid, prev + 1 + rnd.nextInt((int) Math.min(numbered - prev, 8)));
+          log.add("taken " + sid + " " + taken.get(sid));
+        }
       }
       if (fillsGap) {
         // the request that releases parked successors, whose keys are checked then (issue item 10)

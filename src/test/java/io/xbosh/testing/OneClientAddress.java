@@ -15,7 +15,9 @@ public final class OneClientAddress {
       "XBOSH_MAX_PREAUTH_PER_ADDRESS", "1000000",
       "XBOSH_MAX_PREAUTH_SESSIONS", "1000000",
       "XBOSH_MAX_HELD_PER_ADDRESS", "10000000",
-      "XBOSH_MAX_CONNECTIONS_PER_ADDRESS", "0");
+      "XBOSH_MAX_CONNECTIONS_PER_ADDRESS", "0",
+      // tests check behaviour, not speed: pods start ready without warming up (WarmupIT turns it on)
+      "XBOSH_WARMUP_SESSIONS", "0");
 
   private OneClientAddress() {
   }

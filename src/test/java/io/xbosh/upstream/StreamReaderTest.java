@@ -92,6 +92,38 @@ class StreamReaderTest {
   }
 
   @Test
+  void anIdleStreamKeepsNoParserAndTheNextStanzaIsReadInTheHeadersScope() throws Exception {
+    Recorder rec = new Recorder();
+    StreamReader reader = new StreamReader(rec, 1 << 20, 64);
+    reader.feed(("<s:stream xmlns='jabber:client' xmlns:s='http://etherx.jabber.org/streams' id='x1' from='b'>"
+        + "<s:features/>\n ").getBytes(StandardCharsets.UTF_8));
+    assertThat(reader.parked()).as("whitespace after a stanza").isTrue();
+    reader.feed("<message to='d@e'><bo".getBytes(StandardCharsets.UTF_8));
+    assertThat(reader.parked()).as("a stanza half arrived").isFalse();
+    reader.feed("dy>hi</body></message><s".getBytes(StandardCharsets.UTF_8));
+    assertThat(reader.parked()).as("the next start tag begun").isFalse();
+    reader.feed(":features/>".getBytes(StandardCharsets.UTF_8));
+    assertThat(reader.parked()).isTrue();
+    reader.feed("<iq type='result' id='1'/></s:stream>".getBytes(StandardCharsets.UTF_8));
+    assertThat(rec.events).containsExactly("open id=x1 from=b",
+        "stanza <s:features xmlns:s=\"http://etherx.jabber.org/streams\"/>",
+        "stanza <message xmlns=\"jabber:client\" to=\"d@e\"><body>hi</body></message>",
+        "stanza <s:features xmlns:s=\"http://etherx.jabber.org/streams\"/>",
+        "stanza <iq xmlns=\"jabber:client\" type=\"result\" id=\"1\"/>",
+        "closed");
+  }
+
+  @Test
+  void boundsStillHoldForAStanzaThatBeginsAfterTheParserWasLetGo() throws Exception {
+    StreamReader reader = new StreamReader(new Recorder(), 1024, 64);
+    reader.feed((HEADER + "<iq type='result' id='1'/>").getBytes(StandardCharsets.UTF_8));
+    assertThat(reader.parked()).isTrue();
+    reader.feed("<message><body>".getBytes(StandardCharsets.UTF_8));
+    long fed = feedUntilRefused(reader, "x".repeat(100), 100L << 20);
+    assertThat(fed).as("bytes fed before the refusal").isPositive().isLessThanOrEqualTo(2 * 1024 + 200);
+  }
+
+  @Test
   void oversizedStanzaIsAStreamException() throws Exception {
     StreamReader reader = new StreamReader(new Recorder(), 1024, 64);
     reader.feed(HEADER.getBytes(StandardCharsets.UTF_8));

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Idle cost: what N idle BOSH sessions (long-polling, no traffic) cost a pod and Redis. Starts
+# redis-server, Prosody and PODS xbosh pods on Redis (loopback, free ports), logs N sessions in
+# through the load generator, then counts every Redis command (INFO commandstats) and the CPU of
+# the pods and of redis-server over HOLD_S seconds. Appends one row per run to
+# target/bench/idle-cost.tsv. Knobs: SESSIONS (1000), WAIT (60), HOLD_S (60), PODS (1),
+# POD_JAR (the xbosh build under test, default target/xbosh.jar), LABEL.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+OUT=target/bench
+SESSIONS=${SESSIONS:-1000}
+WAIT=${WAIT:-60}
+HOLD_S=${HOLD_S:-60}
+PODS=${PODS:-1}
+JAR=${BENCH_JAR:-target/xbosh.jar}
+POD_JAR=${POD_JAR:-$JAR}
+LABEL=${LABEL:-$(basename "$POD_JAR" .jar)}
+
+mkdir -p "$OUT"
+[ -f "$JAR" ] || mvn -B -q package -DskipTests
+WORK=$(mktemp -d /tmp/xbosh-idle.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  # the pods' logs stay for a look at what happened (target/bench/idle-logs/<label>-<sessions>)
+  mkdir -p "$OUT/idle-logs/$LABEL-$SESSIONS" && cp "$WORK"/pod*.log "$OUT/idle-logs/$LABEL-$SESSIONS/" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_for_line() { # file, text, seconds
+  for _ in $(seq 1 $(( $3 * 10 ))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
+}
+
+REDIS_PORT=$(free_port)
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$WORK" \
+  --maxclients 30000 > "$WORK/redis.log" 2>&1 &
+REDIS_PID=$!
+PIDS+=($REDIS_PID)
+wait_for_line "$WORK/redis.log" "Ready to accept connections" 20
+
+C2S_PORT=$(free_port)
+mkdir -p "$WORK/prosody/data/localhost/accounts"
+for i in $(seq 0 $(( SESSIONS - 1 ))); do
+  printf 'return {\n\t["password"] = "pw";\n};\n' > "$WORK/prosody/data/localhost/accounts/u$i.dat"
+done
+cat > "$WORK/prosody/prosody.cfg.lua" <<CFG
+daemonize = false
+run_as_root = true
+pidfile = "$WORK/prosody/prosody.pid"
+data_path = "$WORK/prosody/data"
+log = { { levels = { min = "error" }, to = "console" } }
+interfaces = { "127.0.0.1" }
+c2s_ports = { $C2S_PORT }
+c2s_direct_tls_ports = { }
+legacy_ssl_ports = { }
+s2s_ports = { }
+http_ports = { }
+https_ports = { }
+modules_enabled = { "roster", "saslauth", "disco", "posix" }
+modules_disabled = { "s2s" }
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+authentication = "internal_plain"
+limits = { c2s = { rate = "100mb/s" } }
+network_settings = { max_connections = 60000 }
+VirtualHost "localhost"
+CFG
+prosody --config "$WORK/prosody/prosody.cfg.lua" > "$WORK/prosody.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$C2S_PORT) 2>/dev/null && break; sleep 0.1; done
+
+URLS=()
+POD_PIDS=()
+for n in $(seq 1 "$PODS"); do
+  port=$(free_port)
+  env XBOSH_HTTP_HOST=127.0.0.1 XBOSH_HTTP_PORT="$port" XBOSH_NODE_ID="idle$n" XBOSH_UPSTREAM="127.0.0.1:$C2S_PORT" \
+    XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" XBOSH_MAX_WAIT="$WAIT" \
+    XBOSH_MAX_SESSIONS=20000 XBOSH_EVENT_LOOPS=2 XBOSH_MAX_CONNECTIONS=20000 XBOSH_MAX_CONNECTIONS_PER_ADDRESS=0 \
+    XBOSH_CREATES_PER_SECOND=0 XBOSH_MAX_PREAUTH_PER_ADDRESS=100000 XBOSH_MAX_PREAUTH_SESSIONS=100000 \
+    XBOSH_MAX_HELD_PER_ADDRESS=1000000 XBOSH_MAX_CONNECTS_IN_FLIGHT=1000 \
+    java -Xmx1g -XX:+UseG1GC -jar "$POD_JAR" > "$WORK/pod$n.log" 2>&1 &
+  PIDS+=($!)
+  POD_PIDS+=(--pid "$!")
+  wait_for_line "$WORK/pod$n.log" "listening on" 90
+  URLS+=(--url "http://127.0.0.1:$port/http-bind")
+done
+
+echo "load: $(cat /proc/loadavg)"
+java -Xmx1g -cp "$JAR" io.xbosh.bench.Bench --label "$LABEL" --scenario idle --sessions "$SESSIONS" --wait "$WAIT" \
+  --duration-s "$HOLD_S" --login-concurrency 100 --domain localhost --user-prefix u --password pw \
+  --out "$OUT/idle-results.tsv" --idle-out "$OUT/idle-cost.tsv" --redis-port "$REDIS_PORT" --redis-pid "$REDIS_PID" \
+  "${URLS[@]}" "${POD_PIDS[@]}"
+echo "load: $(cat /proc/loadavg)"

@@ -1,0 +1,119 @@
+package io.xbosh.pod;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.vertx.core.Context;
+import io.vertx.core.Vertx;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** One periodic timer for every held request of a pod: due tasks run once, on their own context; cancelled ones never. */
+class TimerWheelTest {
+
+  Vertx vertx;
+  TimerWheel wheel;
+
+  @BeforeEach
+  void start() {
+    vertx = Vertx.vertx();
+    wheel = new TimerWheel(vertx);
+    wheel.start();
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    wheel.stop();
+    vertx.close().await(20, TimeUnit.SECONDS);
+  }
+
+  @Test
+  void aTaskRunsOnceOnTheContextThatScheduledItNotBeforeItsTime() throws Exception {
+    Context context = vertx.getOrCreateContext();
+    ConcurrentLinkedQueue<Long> ranAfterMs = new ConcurrentLinkedQueue<>();
+    ConcurrentLinkedQueue<Boolean> onItsContext = new ConcurrentLinkedQueue<>();
+    long[] scheduled = new long[1];
+    TimerWheel.Task task = new TimerWheel.Task(context, () -> {
+      ranAfterMs.add((System.nanoTime() - scheduled[0]) / 1_000_000);
+      onItsContext.add(Vertx.currentContext() == context);
+    });
+    context.runOnContext(v -> {
+      scheduled[0] = System.nanoTime();
+      wheel.schedule(task, 300);
+    });
+    await().atMost(Duration.ofSeconds(10)).until(() -> ranAfterMs.size() == 1);
+    assertThat(ranAfterMs.peek()).isGreaterThanOrEqualTo(300);
+    assertThat(onItsContext).containsExactly(true);
+    assertThat(wheel.size()).isZero();
+    // once only, however long the wheel goes on turning
+    await().pollDelay(Duration.ofMillis(5 * TimerWheel.TICK_MS)).atMost(Duration.ofSeconds(5)).until(() -> true);
+    assertThat(ranAfterMs).hasSize(1);
+  }
+
+  @Test
+  void aCancelledTaskNeverRunsAndLeavesTheWheel() throws Exception {
+    AtomicInteger ran = new AtomicInteger();
+    TimerWheel.Task cancelled = new TimerWheel.Task(vertx.getOrCreateContext(), ran::incrementAndGet);
+    CountDownLatch marker = new CountDownLatch(1);
+    TimerWheel.Task later = new TimerWheel.Task(vertx.getOrCreateContext(), marker::countDown);
+    wheel.schedule(cancelled, 200);
+    wheel.schedule(later, 400);
+    assertThat(wheel.size()).isEqualTo(2);
+    wheel.cancel(cancelled);
+    assertThat(wheel.size()).isEqualTo(1);
+    assertThat(marker.await(10, TimeUnit.SECONDS)).isTrue();
+    assertThat(ran.get()).isZero();
+    assertThat(wheel.size()).isZero();
+  }
+
+  @Test
+  void schedulingAgainMovesTheTask() throws Exception {
+    ConcurrentLinkedQueue<Long> ranAt = new ConcurrentLinkedQueue<>();
+    long start = System.nanoTime();
+    TimerWheel.Task task = new TimerWheel.Task(vertx.getOrCreateContext(), () -> ranAt.add(System.nanoTime() - start));
+    wheel.schedule(task, 100);
+    wheel.schedule(task, 600);
+    assertThat(wheel.size()).isEqualTo(1);
+    await().atMost(Duration.ofSeconds(10)).until(() -> ranAt.size() == 1);
+    assertThat(ranAt.peek() / 1_000_000).isGreaterThanOrEqualTo(600);
+    await().pollDelay(Duration.ofMillis(5 * TimerWheel.TICK_MS)).atMost(Duration.ofSeconds(5)).until(() -> true);
+    assertThat(ranAt).hasSize(1);
+  }
+
+  @Test
+  void manyTasksFromManyThreadsEachRunExactlyOnce() throws Exception {
+    int n = 5000;
+    AtomicInteger ran = new AtomicInteger();
+    List<Thread> threads = new ArrayList<>();
+    for (int t = 0; t < 4; t++) {
+      Context context = vertx.getOrCreateContext();
+      Thread thread = new Thread(() -> {
+        for (int i = 0; i < n; i++) {
+          TimerWheel.Task task = new TimerWheel.Task(context, ran::incrementAndGet);
+          // 0 ms too: a task due in the tick being turned right now must run, not be lost
+          wheel.schedule(task, i % 7 == 0 ? 0 : i % 300);
+          if (i % 5 == 0) {
+            wheel.cancel(task);
+          }
+        }
+      });
+      threads.add(thread);
+      thread.start();
+    }
+    for (Thread thread : threads) {
+      thread.join(20_000);
+    }
+    int expected = 4 * (n - (n + 4) / 5);
+    await().atMost(Duration.ofSeconds(20)).until(() -> ran.get() >= expected && wheel.size() == 0);
+    await().pollDelay(Duration.ofMillis(5 * TimerWheel.TICK_MS)).atMost(Duration.ofSeconds(5)).until(() -> true);
+    assertThat(ran.get()).isEqualTo(expected);
+  }
+}
