@@ -3,6 +3,7 @@ package io.xbosh.amqp;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.net.PemKeyCertOptions;
 import io.vertx.core.net.TrustOptions;
 import io.vertx.rabbitmq.RabbitMQOptions;
 import io.xbosh.config.AmqpConfig;
@@ -74,6 +75,10 @@ public final class AmqpOpener implements LinkOpener {
       // the chain and the host name, checked in the handshake (BrokerTrust); Vert.x's own
       // algorithm would only apply to its own sockets, not to the RabbitMQ client's, but must be set
       o.setSsl(true).setTrustOptions(trust.get(domain)).setHostnameVerificationAlgorithm("");
+      if (config.cert() != null) {
+        // for a broker that asks for one (ssl_options.verify = verify_peer)
+        o.setKeyCertOptions(new PemKeyCertOptions().setCertPath(config.cert()).setKeyPath(config.key()));
+      }
     }
     return new AmqpLink.Settings(domain, o, config.prefetch(), config.offlineSeconds(), config.queueMax(), config.reconnectSeconds(),
         maxStanzaChars, maxQueuedStanzas);

@@ -18,8 +18,16 @@ import java.util.regex.Pattern;
  * @param offlineSeconds   how long a durable queue outlives its last consumer (the broker's {@code x-expires})
  * @param queueMax         messages a durable queue keeps at most; beyond, the oldest go ({@code x-max-length}, drop-head)
  * @param reconnectSeconds how long a session with a durable queue tries to reach its broker again before it ends
+ * @param cert             PEM certificate presented to {@code amqps://} brokers that ask for one; null: none
+ * @param key              PEM private key of {@code cert}
  */
-public record AmqpConfig(Map<String, Target> hosts, String trust, int prefetch, int offlineSeconds, int queueMax, int reconnectSeconds) {
+public record AmqpConfig(Map<String, Target> hosts, String trust, int prefetch, int offlineSeconds, int queueMax, int reconnectSeconds,
+    String cert, String key) {
+
+  /** Without a client certificate. */
+  public AmqpConfig(Map<String, Target> hosts, String trust, int prefetch, int offlineSeconds, int queueMax, int reconnectSeconds) {
+    this(hosts, trust, prefetch, offlineSeconds, queueMax, reconnectSeconds, null, null);
+  }
 
   /** Nothing served from a broker. */
   public static final AmqpConfig NONE = new AmqpConfig(Map.of(), null, 50, 7 * 24 * 3600, 10_000, 60);

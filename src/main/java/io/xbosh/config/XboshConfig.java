@@ -232,6 +232,8 @@ public record XboshConfig(
       new Variable("XBOSH_UPSTREAM", "127.0.0.1:5222", "host:port of the XMPP server's c2s listener, for every domain not in XBOSH_UPSTREAM_HOSTS; srv: look up each domain's _xmpp-client._tcp SRV records, else domain:5222 (set XBOSH_DOMAINS with it)"),
       new Variable("XBOSH_UPSTREAM_HOSTS", "(empty)", "per-domain servers: domain=host:port,domain2=host:port; domain=amqp://host:port/vhost (or amqps://) serves the domain from a RabbitMQ broker (README: Notifications from RabbitMQ)"),
       new Variable("XBOSH_AMQP_TRUST", "(JVM trust store)", "PEM file of the certificate authorities trusted for amqps:// brokers' certificates (which must also name the URI's host)"),
+      new Variable("XBOSH_AMQP_CERT", "(none)", "PEM certificate xbosh presents to amqps:// brokers that ask for one (with XBOSH_AMQP_KEY); the login stays the user's SASL PLAIN one"),
+      new Variable("XBOSH_AMQP_KEY", "(none)", "PEM private key (PKCS#8) of XBOSH_AMQP_CERT"),
       new Variable("XBOSH_AMQP_PREFETCH", "50", "unacknowledged broker deliveries one BOSH client's queue consumer holds at most"),
       new Variable("XBOSH_AMQP_OFFLINE_SECONDS", "604800", "how long a client's durable queue outlives its last session (x-expires)"),
       new Variable("XBOSH_AMQP_QUEUE_MAX", "10000", "messages a client's durable queue keeps at most; beyond, the oldest are dropped (x-max-length)"),
@@ -455,7 +457,9 @@ public record XboshConfig(
             r.intIn("XBOSH_AMQP_PREFETCH", AmqpConfig.NONE.prefetch(), 1, 1000),
             r.intIn("XBOSH_AMQP_OFFLINE_SECONDS", AmqpConfig.NONE.offlineSeconds(), 1, 365 * 24 * 3600),
             r.intIn("XBOSH_AMQP_QUEUE_MAX", AmqpConfig.NONE.queueMax(), 1, 10_000_000),
-            r.intIn("XBOSH_AMQP_RECONNECT_SECONDS", AmqpConfig.NONE.reconnectSeconds(), 0, 3600)));
+            r.intIn("XBOSH_AMQP_RECONNECT_SECONDS", AmqpConfig.NONE.reconnectSeconds(), 0, 3600),
+            r.get("XBOSH_AMQP_CERT", null, XboshConfig::readable),
+            r.get("XBOSH_AMQP_KEY", null, XboshConfig::readable)));
     r.get("XBOSH_LOG_FORMAT", "text", s -> switch (s) {
       case "text", "json" -> s;
       default -> throw new IllegalArgumentException("must be text or json (lower case)");
@@ -466,6 +470,9 @@ public record XboshConfig(
     });
     if ((c.httpTlsCert() == null) != (c.httpTlsKey() == null)) {
       r.error("XBOSH_HTTP_TLS_CERT and XBOSH_HTTP_TLS_KEY go together");
+    }
+    if ((c.amqp().cert() == null) != (c.amqp().key() == null)) {
+      r.error("XBOSH_AMQP_CERT and XBOSH_AMQP_KEY go together");
     }
     checkRedis(c, r);
     if (c.adminToken() != null && !c.separateManagement()) {

@@ -40,7 +40,7 @@ class AmqpTlsIT {
   static void start() throws Exception {
     ca = TestAuthority.create("xbosh amqp test CA");
     otherCa = TestAuthority.create("some other CA");
-    broker = RabbitMqProcess.startTls("bob", "pw-bob", ca.issue("localhost", "DNS:localhost"), ca.cert());
+    broker = RabbitMqProcess.startTls("bob", "pw-bob", ca.issue("localhost", "DNS:localhost"), ca.cert(), false);
     strophe = StropheClients.start();
     vertx = Vertx.vertx();
   }
@@ -92,6 +92,28 @@ class AmqpTlsIT {
   @Test
   void aCertificateOfAnUntrustedAuthorityIsRefused() throws Exception {
     refused("untrusted", "localhost", otherCa, "PKIX path");
+  }
+
+  @Test
+  void aBrokerAskingForAClientCertificateGetsXboshsAndRefusesAConnectionWithout() throws Exception {
+    TestAuthority.Issued client = ca.issue("xbosh pod");
+    try (RabbitMqProcess strict = RabbitMqProcess.startTls("bob", "pw-bob", ca.issue("localhost", "DNS:localhost"), ca.cert(), true)) {
+      String hosts = DOMAIN + "=amqps://localhost:" + strict.tlsPort() + "/";
+      try (InProcessXbosh xbosh = InProcessXbosh.start(Map.of("XBOSH_UPSTREAM_HOSTS", hosts, "XBOSH_AMQP_TRUST", ca.cert().toString(),
+          "XBOSH_AMQP_CERT", client.cert().toString(), "XBOSH_AMQP_KEY", client.key().toString()))) {
+        strophe.connect("withcert", xbosh.endpoint().toString(), "bob@" + DOMAIN + "/withcert", "pw-bob");
+        strophe.awaitStatus("withcert", "CONNECTED", Duration.ofSeconds(30));
+        assertThat(strict.ctl("list_connections", "user", "peer_cert_subject")).contains("bob").contains("xbosh pod");
+        strophe.disconnect("withcert");
+        strophe.awaitStatus("withcert", "DISCONNECTED", Duration.ofSeconds(30));
+      }
+      try (InProcessXbosh xbosh = InProcessXbosh.start(Map.of("XBOSH_UPSTREAM_HOSTS", hosts, "XBOSH_AMQP_TRUST", ca.cert().toString()))) {
+        strophe.connect("nocert", xbosh.endpoint().toString(), "bob@" + DOMAIN + "/nocert", "pw-bob");
+        strophe.awaitEvent(e -> "status".equals(e.getString("ev")) && "nocert".equals(e.getString("c"))
+            && "remote-connection-failed".equals(e.getString("condition")), Duration.ofSeconds(60));
+        assertThat(strophe.statuses("nocert")).doesNotContain("CONNECTED");
+      }
+    }
   }
 
   private static void refused(String c, String host, TestAuthority trusted, String why) throws Exception {

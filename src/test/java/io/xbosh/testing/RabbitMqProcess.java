@@ -40,7 +40,7 @@ public final class RabbitMqProcess implements AutoCloseable {
     }
   }
 
-  private RabbitMqProcess(String user, String password, TestAuthority.Issued tls, Path ca) throws IOException {
+  private RabbitMqProcess(String user, String password, TestAuthority.Issued tls, Path ca, boolean peerCert) throws IOException {
     this.dir = Files.createTempDirectory("xbosh-rabbitmq");
     this.node = "xbosh-test-" + ProcessHandle.current().pid() + "-" + NEXT.incrementAndGet() + "@localhost";
     this.port = ExternalProcess.freePort();
@@ -61,8 +61,8 @@ public final class RabbitMqProcess implements AutoCloseable {
             "ssl_options.cacertfile = " + ca,
             "ssl_options.certfile = " + tls.cert(),
             "ssl_options.keyfile = " + tls.key(),
-            "ssl_options.verify = verify_none",
-            "ssl_options.fail_if_no_peer_cert = false"),
+            "ssl_options.verify = " + (peerCert ? "verify_peer" : "verify_none"),
+            "ssl_options.fail_if_no_peer_cert = " + peerCert),
         ""), StandardCharsets.UTF_8);
   }
 
@@ -71,18 +71,20 @@ public final class RabbitMqProcess implements AutoCloseable {
     if (!Files.isExecutable(Path.of(SERVER))) {
       throw new IOException(SERVER + " not found: apt-get install rabbitmq-server");
     }
-    return start(new RabbitMqProcess(user, password, null, null));
+    return start(new RabbitMqProcess(user, password, null, null, false));
   }
 
   /**
    * Starts a broker that also listens for AMQP over TLS on {@link #tlsPort()}, presenting {@code
-   * cert} (the authorities of {@code ca} as its chain), asking no client certificate.
+   * cert} (the authorities of {@code ca} as its chain); {@code peerCert}: every TLS client must
+   * present a certificate of {@code ca} ({@code verify_peer}, {@code fail_if_no_peer_cert}).
    */
-  public static RabbitMqProcess startTls(String user, String password, TestAuthority.Issued cert, Path ca) throws IOException {
+  public static RabbitMqProcess startTls(String user, String password, TestAuthority.Issued cert, Path ca, boolean peerCert)
+      throws IOException {
     if (!Files.isExecutable(Path.of(SERVER))) {
       throw new IOException(SERVER + " not found: apt-get install rabbitmq-server");
     }
-    return start(new RabbitMqProcess(user, password, cert, ca));
+    return start(new RabbitMqProcess(user, password, cert, ca, peerCert));
   }
 
   private static RabbitMqProcess start(RabbitMqProcess p) throws IOException {
