@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: the same load generator and the same Prosody, through
 #   (a) Prosody's own mod_bosh, (b) xbosh with the in-process store, (c) xbosh on Redis,
-#   (d) two xbosh pods on Redis with requests round robin.
-# Writes target/bench/results.tsv and target/bench/latency.png. Everything runs on loopback and
+#   (d) two xbosh pods on Redis with requests round robin;
+# and over WebSocket: (e) Prosody's own mod_websocket, (f) xbosh's WebSocket endpoint (RFC 7395, the
+#   pod of (b)), (g) node-xmpp-bosh 0.7.10's WebSocket (the draft before RFC 7395), (h) node-xmpp-bosh's BOSH.
+# Writes target/bench/results.tsv, target/bench/cpu.tsv (CPU seconds of every process per run, with
+# the load average) and target/bench/latency.png. Everything runs on loopback and
 # is stopped on exit. Knobs (environment): CHAT_SESSIONS, CHAT_RATE, BURST_RATES, DURATION_S,
 # IDLE_SESSIONS, IDLE_HOLD_S, IDLE_WAIT_S (the clients' wait in the idle scenario), TARGETS (subset of
-# "a b c d"), SCENARIOS (subset of "idle chat burst cold"), POD_JAVA_OPTS (the xbosh JVMs' flags),
+# "a b c d e f g h"), SCENARIOS (subset of "idle chat burst cold hot"), HOT_IQS (the measured
+# pings of the hot scenario, 3000; BENCHMARKS.md, "Hot path"), ROUNDS (every target in turn, this many
+# times: alternated runs on a noisy machine), POD_JAVA_OPTS (the xbosh JVMs' flags),
 # POD_CGROUP (a cgroup directory the pods are put in, e.g. one with a memory limit), REDIS_ARGS (e.g. "--hash-max-listpack-value 1024"), JAR (the xbosh jar under test), GEN_JAR (the load generator's, default JAR). The idle scenario also writes a class histogram of the serving
 # pod to target/bench/histogram-<label>-<sessions>.txt.
 #
@@ -28,6 +33,7 @@ DURATION_S=${DURATION_S:-30}
 IDLE_SESSIONS=${IDLE_SESSIONS:-5000}
 TARGETS=${TARGETS:-a b c d}
 SCENARIOS=${SCENARIOS:-idle chat burst}
+ROUNDS=${ROUNDS:-1}
 JAR=${JAR:-target/xbosh.jar}
 GEN_JAR=${GEN_JAR:-$JAR}
 POD_JAVA_OPTS=${POD_JAVA_OPTS:--Xmx1g -XX:+UseG1GC}
@@ -108,12 +114,13 @@ s2s_ports = { }
 http_ports = { $PROSODY_HTTP }
 http_interfaces = { "127.0.0.1" }
 https_ports = { }
-modules_enabled = { "roster", "saslauth", "disco", "ping", "bosh", "posix" }
+modules_enabled = { "roster", "saslauth", "disco", "ping", "bosh", "websocket", "posix" }
 modules_disabled = { "s2s" }
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
 consider_bosh_secure = true
+consider_websocket_secure = true
 bosh_max_inactivity = 60
 limits = { c2s = { rate = "100mb/s" } }
 VirtualHost "localhost"
@@ -142,17 +149,47 @@ POD_ENV=(XBOSH_HTTP_HOST=127.0.0.1 XBOSH_UPSTREAM="127.0.0.1:$C2S_PORT"
   XBOSH_MAX_SESSIONS=20000 XBOSH_EVENT_LOOPS=2 XBOSH_MAX_CONNECTIONS=60000 XBOSH_MAX_CONNECTIONS_PER_ADDRESS=0
   XBOSH_CREATES_PER_SECOND=0 XBOSH_MAX_PREAUTH_PER_ADDRESS=100000 XBOSH_MAX_PREAUTH_SESSIONS=100000
   XBOSH_MAX_HELD_PER_ADDRESS=1000000)
-if [ -n "$(echo " $SCENARIOS " | grep -E ' (idle|chat|burst) ')" ]; then
-  case " $TARGETS " in *" b "*) start_pod local ;; esac
+if [ -n "$(echo " $SCENARIOS " | grep -E ' (idle|chat|burst|hot) ')" ]; then
+  case " $TARGETS " in *" b "*|*" f "*) start_pod local ;; esac
   case " $TARGETS " in *" c "*|*" d "*) start_pod redis1 XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" ;; esac
   case " $TARGETS " in *" d "*) start_pod redis2 XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" ;; esac
 fi
 
-bench() { # label, scenario, extra args...
-  java -Xmx1g -cp "$GEN_JAR" io.xbosh.bench.Bench --label "$1" --scenario "$2" --domain localhost \
-    --user-prefix u --password pw --out "$OUT/results.tsv" "${@:3}"
+# ---- node-xmpp-bosh (npm, with the node-expat override it needs on Node 20), only when asked for
+case " $TARGETS " in
+  *" g "*|*" h "*)
+    NXB_DIR=target/bench/node-xmpp-bosh
+    mkdir -p "$NXB_DIR"
+    cp src/bench/node-xmpp-bosh/package.json src/bench/node-xmpp-bosh/server.js "$NXB_DIR/"
+    [ -d "$NXB_DIR/node_modules/node-xmpp-bosh" ] || (cd "$NXB_DIR" && npm install --no-audit --no-fund --prefer-offline)
+    NXB_PORT=$(free_port)
+    node "$NXB_DIR/server.js" "$NXB_PORT" "$C2S_PORT" > "$WORK/nxb.log" 2>&1 &
+    NXB_PID=$!
+    PIDS+=($NXB_PID)
+    wait_for_line "$WORK/nxb.log" "listening on" 30
+    ;;
+esac
+
+# CPU seconds (user + system) a process has used so far
+cpu_s() { awk '{ printf "%.2f", ($14 + $15) / '"$(getconf CLK_TCK)"' }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+[ -f "$OUT/cpu.tsv" ] || printf 'label\tscenario\tround\twall_s\tproxy_cpu_s\tprosody_cpu_s\tloadgen_cpu_s\tloadavg_before\tloadavg_after\n' > "$OUT/cpu.tsv"
+ROUND=1
+bench() { # label, scenario, extra args...; proxy pid in BENCH_PROXY_PIDS
+  local t0 p0 s0 t1 p1 s1 lg before
+  before=$(cut -d' ' -f1-3 /proc/loadavg)
+  t0=$(date +%s.%N); s0=$(cpu_s "$PROSODY_PID"); p0=0
+  for p in $BENCH_PROXY_PIDS; do p0=$(echo "$p0 + $(cpu_s "$p")" | bc); done
+  /usr/bin/time -o "$WORK/time" -f '%U %S' java -Xmx1g -cp "$GEN_JAR" io.xbosh.bench.Bench --label "$1" --scenario "$2" \
+    --domain localhost --user-prefix u --password pw --out "$OUT/results.tsv" "${@:3}"
+  lg=$(tail -1 "$WORK/time" | awk '{ printf "%.2f", $1 + $2 }')
+  t1=$(date +%s.%N); s1=$(cpu_s "$PROSODY_PID"); p1=0
+  for p in $BENCH_PROXY_PIDS; do p1=$(echo "$p1 + $(cpu_s "$p")" | bc); done
+  [ "${BENCH_PROXY_PIDS% }" = "$PROSODY_PID" ] && { p0=0; p1=0; }
+  printf '%s\t%s\t%s\t%.1f\t%.2f\t%.2f\t%s\t%s\t%s\n' "$1" "$2" "$ROUND" "$(echo "$t1 - $t0" | bc)" "$(echo "$p1 - $p0" | bc)" \
+    "$(echo "$s1 - $s0" | bc)" "$lg" "$before" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/cpu.tsv"
 }
 url() { echo "http://127.0.0.1:$1/http-bind"; }
+ws() { echo "ws://127.0.0.1:$1/xmpp-websocket"; }
 
 run_target() { # target letter
   local label args=() redis=()
@@ -162,12 +199,23 @@ run_target() { # target letter
     c) label=xbosh-redis; args=(--url "$(url "$redis1_PORT")" --pid "$redis1_PID"); redis=(--redis-port "$REDIS_PORT") ;;
     d) label=xbosh-redis-2pods; args=(--url "$(url "$redis1_PORT")" --url "$(url "$redis2_PORT")" --pid "$redis1_PID" --pid "$redis2_PID")
        redis=(--redis-port "$REDIS_PORT") ;;
+    e) label=prosody-mod_websocket; args=(--url "$(ws "$PROSODY_HTTP")" --pid "$PROSODY_PID") ;;
+    f) label=xbosh-websocket; args=(--url "$(ws "$local_PORT")" --pid "$local_PID") ;;
+    g) label=node-xmpp-bosh-websocket; args=(--url "ws://127.0.0.1:$NXB_PORT/" --pid "$NXB_PID" --framing stream-header) ;;
+    h) label=node-xmpp-bosh; args=(--url "$(url "$NXB_PORT")" --pid "$NXB_PID") ;;
   esac
+  # the processes that carry the load between the generator and Prosody (Prosody itself for a and e)
+  BENCH_PROXY_PIDS=$(printf '%s\n' "${args[@]}" | awk 'prev == "--pid" { printf "%s ", $0 } { prev = $0 }')
   for s in $SCENARIOS; do
     case $s in
       idle) bench "$label" idle --sessions "$IDLE_SESSIONS" --duration-s "${IDLE_HOLD_S:-10}" --login-concurrency 100 \
               --wait "${IDLE_WAIT_S:-60}" --histogram "$OUT/histogram-$label-$IDLE_SESSIONS.txt" "${args[@]}" "${redis[@]}" ;;
       chat) bench "$label" chat --sessions "$CHAT_SESSIONS" --rate "$CHAT_RATE" --duration-s "$DURATION_S" "${args[@]}" "${redis[@]}" ;;
+      hot) # one client, one persistent connection: auth, restart, iq round trips, CPU of every process
+        local pids=(--pid "prosody=$PROSODY_PID")
+        case $1 in b) pids+=(--pid "xbosh=$local_PID") ;; c|d) pids+=(--pid "xbosh=$redis1_PID" --pid "redis=$REDIS_PID") ;; esac
+        java -cp "$GEN_JAR" io.xbosh.bench.HotPath --label "$label" --url "${args[1]}" --domain localhost \
+          --user u0 --password pw --iqs "${HOT_IQS:-3000}" "${pids[@]}" | tee -a "$OUT/hot.txt" ;;
       burst) bench "$label" burst --sessions "$CHAT_SESSIONS" --rates "$BURST_RATES" --duration-s "$DURATION_S" "${args[@]}" "${redis[@]}" ;;
     esac
   done
@@ -205,7 +253,9 @@ run_cold() {
 for s in $SCENARIOS; do [ "$s" = cold ] && run_cold; done
 SCENARIOS=${SCENARIOS//cold/}
 if [ -n "${SCENARIOS// /}" ]; then
-  for t in $TARGETS; do run_target "$t"; done
-  java -cp "$GEN_JAR" io.xbosh.bench.Bench --plot "$OUT/results.tsv" --png "$OUT/latency.png"
+  for ROUND in $(seq 1 "$ROUNDS"); do
+    for t in $TARGETS; do run_target "$t"; done
+  done
+  [ ! -f "$OUT/results.tsv" ] || java -cp "$GEN_JAR" io.xbosh.bench.Bench --plot "$OUT/results.tsv" --png "$OUT/latency.png"
   echo "results: $OUT/results.tsv, plot: $OUT/latency.png"
 fi

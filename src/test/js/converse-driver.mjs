@@ -84,17 +84,45 @@ function chat(jid) {
   return `converse-chat[jid="${jid}"]`;
 }
 
+/** Resolves once the page has sent a WebSocket message containing `text`. */
+function frameSent(u, text, timeout) {
+  return new Promise((resolve, reject) => {
+    const waiter = (payload) => {
+      if (payload.includes(text)) {
+        clearTimeout(timer);
+        u.frameWaiters.delete(waiter);
+        resolve(payload);
+      }
+    };
+    const timer = setTimeout(() => {
+      u.frameWaiters.delete(waiter);
+      reject(new Error(`no WebSocket message with ${text} within ${timeout} ms`));
+    }, timeout);
+    u.frameWaiters.add(waiter);
+  });
+}
+
 const commands = {
-  /** Opens Converse on its own origin in a new context, talking BOSH to `bosh`. */
-  async open({ user, bosh, loglevel = 'info' }) {
+  /**
+   * Opens Converse on its own origin in a new context, talking BOSH to `bosh`, or XMPP over
+   * WebSocket (RFC 7395) to `ws` when given.
+   */
+  async open({ user, bosh = null, ws = null, loglevel = 'info' }) {
     const context = await browser.newContext();
     const p = await context.newPage();
     p.on('console', (m) => log.write(`[${user}] console.${m.type()}: ${m.text()}\n`));
     p.on('pageerror', (e) => log.write(`[${user}] page error: ${e.message}\n`));
     p.on('response', (r) => r.status() >= 400 && log.write(`[${user}] HTTP ${r.status()}: ${r.request().method()} ${r.url()}\n`));
     p.on('requestfailed', (r) => log.write(`[${user}] request failed: ${r.method()} ${r.url()} ${r.failure()?.errorText}\n`));
-    const u = { context, page: p, bosh, terminations: [] };
+    const u = { context, page: p, bosh, ws, terminations: [], frameWaiters: new Set(), sockets: [] };
     users.set(user, u);
+    // every WebSocket message the page sends, for `send` to know when its message went out
+    p.on('websocket', (socket) => {
+      u.sockets.push(socket.url());
+      log.write(`[${user}] WebSocket to ${socket.url()}\n`);
+      socket.on('framesent', (f) => u.frameWaiters.forEach((w) => w(String(f.payload))));
+      socket.on('close', () => log.write(`[${user}] WebSocket closed\n`));
+    });
     // every session end the page was told of, as xbosh wrote it
     p.on('response', async (r) => {
       if (r.url() !== bosh || r.request().method() !== 'POST') return;
@@ -108,7 +136,8 @@ const commands = {
         // the page went away before the body could be read
       }
     });
-    await p.goto(`${origin}/converse.html?bosh=${encodeURIComponent(bosh)}&loglevel=${loglevel}`);
+    const endpoint = ws ? `ws=${encodeURIComponent(ws)}` : `bosh=${encodeURIComponent(bosh)}`;
+    await p.goto(`${origin}/converse.html?${endpoint}&loglevel=${loglevel}`);
     await p.waitForSelector('#converse-login-jid, converse-roster', { timeout: 30000 });
     return true;
   },
@@ -132,6 +161,7 @@ const commands = {
       return {
         connected: !!conn?.connected && !!conn?.authenticated,
         sid: conn?._proto?.sid ?? null,
+        service: conn?.service ?? null,
         rid: conn?._proto?.rid ?? null,
         stored: stored ? JSON.parse(stored) : null,
         loginForm: !!document.querySelector('#converse-login-jid'),
@@ -159,11 +189,11 @@ const commands = {
     const p = page(user);
     const area = p.locator(`${chat(other)} textarea.chat-textarea`);
     await area.fill(text);
-    const sent = p.waitForRequest((r) => r.url() === u.bosh && (r.postData() ?? '').includes(`>${text}</body>`),
-      { timeout: 10000 });
+    const sent = u.ws ? frameSent(u, `>${text}</body>`, 10000)
+      : p.waitForRequest((r) => r.url() === u.bosh && (r.postData() ?? '').includes(`>${text}</body>`), { timeout: 10000 });
     await area.press('Enter');
     const carrier = await sent;
-    if (settled) {
+    if (settled && !u.ws) {
       // and until the page holds its next request: the answer to the one that carried the message
       // has come back (the server holds it until something arrives, here the receipt)
       const rid = ridOf(carrier);

@@ -139,7 +139,7 @@ public final class Xbosh {
           if (!config.separateManagement()) {
             return Future.succeededFuture();
           }
-          ManagementVerticle management = new ManagementVerticle(config, pod);
+          ManagementVerticle management = new ManagementVerticle(config, pod, webSockets);
           return vertx.deployVerticle(management).onSuccess(x.deployments::add)
               .map(id -> x.managementPort = management.actualPort())
               .recover(e -> Future.failedFuture("cannot listen on " + config.httpHost() + ":" + config.managementPort() + ": "

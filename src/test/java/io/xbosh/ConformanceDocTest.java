@@ -31,7 +31,7 @@ class ConformanceDocTest {
   static {
     IDS.addAll(List.of("X-01", "X-02", "X-03", "X-04"));
     // RFC 7395, XMPP over WebSocket
-    IntStream.rangeClosed(1, 12).mapToObj(i -> String.format("W-%02d", i)).forEach(IDS::add);
+    IntStream.rangeClosed(1, 13).mapToObj(i -> String.format("W-%02d", i)).forEach(IDS::add);
     // XEP-0025, Jabber HTTP Polling
     IntStream.rangeClosed(1, 14).mapToObj(i -> String.format("P-%02d", i)).forEach(IDS::add);
   }

@@ -23,6 +23,7 @@ import java.util.concurrent.TimeUnit;
  *     --scenario idle|chat|burst --sessions N [--rate R] [--rates 50,100,200] [--duration-s D]
  *     [--domain localhost] [--user-prefix u] [--password pw] [--pid P …] [--redis-port P]
  *     [--label L] [--out results.tsv] [--wait S] [--redis-pid P] [--idle-out idle.tsv]
+ *     [--framing rfc7395|stream-header]
  * java -cp target/xbosh.jar io.xbosh.bench.Bench --scenario cold --url … [--ready-url http://…/ready]
  *     [--users 200] [--rate 50] [--round-trips 10] [--messages 5] [--first-minute-s 60] [--warm-waves 1]
  *     [--proc name=pid …] [--label L] [--out cold.tsv]
@@ -30,7 +31,8 @@ import java.util.concurrent.TimeUnit;
  * </pre>
  *
  * Each measured phase appends one row to {@code --out} (tab-separated, header on a new file) and
- * prints a summary. {@code --pid} names processes under test (CPU, RSS; heap for JVMs);
+ * prints a summary. {@code ws://} URLs make the clients speak XMPP over WebSocket ({@code --framing
+ * stream-header}: the pre-RFC draft that node-xmpp-bosh speaks). {@code --pid} names processes under test (CPU, RSS; heap for JVMs);
  * {@code --redis-port} the Redis whose memory and script calls are counted. The idle scenario
  * also counts every Redis command over the held phase and the CPU of each {@code --pid} and of
  * {@code --redis-pid}, and appends one row to {@code --idle-out} (the idle cost).
@@ -70,7 +72,8 @@ public final class Bench {
     int sessions = Integer.parseInt(one(a, "sessions", "100"));
     LoadGenerator.Options options = new LoadGenerator.Options(urls, one(a, "domain", "localhost"), sessions,
         one(a, "user-prefix", "u"), one(a, "password", "pw"), Integer.parseInt(one(a, "wait", "60")),
-        Integer.parseInt(one(a, "login-concurrency", "50")));
+        Integer.parseInt(one(a, "login-concurrency", "50")),
+        "stream-header".equals(one(a, "framing", "rfc7395")) ? LoadGenerator.WsFraming.STREAM_HEADER : LoadGenerator.WsFraming.RFC7395);
     List<Long> pids = a.getOrDefault("pid", List.of()).stream().map(Long::parseLong).toList();
     int redisPort = Integer.parseInt(one(a, "redis-port", "0"));
     long durationMs = Long.parseLong(one(a, "duration-s", "30")) * 1000;

@@ -9,6 +9,10 @@ import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.RequestOptions;
+import io.vertx.core.http.WebSocket;
+import io.vertx.core.http.WebSocketClient;
+import io.vertx.core.http.WebSocketClientOptions;
+import io.vertx.core.http.WebSocketConnectOptions;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
@@ -29,12 +33,35 @@ import java.util.regex.Pattern;
  * second one when it has something to send) while the run sends messages between clients at a set
  * total rate. Every message carries its sender, its sequence number and its send time, so the run
  * counts lost and duplicated messages and measures delivery latency end to end.
+ *
+ * <p>With {@code ws://} URLs the clients speak XMPP over WebSocket instead (the same login, then
+ * one message per WebSocket message, no polling), each client on the URL of its index in turn: RFC
+ * 7395 framing ({@code <open/>}, {@code <close/>}), or with {@link WsFraming#STREAM_HEADER} the
+ * older draft's {@code <stream:stream>} header in a message (node-xmpp-bosh 0.7 speaks only that).
  */
 public final class LoadGenerator {
 
   /** Who logs in where. {@code urls}: requests go to each in turn (a load balancer without stickiness). */
   public record Options(List<URI> urls, String domain, int sessions, String userPrefix, String password, int waitSeconds,
-      int loginConcurrency) {
+      int loginConcurrency, WsFraming framing) {
+
+    public Options(List<URI> urls, String domain, int sessions, String userPrefix, String password, int waitSeconds,
+        int loginConcurrency) {
+      this(urls, domain, sessions, userPrefix, password, waitSeconds, loginConcurrency, WsFraming.RFC7395);
+    }
+
+    boolean webSocket() {
+      String scheme = urls.get(0).getScheme();
+      return "ws".equals(scheme) || "wss".equals(scheme);
+    }
+  }
+
+  /** How a WebSocket client opens its stream. */
+  public enum WsFraming {
+    /** RFC 7395: {@code <open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>} */
+    RFC7395,
+    /** draft-moffitt-xmpp-over-websocket: the c2s stream header as a message */
+    STREAM_HEADER
   }
 
   /** What a run measured. Latencies in microseconds. */
@@ -55,6 +82,7 @@ public final class LoadGenerator {
   private final Vertx vertx;
   private final Options options;
   private final HttpClientAgent http;
+  private final WebSocketClient webSockets;
   private final List<Client> clients = new ArrayList<>();
   private LatencyRecorder latency = new LatencyRecorder();
   private Map<String, Long> errors = new TreeMap<>();
@@ -72,6 +100,8 @@ public final class LoadGenerator {
     this.options = options;
     this.http = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true).setTcpNoDelay(true),
         new PoolOptions().setHttp1MaxSize(Math.max(8, options.sessions() * 2 + 8)).setMaxWaitQueueSize(-1));
+    this.webSockets = vertx.createWebSocketClient(new WebSocketClientOptions().setTcpNoDelay(true)
+        .setMaxConnections(Math.max(8, options.sessions() + 8)));
   }
 
   /** Creates and logs in every client; completes when all are in (or failed). */
@@ -80,7 +110,7 @@ public final class LoadGenerator {
     vertx.runOnContext(v -> {
       long start = System.nanoTime();
       for (int i = 0; i < options.sessions(); i++) {
-        clients.add(new Client(i));
+        clients.add(options.webSocket() ? new WsClient(i) : new Client(i));
       }
       loginAll().onComplete(ar -> {
         loginMs = (System.nanoTime() - start) / 1_000_000;
@@ -109,10 +139,10 @@ public final class LoadGenerator {
     return done.future();
   }
 
-  /** Stops the clients (their outstanding requests fail quietly) and closes the HTTP client. */
+  /** Stops the clients (their outstanding requests fail quietly) and closes the HTTP and WebSocket clients. */
   public Future<Void> close() {
     closed = true;
-    return http.close();
+    return Future.join(http.close(), webSockets.close()).mapEmpty();
   }
 
   private Result result(long durationMs) {
@@ -194,7 +224,7 @@ public final class LoadGenerator {
 
   // ---- one simulated client
 
-  private final class Client {
+  private class Client {
     final int index;
     final String user;
     final Map<Integer, BitSet> seen = new java.util.HashMap<>();
@@ -328,6 +358,96 @@ public final class LoadGenerator {
           received++;
           latency.record((now - at) / 1000);
         }
+      }
+    }
+  }
+
+  /** One simulated WebSocket client: the same login as over BOSH, then each stanza in a message of its own. */
+  private final class WsClient extends Client {
+    private static final long LOGIN_STEP_MS = 60_000;
+    private WebSocket ws;
+    /** during the login: the answer awaited, and the text it contains */
+    private Promise<String> awaited;
+    private String marker;
+
+    WsClient(int index) {
+      super(index);
+    }
+
+    private String open() {
+      return options.framing() == WsFraming.STREAM_HEADER
+          ? "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='" + options.domain()
+              + "' version='1.0'>"
+          : "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='" + options.domain() + "' version='1.0'/>";
+    }
+
+    /** Sends a message and completes with the first message from the server that contains {@code marker}. */
+    private Future<String> exchange(String message, String marker) {
+      Promise<String> answer = Promise.promise();
+      awaited = answer;
+      this.marker = marker;
+      long timer = vertx.setTimer(LOGIN_STEP_MS, t -> answer.tryFail("no answer with " + marker + " within " + LOGIN_STEP_MS + " ms"));
+      answer.future().onComplete(x -> vertx.cancelTimer(timer));
+      ws.writeTextMessage(message).onFailure(e -> {
+        if (awaited != null) {
+          awaited.tryFail(e);
+        }
+      });
+      return answer.future();
+    }
+
+    @Override
+    Future<Void> login() {
+      URI to = options.urls().get(index % options.urls().size());
+      String auth = Base64.getEncoder().encodeToString(("\0" + user + "\0" + options.password()).getBytes(StandardCharsets.UTF_8));
+      return webSockets.connect(new WebSocketConnectOptions().setAbsoluteURI(to.toString()).addSubProtocol("xmpp"))
+          .compose(w -> {
+            ws = w;
+            w.textMessageHandler(this::onMessage);
+            w.closeHandler(v -> {
+              if (!closed) {
+                error(ready ? "closed" : "closed during login");
+              }
+              ready = false;
+              if (awaited != null) {
+                awaited.tryFail("closed");
+              }
+            });
+            return exchange(open(), "mechanism");
+          })
+          .compose(r -> exchange("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + auth + "</auth>", "success"))
+          .compose(r -> exchange(open(), "urn:ietf:params:xml:ns:xmpp-bind"))
+          .compose(r -> exchange("<iq xmlns='jabber:client' type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+              + "<resource>load</resource></bind></iq>", "<jid>"))
+          .map(r -> {
+            awaited = null;
+            Matcher m = Pattern.compile("<jid>([^<]+)</jid>").matcher(r);
+            jid = m.find() ? m.group(1) : user + "@" + options.domain() + "/load";
+            ws.writeTextMessage("<presence xmlns='jabber:client'/>");
+            ready = true;
+            pump();
+            return null;
+          });
+    }
+
+    private void onMessage(String text) {
+      if (awaited != null) {
+        if (text.contains(marker)) {
+          awaited.tryComplete(text);
+        }
+        return;
+      }
+      onPayload(text);
+    }
+
+    /** Each pending stanza goes out at once, in a message of its own (RFC 7395 §3.3.3). */
+    @Override
+    void pump() {
+      if (!ready || closed) {
+        return;
+      }
+      while (!pending.isEmpty()) {
+        ws.writeTextMessage(pending.poll()).onFailure(e -> error("write: " + e.getMessage()));
       }
     }
   }

@@ -35,6 +35,11 @@ final class ProcessStats {
 
   /** Heap in use after a full collection, in bytes, through {@code jcmd}; -1 when not a JVM. */
   static long heapAfterGcBytes(long pid) throws IOException, InterruptedException {
+    // jcmd's attach signals the process (SIGQUIT), which ends one that is not a JVM (node)
+    boolean jvm = ProcessHandle.of(pid).flatMap(h -> h.info().command()).map(c -> c.endsWith("/java")).orElse(false);
+    if (!jvm) {
+      return -1;
+    }
     String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
     run(List.of(jcmd, Long.toString(pid), "GC.run"));
     String info = run(List.of(jcmd, Long.toString(pid), "GC.heap_info"));

@@ -11,6 +11,8 @@ import io.vertx.ext.web.RoutingContext;
 import io.xbosh.config.XboshConfig;
 import io.xbosh.pod.Pod;
 import io.xbosh.protocol.TerminateCondition;
+import io.xbosh.websocket.StreamError;
+import io.xbosh.websocket.WebSocketSessions;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import org.slf4j.Logger;
@@ -22,14 +24,17 @@ import org.slf4j.LoggerFactory;
  * ({@code XBOSH_ADMIN_TOKEN_FILE}).
  *
  * <ul>
- *   <li>{@code GET /admin/sessions}: the sessions this pod owns (sid, pod, JID once bound, client
- *       address, age, streams, requests held on this pod);
+ *   <li>{@code GET /admin/sessions[?transport=bosh|websocket]}: the sessions this pod owns, BOSH
+ *       (sid, pod, JID once bound, client address, age, streams, requests held on this pod) and
+ *       WebSocket (the same, with the stream's state instead of requests held), each with its
+ *       {@code transport};
  *   <li>{@code GET /admin/sessions/<sid>}: one of them, 404 if this pod does not own it;
  *   <li>{@code GET /admin/pods}: this pod's id and every pod of the deployment with a liveness
  *       record: a deployment's sessions are the union of each pod's list (each pod answers only
  *       for the sessions it owns, whose state it alone holds in memory);
  *   <li>{@code DELETE /admin/sessions/<sid>?condition=<XEP-0124 condition>}: ends it (default
- *       {@code policy-violation});
+ *       {@code policy-violation}); a WebSocket stream takes an RFC 6120 stream error condition, or
+ *       {@code see-other-uri} with {@code &uri=} (or XBOSH_WS_SEE_OTHER_URI) for RFC 7395 §3.6.1;
  *   <li>{@code POST /admin/drain}: starts this pod's drain (as on SIGTERM, without exiting).
  * </ul>
  * Nothing of a session's content is ever shown. One instance: requests are few.
@@ -38,14 +43,18 @@ public final class ManagementVerticle extends VerticleBase {
 
   private static final Logger log = LoggerFactory.getLogger(ManagementVerticle.class);
   static final String ADMIN = "/admin";
+  private static final String BOSH = "bosh";
+  private static final String WEBSOCKET = "websocket";
 
   private final XboshConfig config;
   private final Pod pod;
+  private final WebSocketSessions webSockets;
   private HttpServer server;
 
-  public ManagementVerticle(XboshConfig config, Pod pod) {
+  public ManagementVerticle(XboshConfig config, Pod pod, WebSocketSessions webSockets) {
     this.config = config;
     this.pod = pod;
+    this.webSockets = webSockets;
   }
 
   @Override
@@ -54,7 +63,7 @@ public final class ManagementVerticle extends VerticleBase {
     HttpVerticle.probes(router, pod);
     if (config.adminToken() != null) {
       router.route(ADMIN + "/*").handler(this::authenticate);
-      router.get(ADMIN + "/sessions").handler(rc -> json(rc, 200, sessions()));
+      router.get(ADMIN + "/sessions").handler(this::list);
       router.get(ADMIN + "/sessions/:sid").handler(this::show);
       router.delete(ADMIN + "/sessions/:sid").handler(this::end);
       router.post(ADMIN + "/drain").handler(this::drain);
@@ -80,14 +89,30 @@ public final class ManagementVerticle extends VerticleBase {
     rc.next();
   }
 
-  private JsonArray sessions() {
+  private void list(RoutingContext rc) {
+    String transport = rc.queryParams().get("transport");
+    if (transport != null && !transport.equals(BOSH) && !transport.equals(WEBSOCKET)) {
+      json(rc, 400, new JsonObject().put("error", "transport is bosh or websocket"));
+      return;
+    }
     JsonArray out = new JsonArray();
-    pod.sessions().forEach(s -> out.add(view(s)));
-    return out;
+    if (transport == null || transport.equals(BOSH)) {
+      pod.sessions().forEach(s -> out.add(view(s)));
+    }
+    if (transport == null || transport.equals(WEBSOCKET)) {
+      webSockets.views().forEach(s -> out.add(view(s)));
+    }
+    json(rc, 200, out);
+  }
+
+  /** A WebSocket stream: its id stands where a BOSH session's sid does. */
+  private JsonObject view(WebSocketSessions.View s) {
+    return new JsonObject().put("sid", s.id()).put("transport", WEBSOCKET).put("pod", pod.id()).put("jid", s.jid())
+        .put("client", s.client()).put("age_seconds", s.ageSeconds()).put("streams", s.streams()).put("state", s.state());
   }
 
   private JsonObject view(Pod.SessionView s) {
-    JsonObject v = new JsonObject().put("sid", s.sid()).put("pod", pod.id()).put("jid", s.jid()).put("client", s.client())
+    JsonObject v = new JsonObject().put("sid", s.sid()).put("transport", BOSH).put("pod", pod.id()).put("jid", s.jid()).put("client", s.client())
         .put("age_seconds", s.ageSeconds()).put("streams", s.streams()).put("held", s.held());
     if (!s.streamJids().isEmpty()) {
       v.put("stream_jids", new JsonObject(new java.util.LinkedHashMap<>(s.streamJids())));
@@ -97,16 +122,23 @@ public final class ManagementVerticle extends VerticleBase {
 
   private void show(RoutingContext rc) {
     Pod.SessionView s = pod.session(rc.pathParam("sid"));
-    if (s == null) {
-      json(rc, 404, new JsonObject().put("error", "no such session on this pod"));
-    } else {
+    WebSocketSessions.View w = s == null ? webSockets.view(rc.pathParam("sid")) : null;
+    if (s != null) {
       json(rc, 200, view(s));
+    } else if (w != null) {
+      json(rc, 200, view(w));
+    } else {
+      json(rc, 404, new JsonObject().put("error", "no such session on this pod"));
     }
   }
 
   private void end(RoutingContext rc) {
     String sid = rc.pathParam("sid");
     String name = rc.queryParams().get("condition");
+    if (pod.session(sid) == null && webSockets.view(sid) != null) {
+      endWebSocket(rc, sid, name);
+      return;
+    }
     TerminateCondition condition;
     try {
       condition = name == null ? TerminateCondition.POLICY_VIOLATION : TerminateCondition.fromWireName(name);
@@ -127,6 +159,30 @@ public final class ManagementVerticle extends VerticleBase {
         json(rc, 200, new JsonObject().put("sid", sid).put("ended", chosen.wireName()));
       }
     });
+  }
+
+  /** RFC 6120 stream error conditions for a WebSocket stream, or RFC 7395 §3.6.1's see-other-uri. */
+  private void endWebSocket(RoutingContext rc, String id, String name) {
+    String uri = null;
+    StreamError condition = StreamError.POLICY_VIOLATION;
+    if ("see-other-uri".equals(name)) {
+      uri = rc.queryParams().get("uri") != null ? rc.queryParams().get("uri") : config.wsSeeOtherUri();
+      if (uri == null || !(uri.startsWith("ws://") || uri.startsWith("wss://"))) {
+        json(rc, 400, new JsonObject().put("error", "see-other-uri needs a ws:// or wss:// uri (uri= or XBOSH_WS_SEE_OTHER_URI)"));
+        return;
+      }
+    } else if (name != null) {
+      condition = StreamError.fromWire(name);
+      if (condition == null) {
+        json(rc, 400, new JsonObject().put("error", "unknown condition"));
+        return;
+      }
+    }
+    if (!webSockets.end(id, condition, uri)) {
+      json(rc, 404, new JsonObject().put("error", "no such session on this pod"));
+      return;
+    }
+    json(rc, 200, new JsonObject().put("sid", id).put("ended", uri != null ? "see-other-uri" : condition.wire()));
   }
 
   /** This pod's id and the deployment's pods: an operator asks each of them for its sessions. */

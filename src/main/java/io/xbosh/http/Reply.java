@@ -6,10 +6,10 @@ import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import io.xbosh.pod.HeldRequest;
 import io.xbosh.protocol.Negotiator;
-import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Locale;
 import java.util.zip.Deflater;
+import java.util.zip.CRC32;
 import java.util.zip.GZIPOutputStream;
 
 /**
@@ -96,30 +96,62 @@ final class Reply implements HeldRequest.Writer {
     res.end(Buffer.buffer(bytes));
   }
 
-  static byte[] compress(String coding, byte[] bytes) {
-    ByteArrayOutputStream out = new ByteArrayOutputStream(bytes.length / 2 + 32);
-    if (coding.equals("gzip")) {
-      try (GZIPOutputStream gz = new GZIPOutputStream(out, 1024)) {
-        gz.write(bytes);
-      } catch (java.io.IOException e) {
-        throw new java.io.UncheckedIOException(e); // cannot happen in memory
-      }
-      return out.toByteArray();
+  /**
+   * One zlib stream per thread, reset between responses: a fresh {@link Deflater} per response
+   * allocates about 256 KiB of native state and frees it again. Event-loop threads are few and
+   * long-lived, so these stay few; compression never blocks (in memory, bounded by the body size).
+   */
+  private static final ThreadLocal<Deflater> ZLIB = ThreadLocal.withInitial(() -> new Deflater(Deflater.DEFAULT_COMPRESSION));
+  private static final ThreadLocal<Deflater> RAW = ThreadLocal.withInitial(() -> new Deflater(Deflater.DEFAULT_COMPRESSION, true));
+  /** RFC 1952 member header exactly as this JDK's {@link GZIPOutputStream} writes it (its OS byte differs by version). */
+  private static final byte[] GZIP_HEADER = gzipHeader();
+
+  private static byte[] gzipHeader() {
+    java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+    try (GZIPOutputStream gz = new GZIPOutputStream(out)) {
+      gz.finish();
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e); // cannot happen in memory
     }
-    // HTTP's "deflate" is the zlib format (RFC 9110 §8.4.1.2)
-    Deflater deflater = new Deflater(Deflater.DEFAULT_COMPRESSION);
-    try {
-      deflater.setInput(bytes);
-      deflater.finish();
-      byte[] buf = new byte[1024];
-      while (!deflater.finished()) {
-        out.write(buf, 0, deflater.deflate(buf));
-      }
-      return out.toByteArray();
-    } finally {
-      deflater.end();
-    }
+    return java.util.Arrays.copyOf(out.toByteArray(), 10);
   }
+
+  static byte[] compress(String coding, byte[] bytes) {
+    boolean gzip = coding.equals("gzip");
+    // HTTP's "deflate" is the zlib format (RFC 9110 §8.4.1.2); gzip is raw deflate in RFC 1952 framing
+    Deflater deflater = (gzip ? RAW : ZLIB).get();
+    deflater.reset();
+    deflater.setInput(bytes);
+    deflater.finish();
+    byte[] out = new byte[bytes.length / 2 + 64];
+    int n = 0;
+    if (gzip) {
+      System.arraycopy(GZIP_HEADER, 0, out, 0, GZIP_HEADER.length);
+      n = GZIP_HEADER.length;
+    }
+    while (!deflater.finished()) {
+      if (n == out.length) {
+        out = java.util.Arrays.copyOf(out, out.length * 2);
+      }
+      n += deflater.deflate(out, n, out.length - n);
+    }
+    deflater.setInput(EMPTY); // no reference to the body stays behind
+    if (!gzip) {
+      return n == out.length ? out : java.util.Arrays.copyOf(out, n);
+    }
+    CRC32 crc = new CRC32();
+    crc.update(bytes);
+    byte[] framed = java.util.Arrays.copyOf(out, n + 8);
+    int c = (int) crc.getValue();
+    int len = bytes.length;
+    for (int i = 0; i < 4; i++) {
+      framed[n + i] = (byte) (c >>> (8 * i));
+      framed[n + 4 + i] = (byte) (len >>> (8 * i));
+    }
+    return framed;
+  }
+
+  private static final byte[] EMPTY = new byte[0];
 
   /** XEP-0252 §5: the body as a JavaScript string literal passed to {@code _BOSH_}. */
   static String script(String body) {

@@ -28,6 +28,8 @@ public final class HeldRequest {
   private volatile long rid;
   /** the store has accepted the request (it may be held there) */
   private volatile boolean settled;
+  /** the pod's channel came back while this request was held: once settled, ask what it is owed */
+  private volatile boolean recheck;
   private String early;
   /** the wait (or the next in-order retry) on the pod's timer wheel; armed while scheduled there */
   private final TimerWheel.Task expiry;
@@ -117,6 +119,20 @@ public final class HeldRequest {
     deadline = System.nanoTime() + waitMs * 1_000_000L;
     // a draining pod holds nothing while another pod can take the client's next poll
     startTimer(pod.answersAtOnce() ? 1 : waitMs);
+    if (recheck) {
+      // the store may have accepted it, and answered it, while the channel was down
+      pod.recoverAnswer(this);
+    }
+  }
+
+  /**
+   * The pod's channel came back: an answer to this request may have been published while it was
+   * down. Asked about now if it waits ({@link #waiting}), else when it settles; from any thread
+   * (the flag is written before {@link #waiting} is read, {@code settled} before the flag is, so at
+   * least one side asks).
+   */
+  void recheckOnSettle() {
+    recheck = true;
   }
 
   private void startTimer(long ms) {

@@ -459,17 +459,56 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   @Override
   public void resubscribed() {
     inTurn(links.keySet(), this::takePayloads);
-    // answers published while the channel was down are lost: ask the store for what is owed
-    recoverAnswers(new ArrayList<>(held.values()), 0);
+    // answers published while the channel was down are lost: ask the store for what is owed. A
+    // request whose accept is still on its way is asked about once it settles (it may have been
+    // accepted, and answered, before the channel came back).
+    long epoch = channelEpoch.incrementAndGet();
+    List<HeldRequest> waiting = new ArrayList<>();
+    for (HeldRequest r : held.values()) {
+      r.recheckOnSettle();
+      if (r.waiting()) {
+        waiting.add(r);
+      }
+    }
+    recoverAnswers(waiting, epoch, RECOVERY_FIRST_RETRY_MS);
   }
 
   /** Held requests asked about at once when the channel comes back; the next chunk follows. */
   static final int RECOVERY_CHUNK = 64;
+  /** First pause before asking again about the requests the store could not answer for; doubles up to the next. */
+  static final long RECOVERY_FIRST_RETRY_MS = 200;
+  static final long RECOVERY_MAX_RETRY_MS = 2000;
 
-  /** Fetches the answers owed to held requests, one chunk of them at a time. */
-  private void recoverAnswers(List<HeldRequest> requests, int from) {
+  /** Counts the channel's returns: a recovery still retrying for an earlier one gives way to the newer. */
+  private final AtomicLong channelEpoch = new AtomicLong();
+
+  /** A request that settled after the channel came back: ask the store whether it is owed an answer already. */
+  void recoverAnswer(HeldRequest r) {
+    recoverAnswers(List.of(r), channelEpoch.get(), RECOVERY_FIRST_RETRY_MS);
+  }
+
+  /**
+   * Fetches the answers owed to held requests. One the store cannot answer for (Redis still loading
+   * its data after a restart, the session's shard failing over) is asked about again, until the
+   * store answers or the request is done: given up on, its owed answer would wait for the end of
+   * its wait, by when the cached response may be gone and the client's resend meet item-not-found.
+   */
+  private void recoverAnswers(List<HeldRequest> requests, long epoch, long retryMs) {
+    java.util.Queue<HeldRequest> failed = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    recoverAnswers(requests, 0, failed).onComplete(v -> {
+      List<HeldRequest> again = failed.stream().filter(HeldRequest::waiting).toList();
+      if (again.isEmpty() || epoch != channelEpoch.get()) {
+        return;
+      }
+      log.warn("recovering answers of {} held requests failed; asking again in {} ms", again.size(), retryMs);
+      vertx.setTimer(retryMs, t -> recoverAnswers(again, epoch, Math.min(retryMs * 2, RECOVERY_MAX_RETRY_MS)));
+    });
+  }
+
+  /** One pass over {@code requests}, a chunk at a time; those the store failed for go to {@code failed}. */
+  private Future<Void> recoverAnswers(List<HeldRequest> requests, int from, java.util.Queue<HeldRequest> failed) {
     if (from >= requests.size()) {
-      return;
+      return Future.succeededFuture();
     }
     List<Future<?>> chunk = new ArrayList<>(RECOVERY_CHUNK);
     for (HeldRequest r : requests.subList(from, Math.min(from + RECOVERY_CHUNK, requests.size()))) {
@@ -479,15 +518,13 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
             log.debug("sid={} rid={} answer recovered after the channel came back", r.sid(), r.rid());
             r.answer(body);
           }
+        }).onFailure(e -> {
+          log.debug("sid={} rid={} recovering the answer failed: {}", r.sid(), r.rid(), e.getMessage());
+          failed.add(r);
         }));
       }
     }
-    Future.join(chunk).onComplete(ar -> {
-      if (ar.failed()) {
-        log.warn("recovering answers of held requests: {}", ar.cause().getMessage());
-      }
-      recoverAnswers(requests, from + RECOVERY_CHUNK);
-    });
+    return Future.join(chunk).transform(ar -> recoverAnswers(requests, from + RECOVERY_CHUNK, failed));
   }
 
   @Override

@@ -435,8 +435,11 @@ public final class SessionLinks implements LinkSink {
     return jid != null || firstStream == null ? jid : jids.get(firstStream);
   }
 
-  /** The JID of a resource binding result, or null when the stanza is none (an iq result that is not a bind, any other stanza). */
-  static String boundJid(String stanza) {
+  /**
+   * The JID of a resource binding result, or null when the stanza is none (an iq result that is not
+   * a bind, any other stanza). Also read by the WebSocket streams for the admin listing.
+   */
+  public static String boundJid(String stanza) {
     if (!stanza.startsWith("<iq") || !stanza.contains("urn:ietf:params:xml:ns:xmpp-bind")) {
       return null;
     }

@@ -1,7 +1,7 @@
 package io.xbosh.websocket;
 
 /** The stream error conditions xbosh itself sends on a WebSocket (RFC 6120 §4.9.3), with their wire names. */
-enum StreamError {
+public enum StreamError {
   CONNECTION_TIMEOUT("connection-timeout"),
   HOST_UNKNOWN("host-unknown"),
   IMPROPER_ADDRESSING("improper-addressing"),
@@ -9,6 +9,8 @@ enum StreamError {
   NOT_WELL_FORMED("not-well-formed"),
   POLICY_VIOLATION("policy-violation"),
   REMOTE_CONNECTION_FAILED("remote-connection-failed"),
+  /** RFC 6120 §4.9.3.16: the client should connect again (an operator ending a stream) */
+  RESET("reset"),
   RESTRICTED_XML("restricted-xml"),
   SYSTEM_SHUTDOWN("system-shutdown"),
   UNSUPPORTED_STANZA_TYPE("unsupported-stanza-type"),
@@ -20,7 +22,17 @@ enum StreamError {
     this.wire = wire;
   }
 
-  String wire() {
+  public String wire() {
     return wire;
+  }
+
+  /** The condition of a wire name, or null for none xbosh sends. */
+  public static StreamError fromWire(String name) {
+    for (StreamError e : values()) {
+      if (e.wire.equals(name)) {
+        return e;
+      }
+    }
+    return null;
   }
 }

@@ -15,6 +15,7 @@ import io.xbosh.session.Forward;
 import io.xbosh.session.SessionStore.Delivery;
 import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.LinkSink;
+import io.xbosh.upstream.SessionLinks;
 import io.xbosh.upstream.UpstreamLink;
 import io.xbosh.websocket.ClientFrame.FrameException;
 import java.util.List;
@@ -79,8 +80,13 @@ final class WebSocketSession implements LinkSink {
   private long pingTimer = -1;
   private long openTimer = -1;
   private long graceTimer = -1;
-  /** the client's address (PROXY protocol to the server, when configured) */
+  /** the client's address (PROXY protocol to the server, when configured; the admin listing) */
   private final String clientAddress;
+  private final long since = System.nanoTime();
+  /** the JID the server bound, once its bind result has passed (the admin listing); null before */
+  private volatile String jid;
+  /** stream headers sent to the server: the first and one per restart (the admin listing) */
+  private volatile int streams;
 
   WebSocketSession(Vertx vertx, Context context, String id, ServerWebSocket ws, Connector connector, FrameParser parser,
       Settings settings, WebSocketSessions sessions, String clientAddress) {
@@ -97,6 +103,12 @@ final class WebSocketSession implements LinkSink {
 
   String id() {
     return id;
+  }
+
+  /** What the admin API shows of this stream; nothing of its content. Any thread. */
+  WebSocketSessions.View view() {
+    return new WebSocketSessions.View(id, clientAddress, (System.nanoTime() - since) / 1_000_000_000L, jid, streams,
+        state.name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'));
   }
 
   /** Pings sent so far (read by tests on any thread). */
@@ -234,6 +246,7 @@ final class WebSocketSession implements LinkSink {
     params = new SessionParams(0, 0, 0, 0, 0, null, "text/xml; charset=utf-8", false, open.to(),
         Negotiator.lang(open.lang()), open.from(), null);
     to(State.CONNECTING);
+    streams = 1;
     ws.pause();
     long started = System.nanoTime();
     connector.connect(context, id, null, params, clientAddress).onComplete(ar -> {
@@ -301,6 +314,7 @@ final class WebSocketSession implements LinkSink {
         return;
       }
       restartPending = true;
+      streams++;
       link.apply(new Forward(0, "", true, false));
     } else if (frame instanceof ClientFrame.Close) {
       // RFC 7395 §3.6: end the server's stream, answer <close/>, close the socket
@@ -411,6 +425,11 @@ final class WebSocketSession implements LinkSink {
     context.runOnContext(v -> fail(StreamError.SYSTEM_SHUTDOWN, "pod stopping"));
   }
 
+  /** An operator ends the stream (admin API): the stream error, then {@code <close/>}; the server's stream is ended. */
+  void end(StreamError condition) {
+    context.runOnContext(v -> fail(condition, "ended by an operator"));
+  }
+
   // ---- what the server says (LinkSink), on the link's event loop, which is the socket's
 
   @Override
@@ -423,6 +442,9 @@ final class WebSocketSession implements LinkSink {
       write(Framing.open(serverFrom, link.currentStreamId(), params.lang()));
     }
     for (String stanza : stanzas) {
+      if (jid == null) {
+        jid = SessionLinks.boundJid(stanza);
+      }
       write(stanza);
     }
     sessions.metrics().stanzasOut(stanzas.size());

@@ -37,6 +37,48 @@ public final class WebSocketSessions {
     return metrics;
   }
 
+  /**
+   * A stream as the admin API shows it: nothing of its content. {@code jid} is the JID the server
+   * bound (null until then); {@code streams} counts stream headers sent to the server (the first,
+   * then one per restart; 0 before the client's {@code <open/>}); {@code state} is the stream's
+   * state (awaiting-open, connecting, open, closing, closed).
+   */
+  public record View(String id, String client, long ageSeconds, String jid, int streams, String state) {
+  }
+
+  /** This pod's streams, oldest first. */
+  public java.util.List<View> views() {
+    return sessions.values().stream().map(WebSocketSession::view)
+        .sorted(java.util.Comparator.comparingLong(View::ageSeconds).reversed().thenComparing(View::id)).toList();
+  }
+
+  /** One of this pod's streams, or null. */
+  public View view(String id) {
+    WebSocketSession s = sessions.get(id);
+    return s == null ? null : s.view();
+  }
+
+  /**
+   * Ends one of this pod's streams as an operator asks: with {@code seeOtherUri}, {@code <close
+   * see-other-uri=.../>} (RFC 7395 §3.6.1); else the stream error {@code condition}, then
+   * {@code <close/>}. Either way the server's stream ends cleanly.
+   *
+   * @return false when this pod holds no such stream
+   */
+  public boolean end(String id, StreamError condition, String seeOtherUri) {
+    WebSocketSession s = sessions.get(id);
+    if (s == null) {
+      return false;
+    }
+    log.info("ws={} ended by an operator with {}", id, seeOtherUri != null ? "see-other-uri " + seeOtherUri : condition.wire());
+    if (seeOtherUri != null) {
+      s.redirect(seeOtherUri);
+    } else {
+      s.end(condition);
+    }
+    return true;
+  }
+
   /** A live stream, for tests and the admin view. */
   WebSocketSession get(String id) {
     return sessions.get(id);

@@ -105,6 +105,20 @@ class LoadGeneratorIT {
   }
 
   @Test
+  void countsEveryMessageOnceOverWebSocketThroughXbosh() throws Exception {
+    LoadGenerator.Result r = run(URI.create("ws://127.0.0.1:" + xbosh.port() + "/xmpp-websocket"));
+    assertThat(r.failedLogins()).isZero();
+    assertThat(r.sent()).isGreaterThanOrEqualTo(60L);
+    assertThat(r.received()).isEqualTo(r.sent());
+    assertThat(r.lost()).isZero();
+    assertThat(r.duplicated()).isZero();
+    assertThat(r.p50()).isPositive().isLessThanOrEqualTo(r.p99());
+    assertThat(r.errors()).isEmpty();
+    // no polling over a WebSocket
+    assertThat(r.httpRequests()).isZero();
+  }
+
+  @Test
   void runsAgainstProsodysOwnBoshTooAndPlotsTheResults() throws Exception {
     LoadGenerator.Result r = run(URI.create(prosody.boshUrl()));
     assertThat(r.failedLogins()).isZero();

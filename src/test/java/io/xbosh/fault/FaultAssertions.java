@@ -21,6 +21,8 @@ final class FaultAssertions {
    * (UpstreamLink): each such batch may have been applied already, its reply lost.
    */
   static final String DELIVER_RETRIED = "delivering server stanzas failed, retrying";
+  /** What a pod logs when the store refused to say what held requests are owed after its channel came back. */
+  static final String RECOVERY_RETRIED = "recovering answers of";
 
   /** A scenario's body, given the deployment. */
   interface Scenario {

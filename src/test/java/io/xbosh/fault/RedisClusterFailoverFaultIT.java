@@ -23,6 +23,7 @@ class RedisClusterFailoverFaultIT {
   void killingOneMasterFailsOverWithoutEndingSessionsOrLosingMessages() throws Exception {
     FaultAssertions.inDeployment(FaultCluster.Store.CLUSTER, c -> {
       int retriedBefore = c.podLog(FaultAssertions.DELIVER_RETRIED).size();
+      int recoveriesBefore = c.podLog(FaultAssertions.RECOVERY_RETRIED).size();
       FaultLoad load = c.loginLoad();
       load.startMessages(FaultCluster.RATE);
       c.traffic(FaultCluster.PHASE_MS);
@@ -42,7 +43,8 @@ class RedisClusterFailoverFaultIT {
       c.traffic(FaultCluster.PHASE_MS + FaultCluster.detectionBoundMs());
       FaultLoad.Report r = c.settle(Duration.ofSeconds(20));
       record("Redis Cluster master kill -9", r, "failoverMs=" + failoverMs
-          + " deliverRetries=" + (c.podLog(FaultAssertions.DELIVER_RETRIED).size() - retriedBefore));
+          + " deliverRetries=" + (c.podLog(FaultAssertions.DELIVER_RETRIED).size() - retriedBefore)
+          + " answerRecoveryRetries=" + (c.podLog(FaultAssertions.RECOVERY_RETRIED).size() - recoveriesBefore));
       try {
         assertLivePodsSessionsSurvive("Redis Cluster failover", r, Set.of());
       } catch (AssertionError e) {

@@ -21,6 +21,7 @@ class RedisRestartFaultIT {
   void redisRestartWithDataKeptEndsNoSessionAndLosesNothing() throws Exception {
     FaultAssertions.inDeployment(FaultCluster.Store.PERSISTENT, c -> {
       int retriedBefore = c.podLog(FaultAssertions.DELIVER_RETRIED).size();
+      int recoveriesBefore = c.podLog(FaultAssertions.RECOVERY_RETRIED).size();
       FaultLoad load = c.loginLoad();
       load.startMessages(FaultCluster.RATE);
       c.traffic(FaultCluster.PHASE_MS);
@@ -33,7 +34,8 @@ class RedisRestartFaultIT {
       c.traffic(FaultCluster.PHASE_MS + FaultCluster.detectionBoundMs());
       FaultLoad.Report r = c.settle(Duration.ofSeconds(20));
       record("redis restart (AOF, " + downMs + " ms down)", r,
-          "deliverRetries=" + (c.podLog(FaultAssertions.DELIVER_RETRIED).size() - retriedBefore));
+          "deliverRetries=" + (c.podLog(FaultAssertions.DELIVER_RETRIED).size() - retriedBefore)
+          + " answerRecoveryRetries=" + (c.podLog(FaultAssertions.RECOVERY_RETRIED).size() - recoveriesBefore));
       try {
         assertLivePodsSessionsSurvive("redis restart", r, Set.of());
       } catch (AssertionError e) {

@@ -108,6 +108,47 @@ class BoshHttpRedisIT extends BoshHttpContract {
   }
 
   /**
+   * As above, but the store cannot answer when the channel comes back (a restarted Redis takes
+   * SUBSCRIBE while it is still loading its data, and refuses scripts with LOADING until it is done;
+   * here the session's keys are refused by an ACL, as real a refusal): the pod asks again until the
+   * store answers, and the held request gets its answer long before its wait runs out. Given up on
+   * after the first failure, the answer waited for the end of the wait, by when a chatting client's
+   * further requests had pushed it out of the response cache, and the pod's close and the client's
+   * resend ended the session with item-not-found (the Redis restart and Cluster failover scenarios).
+   */
+  @Test
+  void anAnswerTheStoreCouldNotGiveWhenTheChannelCameBackIsAskedForAgain() throws Exception {
+    BoshSession alice = BoshSession.login(http, List.of(uri()), "localhost", "alice", "alicepw", "loading", 30);
+    Redis client = Redis.createClient(vertx, redis.url());
+    String key = "xb:{" + alice.sid + "}";
+    try {
+      CompletableFuture<HttpResponse<String>> held = alice.sendAsync("");
+      String rid = Long.toString(alice.rid);
+      await().until(() -> String.valueOf(sync(client.send(Request.cmd(Command.HGET).arg(key).arg("held")))).startsWith(rid + "="));
+      RedisSessionStore same = new RedisSessionStore(client, false, "test-pod", 100, 60);
+      SessionStore.Delivery d = sync(same.deliver(alice.sid, List.of("<message xmlns=\"jabber:client\" id=\"loading1\"><body>x</body></message>")));
+      assertThat(d.answers()).hasSize(1); // decided, and dropped here: the pod never hears of it
+      // every key but the sessions' (xb:{sid}...) stays allowed: the pods' liveness goes on
+      sync(client.send(Request.cmd(Command.ACL).arg("LOG").arg("RESET")));
+      sync(client.send(Request.cmd(Command.ACL).arg("SETUSER").arg("default").arg("resetkeys")
+          .arg("~[^x]*").arg("~x[^b]*").arg("~xb[^:]*").arg("~xb:[^{]*")));
+      try {
+        xbosh.pod().resubscribed();
+        // the pod's question about the held request was refused
+        await().atMost(java.time.Duration.ofSeconds(10))
+            .until(() -> String.valueOf(sync(client.send(Request.cmd(Command.ACL).arg("LOG")))).contains(key));
+      } finally {
+        sync(client.send(Request.cmd(Command.ACL).arg("SETUSER").arg("default").arg("resetkeys").arg("~*")));
+      }
+      assertThat(held).isNotDone();
+      // well before the 30 s wait runs out
+      assertThat(held.get(10, TimeUnit.SECONDS).body()).contains("id=\"loading1\"");
+    } finally {
+      client.close();
+    }
+  }
+
+  /**
    * A rolling restart (two pods on one Redis): rid N+1 (carrying a message) reaches a pod that starts draining before rid
    * N has arrived anywhere. The draining pod answers it only after N is answered (XEP-0124 §14),
    * and the session goes on: N+2 is no item-not-found and the message arrives.

@@ -9,7 +9,11 @@ import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerRequest;
 import io.xbosh.cluster.PodBus;
 import io.xbosh.metrics.XboshMetrics;
+import io.xbosh.protocol.SessionParams;
 import io.xbosh.session.InMemorySessionStore;
+import io.xbosh.session.RequestFlags;
+import io.xbosh.session.SessionRecord;
+import io.xbosh.session.SessionStore;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.Socket;
@@ -19,6 +23,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BiConsumer;
 import org.junit.jupiter.api.AfterAll;
@@ -170,5 +175,35 @@ class HeldRequestTest {
       await().atMost(Duration.ofSeconds(10)).until(() -> pod.heldRequests() == 1);
     }
     await().atMost(Duration.ofSeconds(10)).until(() -> pod.heldRequests() == 0);
+  }
+
+  /**
+   * The channel comes back while a request's accept is still on its way (the store took the request,
+   * and answered it, before the pod could know it holds it; the published answer was lost): once it
+   * settles, the pod asks the store what it is owed instead of waiting out the wait, by when a
+   * chatting client may have pushed that answer out of the response cache.
+   */
+  @Test
+  void aRequestSettlingAfterTheChannelCameBackIsAskedWhatItIsOwed() throws Exception {
+    SessionParams params = new SessionParams(60, 1, 2, 60, 2, "1.11", TYPE, false, "fake.test", "en", null, null);
+    URI uri = serve((req, held) -> {
+      SessionStore store = pod.store();
+      held.bind("s1", 2);
+      store.create(new SessionRecord("s1", params, pod.id(), 1, "<body/>"))
+          .compose(v -> store.accept("s1", 2, held.holder(), RequestFlags.NONE, ""))
+          // decided, and dropped here: the published answer never reached the pod
+          .compose(a -> store.deliver("s1", List.of("<message id='owed'/>")))
+          .onSuccess(d -> {
+            if (d.answers().size() != 1) {
+              held.respond(500, TYPE, "answers: " + d.answers());
+              return;
+            }
+            pod.resubscribed();
+            held.settle(TYPE, 60_000, h -> h.respond(200, TYPE, "<body>wait over</body>"));
+          })
+          .onFailure(e -> held.respond(500, TYPE, e.toString()));
+    });
+    // well before the 60 s wait
+    assertThat(get(uri).body()).contains("id='owed'");
   }
 }

@@ -135,6 +135,11 @@ public final class ConverseBrowser implements AutoCloseable {
     call("open", Map.of("user", user, "bosh", bosh));
   }
 
+  /** Opens Converse for {@code user} in a browser context of its own, talking XMPP over WebSocket (RFC 7395) to {@code ws}. */
+  public void openWebSocket(String user, String ws) throws IOException {
+    call("open", Map.of("user", user, "ws", ws));
+  }
+
   /** Types the address and password into Converse's login form and submits it. */
   public void login(String user, String jid, String password) throws IOException {
     call("login", Map.of("user", user, "jid", jid, "password", password));
@@ -142,7 +147,8 @@ public final class ConverseBrowser implements AutoCloseable {
 
   /**
    * What the page shows and knows of its connection: {@code connected}, {@code sid}, {@code rid},
-   * {@code loginForm} (whether the login form is on screen), {@code feedback} (its message).
+   * {@code service} (the BOSH or WebSocket URL it talks to), {@code loginForm} (whether the login
+   * form is on screen), {@code feedback} (its message).
    */
   public JsonObject state(String user) throws IOException {
     return (JsonObject) call("state", Map.of("user", user));
@@ -154,7 +160,7 @@ public final class ConverseBrowser implements AutoCloseable {
 
   /**
    * Types a message into the chat with {@code with} and presses Enter; returns once the BOSH
-   * request carrying it has gone out.
+   * request (or WebSocket message) carrying it has gone out.
    */
   public void send(String user, String with, String text) throws IOException {
     call("send", Map.of("user", user, "with", with, "text", text));

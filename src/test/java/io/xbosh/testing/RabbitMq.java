@@ -35,7 +35,7 @@ public final class RabbitMq implements AutoCloseable {
         String pw = namesAndPasswords[i + 1];
         r.users.add(name);
         adds.add(async(() -> {
-          ctl("add_user", name, pw);
+          addOrReset(name, pw);
           return ctl("set_permissions", "-p", r.vhost, name, ".*", ".*", ".*");
         }));
       }
@@ -47,6 +47,21 @@ public final class RabbitMq implements AutoCloseable {
       throw new IOException("setting up RabbitMQ users failed", e);
     }
     return r;
+  }
+
+  /**
+   * Users are the broker's, not the vhost's: one left behind by a run that was killed before its
+   * clean-up gets the password this run expects instead of failing the run.
+   */
+  private static void addOrReset(String name, String pw) throws IOException, InterruptedException {
+    try {
+      ctl("add_user", name, pw);
+    } catch (IOException e) {
+      if (!e.getMessage().contains("already exists")) {
+        throw e;
+      }
+      ctl("change_password", name, pw);
+    }
   }
 
   public String vhost() {

@@ -106,6 +106,28 @@ class WebSocketIT {
   }
 
   @Test
+  void w04_twoHundredMessagesEachWayWithABoshUserArriveInOrder() throws Exception {
+    int n = 200;
+    BoshSession bob = BoshSession.login(http, List.of(xbosh.endpoint()), DOMAIN, "bob", "bobpw", "bosh200");
+    try (WsClient alice = connect()) {
+      alice.login(DOMAIN, "alice", "alicepw", "ws200");
+      CompletableFuture<List<String>> atBob = CompletableFuture.supplyAsync(() -> BoshSession.receive(bob, "w2b-", n));
+      for (int i = 0; i < n; i++) {
+        alice.ws.writeTextMessage("<message xmlns='jabber:client' to='bob@" + DOMAIN + "/bosh200' type='chat'><body>w2b-" + i
+            + "</body></message>");
+      }
+      assertThat(atBob.get(90, java.util.concurrent.TimeUnit.SECONDS))
+          .containsExactlyElementsOf(java.util.stream.IntStream.range(0, n).mapToObj(i -> "w2b-" + i).toList());
+      BoshSession.sendAll(bob, "alice@" + DOMAIN + "/ws200", "b2w-", n);
+      for (int i = 0; i < n; i++) {
+        assertThat(alice.until(m -> m.startsWith("<message"))).contains("<body>b2w-" + i + "</body>");
+      }
+    } finally {
+      bob.sendBody("type='terminate'", "");
+    }
+  }
+
+  @Test
   void w05_theServersStreamErrorIsRelayedThenClose() throws Exception {
     // a second stream for the same full JID: Prosody ends the first with <conflict/> (RFC 6120 §4.9.3.3)
     try (WsClient first = connect(); WsClient second = connect()) {
@@ -283,6 +305,23 @@ class WebSocketIT {
       assertThat(alice.until(m -> m.contains("me too"))).contains("bob@" + DOMAIN + "/bystander");
     } finally {
       bob.sendBody("type='terminate'", "");
+    }
+  }
+
+  /**
+   * A message past twice XBOSH_WS_MAX_FRAME_BYTES is not even buffered: the WebSocket layer closes
+   * the socket before the parser sees it (1009, message too big, RFC 6455 §7.4.1, or the
+   * connection dropped while the client still writes: 1006 at the client); other streams go on.
+   */
+  @Test
+  void w06_aMessageBeyondTwiceTheBoundClosesOnlyItsSocket() throws Exception {
+    try (WsClient bystander = connect(); WsClient big = connect()) {
+      bystander.login(DOMAIN, "carol", "carolpw", "bystander1009");
+      big.openStream(DOMAIN);
+      big.ws.writeTextMessage("<message xmlns='jabber:client'><body>" + "x".repeat(3 * MAX_FRAME) + "</body></message>");
+      assertThat(big.closed.get(20, java.util.concurrent.TimeUnit.SECONDS)).isIn((short) 1009, (short) 1006);
+      bystander.send("<iq xmlns='jabber:client' type='get' id='after1009' to='" + DOMAIN + "'><ping xmlns='urn:xmpp:ping'/></iq>");
+      assertThat(bystander.until(m -> m.contains("id=\"after1009\""))).contains("type=\"result\"");
     }
   }
 
