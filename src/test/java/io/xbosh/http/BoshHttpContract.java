@@ -313,12 +313,16 @@ abstract class BoshHttpContract {
   @Test
   void b55_aMessageWaitingForAnExpiredSessionBouncesToItsSender() throws Exception {
     try (ExtraPod idlePod = ExtraPod.start("bounce-pod", "XBOSH_INACTIVITY", "2")) {
-      // the sender first: alice's session must still live when the message reaches her
-      BoshSession sender = login("bob", "bobpw", "sender");
+      // the sender first: alice's session must still live when the message reaches her. Bob's wait
+      // is longer than alice's inactivity, so the bounce comes while the request that carried the
+      // message is still held: it is that request's response, and a check that only looks at later
+      // polls would miss it (with equal waits it is a race between bob's wait and alice's expiry)
+      BoshSession sender = BoshSession.login(http, List.of(uri()), "localhost", "bob", "bobpw", "sender", 20);
       BoshSession idle = login(idlePod.endpoint(), "alice", "alicepw", "gone");
       // alice holds no request: the message waits in the store until her session expires
-      sender.send("<message xmlns='jabber:client' to='alice@localhost/gone' id='never-read'><body>are you there?</body></message>");
-      String bounced = sender.awaitBody(b -> b.contains("id=\"never-read\""), new ArrayList<>());
+      List<String> seen = new ArrayList<>();
+      seen.add(sender.send("<message xmlns='jabber:client' to='alice@localhost/gone' id='never-read'><body>are you there?</body></message>").body());
+      String bounced = sender.awaitBody(b -> b.contains("id=\"never-read\""), seen);
       assertThat(bounced).contains("type=\"error\"").contains("<recipient-unavailable ").contains("from=\"alice@localhost/gone\"");
       assertTerminate(idle.send(""), 200, "item-not-found");
     }
