@@ -329,7 +329,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
           String response = created.response();
           pod.own(new SessionLinks(sid, stream, created.link(), settings.streams() ? connector : null, pod,
               () -> new ScriptContent(parser, settings.maxBodyBytes())), address, params.inactivity());
-          preauthDeadline(sid, created.link(), address);
+          limits.preauthDeadline(pod, settings.preauthSeconds(), sid, created.link(), address);
           metrics.sessionCreated();
           metrics.request("created");
           log.info("sid={} created for {} (wait={} hold={})", sid, params.to(), params.waitSeconds(), params.hold());
@@ -358,32 +358,6 @@ public final class BoshHandler implements Handler<RoutingContext> {
         });
   }
 
-  /**
-   * A session counts against its address's and the pod's pre-authentication caps until its server
-   * sends SASL success; one that has not within {@code preauthSeconds} ends with policy-violation
-   * and its upstream link closes.
-   */
-  private void preauthDeadline(String sid, Link link, String address) {
-    boolean[] released = {false};
-    Runnable release = () -> {
-      if (!released[0]) {
-        released[0] = true;
-        limits.preauthEnded(address);
-      }
-    };
-    io.vertx.core.Context here = pod.vertx().getOrCreateContext();
-    long timer = pod.vertx().setTimer(settings.preauthSeconds() * 1000L, id -> {
-      release.run();
-      if (!link.authenticated().succeeded() && pod.owns(sid)) {
-        log.info("sid={} not authenticated within {} s; ending it", sid, settings.preauthSeconds());
-        pod.failed(sid, TerminateCondition.POLICY_VIOLATION);
-      }
-    });
-    link.authenticated().onComplete(ar -> here.runOnContext(v -> {
-      release.run();
-      pod.vertx().cancelTimer(timer);
-    }));
-  }
 
   private record Created(Link link, String response) {
   }
