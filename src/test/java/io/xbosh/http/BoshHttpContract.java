@@ -720,6 +720,40 @@ abstract class BoshHttpContract {
   }
 
   /**
+   * A browser reload whose closed request is noticed late: behind a load balancer the reloaded
+   * page's first request can reach the store (through another pod) before the closed connection
+   * of the old page's held request has reached its pod, so for a moment two requests seem
+   * outstanding and the new one is empty, within {@code polling} of the last. The refusal waits
+   * for the racing abandon once ({@code BoshHandler.ABANDON_GRACE_MS}) instead of ending the
+   * session with policy-violation.
+   */
+  @Test
+  void b43_aReloadedPagesRequestThatOvertakesTheAbandonKeepsTheSession() throws Exception {
+    BoshSession alice = login("alice", "alicepw", "reload-late");
+    BoshSession bob = login("bob", "bobpw", "reload-late-b");
+    int before = xbosh.pod().heldRequests();
+    CompletableFuture<HttpResponse<String>> next;
+    try (Socket socket = new Socket("127.0.0.1", xbosh.port())) {
+      socket.getOutputStream().write(rawPost(req(alice.sid, ++alice.rid, "")).getBytes(StandardCharsets.UTF_8));
+      socket.getOutputStream().flush();
+      await().until(() -> xbosh.pod().heldRequests() > before);
+      // the reloaded page's first request is in the store before the old page's close is seen
+      CompletableFuture<HttpResponse<String>> reloaded = alice.sendAsync("");
+      next = reloaded;
+      await().until(() -> xbosh.pod().heldRequests() > before + 1 || reloaded.isDone());
+    }
+    CompletableFuture<HttpResponse<String>> sent = bob.sendAsync("<message xmlns='jabber:client' to='alice@localhost/reload-late'"
+        + " id='late2'><body>after the late close</body></message>");
+    HttpResponse<String> first = next.get(10, TimeUnit.SECONDS);
+    assertThat(first.statusCode()).isEqualTo(200);
+    assertThat(first.body()).doesNotContain("type=\"terminate\"");
+    List<String> seen = new ArrayList<>(List.of(first.body()));
+    assertThat(alice.awaitBody(b -> b.contains("id=\"late2\""), seen)).contains("after the late close");
+    assertThat(sent.get(10, TimeUnit.SECONDS).statusCode()).isEqualTo(200);
+    assertThat(alice.send("").body()).doesNotContain("type=\"terminate\"");
+  }
+
+  /**
    * The store processed a request but its reply, with the forward in it, never reached the owner,
    * and the client's resend went elsewhere (or never came). The next forward does not wait for
    * ever: after a while the owner takes the missing one from the store and both go in order.
