@@ -24,6 +24,15 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  # what ended sessions before the pods were stopped: a pod frozen for longer than XBOSH_POD_DEAD_MS
+  # (a loaded machine can do that) is declared dead, and by design its sessions end
+  for f in "$WORK"/pod*.log; do
+    [ -f "$f" ] || continue
+    echo "$(basename "$f"): declared dead $(grep -c 'was declared dead by another pod' "$f" || true) times;" \
+      "reaped $(awk '/stopped; ending the [0-9]+ sessions/ { for (i = 1; i < NF; i++) if ($i == "the") n += $(i + 1) } END { print n + 0 }' "$f") sessions of other pods;" \
+      "session ends by condition before the stop: $(grep ' session ended condition=' "$f" | grep -v 'condition=closed' \
+        | grep -o 'condition=[a-z_-]*' | sort | uniq -c | tr -s ' ' | paste -sd, || true)"
+  done
   # the pods' logs stay for a look at what happened (target/bench/idle-logs/<label>-<sessions>)
   mkdir -p "$OUT/idle-logs/$LABEL-$SESSIONS" && cp "$WORK"/pod*.log "$OUT/idle-logs/$LABEL-$SESSIONS/" 2>/dev/null || true
   rm -rf "$WORK"

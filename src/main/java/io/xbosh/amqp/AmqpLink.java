@@ -423,7 +423,7 @@ public final class AmqpLink implements Link {
         to(State.AUTH);
         authFailed();
       } else {
-        log.info("sid={} broker unreachable at login: {}", sid, ar.cause().getMessage());
+        log.info("sid={} broker unreachable at login: {}", sid, why(ar.cause()));
         end(TerminateCondition.REMOTE_CONNECTION_FAILED);
       }
     }));
@@ -435,6 +435,19 @@ public final class AmqpLink implements Link {
       // RFC 6120 §6.4.5: the server may end the stream after a few failures
       end(TerminateCondition.POLICY_VIOLATION);
     }
+  }
+
+  /** The messages down a cause chain (a refused TLS handshake says why only in a cause). */
+  static String why(Throwable e) {
+    StringBuilder b = new StringBuilder();
+    int depth = 0;
+    for (Throwable t = e; t != null && depth++ < 8; t = t.getCause() == t ? null : t.getCause()) {
+      String m = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+      if (b.indexOf(m) < 0) {
+        b.append(b.isEmpty() ? "" : ": ").append(m);
+      }
+    }
+    return b.toString();
   }
 
   /** Whether the broker refused the user (bad credentials, no access to the vhost), not the network. */
@@ -540,10 +553,37 @@ public final class AmqpLink implements Link {
     }
     boolean first = state == State.BINDING;
     return c.exchangeDeclare(bareJid, "fanout", true, false)
+        .compose(v -> durable ? lock(c) : Future.<Void>succeededFuture())
         .compose(v -> c.queueDeclare(queue, durable, false, !durable, args))
+        // a consumer without the lock: a session of a version of xbosh that took none
         .compose(ok -> first && ok.getConsumerCount() > 0 ? Future.failedFuture(new Conflict()) : Future.succeededFuture())
         .compose(v -> c.queueBind(queue, bareJid, ""))
         .compose(v -> c.basicQos(settings.prefetch()));
+  }
+
+  /**
+   * The resource's lock: an exclusive queue of this connection, named by the full JID and a space
+   * (no resource has one, and it stays inside the user's permission pattern). The broker admits
+   * one declaring connection at a time and deletes the queue with it, so of two sessions binding
+   * the same resource at once exactly one gets it, and a session that dies frees it.
+   */
+  private Future<Void> lock(RabbitMQClient c) {
+    return c.queueDeclare(queue + " lock", false, true, true).<Void>mapEmpty().recover(e -> locked(e)
+        ? Future.failedFuture(new Conflict()) : Future.failedFuture(e));
+  }
+
+  /** Whether the broker refused a declaration because another connection holds the exclusive queue. */
+  static boolean locked(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof ShutdownSignalException sig && sig.getReason() instanceof com.rabbitmq.client.AMQP.Channel.Close close
+          && close.getReplyCode() == 405) {
+        return true;
+      }
+      if (t.getCause() == t) {
+        break;
+      }
+    }
+    return false;
   }
 
   private void consume(RabbitMQClient c) {
@@ -708,6 +748,11 @@ public final class AmqpLink implements Link {
       stopClient(c);
       if (refused(ar.cause())) {
         log.info("sid={} the broker no longer admits {}", sid, bareJid);
+        end(TerminateCondition.HOST_GONE);
+        return;
+      }
+      if (ar.cause() instanceof Conflict) {
+        log.info("sid={} {} was bound by another session while the broker was away", sid, fullJid);
         end(TerminateCondition.HOST_GONE);
         return;
       }

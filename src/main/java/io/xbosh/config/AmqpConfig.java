@@ -18,8 +18,16 @@ import java.util.regex.Pattern;
  * @param offlineSeconds   how long a durable queue outlives its last consumer (the broker's {@code x-expires})
  * @param queueMax         messages a durable queue keeps at most; beyond, the oldest go ({@code x-max-length}, drop-head)
  * @param reconnectSeconds how long a session with a durable queue tries to reach its broker again before it ends
+ * @param cert             PEM certificate presented to {@code amqps://} brokers that ask for one; null: none
+ * @param key              PEM private key of {@code cert}
  */
-public record AmqpConfig(Map<String, Target> hosts, String trust, int prefetch, int offlineSeconds, int queueMax, int reconnectSeconds) {
+public record AmqpConfig(Map<String, Target> hosts, String trust, int prefetch, int offlineSeconds, int queueMax, int reconnectSeconds,
+    String cert, String key) {
+
+  /** Without a client certificate. */
+  public AmqpConfig(Map<String, Target> hosts, String trust, int prefetch, int offlineSeconds, int queueMax, int reconnectSeconds) {
+    this(hosts, trust, prefetch, offlineSeconds, queueMax, reconnectSeconds, null, null);
+  }
 
   /** Nothing served from a broker. */
   public static final AmqpConfig NONE = new AmqpConfig(Map.of(), null, 50, 7 * 24 * 3600, 10_000, 60);
@@ -37,13 +45,15 @@ public record AmqpConfig(Map<String, Target> hosts, String trust, int prefetch, 
     public static Target parse(String uri) {
       Matcher m = URI.matcher(uri);
       if (!m.matches()) {
-        throw new IllegalArgumentException("expected amqp://host[:port][/vhost] or amqps://..., got '" + uri + "'");
+        // the value may hold a password (amqp://user:pw@host): echoed only without it
+        throw new IllegalArgumentException("expected amqp://host[:port][/vhost] or amqps://... (no user or password: the client's"
+            + " login is the broker's), got '" + XboshConfig.redactUrl(uri) + "'");
       }
       boolean tls = m.group(1).equals("amqps");
       String host = m.group(2).startsWith("[") ? m.group(2).substring(1, m.group(2).length() - 1) : m.group(2);
       int port = m.group(3) == null ? (tls ? 5671 : 5672) : Integer.parseInt(m.group(3));
       if (port < 1 || port > 65535) {
-        throw new IllegalArgumentException("port out of range in '" + uri + "'");
+        throw new IllegalArgumentException("port out of range in '" + XboshConfig.redactUrl(uri) + "'");
       }
       String vhost = m.group(4) == null || m.group(4).isEmpty() ? "/" : URLDecoder.decode(m.group(4), StandardCharsets.UTF_8);
       return new Target(tls, host, port, vhost);

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Function;
@@ -230,7 +231,9 @@ public record XboshConfig(
       new Variable("XBOSH_REDIS_TLS_VERIFY_HOST", "true", "false: accept a Redis certificate that does not name the host in the URL (the chain is still checked)"),
       new Variable("XBOSH_UPSTREAM", "127.0.0.1:5222", "host:port of the XMPP server's c2s listener, for every domain not in XBOSH_UPSTREAM_HOSTS; srv: look up each domain's _xmpp-client._tcp SRV records, else domain:5222 (set XBOSH_DOMAINS with it)"),
       new Variable("XBOSH_UPSTREAM_HOSTS", "(empty)", "per-domain servers: domain=host:port,domain2=host:port; domain=amqp://host:port/vhost (or amqps://) serves the domain from a RabbitMQ broker (README: Notifications from RabbitMQ)"),
-      new Variable("XBOSH_AMQP_TRUST", "(JVM trust store)", "PEM file of the certificate authorities trusted for amqps:// brokers' certificates"),
+      new Variable("XBOSH_AMQP_TRUST", "(JVM trust store)", "PEM file of the certificate authorities trusted for amqps:// brokers' certificates (which must also name the URI's host)"),
+      new Variable("XBOSH_AMQP_CERT", "(none)", "PEM certificate xbosh presents to amqps:// brokers that ask for one (with XBOSH_AMQP_KEY); the login stays the user's SASL PLAIN one"),
+      new Variable("XBOSH_AMQP_KEY", "(none)", "PEM private key (PKCS#8) of XBOSH_AMQP_CERT"),
       new Variable("XBOSH_AMQP_PREFETCH", "50", "unacknowledged broker deliveries one BOSH client's queue consumer holds at most"),
       new Variable("XBOSH_AMQP_OFFLINE_SECONDS", "604800", "how long a client's durable queue outlives its last session (x-expires)"),
       new Variable("XBOSH_AMQP_QUEUE_MAX", "10000", "messages a client's durable queue keeps at most; beyond, the oldest are dropped (x-max-length)"),
@@ -390,7 +393,7 @@ public record XboshConfig(
         r.get("XBOSH_REDIS_TLS_KEY", null, XboshConfig::readable),
         r.get("XBOSH_REDIS_TLS_VERIFY_HOST", true, XboshConfig::bool),
         r.get("XBOSH_UPSTREAM", new HostPort("127.0.0.1", 5222), s -> s.equals("srv") ? null : HostPort.parse(s)),
-        r.get("XBOSH_UPSTREAM_HOSTS", Map.of(), XboshConfig::parseHostMap),
+        Objects.requireNonNullElse(r.redacted("XBOSH_UPSTREAM_HOSTS", XboshConfig::redactUrl, XboshConfig::parseHostMap), Map.of()),
         r.get("XBOSH_DOMAINS", Set.of(), XboshConfig::parseSet),
         nodeId,
         r.intIn("XBOSH_EVENT_LOOPS", Runtime.getRuntime().availableProcessors(), 1, 256),
@@ -449,12 +452,14 @@ public record XboshConfig(
         pollPath(env, r),
         new Warmup(r.intIn("XBOSH_WARMUP_SESSIONS", 300, 0, 100_000), r.intIn("XBOSH_WARMUP_SECONDS", 30, 0, 3600),
             r.intIn("XBOSH_WARMUP_CONCURRENCY", 8, 1, 256)),
-        new AmqpConfig(r.get("XBOSH_UPSTREAM_HOSTS", Map.of(), AmqpConfig::parseHosts),
+        new AmqpConfig(Objects.requireNonNullElse(r.redacted("XBOSH_UPSTREAM_HOSTS", XboshConfig::redactUrl, AmqpConfig::parseHosts), Map.of()),
             r.get("XBOSH_AMQP_TRUST", null, XboshConfig::readable),
             r.intIn("XBOSH_AMQP_PREFETCH", AmqpConfig.NONE.prefetch(), 1, 1000),
             r.intIn("XBOSH_AMQP_OFFLINE_SECONDS", AmqpConfig.NONE.offlineSeconds(), 1, 365 * 24 * 3600),
             r.intIn("XBOSH_AMQP_QUEUE_MAX", AmqpConfig.NONE.queueMax(), 1, 10_000_000),
-            r.intIn("XBOSH_AMQP_RECONNECT_SECONDS", AmqpConfig.NONE.reconnectSeconds(), 0, 3600)));
+            r.intIn("XBOSH_AMQP_RECONNECT_SECONDS", AmqpConfig.NONE.reconnectSeconds(), 0, 3600),
+            r.get("XBOSH_AMQP_CERT", null, XboshConfig::readable),
+            r.get("XBOSH_AMQP_KEY", null, XboshConfig::readable)));
     r.get("XBOSH_LOG_FORMAT", "text", s -> switch (s) {
       case "text", "json" -> s;
       default -> throw new IllegalArgumentException("must be text or json (lower case)");
@@ -465,6 +470,9 @@ public record XboshConfig(
     });
     if ((c.httpTlsCert() == null) != (c.httpTlsKey() == null)) {
       r.error("XBOSH_HTTP_TLS_CERT and XBOSH_HTTP_TLS_KEY go together");
+    }
+    if ((c.amqp().cert() == null) != (c.amqp().key() == null)) {
+      r.error("XBOSH_AMQP_CERT and XBOSH_AMQP_KEY go together");
     }
     checkRedis(c, r);
     if (c.adminToken() != null && !c.separateManagement()) {

@@ -77,6 +77,12 @@ public final class BoshHandler implements Handler<RoutingContext> {
 
   /** How often a draining pod asks again whether a request's turn to be answered has come. */
   private static final long IN_ORDER_RETRY_MS = 200;
+  /**
+   * How long an overactivity refusal waits for a racing abandon (a reloaded page's closed request,
+   * XEP-0124 §11) before it ends the session; well below the default {@code polling} (2 s), so an
+   * empty request sent that soon after the previous one is still refused.
+   */
+  static final long ABANDON_GRACE_MS = 500;
 
   private final Pod pod;
   private final BodyParser parser;
@@ -329,7 +335,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
           String response = created.response();
           pod.own(new SessionLinks(sid, stream, created.link(), settings.streams() ? connector : null, pod,
               () -> new ScriptContent(parser, settings.maxBodyBytes())), address, params.inactivity());
-          preauthDeadline(sid, created.link(), address);
+          limits.preauthDeadline(pod, settings.preauthSeconds(), sid, created.link(), address);
           metrics.sessionCreated();
           metrics.request("created");
           log.info("sid={} created for {} (wait={} hold={})", sid, params.to(), params.waitSeconds(), params.hold());
@@ -358,32 +364,6 @@ public final class BoshHandler implements Handler<RoutingContext> {
         });
   }
 
-  /**
-   * A session counts against its address's and the pod's pre-authentication caps until its server
-   * sends SASL success; one that has not within {@code preauthSeconds} ends with policy-violation
-   * and its upstream link closes.
-   */
-  private void preauthDeadline(String sid, Link link, String address) {
-    boolean[] released = {false};
-    Runnable release = () -> {
-      if (!released[0]) {
-        released[0] = true;
-        limits.preauthEnded(address);
-      }
-    };
-    io.vertx.core.Context here = pod.vertx().getOrCreateContext();
-    long timer = pod.vertx().setTimer(settings.preauthSeconds() * 1000L, id -> {
-      release.run();
-      if (!link.authenticated().succeeded() && pod.owns(sid)) {
-        log.info("sid={} not authenticated within {} s; ending it", sid, settings.preauthSeconds());
-        pod.failed(sid, TerminateCondition.POLICY_VIOLATION);
-      }
-    });
-    link.authenticated().onComplete(ar -> here.runOnContext(v -> {
-      release.run();
-      pod.vertx().cancelTimer(timer);
-    }));
-  }
 
   private record Created(Link link, String response) {
   }
@@ -481,6 +461,17 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     int stanzas = body.isRestart() ? 0 : body.payloads().size();
+    accept(sid, rid, held, flags, payload, stanzas, true);
+  }
+
+  /**
+   * Hands the request to the store. An overactivity refusal (policy-violation: more than
+   * {@code requests} outstanding, or an empty request within {@code polling}) is asked once more
+   * after {@link #ABANDON_GRACE_MS}: after a page reload the dead page's held request may still be
+   * registered because its closed connection reached another pod (and that pod's abandon the
+   * store) after the reloaded page's first request; the refusal changed nothing in the store.
+   */
+  private void accept(String sid, long rid, HeldRequest held, RequestFlags flags, String payload, int stanzas, boolean mayRetry) {
     long sent = System.nanoTime();
     pod.store().accept(sid, rid, held.holder(), flags, payload)
         .onSuccess(acc -> {
@@ -491,7 +482,13 @@ public final class BoshHandler implements Handler<RoutingContext> {
           noteLifetime(sid, acc, held, sent);
           applyAccepted(sid, rid, acc, held);
         })
-        .onFailure(e -> failSession(sid, held, e));
+        .onFailure(e -> {
+          if (mayRetry && e instanceof BoshException be && be.condition() == TerminateCondition.POLICY_VIOLATION && !held.done()) {
+            pod.vertx().setTimer(ABANDON_GRACE_MS, id -> accept(sid, rid, held, flags, payload, stanzas, false));
+          } else {
+            failSession(sid, held, e);
+          }
+        });
   }
 
   /**

@@ -16,6 +16,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class ClientLimits {
 
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ClientLimits.class);
+
   /** The limits; 0 turns a per-address limit off. */
   public record Settings(int maxConnections, int maxConnectionsPerAddress, int maxRequestsPerAddress, int maxHeldRequests,
       int maxPreauthSessions, int maxPreauthPerAddress, int createsPerSecond, int maxConnectsInFlight) {
@@ -102,6 +104,33 @@ public final class ClientLimits {
 
   public void preauthEnded(String address) {
     release(preauth, preauthByAddress, address);
+  }
+
+  /**
+   * A session counts against its address's and the pod's pre-authentication caps until its server
+   * sends SASL success; one that has not within {@code seconds} ends with policy-violation and its
+   * upstream link closes. Called on the event loop that created the session.
+   */
+  public void preauthDeadline(io.xbosh.pod.Pod pod, long seconds, String sid, io.xbosh.upstream.Link link, String address) {
+    boolean[] released = {false};
+    Runnable release = () -> {
+      if (!released[0]) {
+        released[0] = true;
+        preauthEnded(address);
+      }
+    };
+    io.vertx.core.Context here = pod.vertx().getOrCreateContext();
+    long timer = pod.vertx().setTimer(seconds * 1000L, id -> {
+      release.run();
+      if (!link.authenticated().succeeded() && pod.owns(sid)) {
+        LOG.info("sid={} not authenticated within {} s; ending it", sid, seconds);
+        pod.failed(sid, io.xbosh.protocol.TerminateCondition.POLICY_VIOLATION);
+      }
+    });
+    link.authenticated().onComplete(ar -> here.runOnContext(v -> {
+      release.run();
+      pod.vertx().cancelTimer(timer);
+    }));
   }
 
   public int preauthSessions() {

@@ -258,7 +258,7 @@ public final class PollHandler implements Handler<RoutingContext> {
         .onSuccess(connected -> {
           pod.own(new SessionLinks(sid, null, connected.link(), null, pod,
               () -> new ScriptContent(parser, settings.maxBodyBytes())), in.address());
-          preauthDeadline(sid, connected.link(), in.address());
+          limits.preauthDeadline(pod, settings.preauthSeconds(), sid, connected.link(), in.address());
           pod.metrics().sessionCreated();
           pod.metrics().request("poll_created");
           log.info("sid={} polling session created for {}", sid, params.to());
@@ -308,28 +308,6 @@ public final class PollHandler implements Handler<RoutingContext> {
     return HexFormat.of().formatHex(b);
   }
 
-  /** As on the BOSH path: a session counts against the pre-authentication caps until SASL success. */
-  private void preauthDeadline(String sid, UpstreamLink link, String address) {
-    boolean[] released = {false};
-    Runnable release = () -> {
-      if (!released[0]) {
-        released[0] = true;
-        limits.preauthEnded(address);
-      }
-    };
-    io.vertx.core.Context here = pod.vertx().getOrCreateContext();
-    long timer = pod.vertx().setTimer(settings.preauthSeconds() * 1000L, id -> {
-      release.run();
-      if (!link.authenticated().succeeded() && pod.owns(sid)) {
-        log.info("sid={} not authenticated within {} s; ending it", sid, settings.preauthSeconds());
-        pod.failed(sid, TerminateCondition.POLICY_VIOLATION);
-      }
-    });
-    link.authenticated().onComplete(ar -> here.runOnContext(v -> {
-      release.run();
-      pod.vertx().cancelTimer(timer);
-    }));
-  }
 
   // ---- every later poll: one request of the BOSH session (XEP-0025 §4 steps 4-5)
 

@@ -260,4 +260,71 @@ class AmqpUpstreamIT {
       assertThat(answer).contains("type=\"terminate\"").contains("condition=\"remote-connection-failed\"");
     }
   }
+
+  /**
+   * Two sessions of one user bind the same resource at once, five times over: each time exactly one
+   * gets it and the other {@code conflict} (the broker's lock decides), and the loser's session can
+   * go on and bind another resource.
+   */
+  @Test
+  void twoBindsOfOneResourceAtOnceGiveItToExactlyOneSession() throws Exception {
+    java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+    for (int round = 0; round < 5; round++) {
+      String resource = "race" + round;
+      int r = round;
+      long[] a = readyToBind(http, "bob", "pw-bob");
+      long[] b = readyToBind(http, "bob", "pw-bob");
+      var fa = java.util.concurrent.CompletableFuture.supplyAsync(() -> bindAnswer(http, a, resource, "ba" + r));
+      var fb = java.util.concurrent.CompletableFuture.supplyAsync(() -> bindAnswer(http, b, resource, "bb" + r));
+      List<String> answers = List.of(fa.get(60, TimeUnit.SECONDS), fb.get(60, TimeUnit.SECONDS));
+      assertThat(answers).as("round " + round).filteredOn(x -> x.contains("<jid>bob@" + DOMAIN + "/" + resource + "</jid>")).hasSize(1);
+      assertThat(answers).as("round " + round).filteredOn(x -> x.contains("<conflict")).hasSize(1);
+      long[] loser = answers.get(0).contains("<conflict") ? a : b;
+      assertThat(bindAnswer(http, loser, resource + "-other", "bo" + round)).contains("<jid>bob@" + DOMAIN + "/" + resource + "-other</jid>");
+      terminate(http, a);
+      terminate(http, b);
+    }
+  }
+
+  /** A session authenticated and restarted, its bind not yet sent: {first rid (the key of its sid), last rid}. */
+  private static long[] readyToBind(java.net.http.HttpClient http, String user, String password) throws Exception {
+    long rid = 3_000_000 + (long) (Math.random() * 1_000_000);
+    String created = io.xbosh.testing.BoshSession.post(http, xbosh.endpoint(), "<body " + io.xbosh.testing.BoshSession.B + " "
+        + io.xbosh.testing.BoshSession.X + " rid='" + rid + "' to='" + DOMAIN + "' xml:lang='en' wait='10' hold='1' ver='1.11'"
+        + " xmpp:version='1.0'/>").body();
+    String sid = io.xbosh.testing.BoshSession.attr(created, "sid");
+    SIDS.put(rid, sid);
+    String auth = java.util.Base64.getEncoder().encodeToString(("\0" + user + "\0" + password).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    assertThat(io.xbosh.testing.BoshSession.post(http, xbosh.endpoint(), "<body " + io.xbosh.testing.BoshSession.B + " sid='" + sid
+        + "' rid='" + (rid + 1) + "'><auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + auth + "</auth></body>").body())
+        .contains("<success");
+    assertThat(io.xbosh.testing.BoshSession.post(http, xbosh.endpoint(), "<body " + io.xbosh.testing.BoshSession.B + " "
+        + io.xbosh.testing.BoshSession.X + " sid='" + sid + "' rid='" + (rid + 2) + "' to='" + DOMAIN + "' xmpp:restart='true'/>").body())
+        .contains("urn:ietf:params:xml:ns:xmpp-bind");
+    return new long[] {rid, rid + 2};
+  }
+
+  private static final Map<Long, String> SIDS = new java.util.concurrent.ConcurrentHashMap<>();
+
+  /** Sends a bind and polls until its answer (result or error) is there. */
+  private static String bindAnswer(java.net.http.HttpClient http, long[] session, String resource, String id) {
+    try {
+      String sid = SIDS.get(session[0]);
+      String body = io.xbosh.testing.BoshSession.post(http, xbosh.endpoint(), "<body " + io.xbosh.testing.BoshSession.B + " sid='" + sid
+          + "' rid='" + (++session[1]) + "'><iq xmlns='jabber:client' type='set' id='" + id + "'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+          + "<resource>" + resource + "</resource></bind></iq></body>").body();
+      for (int i = 0; i < 10 && !body.contains("id=\"" + id + "\""); i++) {
+        body = io.xbosh.testing.BoshSession.post(http, xbosh.endpoint(), "<body " + io.xbosh.testing.BoshSession.B + " sid='" + sid
+            + "' rid='" + (++session[1]) + "'/>").body();
+      }
+      return body;
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static void terminate(java.net.http.HttpClient http, long[] session) throws Exception {
+    io.xbosh.testing.BoshSession.post(http, xbosh.endpoint(), "<body " + io.xbosh.testing.BoshSession.B + " sid='" + SIDS.remove(session[0])
+        + "' rid='" + (++session[1]) + "' type='terminate'/>");
+  }
 }

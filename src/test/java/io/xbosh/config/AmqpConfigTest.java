@@ -27,7 +27,14 @@ class AmqpConfigTest {
         "XBOSH_AMQP_OFFLINE_SECONDS", "3600", "XBOSH_AMQP_RECONNECT_SECONDS", "0"));
     assertThat(c.amqp()).isEqualTo(new AmqpConfig(Map.of(), null, 5, 3600, 100, 0));
     assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_AMQP_PREFETCH", "0"))).hasMessageContaining("XBOSH_AMQP_PREFETCH");
-    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_UPSTREAM_HOSTS", "n.example=amqp://user:pw@host/v")))
-        .hasMessageContaining("XBOSH_UPSTREAM_HOSTS").hasMessageContaining("amqp://host[:port][/vhost]");
+    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_AMQP_CERT", "pom.xml")))
+        .hasMessageContaining("XBOSH_AMQP_CERT and XBOSH_AMQP_KEY go together");
+    assertThat(XboshConfig.from(Map.of("XBOSH_AMQP_CERT", "pom.xml", "XBOSH_AMQP_KEY", "README.md")).amqp().cert()).isEqualTo("pom.xml");
+    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_UPSTREAM_HOSTS", "n.example=amqp://user:s3cret@host/v")))
+        .hasMessageContaining("XBOSH_UPSTREAM_HOSTS").hasMessageContaining("amqp://host[:port][/vhost]")
+        .hasMessageContaining("amqp://user:***@host/v").hasMessageNotContaining("s3cret");
+    // a bad XMPP entry next to a broker with a password does not print the password either
+    assertThatThrownBy(() -> XboshConfig.from(Map.of("XBOSH_UPSTREAM_HOSTS", "x.example, n.example=amqp://user:s3cret@host/v")))
+        .hasMessageContaining("XBOSH_UPSTREAM_HOSTS").hasMessageNotContaining("s3cret");
   }
 }

@@ -39,11 +39,11 @@ import org.junit.jupiter.api.TestMethodOrder;
  * The web chat users run: Converse.js 14 (its prebuilt dist/, as an ES module) in Debian's Chromium,
  * page served from another origin than xbosh, two users in two browser contexts, through the sample
  * HAProxy configuration (round robin per request) in front of three pods in JVMs of their own, one
- * Redis and a real Prosody. The steps build on each other: login, a conversation, a reload, two more
- * users over WebSocket (RFC 7395, the upgrade passing through HAProxy), a pod killed. The WebSocket
- * users come after the reload step: logged in before it, they were online in alice's roster while
- * her page reloaded, and twice her BOSH session then ended with policy-violation (not explained
- * yet; the reload step alone passes).
+ * Redis and a real Prosody. The steps build on each other: login, a conversation, two more users
+ * over WebSocket (RFC 7395, the upgrade passing through HAProxy), a reload, a pod killed. The reload
+ * step runs with the WebSocket users online: a reloaded page's first request can reach the
+ * store (through another pod) before the closed request's abandon, which once ended the session with
+ * policy-violation (see BoshHttpContract's b43 tests and BoshHandler.ABANDON_GRACE_MS).
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ConverseBrowserIT {
@@ -176,7 +176,7 @@ class ConverseBrowserIT {
    * took it, and thirty messages each way are on both screens in the order typed.
    */
   @Test
-  @Order(4)
+  @Order(3)
   void e05_w04_w11_twoUsersOverWebSocketThroughThePodsSeeThirtyMessagesEachWayInOrder() throws Exception {
     String ws = "ws://127.0.0.1:" + lb.port() + "/xmpp-websocket";
     browser.openWebSocket("carol", ws);
@@ -227,7 +227,7 @@ class ConverseBrowserIT {
    * is away reaches it after the reload.
    */
   @Test
-  @Order(3)
+  @Order(4)
   void e03_b42_aReloadRightAfterSendingKeepsTheSessionAndLosesNothing() throws Exception {
     String sid = loggedIn("alice", ALICE, "alicepw").getString("sid");
     int ended = browser.terminations("alice").size();

@@ -28,6 +28,7 @@ public final class RabbitMqProcess implements AutoCloseable {
   private final String node;
   private final int port;
   private final int distPort;
+  private final int tlsPort;
   private final String user;
   private final String password;
   private Server server;
@@ -39,11 +40,12 @@ public final class RabbitMqProcess implements AutoCloseable {
     }
   }
 
-  private RabbitMqProcess(String user, String password) throws IOException {
+  private RabbitMqProcess(String user, String password, TestAuthority.Issued tls, Path ca, boolean peerCert) throws IOException {
     this.dir = Files.createTempDirectory("xbosh-rabbitmq");
     this.node = "xbosh-test-" + ProcessHandle.current().pid() + "-" + NEXT.incrementAndGet() + "@localhost";
     this.port = ExternalProcess.freePort();
     this.distPort = ExternalProcess.freePort();
+    this.tlsPort = tls == null ? -1 : ExternalProcess.freePort();
     this.user = user;
     this.password = password;
     Files.createDirectories(dir.resolve("mnesia"));
@@ -54,6 +56,13 @@ public final class RabbitMqProcess implements AutoCloseable {
         "default_user = " + user,
         "default_pass = " + password,
         "loopback_users = none",
+        tls == null ? "" : String.join("\n",
+            "listeners.ssl.default = 127.0.0.1:" + tlsPort,
+            "ssl_options.cacertfile = " + ca,
+            "ssl_options.certfile = " + tls.cert(),
+            "ssl_options.keyfile = " + tls.key(),
+            "ssl_options.verify = " + (peerCert ? "verify_peer" : "verify_none"),
+            "ssl_options.fail_if_no_peer_cert = " + peerCert),
         ""), StandardCharsets.UTF_8);
   }
 
@@ -62,7 +71,23 @@ public final class RabbitMqProcess implements AutoCloseable {
     if (!Files.isExecutable(Path.of(SERVER))) {
       throw new IOException(SERVER + " not found: apt-get install rabbitmq-server");
     }
-    RabbitMqProcess p = new RabbitMqProcess(user, password);
+    return start(new RabbitMqProcess(user, password, null, null, false));
+  }
+
+  /**
+   * Starts a broker that also listens for AMQP over TLS on {@link #tlsPort()}, presenting {@code
+   * cert} (the authorities of {@code ca} as its chain); {@code peerCert}: every TLS client must
+   * present a certificate of {@code ca} ({@code verify_peer}, {@code fail_if_no_peer_cert}).
+   */
+  public static RabbitMqProcess startTls(String user, String password, TestAuthority.Issued cert, Path ca, boolean peerCert)
+      throws IOException {
+    if (!Files.isExecutable(Path.of(SERVER))) {
+      throw new IOException(SERVER + " not found: apt-get install rabbitmq-server");
+    }
+    return start(new RabbitMqProcess(user, password, cert, ca, peerCert));
+  }
+
+  private static RabbitMqProcess start(RabbitMqProcess p) throws IOException {
     try {
       p.server = new Server(p.env());
     } catch (IOException e) {
@@ -88,6 +113,11 @@ public final class RabbitMqProcess implements AutoCloseable {
 
   public int port() {
     return port;
+  }
+
+  /** The TLS listener's port, -1 without one. */
+  public int tlsPort() {
+    return tlsPort;
   }
 
   public String user() {
