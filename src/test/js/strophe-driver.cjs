@@ -1,5 +1,6 @@
 // Strophe.js clients in Node for StropheClients.java: one JSON command a line on stdin, one JSON
 // event a line on stdout. argv[2]: the directory whose node_modules hold strophe.js and its peers.
+// A "bosh" service URL starting ws:// or wss:// makes Strophe use its RFC 7395 WebSocket transport.
 'use strict';
 const path = require('path');
 const readline = require('readline');
@@ -19,6 +20,8 @@ class XHR extends XHR2 {
   }
 }
 globalThis.XMLHttpRequest = XHR;
+// Node 20 has no global WebSocket: the pinned `ws` package is the one Strophe's WebSocket transport uses
+globalThis.WebSocket = globalThis.WebSocket || req('ws');
 const { Strophe, $msg, $iq } = req('strophe.js');
 
 const statusName = {};
@@ -27,7 +30,10 @@ const conns = {};
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 
 function connect(c, cmd) {
-  const conn = new Strophe.Connection(cmd.bosh, { keepalive: false });
+  const options = { keepalive: false };
+  // only these SASL mechanisms, by name (e.g. ["PLAIN"]); Strophe's whole list otherwise
+  if (cmd.mechanisms) options.mechanisms = cmd.mechanisms.map((m) => Object.values(Strophe).find((v) => v && v.prototype && v.prototype instanceof Strophe.SASLMechanism && new v().mechname === m));
+  const conn = new Strophe.Connection(cmd.bosh, options);
   conns[c] = conn;
   conn.addHandler((m) => {
     const body = m.getElementsByTagName('body')[0];
@@ -46,6 +52,11 @@ function connect(c, cmd) {
       }
       out({ ev: 'terminate', c, condition: body.getAttribute('condition'), ids });
     }
+  };
+  // the SASL mechanism the client chose, from its <auth/> (a WebSocket frame, or a child of a BOSH body)
+  conn.xmlOutput = (el) => {
+    const auths = el && (el.localName || el.nodeName) === 'auth' ? [el] : (el && el.getElementsByTagName ? Array.from(el.getElementsByTagName('auth')) : []);
+    for (const a of auths) out({ ev: 'auth', c, mechanism: a.getAttribute('mechanism') });
   };
   conn.connect(cmd.jid, cmd.password, (status, condition) => {
     out({ ev: 'status', c, status: statusName[status], condition: condition || null, jid: conn.jid || null });

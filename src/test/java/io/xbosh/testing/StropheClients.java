@@ -103,6 +103,16 @@ public final class StropheClients implements AutoCloseable {
     send(new JsonObject().put("op", "connect").put("c", c).put("bosh", bosh).put("jid", jid).put("password", password));
   }
 
+  /**
+   * Connects client {@code c} offering only these SASL mechanisms (names such as {@code PLAIN});
+   * a {@code ws://} service URL makes it an RFC 7395 WebSocket connection. Each {@code <auth/>}
+   * it sends is reported as an {@code auth} event with its {@code mechanism}.
+   */
+  public void connect(String c, String service, String jid, String password, List<String> mechanisms) throws IOException {
+    send(new JsonObject().put("op", "connect").put("c", c).put("bosh", service).put("jid", jid).put("password", password)
+        .put("mechanisms", new io.vertx.core.json.JsonArray(mechanisms)));
+  }
+
   /** Sends a chat message with a body. */
   public void message(String c, String to, String id, String body) throws IOException {
     send(new JsonObject().put("op", "send").put("c", c).put("to", to).put("id", id).put("body", body));
