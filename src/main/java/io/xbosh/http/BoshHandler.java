@@ -229,7 +229,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       }
       if (body.length() + chunk.length() > settings.maxBodyBytes()) {
         tooLarge(res, reply);
-        req.connection().close();
+        Transport.endRequest(req);
         promise.tryFail("too large");
         return;
       }

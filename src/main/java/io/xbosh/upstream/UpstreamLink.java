@@ -19,6 +19,7 @@ import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.protocol.XmlEscape;
 import io.xbosh.session.Forward;
 import io.xbosh.session.SessionStore.Delivery;
+import io.xbosh.vertx.WriteQueues;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -309,6 +310,8 @@ public final class UpstreamLink implements StreamReader.Handler, Link {
         socket.close();
         return;
       }
+      // nothing written yet, on the socket's loop: the write queue an idle stream keeps can be the small one
+      WriteQueues.slim(socket);
       socket.handler(this::onData);
       socket.closeHandler(v -> onSocketClosed());
       socket.exceptionHandler(e -> log.debug("sid={} upstream socket error: {}", sid, e.getMessage()));
