@@ -97,8 +97,8 @@ public final class UpstreamLink implements StreamReader.Handler, Link {
   private final Limits limits;
   private final int batchLimit;
   private final StreamReader reader;
-  /** stanzas read, not yet handed to the sink */
-  private final ArrayDeque<String> pending = new ArrayDeque<>();
+  /** stanzas read, not yet handed to the sink; small while the stream idles, grows with a burst */
+  private final ArrayDeque<String> pending = new ArrayDeque<>(2);
   private long pendingChars;
   /** names this link in its batches' tokens: random, so a link opened later never reuses one */
   private final String linkId = newLinkId();
