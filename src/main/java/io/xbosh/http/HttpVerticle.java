@@ -88,7 +88,8 @@ public final class HttpVerticle extends VerticleBase {
     Router router = Router.router(vertx);
     router.route(config.httpPath()).handler(rc -> {
       long start = System.nanoTime();
-      ClientAddress.record(rc, config.trustForwardedFor());
+      // BoshHandler reads the client's address from the request itself: no data map in the
+      // routing context of every held request
       rc.addEndHandler(v -> pod.metrics().requestDuration(rc.request().method().name(), rc.response().getStatusCode(),
           System.nanoTime() - start));
       rc.next();

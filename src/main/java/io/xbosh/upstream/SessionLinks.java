@@ -96,7 +96,8 @@ public final class SessionLinks implements LinkSink {
   private Map<String, UpstreamLink> streams = Map.of();
   /** forwards for streams still being opened; likewise */
   private Map<String, List<Forward>> opening = Map.of();
-  private final TreeMap<Long, Forward> early = new TreeMap<>();
+  /** forwards ahead of the next expected number; null while none are (an idle session's state) */
+  private TreeMap<Long, Forward> early;
   private long nextSeq = 1;
   /** nextSeq - 1, for other threads: the store's {@link io.xbosh.session.SessionStore#forwardsTaken} */
   private volatile long taken;
@@ -187,16 +188,19 @@ public final class SessionLinks implements LinkSink {
     if (over || f.seq() < nextSeq) {
       return;
     }
+    if (early == null) {
+      early = new TreeMap<>();
+    }
     early.put(f.seq(), f);
     if (early.size() > MAX_EARLY_FORWARDS) {
       log.warn("sid={} rid gap never filled; ending the session", sid);
       over = true;
-      early.clear();
+      early = null;
       owner.failed(sid, TerminateCondition.UNDEFINED_CONDITION);
       return;
     }
     Forward next;
-    while (!over && (next = early.remove(nextSeq)) != null) {
+    while (!over && early != null && (next = early.remove(nextSeq)) != null) {
       taken = nextSeq++;
       if (hasBlocked() || !writable()) {
         block(next);
@@ -207,7 +211,10 @@ public final class SessionLinks implements LinkSink {
     if (!over) {
       writable(); // what was just written may have filled a socket
     }
-    if (!over && !early.isEmpty() && gapTimer < 0) {
+    if (early != null && early.isEmpty()) {
+      early = null;
+    }
+    if (!over && early != null && gapTimer < 0) {
       watchGap();
     }
   }
@@ -303,7 +310,7 @@ public final class SessionLinks implements LinkSink {
     long waitingFor = nextSeq;
     gapTimer = context.owner().setTimer(GAP_RECOVERY_MS, id -> {
       gapTimer = -1;
-      if (over || early.isEmpty()) {
+      if (over || early == null) {
         return;
       }
       if (nextSeq != waitingFor) {
@@ -315,7 +322,7 @@ public final class SessionLinks implements LinkSink {
         if (ar.succeeded()) {
           ar.result().forEach(this::forward);
         }
-        if (!over && !early.isEmpty() && gapTimer < 0) {
+        if (!over && early != null && gapTimer < 0) {
           watchGap();
         }
       }));
