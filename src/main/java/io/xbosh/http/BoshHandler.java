@@ -137,7 +137,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       reply.write(res, 503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
       return;
     }
-    String address = ClientAddress.of(ctx);
+    String address = ClientAddress.of(ctx.request(), settings.trustForwardedFor());
     if (!limits.requestStarted(address)) {
       // one address may not hold the pod's capacity for everyone else
       pod.metrics().request("overloaded_address");
@@ -229,7 +229,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       }
       if (body.length() + chunk.length() > settings.maxBodyBytes()) {
         tooLarge(res, reply);
-        req.connection().close();
+        Transport.endRequest(req);
         promise.tryFail("too large");
         return;
       }
