@@ -32,6 +32,7 @@ import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.Link;
 import io.xbosh.upstream.SessionLinks;
 import io.xbosh.upstream.StreamOpened;
+import io.xbosh.warmup.WarmupRoute;
 import java.security.SecureRandom;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -304,7 +305,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
       fail(res, reply, e, params.content(), params.legacy());
       return;
     }
-    ClientLimits.Refusal refused = limits.creationStarted(address, System.nanoTime());
+    boolean warmup = connector.inProcess(params.to());
+    ClientLimits.Refusal refused = limits.creationStarted(address, System.nanoTime(), warmup);
     if (refused != null) {
       // a flood of sessions that never log in would hold a connection to the XMPP server each
       pod.metrics().request("creation_limited");
@@ -314,7 +316,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     String newKey = givenKey;
-    String sid = newSid();
+    // the warm-up's sessions have ids no client session can have (WarmupRoute): it deletes them after
+    String sid = warmup ? WarmupRoute.SID_PREFIX + newSid() : newSid();
     // XEP-0124 §16.2: the first stream's name announces support for multiple streams
     String stream = settings.streams() ? newStreamName() : null;
     long rid = body.rid();
