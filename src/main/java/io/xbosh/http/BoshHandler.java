@@ -32,7 +32,6 @@ import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.Link;
 import io.xbosh.upstream.SessionLinks;
 import io.xbosh.upstream.StreamOpened;
-import io.xbosh.warmup.WarmupRoute;
 import java.security.SecureRandom;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -316,8 +315,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     String newKey = givenKey;
-    // the warm-up's sessions have ids no client session can have (WarmupRoute): it deletes them after
-    String sid = warmup ? WarmupRoute.SID_PREFIX + newSid() : newSid();
+    // the warm-up's sessions have ids no client session can have (io.xbosh.warmup.WarmupRoute): it deletes them after
+    String sid = warmup ? SessionStore.WARMUP_SID_PREFIX + newSid() : newSid();
     // XEP-0124 §16.2: the first stream's name announces support for multiple streams
     String stream = settings.streams() ? newStreamName() : null;
     long rid = body.rid();
