@@ -280,7 +280,7 @@ public record XboshConfig(
       new Variable("XBOSH_POD_DEAD_MS", "3000", "a pod whose heartbeat (on Redis' clock) is this old is dead: its sessions end with internal-server-error; at least 3 heartbeats. A pod also fails /ready after Redis has not answered it for this long"),
       new Variable("XBOSH_DRAIN_SECONDS", "30", "on SIGTERM, how long owned sessions keep their upstream link before system-shutdown"),
       new Variable("XBOSH_CORS_ORIGINS", "(empty: none)", "comma-separated origins (https://app.example.org) whose pages may call the BOSH path from another origin; * allows any"),
-      new Variable("XBOSH_WARMUP_SESSIONS", "300", "before /ready, BOSH sessions run through a throwaway pod of this process (in-process store, in-process XMPP server, loopback) so the JIT compiles the request path before real clients come; 0: no warm-up, ready as soon as it listens"),
+      new Variable("XBOSH_WARMUP_SESSIONS", "300", "before /ready, BOSH sessions run through the pod itself (its listener, its store, its connector) to an XMPP server inside the process, so the JIT compiles the request path and the Redis pool is open before real clients come; their ids no client can have, their keys deleted after; 0: no warm-up, ready as soon as it listens"),
       new Variable("XBOSH_WARMUP_SECONDS", "30", "the warm-up ends after this many seconds even if not all its sessions ran; 0: no warm-up"),
       new Variable("XBOSH_WARMUP_CONCURRENCY", "8", "warm-up sessions at once"),
       new Variable("XBOSH_LOG_FORMAT", "text", "log format, read by logback.xml: text, or json (one object per line)"),

@@ -304,7 +304,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
       fail(res, reply, e, params.content(), params.legacy());
       return;
     }
-    ClientLimits.Refusal refused = limits.creationStarted(address, System.nanoTime());
+    boolean warmup = connector.inProcess(params.to());
+    ClientLimits.Refusal refused = limits.creationStarted(address, System.nanoTime(), warmup);
     if (refused != null) {
       // a flood of sessions that never log in would hold a connection to the XMPP server each
       pod.metrics().request("creation_limited");
@@ -314,7 +315,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     String newKey = givenKey;
-    String sid = newSid();
+    // the warm-up's sessions have ids no client session can have (io.xbosh.warmup.WarmupRoute): it deletes them after
+    String sid = warmup ? SessionStore.WARMUP_SID_PREFIX + newSid() : newSid();
     // XEP-0124 §16.2: the first stream's name announces support for multiple streams
     String stream = settings.streams() ? newStreamName() : null;
     long rid = body.rid();

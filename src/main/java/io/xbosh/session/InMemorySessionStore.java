@@ -923,6 +923,17 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   @Override
+  public Future<Void> deleteWarmup(Collection<String> sids) {
+    try {
+      SessionStore.requireWarmup(sids);
+    } catch (IllegalArgumentException e) {
+      return Future.failedFuture(e);
+    }
+    sids.forEach(sessions::remove);
+    return Future.succeededFuture();
+  }
+
+  @Override
   public Future<Void> close() {
     sessions.clear();
     return Future.succeededFuture();

@@ -391,6 +391,31 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   @Override
+  public Future<Void> deleteWarmup(Collection<String> sids) {
+    try {
+      SessionStore.requireWarmup(sids);
+    } catch (IllegalArgumentException e) {
+      return Future.failedFuture(e);
+    }
+    // one DEL per session: its three keys share a hash tag, so one slot of a Redis Cluster
+    List<Future<Response>> deleted = new ArrayList<>();
+    for (String sid : sids) {
+      deleted.add(redis.send(Request.cmd(Command.DEL).arg(sessionKey(sid)).arg(outKey(sid)).arg(inKey(sid))));
+    }
+    return Future.all(deleted).mapEmpty();
+  }
+
+  /** As many PINGs at once: the pool opens a connection for each one that finds every open one busy. */
+  @Override
+  public Future<Void> openConnections(int connections) {
+    List<Future<Response>> pings = new ArrayList<>();
+    for (int i = 0; i < connections; i++) {
+      pings.add(redis.send(Request.cmd(Command.PING)));
+    }
+    return Future.join(pings).mapEmpty();
+  }
+
+  @Override
   public Future<Void> close() {
     return ownsClient ? redis.close() : Future.succeededFuture();
   }

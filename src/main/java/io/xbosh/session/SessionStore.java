@@ -241,6 +241,34 @@ public interface SessionStore {
   record Lifetimes(java.util.Map<String, Long> live, Set<String> ended) {
   }
 
+  /**
+   * Deletes whatever these sessions of the pod's warm-up left (their tombstones, lists, the record
+   * of one that did not end): the warm-up's ids only ({@code io.xbosh.warmup.WarmupRoute#SID_PREFIX}),
+   * any other id fails the call before anything is deleted, so no client session can be touched.
+   */
+  Future<Void> deleteWarmup(Collection<String> sids);
+
+  /** The prefix of the warm-up's session ids, which no client session has (a dot is not base64url). */
+  String WARMUP_SID_PREFIX = "warmup.";
+
+  /** Fails unless every sid is a warm-up one. */
+  static void requireWarmup(Collection<String> sids) {
+    for (String sid : sids) {
+      if (!sid.startsWith(WARMUP_SID_PREFIX)) {
+        throw new IllegalArgumentException("not a warm-up session: " + sid);
+      }
+    }
+  }
+
+  /**
+   * Opens up to {@code connections} connections to the store at once (the Redis client's pool opens
+   * them only when every open one is busy), so that the first real requests find them open. Nothing
+   * to do for a store in process.
+   */
+  default Future<Void> openConnections(int connections) {
+    return Future.succeededFuture();
+  }
+
   Future<Void> close();
 
   /**

@@ -366,6 +366,26 @@ abstract class SessionStoreContract {
   }
 
   @Test
+  void warmupDeletesOnlyWarmupSessionsAndLeavesNothingOfThem() throws Exception {
+    String client = newSession(1, false);
+    String ended = SessionStore.WARMUP_SID_PREFIX + UUID.randomUUID();
+    String live = SessionStore.WARMUP_SID_PREFIX + UUID.randomUUID();
+    for (String sid : List.of(ended, live)) {
+      get(store().create(new SessionRecord(sid, params(1, 30, 60, false), "pod-a", 100, "<creation/>")));
+      get(store().deliver(sid, List.of(MSG)));
+    }
+    get(store().terminate(ended, BodyWriter.terminateOpen(null), ""));
+    // an id without the prefix fails the whole call: nothing is deleted
+    assertThatThrownBy(() -> get(store().deleteWarmup(List.of(ended, client)))).hasMessageContaining("not a warm-up session");
+    assertThat(get(store().states(List.of(ended, live, client)))).isEqualTo(new SessionStore.States(Set.of(live, client), Set.of(ended)));
+    get(store().deleteWarmup(List.of(ended, live)));
+    // no tombstone, no record, no queued stanza: as if they never were; the client's session untouched
+    assertThat(get(store().states(List.of(ended, live, client)))).isEqualTo(new SessionStore.States(Set.of(client), Set.of()));
+    assertThat(get(store().leftovers(live))).isEmpty();
+    assertThat(get(store().accept(client, 101, "pod-a#1", RequestFlags.NONE, "")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+  }
+
+  @Test
   void x03_outboundQueueBoundedWithoutLoss() throws Exception {
     String sid = newSession(1, false);
     List<String> many = java.util.Collections.nCopies(maxOut(), MSG);
