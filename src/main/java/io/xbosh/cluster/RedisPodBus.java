@@ -164,9 +164,8 @@ public final class RedisPodBus implements PodBus {
   private volatile RedisConnection connection;
   /** subscriptions made so far: each connection's number; on the bus's context */
   private long subscriptions;
-  /** the connection whose SUBSCRIBE Redis has confirmed, and its number (see {@link #channel}) */
-  private volatile RedisConnection confirmed;
-  private volatile long confirmedNumber = -1;
+  /** the connection whose SUBSCRIBE Redis has confirmed, with its number (see {@link #channel}); null while none */
+  private volatile Subscription confirmed;
   /** fences waiting for their reply, by token; on the bus's context, bounded by their timeout */
   private final java.util.Map<String, PendingFence> fences = new java.util.HashMap<>();
   private long fenceSeq;
@@ -318,9 +317,9 @@ public final class RedisPodBus implements PodBus {
       switch (kind) {
         case "message" -> onPush(r);
         case "subscribe" -> {
-          if (!stopped) {
-            confirmed = conn;
-            confirmedNumber = number;
+          // (number -1: a reply whose connection's number is not known here counts for nothing)
+          if (!stopped && number > 0) {
+            confirmed = new Subscription(conn, number);
           }
         }
         case "pong" -> fenceReply(conn, r.size() > 1 && r.get(1) != null ? r.get(1).toString() : "");
@@ -352,7 +351,6 @@ public final class RedisPodBus implements PodBus {
     }
     connection = null;
     confirmed = null;
-    confirmedNumber = -1;
     channelDownNanos = nanos.getAsLong();
     log.warn("pod channel lost; re-subscribing");
     retrySubscribe();
@@ -407,13 +405,23 @@ public final class RedisPodBus implements PodBus {
 
   // ---- the fence
 
+  private record Subscription(RedisConnection conn, long number) {
+  }
+
   private record PendingFence(RedisConnection conn, long number, Promise<Long> done, long timer) {
+  }
+
+  /** The confirmed subscription, when it is the current connection's; else null. */
+  private Subscription current() {
+    RedisConnection c = connection;
+    Subscription s = confirmed;
+    return c != null && s != null && s.conn() == c ? s : null;
   }
 
   @Override
   public long channel() {
-    RedisConnection c = connection;
-    return fencing && c != null && c == confirmed ? confirmedNumber : -1;
+    Subscription s = current();
+    return fencing && s != null ? s.number() : -1;
   }
 
   @Override
@@ -423,11 +431,12 @@ public final class RedisPodBus implements PodBus {
     }
     Promise<Long> done = Promise.promise();
     context.runOnContext(v -> {
-      RedisConnection c = connection;
-      if (stopped || c == null || c != confirmed) {
+      Subscription sub = current();
+      if (stopped || sub == null) {
         done.fail("the pod channel is down");
         return;
       }
+      RedisConnection c = sub.conn();
       String token = "xb-fence-" + Long.toString(++fenceSeq, 36);
       long timer = vertx.setTimer(FENCE_TIMEOUT_MS, t -> {
         PendingFence late = fences.remove(token);
@@ -435,11 +444,11 @@ public final class RedisPodBus implements PodBus {
           late.done().tryFail("no reply to the channel fence within " + FENCE_TIMEOUT_MS + " ms");
         }
       });
-      fences.put(token, new PendingFence(c, confirmedNumber, done, timer));
+      fences.put(token, new PendingFence(c, sub.number(), done, timer));
       // sent from the bus's context: its reply and the pushes before it are handled there, in order
       c.send(Request.cmd(Command.PING).arg(token)).onComplete(ar -> {
         if (ar.succeeded()) {
-          onReply(c, confirmedNumber, ar.result());
+          onReply(c, sub.number(), ar.result());
         } else {
           PendingFence f = fences.remove(token);
           if (f != null) {
@@ -459,7 +468,8 @@ public final class RedisPodBus implements PodBus {
       return; // the heartbeat's own PING
     }
     vertx.cancelTimer(f.timer());
-    if (f.conn() == conn && conn == connection && conn == confirmed) {
+    Subscription now = current();
+    if (f.conn() == conn && now != null && now.conn() == conn && now.number() == f.number()) {
       f.done().tryComplete(f.number());
     } else {
       f.done().tryFail("the pod channel changed");
@@ -532,13 +542,12 @@ public final class RedisPodBus implements PodBus {
     }
     pingInFlight = true;
     pingSentNanos = now;
-    long number = subscriptions;
     c.send(Request.cmd(Command.PING)).onComplete(ar -> {
       pingInFlight = false;
       if (ar.succeeded()) {
         lastReplyNanos = nanos.getAsLong();
         // what the client gave this PING may be another's reply, or a message (see onReply)
-        onReply(c, number, ar.result());
+        onReply(c, -1, ar.result());
       } else {
         log.debug("pod channel PING failed: {}", ar.cause().getMessage());
       }
