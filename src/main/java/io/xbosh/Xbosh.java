@@ -175,7 +175,9 @@ public final class Xbosh {
         config.maxResponseBytes(), tombstone, config.maxStreams(), metrics.registry());
     XboshMetrics.redisPool(metrics.registry(), config.redisPoolSize(), store::inFlight);
     return new Backend(store,
-        new RedisPodBus(vertx, redis, clients.subscribers(), config.nodeId(), config.heartbeatMs(), config.podDeadMs()));
+        // on a Redis Cluster a PING on the channel does not order messages published on other nodes
+        new RedisPodBus(vertx, redis, clients.subscribers(), config.nodeId(), config.heartbeatMs(), config.podDeadMs(),
+            !config.redisCluster()));
   }
 
   private static int freePort(String host) throws IOException {

@@ -475,7 +475,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
    */
   private void accept(String sid, long rid, HeldRequest held, RequestFlags flags, String payload, int stanzas, boolean mayRetry) {
     long sent = System.nanoTime();
-    pod.store().accept(sid, rid, held.holder(), flags, payload)
+    // its reply may answer other requests of the session this pod holds: counted until they are dispatched
+    pod.answering(sid, () -> pod.store().accept(sid, rid, held.holder(), flags, payload))
         .onSuccess(acc -> {
           // counted once per rid: resends and takeovers carry nothing new
           if (acc.outcome() == Accepted.Outcome.PROCESSED || acc.outcome() == Accepted.Outcome.PARKED) {
@@ -490,7 +491,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
           } else {
             failSession(sid, held, e);
           }
-        });
+        })
+        .onComplete(ar -> pod.scriptDone(sid));
   }
 
   /**
@@ -596,7 +598,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
     switch (acc.outcome()) {
       case RESENT, ENDED -> held.respond(200, acc.content() != null ? acc.content() : Negotiator.DEFAULT_CONTENT, acc.immediate());
-      default -> held.settle(acc.content(), acc.waitSeconds() * 1000L, h -> release(sid, rid, h), h -> abandon(sid, rid, h));
+      default -> held.settle(acc.content(), acc.waitSeconds() * 1000L, acc.deadline(), h -> release(sid, rid, h), h -> abandon(sid, rid, h));
     }
   }
 
@@ -679,7 +681,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       }
       // the session ends: answer only once the store says so, so a request racing this answer
       // finds the tombstone; with no other request held, the tombstone carries waiting stanzas
-      pod.store().refuse(sid, BodyWriter.terminateOpen(be.condition()), encrypted).onComplete(ar -> {
+      pod.answering(sid, () -> pod.store().refuse(sid, BodyWriter.terminateOpen(be.condition()), encrypted)).onComplete(ar -> {
         if (ar.failed()) {
           // the end is not recorded: the session lives on, and the client's resend meets the same rule
           log.warn("sid={} store failure while ending the session over {}: {}", sid, be.condition().wireName(), ar.cause().getMessage());
@@ -704,7 +706,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
         // the store knows whether the session's client expects HTTP error codes (XEP-0124 §17.1)
         boolean legacy = be.legacy() || ar.succeeded() && ar.result().legacy();
         held.respond(be.forLegacy(legacy).httpStatus(), Negotiator.DEFAULT_CONTENT, answer);
-      });
+      }).onComplete(ar -> pod.scriptDone(sid));
       return;
     }
     // the store is unreachable: a recoverable error makes the client resend (XEP-0124 §17.3)

@@ -180,6 +180,16 @@ public final class XboshMetrics implements AutoCloseable {
     held.record(nanos, TimeUnit.NANOSECONDS);
   }
 
+  /**
+   * The wait of a request the store holds with a deadline ran out; {@code answer}: {@code local} when
+   * the pod answered it empty by itself, {@code release} when it asked the store (its channel dropped
+   * meanwhile, a script of the pod on the session was in flight, the fence failed).
+   */
+  public void heldExpired(String answer) {
+    Counter.builder("xbosh.held.expired").description("waits of requests held with a store deadline that ran out, by how they were answered")
+        .tag("answer", label(answer)).register(registry).increment();
+  }
+
   public void sessionCreated() {
     sessionsCreated.increment();
   }

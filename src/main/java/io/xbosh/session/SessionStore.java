@@ -28,6 +28,22 @@ public interface SessionStore {
    */
   long RESEND_MARGIN_MS = 10_000;
 
+  /**
+   * XEP-0124 §8: a held request's deadline in the store is this much before its wait runs out. The
+   * store answers it empty at the deadline (every operation first takes requests past their
+   * deadline out, as {@link #release} would have answered them then), and its holder answers it
+   * empty by itself, without {@code release}, once the wait has passed since the accept reply
+   * reached it: the store's clock is then past the deadline even if it stepped back by less than the
+   * margin less the timer wheel's slack. Sessions with acks ({@code ack} renders the empty body with
+   * the highest rid received when it is given) and waits under twice the margin get no deadline.
+   */
+  long EXPIRY_MARGIN_MS = 1000;
+
+  /** Whether requests held from now on get a deadline ({@link #EXPIRY_MARGIN_MS}). */
+  static boolean deadlines(int waitSeconds, boolean ack) {
+    return !ack && waitSeconds * 1000L >= 2 * EXPIRY_MARGIN_MS;
+  }
+
   /** The bound on a session's cached responses, whatever their age. */
   static int cachedResponsesAtMost(int requests) {
     return 2 * requests + 1;
