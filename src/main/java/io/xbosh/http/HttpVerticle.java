@@ -131,6 +131,8 @@ public final class HttpVerticle extends VerticleBase {
         .setIdleTimeout(config.maxWait() * 2 + 30)
         // HTTP/2 cleartext upgrades are refused: xbosh speaks HTTP/1.1 only (HTTP/2 ends at a proxy)
         .setHttp2ClearTextEnabled(false));
+    String boshPath = config.httpPath();
+    boolean trustForwardedFor = config.trustForwardedFor();
     server.connectionHandler(this::connected).requestHandler(req -> {
       if (unroutable(req)) {
         // answered here, before the router, which would log each as an error with a stack trace
@@ -139,9 +141,29 @@ public final class HttpVerticle extends VerticleBase {
             .onComplete(ar -> req.connection().close());
         return;
       }
+      if (boshPath.equals(req.path())) {
+        // the BOSH path, nearly every request: straight to its handler, without a routing context
+        // (other spellings of the path, such as a trailing slash, still take the router's route)
+        bosh(bosh, req, trustForwardedFor);
+        return;
+      }
       router.handle(req);
     });
     return server.listen();
+  }
+
+  private void bosh(BoshHandler bosh, HttpServerRequest req, boolean trustForwardedFor) {
+    long start = System.nanoTime();
+    try {
+      bosh.handle(req, ClientAddress.of(req, trustForwardedFor),
+          v -> pod.metrics().requestDuration(req.method().name(), req.response().getStatusCode(), System.nanoTime() - start));
+    } catch (RuntimeException e) {
+      // what the router's default failure handler would have answered
+      log.error("unexpected failure on the BOSH path", e);
+      if (!req.response().ended() && !req.response().headWritten()) {
+        req.response().setStatusCode(500).end();
+      }
+    }
   }
 
   /**
