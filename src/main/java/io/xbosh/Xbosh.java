@@ -180,7 +180,7 @@ public final class Xbosh {
     RedisClients clients = new RedisClients(vertx, config);
     Redis redis = clients.commands();
     RedisSessionStore store = new RedisSessionStore(redis, true, config.nodeId(), config.maxQueuedStanzas(), config.maxQueuedBytes(),
-        config.maxResponseBytes(), tombstone, config.maxStreams(), metrics.registry(), clients.loopConnections(), RedisClients.loopConnectionCount(config));
+        config.maxResponseBytes(), tombstone, config.maxStreams(), metrics.registry());
     XboshMetrics.redisPool(metrics.registry(), config.redisPoolSize(), store::inFlight);
     return new Backend(store,
         new RedisPodBus(vertx, redis, clients.subscribers(), config.nodeId(), config.heartbeatMs(), config.podDeadMs()));
