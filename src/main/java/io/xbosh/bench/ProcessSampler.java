@@ -15,7 +15,9 @@ import java.util.Map;
  * the command rate of every Redis node. {@code --proc NAME=PID} (repeated) names the processes; the
  * generator itself is always added as {@code generator}. {@code --redis-node PORT} (repeated; else
  * {@code --redis-port}) names the Redis nodes whose {@code total_commands_processed} is counted.
- * One row per process and phase goes to {@code --proc-out} (tab-separated, header on a new file).
+ * One row per process and phase goes to {@code --proc-out} (tab-separated, header on a new file),
+ * and one row per Redis command and phase (calls and microseconds from {@code INFO commandstats},
+ * summed over the nodes, also per 1,000 delivered messages) to {@code commandstats.tsv} beside it.
  *
  * <p>{@code --measure-s W} alone (no {@code --url}) measures W seconds of whatever load other
  * processes make, e.g. idle sessions held by several generators, and with {@code --heap true}
@@ -36,6 +38,7 @@ final class ProcessSampler {
   private double[] cpuBefore;
   private long commandsBefore;
   private long evalshaBefore;
+  private Map<String, long[]> commandStatsBefore = Map.of();
   private long startNanos;
 
   ProcessSampler(List<Proc> procs, List<Integer> redisNodes, Path out) {
@@ -75,6 +78,7 @@ final class ProcessSampler {
     }
     commandsBefore = redisTotal("stats", "total_commands_processed");
     evalshaBefore = redisEvalsha();
+    commandStatsBefore = redisCommandStats();
     startNanos = System.nanoTime();
   }
 
@@ -90,6 +94,7 @@ final class ProcessSampler {
     double commandsPerS = redisNodes.isEmpty() ? -1 : (redisTotal("stats", "total_commands_processed") - commandsBefore) / seconds;
     double evalshaPerS = redisNodes.isEmpty() ? -1 : (redisEvalsha() - evalshaBefore) / seconds;
     double redisUsedMb = redisNodes.isEmpty() ? -1 : redisTotal("memory", "used_memory") / 1048576.0;
+    writeCommandStats(label, scenario, sessions, rate, delivered, httpRequests);
     StringBuilder rows = new StringBuilder();
     StringBuilder summary = new StringBuilder(label + " " + scenario + " cpu per process:");
     for (int i = 0; i < procs.size(); i++) {
@@ -127,6 +132,47 @@ final class ProcessSampler {
     Thread.sleep(ms);
     List<String> heap = a.get("heap");
     s.finish(label, scenario, sessions, 0, 0, 0, heap != null && Boolean.parseBoolean(heap.get(heap.size() - 1)));
+  }
+
+  static final String COMMANDS_HEADER = String.join("\t", "label", "scenario", "sessions", "rate", "command", "calls", "usec",
+      "calls_per_1000_msgs", "usec_per_1000_msgs", "calls_per_http_request", "usec_per_call", "delivered", "http_requests");
+
+  /** The Redis commands of the phase, one row each, beside {@code --proc-out}. */
+  private void writeCommandStats(String label, String scenario, int sessions, double rate, long delivered, long httpRequests)
+      throws IOException, InterruptedException {
+    if (redisNodes.isEmpty()) {
+      return;
+    }
+    Map<String, long[]> after = redisCommandStats();
+    StringBuilder rows = new StringBuilder();
+    for (var e : after.entrySet()) {
+      long[] before = commandStatsBefore.getOrDefault(e.getKey(), new long[2]);
+      long calls = e.getValue()[0] - before[0];
+      long usec = e.getValue()[1] - before[1];
+      if (calls <= 0) {
+        continue;
+      }
+      rows.append(String.join("\t", label, scenario, Integer.toString(sessions), Bench.fmt(rate), e.getKey(), Long.toString(calls),
+          Long.toString(usec), delivered > 0 ? f3(calls * 1000.0 / delivered) : "-1", delivered > 0 ? f3(usec * 1000.0 / delivered) : "-1",
+          httpRequests > 0 ? f3((double) calls / httpRequests) : "-1", f3((double) usec / calls), Long.toString(delivered),
+          Long.toString(httpRequests))).append('\n');
+    }
+    Path file = out.resolveSibling("commandstats.tsv");
+    boolean fresh = !Files.exists(file);
+    Files.writeString(file, (fresh ? COMMANDS_HEADER + "\n" : "") + rows, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+        StandardOpenOption.APPEND);
+  }
+
+  private Map<String, long[]> redisCommandStats() throws IOException, InterruptedException {
+    Map<String, long[]> sum = new java.util.TreeMap<>();
+    for (int port : redisNodes) {
+      for (var e : ProcessStats.redisCommandStats(port).entrySet()) {
+        long[] s = sum.computeIfAbsent(e.getKey(), k -> new long[2]);
+        s[0] += e.getValue()[0];
+        s[1] += e.getValue()[1];
+      }
+    }
+    return sum;
   }
 
   private long redisTotal(String section, String field) throws IOException, InterruptedException {

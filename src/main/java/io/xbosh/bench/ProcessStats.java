@@ -125,6 +125,21 @@ final class ProcessStats {
     return calls;
   }
 
+  /**
+   * Calls and microseconds of every command from Redis {@code INFO commandstats}, by command name
+   * ({@code {calls, usec}}); commands a script calls count under their own names, and inside the
+   * script's {@code evalsha} time too.
+   */
+  static java.util.Map<String, long[]> redisCommandStats(int port) throws IOException, InterruptedException {
+    String info = run(List.of("redis-cli", "-p", Integer.toString(port), "info", "commandstats"));
+    java.util.Map<String, long[]> stats = new java.util.TreeMap<>();
+    Matcher m = Pattern.compile("cmdstat_([^:]+):calls=(\\d+),usec=(\\d+)").matcher(info);
+    while (m.find()) {
+      stats.put(m.group(1), new long[] {Long.parseLong(m.group(2)), Long.parseLong(m.group(3))});
+    }
+    return stats;
+  }
+
   private static String run(List<String> command) throws IOException, InterruptedException {
     Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

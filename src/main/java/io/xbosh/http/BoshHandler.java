@@ -102,8 +102,29 @@ public final class BoshHandler implements Handler<RoutingContext> {
 
   @Override
   public void handle(RoutingContext ctx) {
-    HttpServerRequest req = ctx.request();
-    HttpServerResponse res = ctx.response();
+    handle(ctx.request(), ClientAddress.of(ctx.request(), settings.trustForwardedFor()), null);
+  }
+
+  /**
+   * A request on the BOSH path.
+   *
+   * @param address the client's address ({@link ClientAddress})
+   * @param ended   called once when the response has ended or its connection closed before; may be null
+   */
+  public void handle(HttpServerRequest req, String address, Handler<Void> ended) {
+    HttpServerResponse res = req.response();
+    // called once: when the answer is written, or when the connection closes before it
+    boolean[] slot = {false, ended != null};
+    res.endHandler(v -> {
+      if (slot[0]) {
+        slot[0] = false;
+        limits.requestDone(address);
+      }
+      if (slot[1]) {
+        slot[1] = false;
+        ended.handle(null);
+      }
+    });
     boolean crossOrigin = cors(req, res);
     if (req.method() == HttpMethod.OPTIONS) {
       if (crossOrigin) {
@@ -137,7 +158,6 @@ public final class BoshHandler implements Handler<RoutingContext> {
       reply.write(res, 503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
       return;
     }
-    String address = ClientAddress.of(ctx.request(), settings.trustForwardedFor());
     if (!limits.requestStarted(address)) {
       // one address may not hold the pod's capacity for everyone else
       pod.metrics().request("overloaded_address");
@@ -145,14 +165,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       reply.write(res, 503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
       return;
     }
-    // called once: when the answer is written, or when the connection closes before it
-    boolean[] counted = {true};
-    res.endHandler(v -> {
-      if (counted[0]) {
-        counted[0] = false;
-        limits.requestDone(address);
-      }
-    });
+    slot[0] = true;
     boolean encrypted = encrypted(req);
     Intake in = new Intake(res, reply, encrypted, address);
     if (script) {

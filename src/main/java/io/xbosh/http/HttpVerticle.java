@@ -141,6 +141,8 @@ public final class HttpVerticle extends VerticleBase {
         // carrying the held requests of many sessions; browsers reach HTTP/2 through TLS at a proxy
         .setHttp2ClearTextEnabled(config.http2Cleartext())
         .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(config.maxHeldRequests())));
+    String boshPath = config.httpPath();
+    boolean trustForwardedFor = config.trustForwardedFor();
     server.connectionHandler(this::connected).requestHandler(req -> {
       if (req.version() == HttpVersion.HTTP_2) {
         // each HTTP/2 stream has a write queue of its own: the small one while the request is held
@@ -153,9 +155,29 @@ public final class HttpVerticle extends VerticleBase {
             .onComplete(ar -> Transport.endRequest(req));
         return;
       }
+      if (boshPath.equals(req.path())) {
+        // the BOSH path, nearly every request: straight to its handler, without a routing context
+        // (other spellings of the path, such as a trailing slash, still take the router's route)
+        bosh(bosh, req, trustForwardedFor);
+        return;
+      }
       router.handle(req);
     });
     return server.listen();
+  }
+
+  private void bosh(BoshHandler bosh, HttpServerRequest req, boolean trustForwardedFor) {
+    long start = System.nanoTime();
+    try {
+      bosh.handle(req, ClientAddress.of(req, trustForwardedFor),
+          v -> pod.metrics().requestDuration(req.method().name(), req.response().getStatusCode(), System.nanoTime() - start));
+    } catch (RuntimeException e) {
+      // what the router's default failure handler would have answered
+      log.error("unexpected failure on the BOSH path", e);
+      if (!req.response().ended() && !req.response().headWritten()) {
+        req.response().setStatusCode(500).end();
+      }
+    }
   }
 
   /**

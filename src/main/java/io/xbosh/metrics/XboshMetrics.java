@@ -52,6 +52,10 @@ public final class XboshMetrics implements AutoCloseable {
   private final Counter stanzasOut;
   private final Timer upstreamConnect;
   private final Timer held;
+  /** the request counters by outcome, a few dozen outcomes at most (the code's own strings) */
+  private final java.util.Map<String, Counter> requests = new java.util.concurrent.ConcurrentHashMap<>();
+  /** the request timers by method and status class (the methods Vert.x knows) */
+  private final java.util.Map<String, Timer[]> requestDurations = new java.util.concurrent.ConcurrentHashMap<>();
 
   public XboshMetrics(String podId) {
     Gauge.builder("xbosh.build.info", () -> 1).description("xbosh's version and this pod's id (always 1)")
@@ -134,8 +138,9 @@ public final class XboshMetrics implements AutoCloseable {
 
   /** One HTTP request on the BOSH path, by what became of it. */
   public void request(String outcome) {
-    Counter.builder("xbosh.http.requests").description("HTTP requests on the BOSH path, by what became of them")
-        .tag("outcome", label(outcome)).register(registry).increment();
+    // looked up by the caller's string: registering builds and hashes a meter id on every call
+    requests.computeIfAbsent(outcome, o -> Counter.builder("xbosh.http.requests")
+        .description("HTTP requests on the BOSH path, by what became of them").tag("outcome", label(o)).register(registry)).increment();
   }
 
   /** One client connection accepted, by protocol ({@code http/1.x}, {@code h2c}: a load balancer's multiplexed connection). */
@@ -146,9 +151,20 @@ public final class XboshMetrics implements AutoCloseable {
 
   /** One HTTP request on the BOSH path from its start to the end of its response. */
   public void requestDuration(String method, int status, long nanos) {
-    Timer.builder("xbosh.http.request").description("HTTP requests on the BOSH path, start to end of the response (held time included)")
-        .tag("method", method).tag("status", status / 100 + "xx").serviceLevelObjectives(REQUEST_BUCKETS).register(registry)
-        .record(nanos, TimeUnit.NANOSECONDS);
+    int statusClass = Math.max(0, Math.min(9, status / 100));
+    Timer[] byStatus = requestDurations.get(method);
+    if (byStatus == null) {
+      // a client may send any method name: the cache holds a few (the registry holds what it is given)
+      byStatus = requestDurations.size() < 16 ? requestDurations.computeIfAbsent(method, m -> new Timer[10]) : new Timer[10];
+    }
+    Timer t = byStatus[statusClass];
+    if (t == null) {
+      // at most ten per method; registering the same meter twice gives the same one
+      t = Timer.builder("xbosh.http.request").description("HTTP requests on the BOSH path, start to end of the response (held time included)")
+          .tag("method", method).tag("status", status / 100 + "xx").serviceLevelObjectives(REQUEST_BUCKETS).register(registry);
+      byStatus[statusClass] = t;
+    }
+    t.record(nanos, TimeUnit.NANOSECONDS);
   }
 
   /** The timer of one store script and outcome ({@code ok}, {@code error}) in a registry. */

@@ -7,6 +7,7 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.redis.client.Command;
 import io.vertx.redis.client.Redis;
+import io.vertx.redis.client.RedisConnection;
 import io.vertx.redis.client.Request;
 import io.vertx.redis.client.Response;
 import io.xbosh.protocol.BodyWriter;
@@ -54,6 +55,15 @@ public final class RedisSessionStore implements SessionStore {
   private final LuaScript forwardsFrom;
   /** Whether scripts go with their Redis 7 flags; cleared for good on a Redis that cannot compile them. */
   private volatile boolean flagged = true;
+  /**
+   * Where the event loops' own connections come from (see {@link #send}): a client of their own,
+   * so that they never take the connections the pool lends per call; null: every call leases one.
+   */
+  private final Redis loopClient;
+  /** event loops that get a connection of their own at most; others lease per call */
+  private final int maxLoopConnections;
+  /** the connection of each event loop, while it lives; from any thread */
+  private final Map<io.netty.channel.EventLoop, Future<RedisConnection>> loopConnections = new java.util.concurrent.ConcurrentHashMap<>();
 
   /**
    * @param redis            a pooled client
@@ -81,7 +91,21 @@ public final class RedisSessionStore implements SessionStore {
    */
   public RedisSessionStore(Redis redis, boolean ownsClient, String podId, int maxOut, int maxOutBytes, int maxResponseBytes,
       int tombstoneSeconds, int maxStreams, MeterRegistry meters) {
-    this(redis, ownsClient, podId, maxOut, maxOutBytes, maxResponseBytes, tombstoneSeconds, maxStreams, meters, Map.of());
+    this(redis, ownsClient, podId, maxOut, maxOutBytes, maxResponseBytes, tombstoneSeconds, maxStreams, meters, null, 0, Map.of());
+  }
+
+  /**
+   * @param loopClient         where the event loops' own connections come from, one each, kept
+   *                           while they live: scripts sent from a loop are pipelined on its
+   *                           connection (null: every call leases a pooled connection of
+   *                           {@code redis}; a Redis Cluster client routes each call itself); its
+   *                           pool must hold {@code maxLoopConnections} connections; closed with the store
+   * @param maxLoopConnections event loops that get a connection of their own at most
+   */
+  public RedisSessionStore(Redis redis, boolean ownsClient, String podId, int maxOut, int maxOutBytes, int maxResponseBytes,
+      int tombstoneSeconds, int maxStreams, MeterRegistry meters, Redis loopClient, int maxLoopConnections) {
+    this(redis, ownsClient, podId, maxOut, maxOutBytes, maxResponseBytes, tombstoneSeconds, maxStreams, meters, loopClient,
+        maxLoopConnections, Map.of());
   }
 
   /**
@@ -90,6 +114,15 @@ public final class RedisSessionStore implements SessionStore {
    */
   RedisSessionStore(Redis redis, boolean ownsClient, String podId, int maxOut, int maxOutBytes, int maxResponseBytes,
       int tombstoneSeconds, int maxStreams, MeterRegistry meters, Map<String, String> sourceEdits) {
+    this(redis, ownsClient, podId, maxOut, maxOutBytes, maxResponseBytes, tombstoneSeconds, maxStreams, meters, null, 0, sourceEdits);
+  }
+
+  /** With the event loops' own connections, and {@code sourceEdits} as above (tests). */
+  RedisSessionStore(Redis redis, boolean ownsClient, String podId, int maxOut, int maxOutBytes, int maxResponseBytes,
+      int tombstoneSeconds, int maxStreams, MeterRegistry meters, Redis loopClient, int maxLoopConnections,
+      Map<String, String> sourceEdits) {
+    this.loopClient = loopClient;
+    this.maxLoopConnections = loopClient == null ? 0 : maxLoopConnections;
     this.meters = meters;
     this.poolBusy = XboshMetrics.redisPoolBusy(meters);
     this.redis = redis;
@@ -419,7 +452,73 @@ public final class RedisSessionStore implements SessionStore {
 
   @Override
   public Future<Void> close() {
-    return ownsClient ? redis.close() : Future.succeededFuture();
+    for (var loop : List.copyOf(loopConnections.keySet())) {
+      Future<RedisConnection> c = loopConnections.remove(loop);
+      if (c != null) {
+        c.onSuccess(RedisConnection::close);
+      }
+    }
+    Future<Void> loops = loopClient == null ? Future.succeededFuture() : loopClient.close();
+    return loops.eventually(() -> ownsClient ? redis.close() : Future.succeededFuture());
+  }
+
+  /**
+   * One command to Redis. From an event loop (where nearly every call starts) it goes over that
+   * loop's own connection, kept for as long as it lives: commands of one loop are pipelined on it,
+   * Redis reads several of them per read and answers them in one write, and no call pays the pool's
+   * lease and return. Replies come back in order on the loop that sent them. A connection that
+   * closes or fails (Redis restarting, a failover) is let go, and the loop's next call opens a new
+   * one; what was in flight on it fails as it would have on a pooled one. Anything sent from
+   * another thread leases a pooled connection for the one call.
+   */
+  private Future<Response> send(Request request) {
+    io.vertx.core.Context current = loopClient != null ? io.vertx.core.Vertx.currentContext() : null;
+    if (!(current instanceof io.vertx.core.internal.ContextInternal ctx) || !ctx.isEventLoopContext()) {
+      return redis.send(request);
+    }
+    io.netty.channel.EventLoop loop = ctx.nettyEventLoop();
+    Future<RedisConnection> conn = loopConnections.get(loop);
+    if (conn == null && loopConnections.size() >= maxLoopConnections) {
+      return redis.send(request);
+    }
+    if (conn == null) {
+      conn = connectFor(loop);
+    }
+    Future<RedisConnection> used = conn;
+    return conn.compose(c -> c.send(request)).onFailure(err -> {
+      if (!(err instanceof io.vertx.redis.client.impl.types.ErrorType)) {
+        // not an answer of Redis: the connection may be broken, the loop's next call opens another
+        letGo(loop, used);
+      }
+    });
+  }
+
+  private Future<RedisConnection> connectFor(io.netty.channel.EventLoop loop) {
+    io.vertx.core.Promise<RedisConnection> promise = io.vertx.core.Promise.promise();
+    Future<RedisConnection> conn = promise.future();
+    Future<RedisConnection> raced = loopConnections.putIfAbsent(loop, conn);
+    if (raced != null) {
+      return raced;
+    }
+    loopClient.connect().onComplete(ar -> {
+      if (ar.failed()) {
+        loopConnections.remove(loop, conn);
+        promise.fail(ar.cause());
+        return;
+      }
+      RedisConnection c = ar.result();
+      c.endHandler(v -> letGo(loop, conn));
+      c.exceptionHandler(e -> letGo(loop, conn));
+      promise.complete(c);
+    });
+    return conn;
+  }
+
+  /** The loop's connection is done with: the next call opens a new one, the lease goes back. */
+  private void letGo(io.netty.channel.EventLoop loop, Future<RedisConnection> conn) {
+    if (loopConnections.remove(loop, conn)) {
+      conn.onSuccess(RedisConnection::close);
+    }
   }
 
   private Future<Response> eval(LuaScript script, String sid, List<String> args) {
@@ -451,12 +550,12 @@ public final class RedisSessionStore implements SessionStore {
   }
 
   private Future<Response> evalWith(LuaScript script, String sid, List<String> args) {
-    return redis.send(evalRequest(Command.EVALSHA, script.sha(), sid, args))
+    return send(evalRequest(Command.EVALSHA, script.sha(), sid, args))
         .recover(err -> {
           String msg = err.getMessage();
           if (msg != null && msg.startsWith("NOSCRIPT")) {
             // EVAL also caches the script, so the next EVALSHA finds it
-            return redis.send(evalRequest(Command.EVAL, script.source(), sid, args));
+            return send(evalRequest(Command.EVAL, script.source(), sid, args));
           }
           return Future.failedFuture(err);
         });

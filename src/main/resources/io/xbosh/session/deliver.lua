@@ -62,8 +62,39 @@ local queued = redis.call('LLEN', O)
 if queued > 0 and (queued + #ARGV > MAX_OUT or ctx.ob + bytes > MAX_OUT_BYTES) then
   return { 'full' }
 end
-redis.call('RPUSH', O, unpack(ARGV))
-ctx.ob = (queued > 0 and ctx.ob or 0) + bytes
+if queued == 0 and #ctx.held > 0 then
+  -- nothing waits and a request is held (the common case): the held requests take the batch as
+  -- take() would have taken it from the list, and only what they leave goes into the list
+  local s = (stream ~= '' and stream ~= ctx.sf) and stream or ctx.sf
+  local extra = (s ~= ctx.sf or #ctx.st > 1) and ' stream="' .. s .. '"' or ''
+  -- another stream's stanzas carry their tag ('\1<stream>\1') from above
+  local prefix = s ~= ctx.sf and #s + 2 or 0
+  local i = 1
+  while #ctx.held > 0 and i <= #ARGV do
+    -- one stream per body; at most MAX_BODY_BYTES of stanzas, but always at least one
+    local first, size = i, #ARGV[i] - prefix
+    i = i + 1
+    while i <= #ARGV and size + #ARGV[i] - prefix <= MAX_BODY_BYTES do
+      size = size + #ARGV[i] - prefix
+      i = i + 1
+    end
+    local run = {}
+    for k = first, i - 1 do
+      run[#run + 1] = prefix == 0 and ARGV[k] or string.sub(ARGV[k], prefix + 1)
+    end
+    answer_at(ctx, 1, table.concat(run), extra)
+  end
+  ctx.ob = 0
+  if i <= #ARGV then
+    redis.call('RPUSH', O, unpack(ARGV, i))
+    for k = i, #ARGV do
+      ctx.ob = ctx.ob + #ARGV[k]
+    end
+  end
+else
+  redis.call('RPUSH', O, unpack(ARGV))
+  ctx.ob = (queued > 0 and ctx.ob or 0) + bytes
+end
 flush(ctx)
 if link then
   local given = {}

@@ -158,8 +158,17 @@ end
 -- (nothing waits for its client) and whose values are all small again (its login's features and
 -- roster answers were dropped from the cache) is written anew, as a listpack. The TTL is set after.
 local LISTPACK_VALUE, LISTPACK_ENTRIES = 64, 128
-local function compact(ctx)
-  if ctx.ob > 0 or ctx.np > 0 or redis.call('OBJECT', 'ENCODING', S) ~= 'hashtable' then
+local function compact(ctx, written)
+  if ctx.ob > 0 or ctx.np > 0 or written > LISTPACK_VALUE then
+    return
+  end
+  for _, r in ipairs(ctx.rc) do
+    -- a response cached by this script that is too large: the hash stays a hashtable (no HGETALL needed to see it)
+    if ctx.large and ctx.large[r[1]] then
+      return
+    end
+  end
+  if redis.call('OBJECT', 'ENCODING', S) ~= 'hashtable' then
     return
   end
   local all = redis.call('HGETALL', S)
@@ -187,7 +196,8 @@ local function save(ctx)
   for i, r in ipairs(ctx.rc) do
     rc[i] = fmt(r[1]) .. ':' .. fmt(r[2])
   end
-  redis.call('HSET', S, 'hi', fmt(ctx.hi), 'held', table.concat(held, ' '), 'rc', table.concat(rc, ' '), 'np', ctx.np, 'pz', ctx.pz, 'fs', ctx.fs, 'k', ctx.k,
+  held, rc = table.concat(held, ' '), table.concat(rc, ' ')
+  redis.call('HSET', S, 'hi', fmt(ctx.hi), 'held', held, 'rc', rc, 'np', ctx.np, 'pz', ctx.pz, 'fs', ctx.fs, 'k', ctx.k,
     'lt', fmt(ctx.lt), 'le', ctx.le)
   if ctx.streams_changed then
     if #ctx.st == 1 and ctx.st[1] == ctx.sf then
@@ -212,7 +222,7 @@ local function save(ctx)
     redis.call('HSET', S, 'ak', fmt(ctx.ak))
   end
   save_bytes(ctx)
-  compact(ctx)
+  compact(ctx, math.max(#held, #rc))
   local ms = ttl_ms(ctx)
   redis.call('PEXPIRE', S, ms)
   redis.call('PEXPIRE', O, ms + TOMBSTONE_MS)
@@ -297,7 +307,13 @@ local function put_response(ctx, rid, body)
   if ctx.readonly then
     ctx.virtual[rid] = body
   else
-    redis.call('HSET', S, 'r:' .. fmt(rid), packed(body))
+    local stored = packed(body)
+    redis.call('HSET', S, 'r:' .. fmt(rid), stored)
+    if #stored > LISTPACK_VALUE then
+      -- the hash stays a hashtable while this response is cached (compact need not read it back)
+      ctx.large = ctx.large or {}
+      ctx.large[rid] = true
+    end
   end
 end
 
