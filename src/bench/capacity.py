@@ -2,13 +2,15 @@
 """The capacity model of docs/CAPACITY.md, evaluated on one benchmark run.
 
     python3 src/bench/capacity.py [target/bench] [--pod-cores 2] [--pod-util 0.6] [--pod-mem-mb 2048]
-        [--pod-sessions-max 20000] [--shard-util 0.5] [--shard-mem-mb 8192] [--wait 60]
+        [--pod-sessions-max 20000] [--shard-util 0.5] [--shard-mem-mb 8192] [--wait 60] [--chat DIR]
 
 Reads procs.tsv and results.tsv of src/bench/run-benchmarks.sh, fits the per-session and
 per-message costs (least squares over the one-pod idle steps; medians over the chat rounds),
 prints them, checks the model against the multi-pod Redis Cluster run, and prints pods, Redis
 shards and memory for 100,000 and 1,000,000 sessions at several chat rates, naming the first
 bottleneck. Every formula is in this file and in docs/CAPACITY.md; change an input, run it again.
+--chat DIR takes the per-message inputs from another run's procs.tsv (a scale-only run has no chat
+rounds); without any, only the idle rows of the plan are printed.
 """
 import argparse
 import csv
@@ -44,12 +46,14 @@ def step_sums(procs, label):
         if r["scenario"] != "idle-scale" or r["label"] != label:
             continue
         s = out.setdefault(int(r["sessions"]), {"xbosh_cores": 0, "redis_cores": 0, "prosody_cores": 0,
-                                                "heap_mb": 0, "rss_mb": 0})
+                                                "heap_mb": 0, "rss_mb": 0, "redis_max_cores": 0})
         p = r["process"]
         kind = "xbosh" if p.startswith("xbosh") else "redis" if p.startswith("redis") else \
             "prosody" if p.startswith("prosody") else None
         if kind:
             s[kind + "_cores"] += max(0.0, float(r["cpu_cores"]))
+        if kind == "redis":
+            s["redis_max_cores"] = max(s["redis_max_cores"], float(r["cpu_cores"]))
         if kind == "xbosh":
             s["heap_mb"] += max(0.0, float(r["heap_mb"]))
             s["rss_mb"] += max(0.0, float(r["rss_mb"]))
@@ -77,8 +81,10 @@ def main():
     ap.add_argument("--shard-mem-mb", type=float, default=8192)
     ap.add_argument("--wait", type=float, default=60)
     ap.add_argument("--heartbeat-s", type=float, default=1.0)
+    ap.add_argument("--chat", default=None, help="directory of the run whose chat rounds give the per-message inputs (default: DIR)")
     a = ap.parse_args()
     procs = rows(os.path.join(a.dir, "procs.tsv"))
+    chat = rows(os.path.join(a.chat or a.dir, "procs.tsv"))
     results = rows(os.path.join(a.dir, "results.tsv"))
 
     one = step_sums(procs, "one-pod")
@@ -93,15 +99,15 @@ def main():
     m_heap = fit([(s, v["heap_mb"]) for s, v in pts])
     m_redis = fit([(s, v["redis_mb"]) for s, v in pts])
 
-    c_pod = chat_median(procs, "xbosh-redis", "xbosh-redis1") / 1000  # CPU-s per delivered message
-    c_redis = chat_median(procs, "xbosh-redis", "redis-server") / 1000
-    c_xmpp = chat_median(procs, "xbosh-redis", "prosody") / 1000
-    c_pod2 = (chat_median(procs, "xbosh-redis-2pods", "xbosh-redis1") + chat_median(procs, "xbosh-redis-2pods", "xbosh-redis2")) / 1000
-    c_redis2 = chat_median(procs, "xbosh-redis-2pods", "redis-server") / 1000
-    cmd_rows = [r for r in procs if r["scenario"] == "chat" and r["label"] == "xbosh-redis" and r["process"] == "generator"]
+    c_pod = chat_median(chat, "xbosh-redis", "xbosh-redis1") / 1000  # CPU-s per delivered message
+    c_redis = chat_median(chat, "xbosh-redis", "redis-server") / 1000
+    c_xmpp = chat_median(chat, "xbosh-redis", "prosody") / 1000
+    c_pod2 = (chat_median(chat, "xbosh-redis-2pods", "xbosh-redis1") + chat_median(chat, "xbosh-redis-2pods", "xbosh-redis2")) / 1000
+    c_redis2 = chat_median(chat, "xbosh-redis-2pods", "redis-server") / 1000
+    cmd_rows = [r for r in chat if r["scenario"] == "chat" and r["label"] == "xbosh-redis" and r["process"] == "generator"]
     q_msg = statistics.median([float(r["redis_cmds_per_s"]) * float(r["seconds"]) / max(1, int(r["delivered"])) for r in cmd_rows]) \
         if cmd_rows else float("nan")
-    cmd_rows2 = [r for r in procs if r["scenario"] == "chat" and r["label"] == "xbosh-redis-2pods" and r["process"] == "generator"]
+    cmd_rows2 = [r for r in chat if r["scenario"] == "chat" and r["label"] == "xbosh-redis-2pods" and r["process"] == "generator"]
     q_msg2 = statistics.median([float(r["redis_cmds_per_s"]) * float(r["seconds"]) / max(1, int(r["delivered"])) for r in cmd_rows2]) \
         if cmd_rows2 else float("nan")
     base_rss = a.pod_base_mb if a.pod_base_mb is not None else m_rss[0]
@@ -132,7 +138,10 @@ def main():
         for name, base_v, per, meas in [
             ("xbosh cores, all pods", zero["xbosh_cores"], k_pod[1], big["xbosh_cores"]),
             ("redis-server cores, 3 shards", zero["redis_cores"], k_redis[1], big["redis_cores"]),
+            ("busiest shard cores (model: a third of all)", zero["redis_max_cores"], k_redis[1] / 3, big["redis_max_cores"]),
             ("Redis commands/s", zero["cmds"], q_idle[1], big["cmds"]),
+            ("EVALSHA/s", zero["evalsha"], e_idle[1], big["evalsha"]),
+            ("xbosh heap MB after GC, all pods", zero["heap_mb"], m_heap[1], big["heap_mb"]),
             ("xbosh RSS MB, all pods", zero["rss_mb"], m_rss[1], big["rss_mb"]),
             ("Redis MB, 3 shards", zero["redis_mb"], m_redis[1], big["redis_mb"]),
         ]:
@@ -154,16 +163,19 @@ def main():
     print("| sessions | msg/s per session | msgs/s total | pods (CPU / memory / cap) | pod RSS each | "
           "Redis cores | Redis MB | shards (CPU / memory) | PUBLISH/s, cores on every shard | `{pods}` shard: owned-set MB | first bottleneck |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    no_chat = math.isnan(c_tier) or math.isnan(c_rtier)
+    if no_chat:
+        print("No chat rounds in this run (--chat DIR names a run that has them): idle rows only.\n")
     for S in (100_000, 1_000_000):
-        for r in (0.0, 0.01, 0.1):
+        for r in ((0.0,) if no_chat else (0.0, 0.01, 0.1)):
             M = S * r
-            cpu_pod = S * k_pod[1] + M * c_tier
+            cpu_pod = S * k_pod[1] + (M * c_tier if M else 0.0)
             pods_cpu = math.ceil(cpu_pod / (a.pod_cores * a.pod_util))
             pods_mem = math.ceil(S * m_rss[1] / max(1e-9, a.pod_mem_mb * 0.8 - base_rss))
             pods_cap = math.ceil(S / a.pod_sessions_max)
             P = max(pods_cpu, pods_mem, pods_cap, 2)
             rss_each = base_rss + S / P * m_rss[1]
-            cpu_redis = S * k_redis[1] + M * c_rtier
+            cpu_redis = S * k_redis[1] + (M * c_rtier if M else 0.0)
             mem_redis = S * m_redis[1]
             shards_cpu = math.ceil(cpu_redis / a.shard_util)
             shards_mem = math.ceil(mem_redis / (a.shard_mem_mb * 0.75))

@@ -101,7 +101,7 @@ public final class Bench {
       long heapBefore = pids.isEmpty() ? -1 : ProcessStats.heapAfterGcBytes(pids.get(0));
       long redisBefore = redisPort > 0 ? ProcessStats.redisInfo(redisPort, "memory", "used_memory") : -1;
       await(gen.login());
-      System.out.println(label + " logged in");
+      System.out.println(label + " logged in: " + gen.loginSummary());
       switch (scenario) {
         case "idle" -> {
           // measured at the end of the hold: every session has then long-polled for a while (with

@@ -89,6 +89,7 @@ public final class LoadGenerator {
   private int failedLogins;
   private volatile boolean closed;
   private long loginMs;
+  private volatile String loginSummary = "not logged in";
   private long sent;
   private long received;
   private long duplicated;
@@ -115,6 +116,7 @@ public final class LoadGenerator {
       loginAll().onComplete(ar -> {
         loginMs = (System.nanoTime() - start) / 1_000_000;
         failedLogins = (int) clients.stream().filter(c -> !c.ready).count();
+        loginSummary = summarizeLogins();
         done.complete();
       });
     });
@@ -137,6 +139,20 @@ public final class LoadGenerator {
       exchange(rate, durationMs, settleMs).onComplete(x -> done.complete(result(durationMs)));
     });
     return done.future();
+  }
+
+  /** After {@link #login()}: how many clients got in, how long the logins took, and why some failed. */
+  public String loginSummary() {
+    return loginSummary;
+  }
+
+  private String summarizeLogins() {
+    // a terminate's text carries its sid: every such error is a kind of its own, so name a few
+    String some = errors.entrySet().stream().limit(5)
+        .map(e -> e.getValue() + "x " + e.getKey().substring(0, Math.min(160, e.getKey().length())))
+        .collect(java.util.stream.Collectors.joining("; "));
+    return String.format("%d of %d sessions, %d failed, %d ms, errors (%d kinds) %s", clients.size() - failedLogins,
+        clients.size(), failedLogins, loginMs, errors.size(), errors.isEmpty() ? "none" : some);
   }
 
   /** Stops the clients (their outstanding requests fail quietly) and closes the HTTP and WebSocket clients. */
