@@ -19,7 +19,15 @@
 # POD_CGROUP (a cgroup directory the pods are put in, e.g. one with a memory limit), REDIS_ARGS (e.g. "--hash-max-listpack-value 1024"), JAR (the xbosh jar under test), GEN_JAR (the load generator's, default JAR). The idle scenario also writes a class histogram of the serving
 # pod to target/bench/histogram-<label>-<sessions>.txt. POD_DEAD_MS: the pods' XBOSH_POD_DEAD_MS
 # (30000). scale: SCALE_STEPS (sessions on one pod, rising), SCALE_PODS and SCALE_PER_POD (the Redis
-# Cluster run), SCALE_MEASURE_S.
+# Cluster run; SCALE_PODS=0: none), SCALE_H2C_STEPS and SCALE_H2C_ARGS (a second one-pod run whose
+# generators speak h2c, e.g. "10000" and "--h2c 4": 10,000 sessions over HTTP/1.1 are more sockets
+# than a pod may open here), SCALE_WAIT (60), SCALE_SETTLE_S (20, after the logins of a step),
+# SCALE_MEASURE_S (SCALE_WAIT: a window of one wait sees every session poll once),
+# SCALE_LOGIN_CONCURRENCY (300 per generator), SCALE_GENERATORS (generator processes per step and pod,
+# 1), SCALE_GEN_JAVA_OPTS, SCALE_CONNECTS_IN_FLIGHT (the pods' XBOSH_MAX_CONNECTS_IN_FLIGHT, the
+# logins in flight + 100), SCALE_LOGIN_TIMEOUT_S, SCALE_PROSODY_CFG (a line added to the scale
+# Prosodys' configuration). Besides procs.tsv rows it writes target/bench/logins.tsv (CPU per login of
+# every process, logins/s, per step).
 #
 # cold (BENCHMARKS.md, "Cold start"): for each of COLD_RUNS rounds, first Prosody's mod_bosh, then
 # for every variant in COLD_VARIANTS a fresh xbosh pod on Redis, started with that variant's JVM
@@ -452,9 +460,8 @@ one_pod_run() {
 # scale_prosody NAME: a Prosody of the scale run (c2s only), its pid and port in NAME_PID, NAME_C2S.
 # server_epoll listens with a backlog of 128: with hundreds of logins in flight the kernel drops
 # connections to c2s and the pod's upstream opens wait out their 10 s timeout. Lua 5.4's
-# generational collector takes a login from 2.5 to 0.9 ms of Prosody CPU (incremental, the default,
-# keeps re-marking the sessions already there), and Prosody is one thread: on a loaded machine its
-# share of a core caps the login rate.
+# generational collector took a login from 2.5 to 0.9 ms of Prosody CPU (3,000 logins, BENCHMARKS.md
+# "idle scale"), and Prosody is one thread: on a loaded machine its share of a core caps the login rate.
 scale_prosody() {
   local port; port=$(free_port)
   sed -e "s/^c2s_ports = .*/c2s_ports = { $port }/" -e "s/^http_ports = .*/http_ports = { }/" \
