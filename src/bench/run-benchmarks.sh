@@ -23,7 +23,9 @@
 # generators speak h2c, e.g. "10000" and "--h2c 4": 10,000 sessions over HTTP/1.1 are more sockets
 # than a pod may open here), SCALE_WAIT (60), SCALE_SETTLE_S (20, after the logins of a step),
 # SCALE_MEASURE_S (SCALE_WAIT: a window of one wait sees every session poll once),
-# SCALE_LOGIN_CONCURRENCY (300 per generator), SCALE_GENERATORS (generator processes per step and pod,
+# SCALE_LOGIN_CONCURRENCY (200 per generator), SCALE_LOGIN_RETRIES (5: a failed login starts again with
+# a new session 2 s later; at a load average of 50-60 a Prosody answered 12% of the connections later
+# than the pod's 10 s connect timeout), SCALE_GENERATORS (generator processes per step and pod,
 # 1), SCALE_GEN_JAVA_OPTS, SCALE_CONNECTS_IN_FLIGHT (the pods' XBOSH_MAX_CONNECTS_IN_FLIGHT, the
 # logins in flight + 100), SCALE_LOGIN_TIMEOUT_S, SCALE_PROSODY_CFG (a line added to the scale
 # Prosodys' configuration). Besides procs.tsv rows it writes target/bench/logins.tsv (CPU per login of
@@ -63,7 +65,8 @@ SCALE_PODS=${SCALE_PODS:-5}
 SCALE_PER_POD=${SCALE_PER_POD:-8000}
 SCALE_WAIT=${SCALE_WAIT:-60}
 SCALE_MEASURE_S=${SCALE_MEASURE_S:-$SCALE_WAIT}
-SCALE_LOGIN_CONCURRENCY=${SCALE_LOGIN_CONCURRENCY:-300}
+SCALE_LOGIN_CONCURRENCY=${SCALE_LOGIN_CONCURRENCY:-200}
+SCALE_LOGIN_RETRIES=${SCALE_LOGIN_RETRIES:-5}
 SCALE_GENERATORS=${SCALE_GENERATORS:-1}
 # the holders: C1 only, as a generator JVM spends more CPU compiling with C2 than logging in thousands
 SCALE_GEN_JAVA_OPTS=${SCALE_GEN_JAVA_OPTS:--Xmx768m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}
@@ -353,7 +356,8 @@ NEW_HOLDERS=()   # name=pid:log of the generators of the step logging in now
 holder() { # name, url, prefix, sessions, generator args...: a generator holding idle sessions until stopped
   # shellcheck disable=SC2086 # SCALE_GEN_JAVA_OPTS: JVM flags, word-split on purpose
   java $SCALE_GEN_JAVA_OPTS -cp "$JAR" io.xbosh.bench.Bench --label "hold-$1" --scenario idle --sessions "$4" \
-    --duration-s 86400 --login-concurrency "$SCALE_LOGIN_CONCURRENCY" --wait "$SCALE_WAIT" --domain localhost \
+    --duration-s 86400 --login-concurrency "$SCALE_LOGIN_CONCURRENCY" --login-retries "$SCALE_LOGIN_RETRIES" --login-retry-ms 2000 \
+    --wait "$SCALE_WAIT" --domain localhost \
     --user-prefix "$3" --password pw --out "$WORK/hold.tsv" --url "$2" "${@:5}" > "$WORK/hold-$1.log" 2>&1 &
   PIDS+=($!)
   HOLDERS+=("generator-$1=$!")
