@@ -18,7 +18,7 @@
 # times: alternated runs on a noisy machine), POD_JAVA_OPTS (the xbosh JVMs' flags),
 # POD_CGROUP (a cgroup directory the pods are put in, e.g. one with a memory limit), REDIS_ARGS (e.g. "--hash-max-listpack-value 1024"), JAR (the xbosh jar under test), GEN_JAR (the load generator's, default JAR). The idle scenario also writes a class histogram of the serving
 # pod to target/bench/histogram-<label>-<sessions>.txt. POD_DEAD_MS: the pods' XBOSH_POD_DEAD_MS
-# (30000). scale: SCALE_STEPS (sessions on one pod, rising), SCALE_PODS and SCALE_PER_POD (the Redis
+# (30000). scale: SCALE_STEPS (sessions on one pod, rising; set empty: no one-pod run), SCALE_PODS and SCALE_PER_POD (the Redis
 # Cluster run; SCALE_PODS=0: none), SCALE_H2C_STEPS and SCALE_H2C_ARGS (a second one-pod run whose
 # generators speak h2c, e.g. "10000" and "--h2c 4": 10,000 sessions over HTTP/1.1 are more sockets
 # than a pod may open here), SCALE_WAIT (60), SCALE_SETTLE_S (20, after the logins of a step),
@@ -57,7 +57,7 @@ POD_JAVA_OPTS=${POD_JAVA_OPTS:--Xmx1g -XX:+UseG1GC}
 BURST_TARGETS=${BURST_TARGETS:-$TARGETS}
 BURST_DURATION_S=${BURST_DURATION_S:-$DURATION_S}
 BURST_MAX_P99_MS=${BURST_MAX_P99_MS:-1000}
-SCALE_STEPS=${SCALE_STEPS:-1000 4000 8000}
+SCALE_STEPS=${SCALE_STEPS-1000 4000 8000}
 # a 2-core machine at a load average of 20-50 stalls event loops for seconds: a 3 s dead time made
 # pods reap each other's sessions during the logins (see CAPACITY.md)
 POD_DEAD_MS=${POD_DEAD_MS:-30000}

@@ -114,7 +114,7 @@ public final class LoadGenerator {
   }
 
   /**
-   * The same, a client whose login fails starting again with a new session after {@code retryDelayMs},
+   * The same, but a client whose login fails starts again with a new session after {@code retryDelayMs},
    * up to {@code retries} times: on a machine loaded enough that the XMPP server answers a
    * connection later than the pod's connect timeout, a browser would try again too.
    */
