@@ -38,7 +38,12 @@
 # trips, messages), wave after wave for COLD_FIRST_MINUTE_S, then COLD_WARM_WAVES more. Variants
 # alternate within a round, so a change of the machine's load hits all of them. Rows go to
 # target/bench/cold.tsv. The variant "cds" needs the archive the script builds first
-# (target/bench/xbosh.jsa, the same training run as the Dockerfile's).
+# (target/bench/xbosh.jsa, the same training run as the Dockerfile's). COLD_JAR_<variant>: another
+# jar for that variant (e.g. the main branch's, for before/after in one run; variant "before").
+# COLD_FRESH_PROSODY=1 (default): every measured target (mod_bosh and each pod) gets a Prosody
+# process of its own on a fresh copy of the accounts, so no target pays for what an earlier one
+# left in Prosody; 0: one Prosody for the whole run, as before. Prosody's resident memory and open
+# c2s connections after each target go to target/bench/cold-prosody.tsv.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -101,6 +106,10 @@ COLD_ENV_serial=${COLD_ENV_serial:-}
 COLD_OPTS_c1=${COLD_OPTS_c1:--Xmx1g -XX:+UseG1GC -XX:SharedArchiveFile=$CDS_ARCHIVE -Xshare:auto -XX:TieredStopAtLevel=1}
 COLD_ENV_c1=${COLD_ENV_c1:-}
 # before this work: G1, no archive, no warm-up
+COLD_FRESH_PROSODY=${COLD_FRESH_PROSODY:-1}
+# "before": another jar's warm-up (COLD_JAR_before), the options of "warmup"
+COLD_OPTS_before=${COLD_OPTS_before:--Xmx1g -XX:+UseG1GC}
+COLD_ENV_before=${COLD_ENV_before:-}
 COLD_OPTS_nowarmup=${COLD_OPTS_nowarmup:--Xmx1g -XX:+UseG1GC}
 COLD_ENV_nowarmup=${COLD_ENV_nowarmup:-XBOSH_WARMUP_SESSIONS=0}
 COLD_OPTS_warmup=${COLD_OPTS_warmup:--Xmx1g -XX:+UseG1GC}
@@ -188,10 +197,13 @@ bosh_max_inactivity = 60
 limits = { c2s = { rate = "100mb/s" } }
 VirtualHost "localhost"
 CFG
-prosody --config "$WORK/prosody/prosody.cfg.lua" > "$WORK/prosody.log" 2>&1 &
-PROSODY_PID=$!
-PIDS+=($PROSODY_PID)
-for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$C2S_PORT) 2>/dev/null && break; sleep 0.1; done
+start_prosody() {
+  prosody --config "$WORK/prosody/prosody.cfg.lua" >> "$WORK/prosody.log" 2>&1 &
+  PROSODY_PID=$!
+  PIDS+=($PROSODY_PID)
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$C2S_PORT) 2>/dev/null && break; sleep 0.1; done
+}
+start_prosody
 
 # ---- xbosh pods
 start_pod() { # name, extra env...
@@ -300,19 +312,43 @@ run_target() { # target letter
   done
 }
 
+# cold: Prosody's state after a target (resident memory, c2s connections still open, files in its
+# data directory), then, with COLD_FRESH_PROSODY=1, a new Prosody on a fresh copy of the accounts
+prosody_after() { # label, round
+  local rss conns files
+  rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$PROSODY_PID/status" 2>/dev/null || echo -)
+  conns=$(ss -Htn state established "( sport = :$C2S_PORT )" 2>/dev/null | wc -l)
+  files=$(find "$WORK/prosody/data" -type f | wc -l)
+  [ -f "$OUT/cold-prosody.tsv" ] || printf 'label\tround\tprosody_rss_kib\tc2s_established\tdata_files\tfresh_next\n' > "$OUT/cold-prosody.tsv"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$rss" "$conns" "$files" "$COLD_FRESH_PROSODY" >> "$OUT/cold-prosody.tsv"
+  if [ "$COLD_FRESH_PROSODY" = 1 ]; then
+    kill "$PROSODY_PID"; wait "$PROSODY_PID" 2>/dev/null || true
+    rm -rf "$WORK/prosody/data"; cp -a "$WORK/prosody/data.pristine" "$WORK/prosody/data"
+    start_prosody
+  fi
+}
+
 cold_pod() { # variant, round: a fresh pod on Redis, measured from its /ready on
-  local variant=$1 opts env port pid
-  eval "opts=\$COLD_OPTS_$variant"; eval "env=\$COLD_ENV_$variant"
+  local variant=$1 opts env port pid jar
+  eval "opts=\$COLD_OPTS_$variant"; eval "env=\$COLD_ENV_$variant"; eval "jar=\${COLD_JAR_$variant:-}"
+  if [ -n "$jar" ]; then
+    # a copy of its own, like $JAR: a build during the run does not change it
+    [ -f "$WORK/xbosh-$variant.jar" ] || cp "$jar" "$WORK/xbosh-$variant.jar"
+    jar=$WORK/xbosh-$variant.jar
+  else
+    jar=$JAR
+  fi
   port=$(free_port)
   # shellcheck disable=SC2086
   env "${POD_ENV[@]}" XBOSH_HTTP_PORT="$port" XBOSH_NODE_ID="cold-$variant-$2" XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" $env \
-    java $opts -jar "$JAR" > "$OUT/cold-$variant-$2.log" 2>&1 &
+    java $opts -jar "$jar" > "$OUT/cold-$variant-$2.log" 2>&1 &
   pid=$!
   PIDS+=($pid)
   java -Xmx512m -cp "$JAR" io.xbosh.bench.Bench --scenario cold --label "xbosh-redis-$variant" --url "$(url "$port")" \
     --ready-url "http://127.0.0.1:$port/ready" --users "$COLD_USERS" --rate "$COLD_RATE" --first-minute-s "$COLD_FIRST_MINUTE_S" \
     --warm-waves "$COLD_WARM_WAVES" --proc "pod=$pid" --proc "prosody=$PROSODY_PID" --proc "redis=$REDIS_PID" --out "$OUT/cold.tsv"
   kill "$pid"; wait "$pid" 2>/dev/null || true
+  prosody_after "xbosh-redis-$variant" "$2"
 }
 
 run_cold() {
@@ -321,10 +357,12 @@ run_cold() {
     XBOSH_HTTP_HOST=127.0.0.1 XBOSH_HTTP_PORT=0 XBOSH_LOG_LEVEL=WARN \
       java -XX:+UseG1GC -XX:ArchiveClassesAtExit="$CDS_ARCHIVE" -jar "$JAR" --warm-up-only > "$WORK/cds.log" 2>&1
   fi
+  [ -d "$WORK/prosody/data.pristine" ] || cp -a "$WORK/prosody/data" "$WORK/prosody/data.pristine"
   for round in $(seq 1 "$COLD_RUNS"); do
     java -Xmx512m -cp "$JAR" io.xbosh.bench.Bench --scenario cold --label prosody-mod_bosh --url "$(url "$PROSODY_HTTP")" \
       --users "$COLD_USERS" --rate "$COLD_RATE" --first-minute-s 0 --warm-waves "$COLD_WARM_WAVES" \
       --proc "prosody=$PROSODY_PID" --proc "redis=$REDIS_PID" --out "$OUT/cold.tsv"
+    prosody_after prosody-mod_bosh "$round"
     for v in $COLD_VARIANTS; do cold_pod "$v" "$round"; done
   done
 }

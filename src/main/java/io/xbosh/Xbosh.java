@@ -16,8 +16,8 @@ import io.xbosh.session.RedisClients;
 import io.xbosh.session.RedisSessionStore;
 import io.xbosh.session.SessionStore;
 import io.xbosh.upstream.ConfiguredResolver;
-import io.xbosh.upstream.UpstreamResolver;
 import io.xbosh.warmup.Warmup;
+import io.xbosh.warmup.WarmupRoute;
 import io.xbosh.websocket.WebSocketSessions;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -43,6 +43,8 @@ public final class Xbosh {
   /** the stop under way or done: stopping twice (a drain's stop, then the caller's) stops once */
   private Future<Void> stopped;
   private Warmup warmup;
+  /** the resolver, through which the warm-up reaches its own XMPP server */
+  private WarmupRoute route;
   private Future<Warmup.Report> warmedUp = Future.succeededFuture(new Warmup.Report(0, 0, 0, 0));
 
   private Xbosh(Vertx vertx, XboshConfig config, Pod pod, WebSocketSessions webSockets) {
@@ -66,7 +68,7 @@ public final class Xbosh {
    * is done; the future completes as soon as it listens.
    */
   public static Future<Xbosh> start(Vertx vertx, XboshConfig config) {
-    return start(vertx, config, true).map(x -> {
+    return startListening(vertx, config).map(x -> {
       if (config.warmup().on()) {
         x.warmUp();
       }
@@ -74,14 +76,9 @@ public final class Xbosh {
     });
   }
 
-  /** The throwaway pod a warm-up runs its sessions through: logs its start at debug level only. */
-  public static Future<Xbosh> startWarmupPod(Vertx vertx, XboshConfig config) {
-    return start(vertx, config, false);
-  }
-
   private void warmUp() {
     pod.warmingUp(true);
-    warmup = new Warmup(vertx, config);
+    warmup = new Warmup(vertx, this, route);
     log.info("xbosh {} warming up (at most {} sessions, {} s) before it is ready", config.nodeId(), config.warmup().sessions(),
         config.warmup().seconds());
     warmedUp = warmup.run().onComplete(ar -> {
@@ -97,7 +94,7 @@ public final class Xbosh {
     return warmedUp;
   }
 
-  private static Future<Xbosh> start(Vertx vertx, XboshConfig config, boolean announce) {
+  private static Future<Xbosh> startListening(Vertx vertx, XboshConfig config) {
     XboshMetrics metrics = new XboshMetrics(config.nodeId());
     Backend backend = createBackend(vertx, config, metrics);
     SessionStore store = backend.store();
@@ -105,17 +102,16 @@ public final class Xbosh {
     WebSocketSessions webSockets = new WebSocketSessions(vertx, metrics);
     metrics.bindTransports(pod::ownedSessions, webSockets::count);
     Xbosh x = new Xbosh(vertx, config, pod, webSockets);
-    UpstreamResolver resolver = new ConfiguredResolver(config.upstream(), config.upstreamHosts(), config.domains(),
-        config.routeAllow(), config.srvMode() ? dnsClient(vertx, config) : null);
+    WarmupRoute resolver = new WarmupRoute(new ConfiguredResolver(config.upstream(), config.upstreamHosts(), config.domains(),
+        config.routeAllow(), config.srvMode() ? dnsClient(vertx, config) : null));
+    x.route = resolver;
     int port;
     try {
       port = config.httpPort() != 0 ? config.httpPort() : freePort(config.httpHost());
     } catch (IOException e) {
       return Future.failedFuture(e);
     }
-    if (announce) {
-      warnIfFileDescriptorsShort(config);
-    }
+    warnIfFileDescriptorsShort(config);
     // behind a trusted proxy every connection comes from the proxy: no per-address connection limit
     ClientLimits limits = new ClientLimits(new ClientLimits.Settings(config.maxConnections(),
         config.trustForwardedFor() ? 0 : config.maxConnectionsPerAddress(), config.maxHeldPerAddress(), config.maxHeldRequests(),
@@ -152,10 +148,6 @@ public final class Xbosh {
         })
         .map(v -> {
           pod.serving();
-          if (!announce) {
-            log.debug("warm-up pod listening on {}:{}", config.httpHost(), x.port);
-            return x;
-          }
           log.info("xbosh {} listening on {}:{}{} with {} store, upstream {}", config.nodeId(), config.httpHost(), x.port,
               config.httpPath(), config.redisUrl() == null ? "in-process" : "Redis", config.upstream());
           if (x.managementPort >= 0) {
@@ -183,7 +175,9 @@ public final class Xbosh {
         config.maxResponseBytes(), tombstone, config.maxStreams(), metrics.registry());
     XboshMetrics.redisPool(metrics.registry(), config.redisPoolSize(), store::inFlight);
     return new Backend(store,
-        new RedisPodBus(vertx, redis, clients.subscribers(), config.nodeId(), config.heartbeatMs(), config.podDeadMs()));
+        // on a Redis Cluster a PING on the channel does not order messages published on other nodes
+        new RedisPodBus(vertx, redis, clients.subscribers(), config.nodeId(), config.heartbeatMs(), config.podDeadMs(),
+            !config.redisCluster()));
   }
 
   private static int freePort(String host) throws IOException {

@@ -23,7 +23,7 @@ import java.util.concurrent.TimeUnit;
  *     --scenario idle|chat|burst --sessions N [--rate R] [--rates 50,100,200] [--duration-s D]
  *     [--domain localhost] [--user-prefix u] [--password pw] [--pid P …] [--redis-port P]
  *     [--label L] [--out results.tsv] [--wait S] [--redis-pid P] [--idle-out idle.tsv]
- *     [--framing rfc7395|stream-header] [--login-retries 0] [--login-retry-ms 1000]
+ *     [--framing rfc7395|stream-header] [--h2c CONNECTIONS] [--login-retries 0] [--login-retry-ms 1000]
  *     [--proc NAME=PID …] [--redis-node PORT …] [--proc-out procs.tsv] [--max-p99-ms 1000] [--max-errors -1]
  * java -cp target/xbosh.jar io.xbosh.bench.Bench --measure-s W --proc NAME=PID … [--redis-node PORT …]
  *     [--heap true] [--label L] [--scenario S] [--sessions N] [--proc-out procs.tsv]
@@ -35,7 +35,9 @@ import java.util.concurrent.TimeUnit;
  *
  * Each measured phase appends one row to {@code --out} (tab-separated, header on a new file) and
  * prints a summary. {@code ws://} URLs make the clients speak XMPP over WebSocket ({@code --framing
- * stream-header}: the pre-RFC draft that node-xmpp-bosh speaks). {@code --pid} names processes under test (CPU, RSS; heap for JVMs);
+ * stream-header}: the pre-RFC draft that node-xmpp-bosh speaks). {@code --h2c N} sends every BOSH
+ * request over HTTP/2 without TLS (prior knowledge) on N connections per server, as a load balancer
+ * with {@code proto h2} does; without it each request in flight has an HTTP/1.1 connection. {@code --pid} names processes under test (CPU, RSS; heap for JVMs);
  * {@code --redis-port} the Redis whose memory and script calls are counted. The idle scenario
  * also counts every Redis command over the held phase and the CPU of each {@code --pid} and of
  * {@code --redis-pid}, and appends one row to {@code --idle-out} (the idle cost).
@@ -86,7 +88,8 @@ public final class Bench {
     LoadGenerator.Options options = new LoadGenerator.Options(urls, one(a, "domain", "localhost"), sessions,
         one(a, "user-prefix", "u"), one(a, "password", "pw"), Integer.parseInt(one(a, "wait", "60")),
         Integer.parseInt(one(a, "login-concurrency", "50")),
-        "stream-header".equals(one(a, "framing", "rfc7395")) ? LoadGenerator.WsFraming.STREAM_HEADER : LoadGenerator.WsFraming.RFC7395);
+        "stream-header".equals(one(a, "framing", "rfc7395")) ? LoadGenerator.WsFraming.STREAM_HEADER : LoadGenerator.WsFraming.RFC7395,
+        Integer.parseInt(one(a, "h2c", "0")));
     List<Long> pids = a.getOrDefault("pid", List.of()).stream().map(Long::parseLong).toList();
     int redisPort = Integer.parseInt(one(a, "redis-port", "0"));
     long durationMs = Long.parseLong(one(a, "duration-s", "30")) * 1000;

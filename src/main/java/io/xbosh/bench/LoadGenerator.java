@@ -7,6 +7,7 @@ import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpClientAgent;
 import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.RequestOptions;
 import io.vertx.core.http.WebSocket;
@@ -41,13 +42,23 @@ import java.util.regex.Pattern;
  */
 public final class LoadGenerator {
 
-  /** Who logs in where. {@code urls}: requests go to each in turn (a load balancer without stickiness). */
+  /**
+   * Who logs in where. {@code urls}: requests go to each in turn (a load balancer without
+   * stickiness). {@code h2cConnections}: 0 for HTTP/1.1 (a connection per request in flight, as
+   * browsers do), else HTTP/2 without TLS (h2c, prior knowledge) over that many connections per
+   * server, every session's requests multiplexed on them, as a load balancer talks to the pods.
+   */
   public record Options(List<URI> urls, String domain, int sessions, String userPrefix, String password, int waitSeconds,
-      int loginConcurrency, WsFraming framing) {
+      int loginConcurrency, WsFraming framing, int h2cConnections) {
 
     public Options(List<URI> urls, String domain, int sessions, String userPrefix, String password, int waitSeconds,
         int loginConcurrency) {
-      this(urls, domain, sessions, userPrefix, password, waitSeconds, loginConcurrency, WsFraming.RFC7395);
+      this(urls, domain, sessions, userPrefix, password, waitSeconds, loginConcurrency, WsFraming.RFC7395, 0);
+    }
+
+    public Options(List<URI> urls, String domain, int sessions, String userPrefix, String password, int waitSeconds,
+        int loginConcurrency, WsFraming framing) {
+      this(urls, domain, sessions, userPrefix, password, waitSeconds, loginConcurrency, framing, 0);
     }
 
     boolean webSocket() {
@@ -102,10 +113,24 @@ public final class LoadGenerator {
   public LoadGenerator(Vertx vertx, Options options) {
     this.vertx = vertx;
     this.options = options;
-    this.http = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true).setTcpNoDelay(true),
-        new PoolOptions().setHttp1MaxSize(Math.max(8, options.sessions() * 2 + 8)).setMaxWaitQueueSize(-1));
+    this.http = options.h2cConnections() > 0 ? h2c(vertx, options)
+        : vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true).setTcpNoDelay(true),
+            new PoolOptions().setHttp1MaxSize(Math.max(8, options.sessions() * 2 + 8)).setMaxWaitQueueSize(-1));
     this.webSockets = vertx.createWebSocketClient(new WebSocketClientOptions().setTcpNoDelay(true)
         .setMaxConnections(Math.max(8, options.sessions() + 8)));
+  }
+
+  /**
+   * HTTP/2 prior knowledge over {@code h2cConnections} connections per server: each carries at most
+   * its share of the requests in flight (a held poll per session, a second one while it sends), so
+   * the pool opens them all rather than piling every stream on the first.
+   */
+  private static HttpClientAgent h2c(Vertx vertx, Options options) {
+    int n = options.h2cConnections();
+    int share = Math.max(1, (options.sessions() * 2 + n - 1) / n + 1);
+    return vertx.createHttpClient(new HttpClientOptions().setProtocolVersion(HttpVersion.HTTP_2).setHttp2ClearTextUpgrade(false)
+            .setTcpNoDelay(true).setHttp2MultiplexingLimit(share).setHttp2KeepAliveTimeout(3600),
+        new PoolOptions().setHttp2MaxSize(n).setMaxWaitQueueSize(-1));
   }
 
   /** Creates and logs in every client; completes when all are in (or failed). */

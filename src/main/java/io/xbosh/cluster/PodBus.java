@@ -82,6 +82,25 @@ public interface PodBus {
 
   Future<Void> stop();
 
+  /**
+   * The channel this pod receives answers on, as a number that changes whenever the channel drops
+   * or comes back; -1 while it is down, or when {@link #fence} cannot order it. Noted by a held
+   * request when it is registered: a {@link #fence} completing with the same number says the channel
+   * has been up, and the same, since then.
+   */
+  default long channel() {
+    return -1;
+  }
+
+  /**
+   * Completes, with {@link #channel()}'s number of the channel it ran on, once every answer published
+   * to this pod before it has been handed to the listener ({@link Listener#answer}); fails when the
+   * channel is down or drops, or after a time. Cheap enough to run once per timer wheel tick.
+   */
+  default Future<Long> fence() {
+    return Future.failedFuture("no fence");
+  }
+
   /** The bus of a single pod: nobody else to reach, nobody else alive. */
   PodBus LOCAL = new PodBus() {
     @Override
@@ -115,6 +134,17 @@ public interface PodBus {
     @Override
     public Future<Void> stop() {
       return Future.succeededFuture();
+    }
+
+    /** Every answer reaches the pod in the reply of its own store call: nothing is ever on its way. */
+    @Override
+    public long channel() {
+      return 0;
+    }
+
+    @Override
+    public Future<Long> fence() {
+      return Future.succeededFuture(0L);
     }
   };
 }

@@ -44,6 +44,10 @@ import org.slf4j.LoggerFactory;
  *       returns its sids, so exactly one survivor ends each session.
  *   <li>A pod that finds its own incarnation reaped (it was frozen, or cut off from Redis, for
  *       longer than the dead time) closes every link at once and joins again as a new incarnation.
+ *   <li>Fence ({@link #fence}): a {@code PING <token>} on the subscribed connection, whose reply
+ *       Redis writes behind every message it published to the channel before; not on a Redis
+ *       Cluster, where a message published on another node reaches this one over the cluster bus,
+ *       in no order with the reply.
  * </ul>
  *
  * <p>No pod's wall clock is read: scores and gaps are Redis' {@code TIME}; the local monotonic
@@ -58,6 +62,8 @@ public final class RedisPodBus implements PodBus {
   /** At start, nodes tried in turn for the channel (each call of the subscriber factory may give another). */
   private static final int SUBSCRIBE_TRIES = 6;
   private static final int RECORD_CHUNK = 500;
+  /** A fence whose reply takes longer fails (its requests ask the store instead). */
+  static final long FENCE_TIMEOUT_MS = 1000;
 
   /**
    * Renews this pod's heartbeat and lists the pods whose heartbeat ran out. Replies
@@ -151,9 +157,18 @@ public final class RedisPodBus implements PodBus {
   private final long graceMs;
   private final long keepMs;
   private final Set<String> dead = ConcurrentHashMap.newKeySet();
+  /** whether a PING on the channel orders it ({@link #fence}): not on a Redis Cluster */
+  private final boolean fencing;
   private Redis subscriber;
   private Listener listener;
   private volatile RedisConnection connection;
+  /** subscriptions made so far: each connection's number; on the bus's context */
+  private long subscriptions;
+  /** the connection whose SUBSCRIBE Redis has confirmed, with its number (see {@link #channel}); null while none */
+  private volatile Subscription confirmed;
+  /** fences waiting for their reply, by token; on the bus's context, bounded by their timeout */
+  private final java.util.Map<String, PendingFence> fences = new java.util.HashMap<>();
+  private long fenceSeq;
   private long heartbeatTimer = -1;
   private long backoffMs = 100;
   private volatile boolean stopped;
@@ -190,6 +205,13 @@ public final class RedisPodBus implements PodBus {
    */
   public RedisPodBus(Vertx vertx, Redis commands, Supplier<Redis> subscribers, String podId, long heartbeatMs,
       long deadAfterMs) {
+    this(vertx, commands, subscribers, podId, heartbeatMs, deadAfterMs, true);
+  }
+
+  /** @param fencing whether a PING on the channel orders it: false on a Redis Cluster */
+  public RedisPodBus(Vertx vertx, Redis commands, Supplier<Redis> subscribers, String podId, long heartbeatMs,
+      long deadAfterMs, boolean fencing) {
+    this.fencing = fencing;
     this.vertx = vertx;
     this.context = vertx.getOrCreateContext();
     this.commands = commands;
@@ -265,15 +287,50 @@ public final class RedisPodBus implements PodBus {
     }
     subscriber = subscribers.get();
     return subscriber.connect().compose(conn -> {
-      conn.handler(this::onPush);
+      long number = ++subscriptions;
+      conn.handler(r -> onReply(conn, number, r));
       conn.exceptionHandler(e -> log.warn("pod channel connection error: {}", e.getMessage()));
       conn.endHandler(v -> onLost(conn));
+      // completes once written: Redis confirms the subscription with a push of its own (onReply)
       return conn.send(Request.cmd(Command.SUBSCRIBE).arg(channel)).map(r -> {
         connection = conn;
         backoffMs = 100;
         return (Void) null;
       }).onFailure(e -> conn.close());
     });
+  }
+
+  /**
+   * Everything the subscribed connection receives: pushed messages, the confirmation of the
+   * subscription, and the replies to PINGs, whichever way the client hands them over (RESP3 pushes
+   * reach the connection's handler; a push arriving while a PING waits takes that PING's place in
+   * the client's queue, so a PING's reply may reach the handler and another PING's reply a PING's
+   * callback; with RESP2 a message may even be given to a PING's callback). On the bus's context,
+   * in the order Redis sent them.
+   */
+  private void onReply(RedisConnection conn, long number, Response r) {
+    if (r == null) {
+      return;
+    }
+    if (r.type() == ResponseType.MULTI || r.type() == ResponseType.PUSH) {
+      String kind = r.size() > 0 && r.get(0) != null ? r.get(0).toString() : "";
+      switch (kind) {
+        case "message" -> onPush(r);
+        case "subscribe" -> {
+          // (number -1: a reply whose connection's number is not known here counts for nothing)
+          if (!stopped && number > 0) {
+            confirmed = new Subscription(conn, number);
+          }
+        }
+        case "pong" -> fenceReply(conn, r.size() > 1 && r.get(1) != null ? r.get(1).toString() : "");
+        default -> {
+        }
+      }
+      return;
+    }
+    if (r.type() == ResponseType.BULK || r.type() == ResponseType.SIMPLE) {
+      fenceReply(conn, r.toString());
+    }
   }
 
   /** At start: the next node when one cannot be reached (a seed of a Redis Cluster may be down). */
@@ -288,10 +345,12 @@ public final class RedisPodBus implements PodBus {
   }
 
   private void onLost(RedisConnection conn) {
+    failFences(conn);
     if (stopped || conn != connection) {
       return;
     }
     connection = null;
+    confirmed = null;
     channelDownNanos = nanos.getAsLong();
     log.warn("pod channel lost; re-subscribing");
     retrySubscribe();
@@ -342,6 +401,90 @@ public final class RedisPodBus implements PodBus {
       case 'e' -> listener.endedElsewhere(msg.substring(2));
       default -> log.debug("ignoring unknown pod message {}", msg.charAt(0));
     }
+  }
+
+  // ---- the fence
+
+  private record Subscription(RedisConnection conn, long number) {
+  }
+
+  private record PendingFence(RedisConnection conn, long number, Promise<Long> done, long timer) {
+  }
+
+  /** The confirmed subscription, when it is the current connection's; else null. */
+  private Subscription current() {
+    RedisConnection c = connection;
+    Subscription s = confirmed;
+    return c != null && s != null && s.conn() == c ? s : null;
+  }
+
+  @Override
+  public long channel() {
+    Subscription s = current();
+    return fencing && s != null ? s.number() : -1;
+  }
+
+  @Override
+  public Future<Long> fence() {
+    if (!fencing) {
+      return Future.failedFuture("no fence on a Redis Cluster");
+    }
+    Promise<Long> done = Promise.promise();
+    context.runOnContext(v -> {
+      Subscription sub = current();
+      if (stopped || sub == null) {
+        done.fail("the pod channel is down");
+        return;
+      }
+      RedisConnection c = sub.conn();
+      String token = "xb-fence-" + Long.toString(++fenceSeq, 36);
+      long timer = vertx.setTimer(FENCE_TIMEOUT_MS, t -> {
+        PendingFence late = fences.remove(token);
+        if (late != null) {
+          late.done().tryFail("no reply to the channel fence within " + FENCE_TIMEOUT_MS + " ms");
+        }
+      });
+      fences.put(token, new PendingFence(c, sub.number(), done, timer));
+      // sent from the bus's context: its reply and the pushes before it are handled there, in order
+      c.send(Request.cmd(Command.PING).arg(token)).onComplete(ar -> {
+        if (ar.succeeded()) {
+          onReply(c, sub.number(), ar.result());
+        } else {
+          PendingFence f = fences.remove(token);
+          if (f != null) {
+            vertx.cancelTimer(f.timer());
+            f.done().tryFail(ar.cause());
+          }
+        }
+      });
+    });
+    return done.future();
+  }
+
+  /** A PING's reply ({@code token}) came on {@code conn}: every push Redis sent before it was handled. */
+  private void fenceReply(RedisConnection conn, String token) {
+    PendingFence f = fences.remove(token);
+    if (f == null) {
+      return; // the heartbeat's own PING
+    }
+    vertx.cancelTimer(f.timer());
+    Subscription now = current();
+    if (f.conn() == conn && now != null && now.conn() == conn && now.number() == f.number()) {
+      f.done().tryComplete(f.number());
+    } else {
+      f.done().tryFail("the pod channel changed");
+    }
+  }
+
+  private void failFences(RedisConnection conn) {
+    fences.values().removeIf(f -> {
+      if (f.conn() != conn) {
+        return false;
+      }
+      vertx.cancelTimer(f.timer());
+      f.done().tryFail("the pod channel dropped");
+      return true;
+    });
   }
 
   // ---- liveness
@@ -403,6 +546,8 @@ public final class RedisPodBus implements PodBus {
       pingInFlight = false;
       if (ar.succeeded()) {
         lastReplyNanos = nanos.getAsLong();
+        // what the client gave this PING may be another's reply, or a message (see onReply)
+        onReply(c, -1, ar.result());
       } else {
         log.debug("pod channel PING failed: {}", ar.cause().getMessage());
       }

@@ -137,7 +137,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       reply.write(res, 503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
       return;
     }
-    String address = ClientAddress.of(ctx);
+    String address = ClientAddress.of(ctx.request(), settings.trustForwardedFor());
     if (!limits.requestStarted(address)) {
       // one address may not hold the pod's capacity for everyone else
       pod.metrics().request("overloaded_address");
@@ -229,7 +229,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       }
       if (body.length() + chunk.length() > settings.maxBodyBytes()) {
         tooLarge(res, reply);
-        req.connection().close();
+        Transport.endRequest(req);
         promise.tryFail("too large");
         return;
       }
@@ -304,7 +304,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
       fail(res, reply, e, params.content(), params.legacy());
       return;
     }
-    ClientLimits.Refusal refused = limits.creationStarted(address, System.nanoTime());
+    boolean warmup = connector.inProcess(params.to());
+    ClientLimits.Refusal refused = limits.creationStarted(address, System.nanoTime(), warmup);
     if (refused != null) {
       // a flood of sessions that never log in would hold a connection to the XMPP server each
       pod.metrics().request("creation_limited");
@@ -314,7 +315,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     String newKey = givenKey;
-    String sid = newSid();
+    // the warm-up's sessions have ids no client session can have (io.xbosh.warmup.WarmupRoute): it deletes them after
+    String sid = warmup ? SessionStore.WARMUP_SID_PREFIX + newSid() : newSid();
     // XEP-0124 §16.2: the first stream's name announces support for multiple streams
     String stream = settings.streams() ? newStreamName() : null;
     long rid = body.rid();
@@ -473,7 +475,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
    */
   private void accept(String sid, long rid, HeldRequest held, RequestFlags flags, String payload, int stanzas, boolean mayRetry) {
     long sent = System.nanoTime();
-    pod.store().accept(sid, rid, held.holder(), flags, payload)
+    // its reply may answer other requests of the session this pod holds: counted until they are dispatched
+    pod.answering(sid, () -> pod.store().accept(sid, rid, held.holder(), flags, payload))
         .onSuccess(acc -> {
           // counted once per rid: resends and takeovers carry nothing new
           if (acc.outcome() == Accepted.Outcome.PROCESSED || acc.outcome() == Accepted.Outcome.PARKED) {
@@ -488,7 +491,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
           } else {
             failSession(sid, held, e);
           }
-        });
+        })
+        .onComplete(ar -> pod.scriptDone(sid));
   }
 
   /**
@@ -594,7 +598,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
     switch (acc.outcome()) {
       case RESENT, ENDED -> held.respond(200, acc.content() != null ? acc.content() : Negotiator.DEFAULT_CONTENT, acc.immediate());
-      default -> held.settle(acc.content(), acc.waitSeconds() * 1000L, h -> release(sid, rid, h), h -> abandon(sid, rid, h));
+      default -> held.settle(acc.content(), acc.waitSeconds() * 1000L, acc.deadline(), h -> release(sid, rid, h), h -> abandon(sid, rid, h));
     }
   }
 
@@ -677,7 +681,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       }
       // the session ends: answer only once the store says so, so a request racing this answer
       // finds the tombstone; with no other request held, the tombstone carries waiting stanzas
-      pod.store().refuse(sid, BodyWriter.terminateOpen(be.condition()), encrypted).onComplete(ar -> {
+      pod.answering(sid, () -> pod.store().refuse(sid, BodyWriter.terminateOpen(be.condition()), encrypted)).onComplete(ar -> {
         if (ar.failed()) {
           // the end is not recorded: the session lives on, and the client's resend meets the same rule
           log.warn("sid={} store failure while ending the session over {}: {}", sid, be.condition().wireName(), ar.cause().getMessage());
@@ -702,7 +706,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
         // the store knows whether the session's client expects HTTP error codes (XEP-0124 §17.1)
         boolean legacy = be.legacy() || ar.succeeded() && ar.result().legacy();
         held.respond(be.forLegacy(legacy).httpStatus(), Negotiator.DEFAULT_CONTENT, answer);
-      });
+      }).onComplete(ar -> pod.scriptDone(sid));
       return;
     }
     // the store is unreachable: a recoverable error makes the client resend (XEP-0124 §17.3)

@@ -88,7 +88,16 @@ public final class ClientLimits {
    * authenticated. On null, call {@link #preauthEnded} once the session authenticated, ended or failed.
    */
   public Refusal creationStarted(String address, long nowNanos) {
-    if (settings.createsPerSecond() > 0 && !rate(address, nowNanos)) {
+    return creationStarted(address, nowNanos, false);
+  }
+
+  /**
+   * Like {@link #creationStarted(String, long)}; {@code warmup}: a session of the pod's own warm-up
+   * ({@code io.xbosh.warmup.WarmupRoute}), which the creation rate does not count (its loopback
+   * address would otherwise allow it {@code XBOSH_CREATES_PER_SECOND}); the caps still do.
+   */
+  public Refusal creationStarted(String address, long nowNanos, boolean warmup) {
+    if (!warmup && settings.createsPerSecond() > 0 && !rate(address, nowNanos)) {
       return Refusal.RATE;
     }
     int pod = preauth.get();

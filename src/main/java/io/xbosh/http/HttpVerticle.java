@@ -7,6 +7,8 @@ import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpVersion;
+import io.vertx.core.http.Http2Settings;
 import io.vertx.core.net.NetClient;
 import io.vertx.core.net.NetClientOptions;
 import io.vertx.core.net.PemKeyCertOptions;
@@ -21,6 +23,7 @@ import io.xbosh.amqp.AmqpOpener;
 import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.UpstreamResolver;
 import io.xbosh.upstream.UpstreamSecurity;
+import io.xbosh.vertx.WriteQueues;
 import io.xbosh.websocket.WebSocketEndpoint;
 import io.xbosh.websocket.WebSocketSessions;
 import java.util.List;
@@ -85,7 +88,8 @@ public final class HttpVerticle extends VerticleBase {
     Router router = Router.router(vertx);
     router.route(config.httpPath()).handler(rc -> {
       long start = System.nanoTime();
-      ClientAddress.record(rc, config.trustForwardedFor());
+      // BoshHandler reads the client's address from the request itself: no data map in the
+      // routing context of every held request
       rc.addEndHandler(v -> pod.metrics().requestDuration(rc.request().method().name(), rc.response().getStatusCode(),
           System.nanoTime() - start));
       rc.next();
@@ -129,14 +133,24 @@ public final class HttpVerticle extends VerticleBase {
         // script syntax (XEP-0252) carries the whole body, percent-encoded, in the request line
         .setMaxInitialLineLength(Math.max(4096, config.maxBodyBytes() * 3 + 1024))
         .setIdleTimeout(config.maxWait() * 2 + 30)
-        // HTTP/2 cleartext upgrades are refused: xbosh speaks HTTP/1.1 only (HTTP/2 ends at a proxy)
-        .setHttp2ClearTextEnabled(false));
+        // every write to an HTTP/1.x connection happens on its event loop (held requests hop onto
+        // it): Vert.x then writes directly and allocates no write queue for the connection, 4.6 KB
+        // of an idle session's heap (ARCHITECTURE "Memory per idle session")
+        .setStrictThreadMode(true)
+        // h2c only when asked for (XBOSH_HTTP2_CLEARTEXT): a load balancer's connections, each
+        // carrying the held requests of many sessions; browsers reach HTTP/2 through TLS at a proxy
+        .setHttp2ClearTextEnabled(config.http2Cleartext())
+        .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(config.maxHeldRequests())));
     server.connectionHandler(this::connected).requestHandler(req -> {
+      if (req.version() == HttpVersion.HTTP_2) {
+        // each HTTP/2 stream has a write queue of its own: the small one while the request is held
+        WriteQueues.slim(req);
+      }
       if (unroutable(req)) {
         // answered here, before the router, which would log each as an error with a stack trace
         pod.metrics().request("unroutable");
-        req.response().setStatusCode(400).putHeader("Connection", "close").putHeader("Content-Length", "0").end()
-            .onComplete(ar -> req.connection().close());
+        Transport.lastOnConnection(req).setStatusCode(400).putHeader("Content-Length", "0").end()
+            .onComplete(ar -> Transport.endRequest(req));
         return;
       }
       router.handle(req);
@@ -158,6 +172,13 @@ public final class HttpVerticle extends VerticleBase {
     conn.closeHandler(v -> limits.connectionClosed(address));
     boolean guarded = conn instanceof VertxConnection vc
         && ConnectionGuard.install(vc.channelHandlerContext().pipeline(), options, config.headTimeoutMs(), config.bodyTimeoutMs());
+    boolean h2 = !(conn instanceof VertxConnection);
+    pod.metrics().connection(h2 ? "h2c" : "http/1.x");
+    if (!guarded && h2 && config.http2Cleartext()) {
+      // an HTTP/2 connection (a load balancer's, h2c): framed, flow-controlled, its streams bounded
+      // by XBOSH_MAX_HELD_REQUESTS; the guard's deadlines are for HTTP/1.x heads and bodies
+      return;
+    }
     if (!guarded && !guardMissingReported) {
       // the guard relies on Vert.x's HTTP/1.x pipeline; a Vert.x that builds it differently loses the deadlines
       guardMissingReported = true;

@@ -138,6 +138,12 @@ public final class XboshMetrics implements AutoCloseable {
         .tag("outcome", label(outcome)).register(registry).increment();
   }
 
+  /** One client connection accepted, by protocol ({@code http/1.x}, {@code h2c}: a load balancer's multiplexed connection). */
+  public void connection(String protocol) {
+    Counter.builder("xbosh.http.connections").description("client connections accepted, by protocol (h2c: HTTP/2 without TLS, XBOSH_HTTP2_CLEARTEXT)")
+        .tag("protocol", protocol).register(registry).increment();
+  }
+
   /** One HTTP request on the BOSH path from its start to the end of its response. */
   public void requestDuration(String method, int status, long nanos) {
     Timer.builder("xbosh.http.request").description("HTTP requests on the BOSH path, start to end of the response (held time included)")
@@ -172,6 +178,16 @@ public final class XboshMetrics implements AutoCloseable {
   /** A request was held this long. */
   public void held(long nanos) {
     held.record(nanos, TimeUnit.NANOSECONDS);
+  }
+
+  /**
+   * The wait of a request the store holds with a deadline ran out; {@code answer}: {@code local} when
+   * the pod answered it empty by itself, {@code release} when it asked the store (its channel dropped
+   * meanwhile, a script of the pod on the session was in flight, the fence failed).
+   */
+  public void heldExpired(String answer) {
+    Counter.builder("xbosh.held.expired").description("waits of requests held with a store deadline that ran out, by how they were answered")
+        .tag("answer", label(answer)).register(registry).increment();
   }
 
   public void sessionCreated() {

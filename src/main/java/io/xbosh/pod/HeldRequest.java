@@ -3,12 +3,23 @@ package io.xbosh.pod;
 import io.vertx.core.Context;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServerResponse;
+import io.xbosh.protocol.BodyWriter;
+import java.util.List;
 import java.util.function.Consumer;
 
 /**
  * One HTTP request waiting for its answer. Confined to the event loop it arrived on: answers from
  * other threads hop onto it. An answer that arrives before the store's reply to the request itself
  * (possible when another loop delivers stanzas meanwhile) is kept until {@link #settle}.
+ *
+ * <p>A request the store holds with a deadline (XEP-0124 §8: the store answers it empty by itself a
+ * margin before its wait runs out, see {@code SessionStore.EXPIRY_MARGIN_MS}) is answered empty here
+ * when its wait has passed, without a script, once nothing decided before the deadline can still be
+ * on its way to it: its wait ends fenced on the pod's channel (a {@code PING} answered behind every
+ * answer published to the pod before it), the channel has not dropped since the request was
+ * registered (nor been given back with the request still to be asked about), no script of this pod
+ * on the session is in flight, and no answer is on its way to this loop. Otherwise it asks the store
+ * ({@code release}), as a request without a deadline always does.
  */
 public final class HeldRequest {
 
@@ -39,6 +50,12 @@ public final class HeldRequest {
   private boolean done;
   /** the client closed the connection before an answer was written */
   private boolean abandoned;
+  /** the store holds it with a deadline: its holder may answer it empty by itself once the wait is over */
+  private boolean storeDeadline;
+  /** the pod's channel when the request was registered (-1: down, or none that fences) */
+  private final long channel;
+  /** an answer for this request is on its way to this loop (set before the hop); from any thread */
+  private volatile boolean offered;
   private Consumer<HeldRequest> onTimeout;
   private Consumer<HeldRequest> onAbandon;
   private final long since = System.nanoTime();
@@ -49,7 +66,8 @@ public final class HeldRequest {
     this.response = response;
     this.holder = holder;
     this.writer = writer;
-    this.expiry = new TimerWheel.Task(context, this::expired);
+    this.expiry = new TimerWheel.Task(context, this::expired, this::expiredAfterFence);
+    this.channel = pod.channel();
   }
 
   /** Registers a new held request for the response on the current event loop. */
@@ -102,7 +120,18 @@ public final class HeldRequest {
    * when the client closes the connection before the answer (at once if it already has).
    */
   public void settle(String contentType, long waitMs, Consumer<HeldRequest> onTimeout, Consumer<HeldRequest> onAbandon) {
+    settle(contentType, waitMs, false, onTimeout, onAbandon);
+  }
+
+  /**
+   * Like {@link #settle(String, long, Consumer, Consumer)}; with {@code storeDeadline} (the store
+   * holds the request with a deadline: {@code Accepted.deadline()}) the end of the wait may be
+   * answered empty here, without {@code onTimeout}.
+   */
+  public void settle(String contentType, long waitMs, boolean storeDeadline, Consumer<HeldRequest> onTimeout,
+      Consumer<HeldRequest> onAbandon) {
     this.contentType = contentType;
+    this.storeDeadline = storeDeadline;
     this.onTimeout = onTimeout;
     this.onAbandon = onAbandon;
     this.settled = true;
@@ -116,9 +145,15 @@ public final class HeldRequest {
       complete(early);
       return;
     }
-    deadline = System.nanoTime() + waitMs * 1_000_000L;
-    // a draining pod holds nothing while another pod can take the client's next poll
-    startTimer(pod.answersAtOnce() ? 1 : waitMs);
+    // XEP-0124 §8: answered no later than the wait, so the wheel may end it up to two ticks early;
+    // the wait counts as over when the wheel ends it
+    deadline = pod.wheel().runsWithin(waitMs);
+    if (pod.answersAtOnce()) {
+      // a draining pod holds nothing while another pod can take the client's next poll
+      startTimer(1, false);
+    } else {
+      startTimer(waitMs, storeDeadline);
+    }
     if (recheck) {
       // the store may have accepted it, and answered it, while the channel was down
       pod.recoverAnswer(this);
@@ -135,9 +170,9 @@ public final class HeldRequest {
     recheck = true;
   }
 
-  private void startTimer(long ms) {
+  private void startTimer(long ms, boolean fenced) {
     armed = true;
-    pod.wheel().schedule(expiry, ms);
+    pod.wheel().scheduleWithin(expiry, ms, fenced);
   }
 
   /** The wheel's tick found the wait over; on this loop. */
@@ -151,6 +186,34 @@ public final class HeldRequest {
     }
   }
 
+  /** The empty answer the store gave a request at its deadline (render() in prelude.lua without ack). */
+  static final String EMPTY = BodyWriter.response(null, List.of());
+
+  /**
+   * The wait of a request with a store deadline is over and the pod's channel fence has come back
+   * ({@code fence}: the channel it ran on, negative when none or it failed); on this
+   * loop. The store's clock is past the deadline (the accept reply came after the accept ran, and
+   * the deadline is a margin before the wait's end), so the store can no longer give the request
+   * anything but that empty answer; every answer it gave before is here or known to be coming.
+   */
+  private void expiredAfterFence(long fence) {
+    if (!armed) {
+      return;
+    }
+    armed = false;
+    if (done || offered) {
+      return; // answered, or an answer is queued on this loop behind this task
+    }
+    if (fence < 0 || fence != channel || recheck || pod.scriptsInFlight(sid)) {
+      // an answer published while the channel was down, or in a reply not yet dispatched, may be owed
+      pod.metrics().heldExpired("release");
+      onTimeout.accept(this);
+      return;
+    }
+    pod.metrics().heldExpired("local");
+    complete(EMPTY);
+  }
+
   /** How much of the wait is left, ms (0 once it ran out). */
   public long waitLeftMs() {
     return Math.max(0, (deadline - System.nanoTime()) / 1_000_000L);
@@ -162,7 +225,7 @@ public final class HeldRequest {
    */
   public void retryIn(long ms) {
     if (!done && !armed) {
-      startTimer(ms);
+      startTimer(ms, false);
     }
   }
 
@@ -179,6 +242,8 @@ public final class HeldRequest {
 
   /** The store's answer for this request; from any thread. */
   public void answer(String body) {
+    // before the hop: an end of the wait on this loop meanwhile must not answer it empty
+    offered = true;
     context.runOnContext(v -> {
       if (done) {
         return;

@@ -83,7 +83,8 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
       SessionLinks l = links.get(sid);
       return l == null ? 0 : l.forwardsTaken();
     });
-    this.wheel = new TimerWheel(vertx);
+    // one PING on the channel per tick in which waits of requests with a store deadline end
+    this.wheel = new TimerWheel(vertx, bus::fence);
     wheel.start();
   }
 
@@ -106,6 +107,45 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   /** The timer wheel every held request of this pod waits on. */
   TimerWheel wheel() {
     return wheel;
+  }
+
+  /** The pod's channel now, as {@link PodBus#channel}; a held request notes it when registered. */
+  long channel() {
+    return bus.channel();
+  }
+
+  /**
+   * Scripts of this pod per session that are in flight or whose reply's answers are not yet
+   * dispatched: an answer they carry for a request this pod holds reaches it only in the reply (the
+   * store publishes answers for other pods' requests only), so while one is, a request of the session
+   * whose wait ends asks the store instead of answering empty by itself. Entries go at zero.
+   */
+  private final Map<String, AtomicInteger> scripts = new ConcurrentHashMap<>();
+
+  /**
+   * Counts a script call of this pod on the session that may answer requests held here, from before
+   * it is sent until {@code call}'s callbacks registered so far (the dispatch of its answers) have run.
+   */
+  public <T> Future<T> answering(String sid, java.util.function.Supplier<Future<T>> call) {
+    scripts.computeIfAbsent(sid, k -> new AtomicInteger()).incrementAndGet();
+    Future<T> f;
+    try {
+      f = call.get();
+    } catch (RuntimeException e) {
+      scriptDone(sid);
+      throw e;
+    }
+    return f;
+  }
+
+  /** The reply of a script counted by {@link #answering} has been dealt with (its answers dispatched). */
+  public void scriptDone(String sid) {
+    scripts.computeIfPresent(sid, (k, n) -> n.decrementAndGet() <= 0 ? null : n);
+  }
+
+  /** Whether a script of this pod on the session is in flight, or its answers are not dispatched yet. */
+  boolean scriptsInFlight(String sid) {
+    return sid != null && scripts.containsKey(sid);
   }
 
   /** Joins the deployment's bus and starts the sweep that closes links of sessions that expired or ended elsewhere. */
@@ -266,14 +306,15 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
    */
   private void endLost(String sid) {
     log.warn("sid={} this pod owns the session but has no upstream link for it; ending the session", sid);
-    store.terminate(sid, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), "")
+    answering(sid, () -> store.terminate(sid, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), ""))
         .onSuccess(t -> {
           if (t.ended()) {
             metrics.terminated("link_lost");
           }
           dispatch(t.answers());
         })
-        .onFailure(e -> log.warn("sid={} ending a session without its link failed: {}", sid, e.getMessage()));
+        .onFailure(e -> log.warn("sid={} ending a session without its link failed: {}", sid, e.getMessage()))
+        .onComplete(ar -> scriptDone(sid));
   }
 
   /**
@@ -373,6 +414,11 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
 
   void unhold(HeldRequest request) {
     held.remove(request.holder(), request);
+  }
+
+  /** The requests this pod holds, for tests. */
+  List<HeldRequest> heldList() {
+    return List.copyOf(held.values());
   }
 
   /**
@@ -533,14 +579,15 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
       if (links.containsKey(sid)) {
         return Future.succeededFuture(); // still ours after all
       }
-      return store.terminate(sid, BodyWriter.terminateOpen(OWNER_LOST), "")
+      return answering(sid, () -> store.terminate(sid, BodyWriter.terminateOpen(OWNER_LOST), ""))
           .onSuccess(t -> {
             if (t.ended()) {
               metrics.terminated("owner_lost");
             }
             dispatch(t.answers());
           })
-          .onFailure(e -> log.warn("sid={} ending an orphaned session failed: {}", sid, e.getMessage()));
+          .onFailure(e -> log.warn("sid={} ending an orphaned session failed: {}", sid, e.getMessage()))
+          .onComplete(ar -> scriptDone(sid));
     });
   }
 
@@ -561,7 +608,7 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
 
   @Override
   public Future<Delivery> deliver(String sid, String stream, String token, List<String> stanzas) {
-    return store.deliver(sid, stream, token, stanzas).onSuccess(d -> {
+    return answering(sid, () -> store.deliver(sid, stream, token, stanzas)).onSuccess(d -> {
       if (d.status() == Delivery.Status.OK) {
         metrics.stanzasOut(stanzas.size());
         if (!d.answers().isEmpty()) {
@@ -572,20 +619,21 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
         checkSoon(sid);
       }
       dispatch(d.answers());
-    });
+    }).onComplete(ar -> scriptDone(sid));
   }
 
   @Override
   public Future<Void> ended(String sid, String stream, TerminateCondition condition, String children) {
-    return recordEnd(sid, store.endStream(sid, stream, BodyWriter.terminateOpen(condition), children),
+    return recordEnd(sid, answering(sid, () -> store.endStream(sid, stream, BodyWriter.terminateOpen(condition), children)),
         condition == null ? "server_closed" : condition.wireName());
   }
 
   /** Ends a whole session from the server side (all its streams). */
   private Future<Void> endSession(String sid, TerminateCondition condition) {
-    return recordEnd(sid, store.terminate(sid, BodyWriter.terminateOpen(condition), ""), condition.wireName());
+    return recordEnd(sid, answering(sid, () -> store.terminate(sid, BodyWriter.terminateOpen(condition), "")), condition.wireName());
   }
 
+  /** @param ending a call counted by {@link #answering} */
   private Future<Void> recordEnd(String sid, Future<SessionStore.Terminated> ending, String reason) {
     return ending
         .onSuccess(t -> {
@@ -596,6 +644,7 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
           dispatch(t.answers());
         })
         .onFailure(e -> log.warn("sid={} could not record the end of the session: {}", sid, e.getMessage()))
+        .onComplete(ar -> scriptDone(sid))
         .mapEmpty();
   }
 

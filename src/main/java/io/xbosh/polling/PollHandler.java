@@ -11,6 +11,7 @@ import io.vertx.core.http.HttpServerResponse;
 import io.vertx.ext.web.RoutingContext;
 import io.xbosh.http.ClientAddress;
 import io.xbosh.http.ClientLimits;
+import io.xbosh.http.Transport;
 import io.xbosh.pod.HeldRequest;
 import io.xbosh.pod.Pod;
 import io.xbosh.protocol.BodyParser;
@@ -183,9 +184,9 @@ public final class PollHandler implements Handler<RoutingContext> {
   private void tooLarge(HttpServerRequest req, HttpServerResponse res) {
     if (!res.ended()) {
       pod.metrics().request("too_large");
-      res.putHeader(HttpHeaders.CONNECTION, "close");
+      Transport.lastOnConnection(req);
       error(res, PollError.BAD_REQUEST);
-      req.connection().close();
+      Transport.endRequest(req);
     }
   }
 

@@ -10,6 +10,11 @@ import java.util.List;
  * @param legacy    whether the client is pre-1.6 (HTTP error codes)
  * @param owner     the pod that owns the upstream link
  * @param waitSeconds the session's wait, seconds: how long a held request may wait
+ * @param deadline  whether the request, held, has a deadline in the store: the store answers it
+ *                  empty by itself a margin before its wait runs out (the next operation on the
+ *                  session finds it past its deadline), so its holder may answer it empty without
+ *                  {@code release} once the wait has passed, when it knows no earlier answer is on its
+ *                  way ({@link SessionStore#EXPIRY_MARGIN_MS})
  * @param immediate the body to answer this request with now, or null when it is held
  * @param forwards  payloads released for the upstream link, in rid order
  * @param answers   responses now due to held requests (possibly this one)
@@ -20,6 +25,7 @@ public record Accepted(
     boolean legacy,
     String owner,
     int waitSeconds,
+    boolean deadline,
     String immediate,
     List<Forward> forwards,
     List<Answer> answers) {
@@ -39,7 +45,7 @@ public record Accepted(
     DROPPED
   }
 
-  public static final Accepted DROPPED = new Accepted(Outcome.DROPPED, null, false, null, 0, null, List.of(), List.of());
+  public static final Accepted DROPPED = new Accepted(Outcome.DROPPED, null, false, null, 0, false, null, List.of(), List.of());
 
   public Accepted {
     forwards = List.copyOf(forwards);

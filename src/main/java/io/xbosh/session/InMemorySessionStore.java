@@ -72,7 +72,16 @@ public final class InMemorySessionStore implements SessionStore {
   private static final int MAX_CLOSED_STREAMS = 8;
   private static final java.util.regex.Pattern STREAM_ATTR = java.util.regex.Pattern.compile(" stream=\"([^\"]*)\"");
 
-  private record Held(long rid, String holder) {
+  /** A held request; {@code deadline}: when the store answers it empty by itself (0: never, it waits for release). */
+  private record Held(long rid, String holder, long deadline) {
+    Held(long rid, String holder) {
+      this(rid, holder, 0);
+    }
+
+    /** As the held field of prelude.lua writes it. */
+    String entry() {
+      return rid + "=" + holder + (deadline > 0 ? "@" + deadline : "");
+    }
   }
 
   /** The latest applied delivery token of one sender, and the requests that batch answered. */
@@ -189,7 +198,7 @@ public final class InMemorySessionStore implements SessionStore {
       m.put("ct", s.content);
       m.put("leg", s.legacy ? "1" : "0");
       m.put("own", s.owner);
-      m.put("held", String.join(" ", s.held.stream().map(h -> h.rid() + "=" + h.holder()).toList()));
+      m.put("held", String.join(" ", s.held.stream().map(Held::entry).toList()));
       m.put("rc", String.join(" ", s.cachedRids.stream().map(r -> r + ":" + s.sentAt.get(r)).toList()));
       m.put("np", Integer.toString(s.parked.size()));
       m.put("pz", Long.toString(s.pause));
@@ -344,8 +353,9 @@ public final class InMemorySessionStore implements SessionStore {
       rid = s.hi + 1; // as accept.lua: a poll (XEP-0025) is the session's next request
     }
     if (s.tombstone != null) {
-      return new Accepted(Accepted.Outcome.ENDED, null, false, null, 0, s.tombstone, List.of(), List.of());
+      return new Accepted(Accepted.Outcome.ENDED, null, false, null, 0, false, s.tombstone, List.of(), List.of());
     }
+    expire(s);
     // XEP-0124 §19.1, as accept.lua checks it
     if (s.encrypted && flags.unencrypted()) {
       return Accepted.DROPPED;
@@ -358,9 +368,11 @@ public final class InMemorySessionStore implements SessionStore {
       for (int i = 0; i < s.held.size(); i++) {
         Held h = s.held.get(i);
         if (h.rid() == rid) {
-          s.held.set(i, new Held(rid, holder));
+          long deadline = deadline(s);
+          s.held.set(i, new Held(rid, holder, deadline));
           save(s);
-          return accepted(s, Accepted.Outcome.TAKEOVER, null, List.of(), List.of(new Answer(0, h.holder(), BodyWriter.recoverableError())));
+          return accepted(s, Accepted.Outcome.TAKEOVER, deadline > 0, null, List.of(),
+              List.of(new Answer(0, h.holder(), BodyWriter.recoverableError())));
         }
       }
       if (s.abandoned.remove(rid)) {
@@ -369,11 +381,12 @@ public final class InMemorySessionStore implements SessionStore {
         while (at < s.held.size() && s.held.get(at).rid() < rid) {
           at++;
         }
-        s.held.add(at, new Held(rid, holder));
+        long deadline = deadline(s);
+        s.held.add(at, new Held(rid, holder, deadline));
         List<Answer> answers = new ArrayList<>();
         flush(s, answers);
         save(s);
-        return accepted(s, Accepted.Outcome.PROCESSED, null, List.of(), answers);
+        return accepted(s, Accepted.Outcome.PROCESSED, deadline > 0, null, List.of(), answers);
       }
       throw refused(s, TerminateCondition.ITEM_NOT_FOUND);
     }
@@ -439,7 +452,8 @@ public final class InMemorySessionStore implements SessionStore {
     List<Forward> forwards = new ArrayList<>();
     Map<Long, String> now_ = new HashMap<>();
     boolean ending = forward(s, forwards, now_, rid, flags, payload);
-    s.held.add(new Held(rid, holder));
+    long deadline = deadline(s);
+    s.held.add(new Held(rid, holder, deadline));
     s.hi = rid;
     long pause = flags.pause();
     Map<Long, Parked> taken = new HashMap<>();
@@ -483,7 +497,7 @@ public final class InMemorySessionStore implements SessionStore {
       String open = BodyWriter.OPEN + " type=\"terminate\"";
       answers.addAll(finalAnswers(s, closeBody(open, takeFinal(s)), closeBody(BodyWriter.OPEN, "")));
       entomb(sid, s, closeBody(open, ""));
-      return accepted(s, Accepted.Outcome.PROCESSED, null, forwards, answers);
+      return accepted(s, Accepted.Outcome.PROCESSED, deadline > 0, null, forwards, answers);
     }
     for (int i = s.held.size() - 1; i >= 0; i--) {
       String attrs = now_.get(s.held.get(i).rid());
@@ -508,7 +522,7 @@ public final class InMemorySessionStore implements SessionStore {
     s.pause = pause;
     flush(s, answers);
     save(s);
-    return accepted(s, Accepted.Outcome.PROCESSED, null, forwards, answers);
+    return accepted(s, Accepted.Outcome.PROCESSED, deadline > 0, null, forwards, answers);
   }
 
   /** What processing a request in order changes before its last check, put back when that check refuses it. */
@@ -630,6 +644,7 @@ public final class InMemorySessionStore implements SessionStore {
       if (s.tombstone != null) {
         return Future.succeededFuture(Delivery.GONE);
       }
+      expire(s);
       // as deliver.lua: a token seen before applies nothing and gives its answers again, unpublished
       java.util.regex.Matcher tm = token == null ? null : TOKEN.matcher(token);
       String link = tm != null && tm.matches() ? tm.group(1) : null;
@@ -694,6 +709,11 @@ public final class InMemorySessionStore implements SessionStore {
       if (s.tombstone != null) {
         return Future.succeededFuture(s.tombstone);
       }
+      // as release.lua: a request its deadline answered in this very call gets that answer
+      Answer expired = expire(s).get(rid);
+      if (expired != null && expired.holder().equals(holder)) {
+        return Future.succeededFuture(expired.body());
+      }
       for (int i = 0; i < s.held.size(); i++) {
         Held h = s.held.get(i);
         if (h.rid() == rid && h.holder().equals(holder)) {
@@ -733,16 +753,19 @@ public final class InMemorySessionStore implements SessionStore {
       if (s.tombstone != null) {
         return Future.succeededFuture(s.tombstone);
       }
-      for (Held h : s.held) {
+      // reads only: requests past their deadline are taken out of a copy, as answered.lua works them out
+      State r = readingCopy(s);
+      expire(r);
+      for (Held h : r.held) {
         if (h.rid() == rid) {
           return Future.succeededFuture(h.holder().equals(holder) ? null : BodyWriter.recoverableError());
         }
       }
-      Parked p = s.parked.get(rid);
+      Parked p = r.parked.get(rid);
       if (p != null && p.holder.equals(holder)) {
         return Future.succeededFuture(null);
       }
-      String cached = s.responses.get(rid);
+      String cached = r.responses.get(rid);
       if (cached != null) {
         return Future.succeededFuture(cached);
       }
@@ -760,6 +783,7 @@ public final class InMemorySessionStore implements SessionStore {
       if (s.tombstone != null) {
         return Future.succeededFuture(false);
       }
+      expire(s);
       for (int i = 0; i < s.held.size(); i++) {
         Held h = s.held.get(i);
         if (h.rid() == rid && h.holder().equals(holder)) {
@@ -795,6 +819,7 @@ public final class InMemorySessionStore implements SessionStore {
     if (s != null && !encrypted) {
       synchronized (s) {
         if (s.encrypted && s.tombstone == null) {
+          expire(s); // as terminate.lua, which loads the session first
           return Future.succeededFuture(Terminated.DROPPED);
         }
       }
@@ -816,6 +841,7 @@ public final class InMemorySessionStore implements SessionStore {
       if (s.tombstone != null) {
         return Future.succeededFuture(new Terminated(List.of(), s.tombstone, false, false));
       }
+      expire(s);
       if (scoped && !s.firstStream.isEmpty()) {
         // XEP-0124 §16.6, as terminate.lua does it
         String name = stream == null ? s.firstStream : stream;
@@ -923,13 +949,29 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   @Override
+  public Future<Void> deleteWarmup(Collection<String> sids) {
+    try {
+      SessionStore.requireWarmup(sids);
+    } catch (IllegalArgumentException e) {
+      return Future.failedFuture(e);
+    }
+    sids.forEach(sessions::remove);
+    return Future.succeededFuture();
+  }
+
+  @Override
   public Future<Void> close() {
     sessions.clear();
     return Future.succeededFuture();
   }
 
   private static Accepted accepted(State s, Accepted.Outcome outcome, String immediate, List<Forward> forwards, List<Answer> answers) {
-    return new Accepted(outcome, s.content, s.legacy, s.owner, s.wait, immediate, forwards, answers);
+    return accepted(s, outcome, false, immediate, forwards, answers);
+  }
+
+  private static Accepted accepted(State s, Accepted.Outcome outcome, boolean deadline, String immediate, List<Forward> forwards,
+      List<Answer> answers) {
+    return new Accepted(outcome, s.content, s.legacy, s.owner, s.wait, deadline, immediate, forwards, answers);
   }
 
   private static BoshException itemNotFound() {
@@ -1022,16 +1064,71 @@ public final class InMemorySessionStore implements SessionStore {
   }
 
   private void cache(State s, long rid, String body) {
+    cache(s, rid, body, clockMillis.getAsLong());
+  }
+
+  /** @param at when the response was sent */
+  private static void cache(State s, long rid, String body, long at) {
     s.responses.put(rid, body);
-    s.sentAt.put(rid, clockMillis.getAsLong());
+    s.sentAt.put(rid, at);
     s.cachedRids.add(rid);
     // as cache() in prelude.lua: beyond `keep`, a response its client may still resend stays
     int keep = s.ack ? 2 * s.requests : s.requests;
-    long young = clockMillis.getAsLong() - (s.wait * 1000L + RESEND_MARGIN_MS);
+    long young = at - (s.wait * 1000L + RESEND_MARGIN_MS);
     while (s.cachedRids.size() > keep
         && (s.cachedRids.size() > SessionStore.cachedResponsesAtMost(s.requests) || s.sentAt.get(s.cachedRids.peekFirst()) <= young)) {
       uncache(s, s.cachedRids.removeFirst());
     }
+  }
+
+  /**
+   * As expire() in prelude.lua: held requests past their deadline are answered empty at their
+   * deadline, in deadline order, as release would have answered them then; not given to anyone (their
+   * holders answer them by themselves). The session's time to live stays as it was.
+   *
+   * @return the answers by rid
+   */
+  private Map<Long, Answer> expire(State s) {
+    long now = clockMillis.getAsLong();
+    List<Held> due = new ArrayList<>();
+    for (Held h : s.held) {
+      if (h.deadline() > 0 && h.deadline() <= now) {
+        due.add(h);
+      }
+    }
+    if (due.isEmpty()) {
+      return Map.of();
+    }
+    due.sort(Comparator.comparingLong(Held::deadline).thenComparingLong(Held::rid));
+    Map<Long, Answer> answered = new HashMap<>();
+    for (Held h : due) {
+      s.held.remove(h);
+      String body = render(s, h.rid(), "", "");
+      cache(s, h.rid(), body, h.deadline());
+      answered.put(h.rid(), new Answer(h.rid(), h.holder(), body));
+    }
+    return answered;
+  }
+
+  /** The deadline of a request held from now on, 0 for none (as deadline() in prelude.lua). */
+  private long deadline(State s) {
+    return SessionStore.deadlines(s.wait, s.ack) ? clockMillis.getAsLong() + s.wait * 1000L - EXPIRY_MARGIN_MS : 0;
+  }
+
+  /** What an operation that only reads may change: held requests and the response buffer, copied. */
+  private static State readingCopy(State s) {
+    State c = new State();
+    c.hi = s.hi;
+    c.hold = s.hold;
+    c.requests = s.requests;
+    c.wait = s.wait;
+    c.ack = s.ack;
+    c.held.addAll(s.held);
+    c.cachedRids.addAll(s.cachedRids);
+    c.responses.putAll(s.responses);
+    c.sentAt.putAll(s.sentAt);
+    c.parked.putAll(s.parked);
+    return c;
   }
 
   private static void uncache(State s, long rid) {

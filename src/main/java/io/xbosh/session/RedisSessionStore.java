@@ -107,6 +107,7 @@ public final class RedisSessionStore implements SessionStore {
         "__REPORT_GRACE_MS__", Long.toString(REPORT_GRACE_MS),
         "__MAX_STREAMS__", Integer.toString(maxStreams)));
     constants.put("__RESEND_MARGIN_MS__", Long.toString(RESEND_MARGIN_MS));
+    constants.put("__EXPIRY_MARGIN_MS__", Long.toString(EXPIRY_MARGIN_MS));
     if (!sourceEdits.isEmpty()) {
       Map<String, String> all = new java.util.LinkedHashMap<>(constants);
       all.putAll(sourceEdits);
@@ -171,7 +172,7 @@ public final class RedisSessionStore implements SessionStore {
         return Accepted.DROPPED;
       }
       case "ended" -> {
-        return new Accepted(Accepted.Outcome.ENDED, null, false, null, 0, res.get(1).toString(), List.of(), List.of());
+        return new Accepted(Accepted.Outcome.ENDED, null, false, null, 0, false, res.get(1).toString(), List.of(), List.of());
       }
       default -> {
         // handled below
@@ -181,18 +182,19 @@ public final class RedisSessionStore implements SessionStore {
     boolean legacy = "1".equals(res.get(2).toString());
     String owner = res.get(3).toString();
     int wait = res.get(4).toInteger();
+    boolean deadline = "1".equals(res.get(5).toString());
     return switch (kind) {
-      case "parked" -> new Accepted(Accepted.Outcome.PARKED, content, legacy, owner, wait, null, List.of(), List.of());
-      case "resent" -> new Accepted(Accepted.Outcome.RESENT, content, legacy, owner, wait, res.get(5).toString(), List.of(), List.of());
-      case "takeover" -> new Accepted(Accepted.Outcome.TAKEOVER, content, legacy, owner, wait, null, List.of(),
-          List.of(new Answer(0, res.get(5).toString(), BodyWriter.recoverableError())));
+      case "parked" -> new Accepted(Accepted.Outcome.PARKED, content, legacy, owner, wait, false, null, List.of(), List.of());
+      case "resent" -> new Accepted(Accepted.Outcome.RESENT, content, legacy, owner, wait, false, res.get(6).toString(), List.of(), List.of());
+      case "takeover" -> new Accepted(Accepted.Outcome.TAKEOVER, content, legacy, owner, wait, deadline, null, List.of(),
+          List.of(new Answer(0, res.get(6).toString(), BodyWriter.recoverableError())));
       case "ok" -> {
-        int i = 5;
+        int i = 6;
         int nf = res.get(i++).toInteger();
         List<Forward> forwards = forwards(res, i, nf);
         i += 3 * nf;
         List<Answer> answers = answers(res, i);
-        yield new Accepted(Accepted.Outcome.PROCESSED, content, legacy, owner, wait, null, forwards, answers);
+        yield new Accepted(Accepted.Outcome.PROCESSED, content, legacy, owner, wait, deadline, null, forwards, answers);
       }
       default -> throw new IllegalStateException("unexpected script result " + kind);
     };
@@ -388,6 +390,31 @@ public final class RedisSessionStore implements SessionStore {
       }
       return lifetimesFrom(order, from + LIFETIMES_CHUNK, live, ended);
     });
+  }
+
+  @Override
+  public Future<Void> deleteWarmup(Collection<String> sids) {
+    try {
+      SessionStore.requireWarmup(sids);
+    } catch (IllegalArgumentException e) {
+      return Future.failedFuture(e);
+    }
+    // one DEL per session: its three keys share a hash tag, so one slot of a Redis Cluster
+    List<Future<Response>> deleted = new ArrayList<>();
+    for (String sid : sids) {
+      deleted.add(redis.send(Request.cmd(Command.DEL).arg(sessionKey(sid)).arg(outKey(sid)).arg(inKey(sid))));
+    }
+    return Future.all(deleted).mapEmpty();
+  }
+
+  /** As many PINGs at once: the pool opens a connection for each one that finds every open one busy. */
+  @Override
+  public Future<Void> openConnections(int connections) {
+    List<Future<Response>> pings = new ArrayList<>();
+    for (int i = 0; i < connections; i++) {
+      pings.add(redis.send(Request.cmd(Command.PING)));
+    }
+    return Future.join(pings).mapEmpty();
   }
 
   @Override

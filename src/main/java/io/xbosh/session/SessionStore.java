@@ -28,6 +28,22 @@ public interface SessionStore {
    */
   long RESEND_MARGIN_MS = 10_000;
 
+  /**
+   * XEP-0124 §8: a held request's deadline in the store is this much before its wait runs out. The
+   * store answers it empty at the deadline (every operation first takes requests past their
+   * deadline out, as {@link #release} would have answered them then), and its holder answers it
+   * empty by itself, without {@code release}, once the wait has passed since the accept reply
+   * reached it: the store's clock is then past the deadline even if it stepped back by less than the
+   * margin less the timer wheel's slack. Sessions with acks ({@code ack} renders the empty body with
+   * the highest rid received when it is given) and waits under twice the margin get no deadline.
+   */
+  long EXPIRY_MARGIN_MS = 1000;
+
+  /** Whether requests held from now on get a deadline ({@link #EXPIRY_MARGIN_MS}). */
+  static boolean deadlines(int waitSeconds, boolean ack) {
+    return !ack && waitSeconds * 1000L >= 2 * EXPIRY_MARGIN_MS;
+  }
+
   /** The bound on a session's cached responses, whatever their age. */
   static int cachedResponsesAtMost(int requests) {
     return 2 * requests + 1;
@@ -239,6 +255,34 @@ public interface SessionStore {
 
   /** Result of {@link #lifetimes}: live sids with their time left in ms, and ended sids. */
   record Lifetimes(java.util.Map<String, Long> live, Set<String> ended) {
+  }
+
+  /**
+   * Deletes whatever these sessions of the pod's warm-up left (their tombstones, lists, the record
+   * of one that did not end): the warm-up's ids only ({@code io.xbosh.warmup.WarmupRoute#SID_PREFIX}),
+   * any other id fails the call before anything is deleted, so no client session can be touched.
+   */
+  Future<Void> deleteWarmup(Collection<String> sids);
+
+  /** The prefix of the warm-up's session ids, which no client session has (a dot is not base64url). */
+  String WARMUP_SID_PREFIX = "warmup.";
+
+  /** Fails unless every sid is a warm-up one. */
+  static void requireWarmup(Collection<String> sids) {
+    for (String sid : sids) {
+      if (!sid.startsWith(WARMUP_SID_PREFIX)) {
+        throw new IllegalArgumentException("not a warm-up session: " + sid);
+      }
+    }
+  }
+
+  /**
+   * Opens up to {@code connections} connections to the store at once (the Redis client's pool opens
+   * them only when every open one is busy), so that the first real requests find them open. Nothing
+   * to do for a store in process.
+   */
+  default Future<Void> openConnections(int connections) {
+    return Future.succeededFuture();
   }
 
   Future<Void> close();

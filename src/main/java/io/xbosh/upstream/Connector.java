@@ -99,6 +99,11 @@ public final class Connector {
     return connect(context, sid, null, params, client).map(c -> new Opened(c.link(), c.opened()));
   }
 
+  /** Whether new sessions for {@code domain} go to this process's warm-up server (see {@link UpstreamResolver#inProcess}). */
+  public boolean inProcess(String domain) {
+    return resolver.inProcess(domain);
+  }
+
   /** The same connector for links whose stanzas stand alone (XMPP over WebSocket, RFC 7395 §3.3.3). */
   public Connector standalone() {
     return new Connector(vertx, resolver, netClient, settings, StreamReader.STANDALONE_SCOPE, gate, opener);
@@ -153,8 +158,10 @@ public final class Connector {
     UpstreamLink link = new UpstreamLink(vertx, context, sid, stream, params, settings.limits(), stanzaScope, client);
     Promise<StreamOpened> opened = Promise.promise();
     // the socket belongs to the event loop that connects it
-    context.runOnContext(v -> link.open(netClient, targets.get(i), settings.connectTimeoutMs(), settings.security(),
-        settings.proxyProtocol()).onComplete(opened));
+    // the warm-up's own loopback server (WarmupRoute) speaks neither TLS nor the PROXY protocol
+    boolean local = resolver.inProcess(params.to());
+    context.runOnContext(v -> link.open(netClient, targets.get(i), settings.connectTimeoutMs(), local ? UpstreamSecurity.OFF : settings.security(),
+        local ? ProxyProtocol.OFF : settings.proxyProtocol()).onComplete(opened));
     return opened.future()
         .map(o -> new Connected(link, o))
         .recover(e -> {

@@ -68,11 +68,14 @@ public final class SessionLinks implements LinkSink {
 
   /** a JID is three parts of at most 1023 bytes each (RFC 7622 §3.1) */
   private static final int MAX_JID_CHARS = 3071;
-  /** bound JIDs by stream, see {@link #jids()}; written on the links' event loop, read by the admin API */
-  private final Map<String, String> jids = new java.util.concurrent.ConcurrentHashMap<>();
+  /**
+   * bound JIDs by stream, see {@link #jids()}; replaced whole on the links' event loop (once per
+   * stream), read by the admin API: an immutable map, no concurrent map kept by every idle session
+   */
+  private volatile Map<String, String> jids = Map.of();
 
-  /** forwards in order, waiting for a full socket to drain */
-  private final ArrayDeque<Forward> blocked = new ArrayDeque<>();
+  /** forwards in order, waiting for a full socket to drain; made when a socket first fills */
+  private ArrayDeque<Forward> blocked;
   private long blockedChars;
   /** a drain of other pods' payloads put off while congested */
   private Runnable drainWhenWritable;
@@ -89,11 +92,12 @@ public final class SessionLinks implements LinkSink {
   private final java.util.function.Supplier<ScriptContent> scriptContent;
   /** the session's script-syntax content not yet whole elements (XEP-0252), made on first use */
   private ScriptContent script;
-  /** further streams by name, in the order they opened */
-  private final Map<String, UpstreamLink> streams = new LinkedHashMap<>();
-  /** forwards for streams still being opened */
-  private final Map<String, List<Forward>> opening = new HashMap<>();
-  private final TreeMap<Long, Forward> early = new TreeMap<>();
+  /** further streams by name, in the order they opened; an empty immutable map until the first (most sessions have none) */
+  private Map<String, UpstreamLink> streams = Map.of();
+  /** forwards for streams still being opened; likewise */
+  private Map<String, List<Forward>> opening = Map.of();
+  /** forwards ahead of the next expected number; null while none are (an idle session's state) */
+  private TreeMap<Long, Forward> early;
   private long nextSeq = 1;
   /** nextSeq - 1, for other threads: the store's {@link io.xbosh.session.SessionStore#forwardsTaken} */
   private volatile long taken;
@@ -184,18 +188,21 @@ public final class SessionLinks implements LinkSink {
     if (over || f.seq() < nextSeq) {
       return;
     }
+    if (early == null) {
+      early = new TreeMap<>();
+    }
     early.put(f.seq(), f);
     if (early.size() > MAX_EARLY_FORWARDS) {
       log.warn("sid={} rid gap never filled; ending the session", sid);
       over = true;
-      early.clear();
+      early = null;
       owner.failed(sid, TerminateCondition.UNDEFINED_CONDITION);
       return;
     }
     Forward next;
-    while (!over && (next = early.remove(nextSeq)) != null) {
+    while (!over && early != null && (next = early.remove(nextSeq)) != null) {
       taken = nextSeq++;
-      if (!blocked.isEmpty() || !writable()) {
+      if (hasBlocked() || !writable()) {
         block(next);
       } else {
         apply(next);
@@ -204,7 +211,10 @@ public final class SessionLinks implements LinkSink {
     if (!over) {
       writable(); // what was just written may have filled a socket
     }
-    if (!over && !early.isEmpty() && gapTimer < 0) {
+    if (early != null && early.isEmpty()) {
+      early = null;
+    }
+    if (!over && early != null && gapTimer < 0) {
       watchGap();
     }
   }
@@ -241,11 +251,18 @@ public final class SessionLinks implements LinkSink {
     for (UpstreamLink l : streams.values()) {
       ok &= l.writable(this::resume);
     }
-    congested = !ok || !blocked.isEmpty();
+    congested = !ok || hasBlocked();
     return ok;
   }
 
+  private boolean hasBlocked() {
+    return blocked != null && !blocked.isEmpty();
+  }
+
   private void block(Forward f) {
+    if (blocked == null) {
+      blocked = new ArrayDeque<>();
+    }
     blocked.add(f);
     blockedChars += f.payload().length();
     congested = true;
@@ -260,12 +277,12 @@ public final class SessionLinks implements LinkSink {
 
   /** A full socket drained: what waited goes on, in order, as far as the sockets take it. */
   private void resume() {
-    while (!over && !blocked.isEmpty() && writable()) {
+    while (!over && hasBlocked() && writable()) {
       Forward f = blocked.poll();
       blockedChars -= f.payload().length();
       apply(f);
     }
-    if (!over && blocked.isEmpty() && writable() && drainWhenWritable != null) {
+    if (!over && !hasBlocked() && writable() && drainWhenWritable != null) {
       Runnable drain = drainWhenWritable;
       drainWhenWritable = null;
       drain.run();
@@ -293,7 +310,7 @@ public final class SessionLinks implements LinkSink {
     long waitingFor = nextSeq;
     gapTimer = context.owner().setTimer(GAP_RECOVERY_MS, id -> {
       gapTimer = -1;
-      if (over || early.isEmpty()) {
+      if (over || early == null) {
         return;
       }
       if (nextSeq != waitingFor) {
@@ -305,7 +322,7 @@ public final class SessionLinks implements LinkSink {
         if (ar.succeeded()) {
           ar.result().forEach(this::forward);
         }
-        if (!over && !early.isEmpty() && gapTimer < 0) {
+        if (!over && early != null && gapTimer < 0) {
           watchGap();
         }
       }));
@@ -378,6 +395,9 @@ public final class SessionLinks implements LinkSink {
     SessionParams p = first.params();
     SessionParams params = new SessionParams(p.waitSeconds(), p.hold(), p.requests(), p.inactivity(), p.polling(), p.ver(),
         p.content(), p.ack(), r.to(), r.lang(), r.from(), r.route());
+    if (opening.isEmpty()) {
+      opening = new HashMap<>();
+    }
     opening.put(name, new ArrayList<>());
     log.info("sid={} opening stream {} to {}", sid, name, r.to());
     // the address of the client that asked for the stream, else the one that began the session
@@ -397,6 +417,9 @@ public final class SessionLinks implements LinkSink {
         link.abort();
         return;
       }
+      if (streams.isEmpty()) {
+        streams = new LinkedHashMap<>();
+      }
       streams.put(name, link);
       link.attach(this);
       waiting.forEach(link::apply);
@@ -412,7 +435,9 @@ public final class SessionLinks implements LinkSink {
       for (String stanza : stanzas) {
         String jid = boundJid(stanza);
         if (jid != null) {
-          jids.put(key, jid);
+          Map<String, String> next = new HashMap<>(jids);
+          next.put(key, jid);
+          jids = Map.copyOf(next);
           break;
         }
       }
@@ -426,7 +451,7 @@ public final class SessionLinks implements LinkSink {
    * passes; nothing else of a stanza is kept.
    */
   public Map<String, String> jids() {
-    return Map.copyOf(jids);
+    return jids;
   }
 
   /** The JID bound on the first stream, null until the server's bind result has passed. */
@@ -467,7 +492,9 @@ public final class SessionLinks implements LinkSink {
       if (stream == null) {
         firstOpen = false;
       } else {
-        streams.remove(stream);
+        if (!streams.isEmpty()) {
+          streams.remove(stream);
+        }
       }
       checkClosed();
       // a full link that closed holds nothing back any more

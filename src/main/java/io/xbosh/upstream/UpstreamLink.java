@@ -19,6 +19,7 @@ import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.protocol.XmlEscape;
 import io.xbosh.session.Forward;
 import io.xbosh.session.SessionStore.Delivery;
+import io.xbosh.vertx.WriteQueues;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -96,8 +97,8 @@ public final class UpstreamLink implements StreamReader.Handler, Link {
   private final Limits limits;
   private final int batchLimit;
   private final StreamReader reader;
-  /** stanzas read, not yet handed to the sink */
-  private final ArrayDeque<String> pending = new ArrayDeque<>();
+  /** stanzas read, not yet handed to the sink; small while the stream idles, grows with a burst */
+  private final ArrayDeque<String> pending = new ArrayDeque<>(2);
   private long pendingChars;
   /** names this link in its batches' tokens: random, so a link opened later never reuses one */
   private final String linkId = newLinkId();
@@ -309,6 +310,8 @@ public final class UpstreamLink implements StreamReader.Handler, Link {
         socket.close();
         return;
       }
+      // nothing written yet, on the socket's loop: the write queue an idle stream keeps can be the small one
+      WriteQueues.slim(socket);
       socket.handler(this::onData);
       socket.closeHandler(v -> onSocketClosed());
       socket.exceptionHandler(e -> log.debug("sid={} upstream socket error: {}", sid, e.getMessage()));

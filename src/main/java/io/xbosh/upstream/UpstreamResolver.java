@@ -24,4 +24,13 @@ public interface UpstreamResolver {
   default SocketAddress redirect(String value) {
     return null;
   }
+
+  /**
+   * Whether {@code domain} is served by this process's own warm-up server on loopback
+   * ({@code io.xbosh.warmup.WarmupRoute}): its links are plain and carry no PROXY protocol header,
+   * and its sessions' creations are not counted against the client address's creation rate.
+   */
+  default boolean inProcess(String domain) {
+    return false;
+  }
 }

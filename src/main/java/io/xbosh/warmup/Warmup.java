@@ -1,5 +1,6 @@
 package io.xbosh.warmup;
 
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
@@ -9,30 +10,40 @@ import io.vertx.core.http.HttpClientOptions;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.PoolOptions;
 import io.vertx.core.http.RequestOptions;
+import io.vertx.core.net.SocketAddress;
 import io.xbosh.Xbosh;
 import io.xbosh.config.XboshConfig;
 import java.lang.management.CompilationMXBean;
 import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Base64;
-import java.util.Map;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Compiles the request path before a pod says it is ready. A freshly started JVM interprets
- * xbosh's code and compiles it as it runs hot; on two cores the first minute of real traffic pays
- * for that several times over (BENCHMARKS.md, "Cold start"). So, while {@code /ready} still answers
- * 503, the pod runs real BOSH sessions (create, SASL PLAIN, restart, bind, session, roster
- * requests, messages through held requests, terminate) through its own HTTP stack: a second,
- * throwaway {@link Xbosh} in the same process, with the same listener settings, bound to loopback
- * on a free port, with an in-process session store of its own and a {@link WarmupXmppServer} as
- * its XMPP server. The real store (Redis or in-process), the real XMPP server and the real
- * listener see none of it; the classes and the compiled code are the same ones real sessions use.
+ * Compiles and opens the request path before a pod says it is ready. A freshly started JVM
+ * interprets xbosh's code and compiles it as it runs hot; on two cores the first minute of real
+ * traffic pays for that several times over (BENCHMARKS.md, "Cold start"). So, while {@code /ready}
+ * still answers 503, the pod runs BOSH sessions (create, SASL PLAIN, restart, bind, session, roster
+ * requests, messages through held requests, terminate) through its own production path: its real
+ * listener (TLS included), {@code BoshHandler}, {@code Pod}, its configured session store (Redis:
+ * the real client, its connection pool, the scripts, the pod's ownership records) and its
+ * connector, to a {@link WarmupXmppServer} on loopback that {@link WarmupRoute} makes the server of
+ * one random domain for the warm-up's duration. The real XMPP server sees none of it.
  *
- * <p>Bounded twice: at most {@code sessions} sessions, at most {@code seconds} (whichever comes
- * first; a failing session counts as one run, so a broken warm-up still ends on time).
+ * <p>The sessions have ids no client session can have ({@link WarmupRoute#SID_PREFIX}); each logs
+ * out, and afterwards the warm-up waits until the pod holds none of them and deletes whatever they
+ * left in the store (their tombstones), by those ids only. Last it opens the store's whole
+ * connection pool ({@code XBOSH_REDIS_POOL_SIZE}), which a few sessions at once leave mostly
+ * unopened.
+ *
+ * <p>Bounded: at most {@code sessions} sessions, at most {@code seconds} (whichever comes first; a
+ * failing session counts as one run, so a broken warm-up still ends on time); the clean-up after it
+ * waits at most {@link #SETTLE_MS} for the last sessions to end.
  */
 public final class Warmup {
 
@@ -41,6 +52,8 @@ public final class Warmup {
   /** Roster requests and messages per warm-up session: what a client does after logging in. */
   static final int ROUND_TRIPS = 10;
   static final int MESSAGES = 5;
+  /** Longest the clean-up waits for the pod to let go of the warm-up's sessions. */
+  static final long SETTLE_MS = 10_000;
 
   /** What a warm-up did. */
   public record Report(int sessions, int failed, long millis, long compileMillis) {
@@ -48,7 +61,13 @@ public final class Warmup {
 
   private final Vertx vertx;
   private final XboshConfig config;
+  private final Xbosh pod;
+  private final WarmupRoute route;
   private final long deadlineNanos;
+  /** the context every counter and {@link #sids} is touched on */
+  private final Context context;
+  /** the ids of the sessions it created, for the clean-up: at most {@code XBOSH_WARMUP_SESSIONS} */
+  private final Set<String> sids = new LinkedHashSet<>();
   private HttpClientAgent http;
   private String endpoint;
   private int started;
@@ -56,58 +75,78 @@ public final class Warmup {
   private int failed;
   private volatile boolean stopped;
 
-  /** A warm-up for a pod of this config; {@link #run} starts it. */
-  public Warmup(Vertx vertx, XboshConfig config) {
+  /** A warm-up of this pod, whose listeners are up; {@link #run} starts it. */
+  public Warmup(Vertx vertx, Xbosh pod, WarmupRoute route) {
     this.vertx = vertx;
-    this.config = config;
+    this.config = pod.config();
+    this.pod = pod;
+    this.route = route;
+    this.context = vertx.getOrCreateContext();
     this.deadlineNanos = System.nanoTime() + config.warmup().seconds() * 1_000_000_000L;
   }
 
-  /** The throwaway pod's config: the real listener's settings on loopback, everything behind it in process. */
-  static XboshConfig podConfig(XboshConfig real, int xmppPort) {
-    Map<String, Object> c = new java.util.HashMap<>();
-    c.put("httpHost", "127.0.0.1");
-    c.put("httpPort", 0);
-    c.put("managementPort", -1);
-    c.put("adminToken", null);
-    c.put("redisUrl", null);
-    c.put("redisCluster", false);
-    c.put("redisSentinelMaster", null);
-    c.put("upstream", new XboshConfig.HostPort("127.0.0.1", xmppPort));
-    c.put("upstreamHosts", Map.of());
-    c.put("domains", Set.of());
-    c.put("routeAllow", Set.of());
-    c.put("dnsServer", null);
-    c.put("upstreamTls", XboshConfig.UpstreamTls.OFF);
-    c.put("upstreamTrust", null);
-    c.put("upstreamProxyProtocol", XboshConfig.ProxyProtocol.OFF);
-    c.put("nodeId", real.nodeId() + "-warmup");
-    c.put("createsPerSecond", 0);
-    c.put("maxConnectionsPerAddress", 0);
-    c.put("maxPreauthPerAddress", 1_000_000);
-    c.put("maxHeldPerAddress", 1_000_000);
-    c.put("trustForwardedFor", false);
-    c.put("trustForwardedProto", false);
-    c.put("drainSeconds", 0);
-    c.put("warmup", new XboshConfig.Warmup(0, 0, 1));
-    return real.with(c);
+  /** Where the warm-up reaches the pod's listener: its address, loopback for a wildcard one. */
+  static String listenerHost(String httpHost) {
+    return switch (httpHost) {
+      case "0.0.0.0", "::", "[::]", "" -> "127.0.0.1";
+      default -> httpHost.contains(":") && !httpHost.startsWith("[") ? "[" + httpHost + "]" : httpHost;
+    };
   }
 
   /** Runs it; never fails (a broken warm-up is logged and ends, and the pod is ready without it). */
   public Future<Report> run() {
     long start = System.nanoTime();
     long compileBefore = compileMillis();
-    WarmupXmppServer xmpp = new WarmupXmppServer(vertx);
-    Future<Report> done = xmpp.start()
-        .compose(port -> Xbosh.startWarmupPod(vertx, podConfig(config, port)))
-        .compose(pod -> sessions(pod).eventually(pod::stop))
-        .map(v -> new Report(finished, failed, (System.nanoTime() - start) / 1_000_000, compileMillis() - compileBefore))
+    WarmupXmppServer xmpp = new WarmupXmppServer(vertx, route.domain());
+    Promise<Report> report = Promise.promise();
+    context.runOnContext(v -> xmpp.start()
+        .compose(port -> {
+          route.serve(SocketAddress.inetSocketAddress(port, "127.0.0.1"));
+          return sessions();
+        })
+        // links still open end with the server; the pod then lets go of their sessions
         .eventually(() -> http == null ? Future.succeededFuture() : http.close())
-        .eventually(xmpp::close);
-    return done.recover(e -> {
-      log.warn("warm-up failed, the pod is ready without it: {}", e.toString());
-      return Future.succeededFuture(new Report(finished, failed, (System.nanoTime() - start) / 1_000_000, compileMillis() - compileBefore));
+        .eventually(xmpp::close)
+        .eventually(() -> {
+          route.serve(null);
+          return settled(System.nanoTime() + SETTLE_MS * 1_000_000L);
+        })
+        .eventually(this::cleanUp)
+        .eventually(() -> pod.pod().store().openConnections(config.redisUrl() == null ? 0 : config.redisPoolSize()))
+        .map(ok -> new Report(finished, failed, (System.nanoTime() - start) / 1_000_000, compileMillis() - compileBefore))
+        .recover(e -> {
+          log.warn("warm-up failed, the pod is ready without it: {}", e.toString());
+          return Future.succeededFuture(new Report(finished, failed, (System.nanoTime() - start) / 1_000_000,
+              compileMillis() - compileBefore));
+        })
+        .onComplete(report));
+    return report.future();
+  }
+
+  /** Completes once the pod owns none of the warm-up's sessions, or at {@code deadline}. */
+  private Future<Void> settled(long deadline) {
+    if (sids.stream().noneMatch(pod.pod()::owns)) {
+      return Future.succeededFuture();
+    }
+    Promise<Void> done = Promise.promise();
+    vertx.setPeriodic(20, t -> {
+      if (sids.stream().noneMatch(pod.pod()::owns) || System.nanoTime() > deadline) {
+        vertx.cancelTimer(t);
+        done.complete();
+      }
     });
+    return done.future();
+  }
+
+  /** Deletes what the warm-up's sessions left in the store, by their ids only. */
+  private Future<Void> cleanUp() {
+    List<String> ours = new ArrayList<>(sids);
+    long stillOwned = ours.stream().filter(pod.pod()::owns).count();
+    if (stillOwned > 0) {
+      log.warn("{} warm-up sessions still open {} ms after the warm-up; deleting their records anyway", stillOwned, SETTLE_MS);
+    }
+    return ours.isEmpty() ? Future.succeededFuture() : pod.pod().store().deleteWarmup(ours)
+        .onFailure(e -> log.warn("deleting the warm-up's {} sessions from the store failed: {}", ours.size(), e.toString()));
   }
 
   /** Ends the warm-up early: sessions under way finish their current request, no new one starts. */
@@ -124,9 +163,9 @@ public final class Warmup {
     return !stopped && started < config.warmup().sessions() && System.nanoTime() < deadlineNanos;
   }
 
-  private Future<Void> sessions(Xbosh pod) {
+  private Future<Void> sessions() {
     boolean tls = config.httpTlsCert() != null;
-    endpoint = (tls ? "https" : "http") + "://127.0.0.1:" + pod.port() + config.httpPath();
+    endpoint = (tls ? "https" : "http") + "://" + listenerHost(config.httpHost()) + ":" + pod.port() + config.httpPath();
     int concurrency = config.warmup().concurrency();
     http = vertx.createHttpClient(new HttpClientOptions().setKeepAlive(true).setTcpNoDelay(true).setSsl(tls).setTrustAll(tls)
         .setVerifyHost(false), new PoolOptions().setHttp1MaxSize(concurrency * 2 + 2));
@@ -154,8 +193,7 @@ public final class Warmup {
         all.tryComplete();
       }
     };
-    // the counters are touched on this context only
-    vertx.getOrCreateContext().runOnContext(v -> launch[0].run());
+    launch[0].run();
     return all.future();
   }
 
@@ -170,18 +208,26 @@ public final class Warmup {
     }
 
     Future<Void> run() {
-      String create = "<body " + BOSH_NS + " xmlns:xmpp='urn:xmpp:xbosh' rid='" + rid + "' to='" + WarmupXmppServer.DOMAIN
+      String create = "<body " + BOSH_NS + " xmlns:xmpp='urn:xmpp:xbosh' rid='" + rid + "' to='" + route.domain()
           + "' xml:lang='en' wait='10' hold='1' ver='1.11' xmpp:version='1.0'/>";
       String auth = Base64.getEncoder().encodeToString(("\0warmup" + index + "\0warmup").getBytes(StandardCharsets.UTF_8));
       Future<String> f = post(create).compose(r -> {
-        sid = attr(r, "sid");
-        if (sid == null) {
+        String given = attr(r, "sid");
+        if (given == null) {
           return Future.failedFuture("no sid in " + r);
+        }
+        sid = given;
+        sids.add(sid);
+        if (!sid.startsWith(WarmupRoute.SID_PREFIX)) {
+          // not routed to the warm-up's server: stop at once, whatever this is
+          stopped = true;
+          log.warn("a warm-up session was not given a warm-up id; warm-up stopped");
+          return Future.failedFuture("not a warm-up session: " + sid);
         }
         return until(r, "mechanism");
       });
       f = f.compose(r -> exchange("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>" + auth + "</auth>", "success"))
-          .compose(r -> until(post(body(" xmlns:xmpp='urn:xmpp:xbosh' to='" + WarmupXmppServer.DOMAIN + "' xmpp:restart='true'", "")),
+          .compose(r -> until(post(body(" xmlns:xmpp='urn:xmpp:xbosh' to='" + route.domain() + "' xmpp:restart='true'", "")),
               "bind"))
           .compose(r -> exchange("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
               + "<resource>warmup</resource></bind></iq>", "<jid>"))
@@ -197,13 +243,19 @@ public final class Warmup {
         String text = "m" + index + "-" + i;
         f = f.compose(r -> chat(text));
       }
-      return f.compose(r -> post(body(" type='terminate'", "<presence xmlns='jabber:client' type='unavailable'/>"), true)).mapEmpty();
+      return f.compose(r -> terminate()).recover(e -> sid == null ? Future.failedFuture(e)
+          : terminate().transform(ignored -> Future.failedFuture(e))).mapEmpty();
+    }
+
+    /** Logs out: the pod ends the session and lets go of its link at once. */
+    Future<String> terminate() {
+      return post(body(" type='terminate'", "<presence xmlns='jabber:client' type='unavailable'/>"), true);
     }
 
     /** A message sent while a poll is held, as a hold=1 client does; done when its echo is back. */
     Future<String> chat(String text) {
       Future<String> poll = post(body("", ""));
-      Future<String> message = post(body("", "<message xmlns='jabber:client' to='echo@" + WarmupXmppServer.DOMAIN
+      Future<String> message = post(body("", "<message xmlns='jabber:client' to='echo@" + route.domain()
           + "' type='chat'><body>" + text + "</body></message>"));
       String marker = "<body>" + text + "</body>";
       return Future.all(poll, message).compose(cf -> poll.result().contains(marker) || message.result().contains(marker)

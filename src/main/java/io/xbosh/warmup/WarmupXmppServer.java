@@ -24,23 +24,27 @@ import java.util.regex.Pattern;
 public final class WarmupXmppServer {
 
   static final int MAX_PENDING_BYTES = 1 << 20;
-  static final String DOMAIN = "warmup.invalid";
   private static final String HEADER = "<?xml version='1.0'?><stream:stream xmlns='jabber:client'"
-      + " xmlns:stream='http://etherx.jabber.org/streams' id='w%d' from='" + DOMAIN + "' version='1.0' xml:lang='en'>";
+      + " xmlns:stream='http://etherx.jabber.org/streams' id='w%d' from='%s' version='1.0' xml:lang='en'>";
   private static final String SASL_FEATURES = "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
       + "<mechanism>PLAIN</mechanism></mechanisms></stream:features>";
-  private static final String BIND_FEATURES = "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+  private static final String BIND_FEATURES = "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><required/></bind>"
       + "<session xmlns='urn:ietf:params:xml:ns:xmpp-session'><optional/></session></stream:features>";
   private static final Pattern ID = Pattern.compile("\\sid=[\"']([^\"']*)[\"']");
   private static final Pattern BODY = Pattern.compile("<body>[^<]*</body>");
+  private static final Pattern RESOURCE = Pattern.compile("<resource>([^<]{1,64})</resource>");
+  private static final Pattern AUTH = Pattern.compile(">([A-Za-z0-9+/=]{1,1024})<");
 
   private final Vertx vertx;
+  /** the domain it serves, whose users log in */
+  private final String domain;
   private final AtomicInteger streams = new AtomicInteger();
   private final AtomicInteger connections = new AtomicInteger();
   private NetServer server;
 
-  public WarmupXmppServer(Vertx vertx) {
+  public WarmupXmppServer(Vertx vertx, String domain) {
     this.vertx = vertx;
+    this.domain = domain;
   }
 
   /** Listens on a free loopback port. */
@@ -59,6 +63,20 @@ public final class WarmupXmppServer {
     return server == null ? Future.succeededFuture() : server.close();
   }
 
+  /** The authentication id of a SASL PLAIN {@code <auth/>} ({@code authzid NUL authcid NUL password}), or "anonymous". */
+  static String plainUser(String auth) {
+    Matcher m = AUTH.matcher(auth);
+    if (!m.find()) {
+      return "anonymous";
+    }
+    try {
+      String[] parts = new String(java.util.Base64.getDecoder().decode(m.group(1)), StandardCharsets.UTF_8).split("\0", -1);
+      return parts.length == 3 && parts[1].matches("[a-z0-9._-]{1,64}") ? parts[1] : "anonymous";
+    } catch (IllegalArgumentException e) {
+      return "anonymous";
+    }
+  }
+
   private void connected(NetSocket socket) {
     connections.incrementAndGet();
     Stream stream = new Stream(socket);
@@ -70,6 +88,8 @@ public final class WarmupXmppServer {
     final NetSocket socket;
     final StringBuilder pending = new StringBuilder();
     boolean authenticated;
+    /** who logged in (SASL PLAIN's authentication id), and the full JID once bound */
+    String user = "anonymous";
     String jid;
 
     Stream(NetSocket socket) {
@@ -110,7 +130,7 @@ public final class WarmupXmppServer {
         return end + 1;
       }
       if (tag.startsWith("<stream:stream")) {
-        socket.write(String.format(HEADER, streams.incrementAndGet()) + (authenticated ? BIND_FEATURES : SASL_FEATURES));
+        socket.write(String.format(HEADER, streams.incrementAndGet(), domain) + (authenticated ? BIND_FEATURES : SASL_FEATURES));
         return end + 1;
       }
       if (tag.startsWith("</stream:stream")) {
@@ -170,25 +190,27 @@ public final class WarmupXmppServer {
     void element(String e) {
       if (e.startsWith("<auth")) {
         authenticated = true;
-        jid = "warmup" + streams.get() + "@" + DOMAIN + "/warmup";
+        user = plainUser(e);
         socket.write("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
       } else if (e.startsWith("<iq")) {
         Matcher m = ID.matcher(e);
         String id = m.find() ? m.group(1) : "";
         if (e.contains("urn:ietf:params:xml:ns:xmpp-bind")) {
+          Matcher r = RESOURCE.matcher(e);
+          jid = user + "@" + domain + "/" + (r.find() ? r.group(1) : "r" + streams.get());
           socket.write("<iq xmlns='jabber:client' type='result' id='" + id + "'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>"
               + jid + "</jid></bind></iq>");
         } else if (e.contains("jabber:iq:roster")) {
           socket.write("<iq xmlns='jabber:client' type='result' id='" + id + "' to='" + jid + "'><query xmlns='jabber:iq:roster' ver='1'>"
-              + "<item jid='alice@" + DOMAIN + "' name='Alice' subscription='both'><group>Friends</group></item>"
-              + "<item jid='bob@" + DOMAIN + "' subscription='both'/>"
-              + "<item jid='carol@" + DOMAIN + "' name='Carol' subscription='to'/></query></iq>");
+              + "<item jid='alice@" + domain + "' name='Alice' subscription='both'><group>Friends</group></item>"
+              + "<item jid='bob@" + domain + "' subscription='both'/>"
+              + "<item jid='carol@" + domain + "' name='Carol' subscription='to'/></query></iq>");
         } else {
           socket.write("<iq xmlns='jabber:client' type='result' id='" + id + "' to='" + jid + "'/>");
         }
       } else if (e.startsWith("<message")) {
         Matcher body = BODY.matcher(e);
-        socket.write("<message xmlns='jabber:client' from='echo@" + DOMAIN + "/e' to='" + jid + "' type='chat'>"
+        socket.write("<message xmlns='jabber:client' from='echo@" + domain + "/e' to='" + jid + "' type='chat'>"
             + (body.find() ? body.group() : "") + "</message>");
       } else if (e.startsWith("<presence")) {
         socket.write("<presence xmlns='jabber:client' from='" + jid + "' to='" + jid + "'/>");

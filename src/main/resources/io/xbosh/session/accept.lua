@@ -4,7 +4,8 @@
 -- script-syntax ('fragment') payload is passed on as it is: the owner reassembles it (XEP-0252). An
 -- 'open' request's payload is '<attributes of its answer>\n<to>\n<xml:lang>\n<route>\n<from>' and
 -- its stream names the new stream.
--- Returns {kind, content, legacy, owner, wait, ...}:
+-- Returns {kind, content, legacy, owner, wait, deadline, ...}, deadline '1' when this request, held,
+-- has a deadline (prelude's expire: its holder answers it empty by itself once `wait` has passed):
 --   'ok': nforwards, (rid, flags, payload)*, nanswers, (rid, holder, body)*
 --   'parked' | 'resent' body | 'takeover' oldholder | 'ended' body | 'gone' | 'err' condition legacy | 'drop'
 local ctx = load()
@@ -30,7 +31,7 @@ end
 -- XEP-0124 §14.3: a resent rid gets its buffered response
 local cached = unpacked(redis.call('HGET', S, 'r:' .. rid_arg))
 if cached then
-  return { 'resent', ctx.ct, ctx.leg, ctx.own, ctx.wait, cached }
+  return { 'resent', ctx.ct, ctx.leg, ctx.own, ctx.wait, '0', cached }
 end
 if rid <= ctx.hi then
   for _, e in ipairs(ctx.held) do
@@ -38,16 +39,18 @@ if rid <= ctx.hi then
       -- a repeat of a held rid: the newest copy takes over, the older gets a recoverable error
       local old = e[2]
       e[2] = holder
+      e[3] = deadline(ctx)
       save(ctx)
       publish_answer(old, RECOVERABLE)
-      return { 'takeover', ctx.ct, ctx.leg, ctx.own, ctx.wait, old }
+      return { 'takeover', ctx.ct, ctx.leg, ctx.own, ctx.wait, e[3] and '1' or '0', old }
     end
   end
-  if rehold(ctx, rid, holder) then
+  local dl = deadline(ctx)
+  if rehold(ctx, rid, holder, dl) then
     -- its payloads went to the server the first time; waiting stanzas are its answer now
     flush(ctx)
     save(ctx)
-    return flat_answers({ 'ok', ctx.ct, ctx.leg, ctx.own, ctx.wait, 0 }, ctx.answers)
+    return flat_answers({ 'ok', ctx.ct, ctx.leg, ctx.own, ctx.wait, dl and '1' or '0', 0 }, ctx.answers)
   end
   return { 'err', 'item-not-found', ctx.leg }
 end
@@ -70,7 +73,7 @@ if parked then
   redis.call('HSET', S, key, holder .. '|' .. rest)
   save(ctx)
   publish_answer(old, RECOVERABLE)
-  return { 'takeover', ctx.ct, ctx.leg, ctx.own, ctx.wait, old }
+  return { 'takeover', ctx.ct, ctx.leg, ctx.own, ctx.wait, '0', old }
 end
 -- XEP-0124 §11: more new requests outstanding than `requests`, none of them answered
 if #ctx.held + ctx.np - ahead + 1 > window then
@@ -81,7 +84,7 @@ if rid > ctx.hi + 1 then
   ctx.np = ctx.np + 1
   ctx.lt = now()
   save(ctx)
-  return { 'parked', ctx.ct, ctx.leg, ctx.own, ctx.wait }
+  return { 'parked', ctx.ct, ctx.leg, ctx.own, ctx.wait, '0' }
 end
 
 -- XEP-0124 §11, §12: empty requests closer together than `polling` seconds. A polling session
@@ -179,7 +182,8 @@ local function forward(rid, f, p)
   return ends
 end
 local ending = forward(rid, flags, payload)
-ctx.held[#ctx.held + 1] = { rid, holder }
+local dl = deadline(ctx)
+ctx.held[#ctx.held + 1] = { rid, holder, dl }
 ctx.hi = rid
 local pause = flags.pause
 local taken = {}
@@ -242,7 +246,7 @@ else
   end
 end
 
-local out = { 'ok', ctx.ct, ctx.leg, ctx.own, ctx.wait, #fw }
+local out = { 'ok', ctx.ct, ctx.leg, ctx.own, ctx.wait, dl and '1' or '0', #fw }
 for _, f in ipairs(fw) do
   out[#out + 1] = fmt(f[1])
   out[#out + 1] = f[2]

@@ -5,7 +5,8 @@
 --
 -- Session hash fields: hi (highest rid processed in order), hold, req (requests), wait, inact
 -- (seconds), ack ('1' when the client asked for acks), ct (content type), leg ('1' legacy client),
--- own (owner pod), held ('rid=holder ...' in rid order), rc ('rid:ms ...' buffered responses, oldest
+-- own (owner pod), held ('rid=holder ...' in rid order; 'rid=holder@ms' for a request the store answers empty by
+-- itself at that Redis time, its deadline, see expire), rc ('rid:ms ...' buffered responses, oldest
 -- first, with the Redis time each was sent), pol (polling, seconds), lt (Redis time in ms the newest
 -- new request arrived), le ('1' when that request was an empty poll and no answer since carried payloads),
 -- np (parked count), pz (seconds of a pause in force, 0 when none), fs (forwards numbered so far),
@@ -33,6 +34,7 @@ local MAX_OUT_BYTES = __MAX_OUT_BYTES__
 local MAX_BODY_BYTES = __MAX_BODY_BYTES__
 local REPORT_GRACE_MS = __REPORT_GRACE_MS__
 local RESEND_MARGIN_MS = __RESEND_MARGIN_MS__
+local EXPIRY_MARGIN_MS = __EXPIRY_MARGIN_MS__
 local MAX_STREAMS = __MAX_STREAMS__
 local MAX_CLOSED = 8
 -- around client payloads accepted but never written to the server, in a terminate body
@@ -128,48 +130,6 @@ local function render(ctx, rid, payload, extra)
   return close_body(open .. (extra or ''), payload)
 end
 
--- The session hash's fields the scripts read, by name: one HMGET per script
-local FIELDS = { 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs', 'k',
-  'pol', 'lt', 'le', 'sf', 'st', 'sc', 'tls', 'ab', 'ak', 'ob' }
-
-local function load()
-  local values = redis.call('HMGET', S, unpack(FIELDS))
-  local f = {}
-  for i, name in ipairs(FIELDS) do
-    f[name] = values[i]
-  end
-  if f.term then
-    return { term = f.term }
-  end
-  if not f.hi then
-    return nil
-  end
-  local ctx = { hi = tonumber(f.hi), hold = tonumber(f.hold), req = tonumber(f.req), wait = tonumber(f.wait),
-    inact = tonumber(f.inact), ack = f.ack, ct = f.ct, leg = f.leg, own = f.own, np = tonumber(f.np), pz = tonumber(f.pz or '0'),
-    fs = tonumber(f.fs or '0'), k = f.k or '', pol = tonumber(f.pol or '0'), ak = tonumber(f.ak or '0'), ob = tonumber(f.ob or '0'),
-    ob0 = tonumber(f.ob or '0'), lt = tonumber(f.lt or '0'), le = f.le or '0', sf = f.sf or '', tls = f.tls,
-    st = {}, sc = {}, held = {}, rc = {}, ab = {}, answers = {} }
-  for r in string.gmatch(f.ab or '', '%d+') do
-    ctx.ab[#ctx.ab + 1] = tonumber(r)
-  end
-  for s in string.gmatch(f.st or '', '%S+') do
-    ctx.st[#ctx.st + 1] = s
-  end
-  if #ctx.st == 0 and ctx.sf ~= '' then
-    ctx.st[1] = ctx.sf
-  end
-  for s in string.gmatch(f.sc or '', '%S+') do
-    ctx.sc[#ctx.sc + 1] = s
-  end
-  for r, h in string.gmatch(f.held, '(%d+)=(%S+)') do
-    ctx.held[#ctx.held + 1] = { tonumber(r), h }
-  end
-  for r, ms in string.gmatch(f.rc, '(%d+):?(%d*)') do
-    ctx.rc[#ctx.rc + 1] = { tonumber(r), tonumber(ms) or 0 }
-  end
-  return ctx
-end
-
 local function ttl_ms(ctx)
   -- XEP-0124 §10: the inactivity clock runs only while no request is held (or parked)
   if #ctx.held > 0 or ctx.np > 0 then
@@ -215,10 +175,14 @@ local function compact(ctx)
   redis.call('HSET', S, unpack(all))
 end
 
+local function held_entry(e)
+  return fmt(e[1]) .. '=' .. e[2] .. (e[3] and '@' .. fmt(e[3]) or '')
+end
+
 local function save(ctx)
   local held, rc = {}, {}
   for i, e in ipairs(ctx.held) do
-    held[i] = fmt(e[1]) .. '=' .. e[2]
+    held[i] = held_entry(e)
   end
   for i, r in ipairs(ctx.rc) do
     rc[i] = fmt(r[1]) .. ':' .. fmt(r[2])
@@ -266,7 +230,8 @@ local function abandon(ctx, rid)
 end
 
 -- XEP-0124 §14.3: the resend of an abandoned rid; true when it waits again, held in rid order
-local function rehold(ctx, rid, holder)
+-- (until `dl`, its deadline, when it has one)
+local function rehold(ctx, rid, holder, dl)
   for i, r in ipairs(ctx.ab) do
     if r == rid then
       table.remove(ctx.ab, i)
@@ -278,7 +243,7 @@ local function rehold(ctx, rid, holder)
           break
         end
       end
-      table.insert(ctx.held, at, { rid, holder })
+      table.insert(ctx.held, at, { rid, holder, dl })
       return true
     end
   end
@@ -328,25 +293,151 @@ local function close_stream(ctx, name)
   end
 end
 
+local function put_response(ctx, rid, body)
+  if ctx.readonly then
+    ctx.virtual[rid] = body
+  else
+    redis.call('HSET', S, 'r:' .. fmt(rid), packed(body))
+  end
+end
+
+local function drop_response(ctx, rid)
+  if ctx.readonly then
+    ctx.virtual[rid] = false
+  else
+    redis.call('HDEL', S, 'r:' .. fmt(rid))
+  end
+end
+
+-- The buffered response of a rid, or nil (in a script that reads only, as its expiries left it)
+local function cached_response(ctx, rid)
+  local v = ctx.virtual[rid]
+  if v ~= nil then
+    return v or nil
+  end
+  return unpacked(redis.call('HGET', S, 'r:' .. fmt(rid)))
+end
+
 -- XEP-0124 §14.3: buffer the last `requests` responses for retransmission; with acknowledgements,
 -- every response the client has not acknowledged, up to twice as many (§9.2)
 -- XEP-0124 §14.3: beyond the last `requests` responses (2 x `requests` with ack), one younger than
 -- wait + RESEND_MARGIN_MS stays, since its client may still resend its rid; never more than
 -- 2 x `requests` + 1 (SessionStore.cachedResponsesAtMost)
-local function cache(ctx, rid, body)
-  redis.call('HSET', S, 'r:' .. fmt(rid), packed(body))
-  ctx.rc[#ctx.rc + 1] = { rid, now() }
+-- (`at`: when the response was sent, Redis time; now unless given)
+local function cache(ctx, rid, body, at)
+  at = at or now()
+  put_response(ctx, rid, body)
+  ctx.rc[#ctx.rc + 1] = { rid, at }
   local keep = ctx.ack == '1' and 2 * ctx.req or ctx.req
-  local young = now() - (ctx.wait * 1000 + RESEND_MARGIN_MS)
+  local young = at - (ctx.wait * 1000 + RESEND_MARGIN_MS)
   while #ctx.rc > keep and (#ctx.rc > 2 * ctx.req + 1 or ctx.rc[1][2] <= young) do
-    redis.call('HDEL', S, 'r:' .. fmt(table.remove(ctx.rc, 1)[1]))
+    drop_response(ctx, table.remove(ctx.rc, 1)[1])
   end
+end
+
+-- XEP-0124 §8: a held request whose deadline passed counts as answered empty at its deadline, as
+-- release would have answered it then; its holder answers it by itself, without a script. Every
+-- script takes such requests out first (in the order of their deadlines), so no rule of the window
+-- ever counts one as held, and a script that reads only sees them as taken out (nothing written).
+-- The session's time to live is left as the accept set it. Not published: the holder needs nothing.
+local function expire(ctx)
+  local due = {}
+  for _, e in ipairs(ctx.held) do
+    if e[3] and e[3] <= now() then
+      due[#due + 1] = e
+    end
+  end
+  if #due == 0 then
+    return
+  end
+  table.sort(due, function(a, b)
+    if a[3] ~= b[3] then
+      return a[3] < b[3]
+    end
+    return a[1] < b[1]
+  end)
+  for _, e in ipairs(due) do
+    for i, h in ipairs(ctx.held) do
+      if h == e then
+        table.remove(ctx.held, i)
+        break
+      end
+    end
+    local body = render(ctx, e[1], '')
+    cache(ctx, e[1], body, e[3])
+    ctx.expired[e[1]] = { e[2], body }
+  end
+  if not ctx.readonly then
+    local held, rc = {}, {}
+    for i, e in ipairs(ctx.held) do
+      held[i] = held_entry(e)
+    end
+    for i, r in ipairs(ctx.rc) do
+      rc[i] = fmt(r[1]) .. ':' .. fmt(r[2])
+    end
+    redis.call('HSET', S, 'held', table.concat(held, ' '), 'rc', table.concat(rc, ' '))
+  end
+end
+
+-- The deadline of a request held from now on (nil: none, it waits for release): `wait` less a
+-- margin, so that the holder's own empty answer, once `wait` has passed since the accept reply
+-- reached it, comes after the deadline even on a Redis clock stepped back by less than the margin.
+-- Sessions with acks render an empty answer with the highest rid received at the moment it is
+-- given, which the holder cannot know, and a wait under twice the margin gains little: both keep release.
+local function deadline(ctx)
+  if ctx.ack ~= '1' and ctx.wait * 1000 >= 2 * EXPIRY_MARGIN_MS then
+    return now() + ctx.wait * 1000 - EXPIRY_MARGIN_MS
+  end
+  return nil
+end
+
+-- The session hash's fields the scripts read, by name: one HMGET per script
+local FIELDS = { 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs', 'k',
+  'pol', 'lt', 'le', 'sf', 'st', 'sc', 'tls', 'ab', 'ak', 'ob' }
+
+local function load(readonly)
+  local values = redis.call('HMGET', S, unpack(FIELDS))
+  local f = {}
+  for i, name in ipairs(FIELDS) do
+    f[name] = values[i]
+  end
+  if f.term then
+    return { term = f.term }
+  end
+  if not f.hi then
+    return nil
+  end
+  local ctx = { hi = tonumber(f.hi), hold = tonumber(f.hold), req = tonumber(f.req), wait = tonumber(f.wait),
+    inact = tonumber(f.inact), ack = f.ack, ct = f.ct, leg = f.leg, own = f.own, np = tonumber(f.np), pz = tonumber(f.pz or '0'),
+    fs = tonumber(f.fs or '0'), k = f.k or '', pol = tonumber(f.pol or '0'), ak = tonumber(f.ak or '0'), ob = tonumber(f.ob or '0'),
+    ob0 = tonumber(f.ob or '0'), lt = tonumber(f.lt or '0'), le = f.le or '0', sf = f.sf or '', tls = f.tls,
+    st = {}, sc = {}, held = {}, rc = {}, ab = {}, answers = {}, expired = {}, readonly = readonly, virtual = {} }
+  for r in string.gmatch(f.ab or '', '%d+') do
+    ctx.ab[#ctx.ab + 1] = tonumber(r)
+  end
+  for s in string.gmatch(f.st or '', '%S+') do
+    ctx.st[#ctx.st + 1] = s
+  end
+  if #ctx.st == 0 and ctx.sf ~= '' then
+    ctx.st[1] = ctx.sf
+  end
+  for s in string.gmatch(f.sc or '', '%S+') do
+    ctx.sc[#ctx.sc + 1] = s
+  end
+  for r, h, d in string.gmatch(f.held, '(%d+)=([^%s@]+)@?(%d*)') do
+    ctx.held[#ctx.held + 1] = { tonumber(r), h, tonumber(d) }
+  end
+  for r, ms in string.gmatch(f.rc, '(%d+):?(%d*)') do
+    ctx.rc[#ctx.rc + 1] = { tonumber(r), tonumber(ms) or 0 }
+  end
+  expire(ctx)
+  return ctx
 end
 
 -- XEP-0124 §9.2: responses up to the client's ack are no longer needed for retransmission
 local function acknowledged(ctx, ack)
   while #ctx.rc > 1 and ctx.rc[1][1] <= ack do
-    redis.call('HDEL', S, 'r:' .. fmt(table.remove(ctx.rc, 1)[1]))
+    drop_response(ctx, table.remove(ctx.rc, 1)[1])
   end
 end
 

@@ -225,7 +225,7 @@ class XboshConfigTest {
   @Test
   void everyVariableNamedInTheSourcesIsDeclared() throws IOException {
     Set<String> named = new TreeSet<>();
-    Pattern name = Pattern.compile("XBOSH_[A-Z_]+[A-Z]");
+    Pattern name = Pattern.compile("XBOSH_[A-Z0-9_]+[A-Z0-9]");
     try (Stream<Path> files = Files.walk(Path.of("src/main"))) {
       for (Path f : files.filter(Files::isRegularFile).toList()) {
         Matcher m = name.matcher(Files.readString(f));

@@ -62,4 +62,27 @@ class ClientLimitsTest {
     assertThat(l.creationStarted("d", t)).isEqualTo(ClientLimits.Refusal.POD_PREAUTH);
     assertThat(l.creationStarted("e", t)).isEqualTo(ClientLimits.Refusal.POD_PREAUTH);
   }
+
+  @Test
+  void theWarmUpsCreationsAreNotCountedAgainstTheRateButStillAgainstTheCaps() {
+    ClientLimits l = limits(100, 100);
+    long t = 1_000_000_000L;
+    // the rate allows a burst of four from one address; the warm-up's own are not counted
+    for (int i = 0; i < 3; i++) {
+      assertThat(l.creationStarted("127.0.0.1", t, true)).isNull();
+      l.preauthEnded("127.0.0.1");
+    }
+    for (int i = 0; i < 3; i++) {
+      assertThat(l.creationStarted("127.0.0.1", t, true)).isNull();
+      l.preauthEnded("127.0.0.1");
+    }
+    // the address's cap of three sessions not yet authenticated holds for them too
+    for (int i = 0; i < 3; i++) {
+      assertThat(l.creationStarted("127.0.0.1", t, true)).isNull();
+    }
+    assertThat(l.creationStarted("127.0.0.1", t, true)).isEqualTo(ClientLimits.Refusal.ADDRESS_PREAUTH);
+    // and a client's creation from that address still has its whole rate
+    l.preauthEnded("127.0.0.1");
+    assertThat(l.creationStarted("127.0.0.1", t)).isNull();
+  }
 }

@@ -28,6 +28,7 @@ class XboshMetricsTest {
       m.stanzasIn(2);
       m.stanzasOut(1);
       m.terminated("owner_lost");
+      m.heldExpired("local");
       m.upstreamConnect().record(java.time.Duration.ofMillis(30));
       m.upstreamConnectFailed("remote-connection-failed");
       XboshMetrics.redisScript(m.registry(), "accept", "ok").record(java.time.Duration.ofNanos(400_000));
@@ -58,7 +59,7 @@ class XboshMetricsTest {
   void labelValuesAreWrittenOneWay() {
     String scrape = scrapeAfterEverything();
     assertThat(scrape).contains("outcome=\"bad-request\"").contains("outcome=\"item-not-found\"").contains("condition=\"owner-lost\"");
-    Matcher m = Pattern.compile("(?:outcome|condition|direction|status|method)=\"([^\"]*)\"").matcher(scrape);
+    Matcher m = Pattern.compile("(?:outcome|condition|direction|status|method|answer)=\"([^\"]*)\"").matcher(scrape);
     while (m.find()) {
       assertThat(m.group(1)).matches("[a-z0-9-]+|[1-5]xx|[A-Z]+");
     }

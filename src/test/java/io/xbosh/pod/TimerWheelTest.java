@@ -89,6 +89,63 @@ class TimerWheelTest {
   }
 
   @Test
+  void aTaskScheduledWithinATimeRunsNoEarlierThanTwoTicksBeforeItAndNotBeforeTheTimeGiven() throws Exception {
+    Context context = vertx.getOrCreateContext();
+    ConcurrentLinkedQueue<Long> ran = new ConcurrentLinkedQueue<>();
+    long[] earliest = new long[2];
+    TimerWheel.Task task = new TimerWheel.Task(context, () -> ran.add(System.nanoTime()));
+    context.runOnContext(v -> {
+      earliest[0] = System.nanoTime();
+      earliest[1] = wheel.scheduleWithin(task, 500, false);
+    });
+    await().atMost(Duration.ofSeconds(10)).until(() -> ran.size() == 1);
+    // never before the moment it said (a held request's wait counts as over from then)
+    assertThat(ran.peek()).isGreaterThanOrEqualTo(earliest[1]);
+    assertThat((ran.peek() - earliest[0]) / 1_000_000).isGreaterThanOrEqualTo(500 - 2 * TimerWheel.TICK_MS);
+  }
+
+  @Test
+  void fencedTasksDueTogetherShareOneFenceAndLearnWhatItSaid() throws Exception {
+    vertx.close().await(20, TimeUnit.SECONDS);
+    vertx = Vertx.vertx();
+    AtomicInteger fences = new AtomicInteger();
+    ConcurrentLinkedQueue<io.vertx.core.Promise<Long>> pending = new ConcurrentLinkedQueue<>();
+    wheel = new TimerWheel(vertx, () -> {
+      fences.incrementAndGet();
+      io.vertx.core.Promise<Long> p = io.vertx.core.Promise.promise();
+      pending.add(p);
+      return p.future();
+    });
+    wheel.start();
+    int n = 40;
+    ConcurrentLinkedQueue<Long> said = new ConcurrentLinkedQueue<>();
+    AtomicInteger plain = new AtomicInteger();
+    Context context = vertx.getOrCreateContext();
+    for (int i = 0; i < n; i++) {
+      wheel.scheduleWithin(new TimerWheel.Task(context, plain::incrementAndGet, said::add), 300, true);
+    }
+    await().atMost(Duration.ofSeconds(10)).until(() -> !pending.isEmpty());
+    assertThat(said).as("nothing runs before its fence").isEmpty();
+    await().atMost(Duration.ofSeconds(10)).until(() -> {
+      io.vertx.core.Promise<Long> p = pending.poll();
+      if (p != null) {
+        p.complete(42L);
+      }
+      return said.size() == n;
+    });
+    assertThat(said).containsOnly(42L);
+    assertThat(plain.get()).isZero();
+    // tasks scheduled in one go fall due in one or two ticks: far fewer fences than tasks
+    assertThat(fences.get()).isLessThan(n);
+    // a failed fence says so
+    wheel.scheduleWithin(new TimerWheel.Task(context, plain::incrementAndGet, said::add), 0, true);
+    await().atMost(Duration.ofSeconds(10)).until(() -> !pending.isEmpty());
+    pending.poll().fail("no reply");
+    await().atMost(Duration.ofSeconds(10)).until(() -> said.size() == n + 1);
+    assertThat(said).contains(TimerWheel.FENCE_FAILED);
+  }
+
+  @Test
   void manyTasksFromManyThreadsEachRunExactlyOnce() throws Exception {
     int n = 5000;
     AtomicInteger ran = new AtomicInteger();

@@ -209,7 +209,7 @@ class RedisSessionStoreIT extends SessionStoreContract {
   @Test
   void c01_payloadsTheOwnerTookInADrainWhoseReplyWasLostAreGivenAgainByNumber() throws Exception {
     String sid = newSession(1, false); // owned by pod-a
-    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    RedisSessionStore podB = clocked("pod-b");
     get(podB.accept(sid, 101, "pod-b#1", RequestFlags.NONE, "<one/>"));
     get(podB.accept(sid, 102, "pod-b#2", RequestFlags.NONE, "<two/>"));
     // the owner's drain ran, its reply was lost: the inbound list is empty now
@@ -261,7 +261,7 @@ class RedisSessionStoreIT extends SessionStoreContract {
   @Test
   void c02_aRetriedDeliveryGivesItsAnswersAgainButPublishesNothingAgain() throws Exception {
     String sid = newSession(1, false);
-    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    RedisSessionStore podB = clocked("pod-b");
     List<String> toB = listen("xb:pod:pod-b");
     get(podB.accept(sid, 101, "pod-b#7", RequestFlags.NONE, ""));
     String body = OPEN + ">" + MSG + "</body>";
@@ -291,7 +291,7 @@ class RedisSessionStoreIT extends SessionStoreContract {
   @Test
   void c03_anEndDecidedOnAnotherPodIsToldToTheOwnerAndOnlyToIt() throws Exception {
     String sid = newSession(1, false); // owned by pod-a
-    RedisSessionStore podB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
+    RedisSessionStore podB = clocked("pod-b");
     List<String> toA = listen("xb:pod:pod-a");
     List<String> toB = listen("xb:pod:pod-b");
     // the owner's expiry index would read the session only later: the end is published to it

@@ -366,6 +366,26 @@ abstract class SessionStoreContract {
   }
 
   @Test
+  void warmupDeletesOnlyWarmupSessionsAndLeavesNothingOfThem() throws Exception {
+    String client = newSession(1, false);
+    String ended = SessionStore.WARMUP_SID_PREFIX + UUID.randomUUID();
+    String live = SessionStore.WARMUP_SID_PREFIX + UUID.randomUUID();
+    for (String sid : List.of(ended, live)) {
+      get(store().create(new SessionRecord(sid, params(1, 30, 60, false), "pod-a", 100, "<creation/>")));
+      get(store().deliver(sid, List.of(MSG)));
+    }
+    get(store().terminate(ended, BodyWriter.terminateOpen(null), ""));
+    // an id without the prefix fails the whole call: nothing is deleted
+    assertThatThrownBy(() -> get(store().deleteWarmup(List.of(ended, client)))).hasMessageContaining("not a warm-up session");
+    assertThat(get(store().states(List.of(ended, live, client)))).isEqualTo(new SessionStore.States(Set.of(live, client), Set.of(ended)));
+    get(store().deleteWarmup(List.of(ended, live)));
+    // no tombstone, no record, no queued stanza: as if they never were; the client's session untouched
+    assertThat(get(store().states(List.of(ended, live, client)))).isEqualTo(new SessionStore.States(Set.of(client), Set.of()));
+    assertThat(get(store().leftovers(live))).isEmpty();
+    assertThat(get(store().accept(client, 101, "pod-a#1", RequestFlags.NONE, "")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+  }
+
+  @Test
   void x03_outboundQueueBoundedWithoutLoss() throws Exception {
     String sid = newSession(1, false);
     List<String> many = java.util.Collections.nCopies(maxOut(), MSG);
@@ -1131,6 +1151,167 @@ abstract class SessionStoreContract {
     SessionStore.Terminated t = get(store().terminate(sid, BodyWriter.terminateOpen(TerminateCondition.REMOTE_CONNECTION_FAILED), ""));
     assertThat(t.answers()).extracting(Answer::body).noneMatch(b -> b.contains("undelivered"));
     assertThat(t.tombstone()).doesNotContain("undelivered");
+  }
+
+  // ---- held requests with a deadline (XEP-0124 §8: the store answers them empty by itself)
+
+  /** wait = 2 s, no acks: a held request's deadline comes 1 s after its accept (the wait less the margin). */
+  static SessionParams deadlined(int hold, int polling) {
+    return params(hold, 2, 60, false, polling);
+  }
+
+  static final long TO_THE_DEADLINE = 2000 - SessionStore.EXPIRY_MARGIN_MS;
+
+  @Test
+  void b23_aHeldRequestHasADeadlineUnlessItsSessionUsesAcksOrWaitsBriefly() throws Exception {
+    String sid = newSession(deadlined(1, 0));
+    assertThat(get(store().accept(sid, 101, "p#1", RequestFlags.NONE, "")).deadline()).isTrue();
+    // a resend of a held rid takes over, with a deadline of its own
+    Accepted takeover = get(store().accept(sid, 101, "p#2", RequestFlags.NONE, ""));
+    assertThat(takeover.outcome()).isEqualTo(Accepted.Outcome.TAKEOVER);
+    assertThat(takeover.deadline()).isTrue();
+    // a parked request keeps release, and so does one answered from the buffer
+    assertThat(get(store().accept(sid, 103, "p#3", RequestFlags.NONE, "<c/>")).deadline()).isFalse();
+    assertThat(get(store().accept(sid, 100, "p#4", RequestFlags.NONE, "")).deadline()).isFalse();
+    // acks: the empty answer names the highest rid received when it is given
+    assertThat(get(store().accept(newSession(params(1, 2, 60, true)), 101, "p#1", RequestFlags.NONE, "")).deadline()).isFalse();
+    // a wait below twice the margin
+    assertThat(get(store().accept(newSession(params(1, 1, 60, false)), 101, "p#1", RequestFlags.NONE, "")).deadline()).isFalse();
+  }
+
+  @Test
+  void b23_aRequestPastItsDeadlineIsAnsweredEmptyAsReleaseWouldHaveAnsweredItThen() throws Exception {
+    String sid = newSession(deadlined(1, 0));
+    get(store().accept(sid, 101, "p#1", RequestFlags.NONE, ""));
+    advance(TO_THE_DEADLINE);
+    // the stanza goes to no one: 101 was answered empty at its deadline, and nobody is told (its
+    // holder answers it by itself)
+    assertThat(get(store().deliver(sid, List.of(MSG))).answers()).isEmpty();
+    // a resend of 101 gets that empty answer, buffered as release would have buffered it
+    Accepted again = get(store().accept(sid, 101, "p#2", RequestFlags.NONE, ""));
+    assertThat(again.outcome()).isEqualTo(Accepted.Outcome.RESENT);
+    assertThat(again.immediate()).isEqualTo(EMPTY);
+    assertThat(get(store().answered(sid, 101, "p#1"))).isEqualTo(EMPTY);
+    assertThat(get(store().release(sid, 101, "p#1"))).isNull();
+    // the next request takes what waits
+    assertThat(get(store().accept(sid, 102, "p#3", RequestFlags.NONE, "")).answers())
+        .containsExactly(new Answer(102, "p#3", OPEN + ">" + MSG + "</body>"));
+  }
+
+  @Test
+  void b23_releaseOfARequestPastItsDeadlineGivesTheEmptyAnswerOfItsDeadline() throws Exception {
+    String sid = newSession(deadlined(1, 0));
+    get(store().accept(sid, 101, "p#1", RequestFlags.NONE, ""));
+    advance(TO_THE_DEADLINE);
+    // the holder could not answer it by itself (its channel dropped, say) and asks
+    assertThat(get(store().release(sid, 101, "p#1"))).isEqualTo(EMPTY);
+    assertThat(get(store().release(sid, 101, "p#1"))).isNull();
+    assertThat(get(store().accept(sid, 101, "p#2", RequestFlags.NONE, "")).immediate()).isEqualTo(EMPTY);
+  }
+
+  @Test
+  void answeredReadsARequestPastItsDeadlineAsAnsweredEmptyAndChangesNothing() throws Exception {
+    String sid = newSession(deadlined(1, 0));
+    get(store().accept(sid, 101, "p#1", RequestFlags.NONE, ""));
+    assertThat(get(store().answered(sid, 101, "p#1"))).isNull();
+    advance(TO_THE_DEADLINE);
+    assertThat(get(store().answered(sid, 101, "p#1"))).isEqualTo(EMPTY);
+    assertThat(get(store().answered(sid, 101, "p#1"))).isEqualTo(EMPTY);
+    // answered reads only: the first operation that writes takes 101 out, release here
+    assertThat(get(store().release(sid, 101, "p#1"))).isEqualTo(EMPTY);
+  }
+
+  @Test
+  void b24_aRequestPastItsDeadlineIsNotAnsweredAgainWhenTheNextOneExceedsHold() throws Exception {
+    String sid = newSession(deadlined(1, 0));
+    get(store().accept(sid, 101, "p#1", RequestFlags.NONE, ""));
+    advance(TO_THE_DEADLINE);
+    Accepted next = get(store().accept(sid, 102, "p#2", RequestFlags.NONE, ""));
+    assertThat(next.answers()).isEmpty();
+    assertThat(next.deadline()).isTrue();
+    assertThat(get(store().deliver(sid, List.of(MSG))).answers()).containsExactly(new Answer(102, "p#2", OPEN + ">" + MSG + "</body>"));
+  }
+
+  @Test
+  void b43_aRequestPastItsDeadlineIsNoLongerOutstanding() throws Exception {
+    // polling 10 s: an empty request that fills `requests` while another waits is refused (B-43)...
+    String sid = newSession(deadlined(1, 10));
+    get(store().accept(sid, 101, "p#1", RequestFlags.NONE, ""));
+    advance(TO_THE_DEADLINE);
+    // ...but 101 was answered at its deadline, so the client has nothing outstanding
+    Accepted next = get(store().accept(sid, 102, "p#2", RequestFlags.NONE, ""));
+    assertThat(next.outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+    assertThat(next.answers()).isEmpty();
+  }
+
+  @Test
+  void b42_requestsPastTheirDeadlineDoNotCountAgainstRequests() throws Exception {
+    // hold 2, requests 3: with 101 and 102 held and 104 parked, 105 would be one request too many
+    String waiting = newSession(params(2, 2, 60, false));
+    String answered = newSession(params(2, 2, 60, false));
+    for (String sid : List.of(waiting, answered)) {
+      get(store().accept(sid, 101, "p#1", RequestFlags.NONE, ""));
+      get(store().accept(sid, 102, "p#2", RequestFlags.NONE, ""));
+    }
+    assertThat(get(store().accept(waiting, 104, "p#4", RequestFlags.NONE, "<d/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    assertRefused(() -> get(store().accept(waiting, 105, "p#5", RequestFlags.NONE, "<e/>")), TerminateCondition.POLICY_VIOLATION);
+    advance(TO_THE_DEADLINE);
+    // past their deadlines 101 and 102 were answered: the client has only what it parked outstanding
+    assertThat(get(store().accept(answered, 104, "p#4", RequestFlags.NONE, "<d/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+    assertThat(get(store().accept(answered, 105, "p#5", RequestFlags.NONE, "<e/>")).outcome()).isEqualTo(Accepted.Outcome.PARKED);
+  }
+
+  @Test
+  void b41_aPauseAnswersOnlyTheRequestsStillWaiting() throws Exception {
+    String sid = newSession(deadlined(2, 0));
+    get(store().accept(sid, 101, "p#1", RequestFlags.NONE, ""));
+    advance(TO_THE_DEADLINE);
+    Accepted paused = get(store().accept(sid, 102, "p#2", RequestFlags.NONE.withPause(30), ""));
+    assertThat(paused.answers()).containsExactly(new Answer(102, "p#2", EMPTY));
+  }
+
+  @Test
+  void b54_aServerEndAnswersOnlyTheRequestsStillWaiting() throws Exception {
+    String sid = newSession(deadlined(2, 0));
+    get(store().accept(sid, 101, "p#1", RequestFlags.NONE, ""));
+    advance(TO_THE_DEADLINE);
+    get(store().accept(sid, 102, "p#2", RequestFlags.NONE, ""));
+    SessionStore.Terminated t = get(store().terminate(sid, BodyWriter.terminateOpen(TerminateCondition.SYSTEM_SHUTDOWN), ""));
+    assertThat(t.answers()).extracting(Answer::rid).containsExactly(102L);
+  }
+
+  @Test
+  void abandonOfARequestPastItsDeadlineChangesNothingAndItsResendGetsItsAnswer() throws Exception {
+    String sid = newSession(deadlined(1, 0));
+    get(store().accept(sid, 101, "p#1", RequestFlags.NONE, ""));
+    advance(TO_THE_DEADLINE);
+    // answered already: not an abandoned request whose resend waits again
+    assertThat(get(store().abandon(sid, 101, "p#1"))).isFalse();
+    Accepted again = get(store().accept(sid, 101, "p#2", RequestFlags.NONE, ""));
+    assertThat(again.outcome()).isEqualTo(Accepted.Outcome.RESENT);
+    assertThat(again.immediate()).isEqualTo(EMPTY);
+  }
+
+  @Test
+  void aRefusedRequestStillFindsRequestsPastTheirDeadlineAnswered() throws Exception {
+    String sid = newSession(deadlined(1, 0));
+    get(store().accept(sid, 101, "p#1", RequestFlags.NONE, ""));
+    advance(TO_THE_DEADLINE);
+    // above the window: refused; 101's answer at its deadline stands, as if released then
+    assertRefused(() -> get(store().accept(sid, 105, "p#5", RequestFlags.NONE, "")), TerminateCondition.ITEM_NOT_FOUND);
+    assertThat(get(store().release(sid, 101, "p#1"))).isNull();
+    assertThat(get(store().answered(sid, 101, "p#1"))).isEqualTo(EMPTY);
+  }
+
+  @Test
+  void b04_aDrainingPodsEarlyReleaseBeforeTheDeadlineAnswersAsBefore() throws Exception {
+    String sid = newSession(deadlined(2, 0));
+    get(store().accept(sid, 101, "p#1", RequestFlags.NONE, ""));
+    get(store().accept(sid, 102, "p#2", RequestFlags.NONE, ""));
+    assertThat(get(store().release(sid, 102, "p#2", true))).isEqualTo(SessionStore.NOT_ITS_TURN);
+    assertThat(get(store().release(sid, 101, "p#1", true))).isEqualTo(EMPTY);
+    get(store().deliver(sid, List.of(MSG)));
+    assertThat(get(store().answered(sid, 102, "p#2"))).isEqualTo(OPEN + ">" + MSG + "</body>");
   }
 
   int maxOut() {

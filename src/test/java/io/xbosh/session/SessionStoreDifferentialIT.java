@@ -109,7 +109,8 @@ class SessionStoreDifferentialIT {
     for (String edge : List.of("accept:PARKED", "accept:TAKEOVER", "accept:RESENT", "accept:ENDED", "accept:DROPPED",
         "accept:POLICY_VIOLATION", "accept:ITEM_NOT_FOUND", "deliver:FULL", "deliver:GONE", "release:NOT_ITS_TURN",
         "abandon:true", "body:report", "body:stream", "body:policy-violation", "body:ack", "terminate:ended",
-        "refuse:dropped", "endStream:not-ended", "redeliver:OK", "redeliver:answers", "fills-gap:PROCESSED", "fills-gap:ITEM_NOT_FOUND", "leftovers:some", "forwardsFrom:some")) {
+        "refuse:dropped", "endStream:not-ended", "redeliver:OK", "redeliver:answers", "fills-gap:PROCESSED", "fills-gap:ITEM_NOT_FOUND", "leftovers:some", "forwardsFrom:some",
+        "deadline:accept", "deadline:deliver", "deadline:release", "deadline:answered", "deadline:abandon", "deadline:refused")) {
       if (seeds.size() >= 20 && !seen.containsKey(edge)) {
         fail("the sequences never reached " + edge + ": " + seen);
       }
@@ -167,6 +168,8 @@ class SessionStoreDifferentialIT {
     final long seed;
     /** whether a request is a poll (NEXT_RID, XEP-0025), drawn apart so the other draws stay as they were */
     final Random polls;
+    /** whether the clock moves to a held request's deadline, drawn apart too */
+    final Random deadlines;
     final int steps;
     final Random rnd;
     long now = START_MS;
@@ -204,6 +207,7 @@ class SessionStoreDifferentialIT {
       this.steps = steps;
       this.rnd = new Random(seed);
       this.polls = new Random(seed * 25 + 1);
+      this.deadlines = new Random(seed * 31 + 7);
       // every fourth seed runs with other bounds, some at their smallest
       Random bounds = new Random(~seed);
       boolean other = seed % 4 == 0;
@@ -288,6 +292,7 @@ class SessionStoreDifferentialIT {
         newSession();
         return;
       }
+      toADeadline();
       int op = rnd.nextInt(200);
       if (op < 90) {
         accept();
@@ -431,10 +436,15 @@ class SessionStoreDifferentialIT {
       // one request in twelve is a poll: the store numbers it, the rid drawn above is not sent
       long r = polls.nextInt(12) == 0 ? SessionStore.NEXT_RID : rid;
       boolean fillsGap = (rid == hi + 1 || r == SessionStore.NEXT_RID) && !st.getOrDefault("np", "0").equals("0");
+      // a request past its deadline is answered empty by any operation, a refused one too: as if
+      // released at its deadline, which is no change the refusal made
+      boolean expires = deadlinePassed(sid);
       String before = redisDigest(sid);
       String reply = compare("accept " + sid + " " + r + " " + holder(h) + " flags=" + RequestFlagsCodec.encode(fl) + " payload=" + p.replace("\n", "\\n"),
           s -> s.accept(sid, r, holder(h), fl, p).map(Run::show));
-      if (reply.startsWith("BoshException") && !redisDigest(sid).equals(before)) {
+      if (reply.startsWith("BoshException") && expires) {
+        seen.merge("deadline:refused", 1, Integer::sum);
+      } else if (reply.startsWith("BoshException") && !redisDigest(sid).equals(before)) {
         // a refused request changes nothing (both stores agreeing on a change is no excuse)
         fail(failure("a refused request changed the state\n  before: " + before + "\n  after:  " + redisDigest(sid)));
       }
@@ -540,6 +550,18 @@ class SessionStoreDifferentialIT {
       } else {
         by = 1000L * (30 + rnd.nextInt(70)); // inactivity
       }
+      advanceBy(by);
+    }
+
+    /** Now and then the clock moves to a held request's deadline (XEP-0124 §8: the store answers it empty then), or just past it. */
+    void toADeadline() throws Exception {
+      long next = nextDeadline();
+      if (next > now && deadlines.nextInt(5) == 0) {
+        advanceBy(next - now + (deadlines.nextBoolean() ? 0 : 1 + deadlines.nextInt((int) GRID_MS)));
+      }
+    }
+
+    void advanceBy(long by) throws Exception {
       now += by;
       // every key of the run ages by `by` on the test's clock; what that expires goes
       for (String s : sids) {
@@ -582,8 +604,37 @@ class SessionStoreDifferentialIT {
       return at < 0 ? at : at - now;
     }
 
+    /** The earliest deadline of a request the current session holds, 0 when none has one. */
+    long nextDeadline() {
+      long next = 0;
+      for (String e : mem.snapshot(sid).getOrDefault("held", "").split(" ")) {
+        int at = e.indexOf('@');
+        if (at > 0) {
+          long d = Long.parseLong(e.substring(at + 1));
+          next = next == 0 ? d : Math.min(next, d);
+        }
+      }
+      return next;
+    }
+
+    /** Whether a request of the session is held past its deadline: the next operation answers it empty first. */
+    boolean deadlinePassed(String of) {
+      for (String e : mem.snapshot(of).getOrDefault("held", "").split(" ")) {
+        int at = e.indexOf('@');
+        if (at > 0 && Long.parseLong(e.substring(at + 1)) <= now) {
+          return true;
+        }
+      }
+      return false;
+    }
+
     String compare(String what, Function<SessionStore, Future<String>> op) throws Exception {
       log.add(LONG_RUN.matcher(what).replaceAll(m -> m.group().charAt(0) + "{" + m.group().length() + "}"));
+      String session = what.split(" ").length > 1 ? what.split(" ")[1] : "";
+      if (sids.contains(session) && deadlinePassed(session)) {
+        // the operation meets a request past its deadline (XEP-0124 §8), which it takes out first
+        seen.merge("deadline:" + what.substring(0, what.indexOf(' ')), 1, Integer::sum);
+      }
       String a = outcome(op.apply(red));
       String b = outcome(op.apply(mem));
       if (!a.equals(b)) {

@@ -57,6 +57,26 @@ public final class HaproxyProcess extends ExternalProcess {
     return new HaproxyProcess(port, file.toString(), env);
   }
 
+  /**
+   * A configuration from docs/load-balancer (its three server lines replaced by one per port) in
+   * front of pods on these loopback ports.
+   */
+  public static HaproxyProcess start(String config, List<Integer> podPorts) throws IOException {
+    String sample = java.nio.file.Files.readString(java.nio.file.Path.of(config));
+    StringBuilder servers = new StringBuilder();
+    Map<String, String> env = new HashMap<>();
+    int port = freePort();
+    env.put("LB_BIND", "127.0.0.1:" + port);
+    for (int i = 0; i < podPorts.size(); i++) {
+      servers.append("    server pod").append(i + 1).append(" \"${POD").append(i + 1).append("}\"\n");
+      env.put("POD" + (i + 1), "127.0.0.1:" + podPorts.get(i));
+    }
+    java.nio.file.Path file = java.nio.file.Files.createTempFile("xbosh-haproxy", ".cfg");
+    java.nio.file.Files.writeString(file, sample.replaceAll("(?m)^    server pod\\d+ .*\n", "") + servers);
+    file.toFile().deleteOnExit();
+    return new HaproxyProcess(port, file.toString(), env);
+  }
+
   public int port() {
     return port;
   }

@@ -4,42 +4,46 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpClient;
-import io.vertx.core.net.NetServer;
 import io.xbosh.Xbosh;
 import io.xbosh.config.XboshConfig;
+import io.xbosh.testing.BoshSession;
 import io.xbosh.testing.OneClientAddress;
 import io.xbosh.testing.RedisProcess;
+import java.net.URI;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The warm-up before {@code /ready}: the pod is not ready until it is over, it runs its sessions
- * through a throwaway pod of its own (no key of the real store, no connection to the real XMPP
- * server), and with the warm-up off the pod is ready as soon as it listens.
+ * The warm-up before {@code /ready}, against a real redis-server: the pod is not ready until it
+ * is over; its sessions go through the pod's own listener and its Redis store (the scripts run)
+ * but never to the real XMPP server; afterwards no key of them is left, and a live session of
+ * another pod on the same Redis is neither changed nor disturbed. With the warm-up off the pod is
+ * ready as soon as it listens.
  */
 class WarmupIT {
 
+  private static final String DOMAIN = "real.test";
   private static Vertx vertx;
   private static RedisProcess redis;
-  /** Stands where the real XMPP server would be: the warm-up must never connect to it. */
-  private static NetServer upstream;
-  private static final AtomicInteger upstreamConnections = new AtomicInteger();
+  /** Stands where the real XMPP server is (it logs anyone in): the warm-up must never connect to it. */
+  private static WarmupXmppServer upstream;
+  private static int upstreamPort;
 
   @BeforeAll
   static void start() throws Exception {
     vertx = Vertx.vertx();
     redis = RedisProcess.start();
-    upstream = vertx.createNetServer().connectHandler(s -> {
-      upstreamConnections.incrementAndGet();
-      s.close();
-    }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+    upstream = new WarmupXmppServer(vertx, DOMAIN);
+    upstreamPort = upstream.start().await(10, TimeUnit.SECONDS);
   }
 
   @AfterAll
@@ -62,7 +66,7 @@ class WarmupIT {
     env.put("XBOSH_NODE_ID", nodeId);
     env.put("XBOSH_EVENT_LOOPS", "2");
     env.put("XBOSH_REDIS_URL", redis.url());
-    env.put("XBOSH_UPSTREAM", "127.0.0.1:" + upstream.actualPort());
+    env.put("XBOSH_UPSTREAM", "127.0.0.1:" + upstreamPort);
     for (int i = 0; i < settings.length; i += 2) {
       env.put(settings[i], settings[i + 1]);
     }
@@ -83,25 +87,80 @@ class WarmupIT {
   /** Session keys of the store ({@code xb:{sid}...}), leaving out the deployment's pod records. */
   private static List<String> sessionKeys() throws Exception {
     return Arrays.stream(redis.cli("--scan", "--pattern", "xb:*").split("\n")).map(String::trim)
-        .filter(k -> !k.isEmpty() && !k.startsWith("xb:{pods}")).toList();
+        .filter(k -> !k.isEmpty() && !k.startsWith("xb:{pods}")).sorted().toList();
+  }
+
+  /** Members of every pod's set of owned sessions. */
+  private static List<String> ownedSessions() throws Exception {
+    List<String> all = new java.util.ArrayList<>();
+    for (String key : redis.cli("--scan", "--pattern", "xb:{pods}:owned:*").split("\n")) {
+      if (!key.isBlank()) {
+        Arrays.stream(redis.cli("SMEMBERS", key.trim()).split("\n")).map(String::trim).filter(m -> !m.isEmpty()).forEach(all::add);
+      }
+    }
+    return all;
+  }
+
+  /** A session's hash, field by field. */
+  private static Map<String, String> hash(String sid) throws Exception {
+    String[] lines = redis.cli("HGETALL", "xb:{" + sid + "}").split("\n", -1);
+    Map<String, String> m = new TreeMap<>();
+    for (int i = 0; i + 1 < lines.length; i += 2) {
+      m.put(lines[i], lines[i + 1]);
+    }
+    return m;
+  }
+
+  /** Script calls Redis has run so far ({@code INFO commandstats}). */
+  private static long scriptCalls() throws Exception {
+    Matcher m = Pattern.compile("cmdstat_evalsha:calls=(\\d+)").matcher(redis.cli("INFO", "commandstats"));
+    return m.find() ? Long.parseLong(m.group(1)) : 0;
   }
 
   @Test
-  void readinessStaysFalseUntilTheWarmUpIsOverAndNothingRealIsTouched() throws Exception {
-    Xbosh pod = startPod("warm-pod", "XBOSH_WARMUP_SESSIONS", "30", "XBOSH_WARMUP_SECONDS", "120", "XBOSH_WARMUP_CONCURRENCY", "4");
+  void theWarmUpRunsThroughTheRedisStoreLeavesNoKeyAndDoesNotDisturbALiveSession() throws Exception {
+    Xbosh live = startPod("live-pod", "XBOSH_WARMUP_SESSIONS", "0");
+    Xbosh pod = null;
+    java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
     try {
+      URI liveUri = URI.create("http://127.0.0.1:" + live.port() + "/http-bind");
+      BoshSession alice = BoshSession.login(http, List.of(liveUri), DOMAIN, "alice", "pw", "desk", 1);
+      List<String> keysBefore = sessionKeys();
+      Map<String, String> aliceBefore = hash(alice.sid);
+      assertThat(keysBefore).contains("xb:{" + alice.sid + "}");
+      int upstreamConnections = upstream.connections();
+      long scriptsBefore = scriptCalls();
+
+      pod = startPod("warm-pod", "XBOSH_WARMUP_SESSIONS", "30", "XBOSH_WARMUP_SECONDS", "120", "XBOSH_WARMUP_CONCURRENCY", "4",
+          // a client address gets 1 creation a second: the warm-up's own are not counted
+          "XBOSH_CREATES_PER_SECOND", "1");
       // the pod listens (and would serve a client that reached it) but tells the deployment to wait
       assertThat(ready(pod)).isEqualTo("503 warming up");
-      assertThat(pod.warmedUp().isComplete()).isFalse();
       Warmup.Report report = pod.warmedUp().await(120, TimeUnit.SECONDS);
       assertThat(report.sessions()).isEqualTo(30);
       assertThat(report.failed()).isZero();
       assertThat(ready(pod)).isEqualTo("200 ready");
-      assertThat(sessionKeys()).as("no session of the warm-up in the real store").isEmpty();
-      assertThat(upstreamConnections.get()).as("no connection to the real XMPP server").isZero();
+
+      // it ran through the Redis store: create, accept, deliver, release, terminate for each session
+      assertThat(scriptCalls() - scriptsBefore).as("scripts the warm-up ran in Redis").isGreaterThan(30L * 20);
+      assertThat(pod.pod().metrics().registry().find("xbosh.sessions.created").counters().stream()
+          .mapToDouble(c -> c.count()).sum()).isGreaterThanOrEqualTo(30);
+      // and left nothing: the keys are those of before, alice's record unchanged, no ownership record
+      assertThat(sessionKeys()).as("no session of the warm-up left in the store").isEqualTo(keysBefore);
+      assertThat(hash(alice.sid)).isEqualTo(aliceBefore);
+      assertThat(ownedSessions()).noneMatch(s -> s.startsWith(WarmupRoute.SID_PREFIX)).contains(alice.sid);
+      assertThat(upstream.connections()).as("no connection of the warm-up to the real XMPP server").isEqualTo(upstreamConnections);
       assertThat(pod.pod().ownedSessions()).isZero();
+
+      // alice's session still works: a message to the server comes back through it
+      List<String> seen = new java.util.ArrayList<>();
+      seen.add(alice.send("<message xmlns='jabber:client' to='echo@" + DOMAIN + "' type='chat'><body>still here</body></message>").body());
+      assertThat(alice.awaitBody(b -> b.contains("<body>still here</body>"), seen)).contains("from=\"echo@" + DOMAIN + "/e\"");
     } finally {
-      pod.stop().await(20, TimeUnit.SECONDS);
+      if (pod != null) {
+        pod.stop().await(20, TimeUnit.SECONDS);
+      }
+      live.stop().await(20, TimeUnit.SECONDS);
     }
   }
 
@@ -117,11 +176,17 @@ class WarmupIT {
   }
 
   @Test
-  void aWarmUpStoppedWithThePodEndsEarly() throws Exception {
+  void aWarmUpStoppedWithThePodEndsEarlyAndLeavesNoKey() throws Exception {
+    List<String> keysBefore = sessionKeys();
+    int upstreamConnections = upstream.connections();
     Xbosh pod = startPod("stopped-pod", "XBOSH_WARMUP_SESSIONS", "100000", "XBOSH_WARMUP_SECONDS", "600");
+    // stopped while its sessions are under way, their records in Redis
+    org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(60)).pollInterval(java.time.Duration.ofMillis(10))
+        .until(() -> pod.pod().ownedSessions() > 0 && sessionKeys().stream().anyMatch(k -> k.startsWith("xb:{" + WarmupRoute.SID_PREFIX)));
     pod.stop().await(60, TimeUnit.SECONDS);
     Warmup.Report report = pod.warmedUp().await(10, TimeUnit.SECONDS);
     assertThat(report.sessions()).isLessThan(100000);
-    assertThat(upstreamConnections.get()).isZero();
+    assertThat(upstream.connections()).isEqualTo(upstreamConnections);
+    assertThat(sessionKeys()).isEqualTo(keysBefore);
   }
 }
