@@ -480,8 +480,9 @@ one_pod_run() {
   local label=$1 steps=$2 name=$3 letter=$4 total=0 i=0 n one hold=()
   redis-cli -p "$REDIS_PORT" flushall >/dev/null
   scale_prosody "prosody-$name"
+  # shellcheck disable=SC2086 # ONE_POD_ENV: NAME=VALUE words
   C2S_PORT=$(eval echo "\$prosody_${name}_C2S") start_pod "$name" XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" \
-    XBOSH_MAX_CONNECTS_IN_FLIGHT="$SCALE_CONNECTS_IN_FLIGHT"
+    XBOSH_MAX_CONNECTS_IN_FLIGHT="$SCALE_CONNECTS_IN_FLIGHT" ${ONE_POD_ENV:-}
   one=(--proc "xbosh-pod1=$(eval echo "\$${name}_PID")" --proc "redis-server=$REDIS_PID"
     --proc "prosody=$(eval echo "\$prosody_${name}_PID")" --redis-node "$REDIS_PORT")
   sleep "$SCALE_SETTLE_S" # the pod's warm-up compiles past its /ready
@@ -530,7 +531,8 @@ if [[ " $SCENARIOS " == *" scale "* ]]; then
   # the side-by-side servers are idle from here on: stop them so their heartbeats do not count
   for p in ${local_PID:-} ${redis1_PID:-} ${redis2_PID:-} ${NXB_PID:-}; do kill "$p" 2>/dev/null || true; done
   [ -z "${SCALE_STEPS// /}" ] || one_pod_run one-pod "$SCALE_STEPS" scale1 s
-  [ -z "${SCALE_H2C_STEPS// /}" ] || one_pod_run one-pod-h2c "$SCALE_H2C_STEPS" scaleh h $SCALE_H2C_ARGS
+  # shellcheck disable=SC2086 # SCALE_H2C_ARGS: generator options, word-split on purpose
+  [ -z "${SCALE_H2C_STEPS// /}" ] || ONE_POD_ENV=XBOSH_HTTP2_CLEARTEXT=true one_pod_run one-pod-h2c "$SCALE_H2C_STEPS" scaleh h $SCALE_H2C_ARGS
 
   if [ "$SCALE_PODS" -gt 0 ]; then
   # 3-master Redis Cluster
