@@ -18,8 +18,18 @@
 # times: alternated runs on a noisy machine), POD_JAVA_OPTS (the xbosh JVMs' flags),
 # POD_CGROUP (a cgroup directory the pods are put in, e.g. one with a memory limit), REDIS_ARGS (e.g. "--hash-max-listpack-value 1024"), JAR (the xbosh jar under test), GEN_JAR (the load generator's, default JAR). The idle scenario also writes a class histogram of the serving
 # pod to target/bench/histogram-<label>-<sessions>.txt. POD_DEAD_MS: the pods' XBOSH_POD_DEAD_MS
-# (30000). scale: SCALE_STEPS (sessions on one pod, rising), SCALE_PODS and SCALE_PER_POD (the Redis
-# Cluster run), SCALE_MEASURE_S.
+# (30000). scale: SCALE_STEPS (sessions on one pod, rising; set empty: no one-pod run), SCALE_PODS and SCALE_PER_POD (the Redis
+# Cluster run; SCALE_PODS=0: none), SCALE_H2C_STEPS and SCALE_H2C_ARGS (a second one-pod run whose
+# generators speak h2c, e.g. "10000" and "--h2c 4": 10,000 sessions over HTTP/1.1 are more sockets
+# than a pod may open here), SCALE_WAIT (60), SCALE_SETTLE_S (20, after the logins of a step),
+# SCALE_MEASURE_S (SCALE_WAIT: a window of one wait sees every session poll once),
+# SCALE_LOGIN_CONCURRENCY (200 per generator), SCALE_LOGIN_RETRIES (5: a failed login starts again with
+# a new session 2 s later; at a load average of 50-60 a Prosody answered 12% of the connections later
+# than the pod's 10 s connect timeout), SCALE_GENERATORS (generator processes per step and pod,
+# 1), SCALE_GEN_JAVA_OPTS, SCALE_CONNECTS_IN_FLIGHT (the pods' XBOSH_MAX_CONNECTS_IN_FLIGHT, the
+# logins in flight + 100), SCALE_LOGIN_TIMEOUT_S, SCALE_PROSODY_CFG (a line added to the scale
+# Prosodys' configuration). Besides procs.tsv rows it writes target/bench/logins.tsv (CPU per login of
+# every process, logins/s, per step).
 #
 # cold (BENCHMARKS.md, "Cold start"): for each of COLD_RUNS rounds, first Prosody's mod_bosh, then
 # for every variant in COLD_VARIANTS a fresh xbosh pod on Redis, started with that variant's JVM
@@ -52,13 +62,24 @@ POD_JAVA_OPTS=${POD_JAVA_OPTS:--Xmx1g -XX:+UseG1GC}
 BURST_TARGETS=${BURST_TARGETS:-$TARGETS}
 BURST_DURATION_S=${BURST_DURATION_S:-$DURATION_S}
 BURST_MAX_P99_MS=${BURST_MAX_P99_MS:-1000}
-SCALE_STEPS=${SCALE_STEPS:-1000 4000 8000}
+SCALE_STEPS=${SCALE_STEPS-1000 4000 8000}
 # a 2-core machine at a load average of 20-50 stalls event loops for seconds: a 3 s dead time made
 # pods reap each other's sessions during the logins (see CAPACITY.md)
 POD_DEAD_MS=${POD_DEAD_MS:-30000}
 SCALE_PODS=${SCALE_PODS:-5}
 SCALE_PER_POD=${SCALE_PER_POD:-8000}
-SCALE_MEASURE_S=${SCALE_MEASURE_S:-20}
+SCALE_WAIT=${SCALE_WAIT:-60}
+SCALE_MEASURE_S=${SCALE_MEASURE_S:-$SCALE_WAIT}
+SCALE_LOGIN_CONCURRENCY=${SCALE_LOGIN_CONCURRENCY:-200}
+SCALE_LOGIN_RETRIES=${SCALE_LOGIN_RETRIES:-5}
+SCALE_GENERATORS=${SCALE_GENERATORS:-1}
+# the holders: C1 only, as a generator JVM spends more CPU compiling with C2 than logging in thousands
+SCALE_GEN_JAVA_OPTS=${SCALE_GEN_JAVA_OPTS:--Xmx768m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}
+SCALE_CONNECTS_IN_FLIGHT=${SCALE_CONNECTS_IN_FLIGHT:-$((SCALE_LOGIN_CONCURRENCY * SCALE_GENERATORS + 100))}
+SCALE_SETTLE_S=${SCALE_SETTLE_S:-20}
+SCALE_LOGIN_TIMEOUT_S=${SCALE_LOGIN_TIMEOUT_S:-3600}
+SCALE_H2C_STEPS=${SCALE_H2C_STEPS:-}
+SCALE_H2C_ARGS=${SCALE_H2C_ARGS:-}
 BEGAN=$(date +%s)
 
 mkdir -p "$OUT"
@@ -138,9 +159,18 @@ wait_for_line "$WORK/redis.log" "Ready to accept connections" 20
 C2S_PORT=$(free_port)
 PROSODY_HTTP=$(free_port)
 accounts u "$USERS"
+share() { echo $(( $1 / $2 + ($3 < $1 % $2 ? 1 : 0) )); } # total, parts, index: the index-th part's size
+scale_accounts() { # prefix letter, steps: the users of each step's generators (holders() below)
+  local i=0 prev=0 n j
+  for n in $2; do
+    for j in $(seq 0 $((SCALE_GENERATORS - 1))); do accounts "$1${i}g${j}u" "$(share $((n - prev)) "$SCALE_GENERATORS" "$j")"; done
+    prev=$n; i=$((i + 1))
+  done
+}
 if [[ " $SCENARIOS " == *" scale "* ]]; then
-  i=0; prev=0; for n in $SCALE_STEPS; do accounts "s${i}u" $((n - prev)); prev=$n; i=$((i + 1)); done
-  for k in $(seq 1 "$SCALE_PODS"); do accounts "p${k}u" "$SCALE_PER_POD"; done
+  scale_accounts s "$SCALE_STEPS"
+  scale_accounts h "$SCALE_H2C_STEPS"
+  for k in $(seq 1 "$SCALE_PODS"); do scale_accounts "p$k" "$SCALE_PER_POD"; done
 fi
 cat > "$WORK/prosody/prosody.cfg.lua" <<CFG
 daemonize = false
@@ -354,39 +384,162 @@ if [ -n "${SIDE_SCENARIOS// /}" ]; then
 fi
 
 # ---- scale: idle sessions, one pod (cumulative steps), then SCALE_PODS pods on a 3-master Redis Cluster
-# Idle sessions need two sockets each on a pod (the held poll and the c2s stream) and this machine
-# allows 20,000 open files per process, so one pod holds at most ~9,000: more pods for more sessions.
+# Idle sessions over HTTP/1.1 need two sockets each on a pod (the held poll and the c2s stream) and this
+# machine allows 20,000 open files per process, so one pod holds at most ~9,000 that way: more pods for
+# more sessions, or h2c from the generator (SCALE_H2C_STEPS), whose held polls share a few connections.
+# Every step writes, besides its procs.tsv rows, what its logins cost to logins.tsv (CPU per login of
+# every process, logins/s) and what the pods say they hold (/metrics) to run.txt.
 measure() { # label, sessions, extra args (--proc ..., --redis-node ...)
   java -Xmx256m -cp "$JAR" io.xbosh.bench.Bench --measure-s "$SCALE_MEASURE_S" --heap true --label "$1" --scenario idle-scale \
     --sessions "$2" --proc-out "$OUT/procs.tsv" "${@:3}"
 }
-holder() { # log, url, prefix, sessions: a generator holding idle sessions until stopped
-  java -Xmx768m -XX:+UseSerialGC -cp "$JAR" io.xbosh.bench.Bench --label "hold-$3" --scenario idle --sessions "$4" \
-    --duration-s 86400 --login-concurrency 100 --domain localhost --user-prefix "$3" --password pw \
-    --out "$WORK/hold.tsv" --url "$2" > "$1" 2>&1 &
+[ -f "$OUT/logins.tsv" ] || printf 'label\tsessions\tnew_sessions\tfailed\tseconds\tlogins_per_s\tprocess\tcpu_s\tcpu_ms_per_login\tloadavg_before\tloadavg_after\n' > "$OUT/logins.tsv"
+HOLDERS=()       # name=pid of every generator holding sessions
+NEW_HOLDERS=()   # name=pid:log of the generators of the step logging in now
+holder() { # name, url, prefix, sessions, generator args...: a generator holding idle sessions until stopped
+  # shellcheck disable=SC2086 # SCALE_GEN_JAVA_OPTS: JVM flags, word-split on purpose
+  java $SCALE_GEN_JAVA_OPTS -cp "$JAR" io.xbosh.bench.Bench --label "hold-$1" --scenario idle --sessions "$4" \
+    --duration-s 86400 --login-concurrency "$SCALE_LOGIN_CONCURRENCY" --login-retries "$SCALE_LOGIN_RETRIES" --login-retry-ms 2000 \
+    --wait "$SCALE_WAIT" --domain localhost \
+    --user-prefix "$3" --password pw --out "$WORK/hold.tsv" --url "$2" "${@:5}" > "$WORK/hold-$1.log" 2>&1 &
   PIDS+=($!)
-  HOLDER_PID=$!
+  HOLDERS+=("generator-$1=$!")
+  NEW_HOLDERS+=("generator-$1=$!:$WORK/hold-$1.log")
+}
+holders() { # name, url, prefix, sessions, generator args...: SCALE_GENERATORS generators, the sessions shared out
+  local j
+  for j in $(seq 0 $((SCALE_GENERATORS - 1))); do
+    holder "$1g$j" "$2" "$3g${j}u" "$(share "$4" "$SCALE_GENERATORS" "$j")" "${@:5}"
+  done
+}
+proc_pairs() { # the NAME=PID of a --proc ... argument list
+  local prev='' a
+  for a in "$@"; do [ "$prev" = --proc ] && echo "$a"; prev=$a; done
+}
+LOGIN_CPU0=()
+logins_begin() { # --proc args of the processes already running
+  LOGIN_T0=$(date +%s.%N); LOGIN_LOAD0=$(cut -d' ' -f1-3 /proc/loadavg); LOGIN_CPU0=()
+  local p; for p in $(proc_pairs "$@"); do LOGIN_CPU0+=("$p=$(cpu_s "${p#*=}")"); done
+}
+cpu0_of() { local c; for c in "${LOGIN_CPU0[@]}"; do [ "${c%=*}" = "$1" ] && { echo "${c##*=}"; return; }; done; echo 0; }
+logins_end() { # label, sessions after the step, --proc args: waits for NEW_HOLDERS, one logins.tsv row per process
+  local h log got=0 failed=0 n f t1 secs p cpu ms
+  for h in "${NEW_HOLDERS[@]}"; do
+    log=${h#*:}; p=${h%%:*}
+    for _ in $(seq 1 $((SCALE_LOGIN_TIMEOUT_S * 5))); do
+      grep -q "logged in" "$log" 2>/dev/null || ! kill -0 "${p#*=}" 2>/dev/null && break; sleep 0.2
+    done
+    grep -q "logged in" "$log" || { echo "generator ${p%=*} did not log its sessions in:" >&2; tail -20 "$log" >&2; return 1; }
+    # "hold-x logged in: N of M sessions, F failed, T ms, errors ..."
+    n=$(sed -n 's/.* logged in: \([0-9]*\) of .*/\1/p' "$log" | head -1); f=$(sed -n 's/.* sessions, \([0-9]*\) failed.*/\1/p' "$log" | head -1)
+    got=$((got + n)); failed=$((failed + f))
+    grep -h "logged in" "$log" | tee -a "$OUT/run.txt"
+  done
+  t1=$(date +%s.%N); secs=$(echo "$t1 - $LOGIN_T0" | bc)
+  for p in $(proc_pairs "${@:3}") $(printf '%s\n' "${NEW_HOLDERS[@]}" | sed 's/:.*//'); do
+    cpu=$(echo "$(cpu_s "${p#*=}") - $(cpu0_of "$p")" | bc)
+    ms=$(echo "scale=3; 1000 * $cpu / ($got + ($got == 0))" | bc)
+    printf '%s\t%s\t%s\t%s\t%.1f\t%.1f\t%s\t%.2f\t%.3f\t%s\t%s\n' "$1" "$2" "$got" "$failed" "$secs" \
+      "$(echo "$got / $secs" | bc -l)" "${p%=*}" "$cpu" "$ms" "$LOGIN_LOAD0" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/logins.tsv"
+  done
+  echo "$1: $got sessions logged in ($failed failed) in ${secs%.*} s, $(echo "$got / $secs" | bc) logins/s," \
+    "load average $LOGIN_LOAD0 -> $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/run.txt"
+  LOGGED_IN=$got
+  NEW_HOLDERS=()
+}
+pod_gauges() { # label, pod names...: what each pod holds, from its /metrics
+  local k port m
+  for k in "${@:2}"; do
+    port=$(eval echo "\$${k}_PORT")
+    m=$(curl -s "http://127.0.0.1:$port/metrics" || true)
+    echo "$1 $k: sessions owned $(echo "$m" | awk '/^xbosh_sessions_owned/ { print $2 }'), requests held" \
+      "$(echo "$m" | awk '/^xbosh_requests_held/ { print $2 }'), sessions terminated" \
+      "$(echo "$m" | awk '/^xbosh_sessions_terminated/ { n += $2 } END { print n + 0 }')" | tee -a "$OUT/run.txt"
+  done
+}
+pod_requests() { # pod names...: BOSH HTTP requests they have answered so far (their /metrics)
+  local k port n=0
+  for k in "$@"; do
+    port=$(eval echo "\$${k}_PORT")
+    n=$((n + $(curl -s "http://127.0.0.1:$port/metrics" | awk '/^xbosh_http_requests_total/ { n += $2 } END { printf "%d", n }')))
+  done
+  echo "$n"
+}
+measure_pods() { # label, pod names (comma-separated), --proc args...: measure, with the pods' request rate beside it
+  local pods r0 r1 t0 t1 owned
+  IFS=, read -r -a pods <<< "$2"
+  owned=$(pod_owned "${pods[@]}")
+  r0=$(pod_requests "${pods[@]}"); t0=$(date +%s.%N)
+  measure "$1" "$owned" "${@:3}"
+  r1=$(pod_requests "${pods[@]}"); t1=$(date +%s.%N)
+  echo "$1, $owned sessions owned: $(echo "($r1 - $r0) / ($t1 - $t0)" | bc -l | xargs printf '%.1f') BOSH requests/s" \
+    "(one poll per session per wait: $(echo "$owned / $SCALE_WAIT" | bc -l | xargs printf '%.1f'))" | tee -a "$OUT/run.txt"
+}
+stop_holders() {
+  local h; for h in "${HOLDERS[@]}"; do kill "${h#*=}" 2>/dev/null || true; done
+  for h in "${HOLDERS[@]}"; do while kill -0 "${h#*=}" 2>/dev/null; do sleep 0.2; done; done
+  HOLDERS=()
+}
+# one-pod run: label, steps, pod name, prefix letter, generator args...: a fresh pod on the standalone Redis, cumulative steps
+one_pod_run() {
+  local label=$1 steps=$2 name=$3 letter=$4 total=0 i=0 n one hold=()
+  redis-cli -p "$REDIS_PORT" flushall >/dev/null
+  scale_prosody "prosody-$name"
+  # shellcheck disable=SC2086 # ONE_POD_ENV: NAME=VALUE words
+  C2S_PORT=$(eval echo "\$prosody_${name}_C2S") start_pod "$name" XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" \
+    XBOSH_MAX_CONNECTS_IN_FLIGHT="$SCALE_CONNECTS_IN_FLIGHT" ${ONE_POD_ENV:-}
+  one=(--proc "xbosh-pod1=$(eval echo "\$${name}_PID")" --proc "redis-server=$REDIS_PID"
+    --proc "prosody=$(eval echo "\$prosody_${name}_PID")" --redis-node "$REDIS_PORT")
+  sleep "$SCALE_SETTLE_S" # the pod's warm-up compiles past its /ready
+  measure "$label" 0 "${one[@]}"
+  for n in $steps; do
+    logins_begin "${one[@]}"
+    holders "$letter$i" "$(url "$(eval echo "\$${name}_PORT")")" "$letter${i}" $((n - total)) "${@:5}"
+    logins_end "$label" "$n" "${one[@]}"
+    total=$n; i=$((i + 1)); hold=(); for h in "${HOLDERS[@]}"; do hold+=(--proc "$h"); done
+    sleep "$SCALE_SETTLE_S"
+    measure_pods "$label" "$name" "${one[@]}" "${hold[@]}"
+    pod_gauges "$label $n asked" "$name"
+    echo "$label, $n sessions asked: Redis holds $(redis-cli -p "$REDIS_PORT" dbsize) keys" | tee -a "$OUT/run.txt"
+  done
+  stop_holders
+  kill "$(eval echo "\$${name}_PID")" "$(eval echo "\$prosody_${name}_PID")" 2>/dev/null || true
+}
+# scale_prosody NAME: a Prosody of the scale run (c2s only), its pid and port in NAME_PID, NAME_C2S.
+# server_epoll listens with a backlog of 128: with hundreds of logins in flight the kernel drops
+# connections to c2s and the pod's upstream opens wait out their 10 s timeout. Lua 5.4's
+# generational collector took a login from 2.5 to 0.9 ms of Prosody CPU (3,000 logins, BENCHMARKS.md
+# "idle scale"), and Prosody is one thread: on a loaded machine its share of a core caps the login rate.
+scale_prosody() {
+  local port; port=$(free_port)
+  sed -e "s/^c2s_ports = .*/c2s_ports = { $port }/" -e "s/^http_ports = .*/http_ports = { }/" \
+    -e "s|^pidfile = .*|pidfile = \"$WORK/prosody/$1.pid\"|" -e 's/"bosh", //' -e 's/"websocket", //' -e '/^VirtualHost/d' \
+    "$WORK/prosody/prosody.cfg.lua" > "$WORK/prosody/$1.cfg.lua"
+  printf '%s\n' "network_settings = { tcp_backlog = 4096 }" 'gc = { mode = "generational" }' ${SCALE_PROSODY_CFG:+"$SCALE_PROSODY_CFG"} \
+    'VirtualHost "localhost"' >> "$WORK/prosody/$1.cfg.lua"
+  prosody --config "$WORK/prosody/$1.cfg.lua" > "$WORK/$1.log" 2>&1 &
+  PIDS+=($!)
+  eval "${1//-/_}_PID=$!"
+  eval "${1//-/_}_C2S=$port"
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+}
+pod_owned() { # pod names...: sessions they own together (their /metrics)
+  local k n=0 port
+  for k in "$@"; do
+    port=$(eval echo "\$${k}_PORT")
+    n=$((n + $(curl -s "http://127.0.0.1:$port/metrics" | awk '/^xbosh_sessions_owned/ { v = $2 } END { printf "%d", v }')))
+  done
+  echo "$n"
 }
 if [[ " $SCENARIOS " == *" scale "* ]]; then
   echo "== scale, load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/run.txt"
   # the side-by-side servers are idle from here on: stop them so their heartbeats do not count
   for p in ${local_PID:-} ${redis1_PID:-} ${redis2_PID:-} ${NXB_PID:-}; do kill "$p" 2>/dev/null || true; done
-  redis-cli -p "$REDIS_PORT" flushall >/dev/null
-  start_pod scale1 XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
-  one=(--proc "xbosh-pod1=$scale1_PID" --proc "redis-server=$REDIS_PID" --proc "prosody=$PROSODY_PID" --redis-node "$REDIS_PORT")
-  measure one-pod 0 "${one[@]}"
-  total=0; i=0; hold=()
-  for n in $SCALE_STEPS; do
-    holder "$WORK/hold-s$i.log" "$(url "$scale1_PORT")" "s${i}u" $((n - total))
-    hold+=(--proc "generator-$i=$HOLDER_PID")
-    wait_for_line "$WORK/hold-s$i.log" "logged in" 900
-    total=$n; i=$((i + 1))
-    measure one-pod "$total" "${one[@]}" "${hold[@]}"
-    echo "one pod, $total sessions asked: Redis holds $(redis-cli -p "$REDIS_PORT" dbsize) keys" | tee -a "$OUT/run.txt"
-  done
-  for h in "${hold[@]}"; do [[ $h == *=* ]] && kill "${h#*=}" 2>/dev/null || true; done
-  kill "$scale1_PID" 2>/dev/null || true
+  [ -z "${SCALE_STEPS// /}" ] || one_pod_run one-pod "$SCALE_STEPS" scale1 s
+  # shellcheck disable=SC2086 # SCALE_H2C_ARGS: generator options, word-split on purpose
+  [ -z "${SCALE_H2C_STEPS// /}" ] || ONE_POD_ENV=XBOSH_HTTP2_CLEARTEXT=true one_pod_run one-pod-h2c "$SCALE_H2C_STEPS" scaleh h $SCALE_H2C_ARGS
 
+  if [ "$SCALE_PODS" -gt 0 ]; then
   # 3-master Redis Cluster
   # a cluster node also listens on its port + 10000 (the cluster bus): take ports below 55535
   cluster_port() { local p; while :; do p=$(free_port); [ "$p" -lt 55000 ] && [ "$p" -gt 1024 ] && { echo "$p"; return; }; done; }
@@ -410,26 +563,29 @@ if [[ " $SCENARIOS " == *" scale "* ]]; then
   done
   # one Prosody per pod: 40,000 c2s streams are more than one process' 20,000 files
   SEEDS=$(IFS=,; echo "${seeds[*]}")
+  pods=()
   for k in $(seq 1 "$SCALE_PODS"); do
-    port=$(free_port)
-    sed -e "s/^c2s_ports = .*/c2s_ports = { $port }/" -e "s/^http_ports = .*/http_ports = { }/" \
-      -e "s|^pidfile = .*|pidfile = \"$WORK/prosody/prosody-$k.pid\"|" -e 's/"bosh", //' \
-      "$WORK/prosody/prosody.cfg.lua" > "$WORK/prosody/prosody-$k.cfg.lua"
-    prosody --config "$WORK/prosody/prosody-$k.cfg.lua" > "$WORK/prosody-$k.log" 2>&1 &
-    PIDS+=($!); many+=(--proc "prosody-$k=$!")
-    for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-    C2S_PORT=$port start_pod "pod$k" XBOSH_REDIS_URL="$SEEDS" XBOSH_REDIS_CLUSTER=true
+    scale_prosody "prosody-$k"
+    many+=(--proc "prosody-$k=$(eval echo "\$prosody_${k}_PID")")
+    C2S_PORT=$(eval echo "\$prosody_${k}_C2S") start_pod "pod$k" XBOSH_REDIS_URL="$SEEDS" XBOSH_REDIS_CLUSTER=true XBOSH_MAX_CONNECTS_IN_FLIGHT="$SCALE_CONNECTS_IN_FLIGHT"
     many+=(--proc "xbosh-pod$k=$(eval echo "\$pod${k}_PID")")
+    pods+=("pod$k")
   done
+  sleep "$SCALE_SETTLE_S"
   measure cluster-pods 0 "${many[@]}"
+  logins_begin "${many[@]}"
   for k in $(seq 1 "$SCALE_PODS"); do
-    holder "$WORK/hold-p$k.log" "$(url "$(eval echo "\$pod${k}_PORT")")" "p${k}u" "$SCALE_PER_POD"
-    many+=(--proc "generator-$k=$HOLDER_PID")
+    holders "p${k}0" "$(url "$(eval echo "\$pod${k}_PORT")")" "p${k}0" "$SCALE_PER_POD"
   done
-  for k in $(seq 1 "$SCALE_PODS"); do wait_for_line "$WORK/hold-p$k.log" "logged in" 900; done
-  measure cluster-pods $((SCALE_PODS * SCALE_PER_POD)) "${many[@]}"
+  logins_end cluster-pods $((SCALE_PODS * SCALE_PER_POD)) "${many[@]}"
+  for h in "${HOLDERS[@]}"; do many+=(--proc "$h"); done
+  sleep "$SCALE_SETTLE_S"
+  measure_pods cluster-pods "$(IFS=,; echo "${pods[*]}")" "${many[@]}"
+  pod_gauges "cluster-pods" "${pods[@]}"
   keys=0; for port in "${CLUSTER_PORTS[@]}"; do keys=$((keys + $(redis-cli -p "$port" dbsize))); done
   echo "$SCALE_PODS pods, $((SCALE_PODS * SCALE_PER_POD)) sessions asked: the cluster holds $keys keys" | tee -a "$OUT/run.txt"
+  stop_holders
+  fi
   grep -h "errors=\|failedLogins" "$WORK"/hold-*.log | tail -20 >> "$OUT/run.txt" || true
 fi
 

@@ -23,7 +23,7 @@ import java.util.concurrent.TimeUnit;
  *     --scenario idle|chat|burst --sessions N [--rate R] [--rates 50,100,200] [--duration-s D]
  *     [--domain localhost] [--user-prefix u] [--password pw] [--pid P …] [--redis-port P]
  *     [--label L] [--out results.tsv] [--wait S] [--redis-pid P] [--idle-out idle.tsv]
- *     [--framing rfc7395|stream-header] [--h2c CONNECTIONS]
+ *     [--framing rfc7395|stream-header] [--h2c CONNECTIONS] [--login-retries 0] [--login-retry-ms 1000]
  *     [--proc NAME=PID …] [--redis-node PORT …] [--proc-out procs.tsv] [--max-p99-ms 1000] [--max-errors -1]
  * java -cp target/xbosh.jar io.xbosh.bench.Bench --measure-s W --proc NAME=PID … [--redis-node PORT …]
  *     [--heap true] [--label L] [--scenario S] [--sessions N] [--proc-out procs.tsv]
@@ -44,7 +44,8 @@ import java.util.concurrent.TimeUnit;
  * {@code --proc} adds one row per process (the generator included) and phase to {@code --proc-out}:
  * CPU seconds, cores, CPU seconds per 1,000 delivered messages, RSS, Redis commands/s
  * ({@link ProcessSampler}). A burst ends at the first rate whose p99 passes {@code --max-p99-ms},
- * that loses a message, or (with {@code --max-errors} ≥ 0) that has more errors.
+ * that loses a message, or (with {@code --max-errors} ≥ 0) that has more errors. {@code --login-retries N}:
+ * a client whose login fails logs in again with a new session after {@code --login-retry-ms}, up to N times.
  *
  * <p>{@code cold}: waits until {@code --ready-url} answers 200 (a pod just started), then at once
  * runs waves of arriving users ({@link ArrivalLoad}) back to back for {@code --first-minute-s},
@@ -103,8 +104,8 @@ public final class Bench {
     try {
       long heapBefore = pids.isEmpty() ? -1 : ProcessStats.heapAfterGcBytes(pids.get(0));
       long redisBefore = redisPort > 0 ? ProcessStats.redisInfo(redisPort, "memory", "used_memory") : -1;
-      await(gen.login());
-      System.out.println(label + " logged in");
+      await(gen.login(Integer.parseInt(one(a, "login-retries", "0")), Long.parseLong(one(a, "login-retry-ms", "1000"))));
+      System.out.println(label + " logged in: " + gen.loginSummary());
       switch (scenario) {
         case "idle" -> {
           // measured at the end of the hold: every session has then long-polled for a while (with

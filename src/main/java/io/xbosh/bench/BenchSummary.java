@@ -79,6 +79,7 @@ public final class BenchSummary {
     chat(results, procs, md);
     burst(results, procs, md, args.length > 1 ? Double.parseDouble(args[1]) : 1000);
     idleScale(procs, md, dir.resolve("idle-scale.png"));
+    logins(Table.read(dir.resolve("logins.tsv")), md);
     System.out.print(md);
   }
 
@@ -218,8 +219,8 @@ public final class BenchSummary {
     }
     md.append("### idle scale: long-polling sessions (wait=60), no messages\n\n")
         .append("| run | sessions | Redis commands/s | EVALSHA/s | redis-server cores | xbosh cores (all pods) | Prosody cores | "
-            + "generator cores | xbosh heap MB (all pods) | heap / session | xbosh RSS MB (all pods) | RSS / session | Redis MB | Redis / session |\n")
-        .append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+            + "generator cores | Prosody RSS MB | xbosh heap MB (all pods) | heap / session | xbosh RSS MB (all pods) | RSS / session | Redis MB | Redis / session |\n")
+        .append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     Map<String, List<double[]>> cpuSeries = new LinkedHashMap<>();
     Map<String, List<double[]>> memSeries = new LinkedHashMap<>();
     Map<String, List<double[]>> cmdSeries = new LinkedHashMap<>();
@@ -234,6 +235,7 @@ public final class BenchSummary {
       double xboshCores = sumOf(step, "xbosh", "cpu_cores");
       double prosodyCores = sumOf(step, "prosody", "cpu_cores");
       double genCores = sumOf(step, "generator", "cpu_cores");
+      double prosodyRss = sumOf(step, "prosody", "rss_mb");
       double heap = sumOf(step, "xbosh", "heap_mb");
       double rss = sumOf(step, "xbosh", "rss_mb");
       double redisMb = num(step.get(0), "redis_used_mb");
@@ -244,9 +246,9 @@ public final class BenchSummary {
       String perHeap = sessions == 0 ? "–" : String.format(Locale.ROOT, "%.1f KiB", (heap - b[0]) * 1024 / sessions);
       String perRss = sessions == 0 ? "–" : String.format(Locale.ROOT, "%.1f KiB", (rss - b[1]) * 1024 / sessions);
       String perRedis = sessions == 0 ? "–" : String.format(Locale.ROOT, "%.0f B", (redisMb - b[2]) * 1048576 / sessions);
-      md.append(String.format(Locale.ROOT, "| %s | %,d | %.0f | %.0f | %.3f | %.3f | %.3f | %.3f | %.0f | %s | %.0f | %s | %.1f | %s |%n",
+      md.append(String.format(Locale.ROOT, "| %s | %,d | %.0f | %.0f | %.3f | %.3f | %.3f | %.3f | %.0f | %.0f | %s | %.0f | %s | %.1f | %s |%n",
           label, sessions, num(step.get(0), "redis_cmds_per_s"), num(step.get(0), "redis_evalsha_per_s"), redisCores,
-          xboshCores, prosodyCores, genCores, heap, perHeap, rss, perRss, redisMb, perRedis));
+          xboshCores, prosodyCores, genCores, prosodyRss, heap, perHeap, rss, perRss, redisMb, perRedis));
       cpuSeries.computeIfAbsent(label + ": xbosh", k -> new ArrayList<>()).add(new double[] {sessions, xboshCores * 1000});
       cpuSeries.computeIfAbsent(label + ": redis-server", k -> new ArrayList<>()).add(new double[] {sessions, redisCores * 1000});
       memSeries.computeIfAbsent(label + ": xbosh RSS", k -> new ArrayList<>()).add(new double[] {sessions, rss});
@@ -258,6 +260,33 @@ public final class BenchSummary {
     md.append('\n');
     plot(png, List.of(
         new Panel("CPU, millicores", cpuSeries), new Panel("memory, MB", memSeries), new Panel("Redis commands/s", cmdSeries)));
+  }
+
+  // ---- the scale steps' logins: rate and CPU per login of every kind of process
+
+  static void logins(Table logins, StringBuilder md) {
+    if (logins.rows().isEmpty()) {
+      return;
+    }
+    md.append("### idle scale: the logins of each step (CPU ms per login, summed over the processes of a kind)\n\n")
+        .append("| run | sessions after | logged in | failed | seconds | logins/s | xbosh | redis-server | Prosody | generator | "
+            + "all | load average before → after |\n")
+        .append("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    Set<String> keys = new LinkedHashSet<>();
+    logins.rows().forEach(r -> keys.add(r.get("label") + "\t" + r.get("sessions")));
+    for (String key : keys) {
+      List<Map<String, String>> step = logins.where(r -> key.equals(r.get("label") + "\t" + r.get("sessions")));
+      Map<String, String> first = step.get(0);
+      double xbosh = sumOf(step, "xbosh", "cpu_ms_per_login");
+      double redis = sumOf(step, "redis", "cpu_ms_per_login");
+      double prosody = sumOf(step, "prosody", "cpu_ms_per_login");
+      double gen = sumOf(step, "generator", "cpu_ms_per_login");
+      md.append(String.format(Locale.ROOT, "| %s | %,d | %,d | %d | %.0f | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %s → %s |%n",
+          first.get("label"), (long) num(first, "sessions"), (long) num(first, "new_sessions"), (long) num(first, "failed"),
+          num(first, "seconds"), num(first, "logins_per_s"), xbosh, redis, prosody, gen, xbosh + redis + prosody + gen,
+          first.get("loadavg_before"), first.get("loadavg_after")));
+    }
+    md.append('\n');
   }
 
   record Panel(String title, Map<String, List<double[]>> series) {

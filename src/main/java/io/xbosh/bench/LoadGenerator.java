@@ -100,6 +100,10 @@ public final class LoadGenerator {
   private int failedLogins;
   private volatile boolean closed;
   private long loginMs;
+  private volatile String loginSummary = "not logged in";
+  private int loginRetries;
+  private long retryDelayMs;
+  private long retried;
   private long sent;
   private long received;
   private long duplicated;
@@ -131,6 +135,17 @@ public final class LoadGenerator {
 
   /** Creates and logs in every client; completes when all are in (or failed). */
   public Future<Void> login() {
+    return login(0, 0);
+  }
+
+  /**
+   * The same, but a client whose login fails starts again with a new session after {@code retryDelayMs},
+   * up to {@code retries} times: on a machine loaded enough that the XMPP server answers a
+   * connection later than the pod's connect timeout, a browser would try again too.
+   */
+  public Future<Void> login(int retries, long retryDelayMs) {
+    this.loginRetries = Math.max(0, retries);
+    this.retryDelayMs = Math.max(0, retryDelayMs);
     Promise<Void> done = Promise.promise();
     vertx.runOnContext(v -> {
       long start = System.nanoTime();
@@ -140,6 +155,7 @@ public final class LoadGenerator {
       loginAll().onComplete(ar -> {
         loginMs = (System.nanoTime() - start) / 1_000_000;
         failedLogins = (int) clients.stream().filter(c -> !c.ready).count();
+        loginSummary = summarizeLogins();
         done.complete();
       });
     });
@@ -162,6 +178,21 @@ public final class LoadGenerator {
       exchange(rate, durationMs, settleMs).onComplete(x -> done.complete(result(durationMs)));
     });
     return done.future();
+  }
+
+  /** After {@link #login()}: how many clients got in, how long the logins took, and why some failed. */
+  public String loginSummary() {
+    return loginSummary;
+  }
+
+  private String summarizeLogins() {
+    // a terminate's text carries its sid: every such error is a kind of its own, so name a few
+    String some = errors.entrySet().stream().limit(5)
+        .map(e -> e.getValue() + "x " + e.getKey().substring(0, Math.min(160, e.getKey().length())))
+        .collect(java.util.stream.Collectors.joining("; "));
+    return String.format("%d of %d sessions, %d failed, %d ms, %d logins retried, errors (%d kinds) %s",
+        clients.size() - failedLogins, clients.size(), failedLogins, loginMs, retried, errors.size(),
+        errors.isEmpty() ? "none" : some);
   }
 
   /** Stops the clients (their outstanding requests fail quietly) and closes the HTTP and WebSocket clients. */
@@ -191,7 +222,7 @@ public final class LoadGenerator {
     launch[0] = () -> {
       while (started[0] < clients.size() && started[0] - finished[0] < options.loginConcurrency()) {
         Client c = clients.get(started[0]++);
-        c.login().onComplete(ar -> {
+        loginWithRetries(c, loginRetries).onComplete(ar -> {
           if (ar.failed()) {
             error("login: " + ar.cause().getMessage());
           }
@@ -210,6 +241,18 @@ public final class LoadGenerator {
       launch[0].run();
     }
     return all.future();
+  }
+
+  private Future<Void> loginWithRetries(Client c, int retriesLeft) {
+    return c.login().recover(e -> {
+      if (retriesLeft <= 0 || closed) {
+        return Future.failedFuture(e);
+      }
+      retried++;
+      Promise<Void> again = Promise.promise();
+      vertx.setTimer(Math.max(1, retryDelayMs), t -> loginWithRetries(c, retriesLeft - 1).onComplete(again));
+      return again.future();
+    });
   }
 
   // ---- the exchange: messages at a total rate, each to another client
