@@ -465,7 +465,15 @@ public final class RedisPodBus implements PodBus {
   private void fenceReply(RedisConnection conn, String token) {
     PendingFence f = fences.remove(token);
     if (f == null) {
-      return; // the heartbeat's own PING
+      // the channel's own PING (pingChannel), or a fence's after its timeout: either way the
+      // channel's node answered. The client may have dropped that PING's promise (a push took its
+      // place, see onReply), so its callback may never run: the PING counts as answered here, or
+      // the pod would stop pinging until deadAfterMs passed and report itself unready meanwhile.
+      if (conn == connection) {
+        lastReplyNanos = nanos.getAsLong();
+        pingInFlight = false;
+      }
+      return;
     }
     vertx.cancelTimer(f.timer());
     Subscription now = current();
