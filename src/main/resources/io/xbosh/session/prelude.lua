@@ -188,7 +188,8 @@ local function held_entry(e)
   return fmt(e[1]) .. '=' .. e[2] .. (e[3] and '@' .. fmt(e[3]) or '')
 end
 
-local function save(ctx)
+-- the window's two encoded fields: held requests and the cached responses' rid:ms
+local function encode_window(ctx)
   local held, rc = {}, {}
   for i, e in ipairs(ctx.held) do
     held[i] = held_entry(e)
@@ -196,7 +197,11 @@ local function save(ctx)
   for i, r in ipairs(ctx.rc) do
     rc[i] = fmt(r[1]) .. ':' .. fmt(r[2])
   end
-  held, rc = table.concat(held, ' '), table.concat(rc, ' ')
+  return table.concat(held, ' '), table.concat(rc, ' ')
+end
+
+local function save(ctx)
+  local held, rc = encode_window(ctx)
   redis.call('HSET', S, 'hi', fmt(ctx.hi), 'held', held, 'rc', rc, 'np', ctx.np, 'pz', ctx.pz, 'fs', ctx.fs, 'k', ctx.k,
     'lt', fmt(ctx.lt), 'le', ctx.le)
   if ctx.streams_changed then
@@ -384,14 +389,8 @@ local function expire(ctx)
     ctx.expired[e[1]] = { e[2], body }
   end
   if not ctx.readonly then
-    local held, rc = {}, {}
-    for i, e in ipairs(ctx.held) do
-      held[i] = held_entry(e)
-    end
-    for i, r in ipairs(ctx.rc) do
-      rc[i] = fmt(r[1]) .. ':' .. fmt(r[2])
-    end
-    redis.call('HSET', S, 'held', table.concat(held, ' '), 'rc', table.concat(rc, ' '))
+    local held, rc = encode_window(ctx)
+    redis.call('HSET', S, 'held', held, 'rc', rc)
   end
 end
 
