@@ -174,10 +174,11 @@ public final class Xbosh {
     RedisSessionStore store = new RedisSessionStore(redis, true, config.nodeId(), config.maxQueuedStanzas(), config.maxQueuedBytes(),
         config.maxResponseBytes(), tombstone, config.maxStreams(), metrics.registry());
     XboshMetrics.redisPool(metrics.registry(), config.redisPoolSize(), store::inFlight);
-    return new Backend(store,
-        // on a Redis Cluster a PING on the channel does not order messages published on other nodes
-        new RedisPodBus(vertx, redis, clients.subscribers(), config.nodeId(), config.heartbeatMs(), config.podDeadMs(),
-            !config.redisCluster()));
+    // on a Redis Cluster a PING on the channel does not order messages published on other nodes
+    RedisPodBus bus = new RedisPodBus(vertx, redis, clients.subscribers(), config.nodeId(), config.heartbeatMs(), config.podDeadMs(),
+        !config.redisCluster());
+    clients.onMasterMoved(bus::masterMoved);
+    return new Backend(store, bus);
   }
 
   private static int freePort(String host) throws IOException {

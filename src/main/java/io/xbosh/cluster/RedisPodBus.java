@@ -356,6 +356,22 @@ public final class RedisPodBus implements PodBus {
     retrySubscribe();
   }
 
+  /**
+   * The Redis master moved (Sentinel reported a switch): the channel is subscribed on the new one
+   * now, since the old master may stay up, and its subscribers connected, for a while after the
+   * switch while messages are published on the new one. As after a dropped channel, held requests
+   * then ask the store for answers published in between. From any thread.
+   */
+  public void masterMoved() {
+    context.runOnContext(v -> {
+      RedisConnection c = connection;
+      if (c != null) {
+        onLost(c);
+        c.close();
+      }
+    });
+  }
+
   private void retrySubscribe() {
     long delay = backoffMs;
     backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);

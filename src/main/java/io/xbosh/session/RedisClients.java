@@ -40,6 +40,10 @@ public final class RedisClients {
   private final AtomicInteger nextSubscriberUrl = new AtomicInteger();
   /** the command client of a Redis Cluster, which knows the nodes as they are now */
   private SlotRoutingRedis cluster;
+  /** Sentinel: the sentinels in the order clients ask them, the one that reported the last switch first */
+  private volatile List<String> sentinels;
+  /** Sentinel: called on this watch's context when the master moved (after the command client followed) */
+  private final List<Runnable> masterMoved = new java.util.concurrent.CopyOnWriteArrayList<>();
 
   public RedisClients(Vertx vertx, XboshConfig config) {
     if (config.redisUrl() == null) {
@@ -62,7 +66,7 @@ public final class RedisClients {
       cluster = new SlotRoutingRedis(vertx, clusterOptions(options.setType(RedisClientType.CLUSTER)));
       return cluster;
     } else if (config.redisSentinelMaster() != null) {
-      sentinelOptions(options).setAutoFailover(true);
+      return sentinelCommands(options);
     } else {
       options.setType(RedisClientType.STANDALONE);
     }
@@ -82,7 +86,7 @@ public final class RedisClients {
       RedisOptions options = base().setMaxPoolSize(1).setMaxPoolWaiting(16).setMaxWaitingHandlers(1024)
           .setPreferredProtocolVersion(ProtocolVersion.RESP3);
       if (config.redisSentinelMaster() != null) {
-        sentinelOptions(options.setEndpoints(urls)).setAutoFailover(false);
+        sentinelOptions(options.setEndpoints(sentinels)).setAutoFailover(false);
       } else {
         // a Redis Cluster's nodes as the command client knows them now (a failed-over seed may be gone)
         List<String> nodes = cluster != null ? cluster.nodes() : urls;
@@ -91,6 +95,39 @@ public final class RedisClients {
       }
       return Redis.createClient(vertx, options);
     };
+  }
+
+  /**
+   * Sentinel: commands follow the master as soon as a sentinel reports a switch ({@link SentinelWatch}),
+   * each new client asking first the sentinel that reported it (the others may not know yet).
+   */
+  private Redis sentinelCommands(RedisOptions options) {
+    sentinels = List.copyOf(urls);
+    SentinelWatch watch = new SentinelWatch(vertx, config.redisSentinelMaster(), urls.size(), i -> Redis.createClient(vertx,
+        base().setType(RedisClientType.STANDALONE).setEndpoints(new ArrayList<>(List.of(urls.get(i))))
+            .setMaxPoolSize(2).setMaxPoolWaiting(16).setPreferredProtocolVersion(ProtocolVersion.RESP3)));
+    // the watch does what the client's own auto failover would, and more: see SentinelWatch
+    SwitchingRedis commands = new SwitchingRedis(
+        () -> Redis.createClient(vertx, sentinelOptions(new RedisOptions(options).setEndpoints(new ArrayList<>(sentinels)))
+            .setAutoFailover(false)),
+        watch::stop);
+    watch.onMoved((told, address) -> {
+      List<String> order = new ArrayList<>(urls);
+      order.add(0, order.remove((int) told));
+      sentinels = List.copyOf(order);
+      commands.renew();
+      masterMoved.forEach(Runnable::run);
+    });
+    watch.start();
+    return commands;
+  }
+
+  /**
+   * Sentinel: {@code action} runs (on the watch's context) each time the master moves, after the
+   * command client has moved; the pod channel re-subscribes from it. Never called otherwise.
+   */
+  public void onMasterMoved(Runnable action) {
+    masterMoved.add(action);
   }
 
   /** Redis Cluster settings of the command client. */

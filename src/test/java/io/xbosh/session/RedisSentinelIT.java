@@ -49,6 +49,12 @@ class RedisSentinelIT {
           int first = sentinel.masterPort();
           int promoted = sentinel.failover();
           assertThat(promoted).isNotEqualTo(first);
+          // the old master stays up, a master still, until Sentinel next looks at it (up to ten
+          // seconds, when it kills its clients): both pods' channels and commands must move on the
+          // switch itself, or notices published on the new master and writes made on the old one
+          // are lost meanwhile (a write there stalled the session: its next rids parked for ever)
+          await().atMost(Duration.ofSeconds(4)).pollInterval(Duration.ofMillis(100)).until(() ->
+              subscribed(promoted, "sentinel-a") && subscribed(promoted, "sentinel-b"));
           continues(s, both, "p1");
 
           sentinel.awaitReplicaInSync();
@@ -62,6 +68,12 @@ class RedisSentinelIT {
         }
       }
     }
+  }
+
+  /** Whether the pod's channel has a subscriber on the Redis at that port. */
+  private static boolean subscribed(int port, String pod) throws Exception {
+    String out = RedisSentinelProcess.cli(port, "PUBSUB", "NUMSUB", io.xbosh.cluster.RedisPodBus.channelOf(pod));
+    return out.strip().endsWith("1");
   }
 
   /**
