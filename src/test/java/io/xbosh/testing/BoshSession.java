@@ -138,7 +138,9 @@ public final class BoshSession {
   /**
    * Sends one message a request with two requests in flight, as a BOSH client with hold=1 does:
    * each new request releases the held one (which is what the sender waits for before the next).
-   * Requests may reach xbosh out of rid order; the rid window puts them back in order.
+   * Requests may reach xbosh out of rid order; the rid window puts them back in order. The last
+   * request is held until the session's wait runs out (nothing follows to release it), and is given
+   * ten seconds: for sessions with a wait of at most 10.
    */
   public static void sendAll(BoshSession s, String to, String prefix, int n) {
     try {
