@@ -61,21 +61,44 @@ public final class HeldRequest {
   private final long since = System.nanoTime();
 
   HeldRequest(Pod pod, Context context, HttpServerResponse response, String holder, Writer writer) {
+    this(pod, context, response, holder, writer, pod.channel());
+  }
+
+  private HeldRequest(Pod pod, Context context, HttpServerResponse response, String holder, Writer writer, long channel) {
     this.pod = pod;
     this.context = context;
     this.response = response;
     this.holder = holder;
     this.writer = writer;
-    this.expiry = new TimerWheel.Task(context, this::expired, this::expiredAfterFence);
-    this.channel = pod.channel();
+    this.channel = channel;
+    this.expiry = new TimerWheel.Task(context, this::expired, this::expiredAfterFence, channel);
   }
 
   /** Registers a new held request for the response on the current event loop. */
   public static HeldRequest register(Pod pod, HttpServerResponse response, Writer writer) {
-    HeldRequest r = new HeldRequest(pod, Vertx.currentContext(), response, pod.newHolder(), writer);
-    pod.hold(r);
-    response.closeHandler(v -> r.abandon());
+    return registered(new HeldRequest(pod, Vertx.currentContext(), response, pod.newHolder(), writer));
+  }
+
+  /**
+   * Registers a new held request of the session on the current event loop, listening where the pod
+   * receives that session's answers ({@link io.xbosh.cluster.PodBus#listening}: on a Redis Cluster,
+   * the sharded channel of its slot, named in the holder id).
+   */
+  public static HeldRequest register(Pod pod, HttpServerResponse response, Writer writer, String sid) {
+    io.xbosh.cluster.PodBus.Listening where = pod.listening(sid);
+    return registered(new HeldRequest(pod, Vertx.currentContext(), response, pod.newHolder(where.holderSuffix()), writer,
+        where.channel()));
+  }
+
+  private static HeldRequest registered(HeldRequest r) {
+    r.pod.hold(r);
+    r.response.closeHandler(v -> r.abandon());
     return r;
+  }
+
+  /** The channel noted at registration. */
+  long channel() {
+    return channel;
   }
 
   public String holder() {
