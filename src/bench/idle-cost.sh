@@ -41,6 +41,19 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# a Redis Cluster node also listens on its port + 10000 (the cluster bus)
+free_node_port() {
+  python3 -c '
+import socket, random
+while True:
+    p = random.randint(20000, 55000)
+    try:
+        for q in (p, p + 10000):
+            s = socket.socket(); s.bind(("127.0.0.1", q)); s.close()
+        print(p); break
+    except OSError:
+        pass'
+}
 wait_for_line() { # file, text, seconds
   for _ in $(seq 1 $(( $3 * 10 ))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
   echo "timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
@@ -51,7 +64,7 @@ REDIS_ARGS=()
 REDIS_URLS=()
 if [ "$CLUSTER" = 1 ]; then MASTERS=3; else MASTERS=1; fi
 for n in $(seq 1 "$MASTERS"); do
-  port=$(free_port)
+  port=$(free_node_port)
   mkdir -p "$WORK/redis$n"
   extra=()
   [ "$CLUSTER" = 1 ] && extra=(--cluster-enabled yes --cluster-config-file "$WORK/redis$n/nodes.conf" --cluster-node-timeout 5000)

@@ -80,6 +80,8 @@ final class ShardChannels {
   private long generation;
   private long fenceSeq;
   private boolean stopped;
+  /** sharded pub/sub refused (a Redis before 7.0, or an ACL without it): requests use the pod channel */
+  private volatile boolean unavailable;
 
   private final class Node {
     final String endpoint;
@@ -128,7 +130,7 @@ final class ShardChannels {
    */
   long number(int slot) {
     long n = numbers.get(slot);
-    if (n == 0) {
+    if (n == 0 && !unavailable) {
       context.runOnContext(v -> subscribe(slot));
     }
     return n;
@@ -314,6 +316,11 @@ final class ShardChannels {
   private void onError(Node node, RedisConnection conn, String msg) {
     if (msg == null) {
       return;
+    }
+    if (!unavailable && (msg.startsWith("ERR unknown command") || msg.startsWith("NOPERM"))) {
+      unavailable = true;
+      log.warn("sharded pub/sub refused by {} ({}): answers go on the pod channel and every idle wait's end asks the store",
+          node.endpoint, msg);
     }
     if (msg.startsWith("MOVED ") || msg.startsWith("ASK ")) {
       String[] parts = msg.split(" ");

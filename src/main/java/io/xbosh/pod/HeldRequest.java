@@ -15,8 +15,9 @@ import java.util.function.Consumer;
  * <p>A request the store holds with a deadline (XEP-0124 §8: the store answers it empty by itself a
  * margin before its wait runs out, see {@code SessionStore.EXPIRY_MARGIN_MS}) is answered empty here
  * when its wait has passed, without a script, once nothing decided before the deadline can still be
- * on its way to it: its wait ends fenced on the pod's channel (a {@code PING} answered behind every
- * answer published to the pod before it), the channel has not dropped since the request was
+ * on its way to it: its wait ends fenced on the channel it listens on (a {@code PING} answered behind
+ * every answer published to the pod before it; on a Redis Cluster the pod's sharded channel of the
+ * session's slot, on its master, see {@code ShardChannels}), the channel has not dropped since the request was
  * registered (nor been given back with the request still to be asked about), no script of this pod
  * on the session is in flight, and no answer is on its way to this loop. Otherwise it asks the store
  * ({@code release}), as a request without a deadline always does.
