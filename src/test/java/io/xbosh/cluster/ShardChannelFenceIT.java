@@ -360,6 +360,37 @@ class ShardChannelFenceIT {
     assertThat(lost).anyMatch(p -> p.test(before));
   }
 
+  /**
+   * The scripts fall back to the pod channel when no client of the node listens on the holder's
+   * sharded channel: the answer is not lost, only unfenced (its holder then asks the store).
+   */
+  @Test
+  @Order(2)
+  void anAnswerWhoseShardedChannelNobodyListensOnTakesThePodChannel() throws Exception {
+    String sid = newSession();
+    PodBus.Listening where = listening(sid);
+    RedisProcess master = cluster.masterOf(key(sid));
+    String holder = "pod-a#" + Integer.toHexString(holders.incrementAndGet()) + where.holderSuffix();
+    get(storeA.accept(sid, 101, holder, RequestFlags.NONE, ""));
+    // the pod's connection to the session's master, the one subscribed to sharded channels, goes
+    String id = null;
+    for (String client : master.cli("client", "list").split("\n")) {
+      if (client.matches(".* ssub=[1-9].*")) {
+        id = client.replaceAll("^id=(\\d+) .*$", "$1");
+      }
+    }
+    assertThat(id).as("the sharded subscription on %s", master.port()).isNotNull();
+    assertThat(master.cli("client", "kill", "id", id).trim()).isEqualTo("1");
+    get(storeB.deliver(sid, List.of("<m id='unfenced'/>")));
+    await().atMost(Duration.ofSeconds(10)).until(() -> answers.containsKey(holder));
+    assertThat(answers.remove(holder)).contains("unfenced");
+    await().atMost(Duration.ofSeconds(10)).until(() -> lost.stream().anyMatch(p -> p.test(where.channel())));
+    assertThat(vouched(where.channel())).isFalse();
+    // subscribed again on the next request of the slot
+    await().atMost(Duration.ofSeconds(20)).until(() -> bus.listening(sid).channel() > 0);
+    assertThat(bus.listening(sid).channel()).isNotEqualTo(where.channel());
+  }
+
   @Test
   @Order(3)
   void aMasterKilledIsNotVouchedForAndItsReplicaTakesTheChannelOver() throws Exception {
