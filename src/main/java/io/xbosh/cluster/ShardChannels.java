@@ -208,7 +208,10 @@ final class ShardChannels {
     if (nodes.get(node.endpoint) == node) {
       nodes.remove(node.endpoint);
     }
-    nodeRetryAfter.put(node.endpoint, System.nanoTime() + RETRY_NANOS);
+    long now = System.nanoTime();
+    // bounded: entries whose pause is over go (a node that left the cluster is not tried again)
+    nodeRetryAfter.values().removeIf(until -> now - until >= 0);
+    nodeRetryAfter.put(node.endpoint, now + RETRY_NANOS);
     RedisConnection conn = node.conn;
     node.conn = null;
     Set<Long> lost = new HashSet<>();
