@@ -496,6 +496,11 @@ public final class RedisPodBus implements PodBus {
     return shards == null ? 0 : shards.subscribedSlots();
   }
 
+  /** For tests: whether the sharded channels were refused (a Redis before 7.0, or an ACL without them). */
+  boolean shardedUnavailable() {
+    return shards != null && shards.unavailable();
+  }
+
   @Override
   public Future<Long> fence() {
     if (!fencing) {

@@ -476,6 +476,11 @@ final class ShardChannels {
     return done.future();
   }
 
+  /** Whether a node refused sharded pub/sub, so that requests listen on the pod channel. */
+  boolean unavailable() {
+    return unavailable;
+  }
+
   /** For tests: how many slots have a confirmed subscription. */
   int subscribedSlots() {
     int n = 0;

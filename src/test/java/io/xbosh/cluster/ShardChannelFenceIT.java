@@ -74,7 +74,9 @@ class ShardChannelFenceIT {
     redis = new SlotRoutingRedis(vertx, options);
     storeA = new RedisSessionStore(redis, false, "pod-a", 50, 60);
     storeB = new RedisSessionStore(redis, false, "pod-b", 50, 60);
-    bus = RedisPodBus.onCluster(vertx, redis, () -> subscriberAt(cluster.urls().split(",")[0]), ShardChannelFenceIT::subscriberAt,
+    // the pod channel on a node still running (a test kills a master)
+    bus = RedisPodBus.onCluster(vertx, redis, () -> subscriberAt(cluster.nodes().stream().filter(RedisProcess::isAlive)
+        .findFirst().orElseThrow().url()), ShardChannelFenceIT::subscriberAt,
         "pod-a", 200, 5000);
     bus.start(new PodBus.Listener() {
       @Override
@@ -416,5 +418,36 @@ class ShardChannelFenceIT {
     get(storeB.deliver(sid, List.of("<m id='after-failover'/>")));
     assertThat(vouched(after)).isTrue();
     assertThat(answers.remove(next)).as("the answer came on the sharded channel before the fence").contains("after-failover");
+  }
+
+  /** A Redis (or an ACL) without sharded pub/sub: requests listen on the pod channel, nothing fails. */
+  @Test
+  @Order(4)
+  void shardedPubSubRefusedLeavesRequestsOnThePodChannel() throws Exception {
+    for (RedisProcess n : cluster.nodes()) {
+      if (n.isAlive()) {
+        assertThat(n.cli("acl", "setuser", "default", "-ssubscribe").trim()).isEqualTo("OK");
+      }
+    }
+    // a session in a slot with no subscription yet tries one, and is refused
+    String sid;
+    do {
+      sid = newSession();
+    } while (bus.listening(sid).channel() > 0);
+    String refused = sid;
+    await().atMost(Duration.ofSeconds(20)).until(() -> {
+      bus.listening(refused);
+      return bus.shardedUnavailable();
+    });
+    String fresh;
+    do {
+      fresh = newSession();
+    } while (bus.listening(fresh).channel() > 0);
+    assertThat(bus.listening(fresh)).isEqualTo(new PodBus.Listening("", -1));
+    // its answers take the pod channel
+    String holder = "pod-a#" + Integer.toHexString(holders.incrementAndGet());
+    get(storeA.accept(fresh, 101, holder, RequestFlags.NONE, ""));
+    get(storeB.deliver(fresh, List.of("<m id='classic'/>")));
+    await().atMost(Duration.ofSeconds(20)).until(() -> answers.containsKey(holder));
   }
 }
