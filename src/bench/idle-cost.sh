@@ -4,7 +4,8 @@
 # through the load generator, then counts every Redis command (INFO commandstats) and the CPU of
 # the pods and of redis-server over HOLD_S seconds. Appends one row per run to
 # target/bench/idle-cost.tsv. Knobs: SESSIONS (1000), WAIT (60), HOLD_S (60), PODS (1),
-# POD_JAR (the xbosh build under test, default target/xbosh.jar), LABEL.
+# POD_JAR (the xbosh build under test, default target/xbosh.jar), LABEL, CLUSTER (1: a Redis
+# Cluster of three masters instead of one redis-server; the commands and CPU of all three count).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -40,17 +41,52 @@ cleanup() {
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# a Redis Cluster node also listens on its port + 10000 (the cluster bus)
+free_node_port() {
+  python3 -c '
+import socket, random
+while True:
+    p = random.randint(20000, 55000)
+    try:
+        for q in (p, p + 10000):
+            s = socket.socket(); s.bind(("127.0.0.1", q)); s.close()
+        print(p); break
+    except OSError:
+        pass'
+}
 wait_for_line() { # file, text, seconds
   for _ in $(seq 1 $(( $3 * 10 ))); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
   echo "timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
 }
 
-REDIS_PORT=$(free_port)
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$WORK" \
-  --maxclients 30000 > "$WORK/redis.log" 2>&1 &
-REDIS_PID=$!
-PIDS+=($REDIS_PID)
-wait_for_line "$WORK/redis.log" "Ready to accept connections" 20
+CLUSTER=${CLUSTER:-0}
+REDIS_ARGS=()
+REDIS_URLS=()
+if [ "$CLUSTER" = 1 ]; then MASTERS=3; else MASTERS=1; fi
+for n in $(seq 1 "$MASTERS"); do
+  port=$(free_node_port)
+  mkdir -p "$WORK/redis$n"
+  extra=()
+  [ "$CLUSTER" = 1 ] && extra=(--cluster-enabled yes --cluster-config-file "$WORK/redis$n/nodes.conf" --cluster-node-timeout 5000)
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --dir "$WORK/redis$n" \
+    --maxclients 30000 "${extra[@]}" > "$WORK/redis$n.log" 2>&1 &
+  PIDS+=($!)
+  REDIS_ARGS+=(--redis-port "$port" --redis-pid "$!")
+  REDIS_URLS+=("redis://127.0.0.1:$port")
+  wait_for_line "$WORK/redis$n.log" "Ready to accept connections" 20
+done
+REDIS_URL=$(IFS=,; echo "${REDIS_URLS[*]}")
+if [ "$CLUSTER" = 1 ]; then
+  redis-cli --cluster create $(printf '%s\n' "${REDIS_URLS[@]}" | sed 's|redis://||') --cluster-replicas 0 --cluster-yes > "$WORK/create.log"
+  for _ in $(seq 1 100); do
+    ok=1
+    for u in "${REDIS_URLS[@]}"; do
+      redis-cli -p "${u##*:}" cluster info | grep -q cluster_state:ok || ok=0
+    done
+    [ $ok = 1 ] && break
+    sleep 0.2
+  done
+fi
 
 C2S_PORT=$(free_port)
 mkdir -p "$WORK/prosody/data/localhost/accounts"
@@ -88,7 +124,7 @@ POD_PIDS=()
 for n in $(seq 1 "$PODS"); do
   port=$(free_port)
   env XBOSH_HTTP_HOST=127.0.0.1 XBOSH_HTTP_PORT="$port" XBOSH_NODE_ID="idle$n" XBOSH_UPSTREAM="127.0.0.1:$C2S_PORT" \
-    XBOSH_REDIS_URL="redis://127.0.0.1:$REDIS_PORT" XBOSH_MAX_WAIT="$WAIT" \
+    XBOSH_REDIS_URL="$REDIS_URL" XBOSH_REDIS_CLUSTER=$([ "$CLUSTER" = 1 ] && echo true || echo false) XBOSH_MAX_WAIT="$WAIT" \
     XBOSH_MAX_SESSIONS=20000 XBOSH_EVENT_LOOPS=2 XBOSH_MAX_CONNECTIONS=20000 XBOSH_MAX_CONNECTIONS_PER_ADDRESS=0 \
     XBOSH_CREATES_PER_SECOND=0 XBOSH_MAX_PREAUTH_PER_ADDRESS=100000 XBOSH_MAX_PREAUTH_SESSIONS=100000 \
     XBOSH_MAX_HELD_PER_ADDRESS=1000000 XBOSH_MAX_CONNECTS_IN_FLIGHT=1000 \
@@ -102,6 +138,6 @@ done
 echo "load: $(cat /proc/loadavg)"
 java -Xmx1g -cp "$JAR" io.xbosh.bench.Bench --label "$LABEL" --scenario idle --sessions "$SESSIONS" --wait "$WAIT" \
   --duration-s "$HOLD_S" --login-concurrency 100 --domain localhost --user-prefix u --password pw \
-  --out "$OUT/idle-results.tsv" --idle-out "$OUT/idle-cost.tsv" --redis-port "$REDIS_PORT" --redis-pid "$REDIS_PID" \
+  --out "$OUT/idle-results.tsv" --idle-out "$OUT/idle-cost.tsv" "${REDIS_ARGS[@]}" \
   "${URLS[@]}" "${POD_PIDS[@]}"
 echo "load: $(cat /proc/loadavg)"

@@ -174,9 +174,13 @@ public final class Xbosh {
     RedisSessionStore store = new RedisSessionStore(redis, true, config.nodeId(), config.maxQueuedStanzas(), config.maxQueuedBytes(),
         config.maxResponseBytes(), tombstone, config.maxStreams(), metrics.registry());
     XboshMetrics.redisPool(metrics.registry(), config.redisPoolSize(), store::inFlight);
-    // on a Redis Cluster a PING on the channel does not order messages published on other nodes
-    RedisPodBus bus = new RedisPodBus(vertx, redis, clients.subscribers(), config.nodeId(), config.heartbeatMs(), config.podDeadMs(),
-        !config.redisCluster());
+    if (clients.cluster() != null) {
+      // a PING on the pod channel does not order messages published on other nodes: answers for
+      // requests held here go on sharded channels, which fence on each master
+      return new Backend(store, RedisPodBus.onCluster(vertx, clients.cluster(), clients.subscribers(), clients::subscriberAt,
+          config.nodeId(), config.heartbeatMs(), config.podDeadMs()));
+    }
+    RedisPodBus bus = new RedisPodBus(vertx, redis, clients.subscribers(), config.nodeId(), config.heartbeatMs(), config.podDeadMs(), true);
     clients.onMasterMoved(bus::masterMoved);
     return new Backend(store, bus);
   }

@@ -40,7 +40,8 @@ import java.util.concurrent.TimeUnit;
  * with {@code proto h2} does; without it each request in flight has an HTTP/1.1 connection. {@code --pid} names processes under test (CPU, RSS; heap for JVMs);
  * {@code --redis-port} the Redis whose memory and script calls are counted. The idle scenario
  * also counts every Redis command over the held phase and the CPU of each {@code --pid} and of
- * {@code --redis-pid}, and appends one row to {@code --idle-out} (the idle cost).
+ * {@code --redis-pid}, and appends one row to {@code --idle-out} (the idle cost); on a Redis
+ * Cluster, {@code --redis-port} and {@code --redis-pid} name every node and the commands of all are counted.
  * {@code --proc} adds one row per process (the generator included) and phase to {@code --proc-out}:
  * CPU seconds, cores, CPU seconds per 1,000 delivered messages, RSS, Redis commands/s
  * ({@link ProcessSampler}). A burst ends at the first rate whose p99 passes {@code --max-p99-ms},
@@ -92,6 +93,8 @@ public final class Bench {
         Integer.parseInt(one(a, "h2c", "0")));
     List<Long> pids = a.getOrDefault("pid", List.of()).stream().map(Long::parseLong).toList();
     int redisPort = Integer.parseInt(one(a, "redis-port", "0"));
+    // a Redis Cluster: every node's port (the commands of all of them are counted; memory is the first's)
+    List<Integer> redisPorts = a.getOrDefault("redis-port", List.of()).stream().map(Integer::parseInt).toList();
     long durationMs = Long.parseLong(one(a, "duration-s", "30")) * 1000;
     String label = one(a, "label", urls.get(0).getHost() + ":" + urls.get(0).getPort());
     Path out = Path.of(one(a, "out", "bench-results.tsv"));
@@ -111,7 +114,7 @@ public final class Bench {
           // measured at the end of the hold: every session has then long-polled for a while (with
           // --wait shorter than the hold, each has had an empty poll answered and sent the next),
           // which is the state an idle session stays in
-          IdleCost cost = IdleCost.start(pids, a.getOrDefault("redis-pid", List.of()).stream().map(Long::parseLong).toList(), redisPort);
+          IdleCost cost = IdleCost.start(pids, a.getOrDefault("redis-pid", List.of()).stream().map(Long::parseLong).toList(), redisPorts);
           Measure m = Measure.start(pids, redisPort);
           startProcs(procs);
           LoadGenerator.Result r = await(gen.phase(0, durationMs, 0));
@@ -179,18 +182,26 @@ public final class Bench {
    * What idle sessions cost over the held phase: every Redis command (INFO commandstats) and the CPU
    * of each process under test and of redis-server.
    */
-  private record IdleCost(List<Long> pids, List<Long> redisPids, int redisPort, long startNanos, double[] cpuBefore,
+  private record IdleCost(List<Long> pids, List<Long> redisPids, List<Integer> redisPorts, long startNanos, double[] cpuBefore,
       Map<String, Long> callsBefore) {
 
-    static IdleCost start(List<Long> pids, List<Long> redisPids, int redisPort) throws IOException, InterruptedException {
+    /** Every command's calls, summed over the nodes. */
+    static Map<String, Long> calls(List<Integer> ports) throws IOException, InterruptedException {
+      Map<String, Long> sum = new java.util.TreeMap<>();
+      for (int port : ports) {
+        ProcessStats.redisCommandCalls(port).forEach((k, v) -> sum.merge(k, v, Long::sum));
+      }
+      return sum;
+    }
+
+    static IdleCost start(List<Long> pids, List<Long> redisPids, List<Integer> redisPorts) throws IOException, InterruptedException {
       List<Long> all = new ArrayList<>(pids);
       all.addAll(redisPids);
       double[] cpu = new double[all.size()];
       for (int i = 0; i < cpu.length; i++) {
         cpu[i] = ProcessStats.cpuSeconds(all.get(i));
       }
-      Map<String, Long> calls = redisPort > 0 ? ProcessStats.redisCommandCalls(redisPort) : Map.of();
-      return new IdleCost(pids, redisPids, redisPort, System.nanoTime(), cpu, calls);
+      return new IdleCost(pids, redisPids, redisPorts, System.nanoTime(), cpu, calls(redisPorts));
     }
 
     void finish(Path out, String label, int sessions, int wait, long durationMs, long httpRequests)
@@ -208,7 +219,7 @@ public final class Bench {
           redisCpu += used;
         }
       }
-      Map<String, Long> after = redisPort > 0 ? ProcessStats.redisCommandCalls(redisPort) : Map.of();
+      Map<String, Long> after = calls(redisPorts);
       long total = 0;
       StringBuilder by = new StringBuilder();
       for (Map.Entry<String, Long> e : after.entrySet()) {

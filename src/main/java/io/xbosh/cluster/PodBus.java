@@ -3,6 +3,7 @@ package io.xbosh.cluster;
 import io.vertx.core.Future;
 import java.util.List;
 import java.util.Set;
+import java.util.function.LongPredicate;
 
 /**
  * How pods of one deployment reach each other: the notices a pod receives (answers for requests it
@@ -26,6 +27,13 @@ public interface PodBus {
 
     /** The channel was re-established: notices may have been missed meanwhile. */
     void resubscribed();
+
+    /**
+     * Answers for requests registered under these channel numbers ({@link #listening}) may have
+     * been lost (a sharded channel dropped or moved): ask the store what they are owed.
+     */
+    default void answersMaybeLost(LongPredicate channels) {
+    }
 
     /** These sessions were owned by a pod that stopped (or by this pod's previous run): end them. */
     void orphaned(Set<String> sids);
@@ -90,6 +98,29 @@ public interface PodBus {
    */
   default long channel() {
     return -1;
+  }
+
+  /**
+   * Where a request of the session held on this pod receives its answers: a suffix for its holder
+   * id (the store's scripts route an answer by its holder) and the number of that channel, as
+   * {@link #channel()}. On a Redis Cluster, the pod's sharded channel in the session's slot once it
+   * is subscribed; otherwise the pod channel.
+   */
+  default Listening listening(String sid) {
+    return new Listening("", channel());
+  }
+
+  /** @param holderSuffix appended to the holder id; @param channel the channel's number, -1 when it does not fence */
+  record Listening(String holderSuffix, long channel) {
+  }
+
+  /**
+   * One fence for the channels (numbers from {@link #listening}) of the requests whose waits end
+   * together: completes with the numbers it vouches for, each once every answer published to that
+   * channel before the fence has been handed to the listener. Never vouches for -1.
+   */
+  default Future<LongPredicate> fence(long[] channels) {
+    return fence().map(n -> c -> c == n && c >= 0);
   }
 
   /**

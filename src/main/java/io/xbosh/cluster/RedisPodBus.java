@@ -45,9 +45,11 @@ import org.slf4j.LoggerFactory;
  *   <li>A pod that finds its own incarnation reaped (it was frozen, or cut off from Redis, for
  *       longer than the dead time) closes every link at once and joins again as a new incarnation.
  *   <li>Fence ({@link #fence}): a {@code PING <token>} on the subscribed connection, whose reply
- *       Redis writes behind every message it published to the channel before; not on a Redis
- *       Cluster, where a message published on another node reaches this one over the cluster bus,
- *       in no order with the reply.
+ *       Redis writes behind every message it published to the channel before. Not the pod channel
+ *       on a Redis Cluster, where a message published on another node reaches this one over the
+ *       cluster bus, in no order with the reply: there answers for requests held here go on
+ *       sharded channels, one per slot, subscribed on the slot's master, and those fence
+ *       ({@link ShardChannels}).
  * </ul>
  *
  * <p>No pod's wall clock is read: scores and gaps are Redis' {@code TIME}; the local monotonic
@@ -159,6 +161,8 @@ public final class RedisPodBus implements PodBus {
   private final Set<String> dead = ConcurrentHashMap.newKeySet();
   /** whether a PING on the channel orders it ({@link #fence}): not on a Redis Cluster */
   private final boolean fencing;
+  /** on a Redis Cluster, the sharded channels that carry answers and fence; null elsewhere */
+  private final ShardChannels shards;
   private Redis subscriber;
   private Listener listener;
   private volatile RedisConnection connection;
@@ -211,6 +215,15 @@ public final class RedisPodBus implements PodBus {
   /** @param fencing whether a PING on the channel orders it: false on a Redis Cluster */
   public RedisPodBus(Vertx vertx, Redis commands, Supplier<Redis> subscribers, String podId, long heartbeatMs,
       long deadAfterMs, boolean fencing) {
+    this(vertx, commands, subscribers, podId, heartbeatMs, deadAfterMs, fencing, null);
+  }
+
+  /**
+   * @param shards on a Redis Cluster, the slot map and clients of its nodes, for the sharded
+   *               channels that fence there ({@link ShardChannels}); null for none
+   */
+  RedisPodBus(Vertx vertx, Redis commands, Supplier<Redis> subscribers, String podId, long heartbeatMs,
+      long deadAfterMs, boolean fencing, ShardChannels.Topology shards) {
     this.fencing = fencing;
     this.vertx = vertx;
     this.context = vertx.getOrCreateContext();
@@ -224,6 +237,42 @@ public final class RedisPodBus implements PodBus {
     this.maxGapMs = gapAllowed(heartbeatMs);
     this.graceMs = 2 * heartbeatMs;
     this.keepMs = keepFor(deadAfterMs);
+    this.shards = shards == null ? null : new ShardChannels(vertx, context, shards, podId, FENCE_TIMEOUT_MS,
+        (holder, body) -> {
+          if (!replaced && listener != null) {
+            listener.answer(holder, body);
+          }
+        },
+        lost -> {
+          if (listener != null) {
+            listener.answersMaybeLost(lost);
+          }
+        });
+  }
+
+  /**
+   * A bus on a Redis Cluster whose commands go through {@code cluster}: the pod channel takes the
+   * notices, and answers for requests held here go on sharded channels that fence
+   * ({@link ShardChannels}).
+   */
+  public static RedisPodBus onCluster(Vertx vertx, SlotRoutingRedis cluster, Supplier<Redis> subscribers,
+      java.util.function.Function<String, Redis> subscriberAt, String podId, long heartbeatMs, long deadAfterMs) {
+    return new RedisPodBus(vertx, cluster, subscribers, podId, heartbeatMs, deadAfterMs, false, new ShardChannels.Topology() {
+      @Override
+      public String masterOf(int slot) {
+        return cluster.masterOf(slot);
+      }
+
+      @Override
+      public Redis subscriberAt(String endpoint) {
+        return subscriberAt.apply(endpoint);
+      }
+
+      @Override
+      public void stale() {
+        cluster.stale();
+      }
+    });
   }
 
   /** The longest gap between two of its own beats (on Redis' clock) after which a pod stops judging. */
@@ -438,6 +487,34 @@ public final class RedisPodBus implements PodBus {
   public long channel() {
     Subscription s = current();
     return fencing && s != null ? s.number() : -1;
+  }
+
+  @Override
+  public Listening listening(String sid) {
+    if (shards == null) {
+      return PodBus.super.listening(sid);
+    }
+    int slot = ShardChannels.slotOfSession(sid);
+    long n = shards.number(slot);
+    return n == 0 ? new Listening("", -1) : new Listening("~" + SlotTags.tag(slot), n);
+  }
+
+  @Override
+  public Future<java.util.function.LongPredicate> fence(long[] channels) {
+    if (shards == null) {
+      return PodBus.super.fence(channels);
+    }
+    return shards.fence(channels);
+  }
+
+  /** For tests: slots whose sharded channel is subscribed. */
+  int shardedSlots() {
+    return shards == null ? 0 : shards.subscribedSlots();
+  }
+
+  /** For tests: whether the sharded channels were refused (a Redis before 7.0, or an ACL without them). */
+  boolean shardedUnavailable() {
+    return shards != null && shards.unavailable();
   }
 
   @Override
@@ -830,7 +907,8 @@ public final class RedisPodBus implements PodBus {
         done.complete();
       }
     });
-    return done.future().compose(v -> subscriber != null ? subscriber.close() : Future.succeededFuture());
+    return done.future().compose(v -> shards != null ? shards.stop() : Future.succeededFuture())
+        .compose(v -> subscriber != null ? subscriber.close() : Future.succeededFuture());
   }
 
   // ---- scripts

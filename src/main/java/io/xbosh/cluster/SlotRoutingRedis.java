@@ -78,6 +78,21 @@ public final class SlotRoutingRedis implements Redis {
     this.refreshTimer = vertx.setPeriodic(PERIODIC_REFRESH_MS, t -> refresh());
   }
 
+  /** The master serving a slot as the map says now; null when the map is not read yet or names none. */
+  public String masterOf(int slot) {
+    String[] m = masters;
+    if (m == null) {
+      refresh();
+      return null;
+    }
+    return m[slot];
+  }
+
+  /** Something saw the map out of date (a slot moved): read it again, at most every {@value #MIN_REFRESH_MS} ms. */
+  public void stale() {
+    refresh();
+  }
+
   /** Every node known, seeds first until the slot map names them: where a subscriber may go. */
   public List<String> nodes() {
     return known;

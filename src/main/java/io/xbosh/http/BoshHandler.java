@@ -449,7 +449,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
   private void accept(BoshBody body, HttpServerResponse res, Reply reply, boolean encrypted, String fragment, String address) {
     String sid = body.sid();
     long rid = body.rid();
-    HeldRequest held = HeldRequest.register(pod, res, reply);
+    HeldRequest held = HeldRequest.register(pod, res, reply, sid);
     held.bind(sid, rid);
     // XEP-0124 §16.3: an empty body with 'to' opens another stream (a restart carries 'to' too)
     boolean opening = settings.streams() && body.attr("to") != null && !body.isRestart() && !body.isTerminate()

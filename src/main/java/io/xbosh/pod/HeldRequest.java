@@ -15,8 +15,9 @@ import java.util.function.Consumer;
  * <p>A request the store holds with a deadline (XEP-0124 §8: the store answers it empty by itself a
  * margin before its wait runs out, see {@code SessionStore.EXPIRY_MARGIN_MS}) is answered empty here
  * when its wait has passed, without a script, once nothing decided before the deadline can still be
- * on its way to it: its wait ends fenced on the pod's channel (a {@code PING} answered behind every
- * answer published to the pod before it), the channel has not dropped since the request was
+ * on its way to it: its wait ends fenced on the channel it listens on (a {@code PING} answered behind
+ * every answer published to the pod before it; on a Redis Cluster the pod's sharded channel of the
+ * session's slot, on its master, see {@code ShardChannels}), the channel has not dropped since the request was
  * registered (nor been given back with the request still to be asked about), no script of this pod
  * on the session is in flight, and no answer is on its way to this loop. Otherwise it asks the store
  * ({@code release}), as a request without a deadline always does.
@@ -61,21 +62,44 @@ public final class HeldRequest {
   private final long since = System.nanoTime();
 
   HeldRequest(Pod pod, Context context, HttpServerResponse response, String holder, Writer writer) {
+    this(pod, context, response, holder, writer, pod.channel());
+  }
+
+  private HeldRequest(Pod pod, Context context, HttpServerResponse response, String holder, Writer writer, long channel) {
     this.pod = pod;
     this.context = context;
     this.response = response;
     this.holder = holder;
     this.writer = writer;
-    this.expiry = new TimerWheel.Task(context, this::expired, this::expiredAfterFence);
-    this.channel = pod.channel();
+    this.channel = channel;
+    this.expiry = new TimerWheel.Task(context, this::expired, this::expiredAfterFence, channel);
   }
 
   /** Registers a new held request for the response on the current event loop. */
   public static HeldRequest register(Pod pod, HttpServerResponse response, Writer writer) {
-    HeldRequest r = new HeldRequest(pod, Vertx.currentContext(), response, pod.newHolder(), writer);
-    pod.hold(r);
-    response.closeHandler(v -> r.abandon());
+    return registered(new HeldRequest(pod, Vertx.currentContext(), response, pod.newHolder(), writer));
+  }
+
+  /**
+   * Registers a new held request of the session on the current event loop, listening where the pod
+   * receives that session's answers ({@link io.xbosh.cluster.PodBus#listening}: on a Redis Cluster,
+   * the sharded channel of its slot, named in the holder id).
+   */
+  public static HeldRequest register(Pod pod, HttpServerResponse response, Writer writer, String sid) {
+    io.xbosh.cluster.PodBus.Listening where = pod.listening(sid);
+    return registered(new HeldRequest(pod, Vertx.currentContext(), response, pod.newHolder(where.holderSuffix()), writer,
+        where.channel()));
+  }
+
+  private static HeldRequest registered(HeldRequest r) {
+    r.pod.hold(r);
+    r.response.closeHandler(v -> r.abandon());
     return r;
+  }
+
+  /** The channel noted at registration. */
+  long channel() {
+    return channel;
   }
 
   public String holder() {

@@ -83,8 +83,10 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
       SessionLinks l = links.get(sid);
       return l == null ? 0 : l.forwardsTaken();
     });
-    // one PING on the channel per tick in which waits of requests with a store deadline end
-    this.wheel = new TimerWheel(vertx, bus::fence);
+    // one fence per tick in which waits of requests with a store deadline end (a PING on the pod
+    // channel; on a Redis Cluster one per master whose sharded channels those requests listen on)
+    this.wheel = new TimerWheel(vertx, (long[] channels) -> bus.fence(channels)
+        .map(vouched -> channel -> vouched.test(channel) ? channel : TimerWheel.FENCE_FAILED));
     wheel.start();
   }
 
@@ -112,6 +114,11 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
   /** The pod's channel now, as {@link PodBus#channel}; a held request notes it when registered. */
   long channel() {
     return bus.channel();
+  }
+
+  /** Where a request of the session held here gets its answers, as {@link PodBus#listening}. */
+  PodBus.Listening listening(String sid) {
+    return bus.listening(sid);
   }
 
   /**
@@ -405,7 +412,12 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
 
   /** A holder id unique in the deployment: {@code pod#n}. */
   public String newHolder() {
-    return id + "#" + Long.toHexString(holderSeq.incrementAndGet());
+    return newHolder("");
+  }
+
+  /** A holder id unique in the deployment, {@code pod#n} followed by the suffix of {@link PodBus.Listening}. */
+  String newHolder(String suffix) {
+    return id + "#" + Long.toHexString(holderSeq.incrementAndGet()) + suffix;
   }
 
   void hold(HeldRequest request) {
@@ -517,6 +529,23 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
       }
     }
     recoverAnswers(waiting, epoch, RECOVERY_FIRST_RETRY_MS);
+  }
+
+  @Override
+  public void answersMaybeLost(java.util.function.LongPredicate channels) {
+    // a sharded channel dropped or moved: what was published to it meanwhile may be lost
+    List<HeldRequest> waiting = new ArrayList<>();
+    for (HeldRequest r : held.values()) {
+      if (channels.test(r.channel())) {
+        r.recheckOnSettle();
+        if (r.waiting()) {
+          waiting.add(r);
+        }
+      }
+    }
+    if (!waiting.isEmpty()) {
+      recoverAnswers(waiting, channelEpoch.get(), RECOVERY_FIRST_RETRY_MS);
+    }
   }
 
   /** Held requests asked about at once when the channel comes back; the next chunk follows. */

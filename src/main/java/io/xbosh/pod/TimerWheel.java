@@ -9,7 +9,9 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
 import java.util.function.LongConsumer;
+import java.util.function.LongUnaryOperator;
 import java.util.function.Supplier;
 
 /**
@@ -44,6 +46,8 @@ public final class TimerWheel {
     private long due = -1;
     /** whether it waits for the fence of its tick; guarded by the task */
     private boolean fenced;
+    /** what the fence is told about this task (the channel its request was registered under) */
+    private final long key;
 
     public Task(Context context, Runnable action) {
       this(context, action, null);
@@ -51,15 +55,24 @@ public final class TimerWheel {
 
     /** @param afterFence runs instead of {@code action} when scheduled fenced, given what the fence completed with */
     public Task(Context context, Runnable action, LongConsumer afterFence) {
+      this(context, action, afterFence, 0);
+    }
+
+    /** @param key handed to the fence with the keys of the other tasks due in the same turn */
+    public Task(Context context, Runnable action, LongConsumer afterFence, long key) {
       this.context = context;
       this.action = action;
       this.afterFence = afterFence;
+      this.key = key;
     }
   }
 
   private final Vertx vertx;
-  /** one call per turn that has fenced tasks due; completes with a value handed to those tasks */
-  private final Supplier<Future<Long>> fence;
+  /**
+   * one call per turn that has fenced tasks due, given their keys; completes with what each of
+   * them is handed, by key
+   */
+  private final Function<long[], Future<LongUnaryOperator>> fence;
   private final Map<Long, Set<Task>> buckets = new ConcurrentHashMap<>();
   private final AtomicLong size = new AtomicLong();
   private final long origin = System.nanoTime();
@@ -71,8 +84,16 @@ public final class TimerWheel {
     this(vertx, () -> Future.succeededFuture(0L));
   }
 
-  /** @param fence called once per turn that has fenced tasks due, on the wheel's timer */
+  /** @param fence called once per turn that has fenced tasks due, on the wheel's timer; its value goes to each */
   public TimerWheel(Vertx vertx, Supplier<Future<Long>> fence) {
+    this(vertx, (long[] keys) -> fence.get().map(n -> k -> n));
+  }
+
+  /**
+   * @param fence called once per turn that has fenced tasks due, on the wheel's timer, with their
+   *              keys; each task is handed what the result maps its key to
+   */
+  public TimerWheel(Vertx vertx, Function<long[], Future<LongUnaryOperator>> fence) {
     this.vertx = vertx;
     this.fence = fence;
     this.turned = tickAt(System.nanoTime());
@@ -224,16 +245,17 @@ public final class TimerWheel {
 
   /** One fence for the tasks; each then runs on its context with what the fence said. */
   private void fenceThen(List<Task> tasks) {
-    Future<Long> f;
+    Future<LongUnaryOperator> f;
     try {
-      f = fence.get();
+      f = fence.apply(tasks.stream().mapToLong(t -> t.key).distinct().toArray());
     } catch (RuntimeException e) {
       f = Future.failedFuture(e);
     }
     f.onComplete(ar -> {
-      long result = ar.succeeded() && ar.result() != null ? ar.result() : FENCE_FAILED;
+      LongUnaryOperator result = ar.succeeded() && ar.result() != null ? ar.result() : k -> FENCE_FAILED;
       for (Task task : tasks) {
-        task.context.runOnContext(v -> task.afterFence.accept(result));
+        long said = result.applyAsLong(task.key);
+        task.context.runOnContext(v -> task.afterFence.accept(said));
       }
     });
   }

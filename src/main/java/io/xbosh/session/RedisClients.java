@@ -130,6 +130,25 @@ public final class RedisClients {
     masterMoved.add(action);
   }
 
+  /**
+   * The command client of a Redis Cluster ({@link #commands} first), or null: it knows which node
+   * serves each slot.
+   */
+  public SlotRoutingRedis cluster() {
+    return cluster;
+  }
+
+  /**
+   * A one-connection client of one Redis Cluster node, for the pod's sharded channels there (RESP3,
+   * the same TLS and credentials as every client).
+   */
+  public Redis subscriberAt(String endpoint) {
+    RedisOptions options = base().setMaxPoolSize(1).setMaxPoolWaiting(16).setMaxWaitingHandlers(1024)
+        .setPreferredProtocolVersion(ProtocolVersion.RESP3).setType(RedisClientType.STANDALONE)
+        .setEndpoints(new ArrayList<>(List.of(endpoint)));
+    return Redis.createClient(vertx, options);
+  }
+
   /** Redis Cluster settings of the command client. */
   static RedisOptions clusterOptions(RedisOptions options) {
     return options.setUseReplicas(RedisReplicas.NEVER);

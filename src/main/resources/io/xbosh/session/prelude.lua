@@ -49,11 +49,18 @@ local SID = string.sub(S, 5, -2)
 
 -- Pods listen on 'xb:pod:<id>': 'a\n<holder>\n<body>' answers a request the pod holds,
 -- 'f\n<sid>' says client payloads wait in the session's inbound list for the owner, 'e\n<sid>'
--- that the session ended on another pod than its owner.
+-- that the session ended on another pod than its owner. On a Redis Cluster a holder 'pod#n~tag'
+-- also listens on the sharded channel 'xb:pod:<id>{tag}', whose tag the pod chose to hash to this
+-- session's slot (ShardChannels): the answer goes there, to the holder's connection to the node
+-- running this script, ahead of its fence; when no client of this node listens there, to the pod channel.
 local function publish_answer(holder, body)
   local pod = string.match(holder, '^(.*)#')
   if pod and pod ~= ME then
-    redis.call('PUBLISH', 'xb:pod:' .. pod, 'a\n' .. holder .. '\n' .. body)
+    local msg = 'a\n' .. holder .. '\n' .. body
+    local tag = string.match(holder, '~(%w+)$')
+    if not tag or redis.call('SPUBLISH', 'xb:pod:' .. pod .. '{' .. tag .. '}', msg) == 0 then
+      redis.call('PUBLISH', 'xb:pod:' .. pod, msg)
+    end
   end
 end
 

@@ -140,4 +140,65 @@ abstract class ClusterContract {
     assertThat(carol.awaitBody(b -> b.contains("<body>thanks</body>"), new ArrayList<>())).contains("from=\"bob@" + DOMAIN + "/second\"");
     assertThat(BoshSession.pingResult(both, DOMAIN, "first-ok")).contains("type=\"result\"");
   }
+
+  /**
+   * An idle long poll costs one script, its accept: the wait's end is answered empty by the pod that
+   * holds it, after its fence, without a release; on one Redis (the pod channel fences) and on a
+   * Redis Cluster (the sharded channel of the session's slot on its master fences) alike.
+   */
+  @Test
+  void c08_idleLongPollsEndWithoutARelease() throws Exception {
+    List<BoshSession> idle = new ArrayList<>();
+    for (int i = 0; i < 3; i++) {
+      idle.add(login(i, "dave", "idle-" + i));
+    }
+    // each pod holds a poll of each session first (on a Redis Cluster a pod subscribes to its sharded
+    // channel in a slot when it first holds a request there; that one still asks the store)
+    poll(idle, pods.size());
+    Map<String, Long> before = heldExpired();
+    int polls = 6;
+    poll(idle, polls);
+    Map<String, Long> after = heldExpired();
+    long local = after.getOrDefault("local", 0L) - before.getOrDefault("local", 0L);
+    long release = after.getOrDefault("release", 0L) - before.getOrDefault("release", 0L);
+    System.out.printf("idle polls: %d waits ended by their pod, %d by release%n", local, release);
+    assertThat(release).isZero();
+    assertThat(local).isEqualTo((long) idle.size() * polls);
+  }
+
+  /** {@code rounds} empty polls of every session, the sessions in parallel; each waits out its wait. */
+  private static void poll(List<BoshSession> sessions, int rounds) throws Exception {
+    List<CompletableFuture<Void>> all = new ArrayList<>();
+    for (BoshSession s : sessions) {
+      all.add(CompletableFuture.runAsync(() -> {
+        try {
+          for (int i = 0; i < rounds; i++) {
+            HttpResponse<String> r = s.send("");
+            assertThat(r.statusCode()).isEqualTo(200);
+            assertThat(r.body()).doesNotContain("terminate");
+          }
+        } catch (Exception e) {
+          throw new IllegalStateException(e);
+        }
+      }));
+    }
+    for (CompletableFuture<Void> f : all) {
+      f.get(120, TimeUnit.SECONDS);
+    }
+  }
+
+  /** xbosh_held_expired_total of every pod, summed by how the waits were answered. */
+  private static Map<String, Long> heldExpired() throws Exception {
+    Map<String, Long> sum = new HashMap<>();
+    java.util.regex.Pattern line = java.util.regex.Pattern.compile("(?m)^xbosh_held_expired_total\\{[^}]*answer=\"([a-z]+)\"[^}]*\\} ([0-9.eE+]+)$");
+    for (XboshProcess pod : pods) {
+      String metrics = http.send(java.net.http.HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + pod.port() + "/metrics")).build(),
+          HttpResponse.BodyHandlers.ofString()).body();
+      java.util.regex.Matcher m = line.matcher(metrics);
+      while (m.find()) {
+        sum.merge(m.group(1), (long) Double.parseDouble(m.group(2)), Long::sum);
+      }
+    }
+    return sum;
+  }
 }

@@ -8,6 +8,8 @@ import io.vertx.core.Vertx;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -143,6 +145,33 @@ class TimerWheelTest {
     pending.poll().fail("no reply");
     await().atMost(Duration.ofSeconds(10)).until(() -> said.size() == n + 1);
     assertThat(said).contains(TimerWheel.FENCE_FAILED);
+  }
+
+  /** A fence over several channels (a Redis Cluster's masters) vouches for some of its tasks' keys only. */
+  @Test
+  void aKeyedFenceIsGivenItsTasksKeysAndEachTaskLearnsWhatItSaidOfItsKey() throws Exception {
+    vertx.close().await(20, TimeUnit.SECONDS);
+    vertx = Vertx.vertx();
+    ConcurrentLinkedQueue<long[]> asked = new ConcurrentLinkedQueue<>();
+    wheel = new TimerWheel(vertx, (long[] keys) -> {
+      asked.add(keys);
+      return io.vertx.core.Future.succeededFuture(k -> k == 5 ? 5 : TimerWheel.FENCE_FAILED);
+    });
+    wheel.start();
+    Context context = vertx.getOrCreateContext();
+    Map<Long, ConcurrentLinkedQueue<Long>> said = new ConcurrentHashMap<>();
+    for (long key : new long[] {5, 5, 7}) {
+      said.computeIfAbsent(key, k -> new ConcurrentLinkedQueue<>());
+      wheel.scheduleWithin(new TimerWheel.Task(context, () -> { }, v -> said.get(key).add(v), key), 0, true);
+    }
+    await().atMost(Duration.ofSeconds(10)).until(() -> said.get(5L).size() == 2 && said.get(7L).size() == 1);
+    assertThat(said.get(5L)).containsOnly(5L);
+    assertThat(said.get(7L)).containsOnly(TimerWheel.FENCE_FAILED);
+    // each fence is told every key of its tasks, once
+    for (long[] keys : asked) {
+      assertThat(keys).doesNotHaveDuplicates();
+    }
+    assertThat(asked.stream().flatMapToLong(java.util.Arrays::stream).boxed().toList()).contains(5L, 7L);
   }
 
   @Test
