@@ -38,6 +38,8 @@ public final class Xbosh {
   private final Pod pod;
   private final WebSocketSessions webSockets;
   private final List<String> deployments = new ArrayList<>();
+  /** the HTTP listeners, one per event loop: the loops nearly every store call is made from */
+  private final List<HttpVerticle> listeners = new ArrayList<>();
   private int port;
   private int managementPort = -1;
   /** the stop under way or done: stopping twice (a drain's stop, then the caller's) stops once */
@@ -116,7 +118,7 @@ public final class Xbosh {
     ClientLimits limits = new ClientLimits(new ClientLimits.Settings(config.maxConnections(),
         config.trustForwardedFor() ? 0 : config.maxConnectionsPerAddress(), config.maxHeldPerAddress(), config.maxHeldRequests(),
         config.maxPreauthSessions(), config.maxPreauthPerAddress(), config.createsPerSecond(), config.maxConnectsInFlight()));
-    List<HttpVerticle> verticles = new ArrayList<>();
+    List<HttpVerticle> verticles = x.listeners;
     for (int i = 0; i < config.eventLoops(); i++) {
       verticles.add(new HttpVerticle(config, pod, resolver, limits, port, webSockets));
     }
@@ -197,6 +199,35 @@ public final class Xbosh {
 
   public Pod pod() {
     return pod;
+  }
+
+  /** The event loops of the HTTP listeners, one context each; empty until they are deployed. */
+  public List<io.vertx.core.Context> eventLoops() {
+    return listeners.stream().map(HttpVerticle::loop).filter(java.util.Objects::nonNull).toList();
+  }
+
+  /**
+   * Opens the store's pooled connections before the first client needs them, a share on each
+   * listener's event loop. A pooled Redis connection belongs to the loop that opened it, and the
+   * pool lends a caller one of its own loop's connections when it has an idle one, any other idle
+   * one when it has none and the pool is full: opened from one loop, every script of the other
+   * loops crossed threads twice (the command to the connection's loop, the reply back), about half
+   * of all scripts of a warm pod (BENCHMARKS.md, "Warm login").
+   */
+  public Future<Void> openStoreConnections() {
+    List<io.vertx.core.Context> loops = eventLoops();
+    int total = config.redisUrl() == null ? 0 : config.redisPoolSize();
+    if (total == 0 || loops.isEmpty()) {
+      return Future.succeededFuture();
+    }
+    List<Future<Void>> opened = new ArrayList<>();
+    for (int i = 0; i < loops.size(); i++) {
+      int share = total / loops.size() + (i < total % loops.size() ? 1 : 0);
+      io.vertx.core.Promise<Void> done = io.vertx.core.Promise.promise();
+      loops.get(i).runOnContext(v -> pod.store().openConnections(share).onComplete(done));
+      opened.add(done.future());
+    }
+    return Future.join(opened).mapEmpty();
   }
 
   /** This pod's WebSocket streams. */

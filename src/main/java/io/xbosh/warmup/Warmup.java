@@ -39,7 +39,7 @@ import org.slf4j.LoggerFactory;
  * out, and afterwards the warm-up waits until the pod holds none of them and deletes whatever they
  * left in the store (their tombstones), by those ids only. Last it opens the store's whole
  * connection pool ({@code XBOSH_REDIS_POOL_SIZE}), which a few sessions at once leave mostly
- * unopened.
+ * unopened, a share on each listener's event loop ({@link Xbosh#openStoreConnections}).
  *
  * <p>Bounded: at most {@code sessions} sessions, at most {@code seconds} (whichever comes first; a
  * failing session counts as one run, so a broken warm-up still ends on time); the clean-up after it
@@ -112,7 +112,7 @@ public final class Warmup {
           return settled(System.nanoTime() + SETTLE_MS * 1_000_000L);
         })
         .eventually(this::cleanUp)
-        .eventually(() -> pod.pod().store().openConnections(config.redisUrl() == null ? 0 : config.redisPoolSize()))
+        .eventually(pod::openStoreConnections)
         .map(ok -> new Report(finished, failed, (System.nanoTime() - start) / 1_000_000, compileMillis() - compileBefore))
         .recover(e -> {
           log.warn("warm-up failed, the pod is ready without it: {}", e.toString());
