@@ -207,25 +207,38 @@ public final class Xbosh {
   }
 
   /**
+   * Runs {@code call} on the {@code i}-th listener's event loop (counted round the listeners), so
+   * that what it opens (a pooled store connection) belongs to a loop that serves clients; on the
+   * caller's own when no listener is deployed.
+   */
+  public <T> Future<T> onListenerLoop(int i, java.util.function.Supplier<Future<T>> call) {
+    List<io.vertx.core.Context> loops = eventLoops();
+    if (loops.isEmpty()) {
+      return call.get();
+    }
+    io.vertx.core.Promise<T> done = io.vertx.core.Promise.promise();
+    loops.get(Math.floorMod(i, loops.size())).runOnContext(v -> call.get().onComplete(done));
+    return done.future();
+  }
+
+  /**
    * Opens the store's pooled connections before the first client needs them, a share on each
    * listener's event loop. A pooled Redis connection belongs to the loop that opened it, and the
-   * pool lends a caller one of its own loop's connections when it has an idle one, any other idle
-   * one when it has none and the pool is full: opened from one loop, every script of the other
-   * loops crossed threads twice (the command to the connection's loop, the reply back), about half
-   * of all scripts of a warm pod (BENCHMARKS.md, "Warm login").
+   * pool lends a caller an idle connection of its own loop when it has one, any other idle one when
+   * it has none and the pool is full: opened from the warm-up's loop, which serves no client, about
+   * half of the scripts of a warm pod crossed threads twice (the command to the connection's loop,
+   * the reply back; BENCHMARKS.md, "Warm login").
    */
   public Future<Void> openStoreConnections() {
-    List<io.vertx.core.Context> loops = eventLoops();
+    int loops = eventLoops().size();
     int total = config.redisUrl() == null ? 0 : config.redisPoolSize();
-    if (total == 0 || loops.isEmpty()) {
+    if (total == 0 || loops == 0) {
       return Future.succeededFuture();
     }
     List<Future<Void>> opened = new ArrayList<>();
-    for (int i = 0; i < loops.size(); i++) {
-      int share = total / loops.size() + (i < total % loops.size() ? 1 : 0);
-      io.vertx.core.Promise<Void> done = io.vertx.core.Promise.promise();
-      loops.get(i).runOnContext(v -> pod.store().openConnections(share).onComplete(done));
-      opened.add(done.future());
+    for (int i = 0; i < loops; i++) {
+      int share = total / loops + (i < total % loops ? 1 : 0);
+      opened.add(onListenerLoop(i, () -> pod.store().openConnections(share)));
     }
     return Future.join(opened).mapEmpty();
   }

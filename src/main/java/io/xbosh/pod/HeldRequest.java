@@ -4,6 +4,7 @@ import io.vertx.core.Context;
 import io.vertx.core.Vertx;
 import io.vertx.core.http.HttpServerResponse;
 import io.xbosh.protocol.BodyWriter;
+import io.xbosh.vertx.Loops;
 import java.util.List;
 import java.util.function.Consumer;
 
@@ -242,18 +243,15 @@ public final class HeldRequest {
 
   /**
    * The store's answer for this request; from any thread. On the request's own event loop (a
-   * {@code deliver} or {@code accept} reply of a session whose link, or whose request, is on this
-   * loop) it is written at once: queued behind the loop's other work it waited a whole turn of the
-   * loop, 0.2-0.6 ms on a busy pod (BENCHMARKS.md, "Warm login").
+   * {@code deliver} reply of a session whose link is on this loop, an {@code accept} or
+   * {@code release} reply) it is written at once: queued behind the loop's other work it waited a
+   * turn of the loop, 0.2-0.6 ms at p50 on a busy pod (BENCHMARKS.md, "Warm login"). The test is
+   * the thread, not the context: each HTTP request runs on a duplicate context of its own.
    */
   public void answer(String body) {
     // before the hop: an end of the wait on this loop meanwhile must not answer it empty
     offered = true;
-    if (Vertx.currentContext() == context) {
-      take(body);
-    } else {
-      context.runOnContext(v -> take(body));
-    }
+    Loops.run(context, () -> take(body));
   }
 
   /** An answer on this loop: written, or kept until the store's reply to the request settles it. */

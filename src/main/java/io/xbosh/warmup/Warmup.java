@@ -145,7 +145,23 @@ public final class Warmup {
     if (stillOwned > 0) {
       log.warn("{} warm-up sessions still open {} ms after the warm-up; deleting their records anyway", stillOwned, SETTLE_MS);
     }
-    return ours.isEmpty() ? Future.succeededFuture() : pod.pod().store().deleteWarmup(ours)
+    if (ours.isEmpty()) {
+      return Future.succeededFuture();
+    }
+    // from the listeners' loops, a part each: one DEL per session at once opens pooled connections
+    // up to the pool's size, and they belong to the loop that sent them (Xbosh#openStoreConnections)
+    int parts = Math.max(1, pod.eventLoops().size());
+    List<Future<Void>> deleted = new ArrayList<>();
+    for (int i = 0; i < parts; i++) {
+      List<String> part = new ArrayList<>();
+      for (int j = i; j < ours.size(); j += parts) {
+        part.add(ours.get(j));
+      }
+      if (!part.isEmpty()) {
+        deleted.add(pod.onListenerLoop(i, () -> pod.pod().store().deleteWarmup(part)));
+      }
+    }
+    return Future.all(deleted).<Void>mapEmpty()
         .onFailure(e -> log.warn("deleting the warm-up's {} sessions from the store failed: {}", ours.size(), e.toString()));
   }
 

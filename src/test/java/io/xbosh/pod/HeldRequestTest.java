@@ -102,6 +102,23 @@ class HeldRequestTest {
   }
 
   @Test
+  void anAnswerFromAnotherRequestsContextOnTheSameLoopIsWrittenAtOnce() throws Exception {
+    java.util.concurrent.atomic.AtomicBoolean doneAtOnce = new java.util.concurrent.atomic.AtomicBoolean();
+    URI uri = serve((req, held) -> {
+      held.settle(TYPE, 60_000, h -> h.respond(200, TYPE, "<body>wait over</body>"));
+      // Vert.x gives every HTTP request a duplicate context of the loop's: the link's callbacks run on
+      // the context of the request that created the session, on the same thread
+      io.vertx.core.internal.ContextInternal other = ((io.vertx.core.internal.ContextInternal) vertx.getOrCreateContext()).duplicate();
+      other.runOnContext(v -> {
+        held.answer("<body>now</body>");
+        doneAtOnce.set(held.done());
+      });
+    });
+    assertThat(get(uri).body()).isEqualTo("<body>now</body>");
+    assertThat(doneAtOnce).isTrue();
+  }
+
+  @Test
   void anAnswerFromAnotherThreadIsWrittenOnTheRequestsLoop() throws Exception {
     java.util.concurrent.atomic.AtomicReference<String> writtenOn = new java.util.concurrent.atomic.AtomicReference<>();
     HeldRequest.Writer writer = (res, status, type, body) -> {
