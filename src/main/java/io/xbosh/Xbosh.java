@@ -209,15 +209,16 @@ public final class Xbosh {
   /**
    * Runs {@code call} on the {@code i}-th listener's event loop (counted round the listeners), so
    * that what it opens (a pooled store connection) belongs to a loop that serves clients; on the
-   * caller's own when no listener is deployed.
+   * caller's own when no listener is deployed. The result comes back on the caller's context.
    */
   public <T> Future<T> onListenerLoop(int i, java.util.function.Supplier<Future<T>> call) {
     List<io.vertx.core.Context> loops = eventLoops();
     if (loops.isEmpty()) {
       return call.get();
     }
+    io.vertx.core.Context caller = vertx.getOrCreateContext();
     io.vertx.core.Promise<T> done = io.vertx.core.Promise.promise();
-    loops.get(Math.floorMod(i, loops.size())).runOnContext(v -> call.get().onComplete(done));
+    loops.get(Math.floorMod(i, loops.size())).runOnContext(v -> call.get().onComplete(ar -> caller.runOnContext(x -> done.handle(ar))));
     return done.future();
   }
 

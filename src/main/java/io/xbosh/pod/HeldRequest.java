@@ -245,7 +245,7 @@ public final class HeldRequest {
    * The store's answer for this request; from any thread. On the request's own event loop (a
    * {@code deliver} reply of a session whose link is on this loop, an {@code accept} or
    * {@code release} reply) it is written at once: queued behind the loop's other work it waited a
-   * turn of the loop, 0.2-0.6 ms at p50 on a busy pod (BENCHMARKS.md, "Warm login"). The test is
+   * turn of the loop, 0.3 ms at p50 on a pod at load 10 (BENCHMARKS.md, "Warm login"). The test is
    * the thread, not the context: each HTTP request runs on a duplicate context of its own.
    */
   public void answer(String body) {
