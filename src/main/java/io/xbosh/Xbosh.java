@@ -38,6 +38,8 @@ public final class Xbosh {
   private final Pod pod;
   private final WebSocketSessions webSockets;
   private final List<String> deployments = new ArrayList<>();
+  /** the HTTP listeners, one per event loop: the loops nearly every store call is made from */
+  private final List<HttpVerticle> listeners = new ArrayList<>();
   private int port;
   private int managementPort = -1;
   /** the stop under way or done: stopping twice (a drain's stop, then the caller's) stops once */
@@ -116,7 +118,7 @@ public final class Xbosh {
     ClientLimits limits = new ClientLimits(new ClientLimits.Settings(config.maxConnections(),
         config.trustForwardedFor() ? 0 : config.maxConnectionsPerAddress(), config.maxHeldPerAddress(), config.maxHeldRequests(),
         config.maxPreauthSessions(), config.maxPreauthPerAddress(), config.createsPerSecond(), config.maxConnectsInFlight()));
-    List<HttpVerticle> verticles = new ArrayList<>();
+    List<HttpVerticle> verticles = x.listeners;
     for (int i = 0; i < config.eventLoops(); i++) {
       verticles.add(new HttpVerticle(config, pod, resolver, limits, port, webSockets));
     }
@@ -202,6 +204,49 @@ public final class Xbosh {
 
   public Pod pod() {
     return pod;
+  }
+
+  /** The event loops of the HTTP listeners, one context each; empty until they are deployed. */
+  public List<io.vertx.core.Context> eventLoops() {
+    return listeners.stream().map(HttpVerticle::loop).filter(java.util.Objects::nonNull).toList();
+  }
+
+  /**
+   * Runs {@code call} on the {@code i}-th listener's event loop (counted round the listeners), so
+   * that what it opens (a pooled store connection) belongs to a loop that serves clients; on the
+   * caller's own when no listener is deployed. The result comes back on the caller's context.
+   */
+  public <T> Future<T> onListenerLoop(int i, java.util.function.Supplier<Future<T>> call) {
+    List<io.vertx.core.Context> loops = eventLoops();
+    if (loops.isEmpty()) {
+      return call.get();
+    }
+    io.vertx.core.Context caller = vertx.getOrCreateContext();
+    io.vertx.core.Promise<T> done = io.vertx.core.Promise.promise();
+    loops.get(Math.floorMod(i, loops.size())).runOnContext(v -> call.get().onComplete(ar -> caller.runOnContext(x -> done.handle(ar))));
+    return done.future();
+  }
+
+  /**
+   * Opens the store's pooled connections before the first client needs them, a share on each
+   * listener's event loop. A pooled Redis connection belongs to the loop that opened it, and the
+   * pool lends a caller an idle connection of its own loop when it has one, any other idle one when
+   * it has none and the pool is full: opened from the warm-up's loop, which serves no client, about
+   * half of the scripts of a warm pod crossed threads twice (the command to the connection's loop,
+   * the reply back; BENCHMARKS.md, "Warm login").
+   */
+  public Future<Void> openStoreConnections() {
+    int loops = eventLoops().size();
+    int total = config.redisUrl() == null ? 0 : config.redisPoolSize();
+    if (total == 0 || loops == 0) {
+      return Future.succeededFuture();
+    }
+    List<Future<Void>> opened = new ArrayList<>();
+    for (int i = 0; i < loops; i++) {
+      int share = total / loops + (i < total % loops ? 1 : 0);
+      opened.add(onListenerLoop(i, () -> pod.store().openConnections(share)));
+    }
+    return Future.join(opened).mapEmpty();
   }
 
   /** This pod's WebSocket streams. */

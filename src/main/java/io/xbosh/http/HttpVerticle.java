@@ -64,6 +64,11 @@ public final class HttpVerticle extends VerticleBase {
     this.port = port;
   }
 
+  /** The event loop this listener runs on; null before it is deployed. */
+  public io.vertx.core.Context loop() {
+    return context;
+  }
+
   @Override
   public Future<?> start() {
     netClient = vertx.createNetClient(new NetClientOptions()

@@ -510,11 +510,8 @@ public final class SessionLinks implements LinkSink {
     }
   }
 
+  /** Now when on the links' event loop (whatever the context: each HTTP request has its own), else on it. */
   private void runOnContext(Runnable r) {
-    if (io.vertx.core.Vertx.currentContext() == context) {
-      r.run();
-    } else {
-      context.runOnContext(v -> r.run());
-    }
+    io.xbosh.vertx.Loops.run(context, r);
   }
 }

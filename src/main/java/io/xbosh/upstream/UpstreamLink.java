@@ -787,11 +787,8 @@ public final class UpstreamLink implements StreamReader.Handler, Link {
     }
   }
 
+  /** Now when on the links' event loop (whatever the context: each HTTP request has its own), else on it. */
   private void runOnContext(Runnable r) {
-    if (Vertx.currentContext() == context) {
-      r.run();
-    } else {
-      context.runOnContext(v -> r.run());
-    }
+    io.xbosh.vertx.Loops.run(context, r);
   }
 }

@@ -39,7 +39,7 @@ import org.slf4j.LoggerFactory;
  * out, and afterwards the warm-up waits until the pod holds none of them and deletes whatever they
  * left in the store (their tombstones), by those ids only. Last it opens the store's whole
  * connection pool ({@code XBOSH_REDIS_POOL_SIZE}), which a few sessions at once leave mostly
- * unopened.
+ * unopened, a share on each listener's event loop ({@link Xbosh#openStoreConnections}).
  *
  * <p>Bounded: at most {@code sessions} sessions, at most {@code seconds} (whichever comes first; a
  * failing session counts as one run, so a broken warm-up still ends on time); the clean-up after it
@@ -112,7 +112,7 @@ public final class Warmup {
           return settled(System.nanoTime() + SETTLE_MS * 1_000_000L);
         })
         .eventually(this::cleanUp)
-        .eventually(() -> pod.pod().store().openConnections(config.redisUrl() == null ? 0 : config.redisPoolSize()))
+        .eventually(pod::openStoreConnections)
         .map(ok -> new Report(finished, failed, (System.nanoTime() - start) / 1_000_000, compileMillis() - compileBefore))
         .recover(e -> {
           log.warn("warm-up failed, the pod is ready without it: {}", e.toString());
@@ -145,7 +145,23 @@ public final class Warmup {
     if (stillOwned > 0) {
       log.warn("{} warm-up sessions still open {} ms after the warm-up; deleting their records anyway", stillOwned, SETTLE_MS);
     }
-    return ours.isEmpty() ? Future.succeededFuture() : pod.pod().store().deleteWarmup(ours)
+    if (ours.isEmpty()) {
+      return Future.succeededFuture();
+    }
+    // from the listeners' loops, a part each: one DEL per session at once opens pooled connections
+    // up to the pool's size, and they belong to the loop that sent them (Xbosh#openStoreConnections)
+    int parts = Math.max(1, pod.eventLoops().size());
+    List<Future<Void>> deleted = new ArrayList<>();
+    for (int i = 0; i < parts; i++) {
+      List<String> part = new ArrayList<>();
+      for (int j = i; j < ours.size(); j += parts) {
+        part.add(ours.get(j));
+      }
+      if (!part.isEmpty()) {
+        deleted.add(pod.onListenerLoop(i, () -> pod.pod().store().deleteWarmup(part)));
+      }
+    }
+    return Future.all(deleted).<Void>mapEmpty()
         .onFailure(e -> log.warn("deleting the warm-up's {} sessions from the store failed: {}", ours.size(), e.toString()));
   }
 

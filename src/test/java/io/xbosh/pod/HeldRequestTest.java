@@ -89,6 +89,55 @@ class HeldRequestTest {
   }
 
   @Test
+  void anAnswerOnTheRequestsOwnLoopIsWrittenBeforeTheCallReturns() throws Exception {
+    java.util.concurrent.atomic.AtomicBoolean doneAtOnce = new java.util.concurrent.atomic.AtomicBoolean();
+    URI uri = serve((req, held) -> {
+      held.settle(TYPE, 60_000, h -> h.respond(200, TYPE, "<body>wait over</body>"));
+      // a deliver reply on the loop the request is on: no turn of the loop in between
+      held.answer("<body>now</body>");
+      doneAtOnce.set(held.done());
+    });
+    assertThat(get(uri).body()).isEqualTo("<body>now</body>");
+    assertThat(doneAtOnce).isTrue();
+  }
+
+  @Test
+  void anAnswerFromAnotherRequestsContextOnTheSameLoopIsWrittenAtOnce() throws Exception {
+    java.util.concurrent.atomic.AtomicBoolean doneAtOnce = new java.util.concurrent.atomic.AtomicBoolean();
+    URI uri = serve((req, held) -> {
+      held.settle(TYPE, 60_000, h -> h.respond(200, TYPE, "<body>wait over</body>"));
+      // Vert.x gives every HTTP request a duplicate context of the loop's: the link's callbacks run on
+      // the context of the request that created the session, on the same thread
+      io.vertx.core.internal.ContextInternal other = ((io.vertx.core.internal.ContextInternal) vertx.getOrCreateContext()).duplicate();
+      other.runOnContext(v -> {
+        held.answer("<body>now</body>");
+        doneAtOnce.set(held.done());
+      });
+    });
+    assertThat(get(uri).body()).isEqualTo("<body>now</body>");
+    assertThat(doneAtOnce).isTrue();
+  }
+
+  @Test
+  void anAnswerFromAnotherThreadIsWrittenOnTheRequestsLoop() throws Exception {
+    java.util.concurrent.atomic.AtomicReference<String> writtenOn = new java.util.concurrent.atomic.AtomicReference<>();
+    HeldRequest.Writer writer = (res, status, type, body) -> {
+      writtenOn.set(Thread.currentThread().getName());
+      WRITER.write(res, status, type, body);
+    };
+    java.util.concurrent.atomic.AtomicReference<String> loop = new java.util.concurrent.atomic.AtomicReference<>();
+    pod = new Pod(vertx, "pod-h", new InMemorySessionStore(100, 60), PodBus.LOCAL, new XboshMetrics("pod-h"), 10, 10);
+    server = vertx.createHttpServer().requestHandler(req -> {
+      HeldRequest held = HeldRequest.register(pod, req.response(), writer);
+      loop.set(Thread.currentThread().getName());
+      held.settle(TYPE, 60_000, h -> h.respond(200, TYPE, "<body>wait over</body>"));
+      new Thread(() -> held.answer("<body>from elsewhere</body>")).start();
+    }).listen(0, "127.0.0.1").await(10, TimeUnit.SECONDS);
+    assertThat(get(URI.create("http://127.0.0.1:" + server.actualPort() + "/")).body()).isEqualTo("<body>from elsewhere</body>");
+    assertThat(writtenOn.get()).isEqualTo(loop.get());
+  }
+
+  @Test
   void theWaitRunningOutCallsBackOnceAndLaterAnswersAreIgnored() throws Exception {
     URI uri = serve((req, held) -> held.settle(TYPE, 100, h -> {
       h.respond(200, TYPE, "<body>wait over</body>");

@@ -2,10 +2,17 @@ package io.xbosh.warmup;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.netty.channel.EventLoop;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
 import io.vertx.core.Vertx;
+import io.vertx.core.internal.ContextInternal;
 import io.vertx.core.http.HttpClient;
 import io.xbosh.Xbosh;
+import io.vertx.redis.client.Redis;
+import io.vertx.redis.client.RedisConnection;
 import io.xbosh.config.XboshConfig;
+import io.xbosh.session.RedisSessionStore;
 import io.xbosh.testing.BoshSession;
 import io.xbosh.testing.OneClientAddress;
 import io.xbosh.testing.RedisProcess;
@@ -162,6 +169,73 @@ class WarmupIT {
       }
       live.stop().await(20, TimeUnit.SECONDS);
     }
+  }
+
+  /**
+   * The pool's connections are opened on the listeners' event loops, a share each, so that a
+   * script sent from a listener's loop goes over a connection of that loop (the pool lends one of
+   * the caller's own loop first) and crosses no thread. Before, the warm-up opened them all from its
+   * own loop: with the pool full, a listener whose own connections were busy borrowed one of those,
+   * and about half the scripts of a warm pod crossed threads twice.
+   */
+  @Test
+  void theWarmUpOpensThePoolOnTheListenersEventLoops() throws Exception {
+    // 10: five per listener, less the one or two the pod's heartbeat holds; the clean-up's twelve
+    // DELs at once would fill the pool from the loop they are sent from
+    Xbosh pod = startPod("pool-pod", "XBOSH_WARMUP_SESSIONS", "12", "XBOSH_WARMUP_CONCURRENCY", "2", "XBOSH_REDIS_POOL_SIZE", "10");
+    try {
+      pod.warmedUp().await(60, TimeUnit.SECONDS);
+      Redis redis = storeClient(pod);
+      List<Context> loops = pod.eventLoops();
+      assertThat(loops).hasSize(2);
+      for (Context loop : loops) {
+        // two at once (a loop has four or five of its own; before, one or none): both the loop's own
+        List<EventLoop> lent = leaseAtOnce(loop, redis, 2);
+        assertThat(lent).as("event loops of the connections lent to a listener's loop").hasSize(2)
+            .allMatch(l -> l == ((ContextInternal) loop).nettyEventLoop());
+      }
+    } finally {
+      pod.stop().await(20, TimeUnit.SECONDS);
+    }
+  }
+
+  /** The pod's pooled Redis client (the store keeps it to itself). */
+  private static Redis storeClient(Xbosh pod) throws Exception {
+    java.lang.reflect.Field f = RedisSessionStore.class.getDeclaredField("redis");
+    f.setAccessible(true);
+    return (Redis) f.get(pod.pod().store());
+  }
+
+  /**
+   * Leases {@code n} pooled connections at once from {@code loop} and gives them back; the event
+   * loop each belongs to, read from the client's connection (which keeps it to itself).
+   */
+  private static List<EventLoop> leaseAtOnce(Context loop, Redis redis, int n) throws Exception {
+    io.vertx.core.Promise<List<EventLoop>> lent = io.vertx.core.Promise.promise();
+    loop.runOnContext(v -> {
+      List<Future<RedisConnection>> leases = new java.util.ArrayList<>();
+      for (int i = 0; i < n; i++) {
+        leases.add(redis.connect());
+      }
+      Future.all(leases).onComplete(ar -> {
+        List<EventLoop> where = new java.util.ArrayList<>();
+        try {
+          for (Future<RedisConnection> c : leases) {
+            if (c.succeeded()) {
+              Object actual = ((io.vertx.redis.client.impl.PooledRedisConnection) c.result()).actual();
+              java.lang.reflect.Field ctx = actual.getClass().getDeclaredField("context");
+              ctx.setAccessible(true);
+              where.add(((ContextInternal) ctx.get(actual)).nettyEventLoop());
+              c.result().close();
+            }
+          }
+          lent.complete(where);
+        } catch (ReflectiveOperationException e) {
+          lent.fail(e);
+        }
+      });
+    });
+    return lent.future().await(10, TimeUnit.SECONDS);
   }
 
   @Test
