@@ -174,7 +174,8 @@ public final class Xbosh {
     RedisClients clients = new RedisClients(vertx, config);
     Redis redis = clients.commands();
     RedisSessionStore store = new RedisSessionStore(redis, true, config.nodeId(), config.maxQueuedStanzas(), config.maxQueuedBytes(),
-        config.maxResponseBytes(), tombstone, config.maxStreams(), metrics.registry());
+        config.maxResponseBytes(), tombstone, config.maxStreams(), metrics.registry(), clients.loopConnections(),
+        RedisClients.loopConnectionCount(config));
     XboshMetrics.redisPool(metrics.registry(), config.redisPoolSize(), store::inFlight);
     if (clients.cluster() != null) {
       // a PING on the pod channel does not order messages published on other nodes: answers for

@@ -28,6 +28,7 @@ public record XboshConfig(
     String redisUrl,
     boolean redisCluster,
     int redisPoolSize,
+    boolean redisLoopConnections,
     String redisSentinelMaster,
     String redisUser,
     Secret redisPassword,
@@ -223,6 +224,7 @@ public record XboshConfig(
       new Variable("XBOSH_REDIS_URL", "(unset)", "Redis connection string, e.g. redis://127.0.0.1:6379/0, or comma-separated seed nodes of a Redis Cluster; unset: in-process session store (single pod)"),
       new Variable("XBOSH_REDIS_CLUSTER", "false", "true: XBOSH_REDIS_URL names Redis Cluster nodes"),
       new Variable("XBOSH_REDIS_POOL_SIZE", "32", "pooled Redis connections per pod"),
+      new Variable("XBOSH_REDIS_LOOP_CONNECTIONS", "false", "true: each event loop sends its scripts over one Redis connection of its own, pipelined (not on a Redis Cluster; under bursts its round trips stall, see ARCHITECTURE.md); false: every script leases a pooled connection"),
       new Variable("XBOSH_REDIS_SENTINEL", "(unset)", "master name of a Redis Sentinel deployment: XBOSH_REDIS_URL then lists the sentinels; xbosh follows failovers"),
       new Variable("XBOSH_REDIS_USER", "(unset: default)", "Redis ACL user name"),
       new Variable("XBOSH_REDIS_PASSWORD", "(unset)", "Redis password (never printed); prefer XBOSH_REDIS_PASSWORD_FILE"),
@@ -377,6 +379,7 @@ public record XboshConfig(
         r.redacted("XBOSH_REDIS_URL", XboshConfig::redactUrl, XboshConfig::parseRedisUrls),
         r.get("XBOSH_REDIS_CLUSTER", false, XboshConfig::bool),
         r.intIn("XBOSH_REDIS_POOL_SIZE", 32, 1, 1024),
+        r.get("XBOSH_REDIS_LOOP_CONNECTIONS", false, XboshConfig::bool),
         r.get("XBOSH_REDIS_SENTINEL", null, s -> {
           if (!s.matches("[A-Za-z0-9._-]{1,128}")) {
             throw new IllegalArgumentException("must be a master name ([A-Za-z0-9._-])");

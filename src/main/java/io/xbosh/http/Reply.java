@@ -1,11 +1,13 @@
 package io.xbosh.http;
 
+import io.netty.buffer.ByteBufUtil;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
 import io.xbosh.pod.HeldRequest;
 import io.xbosh.protocol.Negotiator;
+import io.xbosh.vertx.PooledUtf8;
 import java.nio.charset.StandardCharsets;
 import java.util.Locale;
 import java.util.zip.Deflater;
@@ -80,21 +82,33 @@ final class Reply implements HeldRequest.Writer {
       contentType = Negotiator.DEFAULT_CONTENT.equals(contentType) ? SCRIPT_CONTENT : contentType;
       body = script(body);
     }
-    byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-    if (coding != null && bytes.length >= MIN_COMPRESS_BYTES) {
-      bytes = compress(coding, bytes);
+    int length = ByteBufUtil.utf8Bytes(body);
+    if (coding != null && length >= MIN_COMPRESS_BYTES) {
+      byte[] bytes = compress(coding, body.getBytes(StandardCharsets.UTF_8));
       res.putHeader(HttpHeaders.CONTENT_ENCODING, coding);
-      res.headers().add(HttpHeaders.VARY, "Accept-Encoding");
+      res.headers().add(HttpHeaders.VARY, ACCEPT_ENCODING);
+      headers(res, status, contentType, bytes.length);
+      res.end(Buffer.buffer(bytes));
+      return;
     }
+    headers(res, status, contentType, length);
+    PooledUtf8.write(body, res::end);
+  }
+
+  private void headers(HttpServerResponse res, int status, String contentType, int length) {
     res.setStatusCode(status)
-        .putHeader(HttpHeaders.CONTENT_TYPE, contentType)
-        .putHeader(HttpHeaders.CACHE_CONTROL, "no-store")
-        .putHeader(HttpHeaders.CONTENT_LENGTH, Integer.toString(bytes.length));
+        .putHeader(HttpHeaders.CONTENT_TYPE, Negotiator.DEFAULT_CONTENT.equals(contentType) ? DEFAULT_CONTENT : contentType)
+        .putHeader(HttpHeaders.CACHE_CONTROL, NO_STORE)
+        .putHeader(HttpHeaders.CONTENT_LENGTH, Integer.toString(length));
     if (script) {
       res.putHeader(HttpHeaders.EXPIRES, "0").putHeader("Pragma", "no-cache");
     }
-    res.end(Buffer.buffer(bytes));
   }
+
+  /** Header values of every answer, encoded once. */
+  private static final CharSequence DEFAULT_CONTENT = HttpHeaders.createOptimized(Negotiator.DEFAULT_CONTENT);
+  private static final CharSequence NO_STORE = HttpHeaders.createOptimized("no-store");
+  private static final CharSequence ACCEPT_ENCODING = HttpHeaders.createOptimized("Accept-Encoding");
 
   /**
    * One zlib stream per thread, reset between responses: a fresh {@link Deflater} per response

@@ -74,6 +74,34 @@ public final class RedisClients {
   }
 
   /**
+   * The client the event loops' own store connections come from (one each, kept while it lives,
+   * scripts pipelined on it: RedisSessionStore); null when {@code XBOSH_REDIS_LOOP_CONNECTIONS} is
+   * off, and on a Redis Cluster, whose client routes every call to its slot's master itself. A
+   * client of its own: taken from the command pool, the loops' connections would starve it. Its
+   * pool holds {@link #loopConnectionCount} and one more, for a connection opened while a broken
+   * one is still being let go.
+   */
+  public Redis loopConnections() {
+    if (!config.redisLoopConnections() || config.redisCluster()) {
+      return null;
+    }
+    int n = loopConnectionCount(config);
+    RedisOptions options = base().setEndpoints(urls).setMaxPoolSize(n + 1).setMaxPoolWaiting(n * 4)
+        .setMaxWaitingHandlers(config.redisPoolSize() * 256);
+    if (config.redisSentinelMaster() != null) {
+      sentinelOptions(options).setAutoFailover(true);
+    } else {
+      options.setType(RedisClientType.STANDALONE);
+    }
+    return Redis.createClient(vertx, options);
+  }
+
+  /** Event loops of the pod's Vert.x (one per HTTP listener and one more) that get a store connection of their own. */
+  public static int loopConnectionCount(XboshConfig config) {
+    return config.eventLoops() + 1;
+  }
+
+  /**
    * Where the pod channel's subscribed connection comes from: each call gives a new one-connection
    * client, for the first subscription and every re-subscription after a drop. On a Redis Cluster
    * the calls go round the seed nodes (any node sees every message published in the cluster); with

@@ -30,6 +30,13 @@ import javax.xml.stream.XMLStreamException;
  * Aalto reader, scanner or symbol table, only the stream header's namespace declarations. The next
  * bytes get a fresh reader that first reads a copy of the header's start tag (nothing is reported
  * for it), so every stanza is read in the scope the server declared.
+ *
+ * <p>The readers of every stream on a thread come from one factory, whose symbol table keeps the
+ * names they saw (a reader gives its new names back when it is closed): the XMPP vocabulary is
+ * entered once, not once per stanza, as a factory per reader did. Names reach the stream from
+ * other clients too, so the table is bounded like {@code BodyParser}'s: after
+ * {@link #NAMES_PER_FACTORY} names (counted, not distinct) the thread's next reader comes from a
+ * fresh factory, and the old one goes with its last reader.
  */
 public final class StreamReader {
 
@@ -96,6 +103,50 @@ public final class StreamReader {
     reset();
   }
 
+  /** Names (elements, attributes, namespace declarations) the readers of one factory may see before the thread gets a fresh one. */
+  static final int NAMES_PER_FACTORY = 2048;
+  private static final ThreadLocal<SharedFactory> FACTORIES = ThreadLocal.withInitial(SharedFactory::new);
+
+  /** A thread's factory and the names its readers have parsed. */
+  static final class SharedFactory {
+    private AsyncXMLInputFactory factory = factory();
+    private int names;
+    /** fresh factories this thread has had, readers made by the current one (tests) */
+    private int replaced;
+    private int readers;
+
+    AsyncXMLStreamReader<AsyncByteArrayFeeder> newReader() {
+      if (names >= NAMES_PER_FACTORY) {
+        factory = factory();
+        names = 0;
+        readers = 0;
+        replaced++;
+      }
+      readers++;
+      return factory.createAsyncForByteArray();
+    }
+
+    int replaced() {
+      return replaced;
+    }
+
+    int readers() {
+      return readers;
+    }
+
+    int names() {
+      return names;
+    }
+  }
+
+  /** The calling thread's factory (tests). */
+  static SharedFactory threadFactory() {
+    return FACTORIES.get();
+  }
+
+  /** the factory the current reader came from, its names counted there */
+  private SharedFactory source;
+
   private static AsyncXMLInputFactory factory() {
     InputFactoryImpl f = new InputFactoryImpl();
     f.setProperty(XMLInputFactory.SUPPORT_DTD, false);
@@ -107,9 +158,8 @@ public final class StreamReader {
 
   /** Starts a new XML document: after a stream restart (XEP-0206 §5). */
   public void reset() {
-    // a factory per document: Aalto's factory merges the symbol table of every reader it made and
-    // never resets it, so one shared by all links would grow with every name any server ever sent
-    reader = factory().createAsyncForByteArray();
+    source = FACTORIES.get();
+    reader = source.newReader();
     writer = new ElementWriter(scope, null, null, maxStanzaChars);
     header = null;
     fedBytes = 0;
@@ -171,7 +221,8 @@ public final class StreamReader {
   }
 
   private void unpark() throws XMLStreamException {
-    reader = factory().createAsyncForByteArray();
+    source = FACTORIES.get();
+    reader = source.newReader();
     reader.getInputFeeder().feedInput(header, 0, header.length);
     fedBytes = header.length;
     skipHeader = true;
@@ -259,6 +310,7 @@ public final class StreamReader {
   }
 
   private void startElement() throws StreamException {
+    source.names += 1 + reader.getAttributeCount() + reader.getNamespaceCount();
     if (skipHeader) {
       skipHeader = false; // the copy of the header a fresh parser began with
       return;

@@ -19,6 +19,7 @@ import io.xbosh.protocol.TerminateCondition;
 import io.xbosh.protocol.XmlEscape;
 import io.xbosh.session.Forward;
 import io.xbosh.session.SessionStore.Delivery;
+import io.xbosh.vertx.PooledUtf8;
 import io.xbosh.vertx.WriteQueues;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -439,7 +440,7 @@ public final class UpstreamLink implements StreamReader.Handler, Link {
       if (log.isTraceEnabled()) {
         log.trace("sid={} forward {} to server: {}", sid, f.seq(), Redact.sasl(f.payload()));
       }
-      socket.write(f.payload());
+      PooledUtf8.write(socket, f.payload());
     }
     if (f.terminate()) {
       // XEP-0124 §13: the payloads first, then close the stream; the server closes its side. The

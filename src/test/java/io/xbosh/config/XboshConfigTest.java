@@ -24,6 +24,8 @@ class XboshConfigTest {
     assertThat(c.redisUrl()).isNull();
     assertThat(c.upstream()).isEqualTo(new XboshConfig.HostPort("127.0.0.1", 5222));
     assertThat(c.nodeId()).matches("[A-Za-z0-9._-]+");
+    assertThat(c.redisLoopConnections()).isFalse();
+    assertThat(XboshConfig.from(Map.of("XBOSH_REDIS_LOOP_CONNECTIONS", "true")).redisLoopConnections()).isTrue();
   }
 
   @Test

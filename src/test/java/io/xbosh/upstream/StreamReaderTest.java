@@ -209,4 +209,78 @@ class StreamReaderTest {
     reader.feed((HEADER + many).getBytes(StandardCharsets.UTF_8));
     assertThat(rec.events).hasSize(2001);
   }
+
+  private static byte[] utf8(String s) {
+    return s.getBytes(StandardCharsets.UTF_8);
+  }
+
+  /** A message with {@code names} element names no other stanza used. */
+  private static String manyNames(String tag, int names) {
+    StringBuilder sb = new StringBuilder("<message to='d@e'>");
+    for (int i = 0; i < names; i++) {
+      sb.append('<').append(tag).append(i).append("/>");
+    }
+    return sb.append("</message>").toString();
+  }
+
+  @Test
+  void theReadersOfAThreadShareOneFactoryUntilItsNamesAreSpent() throws Exception {
+    StreamReader.SharedFactory factory = StreamReader.threadFactory();
+    Recorder rec = new Recorder();
+    StreamReader reader = new StreamReader(rec, 1 << 20, 64);
+    reader.feed(utf8(HEADER));
+    // one stanza with more names than a factory may see: the next reader comes from a fresh one
+    reader.feed(utf8(manyNames("n", StreamReader.NAMES_PER_FACTORY)));
+    int replaced = factory.replaced();
+    reader.feed(utf8(MESSAGE));
+    assertThat(factory.replaced()).isEqualTo(replaced + 1);
+    // each stanza after a pause gets a reader of its own, all from that one factory
+    for (int i = 0; i < 100; i++) {
+      reader.feed(utf8(MESSAGE));
+    }
+    assertThat(factory.replaced()).isEqualTo(replaced + 1);
+    assertThat(factory.readers()).isEqualTo(101);
+    assertThat(rec.events).hasSize(1 + 1 + 101);
+    assertThat(rec.events.get(rec.events.size() - 1)).isEqualTo(rec.events.get(2));
+  }
+
+  @Test
+  void streamsOfOneThreadReadTheirOwnNamespacesFromTheSharedFactory() throws Exception {
+    Recorder a = new Recorder();
+    Recorder b = new Recorder();
+    StreamReader ra = new StreamReader(a, 1 << 20, 64);
+    StreamReader rb = new StreamReader(b, 1 << 20, 64);
+    ra.feed(utf8(HEADER));
+    rb.feed(utf8(HEADER.replace("xmlns='jabber:client'", "xmlns='jabber:client' xmlns:p='urn:b'")));
+    for (int i = 0; i < 3; i++) {
+      ra.feed(utf8("<message><p:x xmlns:p='urn:a'/></message>"));
+      rb.feed(utf8("<message><p:x/></message>"));
+    }
+    assertThat(a.events.get(1)).isEqualTo("stanza <message xmlns=\"jabber:client\"><p:x xmlns:p=\"urn:a\"/></message>");
+    assertThat(b.events.get(1)).isEqualTo("stanza <message xmlns=\"jabber:client\"><p:x xmlns:p=\"urn:b\"/></message>");
+    assertThat(a.events).hasSize(4).allSatisfy(e -> assertThat(e).doesNotContain("urn:b"));
+    assertThat(b.events).hasSize(4).allSatisfy(e -> assertThat(e).doesNotContain("urn:a"));
+  }
+
+  /**
+   * X-01 for what the server relays (other clients choose the names): stanzas full of new names
+   * never pile up in what the readers of a thread share; the names one factory keeps stay within
+   * its budget and one stanza's.
+   */
+  @Test
+  void stanzasFullOfNewNamesKeepTheSharedFactoryBounded() throws Exception {
+    StreamReader.SharedFactory factory = StreamReader.threadFactory();
+    Recorder rec = new Recorder();
+    StreamReader reader = new StreamReader(rec, 1 << 20, 64);
+    reader.feed(utf8(HEADER));
+    int replaced = factory.replaced();
+    int rounds = 200;
+    for (int i = 0; i < rounds; i++) {
+      reader.feed(utf8(manyNames("r" + i + "_", 1000)));
+      assertThat(factory.names()).isLessThanOrEqualTo(StreamReader.NAMES_PER_FACTORY + 1000 + 10);
+    }
+    assertThat(rec.events).hasSize(1 + rounds);
+    // 1,000 names each: a fresh factory after every third stanza or so
+    assertThat(factory.replaced() - replaced).isBetween(rounds / 3 - 2, rounds / 2);
+  }
 }
