@@ -204,7 +204,8 @@ local function encode_window(ctx)
     held[i] = held_entry(e)
   end
   for i, r in ipairs(ctx.rc) do
-    rc[i] = fmt(r[1]) .. ':' .. fmt(r[2])
+    -- an entry as load read it is written as it was (r[3]), a new one formatted
+    rc[i] = r[3] or fmt(r[1]) .. ':' .. fmt(r[2])
   end
   return table.concat(held, ' '), table.concat(rc, ' ')
 end
@@ -481,8 +482,8 @@ local function load(readonly)
       ctx.held[#ctx.held + 1] = { tonumber(r), h, tonumber(d) }
     end
   end
-  for r, ms in string.gmatch(v[11], '(%d+):?(%d*)') do
-    ctx.rc[#ctx.rc + 1] = { tonumber(r), tonumber(ms) or 0 }
+  for e, r, ms in string.gmatch(v[11], '((%d+):?(%d*))') do
+    ctx.rc[#ctx.rc + 1] = { tonumber(r), tonumber(ms) or 0, ms ~= '' and e or nil }
   end
   expire(ctx)
   return ctx
