@@ -616,8 +616,9 @@ public final class RedisSessionStore implements SessionStore {
         return loading;
       }
       Request load = library.loadRequest();
+      // (not a cluster: over the calls' own path, so an event loop's load takes no pooled connection)
       Future<Void> sent = redis instanceof io.xbosh.cluster.SlotRoutingRedis cluster ? cluster.onEveryMaster(load).mapEmpty()
-          : redis.send(load).mapEmpty();
+          : send(load).mapEmpty();
       Future<Void> done = sent.onComplete(ar -> {
         synchronized (loadingLock) {
           loading = null;
