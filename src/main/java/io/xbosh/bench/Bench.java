@@ -249,7 +249,7 @@ public final class Bench {
       for (long pid : pids) {
         cpu += ProcessStats.cpuSeconds(pid);
       }
-      return new Measure(pids, redisPort, cpu, redisPort > 0 ? ProcessStats.redisCalls(redisPort, "evalsha") : 0);
+      return new Measure(pids, redisPort, cpu, redisPort > 0 ? ProcessStats.redisScriptCalls(redisPort) : 0);
     }
 
     /** {cpu cores used, RSS MB of the first pid, scripts per HTTP request, scripts per delivered message} */
@@ -263,7 +263,7 @@ public final class Bench {
       double perRequest = -1;
       double perMessage = -1;
       if (redisPort > 0) {
-        long scripts = ProcessStats.redisCalls(redisPort, "evalsha") - scriptsBefore;
+        long scripts = ProcessStats.redisScriptCalls(redisPort) - scriptsBefore;
         perRequest = scripts / (double) Math.max(1, r.httpRequests());
         perMessage = scripts / (double) Math.max(1, r.received());
       }

@@ -183,10 +183,11 @@ final class ProcessSampler {
     return sum;
   }
 
+  /** Session script calls (column redis_evalsha_per_s, named before the scripts became functions: FCALL and EVALSHA). */
   private long redisEvalsha() throws IOException, InterruptedException {
     long sum = 0;
     for (int port : redisNodes) {
-      sum += ProcessStats.redisCalls(port, "evalsha");
+      sum += ProcessStats.redisScriptCalls(port);
     }
     return sum;
   }

@@ -114,6 +114,12 @@ final class ProcessStats {
     return m.find() ? Long.parseLong(m.group(1)) : 0;
   }
 
+  /** Session script calls: {@code FCALL}s, and {@code EVALSHA}s on a Redis without functions (or a build before them). */
+  static long redisScriptCalls(int port) throws IOException, InterruptedException {
+    java.util.Map<String, Long> calls = redisCommandCalls(port);
+    return calls.getOrDefault("fcall", 0L) + calls.getOrDefault("evalsha", 0L);
+  }
+
   /** Calls of every command from Redis {@code INFO commandstats}, by command name. */
   static java.util.Map<String, Long> redisCommandCalls(int port) throws IOException, InterruptedException {
     String info = run(List.of("redis-cli", "-p", Integer.toString(port), "info", "commandstats"));

@@ -134,6 +134,19 @@ public final class SlotRoutingRedis implements Redis {
     });
   }
 
+  /** {@code request} on every master of the slot map, at once; fails when any of them fails it. */
+  public Future<List<Response>> onEveryMaster(Request request) {
+    return map().compose(m -> {
+      List<Future<Response>> each = new ArrayList<>();
+      for (String master : new LinkedHashSet<>(Arrays.asList(m))) {
+        if (master != null) {
+          each.add(sendTo(master, request, 0));
+        }
+      }
+      return Future.all(each).map(all -> all.<Response>list());
+    });
+  }
+
   private Future<List<Response>> batchTo(String endpoint, List<Request> part) {
     return node(endpoint).batch(part).recover(err -> {
       if (err instanceof ErrorType e && e.is("MOVED")) {

@@ -10,6 +10,8 @@ import java.util.Map;
 
 /**
  * One server-side script: its source (the shared prelude plus the script) and its SHA-1 for EVALSHA.
+ * The store calls the same scripts as functions of one library ({@link ScriptLibrary}) where Redis
+ * has functions (7.0 and later); these are for a Redis that has not.
  *
  * <p>The source begins with the Redis 7 shebang {@code #!lua} and no flags: Redis then knows
  * before the script runs that it may write, and refuses it whole while over {@code maxmemory}
@@ -28,10 +30,7 @@ record LuaScript(String name, String source, String sha, String plainSource, Str
 
   /** @param flags Redis 7 script flags, e.g. {@code no-writes} for a script that only reads ("" for none) */
   static LuaScript load(String name, Map<String, String> constants, String flags) {
-    String src = resource("prelude.lua") + "\n" + resource(name + ".lua");
-    for (var e : constants.entrySet()) {
-      src = src.replace(e.getKey(), e.getValue());
-    }
+    String src = withConstants(resource("prelude.lua") + "\nbegin(KEYS, ARGV)\n" + resource(name + ".lua"), constants);
     String flagged = (flags.isEmpty() ? SHEBANG : "#!lua flags=" + flags + "\n") + src;
     return new LuaScript(name, flagged, sha1(flagged), src, sha1(src));
   }
@@ -41,12 +40,21 @@ record LuaScript(String name, String source, String sha, String plainSource, Str
     return new LuaScript(name, plainSource, plainSha, plainSource, plainSha);
   }
 
+  /** {@code source} with each constant's placeholder replaced by its value, in the map's order. */
+  static String withConstants(String source, Map<String, String> constants) {
+    String src = source;
+    for (var e : constants.entrySet()) {
+      src = src.replace(e.getKey(), e.getValue());
+    }
+    return src;
+  }
+
   /** A Lua string literal holding {@code s}. */
   static String quote(String s) {
     return "'" + s.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'";
   }
 
-  private static String resource(String file) {
+  static String resource(String file) {
     try (InputStream in = LuaScript.class.getResourceAsStream(file)) {
       if (in == null) {
         throw new IllegalStateException("missing script " + file);
@@ -57,7 +65,7 @@ record LuaScript(String name, String source, String sha, String plainSource, Str
     }
   }
 
-  private static String sha1(String s) {
+  static String sha1(String s) {
     try {
       return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-1").digest(s.getBytes(StandardCharsets.UTF_8)));
     } catch (NoSuchAlgorithmException e) {

@@ -23,8 +23,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * {@link SessionStore} on Redis: each operation is one {@code EVALSHA} of a Lua script (reloaded with
- * {@code EVAL} on {@code NOSCRIPT}), over the keys {@code xb:{sid}}, {@code xb:{sid}:o} and
+ * {@link SessionStore} on Redis: each operation is one {@code FCALL} of a function of the store's
+ * Lua library ({@link ScriptLibrary}, loaded again when Redis answers that it has no such function),
+ * or on a Redis without functions one {@code EVALSHA} of the same script (reloaded with {@code EVAL}
+ * on {@code NOSCRIPT}), over the keys {@code xb:{sid}}, {@code xb:{sid}:o} and
  * {@code xb:{sid}:i} that share a hash tag, so it runs unchanged on Redis Cluster. The scripts
  * publish answers for requests held by other pods, and hand client payloads to an owner on another
  * pod, on the pods' channels ({@code xb:pod:<id>}); see {@code prelude.lua}.
@@ -53,8 +55,18 @@ public final class RedisSessionStore implements SessionStore {
   private final LuaScript abandon;
   private final LuaScript answered;
   private final LuaScript forwardsFrom;
-  /** Whether scripts go with their Redis 7 flags; cleared for good on a Redis that cannot compile them. */
-  private volatile boolean flagged = true;
+  /**
+   * How the scripts run: as functions of {@link #library} while Redis has functions, else as
+   * scripts with their Redis 7 flags, else (Redis 6 cannot compile flags) plain scripts. Moves
+   * only down, each step logged once.
+   */
+  private enum Mode { FUNCTIONS, SCRIPTS, PLAIN_SCRIPTS }
+
+  private volatile Mode mode = Mode.FUNCTIONS;
+  private final ScriptLibrary library;
+  /** The library's load under way, shared by every call that found it missing; null when none. */
+  private Future<Void> loading;
+  private final Object loadingLock = new Object();
   /**
    * Where the event loops' own connections come from (see {@link #send}): a client of their own,
    * so that they never take the connections the pool lends per call; null: every call leases one.
@@ -128,37 +140,64 @@ public final class RedisSessionStore implements SessionStore {
     this.redis = redis;
     this.ownsClient = ownsClient;
     this.podId = podId;
-    Map<String, String> constants = new java.util.HashMap<>(Map.of(
-        "__OPEN__", LuaScript.quote(BodyWriter.OPEN),
-        "__RECOVERABLE__", LuaScript.quote(BodyWriter.recoverableError()),
-        "__TOMBSTONE_MS__", Long.toString(tombstoneSeconds * 1000L),
-        "__MAX_OUT__", Integer.toString(maxOut),
-        "__MAX_OUT_BYTES__", Integer.toString(maxOutBytes),
-        "__MAX_BODY_BYTES__", Integer.toString(maxResponseBytes),
-        "__KEPT_FORWARDS__", Integer.toString(KEPT_FORWARDS),
-        "__UNDELIVERED_NS__", UNDELIVERED_NS,
-        "__REPORT_GRACE_MS__", Long.toString(REPORT_GRACE_MS),
-        "__MAX_STREAMS__", Integer.toString(maxStreams)));
-    constants.put("__RESEND_MARGIN_MS__", Long.toString(RESEND_MARGIN_MS));
-    constants.put("__EXPIRY_MARGIN_MS__", Long.toString(EXPIRY_MARGIN_MS));
+    Map<String, String> constants = constants(maxOut, maxOutBytes, maxResponseBytes, tombstoneSeconds, maxStreams);
     if (!sourceEdits.isEmpty()) {
       Map<String, String> all = new java.util.LinkedHashMap<>(constants);
       all.putAll(sourceEdits);
       constants = all;
     }
-    this.create = LuaScript.load("create", constants);
-    this.accept = LuaScript.load("accept", constants);
-    this.deliver = LuaScript.load("deliver", constants);
-    this.release = LuaScript.load("release", constants);
-    this.terminate = LuaScript.load("terminate", constants);
-    this.drain = LuaScript.load("drain", constants);
-    this.leftovers = LuaScript.load("leftovers", constants);
-    this.abandon = LuaScript.load("abandon", constants);
-    this.answered = LuaScript.load("answered", constants, "no-writes");
-    this.forwardsFrom = LuaScript.load("forwards", constants, "no-writes");
+    this.library = library(constants);
+    this.create = script("create", constants);
+    this.accept = script("accept", constants);
+    this.deliver = script("deliver", constants);
+    this.release = script("release", constants);
+    this.terminate = script("terminate", constants);
+    this.drain = script("drain", constants);
+    this.leftovers = script("leftovers", constants);
+    this.abandon = script("abandon", constants);
+    this.answered = script("answered", constants);
+    this.forwardsFrom = script("forwards", constants);
     for (LuaScript script : List.of(create, accept, deliver, release, abandon, answered, forwardsFrom, terminate, drain, leftovers)) {
       timers.put(script.name(), new Timer[] {timer(script, "ok"), timer(script, "error")});
     }
+  }
+
+  /** The scripts' constants: each placeholder of the Lua source and its value. */
+  static Map<String, String> constants(int maxOut, int maxOutBytes, int maxResponseBytes, int tombstoneSeconds, int maxStreams) {
+    Map<String, String> constants = new java.util.LinkedHashMap<>();
+    constants.put("__OPEN__", LuaScript.quote(BodyWriter.OPEN));
+    constants.put("__RECOVERABLE__", LuaScript.quote(BodyWriter.recoverableError()));
+    constants.put("__TOMBSTONE_MS__", Long.toString(tombstoneSeconds * 1000L));
+    constants.put("__MAX_OUT__", Integer.toString(maxOut));
+    constants.put("__MAX_OUT_BYTES__", Integer.toString(maxOutBytes));
+    constants.put("__MAX_BODY_BYTES__", Integer.toString(maxResponseBytes));
+    constants.put("__KEPT_FORWARDS__", Integer.toString(KEPT_FORWARDS));
+    constants.put("__UNDELIVERED_NS__", UNDELIVERED_NS);
+    constants.put("__REPORT_GRACE_MS__", Long.toString(REPORT_GRACE_MS));
+    constants.put("__MAX_STREAMS__", Integer.toString(maxStreams));
+    constants.put("__RESEND_MARGIN_MS__", Long.toString(RESEND_MARGIN_MS));
+    constants.put("__EXPIRY_MARGIN_MS__", Long.toString(EXPIRY_MARGIN_MS));
+    return constants;
+  }
+
+  /** The scripts and their Redis flags, in one place for both forms (functions and scripts). */
+  private static final List<ScriptLibrary.Script> SCRIPTS = List.of(new ScriptLibrary.Script("create", ""),
+      new ScriptLibrary.Script("accept", ""), new ScriptLibrary.Script("deliver", ""), new ScriptLibrary.Script("release", ""),
+      new ScriptLibrary.Script("terminate", ""), new ScriptLibrary.Script("drain", ""),
+      new ScriptLibrary.Script("leftovers", ""), new ScriptLibrary.Script("abandon", ""),
+      new ScriptLibrary.Script("answered", "no-writes"), new ScriptLibrary.Script("forwards", "no-writes"));
+
+  static ScriptLibrary library(Map<String, String> constants) {
+    return ScriptLibrary.load(SCRIPTS, constants);
+  }
+
+  private static LuaScript script(String name, Map<String, String> constants) {
+    for (ScriptLibrary.Script s : SCRIPTS) {
+      if (s.name().equals(name)) {
+        return LuaScript.load(name, constants, s.flags());
+      }
+    }
+    throw new IllegalArgumentException(name);
   }
 
   private Timer timer(LuaScript script, String outcome) {
@@ -524,17 +563,7 @@ public final class RedisSessionStore implements SessionStore {
   private Future<Response> eval(LuaScript script, String sid, List<String> args) {
     Timer.Sample sample = Timer.start(meters);
     inFlight.incrementAndGet();
-    return evalWith(flagged ? script : script.plain(), sid, args)
-        .recover(err -> {
-          if (flagged && isCompileError(err)) {
-            // Redis 6 knows no script flags and cannot compile the shebang: from now on, plain scripts
-            flagged = false;
-            log.warn("Redis does not accept script flags (before 7.0): scripts run without them, so a script refused"
-                + " for memory may have applied its earlier writes");
-            return evalWith(script.plain(), sid, args);
-          }
-          return Future.failedFuture(err);
-        })
+    return run(script, sid, args)
         .onComplete(ar -> {
           inFlight.decrementAndGet();
           if (ar.failed() && ar.cause() instanceof io.vertx.core.http.ConnectionPoolTooBusyException) {
@@ -544,18 +573,115 @@ public final class RedisSessionStore implements SessionStore {
         });
   }
 
+  private Future<Response> run(LuaScript script, String sid, List<String> args) {
+    if (mode != Mode.FUNCTIONS) {
+      return runScript(script, sid, args);
+    }
+    return fcall(script, sid, args)
+        .recover(err -> {
+          if (!isMissingFunction(err)) {
+            return Future.failedFuture(err);
+          }
+          // a Redis restarted without persistence, a FUNCTION FLUSH, a node that never had it
+          return loadLibrary().compose(v -> fcall(script, sid, args)).recover(again -> isMissingFunction(again)
+              // loaded on every master and still not on this call's node (a node just added): a script this once
+              ? runScript(script, sid, args) : Future.failedFuture(again));
+        })
+        .recover(err -> {
+          if (!functionsRefused(err)) {
+            return Future.failedFuture(err);
+          }
+          if (mode == Mode.FUNCTIONS) {
+            mode = Mode.SCRIPTS;
+            log.warn("Redis refuses functions ({}): the session scripts run as scripts (EVALSHA), each call running their"
+                + " prelude too", err.getMessage());
+          }
+          return runScript(script, sid, args);
+        });
+  }
+
+  private Future<Response> fcall(LuaScript script, String sid, List<String> args) {
+    return send(callRequest(Command.FCALL, library.function(script.name()), sid, args));
+  }
+
+  /**
+   * Loads the library where this store's calls go: on every master of a Redis Cluster (a call's
+   * slot may be on any), else on the one server (Sentinel: the master; replicas get functions by
+   * replication, so a promoted one has them). One load at a time; calls that find the library
+   * missing meanwhile wait for the same load.
+   */
+  private Future<Void> loadLibrary() {
+    synchronized (loadingLock) {
+      if (loading != null) {
+        return loading;
+      }
+      Request load = library.loadRequest();
+      // (not a cluster: over the calls' own path, so an event loop's load takes no pooled connection)
+      Future<Void> sent = redis instanceof io.xbosh.cluster.SlotRoutingRedis cluster ? cluster.onEveryMaster(load).mapEmpty()
+          : send(load).mapEmpty();
+      Future<Void> done = sent.onComplete(ar -> {
+        synchronized (loadingLock) {
+          loading = null;
+        }
+        if (ar.succeeded()) {
+          log.info("Loaded the session functions (library {})", library.name());
+        }
+      });
+      // the load may have completed already (its reply in this call); then it is not under way
+      if (!done.isComplete()) {
+        loading = done;
+      }
+      return done;
+    }
+  }
+
+  static boolean isMissingFunction(Throwable err) {
+    String msg = err.getMessage();
+    return msg != null && msg.startsWith("ERR Function not found");
+  }
+
+  /**
+   * Redis without functions (before 7.0: FCALL is an unknown command) or an ACL that lets this user
+   * call no functions or load none. Only FCALL's and FUNCTION's own refusals count: a command a
+   * function calls and the ACL refuses names that command.
+   */
+  static boolean functionsRefused(Throwable err) {
+    String msg = err.getMessage();
+    if (msg == null) {
+      return false;
+    }
+    String m = msg.toLowerCase(java.util.Locale.ROOT);
+    boolean names = m.contains("'fcall'") || m.contains("`fcall`") || m.contains("'function|load'") || m.contains("'function'")
+        || m.contains("`function`");
+    return names && (m.startsWith("err unknown command") || m.startsWith("noperm"));
+  }
+
+  private Future<Response> runScript(LuaScript script, String sid, List<String> args) {
+    return evalWith(mode != Mode.PLAIN_SCRIPTS ? script : script.plain(), sid, args)
+        .recover(err -> {
+          if (mode != Mode.PLAIN_SCRIPTS && isCompileError(err)) {
+            // Redis 6 knows no script flags and cannot compile the shebang: from now on, plain scripts
+            mode = Mode.PLAIN_SCRIPTS;
+            log.warn("Redis does not accept script flags (before 7.0): scripts run without them, so a script refused"
+                + " for memory may have applied its earlier writes");
+            return evalWith(script.plain(), sid, args);
+          }
+          return Future.failedFuture(err);
+        });
+  }
+
   /** Script calls sent to Redis and not yet answered. */
   public int inFlight() {
     return inFlight.get();
   }
 
   private Future<Response> evalWith(LuaScript script, String sid, List<String> args) {
-    return send(evalRequest(Command.EVALSHA, script.sha(), sid, args))
+    return send(callRequest(Command.EVALSHA, script.sha(), sid, args))
         .recover(err -> {
           String msg = err.getMessage();
           if (msg != null && msg.startsWith("NOSCRIPT")) {
             // EVAL also caches the script, so the next EVALSHA finds it
-            return send(evalRequest(Command.EVAL, script.source(), sid, args));
+            return send(callRequest(Command.EVAL, script.source(), sid, args));
           }
           return Future.failedFuture(err);
         });
@@ -566,8 +692,9 @@ public final class RedisSessionStore implements SessionStore {
     return msg != null && msg.contains("Error compiling script") && msg.contains("'#'");
   }
 
-  private Request evalRequest(Command cmd, String scriptOrSha, String sid, List<String> args) {
-    Request req = Request.cmd(cmd).arg(scriptOrSha).arg(3).arg(sessionKey(sid)).arg(outKey(sid)).arg(inKey(sid)).arg(podId);
+  /** FCALL, EVALSHA or EVAL of a session script: its keys, the calling pod, its arguments. */
+  private Request callRequest(Command cmd, String script, String sid, List<String> args) {
+    Request req = Request.cmd(cmd).arg(script).arg(3).arg(sessionKey(sid)).arg(outKey(sid)).arg(inKey(sid)).arg(podId);
     for (String a : args) {
       req.arg(a);
     }

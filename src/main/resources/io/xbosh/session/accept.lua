@@ -28,8 +28,14 @@ if ctx.tls == '1' and flags.plain then
   return { 'drop' }
 end
 
--- XEP-0124 §14.3: a resent rid gets its buffered response
-local cached = unpacked(redis.call('HGET', S, 'r:' .. rid_arg))
+-- XEP-0124 §14.3: a resent rid gets its buffered response (rc lists every rid that has one)
+local cached
+for _, r in ipairs(ctx.rc) do
+  if r[1] == rid then
+    cached = unpacked(redis.call('HGET', S, 'r:' .. rid_arg))
+    break
+  end
+end
 if cached then
   return { 'resent', ctx.ct, ctx.leg, ctx.own, ctx.wait, '0', cached }
 end
@@ -187,7 +193,8 @@ ctx.held[#ctx.held + 1] = { rid, holder, dl }
 ctx.hi = rid
 local pause = flags.pause
 local taken = {}
-while not ending do
+-- (np counts the parked requests: none, nothing to look for)
+while not ending and ctx.np > 0 do
   local key = 'a:' .. fmt(ctx.hi + 1)
   local parked = redis.call('HGET', S, key)
   if not parked then
@@ -230,19 +237,30 @@ if ctx.own ~= ME then
 else
   -- durable until the owner has surely taken them: a lost reply is recovered from here; what the
   -- owner's link already took it can no longer miss, so an idle session keeps no copies
+  -- each new number drops the one KEPT_FORWARDS before it; one HDEL and one HSET for all
   local taken = tonumber(ARGV[5] or '0') or 0
+  local gone = {}
   if taken > 0 then
-    local gone = {}
     for seq = math.max(1, taken - KEPT_FORWARDS + 1), math.min(taken, ctx.fs) do
       gone[#gone + 1] = 'w:' .. fmt(seq)
     end
-    if #gone > 0 then
-      redis.call('HDEL', S, unpack(gone))
-    end
   end
   for _, f in ipairs(fw) do
-    redis.call('HSET', S, 'w:' .. fmt(f[1]), f[2] .. '|' .. f[3])
-    redis.call('HDEL', S, 'w:' .. fmt(f[1] - KEPT_FORWARDS))
+    gone[#gone + 1] = 'w:' .. fmt(f[1] - KEPT_FORWARDS)
+  end
+  if #gone > 0 then
+    redis.call('HDEL', S, unpack(gone))
+  end
+  if #fw > 0 then
+    -- the new ones the others did not drop already (more than KEPT_FORWARDS forwards in one request)
+    local kept = {}
+    for _, f in ipairs(fw) do
+      if f[1] > fw[#fw][1] - KEPT_FORWARDS then
+        kept[#kept + 1] = 'w:' .. fmt(f[1])
+        kept[#kept + 1] = f[2] .. '|' .. f[3]
+      end
+    end
+    redis.call('HSET', S, unpack(kept))
   end
 end
 

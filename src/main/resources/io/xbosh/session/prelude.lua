@@ -1,7 +1,7 @@
 -- Shared by every xbosh script. KEYS[1] is the session hash, KEYS[2] its outbound stanza list,
 -- KEYS[3] its inbound list (client payloads for an owner on another pod); all carry the hash tag
--- {sid} so they live in one Redis Cluster slot. ARGV[1] is the calling pod's id, removed here so
--- that each script's own arguments start at ARGV[1].
+-- {sid} so they live in one Redis Cluster slot. ARGV[1] is the calling pod's id, removed by begin
+-- so that each script's own arguments start at ARGV[1].
 --
 -- Session hash fields: hi (highest rid processed in order), hold, req (requests), wait, inact
 -- (seconds), ack ('1' when the client asked for acks), ct (content type), leg ('1' legacy client),
@@ -43,9 +43,16 @@ local UNDELIVERED_CLOSE = '</undelivered>'
 -- forwards kept (w:<seq>) for an owner that lost the accept or drain reply carrying them
 local KEPT_FORWARDS = __KEPT_FORWARDS__
 
-local S, O, I = KEYS[1], KEYS[2], KEYS[3]
-local ME = table.remove(ARGV, 1)
-local SID = string.sub(S, 5, -2)
+-- One call's keys, calling pod and sid, and Redis' clock once read (see now), set by begin: as a
+-- script (EVAL) the prelude runs on every call, in the function library (ScriptLibrary) once, and
+-- every function begins with begin.
+local S, O, I, ME, SID, clock
+local function begin(keys, args)
+  S, O, I = keys[1], keys[2], keys[3]
+  ME = table.remove(args, 1)
+  SID = string.sub(S, 5, -2)
+  clock = nil
+end
 
 -- Pods listen on 'xb:pod:<id>': 'a\n<holder>\n<body>' answers a request the pod holds,
 -- 'f\n<sid>' says client payloads wait in the session's inbound list for the owner, 'e\n<sid>'
@@ -64,8 +71,11 @@ local function publish_answer(holder, body)
   end
 end
 
+-- integers only (rids, Redis times in ms, counts): '%d' formats up to 2^63 exactly, and faster
+-- than '%.0f'. (No library-level reference to string.format: a library being loaded sees only the
+-- redis API.)
 local function fmt(n)
-  return string.format('%.0f', n)
+  return string.format('%d', n)
 end
 
 -- A buffered response (r:<rid>) is stored without the <body/> start that every response begins
@@ -118,7 +128,6 @@ local function parked_entry(v)
 end
 
 -- Redis' clock, one reading per script
-local clock
 local function now()
   if not clock then
     local t = redis.call('TIME')
@@ -202,15 +211,39 @@ local function encode_window(ctx)
     held[i] = held_entry(e)
   end
   for i, r in ipairs(ctx.rc) do
-    rc[i] = fmt(r[1]) .. ':' .. fmt(r[2])
+    -- an entry as load read it is written as it was (r[3]), a new one formatted
+    rc[i] = r[3] or fmt(r[1]) .. ':' .. fmt(r[2])
   end
   return table.concat(held, ' '), table.concat(rc, ' ')
 end
 
+-- (field, value) when the value differs from what load read (v: HMGET's reply, false when absent)
+local function changed(w, v, field, value)
+  if value ~= v then
+    w[#w + 1] = field
+    w[#w + 1] = value
+  end
+end
+
 local function save(ctx)
   local held, rc = encode_window(ctx)
-  redis.call('HSET', S, 'hi', fmt(ctx.hi), 'held', held, 'rc', rc, 'np', ctx.np, 'pz', ctx.pz, 'fs', ctx.fs, 'k', ctx.k,
-    'lt', fmt(ctx.lt), 'le', ctx.le)
+  -- the window's fields, only those that changed: a deliver changes held and rc alone
+  local v, w = ctx.loaded, {}
+  changed(w, v[1], 'hi', fmt(ctx.hi))
+  changed(w, v[10], 'held', held)
+  changed(w, v[11], 'rc', rc)
+  changed(w, v[12], 'np', fmt(ctx.np))
+  changed(w, v[14], 'pz', fmt(ctx.pz))
+  changed(w, v[15], 'fs', fmt(ctx.fs))
+  changed(w, v[16], 'k', ctx.k)
+  changed(w, v[18], 'lt', fmt(ctx.lt))
+  changed(w, v[19], 'le', ctx.le)
+  if ctx.ack == '1' then
+    changed(w, v[25], 'ak', fmt(ctx.ak))
+  end
+  if #w > 0 then
+    redis.call('HSET', S, unpack(w))
+  end
   if ctx.streams_changed then
     if #ctx.st == 1 and ctx.st[1] == ctx.sf then
       redis.call('HDEL', S, 'st')
@@ -229,9 +262,6 @@ local function save(ctx)
       end
       redis.call('HSET', S, 'ab', table.concat(ab, ' '))
     end
-  end
-  if ctx.ack == '1' then
-    redis.call('HSET', S, 'ak', fmt(ctx.ak))
   end
   save_bytes(ctx)
   compact(ctx, math.max(#held, #rc))
@@ -398,6 +428,8 @@ local function expire(ctx)
   if not ctx.readonly then
     local held, rc = encode_window(ctx)
     redis.call('HSET', S, 'held', held, 'rc', rc)
+    -- what save compares with
+    ctx.loaded[10], ctx.loaded[11] = held, rc
   end
 end
 
@@ -413,44 +445,52 @@ local function deadline(ctx)
   return nil
 end
 
--- The session hash's fields the scripts read, by name: one HMGET per script
+-- The session hash's fields the scripts read, by name: one HMGET per script; load reads the
+-- reply by position (the numbers after each name), save writes back only what changed
 local FIELDS = { 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs', 'k',
   'pol', 'lt', 'le', 'sf', 'st', 'sc', 'tls', 'ab', 'ak', 'ob' }
+--  hi 1, hold 2, req 3, wait 4, inact 5, ack 6, ct 7, leg 8, own 9, held 10, rc 11, np 12, term 13, pz 14, fs 15, k 16,
+--  pol 17, lt 18, le 19, sf 20, st 21, sc 22, tls 23, ab 24, ak 25, ob 26 (Redis gives false for an absent field)
 
 local function load(readonly)
-  local values = redis.call('HMGET', S, unpack(FIELDS))
-  local f = {}
-  for i, name in ipairs(FIELDS) do
-    f[name] = values[i]
+  local v = redis.call('HMGET', S, unpack(FIELDS))
+  if v[13] then
+    return { term = v[13] }
   end
-  if f.term then
-    return { term = f.term }
-  end
-  if not f.hi then
+  if not v[1] then
     return nil
   end
-  local ctx = { hi = tonumber(f.hi), hold = tonumber(f.hold), req = tonumber(f.req), wait = tonumber(f.wait),
-    inact = tonumber(f.inact), ack = f.ack, ct = f.ct, leg = f.leg, own = f.own, np = tonumber(f.np), pz = tonumber(f.pz or '0'),
-    fs = tonumber(f.fs or '0'), k = f.k or '', pol = tonumber(f.pol or '0'), ak = tonumber(f.ak or '0'), ob = tonumber(f.ob or '0'),
-    ob0 = tonumber(f.ob or '0'), lt = tonumber(f.lt or '0'), le = f.le or '0', sf = f.sf or '', tls = f.tls,
-    st = {}, sc = {}, held = {}, rc = {}, ab = {}, answers = {}, expired = {}, readonly = readonly, virtual = {} }
-  for r in string.gmatch(f.ab or '', '%d+') do
-    ctx.ab[#ctx.ab + 1] = tonumber(r)
+  local ob = tonumber(v[26] or '0')
+  local ctx = { hi = tonumber(v[1]), hold = tonumber(v[2]), req = tonumber(v[3]), wait = tonumber(v[4]),
+    inact = tonumber(v[5]), ack = v[6], ct = v[7], leg = v[8], own = v[9], np = tonumber(v[12]), pz = tonumber(v[14] or '0'),
+    fs = tonumber(v[15] or '0'), k = v[16] or '', pol = tonumber(v[17] or '0'), ak = tonumber(v[25] or '0'), ob = ob,
+    ob0 = ob, lt = tonumber(v[18] or '0'), le = v[19] or '0', sf = v[20] or '', tls = v[23],
+    st = {}, sc = {}, held = {}, rc = {}, ab = {}, answers = {}, expired = {}, readonly = readonly, virtual = {}, loaded = v }
+  if v[24] then
+    for r in string.gmatch(v[24], '%d+') do
+      ctx.ab[#ctx.ab + 1] = tonumber(r)
+    end
   end
-  for s in string.gmatch(f.st or '', '%S+') do
-    ctx.st[#ctx.st + 1] = s
+  if v[21] then
+    for s in string.gmatch(v[21], '%S+') do
+      ctx.st[#ctx.st + 1] = s
+    end
   end
   if #ctx.st == 0 and ctx.sf ~= '' then
     ctx.st[1] = ctx.sf
   end
-  for s in string.gmatch(f.sc or '', '%S+') do
-    ctx.sc[#ctx.sc + 1] = s
+  if v[22] and v[22] ~= '' then
+    for s in string.gmatch(v[22], '%S+') do
+      ctx.sc[#ctx.sc + 1] = s
+    end
   end
-  for r, h, d in string.gmatch(f.held, '(%d+)=([^%s@]+)@?(%d*)') do
-    ctx.held[#ctx.held + 1] = { tonumber(r), h, tonumber(d) }
+  if v[10] ~= '' then
+    for r, h, d in string.gmatch(v[10], '(%d+)=([^%s@]+)@?(%d*)') do
+      ctx.held[#ctx.held + 1] = { tonumber(r), h, tonumber(d) }
+    end
   end
-  for r, ms in string.gmatch(f.rc, '(%d+):?(%d*)') do
-    ctx.rc[#ctx.rc + 1] = { tonumber(r), tonumber(ms) or 0 }
+  for e, r, ms in string.gmatch(v[11], '((%d+):?(%d*))') do
+    ctx.rc[#ctx.rc + 1] = { tonumber(r), tonumber(ms) or 0, ms ~= '' and e or nil }
   end
   expire(ctx)
   return ctx

@@ -108,6 +108,80 @@ class RedisSessionStoreIT extends SessionStoreContract {
     assertThat(get(store.accept(sid, 101, "p#1", RequestFlags.NONE, "")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
   }
 
+  @Test
+  void functionsLoadAgainAfterFunctionFlush() throws Exception {
+    String sid = newSession(1, false);
+    get(redis.send(Request.cmd(Command.FUNCTION).arg("FLUSH")));
+    get(redis.send(Request.cmd(Command.CONFIG).arg("RESETSTAT")));
+    assertThat(get(store.accept(sid, 101, "p#1", RequestFlags.NONE, "")).outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+    String stats = get(redis.send(Request.cmd(Command.INFO).arg("commandstats"))).toString();
+    // the FCALL that found nothing, the load, the FCALL again; no script
+    assertThat(stats).contains("cmdstat_fcall:calls=2,").contains("cmdstat_function|load:calls=1,").doesNotContain("cmdstat_eval");
+    assertThat(get(redis.send(Request.cmd(Command.FUNCTION).arg("LIST")))).isNotEmpty();
+  }
+
+  @Test
+  void callsThatFindTheLibraryMissingTogetherLoadItOnce() throws Exception {
+    List<String> sids = new java.util.ArrayList<>();
+    for (int i = 0; i < 20; i++) {
+      sids.add(newSession(1, false));
+    }
+    get(redis.send(Request.cmd(Command.FUNCTION).arg("FLUSH")));
+    get(redis.send(Request.cmd(Command.CONFIG).arg("RESETSTAT")));
+    List<io.vertx.core.Future<Accepted>> all = new java.util.ArrayList<>();
+    for (String sid : sids) {
+      all.add(store.accept(sid, 101, "p#1", RequestFlags.NONE, ""));
+    }
+    get(io.vertx.core.Future.all(all));
+    for (var a : all) {
+      assertThat(a.result().outcome()).isEqualTo(Accepted.Outcome.PROCESSED);
+    }
+    String stats = get(redis.send(Request.cmd(Command.INFO).arg("commandstats"))).toString();
+    // the first calls' replies may come before the load is sent (each then loads): never one load per call
+    java.util.regex.Matcher loads = java.util.regex.Pattern.compile("cmdstat_function\\|load:calls=(\\d+),").matcher(stats);
+    assertThat(loads.find()).isTrue();
+    assertThat(Integer.parseInt(loads.group(1))).isBetween(1, 5);
+  }
+
+  @Test
+  void aUserWhoMayNotCallFunctionsRunsTheScripts() throws Exception {
+    get(redis.send(Request.cmd(Command.ACL).arg("SETUSER").arg("nofunctions").arg("on").arg(">pw").arg("~*").arg("&*")
+        .arg("+@all").arg("-fcall").arg("-function")));
+    Redis limited = Redis.createClient(vertx, redisServer.url().replace("redis://", "redis://nofunctions:pw@"));
+    try {
+      RedisSessionStore scripts = new RedisSessionStore(limited, false, "pod-a", 50, SessionStore.DEFAULT_MAX_QUEUED_BYTES,
+          SessionStore.DEFAULT_MAX_RESPONSE_BYTES, 60, SessionStore.DEFAULT_MAX_STREAMS,
+          new io.micrometer.core.instrument.simple.SimpleMeterRegistry(), TestClock.scriptEdits());
+      String sid = newSession(1, false);
+      get(redis.send(Request.cmd(Command.CONFIG).arg("RESETSTAT")));
+      assertThat(get(scripts.accept(sid, 101, "p#1", RequestFlags.NONE, "<m/>")).forwards()).hasSize(1);
+      assertThat(get(scripts.deliver(sid, List.of(MSG))).answers()).hasSize(1);
+      String stats = get(redis.send(Request.cmd(Command.INFO).arg("commandstats"))).toString();
+      // the refused FCALL once (Redis counts it as rejected), then scripts only
+      assertThat(stats).containsPattern("cmdstat_fcall:calls=0,[^\\r\\n]*rejected_calls=1,").contains("cmdstat_evalsha:calls=2,");
+    } finally {
+      get(limited.close());
+      get(redis.send(Request.cmd(Command.ACL).arg("DELUSER").arg("nofunctions")));
+    }
+  }
+
+  @Test
+  void refusalsThatMeanNoFunctions() {
+    assertThat(RedisSessionStore.functionsRefused(new RuntimeException("ERR unknown command `FCALL`, with args beginning with: `xb`")))
+        .isTrue();
+    assertThat(RedisSessionStore.functionsRefused(new RuntimeException("ERR unknown command 'fcall'"))).isTrue();
+    assertThat(RedisSessionStore.functionsRefused(
+        new RuntimeException("NOPERM this user has no permissions to run the 'fcall' command or its subcommand"))).isTrue();
+    assertThat(RedisSessionStore.functionsRefused(new RuntimeException("NOPERM User xbosh has no permissions to run the 'function|load' command")))
+        .isTrue();
+    // a command a function calls, refused by the ACL: the function's own error, not a reason to leave functions
+    assertThat(RedisSessionStore.functionsRefused(new RuntimeException(
+        "ERR The user executing the script can't run this command or subcommand script: xb_1_accept, on @user_function:12."))).isFalse();
+    assertThat(RedisSessionStore.functionsRefused(new RuntimeException(
+        "NOPERM this user has no permissions to run the 'hgetall' command or its subcommand, on @user_function"))).isFalse();
+    assertThat(RedisSessionStore.isMissingFunction(new RuntimeException("ERR Function not found"))).isTrue();
+  }
+
   /** Every field and value of the session hash, and the inbound list, as text. */
   private static String snapshot(String sid) throws Exception {
     var fields = get(redis.send(Request.cmd(Command.HGETALL).arg(RedisSessionStore.sessionKey(sid))));
@@ -165,13 +239,13 @@ class RedisSessionStoreIT extends SessionStoreContract {
   @Test
   void oneRoundTripPerOperation() throws Exception {
     String sid = newSession(1, false);
-    get(store.accept(sid, 101, "p#1", RequestFlags.NONE, "")); // warm the script cache
+    get(store.accept(sid, 101, "p#1", RequestFlags.NONE, "")); // the library loaded
     get(redis.send(Request.cmd(Command.CONFIG).arg("RESETSTAT")));
     get(store.accept(sid, 102, "p#2", RequestFlags.NONE, "<presence/>"));
     get(store.deliver(sid, null, "l1:1", List.of(MSG, MSG2)));
     get(store.deliver(sid, null, "l1:1", List.of(MSG, MSG2))); // a retry after a lost reply too
     String stats = get(redis.send(Request.cmd(Command.INFO).arg("commandstats"))).toString();
-    assertThat(stats).contains("cmdstat_evalsha:calls=3,");
+    assertThat(stats).contains("cmdstat_fcall:calls=3,").doesNotContain("cmdstat_eval");
   }
 
   /** Collects what is published on a channel, on a connection of its own. */

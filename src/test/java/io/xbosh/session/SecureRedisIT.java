@@ -149,6 +149,11 @@ class SecureRedisIT extends SessionStoreContract {
     assertThatThrownBy(() -> get(redis.send(Request.cmd(Command.FLUSHALL)))).hasMessageContaining("NOPERM");
     assertThatThrownBy(() -> get(redis.send(Request.cmd(Command.KEYS).arg("*")))).hasMessageContaining("NOPERM");
     assertThat(get(redis.send(Request.cmd(Command.SET).arg("xb:probe").arg("v").arg("PX").arg(1000))).toString()).isEqualTo("OK");
+    // the store's library: loaded and called by this user (else the store would fall back to scripts unseen)
+    get(redis.send(Request.cmd(Command.FUNCTION).arg("LOAD").arg("REPLACE")
+        .arg("#!lua name=xb_probe\nredis.register_function('xb_probe', function() return 1 end)")));
+    assertThat(get(redis.send(Request.cmd(Command.FCALL).arg("xb_probe").arg(0))).toInteger()).isEqualTo(1);
+    assertThatThrownBy(() -> get(redis.send(Request.cmd(Command.FUNCTION).arg("FLUSH")))).hasMessageContaining("NOPERM");
   }
 
   /** Two pods on the least-privilege user: creation, SASL, bind, a ping and terminate go to alternate pods. */
