@@ -347,12 +347,7 @@ final class ShardChannels {
         return;
       }
       // the node does not serve the slot (any more): its subscription there is no use
-      nodeOf[slot] = null;
-      node.slots.remove(slot);
-      node.pending.remove(slot);
-      retryAfter[slot] = System.nanoTime() + RETRY_NANOS;
-      lose(slot, numbers.getAndSet(slot, 0));
-      topology.stale();
+      unsubscribed(node, slot);
       return;
     }
     renumberAll(node, msg);
