@@ -29,13 +29,7 @@ if ctx.tls == '1' and flags.plain then
 end
 
 -- XEP-0124 §14.3: a resent rid gets its buffered response (rc lists every rid that has one)
-local cached
-for _, r in ipairs(ctx.rc) do
-  if r[1] == rid then
-    cached = unpacked(redis.call('HGET', S, 'r:' .. rid_arg))
-    break
-  end
-end
+local cached = is_cached(ctx, rid_arg) and unpacked(redis.call('HGET', S, 'r:' .. rid_arg))
 if cached then
   return { 'resent', ctx.ct, ctx.leg, ctx.own, ctx.wait, '0', cached }
 end
@@ -134,11 +128,12 @@ end
 local report
 local client_ack = ctx.ack == '1' and flags.ack
 if client_ack then
-  local last = ctx.rc[#ctx.rc]
-  if last and client_ack < last[1] then
-    for _, r in ipairs(ctx.rc) do
-      if r[1] == client_ack + 1 and now() - r[2] >= REPORT_GRACE_MS then
-        report = ' report="' .. fmt(r[1]) .. '" time="' .. fmt(math.min(now() - r[2], 65535)) .. '"'
+  local rc = cached_rids(ctx)
+  local last = rc[#rc]
+  if last and client_ack < last[1] + 0 then
+    for _, r in ipairs(rc) do
+      if r[1] + 0 == client_ack + 1 and now() - r[2] >= REPORT_GRACE_MS then
+        report = ' report="' .. r[1] .. '" time="' .. fmt(math.min(now() - r[2], 65535)) .. '"'
       end
     end
   end
@@ -232,7 +227,7 @@ if ctx.own ~= ME then
     redis.call('RPUSH', I, fmt(f[1]) .. '|' .. f[2] .. '|' .. f[3])
   end
   if #fw > 0 then
-    redis.call('PUBLISH', 'xb:pod:' .. ctx.own, 'f\n' .. SID)
+    redis.call('PUBLISH', 'xb:pod:' .. ctx.own, 'f\n' .. sid())
   end
   fw = {}
 else

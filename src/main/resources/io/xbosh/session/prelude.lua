@@ -56,16 +56,20 @@ local function globals()
 end
 local redis, string, table, math, ipairs, unpack, tonumber = redis, nil, nil, nil, nil, nil, nil
 
-local S, O, I, ME, MEH, SID, clock
+local S, O, I, ME, MEH, SID, clock, clock_s, clock_us, clock_text
 local function begin(keys, args)
   if not string then
     redis, string, table, math, ipairs, unpack, tonumber = globals()
   end
   S, O, I = keys[1], keys[2], keys[3]
   ME = table.remove(args, 1)
-  MEH = ME .. '#'
-  SID = string.sub(S, 5, -2)
-  clock = nil
+  MEH, SID, clock, clock_text = nil, nil, nil, nil
+end
+
+-- the sid (the hash tag of the keys), for the messages that name it
+local function sid()
+  SID = SID or string.sub(S, 5, -2)
+  return SID
 end
 
 -- Integers read from the hash: arithmetic coercion converts a string once, where tonumber converts
@@ -94,6 +98,7 @@ end
 -- running this script, ahead of its fence; when no client of this node listens there, to the pod channel.
 local function publish_answer(holder, body)
   -- held here (the pod is what comes before the holder's last '#'): nothing to publish
+  MEH = MEH or ME .. '#'
   if string.find(holder, MEH, 1, true) == 1 and not string.find(holder, '#', #MEH + 1, true) then
     return
   end
@@ -118,7 +123,7 @@ end
 -- with ('\0' stands for it): an empty answer is then a few bytes, and a session hash whose values
 -- all stay under Redis' hash-max-listpack-value (64 by default) can be a listpack (see compact)
 local function packed(body)
-  if string.sub(body, 1, #OPEN) == OPEN then
+  if string.find(body, OPEN, 1, true) == 1 then
     return '\0' .. string.sub(body, #OPEN + 1)
   end
   return body
@@ -171,9 +176,19 @@ end
 local function now()
   if not clock then
     local t = redis.call('TIME')
-    clock = t[1] * 1000 + math.floor(t[2] / 1000)
+    clock_s, clock_us = t[1], t[2]
+    clock = clock_s * 1000 + math.floor(clock_us / 1000)
   end
   return clock
+end
+
+-- the same as fmt(now()), from TIME's seconds and microseconds as they came
+local function now_text()
+  if not clock_text then
+    now()
+    clock_text = clock_s .. string.sub('00000' .. clock_us, -6, -4)
+  end
+  return clock_text
 end
 
 -- XEP-0124 §9.1: ack is the highest rid received without gaps, omitted when it equals the answered
@@ -254,10 +269,12 @@ local function compact(ctx, written)
   if ctx.ob > 0 or ctx.np > 0 or written > LISTPACK_VALUE then
     return
   end
-  for _, r in ipairs(ctx.rc) do
-    -- a response cached by this script that is too large: the hash stays a hashtable (no HGETALL needed to see it)
-    if ctx.large and ctx.large[r[1]] then
-      return
+  if ctx.large then
+    for _, r in ipairs(ctx.rc) do
+      -- a response cached by this script that is too large: the hash stays a hashtable (no HGETALL needed to see it)
+      if ctx.large[r[1]] then
+        return
+      end
     end
   end
   if redis.call('OBJECT', 'ENCODING', S) ~= 'hashtable' then
@@ -283,13 +300,17 @@ end
 
 -- the window's two encoded fields: held requests and the cached responses' rid:ms
 local function encode_window(ctx)
-  local held, rc = {}, {}
+  local held = {}
   for i, e in ipairs(ctx.held) do
     held[i] = held_entry(e)
   end
+  if not ctx.rc_changed then
+    return table.concat(held, ' '), ctx.loaded[4]
+  end
+  local rc = {}
   for i, r in ipairs(ctx.rc) do
-    -- an entry as load read it is written as it was (r[3]), a new one formatted
-    rc[i] = r[3] or fmt(r[1]) .. ':' .. fmt(r[2])
+    -- (r[3]: an entry of an earlier version, without its time)
+    rc[i] = r[3] and r[1] or r[1] .. ':' .. r[2]
   end
   return table.concat(held, ' '), table.concat(rc, ' ')
 end
@@ -425,9 +446,10 @@ local function close_stream(ctx, name)
   end
 end
 
+-- (rid: as text)
 local function put_response(ctx, rid, body)
   local stored = packed(body)
-  put(ctx, 'r:' .. fmt(rid), stored)
+  put(ctx, 'r:' .. rid, stored)
   if #stored > LISTPACK_VALUE then
     -- the hash stays a hashtable while this response is cached (compact need not read it back)
     ctx.large = ctx.large or {}
@@ -435,8 +457,37 @@ local function put_response(ctx, rid, body)
   end
 end
 
+-- (rid: as text)
 local function drop_response(ctx, rid)
-  put(ctx, 'r:' .. fmt(rid), false)
+  put(ctx, 'r:' .. rid, false)
+end
+
+-- The rids with a buffered response (rc), oldest first, each { rid, ms } as text: read from the
+-- field when first needed (most calls that cache nothing never need them)
+local function cached_rids(ctx)
+  local rc = ctx.rc
+  if not rc then
+    rc = {}
+    for r, ms in string.gmatch(ctx.loaded[4], '(%d+):?(%d*)') do
+      rc[#rc + 1] = ms ~= '' and { r, ms } or { r, '0', true }
+    end
+    ctx.rc = rc
+  end
+  return rc
+end
+
+-- whether a rid (as text) has a buffered response
+local function is_cached(ctx, rid)
+  if ctx.rc then
+    for _, r in ipairs(ctx.rc) do
+      if r[1] == rid then
+        return true
+      end
+    end
+    return false
+  end
+  local rc, p = ctx.loaded[4], rid .. ':'
+  return string.find(rc, p, 1, true) == 1 or string.find(rc, ' ' .. p, 1, true) ~= nil
 end
 
 -- The buffered response of a rid, or nil (in a script that reads only, as its expiries left it)
@@ -451,13 +502,14 @@ end
 -- 2 x `requests` + 1 (SessionStore.cachedResponsesAtMost)
 -- (`at`: when the response was sent, Redis time; now unless given)
 local function cache(ctx, rid, body, at)
-  at = at or now()
-  put_response(ctx, rid, body)
-  ctx.rc[#ctx.rc + 1] = { rid, at }
+  local rc, r = cached_rids(ctx), fmt(rid)
+  put_response(ctx, r, body)
+  rc[#rc + 1] = { r, at and fmt(at) or now_text() }
+  ctx.rc_changed = true
   local keep = ctx.ack == '1' and 2 * ctx.req or ctx.req
-  local young = at - (ctx.wait * 1000 + RESEND_MARGIN_MS)
-  while #ctx.rc > keep and (#ctx.rc > 2 * ctx.req + 1 or ctx.rc[1][2] + 0 <= young) do
-    drop_response(ctx, table.remove(ctx.rc, 1)[1])
+  local young = (at or now()) - (ctx.wait * 1000 + RESEND_MARGIN_MS)
+  while #rc > keep and (#rc > 2 * ctx.req + 1 or rc[1][2] + 0 <= young) do
+    drop_response(ctx, table.remove(rc, 1)[1])
   end
 end
 
@@ -498,6 +550,7 @@ local function expire(ctx)
     write(ctx, { 'held', held, 'rc', rc })
     -- what save compares with
     ctx.loaded[3], ctx.loaded[4] = held, rc
+    ctx.rc_changed = false
   end
 end
 
@@ -578,7 +631,7 @@ local function load(readonly)
   local ctx = { hi = hi, hold = pm.hold, req = pm.req, wait = pm.wait, inact = pm.inact, ack = pm.ack, ct = pm.ct,
     leg = pm.leg, own = pm.own, np = np, pz = pz, fs = fs, k = v[8] or '', pol = pm.pol, ak = ak, ob = ob,
     ob0 = ob, hi0 = hi, np0 = np, pz0 = pz, fs0 = fs, ak0 = ak, lt = nil, le = v[10] or '0', sf = pm.sf, tls = pm.tls,
-    st = {}, sc = {}, held = {}, rc = {}, ab = {}, answers = {}, expired = {}, readonly = readonly, pf = {}, pend = {},
+    st = {}, sc = {}, held = {}, ab = {}, answers = {}, expired = {}, readonly = readonly, pf = {}, pend = {},
     loaded = v }
   if v[11] then
     for r in string.gmatch(v[11], '%d+') do
@@ -606,9 +659,6 @@ local function load(readonly)
       ctx.held[#ctx.held + 1] = { r + 0, h, d ~= '' and d + 0 or nil, e }
     end
   end
-  for e, r, ms in string.gmatch(v[4], '((%d+):?(%d*))') do
-    ctx.rc[#ctx.rc + 1] = { r + 0, ms ~= '' and ms or 0, ms ~= '' and e or nil }
-  end
   expire(ctx)
   return ctx
 end
@@ -623,8 +673,10 @@ end
 
 -- XEP-0124 §9.2: responses up to the client's ack are no longer needed for retransmission
 local function acknowledged(ctx, ack)
-  while #ctx.rc > 1 and ctx.rc[1][1] <= ack do
-    drop_response(ctx, table.remove(ctx.rc, 1)[1])
+  local rc = cached_rids(ctx)
+  while #rc > 1 and rc[1][1] + 0 <= ack do
+    drop_response(ctx, table.remove(rc, 1)[1])
+    ctx.rc_changed = true
   end
 end
 
@@ -633,7 +685,8 @@ end
 -- unless the run is the first stream's and no other is open; type/condition for a stream's end)
 -- and how many items are left.
 local function take(ctx)
-  local items = redis.call('LRANGE', O, 0, -1)
+  -- (ob: nothing waits)
+  local items = ctx.ob > 0 and redis.call('LRANGE', O, 0, -1) or {}
   if #items == 0 then
     return '', ''
   end
@@ -689,11 +742,14 @@ end
 
 -- XEP-0124 §8: waiting stanzas go out at once in the oldest held request; never more than `hold` held
 local function flush(ctx)
-  -- (ob: nothing waits, no need to look)
-  local left = #ctx.held > 0 and ctx.ob > 0 and redis.call('LLEN', O) or 0
+  -- (ob: something waits; take tells how much is left, nothing when the list was empty after all)
+  local left = ctx.ob > 0 and 1 or 0
   while #ctx.held > 0 and left > 0 do
     local payload, extra
     payload, extra, left = take(ctx)
+    if not left then
+      break
+    end
     answer_at(ctx, 1, payload, extra)
   end
   while #ctx.held > ctx.hold do
@@ -738,9 +794,10 @@ local function entomb(ctx, body)
   if ctx.ack == '1' then
     -- XEP-0124 §9: responses the client never acknowledged may never have reached it; what they
     -- carried goes before the waiting stanzas, for the owner to bounce
-    for i = #ctx.rc, 1, -1 do
-      if ctx.rc[i][1] > ctx.ak then
-        local b = unpacked(field(ctx, 'r:' .. fmt(ctx.rc[i][1])))
+    local rc = cached_rids(ctx)
+    for i = #rc, 1, -1 do
+      if rc[i][1] + 0 > ctx.ak then
+        local b = unpacked(field(ctx, 'r:' .. rc[i][1]))
         if b and string.sub(b, -7) == '</body>' then
           local stream = string.match(string.match(b, '^<body[^>]*'), ' stream="([^"]*)"')
           redis.call('LPUSH', O, '\3' .. ((stream == nil or stream == ctx.sf) and '' or stream) .. '\3' .. b)
@@ -750,7 +807,7 @@ local function entomb(ctx, body)
   end
   if ctx.own and ctx.own ~= ME then
     -- the owner closes the link now rather than when its expiry index next reads the session
-    redis.call('PUBLISH', 'xb:pod:' .. ctx.own, 'e\n' .. SID)
+    redis.call('PUBLISH', 'xb:pod:' .. ctx.own, 'e\n' .. sid())
   end
   redis.call('DEL', S)
   redis.call('HSET', S, 'term', body)
