@@ -130,10 +130,11 @@ local client_ack = ctx.ack == '1' and flags.ack
 if client_ack then
   local rc = cached_rids(ctx)
   local last = rc[#rc]
-  if last and client_ack < last[1] + 0 then
-    for _, r in ipairs(rc) do
-      if r[1] + 0 == client_ack + 1 and now() - r[2] >= REPORT_GRACE_MS then
-        report = ' report="' .. r[1] .. '" time="' .. fmt(math.min(now() - r[2], 65535)) .. '"'
+  if last and client_ack < rc_rid(last) + 0 then
+    for _, e in ipairs(rc) do
+      local r, ms = rc_rid(e), rc_ms(e)
+      if r + 0 == client_ack + 1 and now() - ms >= REPORT_GRACE_MS then
+        report = ' report="' .. r .. '" time="' .. fmt(math.min(now() - ms, 65535)) .. '"'
       end
     end
   end

@@ -16,7 +16,15 @@ local link, seq = string.match(token, '^([^%s=]+):(%d+)$')
 local tokens = {}
 if link then
   seq = tonumber(seq)
-  for w in string.gmatch(redis.call('HGET', S, 'dt') or '', '%S+') do
+  local dt = redis.call('HGET', S, 'dt') or ''
+  local p = link .. ':'
+  -- the common case, only this link's older token (no other link's ':' after it; a holder has
+  -- none): nothing of dt is kept, no need to read it word by word
+  if string.find(dt, p, 1, true) == 1 and not string.find(dt, ':', #p + 1, true)
+      and (tonumber(string.match(dt, '^%d+', #p + 1) or '') or seq) < seq then
+    dt = ''
+  end
+  for w in string.gmatch(dt, '%S+') do
     local r, h = string.match(w, '^(%d+)=(.+)$')
     if r and #tokens > 0 then
       local given = tokens[#tokens][3]

@@ -136,6 +136,17 @@ local function unpacked(v)
   return v
 end
 
+-- a buffered response's entry (rc, see cached_rids): its rid, as text
+local function rc_rid(e)
+  return string.match(e, '^%d+')
+end
+
+-- an entry's Redis time in ms, as a number (0 when it has none)
+local function rc_ms(e)
+  local ms = string.match(e, ':(%d+)$')
+  return ms and ms + 0 or 0
+end
+
 local function close_body(open, payload)
   if payload == '' then
     return open .. '/>'
@@ -270,9 +281,9 @@ local function compact(ctx, written)
     return
   end
   if ctx.large then
-    for _, r in ipairs(ctx.rc) do
+    for _, e in ipairs(ctx.rc) do
       -- a response cached by this script that is too large: the hash stays a hashtable (no HGETALL needed to see it)
-      if ctx.large[r[1]] then
+      if ctx.large[rc_rid(e)] then
         return
       end
     end
@@ -304,15 +315,7 @@ local function encode_window(ctx)
   for i, e in ipairs(ctx.held) do
     held[i] = held_entry(e)
   end
-  if not ctx.rc_changed then
-    return table.concat(held, ' '), ctx.loaded[4]
-  end
-  local rc = {}
-  for i, r in ipairs(ctx.rc) do
-    -- (r[3]: an entry of an earlier version, without its time)
-    rc[i] = r[3] and r[1] or r[1] .. ':' .. r[2]
-  end
-  return table.concat(held, ' '), table.concat(rc, ' ')
+  return table.concat(held, ' '), ctx.rc_changed and table.concat(ctx.rc, ' ') or ctx.loaded[4]
 end
 
 -- (field, value) when the value differs from what load read (v: HMGET's reply, false when absent)
@@ -462,14 +465,15 @@ local function drop_response(ctx, rid)
   put(ctx, 'r:' .. rid, false)
 end
 
--- The rids with a buffered response (rc), oldest first, each { rid, ms } as text: read from the
--- field when first needed (most calls that cache nothing never need them)
+-- The buffered responses' entries (rc), oldest first, each 'rid:ms' as the field holds it ('rid'
+-- from a version before the times): split from the field when first needed (most calls that cache
+-- nothing never need them), each entry read only where it is looked at (rc_rid, rc_ms)
 local function cached_rids(ctx)
   local rc = ctx.rc
   if not rc then
     rc = {}
-    for r, ms in string.gmatch(ctx.loaded[4], '(%d+):?(%d*)') do
-      rc[#rc + 1] = ms ~= '' and { r, ms } or { r, '0', true }
+    for e in string.gmatch(ctx.loaded[4], '%S+') do
+      rc[#rc + 1] = e
     end
     ctx.rc = rc
   end
@@ -478,16 +482,8 @@ end
 
 -- whether a rid (as text) has a buffered response
 local function is_cached(ctx, rid)
-  if ctx.rc then
-    for _, r in ipairs(ctx.rc) do
-      if r[1] == rid then
-        return true
-      end
-    end
-    return false
-  end
-  local rc, p = ctx.loaded[4], rid .. ':'
-  return string.find(rc, p, 1, true) == 1 or string.find(rc, ' ' .. p, 1, true) ~= nil
+  local rc = ' ' .. (ctx.rc and table.concat(ctx.rc, ' ') or ctx.loaded[4]) .. ' '
+  return string.find(rc, ' ' .. rid .. ':', 1, true) ~= nil or string.find(rc, ' ' .. rid .. ' ', 1, true) ~= nil
 end
 
 -- The buffered response of a rid, or nil (in a script that reads only, as its expiries left it)
@@ -504,12 +500,15 @@ end
 local function cache(ctx, rid, body, at)
   local rc, r = cached_rids(ctx), fmt(rid)
   put_response(ctx, r, body)
-  rc[#rc + 1] = { r, at and fmt(at) or now_text() }
+  rc[#rc + 1] = r .. ':' .. (at and fmt(at) or now_text())
   ctx.rc_changed = true
   local keep = ctx.ack == '1' and 2 * ctx.req or ctx.req
+  if #rc <= keep then
+    return
+  end
   local young = (at or now()) - (ctx.wait * 1000 + RESEND_MARGIN_MS)
-  while #rc > keep and (#rc > 2 * ctx.req + 1 or rc[1][2] + 0 <= young) do
-    drop_response(ctx, table.remove(rc, 1)[1])
+  while #rc > keep and (#rc > 2 * ctx.req + 1 or rc_ms(rc[1]) <= young) do
+    drop_response(ctx, rc_rid(table.remove(rc, 1)))
   end
 end
 
@@ -674,8 +673,8 @@ end
 -- XEP-0124 §9.2: responses up to the client's ack are no longer needed for retransmission
 local function acknowledged(ctx, ack)
   local rc = cached_rids(ctx)
-  while #rc > 1 and rc[1][1] + 0 <= ack do
-    drop_response(ctx, table.remove(rc, 1)[1])
+  while #rc > 1 and rc_rid(rc[1]) + 0 <= ack do
+    drop_response(ctx, rc_rid(table.remove(rc, 1)))
     ctx.rc_changed = true
   end
 end
@@ -796,8 +795,9 @@ local function entomb(ctx, body)
     -- carried goes before the waiting stanzas, for the owner to bounce
     local rc = cached_rids(ctx)
     for i = #rc, 1, -1 do
-      if rc[i][1] + 0 > ctx.ak then
-        local b = unpacked(field(ctx, 'r:' .. rc[i][1]))
+      local r = rc_rid(rc[i])
+      if r + 0 > ctx.ak then
+        local b = unpacked(field(ctx, 'r:' .. r))
         if b and string.sub(b, -7) == '</body>' then
           local stream = string.match(string.match(b, '^<body[^>]*'), ' stream="([^"]*)"')
           redis.call('LPUSH', O, '\3' .. ((stream == nil or stream == ctx.sf) and '' or stream) .. '\3' .. b)
