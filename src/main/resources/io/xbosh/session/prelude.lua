@@ -193,11 +193,11 @@ local function now()
   return clock
 end
 
--- the same as fmt(now()), from TIME's seconds and microseconds as they came
+-- the same as fmt(now()), from TIME's seconds and microseconds as they came (the seconds have no
+-- leading zero once there is one)
 local function now_text()
   if not clock_text then
-    now()
-    clock_text = clock_s .. string.sub('00000' .. clock_us, -6, -4)
+    clock_text = now() >= 1000 and clock_s .. string.sub('00000' .. clock_us, -6, -4) or fmt(clock)
   end
   return clock_text
 end
