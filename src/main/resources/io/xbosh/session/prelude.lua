@@ -19,7 +19,8 @@
 -- the response of, sessions with acks only), dt (the latest delivery token of each link that
 -- delivered lately and the answers its batch gave, see deliver.lua), r:<rid> (buffered response),
 -- w:<seq> ('flags|payload', the last KEPT_FORWARDS forwards returned to the owner in an accept or drain reply),
--- a:<rid> ('holder|flags|payload' parked request, flags as parse_flags reads them), term (tombstone: the final body of an ended session; no other field is then present).
+-- a:<rid> ('holder|flags|payload' parked request, flags as parse_flags reads them), p (hold ... ct
+-- once more, packed: params_text), term (tombstone: the final body of an ended session; no other field is then present).
 --
 -- Outbound list items: a stanza of the first stream as it is; '\1<stream>\1<stanza>' a stanza of
 -- another stream; '\2<stream>\2<attributes>\2<children>' the end of one stream (XEP-0124 §16.6);
