@@ -29,13 +29,7 @@ if ctx.tls == '1' and flags.plain then
 end
 
 -- XEP-0124 §14.3: a resent rid gets its buffered response (rc lists every rid that has one)
-local cached
-for _, r in ipairs(ctx.rc) do
-  if r[1] == rid then
-    cached = unpacked(redis.call('HGET', S, 'r:' .. rid_arg))
-    break
-  end
-end
+local cached = is_cached(ctx, rid_arg) and unpacked(redis.call('HGET', S, 'r:' .. rid_arg))
 if cached then
   return { 'resent', ctx.ct, ctx.leg, ctx.own, ctx.wait, '0', cached }
 end
@@ -46,6 +40,7 @@ if rid <= ctx.hi then
       local old = e[2]
       e[2] = holder
       e[3] = deadline(ctx)
+      e[4] = nil
       save(ctx)
       publish_answer(old, RECOVERABLE)
       return { 'takeover', ctx.ct, ctx.leg, ctx.own, ctx.wait, e[3] and '1' or '0', old }
@@ -98,7 +93,7 @@ end
 -- session may not add an empty request that fills `requests` while the others wait. Both look
 -- at the newest request only: one that fills a gap below parked requests is not the newest.
 local empty = payload == '' and not (flags.restart or flags.terminate or flags.open or flags.fragment) and flags.pause == 0
-if empty and ctx.np == 0 and ctx.pol > 0 and now() - ctx.lt < ctx.pol * 1000 then
+if empty and ctx.np == 0 and ctx.pol > 0 and now() - last_time(ctx) < ctx.pol * 1000 then
   if ctx.hold == 0 or ctx.wait == 0 then
     if ctx.le == '1' then
       return { 'err', 'policy-violation', ctx.leg }
@@ -133,11 +128,13 @@ end
 local report
 local client_ack = ctx.ack == '1' and flags.ack
 if client_ack then
-  local last = ctx.rc[#ctx.rc]
-  if last and client_ack < last[1] then
-    for _, r in ipairs(ctx.rc) do
-      if r[1] == client_ack + 1 and now() - r[2] >= REPORT_GRACE_MS then
-        report = ' report="' .. fmt(r[1]) .. '" time="' .. fmt(math.min(now() - r[2], 65535)) .. '"'
+  local rc = cached_rids(ctx)
+  local last = rc[#rc]
+  if last and client_ack < rc_rid(last) + 0 then
+    for _, e in ipairs(rc) do
+      local r, ms = rc_rid(e), rc_ms(e)
+      if r + 0 == client_ack + 1 and now() - ms >= REPORT_GRACE_MS then
+        report = ' report="' .. r .. '" time="' .. fmt(math.min(now() - ms, 65535)) .. '"'
       end
     end
   end
@@ -231,36 +228,27 @@ if ctx.own ~= ME then
     redis.call('RPUSH', I, fmt(f[1]) .. '|' .. f[2] .. '|' .. f[3])
   end
   if #fw > 0 then
-    redis.call('PUBLISH', 'xb:pod:' .. ctx.own, 'f\n' .. SID)
+    redis.call('PUBLISH', 'xb:pod:' .. ctx.own, 'f\n' .. sid())
   end
   fw = {}
 else
   -- durable until the owner has surely taken them: a lost reply is recovered from here; what the
   -- owner's link already took it can no longer miss, so an idle session keeps no copies
-  -- each new number drops the one KEPT_FORWARDS before it; one HDEL and one HSET for all
+  -- each new number drops the one KEPT_FORWARDS before it; written with the session's other fields
   local taken = tonumber(ARGV[5] or '0') or 0
-  local gone = {}
   if taken > 0 then
     for seq = math.max(1, taken - KEPT_FORWARDS + 1), math.min(taken, ctx.fs) do
-      gone[#gone + 1] = 'w:' .. fmt(seq)
+      put(ctx, 'w:' .. fmt(seq), false)
     end
   end
   for _, f in ipairs(fw) do
-    gone[#gone + 1] = 'w:' .. fmt(f[1] - KEPT_FORWARDS)
+    put(ctx, 'w:' .. fmt(f[1] - KEPT_FORWARDS), false)
   end
-  if #gone > 0 then
-    redis.call('HDEL', S, unpack(gone))
-  end
-  if #fw > 0 then
-    -- the new ones the others did not drop already (more than KEPT_FORWARDS forwards in one request)
-    local kept = {}
-    for _, f in ipairs(fw) do
-      if f[1] > fw[#fw][1] - KEPT_FORWARDS then
-        kept[#kept + 1] = 'w:' .. fmt(f[1])
-        kept[#kept + 1] = f[2] .. '|' .. f[3]
-      end
+  -- the new ones the others did not drop already (more than KEPT_FORWARDS forwards in one request)
+  for _, f in ipairs(fw) do
+    if f[1] > fw[#fw][1] - KEPT_FORWARDS then
+      put(ctx, 'w:' .. fmt(f[1]), f[2] .. '|' .. f[3])
     end
-    redis.call('HSET', S, unpack(kept))
   end
 end
 

@@ -13,6 +13,16 @@ for i = 3, #ARGV - 1, 2 do
   fields[#fields + 1] = ARGV[i + 1]
   given[ARGV[i]] = ARGV[i + 1]
 end
+-- the parameters once more, packed (prelude's params_text), read by load in place of their fields;
+-- not when that would take the hash past hash-max-listpack-value (a long pod or stream name)
+local g = given
+if g.hold and g.req and g.wait and g.inact and g.ack and g.leg and g.own and g.ct then
+  local p = params_text(g.hold, g.req, g.wait, g.inact, g.pol or '0', g.ack, g.leg, g.tls, g.own, g.sf, g.ct)
+  if #p <= LISTPACK_VALUE then
+    fields[#fields + 1] = 'p'
+    fields[#fields + 1] = p
+  end
+end
 redis.call('HSET', S, unpack(fields))
 redis.call('PEXPIRE', S, tonumber(given.inact) * 1000)
 return 1

@@ -16,7 +16,15 @@ local link, seq = string.match(token, '^([^%s=]+):(%d+)$')
 local tokens = {}
 if link then
   seq = tonumber(seq)
-  for w in string.gmatch(redis.call('HGET', S, 'dt') or '', '%S+') do
+  local dt = redis.call('HGET', S, 'dt') or ''
+  local p = link .. ':'
+  -- the common case, only this link's older token (no other link's ':' after it; a holder has
+  -- none): nothing of dt is kept, no need to read it word by word
+  if string.find(dt, p, 1, true) == 1 and not string.find(dt, ':', #p + 1, true)
+      and (tonumber(string.match(dt, '^%d+', #p + 1) or '') or seq) < seq then
+    dt = ''
+  end
+  for w in string.gmatch(dt, '%S+') do
     local r, h = string.match(w, '^(%d+)=(.+)$')
     if r and #tokens > 0 then
       local given = tokens[#tokens][3]
@@ -58,7 +66,8 @@ for _, item in ipairs(ARGV) do
 end
 -- bounded in stanzas and bytes; a batch meeting an empty list always goes in, so a batch larger
 -- than a bound is not refused for ever
-local queued = redis.call('LLEN', O)
+-- (ob: nothing waits, the list does not exist)
+local queued = ctx.ob > 0 and redis.call('LLEN', O) or 0
 if queued > 0 and (queued + #ARGV > MAX_OUT or ctx.ob + bytes > MAX_OUT_BYTES) then
   return { 'full' }
 end
@@ -112,12 +121,13 @@ if link then
       words[#words + 1] = fmt(a[1]) .. '=' .. a[2]
     end
   end
-  redis.call('HSET', S, 'dt', table.concat(words, ' '))
+  put(ctx, 'dt', table.concat(words, ' '))
 end
 if #ctx.answers > 0 then
   save(ctx)
 else
   save_bytes(ctx)
+  write(ctx, {})
   -- server traffic alone does not reset the inactivity clock
   redis.call('PEXPIRE', O, math.max(redis.call('PTTL', S), 1) + TOMBSTONE_MS)
 end

@@ -19,7 +19,8 @@
 -- the response of, sessions with acks only), dt (the latest delivery token of each link that
 -- delivered lately and the answers its batch gave, see deliver.lua), r:<rid> (buffered response),
 -- w:<seq> ('flags|payload', the last KEPT_FORWARDS forwards returned to the owner in an accept or drain reply),
--- a:<rid> ('holder|flags|payload' parked request, flags as parse_flags reads them), term (tombstone: the final body of an ended session; no other field is then present).
+-- a:<rid> ('holder|flags|payload' parked request, flags as parse_flags reads them), p (hold ... ct
+-- once more, packed: params_text), term (tombstone: the final body of an ended session; no other field is then present).
 --
 -- Outbound list items: a stanza of the first stream as it is; '\1<stream>\1<stanza>' a stanza of
 -- another stream; '\2<stream>\2<attributes>\2<children>' the end of one stream (XEP-0124 §16.6);
@@ -46,12 +47,48 @@ local KEPT_FORWARDS = __KEPT_FORWARDS__
 -- One call's keys, calling pod and sid, and Redis' clock once read (see now), set by begin: as a
 -- script (EVAL) the prelude runs on every call, in the function library (ScriptLibrary) once, and
 -- every function begins with begin.
-local S, O, I, ME, SID, clock
+-- The globals the scripts use, bound once (in the function library a library's global is looked
+-- up through its environment's __index on every use, each a few hundred instructions; as locals
+-- they are upvalues). A library being loaded sees only the redis API, so they are bound by the
+-- first call's begin; `redis` is the loading API until then (the library registers its functions
+-- with it).
+local function globals()
+  return redis, string, table, math, ipairs, unpack, tonumber
+end
+local redis, string, table, math, ipairs, unpack, tonumber = redis, nil, nil, nil, nil, nil, nil
+
+local S, O, I, ME, MEH, SID, clock, clock_s, clock_us, clock_text
 local function begin(keys, args)
+  if not string then
+    redis, string, table, math, ipairs, unpack, tonumber = globals()
+  end
   S, O, I = keys[1], keys[2], keys[3]
   ME = table.remove(args, 1)
-  SID = string.sub(S, 5, -2)
-  clock = nil
+  MEH, SID, clock, clock_text = nil, nil, nil, nil
+end
+
+-- the sid (the hash tag of the keys), for the messages that name it
+local function sid()
+  SID = SID or string.sub(S, 5, -2)
+  return SID
+end
+
+-- Integers read from the hash: arithmetic coercion converts a string once, where tonumber converts
+-- it twice (lua_isnumber, then lua_tonumber), each a strtod. Short ones (the session's parameters
+-- and counts: '0', '1', '60' ...) are remembered across calls, at most SMALL_INTS of them (in the
+-- function library the prelude's locals live as long as the library).
+local SMALL, small_ints, SMALL_INTS = {}, 0, 1024
+local function int(s)
+  local n = SMALL[s]
+  if n then
+    return n
+  end
+  n = s + 0
+  if #s <= 4 and small_ints < SMALL_INTS then
+    SMALL[s] = n
+    small_ints = small_ints + 1
+  end
+  return n
 end
 
 -- Pods listen on 'xb:pod:<id>': 'a\n<holder>\n<body>' answers a request the pod holds,
@@ -61,6 +98,11 @@ end
 -- session's slot (ShardChannels): the answer goes there, to the holder's connection to the node
 -- running this script, ahead of its fence; when no client of this node listens there, to the pod channel.
 local function publish_answer(holder, body)
+  -- held here (the pod is what comes before the holder's last '#'): nothing to publish
+  MEH = MEH or ME .. '#'
+  if string.find(holder, MEH, 1, true) == 1 and not string.find(holder, '#', #MEH + 1, true) then
+    return
+  end
   local pod = string.match(holder, '^(.*)#')
   if pod and pod ~= ME then
     local msg = 'a\n' .. holder .. '\n' .. body
@@ -82,7 +124,7 @@ end
 -- with ('\0' stands for it): an empty answer is then a few bytes, and a session hash whose values
 -- all stay under Redis' hash-max-listpack-value (64 by default) can be a listpack (see compact)
 local function packed(body)
-  if string.sub(body, 1, #OPEN) == OPEN then
+  if string.find(body, OPEN, 1, true) == 1 then
     return '\0' .. string.sub(body, #OPEN + 1)
   end
   return body
@@ -93,6 +135,17 @@ local function unpacked(v)
     return OPEN .. string.sub(v, 2)
   end
   return v
+end
+
+-- a buffered response's entry (rc, see cached_rids): its rid, as text
+local function rc_rid(e)
+  return string.match(e, '^%d+')
+end
+
+-- an entry's Redis time in ms, as a number (0 when it has none)
+local function rc_ms(e)
+  local ms = string.match(e, ':(%d+)$')
+  return ms and ms + 0 or 0
 end
 
 local function close_body(open, payload)
@@ -107,6 +160,10 @@ end
 -- p<n> a pause, then ';K=<key>', ';N=<newkey>', ';A=<ack>', ';S=<stream>' and ';U' (came
 -- unencrypted), each only when present. Never holds '|'.
 local function parse_flags(text)
+  -- most requests carry no flags, or only ';U'
+  if text == '' or text == ';U' then
+    return { restart = false, terminate = false, open = false, fragment = false, pause = 0, plain = text ~= '' }
+  end
   local base = string.match(text, '^[^;]*')
   return { restart = string.find(base, 'r', 1, true) ~= nil, terminate = string.find(base, 't', 1, true) ~= nil,
     open = string.find(base, 'o', 1, true) ~= nil, fragment = string.find(base, 'f', 1, true) ~= nil,
@@ -131,9 +188,19 @@ end
 local function now()
   if not clock then
     local t = redis.call('TIME')
-    clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    clock_s, clock_us = t[1], t[2]
+    clock = clock_s * 1000 + math.floor(clock_us / 1000)
   end
   return clock
+end
+
+-- the same as fmt(now()), from TIME's seconds and microseconds as they came (the seconds have no
+-- leading zero once there is one)
+local function now_text()
+  if not clock_text then
+    clock_text = now() >= 1000 and clock_s .. string.sub('00000' .. clock_us, -6, -4) or fmt(clock)
+  end
+  return clock_text
 end
 
 -- XEP-0124 §9.1: ack is the highest rid received without gaps, omitted when it equals the answered
@@ -157,14 +224,50 @@ local function ttl_ms(ctx)
   return ctx.inact * 1000
 end
 
+-- A write of a field (value false: its removal) kept until the script writes the session: every
+-- such write of one call goes in one HSET and one HDEL (write), and the script reads its own
+-- writes through field(). A script that only reads keeps them for ever: its writes are virtual.
+local function put(ctx, name, value)
+  if ctx.pend[name] == nil then
+    ctx.pf[#ctx.pf + 1] = name
+  end
+  ctx.pend[name] = value
+end
+
+-- a field's value as this call left it (false when absent)
+local function field(ctx, name)
+  local v = ctx.pend[name]
+  if v ~= nil then
+    return v
+  end
+  return redis.call('HGET', S, name)
+end
+
+-- the kept writes, with `w` (field, value pairs of the caller's own)
+local function write(ctx, w)
+  local gone = {}
+  for _, name in ipairs(ctx.pf) do
+    local v = ctx.pend[name]
+    if v then
+      w[#w + 1] = name
+      w[#w + 1] = v
+    else
+      gone[#gone + 1] = name
+    end
+  end
+  ctx.pf, ctx.pend = {}, {}
+  if #gone > 0 then
+    redis.call('HDEL', S, unpack(gone))
+  end
+  if #w > 0 then
+    redis.call('HSET', S, unpack(w))
+  end
+end
+
 -- the bytes waiting in the outbound list, written only when they changed (absent: none)
 local function save_bytes(ctx)
   if ctx.ob ~= ctx.ob0 then
-    if ctx.ob == 0 then
-      redis.call('HDEL', S, 'ob')
-    else
-      redis.call('HSET', S, 'ob', fmt(ctx.ob))
-    end
+    put(ctx, 'ob', ctx.ob > 0 and fmt(ctx.ob))
     ctx.ob0 = ctx.ob
   end
 end
@@ -178,10 +281,12 @@ local function compact(ctx, written)
   if ctx.ob > 0 or ctx.np > 0 or written > LISTPACK_VALUE then
     return
   end
-  for _, r in ipairs(ctx.rc) do
-    -- a response cached by this script that is too large: the hash stays a hashtable (no HGETALL needed to see it)
-    if ctx.large and ctx.large[r[1]] then
-      return
+  if ctx.large then
+    for _, e in ipairs(ctx.rc) do
+      -- a response cached by this script that is too large: the hash stays a hashtable (no HGETALL needed to see it)
+      if ctx.large[rc_rid(e)] then
+        return
+      end
     end
   end
   if redis.call('OBJECT', 'ENCODING', S) ~= 'hashtable' then
@@ -200,21 +305,18 @@ local function compact(ctx, written)
   redis.call('HSET', S, unpack(all))
 end
 
+-- (an entry as load read it is written as it was, e[4])
 local function held_entry(e)
-  return fmt(e[1]) .. '=' .. e[2] .. (e[3] and '@' .. fmt(e[3]) or '')
+  return e[4] or fmt(e[1]) .. '=' .. e[2] .. (e[3] and '@' .. fmt(e[3]) or '')
 end
 
 -- the window's two encoded fields: held requests and the cached responses' rid:ms
 local function encode_window(ctx)
-  local held, rc = {}, {}
+  local held = {}
   for i, e in ipairs(ctx.held) do
     held[i] = held_entry(e)
   end
-  for i, r in ipairs(ctx.rc) do
-    -- an entry as load read it is written as it was (r[3]), a new one formatted
-    rc[i] = r[3] or fmt(r[1]) .. ':' .. fmt(r[2])
-  end
-  return table.concat(held, ' '), table.concat(rc, ' ')
+  return table.concat(held, ' '), ctx.rc_changed and table.concat(ctx.rc, ' ') or ctx.loaded[4]
 end
 
 -- (field, value) when the value differs from what load read (v: HMGET's reply, false when absent)
@@ -225,49 +327,52 @@ local function changed(w, v, field, value)
   end
 end
 
+-- (field, value) when a count differs from what load read (n0) or its field was absent (v)
+local function changed_int(w, v, n0, field, n)
+  if n ~= n0 or not v then
+    w[#w + 1] = field
+    w[#w + 1] = fmt(n)
+  end
+end
+
 local function save(ctx)
   local held, rc = encode_window(ctx)
   -- the window's fields, only those that changed: a deliver changes held and rc alone
   local v, w = ctx.loaded, {}
-  changed(w, v[1], 'hi', fmt(ctx.hi))
-  changed(w, v[10], 'held', held)
-  changed(w, v[11], 'rc', rc)
-  changed(w, v[12], 'np', fmt(ctx.np))
-  changed(w, v[14], 'pz', fmt(ctx.pz))
-  changed(w, v[15], 'fs', fmt(ctx.fs))
-  changed(w, v[16], 'k', ctx.k)
-  changed(w, v[18], 'lt', fmt(ctx.lt))
-  changed(w, v[19], 'le', ctx.le)
-  if ctx.ack == '1' then
-    changed(w, v[25], 'ak', fmt(ctx.ak))
+  changed_int(w, v[1], ctx.hi0, 'hi', ctx.hi)
+  changed(w, v[3], 'held', held)
+  changed(w, v[4], 'rc', rc)
+  changed_int(w, v[5], ctx.np0, 'np', ctx.np)
+  changed_int(w, v[6], ctx.pz0, 'pz', ctx.pz)
+  changed_int(w, v[7], ctx.fs0, 'fs', ctx.fs)
+  changed(w, v[8], 'k', ctx.k)
+  if ctx.lt then
+    changed(w, v[9], 'lt', fmt(ctx.lt))
   end
-  if #w > 0 then
-    redis.call('HSET', S, unpack(w))
+  changed(w, v[10], 'le', ctx.le)
+  if ctx.ack == '1' then
+    changed_int(w, v[12], ctx.ak0, 'ak', ctx.ak)
   end
   if ctx.streams_changed then
-    if #ctx.st == 1 and ctx.st[1] == ctx.sf then
-      redis.call('HDEL', S, 'st')
-    else
-      redis.call('HSET', S, 'st', table.concat(ctx.st, ' '))
-    end
-    redis.call('HSET', S, 'sc', table.concat(ctx.sc, ' '))
+    put(ctx, 'st', not (#ctx.st == 1 and ctx.st[1] == ctx.sf) and table.concat(ctx.st, ' '))
+    put(ctx, 'sc', table.concat(ctx.sc, ' '))
   end
   if ctx.ab_changed then
-    if #ctx.ab == 0 then
-      redis.call('HDEL', S, 'ab')
-    else
-      local ab = {}
-      for i, r in ipairs(ctx.ab) do
-        ab[i] = fmt(r)
-      end
-      redis.call('HSET', S, 'ab', table.concat(ab, ' '))
+    local ab = {}
+    for i, r in ipairs(ctx.ab) do
+      ab[i] = fmt(r)
     end
+    put(ctx, 'ab', #ab > 0 and table.concat(ab, ' '))
   end
   save_bytes(ctx)
+  write(ctx, w)
   compact(ctx, math.max(#held, #rc))
   local ms = ttl_ms(ctx)
   redis.call('PEXPIRE', S, ms)
-  redis.call('PEXPIRE', O, ms + TOMBSTONE_MS)
+  -- the outbound list exists only while bytes wait in it (ob; every item is a stanza, never empty)
+  if ctx.ob > 0 then
+    redis.call('PEXPIRE', O, ms + TOMBSTONE_MS)
+  end
   redis.call('PEXPIRE', I, ms)
 end
 
@@ -345,35 +450,46 @@ local function close_stream(ctx, name)
   end
 end
 
+-- (rid: as text)
 local function put_response(ctx, rid, body)
-  if ctx.readonly then
-    ctx.virtual[rid] = body
-  else
-    local stored = packed(body)
-    redis.call('HSET', S, 'r:' .. fmt(rid), stored)
-    if #stored > LISTPACK_VALUE then
-      -- the hash stays a hashtable while this response is cached (compact need not read it back)
-      ctx.large = ctx.large or {}
-      ctx.large[rid] = true
-    end
+  local stored = packed(body)
+  put(ctx, 'r:' .. rid, stored)
+  if #stored > LISTPACK_VALUE then
+    -- the hash stays a hashtable while this response is cached (compact need not read it back)
+    ctx.large = ctx.large or {}
+    ctx.large[rid] = true
   end
 end
 
+-- (rid: as text)
 local function drop_response(ctx, rid)
-  if ctx.readonly then
-    ctx.virtual[rid] = false
-  else
-    redis.call('HDEL', S, 'r:' .. fmt(rid))
+  put(ctx, 'r:' .. rid, false)
+end
+
+-- The buffered responses' entries (rc), oldest first, each 'rid:ms' as the field holds it ('rid'
+-- from a version before the times): split from the field when first needed (most calls that cache
+-- nothing never need them), each entry read only where it is looked at (rc_rid, rc_ms)
+local function cached_rids(ctx)
+  local rc = ctx.rc
+  if not rc then
+    rc = {}
+    for e in string.gmatch(ctx.loaded[4], '%S+') do
+      rc[#rc + 1] = e
+    end
+    ctx.rc = rc
   end
+  return rc
+end
+
+-- whether a rid (as text) has a buffered response
+local function is_cached(ctx, rid)
+  local rc = ' ' .. (ctx.rc and table.concat(ctx.rc, ' ') or ctx.loaded[4]) .. ' '
+  return string.find(rc, ' ' .. rid .. ':', 1, true) ~= nil or string.find(rc, ' ' .. rid .. ' ', 1, true) ~= nil
 end
 
 -- The buffered response of a rid, or nil (in a script that reads only, as its expiries left it)
 local function cached_response(ctx, rid)
-  local v = ctx.virtual[rid]
-  if v ~= nil then
-    return v or nil
-  end
-  return unpacked(redis.call('HGET', S, 'r:' .. fmt(rid)))
+  return unpacked(field(ctx, 'r:' .. fmt(rid))) or nil
 end
 
 -- XEP-0124 §14.3: buffer the last `requests` responses for retransmission; with acknowledgements,
@@ -383,13 +499,17 @@ end
 -- 2 x `requests` + 1 (SessionStore.cachedResponsesAtMost)
 -- (`at`: when the response was sent, Redis time; now unless given)
 local function cache(ctx, rid, body, at)
-  at = at or now()
-  put_response(ctx, rid, body)
-  ctx.rc[#ctx.rc + 1] = { rid, at }
+  local rc, r = cached_rids(ctx), fmt(rid)
+  put_response(ctx, r, body)
+  rc[#rc + 1] = r .. ':' .. (at and fmt(at) or now_text())
+  ctx.rc_changed = true
   local keep = ctx.ack == '1' and 2 * ctx.req or ctx.req
-  local young = at - (ctx.wait * 1000 + RESEND_MARGIN_MS)
-  while #ctx.rc > keep and (#ctx.rc > 2 * ctx.req + 1 or ctx.rc[1][2] <= young) do
-    drop_response(ctx, table.remove(ctx.rc, 1)[1])
+  if #rc <= keep then
+    return
+  end
+  local young = (at or now()) - (ctx.wait * 1000 + RESEND_MARGIN_MS)
+  while #rc > keep and (#rc > 2 * ctx.req + 1 or rc_ms(rc[1]) <= young) do
+    drop_response(ctx, rc_rid(table.remove(rc, 1)))
   end
 end
 
@@ -427,9 +547,10 @@ local function expire(ctx)
   end
   if not ctx.readonly then
     local held, rc = encode_window(ctx)
-    redis.call('HSET', S, 'held', held, 'rc', rc)
+    write(ctx, { 'held', held, 'rc', rc })
     -- what save compares with
-    ctx.loaded[10], ctx.loaded[11] = held, rc
+    ctx.loaded[3], ctx.loaded[4] = held, rc
+    ctx.rc_changed = false
   end
 end
 
@@ -445,61 +566,117 @@ local function deadline(ctx)
   return nil
 end
 
--- The session hash's fields the scripts read, by name: one HMGET per script; load reads the
--- reply by position (the numbers after each name), save writes back only what changed
-local FIELDS = { 'hi', 'hold', 'req', 'wait', 'inact', 'ack', 'ct', 'leg', 'own', 'held', 'rc', 'np', 'term', 'pz', 'fs', 'k',
-  'pol', 'lt', 'le', 'sf', 'st', 'sc', 'tls', 'ab', 'ak', 'ob' }
---  hi 1, hold 2, req 3, wait 4, inact 5, ack 6, ct 7, leg 8, own 9, held 10, rc 11, np 12, term 13, pz 14, fs 15, k 16,
---  pol 17, lt 18, le 19, sf 20, st 21, sc 22, tls 23, ab 24, ak 25, ob 26 (Redis gives false for an absent field)
+-- The session's parameters, which never change after create, in one field (p): hold, requests,
+-- wait, inactivity, polling, ack, legacy and encrypted ('1' or '0'), then owner, first stream and
+-- content type, each after a '\1' (params_text; the content type '' when it is DEFAULT_CONTENT, else
+-- '=' and it, so that p stays under hash-max-listpack-value with a pod name of up to about 40
+-- characters). create writes them as their own fields as well (hold, req, wait, inact, pol, ack,
+-- leg, tls, own, sf, ct: what earlier versions read); a session without p (created by one of those)
+-- is read from them.
+local PARAM_FIELDS = { 'hold', 'req', 'wait', 'inact', 'pol', 'ack', 'leg', 'tls', 'own', 'sf', 'ct' }
+local DEFAULT_CONTENT = 'text/xml; charset=utf-8'
+local function params_text(hold, req, wait, inact, pol, ack, leg, tls, own, sf, ct)
+  return hold .. ' ' .. req .. ' ' .. wait .. ' ' .. inact .. ' ' .. pol .. ' ' .. ack .. ' ' .. leg .. ' ' .. (tls or '0')
+    .. '\1' .. own .. '\1' .. (sf or '') .. '\1' .. (ct == DEFAULT_CONTENT and '' or '=' .. ct)
+end
 
-local function load(readonly)
-  local v = redis.call('HMGET', S, unpack(FIELDS))
-  if v[13] then
-    return { term = v[13] }
+-- p read once per distinct value, across calls: sessions share a few (a stream name, unique to a
+-- session, is never kept); at most MAX_PARAMS kept, then the lot is dropped
+local PARAMS, params_kept, MAX_PARAMS = {}, 0, 256
+local function params(p)
+  local t = PARAMS[p]
+  if t then
+    return t
   end
-  if not v[1] then
+  local hold, req, wait, inact, pol, ack, leg, tls, own, sf, ct =
+    string.match(p, '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d) (%d) (%d)\1([^\1]*)\1([^\1]*)\1(.*)$')
+  if not hold then
     return nil
   end
-  local ob = tonumber(v[26] or '0')
-  local ctx = { hi = tonumber(v[1]), hold = tonumber(v[2]), req = tonumber(v[3]), wait = tonumber(v[4]),
-    inact = tonumber(v[5]), ack = v[6], ct = v[7], leg = v[8], own = v[9], np = tonumber(v[12]), pz = tonumber(v[14] or '0'),
-    fs = tonumber(v[15] or '0'), k = v[16] or '', pol = tonumber(v[17] or '0'), ak = tonumber(v[25] or '0'), ob = ob,
-    ob0 = ob, lt = tonumber(v[18] or '0'), le = v[19] or '0', sf = v[20] or '', tls = v[23],
-    st = {}, sc = {}, held = {}, rc = {}, ab = {}, answers = {}, expired = {}, readonly = readonly, virtual = {}, loaded = v }
-  if v[24] then
-    for r in string.gmatch(v[24], '%d+') do
-      ctx.ab[#ctx.ab + 1] = tonumber(r)
+  t = { hold = hold + 0, req = req + 0, wait = wait + 0, inact = inact + 0, pol = pol + 0, ack = ack, leg = leg,
+    tls = tls == '1' and '1' or nil, own = own, sf = sf, ct = ct == '' and DEFAULT_CONTENT or string.sub(ct, 2) }
+  if sf == '' then
+    if params_kept >= MAX_PARAMS then
+      PARAMS, params_kept = {}, 0
+    end
+    PARAMS[p] = t
+    params_kept = params_kept + 1
+  end
+  return t
+end
+
+-- The session hash's fields the scripts read, by name: one HMGET per script; load reads the
+-- reply by position (the numbers after each name), save writes back only what changed. A
+-- tombstone (term) has no hi: only then is term read. The open streams (st, sc) are read only
+-- when the session has stream names (sf).
+local FIELDS = { 'hi', 'p', 'held', 'rc', 'np', 'pz', 'fs', 'k', 'lt', 'le', 'ab', 'ak', 'ob' }
+--  hi 1, p 2, held 3, rc 4, np 5, pz 6, fs 7, k 8, lt 9, le 10, ab 11, ak 12, ob 13 (Redis gives false for an absent field)
+
+-- Counts and times are numbers; lt (read by accept alone) only when asked for (last_time), a cached
+-- response's time (rc) stays the text load read until it is compared.
+local function load(readonly)
+  local v = redis.call('HMGET', S, unpack(FIELDS))
+  if not v[1] then
+    local term = redis.call('HGET', S, 'term')
+    return term and { term = term } or nil
+  end
+  local pm = v[2] and params(v[2])
+  if not pm then
+    local o = redis.call('HMGET', S, unpack(PARAM_FIELDS))
+    pm = { hold = int(o[1]), req = int(o[2]), wait = int(o[3]), inact = int(o[4]), pol = o[5] and int(o[5]) or 0,
+      ack = o[6], leg = o[7], tls = o[8] or nil, own = o[9], sf = o[10] or '', ct = o[11] }
+  end
+  local hi, np, pz, fs, ak, ob = v[1] + 0, v[5] and int(v[5]) or 0, v[6] and int(v[6]) or 0, v[7] and v[7] + 0 or 0,
+    v[12] and v[12] + 0 or 0, v[13] and v[13] + 0 or 0
+  local ctx = { hi = hi, hold = pm.hold, req = pm.req, wait = pm.wait, inact = pm.inact, ack = pm.ack, ct = pm.ct,
+    leg = pm.leg, own = pm.own, np = np, pz = pz, fs = fs, k = v[8] or '', pol = pm.pol, ak = ak, ob = ob,
+    ob0 = ob, hi0 = hi, np0 = np, pz0 = pz, fs0 = fs, ak0 = ak, lt = nil, le = v[10] or '0', sf = pm.sf, tls = pm.tls,
+    st = {}, sc = {}, held = {}, ab = {}, answers = {}, expired = {}, readonly = readonly, pf = {}, pend = {},
+    loaded = v }
+  if v[11] then
+    for r in string.gmatch(v[11], '%d+') do
+      ctx.ab[#ctx.ab + 1] = r + 0
     end
   end
-  if v[21] then
-    for s in string.gmatch(v[21], '%S+') do
-      ctx.st[#ctx.st + 1] = s
+  if ctx.sf ~= '' then
+    local st, sc = unpack(redis.call('HMGET', S, 'st', 'sc'))
+    if st then
+      for s in string.gmatch(st, '%S+') do
+        ctx.st[#ctx.st + 1] = s
+      end
+    end
+    if #ctx.st == 0 then
+      ctx.st[1] = ctx.sf
+    end
+    if sc and sc ~= '' then
+      for s in string.gmatch(sc, '%S+') do
+        ctx.sc[#ctx.sc + 1] = s
+      end
     end
   end
-  if #ctx.st == 0 and ctx.sf ~= '' then
-    ctx.st[1] = ctx.sf
-  end
-  if v[22] and v[22] ~= '' then
-    for s in string.gmatch(v[22], '%S+') do
-      ctx.sc[#ctx.sc + 1] = s
+  if v[3] ~= '' then
+    for e, r, h, d in string.gmatch(v[3], '((%d+)=([^%s@]+)@?(%d*))') do
+      ctx.held[#ctx.held + 1] = { r + 0, h, d ~= '' and d + 0 or nil, e }
     end
-  end
-  if v[10] ~= '' then
-    for r, h, d in string.gmatch(v[10], '(%d+)=([^%s@]+)@?(%d*)') do
-      ctx.held[#ctx.held + 1] = { tonumber(r), h, tonumber(d) }
-    end
-  end
-  for e, r, ms in string.gmatch(v[11], '((%d+):?(%d*))') do
-    ctx.rc[#ctx.rc + 1] = { tonumber(r), tonumber(ms) or 0, ms ~= '' and e or nil }
   end
   expire(ctx)
   return ctx
 end
 
+-- Redis time in ms of the newest new request (lt), 0 when unknown
+local function last_time(ctx)
+  if not ctx.lt then
+    ctx.lt = ctx.loaded[9] and ctx.loaded[9] + 0 or 0
+  end
+  return ctx.lt
+end
+
 -- XEP-0124 §9.2: responses up to the client's ack are no longer needed for retransmission
 local function acknowledged(ctx, ack)
-  while #ctx.rc > 1 and ctx.rc[1][1] <= ack do
-    drop_response(ctx, table.remove(ctx.rc, 1)[1])
+  local rc = cached_rids(ctx)
+  while #rc > 1 and rc_rid(rc[1]) + 0 <= ack do
+    drop_response(ctx, rc_rid(table.remove(rc, 1)))
+    ctx.rc_changed = true
   end
 end
 
@@ -508,7 +685,8 @@ end
 -- unless the run is the first stream's and no other is open; type/condition for a stream's end)
 -- and how many items are left.
 local function take(ctx)
-  local items = redis.call('LRANGE', O, 0, -1)
+  -- (ob: nothing waits)
+  local items = ctx.ob > 0 and redis.call('LRANGE', O, 0, -1) or {}
   if #items == 0 then
     return '', ''
   end
@@ -564,10 +742,14 @@ end
 
 -- XEP-0124 §8: waiting stanzas go out at once in the oldest held request; never more than `hold` held
 local function flush(ctx)
-  local left = #ctx.held > 0 and redis.call('LLEN', O) or 0
+  -- (ob: something waits; take tells how much is left, nothing when the list was empty after all)
+  local left = ctx.ob > 0 and 1 or 0
   while #ctx.held > 0 and left > 0 do
     local payload, extra
     payload, extra, left = take(ctx)
+    if not left then
+      break
+    end
     answer_at(ctx, 1, payload, extra)
   end
   while #ctx.held > ctx.hold do
@@ -612,9 +794,11 @@ local function entomb(ctx, body)
   if ctx.ack == '1' then
     -- XEP-0124 §9: responses the client never acknowledged may never have reached it; what they
     -- carried goes before the waiting stanzas, for the owner to bounce
-    for i = #ctx.rc, 1, -1 do
-      if ctx.rc[i][1] > ctx.ak then
-        local b = unpacked(redis.call('HGET', S, 'r:' .. fmt(ctx.rc[i][1])))
+    local rc = cached_rids(ctx)
+    for i = #rc, 1, -1 do
+      local r = rc_rid(rc[i])
+      if r + 0 > ctx.ak then
+        local b = unpacked(field(ctx, 'r:' .. r))
         if b and string.sub(b, -7) == '</body>' then
           local stream = string.match(string.match(b, '^<body[^>]*'), ' stream="([^"]*)"')
           redis.call('LPUSH', O, '\3' .. ((stream == nil or stream == ctx.sf) and '' or stream) .. '\3' .. b)
@@ -624,7 +808,7 @@ local function entomb(ctx, body)
   end
   if ctx.own and ctx.own ~= ME then
     -- the owner closes the link now rather than when its expiry index next reads the session
-    redis.call('PUBLISH', 'xb:pod:' .. ctx.own, 'e\n' .. SID)
+    redis.call('PUBLISH', 'xb:pod:' .. ctx.own, 'e\n' .. sid())
   end
   redis.call('DEL', S)
   redis.call('HSET', S, 'term', body)

@@ -40,16 +40,25 @@ class SessionFieldTest {
     try (var in = RedisSessionStore.class.getResourceAsStream("prelude.lua")) {
       prelude = new String(in.readAllBytes(), StandardCharsets.UTF_8);
     }
-    Matcher list = Pattern.compile("local FIELDS = \\{([^}]*)\\}").matcher(prelude);
-    assertThat(list.find()).isTrue();
-    List<String> read = new ArrayList<>();
-    Matcher name = Pattern.compile("'([a-z]+)'").matcher(list.group(1));
-    while (name.find()) {
-      read.add(name.group(1));
-    }
+    List<String> read = names(prelude, "FIELDS");
+    // the parameters: packed in p (read in their place), and their own fields for a session without p
+    List<String> params = names(prelude, "PARAM_FIELDS");
+    assertThat(read).contains("p");
     for (SessionField f : SessionField.values()) {
-      assertThat(read).as("FIELDS in prelude.lua").contains(f.field);
+      assertThat(read.contains(f.field) || params.contains(f.field)).as(f.field + " in FIELDS or PARAM_FIELDS of prelude.lua").isTrue();
     }
     assertThat(read).doesNotHaveDuplicates();
+    assertThat(params).doesNotHaveDuplicates().doesNotContainAnyElementsOf(read);
+  }
+
+  private static List<String> names(String prelude, String list) {
+    Matcher m = Pattern.compile("local " + list + " = \\{([^}]*)\\}").matcher(prelude);
+    assertThat(m.find()).as(list + " in prelude.lua").isTrue();
+    List<String> names = new ArrayList<>();
+    Matcher name = Pattern.compile("'([a-z]+)'").matcher(m.group(1));
+    while (name.find()) {
+      names.add(name.group(1));
+    }
+    return names;
   }
 }
