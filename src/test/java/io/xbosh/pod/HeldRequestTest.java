@@ -90,20 +90,22 @@ class HeldRequestTest {
 
   @Test
   void anAnswerOnTheRequestsOwnLoopIsWrittenBeforeTheCallReturns() throws Exception {
-    java.util.concurrent.atomic.AtomicBoolean doneAtOnce = new java.util.concurrent.atomic.AtomicBoolean();
+    // completed on the loop right after the answer: the client may have the response before that line runs
+    java.util.concurrent.CompletableFuture<Boolean> doneAtOnce = new java.util.concurrent.CompletableFuture<>();
     URI uri = serve((req, held) -> {
       held.settle(TYPE, 60_000, h -> h.respond(200, TYPE, "<body>wait over</body>"));
       // a deliver reply on the loop the request is on: no turn of the loop in between
       held.answer("<body>now</body>");
-      doneAtOnce.set(held.done());
+      doneAtOnce.complete(held.done());
     });
     assertThat(get(uri).body()).isEqualTo("<body>now</body>");
-    assertThat(doneAtOnce).isTrue();
+    assertThat(doneAtOnce.get(10, TimeUnit.SECONDS)).isTrue();
   }
 
   @Test
   void anAnswerFromAnotherRequestsContextOnTheSameLoopIsWrittenAtOnce() throws Exception {
-    java.util.concurrent.atomic.AtomicBoolean doneAtOnce = new java.util.concurrent.atomic.AtomicBoolean();
+    // completed on the loop right after the answer: the client may have the response before that line runs
+    java.util.concurrent.CompletableFuture<Boolean> doneAtOnce = new java.util.concurrent.CompletableFuture<>();
     URI uri = serve((req, held) -> {
       held.settle(TYPE, 60_000, h -> h.respond(200, TYPE, "<body>wait over</body>"));
       // Vert.x gives every HTTP request a duplicate context of the loop's: the link's callbacks run on
@@ -111,11 +113,11 @@ class HeldRequestTest {
       io.vertx.core.internal.ContextInternal other = ((io.vertx.core.internal.ContextInternal) vertx.getOrCreateContext()).duplicate();
       other.runOnContext(v -> {
         held.answer("<body>now</body>");
-        doneAtOnce.set(held.done());
+        doneAtOnce.complete(held.done());
       });
     });
     assertThat(get(uri).body()).isEqualTo("<body>now</body>");
-    assertThat(doneAtOnce).isTrue();
+    assertThat(doneAtOnce.get(10, TimeUnit.SECONDS)).isTrue();
   }
 
   @Test
