@@ -3,6 +3,7 @@
 
     python3 src/bench/capacity.py [target/bench] [--pod-cores 2] [--pod-util 0.6] [--pod-mem-mb 2048]
         [--pod-sessions-max 20000] [--shard-util 0.5] [--shard-mem-mb 8192] [--wait 60] [--chat DIR]
+        [--redis-b B] [--redis-young-b B]
 
 Reads procs.tsv and results.tsv of src/bench/run-benchmarks.sh, fits the per-session and
 per-message costs (least squares over the one-pod idle steps; medians over the chat rounds),
@@ -10,7 +11,11 @@ prints them, checks the model against the multi-pod Redis Cluster run, and print
 shards and memory for 100,000 and 1,000,000 sessions at several chat rates, naming the first
 bottleneck. Every formula is in this file and in docs/CAPACITY.md; change an input, run it again.
 --chat DIR takes the per-message inputs from another run's procs.tsv (a scale-only run has no chat
-rounds); without any, only the idle rows of the plan are printed.
+rounds); without any, only the idle rows of the plan are printed. --redis-b replaces the run's
+Redis bytes per idle session by one measured at a settled age (src/bench/idle-memory.sh: a run whose
+steps were read before their sessions' login answers left the resend cache gives a young value);
+--redis-young-b, Redis bytes per session while it is young (younger than 2 x wait: a login storm,
+every client back at once), sizes the shards' memory for that peak too.
 """
 import argparse
 import csv
@@ -85,6 +90,8 @@ def main():
     ap.add_argument("--heartbeat-s", type=float, default=1.0)
     ap.add_argument("--heap-frac", type=float, default=0.55, help="the pod's heap limit as a share of its memory (Dockerfile MaxRAMPercentage)")
     ap.add_argument("--live-frac", type=float, default=0.5, help="share of the heap limit the live data may take (G1's head-room)")
+    ap.add_argument("--redis-b", type=float, default=None, help="Redis bytes per settled idle session (default: the run's)")
+    ap.add_argument("--redis-young-b", type=float, default=None, help="Redis bytes per session younger than 2 x wait")
     ap.add_argument("--chat", default=None, help="directory of the run whose chat rounds give the per-message inputs (default: DIR)")
     a = ap.parse_args()
     procs = rows(os.path.join(a.dir, "procs.tsv"))
@@ -116,6 +123,10 @@ def main():
     m_rss = slope("rss_mb", zero["rss_mb"])
     m_heap = slope("heap_mb", zero["heap_mb"])
     m_redis = slope("redis_mb", zero["redis_mb"])
+    m_redis_run = m_redis
+    if a.redis_b is not None:
+        m_redis = (m_redis[0], a.redis_b / 1048576)
+    m_young = a.redis_young_b / 1048576 if a.redis_young_b is not None else None
     m_xmpp = slope("prosody_rss_mb", zero["prosody_rss_mb"])
     lsq = {k: fit([(n, v[k]) for n, v in pts])[1] for k in ("xbosh_cores", "redis_cores", "cmds", "rss_mb", "heap_mb", "redis_mb")}
 
@@ -142,7 +153,13 @@ def main():
           f"{q_idle[1] * a.wait:.1f} commands and {e_idle[1] * a.wait:.2f} scripts per poll) | {lsq['cmds']:.4f} |")
     print(f"| m_rss, m_heap | pod RSS / heap per idle session | {m_rss[1] * 1024:.1f} KiB / {m_heap[1] * 1024:.1f} KiB (pod base RSS {base_rss:.0f} MB) | "
           f"{lsq['rss_mb'] * 1024:.1f} / {lsq['heap_mb'] * 1024:.1f} KiB |")
-    print(f"| m_redis | Redis used_memory per idle session | {m_redis[1] * 1048576:.0f} B | {lsq['redis_mb'] * 1048576:.0f} B |")
+    if a.redis_b is None:
+        print(f"| m_redis | Redis used_memory per idle session | {m_redis[1] * 1048576:.0f} B | {lsq['redis_mb'] * 1048576:.0f} B |")
+    else:
+        print(f"| m_redis | Redis used_memory per idle session, settled (--redis-b; this run's step: "
+              f"{m_redis_run[1] * 1048576:.0f} B) | {m_redis[1] * 1048576:.0f} B | {lsq['redis_mb'] * 1048576:.0f} B |")
+    if m_young is not None:
+        print(f"| m_young | Redis used_memory per session younger than 2 × wait (--redis-young-b) | {m_young * 1048576:.0f} B | |")
     print(f"| m_xmpp | Prosody RSS per idle session (the XMPP tier, not xbosh's) | {m_xmpp[1] * 1024:.1f} KiB | |")
     print(f"| c_pod | xbosh CPU-s per delivered message (one pod) | {c_pod * 1000:.3f} s per 1,000 | |")
     print(f"| c_redis | redis-server CPU-s per delivered message (one pod) | {c_redis * 1000:.3f} s per 1,000 | |")
@@ -192,7 +209,7 @@ def main():
     if no_chat:
         print("No chat rounds in this run (--chat DIR names a run that has them): idle rows only.\n")
     print("| sessions | msg/s per session | msgs/s total | pods (CPU / memory / cap) | live heap per pod | "
-          "Redis cores | Redis MB | shards (CPU / memory) | PUBLISH/s, cores on every shard | `{pods}` shard: owned-set MB | first bottleneck |")
+          "Redis cores | Redis MB" + (" (settled; all young)" if m_young is not None else "") + " | shards (CPU / memory) | PUBLISH/s, cores on every shard | `{pods}` shard: owned-set MB | first bottleneck |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for S in (100_000, 1_000_000):
         for r in ((0.0,) if no_chat else (0.0, 0.01, 0.1)):
@@ -208,8 +225,10 @@ def main():
             live_each = m_heap[0] + S / P * m_heap[1]
             cpu_redis = S * k_redis[1] + (M * c_rtier if M else 0.0)
             mem_redis = S * m_redis[1]
+            # a login storm: every session young at once, its login's answers still cached
+            mem_peak = max(mem_redis, S * m_young) if m_young is not None else mem_redis
             shards_cpu = math.ceil(cpu_redis / a.shard_util)
-            shards_mem = math.ceil(mem_redis / (a.shard_mem_mb * 0.75))
+            shards_mem = math.ceil(mem_peak / (a.shard_mem_mb * 0.75))
             shards = max(shards_cpu, shards_mem, 1)
             # an answer for a request held on another pod is PUBLISHed; a cluster forwards every PUBLISH to every node
             pubs = (M + S / a.wait) * (P - 1) / P
@@ -220,7 +239,7 @@ def main():
             if not math.isnan(pub_cores) and pub_cores + cpu_redis / shards > a.shard_util:
                 redis_limit = "pub/sub fan-out (every shard pays every PUBLISH)"
             print(f"| {S:,} | {r:g} | {M:,.0f} | {P} ({pods_cpu} / {pods_mem} / {pods_cap}) | {live_each:.0f} MB | "
-                  f"{cpu_redis:.2f} | {mem_redis:,.0f} | {shards} ({shards_cpu} / {shards_mem}) | {pubs:,.0f}, {pub_cores:.3f} | "
+                  f"{cpu_redis:.2f} | {mem_redis:,.0f}{'; ' + format(mem_peak, ',.0f') if m_young is not None else ''} | {shards} ({shards_cpu} / {shards_mem}) | {pubs:,.0f}, {pub_cores:.3f} | "
                   f"{owned_mb:.0f} | pods: {pod_limit}; Redis: {redis_limit} |")
     print()
 

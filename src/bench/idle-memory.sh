@@ -2,15 +2,21 @@
 # Memory per idle session (BENCHMARKS.md, "Memory per idle session"): one xbosh pod on Redis in
 # front of Prosody (loopback, free ports); idle BOSH sessions are added in steps (STEPS, cumulative,
 # e.g. "2000 5000"), each step by a generator of its own that keeps its sessions long-polling; once
-# a step's sessions rest (SETTLE_S after their logins: the login answers have aged out of the
-# resend cache, every session has had empty polls answered) the pod is measured: live heap after a
+# a step's sessions rest (SETTLE_S after their last login, 2 × WAIT + 15 s: the login answers have
+# aged out of the resend cache, which drops an answer older than WAIT + 10 s at the session's next
+# script, its next poll, up to WAIT later; every session has had empty polls answered) the pod is
+# measured: live heap after a
 # full collection (jcmd GC.run, GC.heap_info), RSS, its open files, its memory cgroup's usage and
 # peak (POD_CGROUP), Redis used_memory, the sessions it owns (/metrics), and a class histogram
 # (target/bench/idle-memory/histogram-<label>-<n>.txt). One row per step goes to
 # target/bench/idle-memory.tsv; per-session numbers are slopes between steps (with one step: from
-# the empty pod).
+# the empty pod); its age_s column is the settled age. What the session keys hold at each of
+# REDIS_AGES and at the settled age (src/bench/redis-sessions.py: encodings, MEMORY USAGE, fields)
+# goes to target/bench/idle-memory/sessions.tsv and fields.tsv.
 # Knobs: JAR (the pod's build, default target/xbosh.jar), GEN_JAR (the generator's, default JAR),
-# LABEL, STEPS, WAIT (the clients' wait, 20 s), SETTLE_S (WAIT + 15), H2C (0: HTTP/1.1, a connection
+# LABEL, STEPS, WAIT (the clients' wait, 20 s), SETTLE_S (2 × WAIT + 15), REDIS_AGES (ages in s after a
+# step's last login, ascending, below SETTLE_S, at which Redis alone is read before the settled
+# measurement, e.g. "10 60 80"), H2C (0: HTTP/1.1, a connection
 # per held request; N: HTTP/2 without TLS over N connections, the pod with XBOSH_HTTP2_CLEARTEXT),
 # POD_JAVA_OPTS (-Xmx1g -XX:+UseG1GC), POD_CGROUP (a memory cgroup v1 directory the pod is put in),
 # POD_ENV (more VAR=value for the pod), LOGIN_CONCURRENCY (100). With -XX:NativeMemoryTracking=summary in
@@ -21,7 +27,8 @@ cd "$(dirname "$0")/../.."
 OUT=target/bench
 STEPS=${STEPS:-2000 5000}
 WAIT=${WAIT:-20}
-SETTLE_S=${SETTLE_S:-$((WAIT + 15))}
+SETTLE_S=${SETTLE_S:-$((2 * WAIT + 15))}
+REDIS_AGES=${REDIS_AGES:-}
 H2C=${H2C:-0}
 JAR=${JAR:-target/xbosh.jar}
 GEN_JAR=${GEN_JAR:-$JAR}
@@ -112,13 +119,17 @@ heap_kb() { "$JCMD" "$POD" GC.run >/dev/null; "$JCMD" "$POD" GC.heap_info | grep
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$POD/status"; }
 owned() { curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^xbosh_sessions_owned/ { print int($2) }' | head -1; }
 cg() { [ -n "${POD_CGROUP:-}" ] && echo $(( $(cat "$POD_CGROUP/$1") / 1024 )) || echo -; }
+redis_sessions() { # age: what the step's session keys hold now (all sessions of the pod so far)
+  python3 src/bench/redis-sessions.py --port "$REDIS_PORT" --label "$LABEL-$n" --age "$1" \
+    --out "$OUT/idle-memory/sessions.tsv" --fields "$OUT/idle-memory/fields.tsv" | sed "s/^/age $1 s after the logins: /"
+}
 redis_used() { redis-cli -p "$REDIS_PORT" info memory | awk -F: '/^used_memory:/ { print int($2) }'; }
 
 TSV=$OUT/idle-memory.tsv
-[ -f "$TSV" ] || printf 'label\tstep\tsessions\theap_kb\trss_kb\tfds\tcgroup_kb\tcgroup_peak_kb\tredis_used_b\theap_per_session_b\trss_per_session_b\tredis_per_session_b\tloadavg\n' > "$TSV"
+[ -f "$TSV" ] || printf 'label\tstep\tage_s\tsessions\theap_kb\trss_kb\tfds\tcgroup_kb\tcgroup_peak_kb\tredis_used_b\theap_per_session_b\trss_per_session_b\tredis_per_session_b\tloadavg\n' > "$TSV"
 sleep 5
 h0=$(heap_kb); r0=$(rss_kb); d0=$(redis_used); n0=0
-echo "empty pod: heap ${h0} KiB, RSS ${r0} KiB, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "empty pod: heap ${h0} KiB, RSS ${r0} KiB, Redis used_memory ${d0} B, load $(cut -d' ' -f1-3 /proc/loadavg)"
 i=0; prev=0
 for n in $STEPS; do
   java -Xmx768m -XX:+UseSerialGC -cp "$WORK/gen.jar" io.xbosh.bench.Bench --label "hold-$i" --scenario idle --sessions $((n - prev)) \
@@ -127,13 +138,19 @@ for n in $STEPS; do
   PIDS+=($!)
   t0=$(date +%s)
   wait_for_line "$WORK/hold-$i.log" "logged in" 3600
-  echo "step $i: $((n - prev)) logins in $(( $(date +%s) - t0 )) s, load $(cut -d' ' -f1-3 /proc/loadavg)"
-  sleep "$SETTLE_S"
+  t1=$(date +%s)
+  echo "step $i: $((n - prev)) logins in $((t1 - t0)) s, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  for age in $REDIS_AGES; do
+    sleep $(( t1 + age > $(date +%s) ? t1 + age - $(date +%s) : 0 ))
+    redis_sessions "$age"
+  done
+  sleep $(( t1 + SETTLE_S > $(date +%s) ? t1 + SETTLE_S - $(date +%s) : 0 ))
+  redis_sessions "$SETTLE_S"
   h=$(heap_kb); r=$(rss_kb); d=$(redis_used); s=$(owned); fds=$(ls "/proc/$POD/fd" | wc -l)
   "$JCMD" "$POD" GC.class_histogram > "$OUT/idle-memory/histogram-$LABEL-$n.txt"
   case "$POD_JAVA_OPTS" in *NativeMemoryTracking*) "$JCMD" "$POD" VM.native_memory summary > "$OUT/idle-memory/nmt-$LABEL-$n.txt" ;; esac
   per() { [ "$s" -gt "$n0" ] && echo $(( ($1 - $2) / (s - n0) )) || echo -; }
-  row="$LABEL	$i	$s	$h	$r	$fds	$(cg memory.usage_in_bytes)	$(cg memory.max_usage_in_bytes)	$d	$(per $((h * 1024)) $((h0 * 1024)))	$(per $((r * 1024)) $((r0 * 1024)))	$(per "$d" "$d0")	$(cut -d' ' -f1 /proc/loadavg)"
+  row="$LABEL	$i	$SETTLE_S	$s	$h	$r	$fds	$(cg memory.usage_in_bytes)	$(cg memory.max_usage_in_bytes)	$d	$(per $((h * 1024)) $((h0 * 1024)))	$(per $((r * 1024)) $((r0 * 1024)))	$(per "$d" "$d0")	$(cut -d' ' -f1 /proc/loadavg)"
   echo "$row" | tee -a "$TSV"
   h0=$h; r0=$r; d0=$d; n0=$s; prev=$n; i=$((i + 1))
 done

@@ -21,7 +21,11 @@
 # (30000). scale: SCALE_STEPS (sessions on one pod, rising; set empty: no one-pod run), SCALE_PODS and SCALE_PER_POD (the Redis
 # Cluster run; SCALE_PODS=0: none), SCALE_H2C_STEPS and SCALE_H2C_ARGS (a second one-pod run whose
 # generators speak h2c, e.g. "10000" and "--h2c 4": 10,000 sessions over HTTP/1.1 are more sockets
-# than a pod may open here), SCALE_WAIT (60), SCALE_SETTLE_S (20, after the logins of a step),
+# than a pod may open here), SCALE_WAIT (60), SCALE_SETTLE_S (20: after a pod's start),
+# SCALE_AGE_S (2 × SCALE_WAIT + 15: a step's window ends this long after its last login, so its
+# Redis memory, read at the window's end, is that of settled sessions: the resend cache drops a login
+# answer older than wait + 10 s at the session's next poll, up to a wait later; before, a step read
+# at 80 s counted sessions still holding their login answers, 2-3 KiB each instead of 0.5-0.9),
 # SCALE_MEASURE_S (SCALE_WAIT: a window of one wait sees every session poll once),
 # SCALE_LOGIN_CONCURRENCY (200 per generator), SCALE_LOGIN_RETRIES (5: a failed login starts again with
 # a new session 2 s later; at a load average of 50-60 a Prosody answered 12% of the connections later
@@ -77,6 +81,7 @@ SCALE_GENERATORS=${SCALE_GENERATORS:-1}
 SCALE_GEN_JAVA_OPTS=${SCALE_GEN_JAVA_OPTS:--Xmx768m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}
 SCALE_CONNECTS_IN_FLIGHT=${SCALE_CONNECTS_IN_FLIGHT:-$((SCALE_LOGIN_CONCURRENCY * SCALE_GENERATORS + 100))}
 SCALE_SETTLE_S=${SCALE_SETTLE_S:-20}
+SCALE_AGE_S=${SCALE_AGE_S:-$((2 * SCALE_WAIT + 15))}
 SCALE_LOGIN_TIMEOUT_S=${SCALE_LOGIN_TIMEOUT_S:-3600}
 SCALE_H2C_STEPS=${SCALE_H2C_STEPS:-}
 SCALE_H2C_ARGS=${SCALE_H2C_ARGS:-}
@@ -475,6 +480,12 @@ measure_pods() { # label, pod names (comma-separated), --proc args...: measure, 
   echo "$1, $owned sessions owned: $(echo "($r1 - $r0) / ($t1 - $t0)" | bc -l | xargs printf '%.1f') BOSH requests/s" \
     "(one poll per session per wait: $(echo "$owned / $SCALE_WAIT" | bc -l | xargs printf '%.1f'))" | tee -a "$OUT/run.txt"
 }
+settle_step() { # label: sleep so that the step's window (SCALE_MEASURE_S) ends SCALE_AGE_S after its last login
+  local s=$((SCALE_AGE_S - ${SCALE_MEASURE_S%.*}))
+  [ "$s" -gt "$SCALE_SETTLE_S" ] || s=$SCALE_SETTLE_S
+  echo "$1: measured from $s s to $((s + ${SCALE_MEASURE_S%.*})) s after the step's last login" | tee -a "$OUT/run.txt"
+  sleep "$s"
+}
 stop_holders() {
   local h; for h in "${HOLDERS[@]}"; do kill "${h#*=}" 2>/dev/null || true; done
   for h in "${HOLDERS[@]}"; do while kill -0 "${h#*=}" 2>/dev/null; do sleep 0.2; done; done
@@ -497,7 +508,7 @@ one_pod_run() {
     holders "$letter$i" "$(url "$(eval echo "\$${name}_PORT")")" "$letter${i}" $((n - total)) "${@:5}"
     logins_end "$label" "$n" "${one[@]}"
     total=$n; i=$((i + 1)); hold=(); for h in "${HOLDERS[@]}"; do hold+=(--proc "$h"); done
-    sleep "$SCALE_SETTLE_S"
+    settle_step "$label $n"
     measure_pods "$label" "$name" "${one[@]}" "${hold[@]}"
     pod_gauges "$label $n asked" "$name"
     echo "$label, $n sessions asked: Redis holds $(redis-cli -p "$REDIS_PORT" dbsize) keys" | tee -a "$OUT/run.txt"
@@ -579,7 +590,7 @@ if [[ " $SCENARIOS " == *" scale "* ]]; then
   done
   logins_end cluster-pods $((SCALE_PODS * SCALE_PER_POD)) "${many[@]}"
   for h in "${HOLDERS[@]}"; do many+=(--proc "$h"); done
-  sleep "$SCALE_SETTLE_S"
+  settle_step "cluster-pods $((SCALE_PODS * SCALE_PER_POD))"
   measure_pods cluster-pods "$(IFS=,; echo "${pods[*]}")" "${many[@]}"
   pod_gauges "cluster-pods" "${pods[@]}"
   keys=0; for port in "${CLUSTER_PORTS[@]}"; do keys=$((keys + $(redis-cli -p "$port" dbsize))); done

@@ -307,9 +307,7 @@ public final class InMemorySessionStore implements SessionStore {
     s.owner = r.owner();
     s.polling = p.polling();
     s.lastArrival = clockMillis.getAsLong();
-    s.cachedRids.add(r.rid());
-    s.responses.put(r.rid(), r.response());
-    s.sentAt.put(r.rid(), s.lastArrival);
+    // as create.lua: the creation response is not cached (only a client that has it knows the sid)
     s.expiresAt = clockMillis.getAsLong() + p.inactivity() * 1000L;
     s.key = r.newKey() == null ? "" : r.newKey();
     s.encrypted = r.encrypted();
