@@ -49,8 +49,8 @@ final class ProcessStats {
           String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
           long ticks = Long.parseLong(f[11]) + Long.parseLong(f[12]);
           out.put(task.getFileName() + ":" + name, new long[] {vol, invol, ticks});
-        } catch (java.nio.file.NoSuchFileException | IllegalStateException e) {
-          // the thread ended while being read
+        } catch (IOException e) {
+          // the thread ended while being read (ENOENT, ESRCH)
         }
       }
     }
