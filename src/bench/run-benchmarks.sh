@@ -17,7 +17,8 @@
 # pings of the hot scenario, 3000; BENCHMARKS.md, "Hot path"), ROUNDS (every target in turn, this many
 # times: alternated runs on a noisy machine), POD_JAVA_OPTS (the xbosh JVMs' flags),
 # POD_CGROUP (a cgroup directory the pods are put in, e.g. one with a memory limit), REDIS_ARGS (e.g. "--hash-max-listpack-value 1024"), JAR (the xbosh jar under test), GEN_JAR (the load generator's, default JAR). The idle scenario also writes a class histogram of the serving
-# pod to target/bench/histogram-<label>-<sessions>.txt. POD_DEAD_MS: the pods' XBOSH_POD_DEAD_MS
+# pod to target/bench/histogram-<label>-<sessions>.txt. POD_EXTRA_ENV: NAME=VALUE words added to the
+# side-by-side pods' environment (e.g. XBOSH_EVENT_LOOPS=1). POD_DEAD_MS: the pods' XBOSH_POD_DEAD_MS
 # (30000). scale: SCALE_STEPS (sessions on one pod, rising; set empty: no one-pod run), SCALE_PODS and SCALE_PER_POD (the Redis
 # Cluster run; SCALE_PODS=0: none), SCALE_H2C_STEPS and SCALE_H2C_ARGS (a second one-pod run whose
 # generators speak h2c, e.g. "10000" and "--h2c 4": 10,000 sessions over HTTP/1.1 are more sockets
@@ -41,7 +42,8 @@
 # pod's /ready and at once sends COLD_USERS users arriving at COLD_RATE/s (login, ten roster round
 # trips, messages), wave after wave for COLD_FIRST_MINUTE_S, then COLD_WARM_WAVES more. Variants
 # alternate within a round, so a change of the machine's load hits all of them. Rows go to
-# target/bench/cold.tsv. The variant "cds" needs the archive the script builds first
+# target/bench/cold.tsv (with the context switches of every process per user), the warm phase's
+# switches and CPU of every thread to target/bench/cold-threads.tsv. The variant "cds" needs the archive the script builds first
 # (target/bench/xbosh.jsa, the same training run as the Dockerfile's). COLD_JAR_<variant>: another
 # jar for that variant (e.g. the main branch's, for before/after in one run; variant "before").
 # COLD_FRESH_PROSODY=1 (default): every measured target (mod_bosh and each pod) gets a Prosody
@@ -110,6 +112,13 @@ COLD_OPTS_serial=${COLD_OPTS_serial:--Xmx1g -XX:+UseSerialGC -XX:SharedArchiveFi
 COLD_ENV_serial=${COLD_ENV_serial:-}
 COLD_OPTS_c1=${COLD_OPTS_c1:--Xmx1g -XX:+UseG1GC -XX:SharedArchiveFile=$CDS_ARCHIVE -Xshare:auto -XX:TieredStopAtLevel=1}
 COLD_ENV_c1=${COLD_ENV_c1:-}
+# the image's defaults on one event loop: a session's requests, its link and its Redis connections on one thread
+COLD_OPTS_loops1=${COLD_OPTS_loops1:-$COLD_OPTS_image}
+COLD_ENV_loops1=${COLD_ENV_loops1:-XBOSH_EVENT_LOOPS=1}
+COLD_OPTS_loops2=${COLD_OPTS_loops2:-$COLD_OPTS_image}
+COLD_ENV_loops2=${COLD_ENV_loops2:-XBOSH_EVENT_LOOPS=2}
+COLD_OPTS_serial1=${COLD_OPTS_serial1:-$COLD_OPTS_serial}
+COLD_ENV_serial1=${COLD_ENV_serial1:-XBOSH_EVENT_LOOPS=1}
 # before this work: G1, no archive, no warm-up
 COLD_FRESH_PROSODY=${COLD_FRESH_PROSODY:-1}
 # "before": another jar's warm-up (COLD_JAR_before), the options of "warmup"
@@ -217,7 +226,7 @@ start_pod() { # name, extra env...
   env XBOSH_HTTP_HOST=127.0.0.1 XBOSH_HTTP_PORT="$port" XBOSH_NODE_ID="$name" XBOSH_UPSTREAM="127.0.0.1:$C2S_PORT" \
     XBOSH_MAX_SESSIONS=20000 XBOSH_EVENT_LOOPS=2 XBOSH_MAX_CONNECTIONS=60000 XBOSH_MAX_CONNECTIONS_PER_ADDRESS=0 \
     XBOSH_CREATES_PER_SECOND=0 XBOSH_MAX_PREAUTH_PER_ADDRESS=100000 XBOSH_MAX_PREAUTH_SESSIONS=100000 \
-    XBOSH_MAX_HELD_PER_ADDRESS=1000000 XBOSH_POD_DEAD_MS="$POD_DEAD_MS" "$@" \
+    XBOSH_MAX_HELD_PER_ADDRESS=1000000 XBOSH_POD_DEAD_MS="$POD_DEAD_MS" ${POD_EXTRA_ENV:-} "$@" \
     sh -c '[ -z "$1" ] || echo $$ > "$1/cgroup.procs"; shift; exec "$@"' pod "${POD_CGROUP:-}" \
     java $POD_JAVA_OPTS -jar "$JAR" > "$WORK/$name.log" 2>&1 &
   PIDS+=($!)
@@ -230,8 +239,9 @@ start_pod() { # name, extra env...
   done
   echo "pod $name not ready after 120 s" >&2
 }
+# the cold scenario's pods: the pod's own default event loops (cores - 1: one at 2 cores; "loops2" sets 2)
 POD_ENV=(XBOSH_HTTP_HOST=127.0.0.1 XBOSH_UPSTREAM="127.0.0.1:$C2S_PORT"
-  XBOSH_MAX_SESSIONS=20000 XBOSH_EVENT_LOOPS=2 XBOSH_MAX_CONNECTIONS=60000 XBOSH_MAX_CONNECTIONS_PER_ADDRESS=0
+  XBOSH_MAX_SESSIONS=20000 XBOSH_MAX_CONNECTIONS=60000 XBOSH_MAX_CONNECTIONS_PER_ADDRESS=0
   XBOSH_CREATES_PER_SECOND=0 XBOSH_MAX_PREAUTH_PER_ADDRESS=100000 XBOSH_MAX_PREAUTH_SESSIONS=100000
   XBOSH_MAX_HELD_PER_ADDRESS=1000000)
 if [ -n "$(echo " $SCENARIOS " | grep -E ' (idle|chat|burst|hot) ')" ]; then
@@ -356,13 +366,14 @@ cold_pod() { # variant, round: a fresh pod on Redis, measured from its /ready on
   PIDS+=($pid)
   java -Xmx512m -cp "$JAR" io.xbosh.bench.Bench --scenario cold --label "xbosh-redis-$variant" --url "$(url "$port")" \
     --ready-url "http://127.0.0.1:$port/ready" --users "$COLD_USERS" --rate "$COLD_RATE" --first-minute-s "$COLD_FIRST_MINUTE_S" \
-    --warm-waves "$COLD_WARM_WAVES" --proc "pod=$pid" --proc "prosody=$PROSODY_PID" --proc "redis=$REDIS_PID" --out "$OUT/cold.tsv"
+    --warm-waves "$COLD_WARM_WAVES" --proc "pod=$pid" --proc "prosody=$PROSODY_PID" --proc "redis=$REDIS_PID" --out "$OUT/cold.tsv" \
+    --threads-out "$OUT/cold-threads.tsv"
   kill "$pid"; wait "$pid" 2>/dev/null || true
   prosody_after "xbosh-redis-$variant" "$2"
 }
 
 run_cold() {
-  if [ -n "$(echo " $COLD_VARIANTS " | grep -E ' (cds|image|serial|c1) ')" ] && [ ! -f "$CDS_ARCHIVE" ]; then
+  if [ -n "$(echo " $COLD_VARIANTS " | grep -E ' (cds|image|serial|c1|loops1|loops2|serial1) ')" ] && [ ! -f "$CDS_ARCHIVE" ]; then
     # the Dockerfile's training run: start, warm up, exit; the JVM writes the classes it loaded
     XBOSH_HTTP_HOST=127.0.0.1 XBOSH_HTTP_PORT=0 XBOSH_LOG_LEVEL=WARN \
       java -XX:+UseG1GC -XX:ArchiveClassesAtExit="$CDS_ARCHIVE" -jar "$JAR" --warm-up-only > "$WORK/cds.log" 2>&1
@@ -371,7 +382,7 @@ run_cold() {
   for round in $(seq 1 "$COLD_RUNS"); do
     java -Xmx512m -cp "$JAR" io.xbosh.bench.Bench --scenario cold --label prosody-mod_bosh --url "$(url "$PROSODY_HTTP")" \
       --users "$COLD_USERS" --rate "$COLD_RATE" --first-minute-s 0 --warm-waves "$COLD_WARM_WAVES" \
-      --proc "prosody=$PROSODY_PID" --proc "redis=$REDIS_PID" --out "$OUT/cold.tsv"
+      --proc "prosody=$PROSODY_PID" --proc "redis=$REDIS_PID" --out "$OUT/cold.tsv" --threads-out "$OUT/cold-threads.tsv"
     prosody_after prosody-mod_bosh "$round"
     for v in $COLD_VARIANTS; do cold_pod "$v" "$round"; done
   done

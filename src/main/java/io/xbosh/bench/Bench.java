@@ -29,7 +29,7 @@ import java.util.concurrent.TimeUnit;
  *     [--heap true] [--label L] [--scenario S] [--sessions N] [--proc-out procs.tsv]
  * java -cp target/xbosh.jar io.xbosh.bench.Bench --scenario cold --url … [--ready-url http://…/ready]
  *     [--users 200] [--rate 50] [--round-trips 10] [--messages 5] [--first-minute-s 60] [--warm-waves 1]
- *     [--proc name=pid …] [--label L] [--out cold.tsv]
+ *     [--proc name=pid …] [--label L] [--out cold.tsv] [--threads-out cold-threads.tsv]
  * java -cp target/xbosh.jar io.xbosh.bench.Bench --plot results.tsv --png latency.png
  * </pre>
  *
@@ -52,7 +52,9 @@ import java.util.concurrent.TimeUnit;
  * runs waves of arriving users ({@link ArrivalLoad}) back to back for {@code --first-minute-s},
  * then {@code --warm-waves} more; one row for the first wave, one for the whole first minute, one
  * for the warm waves, each with login and per-request latency and the CPU of every {@code --proc}
- * (and of the generator itself) over that phase.
+ * (and of the generator itself) over that phase, and the context switches of each per user
+ * ({@code voluntary+involuntary}, every thread of the process). {@code --threads-out} adds one row
+ * per thread of every {@code --proc} for the warm phase: its context switches and CPU ticks.
  */
 public final class Bench {
 
@@ -287,7 +289,7 @@ public final class Bench {
 
   static final String COLD_HEADER = String.join("\t", "label", "phase", "waves", "users", "failed", "login_mean_ms", "login_p50_ms",
       "login_p99_ms", "request_mean_ms", "request_p50_ms", "request_p99_ms", "requests", "message_p50_ms", "message_p99_ms", "sent",
-      "received", "seconds", "ready_after_ms", "cpu_cores", "loadavg", "errors");
+      "received", "seconds", "ready_after_ms", "cpu_cores", "loadavg", "errors", "switches_per_user");
 
   private static void cold(Map<String, List<String>> a, List<URI> urls) throws Exception {
     ArrivalLoad.Options options = new ArrivalLoad.Options(urls, one(a, "domain", "localhost"), one(a, "user-prefix", "u"),
@@ -315,9 +317,11 @@ public final class Bench {
       long t0 = System.nanoTime();
       int wave = 0;
       double[] cpu = cpu(procs);
+      List<Map<String, long[]>> sw = switches(procs);
       ArrivalLoad.Result first = await(load.wave(wave++));
       double[] cpuFirst = cpu(procs);
-      coldRow(out, label, "first-wave", 1, first, readyAfter, procs, cpu, cpuFirst);
+      List<Map<String, long[]>> swFirst = switches(procs);
+      coldRow(out, label, "first-wave", 1, first, readyAfter, procs, cpu, cpuFirst, sw, swFirst);
       ArrivalLoad.Result minute = new ArrivalLoad.Result();
       minute.add(first);
       int minuteWaves = 1;
@@ -326,12 +330,18 @@ public final class Bench {
         minuteWaves++;
       }
       double[] cpuMinute = cpu(procs);
-      coldRow(out, label, "first-minute", minuteWaves, minute, readyAfter, procs, cpu, cpuMinute);
+      List<Map<String, long[]>> swMinute = switches(procs);
+      coldRow(out, label, "first-minute", minuteWaves, minute, readyAfter, procs, cpu, cpuMinute, sw, swMinute);
       ArrivalLoad.Result warm = new ArrivalLoad.Result();
       for (int i = 0; i < warmWaves; i++) {
         warm.add(await(load.wave(wave++)));
       }
-      coldRow(out, label, "warm", warmWaves, warm, readyAfter, procs, cpuMinute, cpu(procs));
+      List<Map<String, long[]>> swWarm = switches(procs);
+      coldRow(out, label, "warm", warmWaves, warm, readyAfter, procs, cpuMinute, cpu(procs), swMinute, swWarm);
+      String threadsOut = one(a, "threads-out", "");
+      if (!threadsOut.isEmpty()) {
+        threadRows(Path.of(threadsOut), label, warm.users, procs, swMinute, swWarm);
+      }
     } finally {
       await(load.close());
       await(vertx.close());
@@ -363,8 +373,62 @@ public final class Bench {
     return out;
   }
 
+  /** Every thread's context switches and CPU ticks, per process of {@code procs}, in their order. */
+  private static List<Map<String, long[]>> switches(Map<String, Long> procs) throws IOException {
+    List<Map<String, long[]>> out = new ArrayList<>();
+    for (long pid : procs.values()) {
+      out.add(ProcessStats.threadSwitches(pid));
+    }
+    return out;
+  }
+
+  /** {@code {voluntary, involuntary, ticks}} between two snapshots of one process, over the threads alive at the end. */
+  private static Map<String, long[]> switchDelta(Map<String, long[]> start, Map<String, long[]> end) {
+    Map<String, long[]> d = new java.util.TreeMap<>();
+    end.forEach((thread, e) -> {
+      long[] s = start.getOrDefault(thread, new long[3]);
+      d.put(thread, new long[] {e[0] - s[0], e[1] - s[1], e[2] - s[2]});
+    });
+    return d;
+  }
+
+  private static void threadRows(Path out, String label, int users, Map<String, Long> procs, List<Map<String, long[]>> start,
+      List<Map<String, long[]>> end) throws IOException {
+    StringBuilder rows = new StringBuilder();
+    if (!Files.exists(out)) {
+      rows.append("label\tprocess\tthread\tusers\tvoluntary\tinvoluntary\tcpu_ticks\n");
+    }
+    int i = 0;
+    for (String name : procs.keySet()) {
+      for (Map.Entry<String, long[]> t : switchDelta(start.get(i), end.get(i)).entrySet()) {
+        long[] v = t.getValue();
+        if (v[0] + v[1] + v[2] > 0) {
+          rows.append(String.join("\t", label, name, t.getKey(), Integer.toString(users), Long.toString(v[0]), Long.toString(v[1]),
+              Long.toString(v[2]))).append('\n');
+        }
+      }
+      i++;
+    }
+    Files.writeString(out, rows, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+  }
+
   private static void coldRow(Path out, String label, String phase, int waves, ArrivalLoad.Result r, long readyAfter,
-      Map<String, Long> procs, double[] cpuStart, double[] cpuEnd) throws IOException {
+      Map<String, Long> procs, double[] cpuStart, double[] cpuEnd, List<Map<String, long[]>> swStart,
+      List<Map<String, long[]>> swEnd) throws IOException {
+    StringBuilder switches = new StringBuilder();
+    int k = 0;
+    for (String name : procs.keySet()) {
+      long vol = 0;
+      long invol = 0;
+      for (long[] v : switchDelta(swStart.get(k), swEnd.get(k)).values()) {
+        vol += v[0];
+        invol += v[1];
+      }
+      int users = Math.max(1, r.users);
+      switches.append(switches.length() == 0 ? "" : ",").append(name).append('=').append(fmt((double) vol / users)).append('+')
+          .append(fmt((double) invol / users));
+      k++;
+    }
     double seconds = cpuEnd[cpuEnd.length - 1] - cpuStart[cpuStart.length - 1];
     StringBuilder cpu = new StringBuilder();
     int i = 0;
@@ -378,14 +442,14 @@ public final class Bench {
         fmt(r.request.mean() / 1000.0), fmt(r.request.percentile(50) / 1000.0), fmt(r.request.percentile(99) / 1000.0),
         Integer.toString(r.request.count()), fmt(r.message.percentile(50) / 1000.0), fmt(r.message.percentile(99) / 1000.0),
         Long.toString(r.sent), Long.toString(r.received), fmt(seconds), Long.toString(readyAfter), cpu.toString(), load,
-        r.errors.isEmpty() ? "-" : r.errors.toString().replace('\t', ' '));
+        r.errors.isEmpty() ? "-" : r.errors.toString().replace('\t', ' '), switches.toString());
     boolean fresh = !Files.exists(out);
     Files.writeString(out, (fresh ? COLD_HEADER + "\n" : "") + row + "\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
     System.out.printf(Locale.ROOT, "%s %s waves=%d users=%d failed=%d login mean/p50/p99 %.1f/%.1f/%.1f ms, request mean/p50/p99 "
-            + "%.1f/%.1f/%.1f ms (%d), message p50/p99 %.1f/%.1f ms, sent=%d received=%d, %.1f s, ready after %d ms, cpu %s, load %s%s%n",
+            + "%.1f/%.1f/%.1f ms (%d), message p50/p99 %.1f/%.1f ms, sent=%d received=%d, %.1f s, ready after %d ms, cpu %s, switches per user %s, load %s%s%n",
         label, phase, waves, r.users, r.failed, r.login.mean() / 1000.0, r.login.percentile(50) / 1000.0, r.login.percentile(99) / 1000.0,
         r.request.mean() / 1000.0, r.request.percentile(50) / 1000.0, r.request.percentile(99) / 1000.0, r.request.count(),
-        r.message.percentile(50) / 1000.0, r.message.percentile(99) / 1000.0, r.sent, r.received, seconds, readyAfter, cpu, load,
+        r.message.percentile(50) / 1000.0, r.message.percentile(99) / 1000.0, r.sent, r.received, seconds, readyAfter, cpu, switches, load,
         r.errors.isEmpty() ? "" : " errors " + r.errors);
   }
 

@@ -23,6 +23,40 @@ final class ProcessStats {
     return ticks / 100.0;
   }
 
+  /**
+   * Context switches of every live thread of a process, by thread ({@code tid:name} to
+   * {@code {voluntary, involuntary, cpu ticks}}), from {@code /proc/<pid>/task/*}: a voluntary one is
+   * a thread going to sleep (waiting for a socket, a queue, a lock), an involuntary one a thread
+   * taken off its core. Threads that ended are not counted.
+   */
+  static java.util.Map<String, long[]> threadSwitches(long pid) throws IOException {
+    java.util.Map<String, long[]> out = new java.util.TreeMap<>();
+    Path tasks = Path.of("/proc", Long.toString(pid), "task");
+    try (java.util.stream.Stream<Path> s = Files.list(tasks)) {
+      for (Path task : s.toList()) {
+        try {
+          long vol = 0;
+          long invol = 0;
+          for (String line : Files.readAllLines(task.resolve("status"))) {
+            if (line.startsWith("voluntary_ctxt_switches:")) {
+              vol = Long.parseLong(line.replaceAll("\\D", ""));
+            } else if (line.startsWith("nonvoluntary_ctxt_switches:")) {
+              invol = Long.parseLong(line.replaceAll("\\D", ""));
+            }
+          }
+          String stat = Files.readString(task.resolve("stat"));
+          String name = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+          String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+          long ticks = Long.parseLong(f[11]) + Long.parseLong(f[12]);
+          out.put(task.getFileName() + ":" + name, new long[] {vol, invol, ticks});
+        } catch (IOException e) {
+          // the thread ended while being read (ENOENT, ESRCH)
+        }
+      }
+    }
+    return out;
+  }
+
   /** Resident set size in bytes. */
   static long rssBytes(long pid) throws IOException {
     for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {

@@ -249,7 +249,7 @@ public record XboshConfig(
       new Variable("XBOSH_UPSTREAM_TRUST", "(JVM trust store)", "PEM file of the certificate authorities trusted for the XMPP server's certificate"),
       new Variable("XBOSH_UPSTREAM_PROXY_PROTOCOL", "off", "off, v2 or v1: send a PROXY protocol header first on every c2s connection so the XMPP server sees the BOSH client's address (the server must expect it)"),
       new Variable("XBOSH_NODE_ID", "host name", "this pod's id ([A-Za-z0-9._-], unique in the deployment)"),
-      new Variable("XBOSH_EVENT_LOOPS", "number of cores", "HTTP verticle instances"),
+      new Variable("XBOSH_EVENT_LOOPS", "cores - 1, at least 1", "HTTP verticle instances (event loops serving clients)"),
       new Variable("XBOSH_MAX_WAIT", "60", "largest 'wait' granted, seconds; keep below proxy timeouts"),
       new Variable("XBOSH_MAX_HOLD", "2", "largest 'hold' granted"),
       new Variable("XBOSH_INACTIVITY", "60", "'inactivity' of long-polling sessions, seconds"),
@@ -329,6 +329,17 @@ public record XboshConfig(
     return prev[b.length()];
   }
 
+  /**
+   * The listeners' event loops when {@code XBOSH_EVENT_LOOPS} is not set: one core fewer than the
+   * JVM sees, at least one. A login step that lands on one loop while its link and Redis connection
+   * are on another wakes both threads and waits for a core twice; at 2 cores one loop halved the
+   * pod's context switches per login (BENCHMARKS.md, "Warm: one event loop at two cores"), and the
+   * spare core runs the liveness loop, the JIT and the collector.
+   */
+  static int defaultEventLoops(int cores) {
+    return Math.max(1, cores - 1);
+  }
+
   public static XboshConfig fromEnv() {
     return from(System.getenv());
   }
@@ -401,7 +412,7 @@ public record XboshConfig(
         Objects.requireNonNullElse(r.redacted("XBOSH_UPSTREAM_HOSTS", XboshConfig::redactUrl, XboshConfig::parseHostMap), Map.of()),
         r.get("XBOSH_DOMAINS", Set.of(), XboshConfig::parseSet),
         nodeId,
-        r.intIn("XBOSH_EVENT_LOOPS", Runtime.getRuntime().availableProcessors(), 1, 256),
+        r.intIn("XBOSH_EVENT_LOOPS", defaultEventLoops(Runtime.getRuntime().availableProcessors()), 1, 256),
         r.intIn("XBOSH_MAX_WAIT", 60, 1, 3600),
         r.intIn("XBOSH_MAX_HOLD", 2, 0, 16),
         r.intIn("XBOSH_INACTIVITY", 60, 1, 86400),

@@ -29,6 +29,16 @@ class XboshConfigTest {
   }
 
   @Test
+  void eventLoopsDefaultToOneCoreFewerThanTheJvmSees() {
+    assertThat(XboshConfig.defaultEventLoops(1)).isEqualTo(1);
+    assertThat(XboshConfig.defaultEventLoops(2)).isEqualTo(1);
+    assertThat(XboshConfig.defaultEventLoops(4)).isEqualTo(3);
+    assertThat(XboshConfig.from(Map.of()).eventLoops())
+        .isEqualTo(Math.max(1, Runtime.getRuntime().availableProcessors() - 1));
+    assertThat(XboshConfig.from(Map.of("XBOSH_EVENT_LOOPS", "2")).eventLoops()).isEqualTo(2);
+  }
+
+  @Test
   void everyBadValueIsReportedAtOnce() {
     assertThatThrownBy(() -> XboshConfig.from(Map.of(
         "XBOSH_HTTP_PORT", "eighty",

@@ -25,6 +25,8 @@ public final class InProcessXbosh implements AutoCloseable {
     Map<String, String> all = new HashMap<>(OneClientAddress.withLimitsOff(env));
     all.putIfAbsent("XBOSH_HTTP_HOST", "127.0.0.1");
     all.putIfAbsent("XBOSH_HTTP_PORT", "0");
+    // two listener loops whatever the machine: the tests of answers and forwards that cross loops keep crossing
+    all.putIfAbsent("XBOSH_EVENT_LOOPS", "2");
     Vertx vertx = Vertx.vertx();
     try {
       return new InProcessXbosh(vertx, await(Xbosh.start(vertx, XboshConfig.from(all))));
