@@ -224,7 +224,7 @@ public record XboshConfig(
       new Variable("XBOSH_REDIS_URL", "(unset)", "Redis connection string, e.g. redis://127.0.0.1:6379/0, or comma-separated seed nodes of a Redis Cluster; unset: in-process session store (single pod)"),
       new Variable("XBOSH_REDIS_CLUSTER", "false", "true: XBOSH_REDIS_URL names Redis Cluster nodes"),
       new Variable("XBOSH_REDIS_POOL_SIZE", "32", "pooled Redis connections per pod"),
-      new Variable("XBOSH_REDIS_LOOP_CONNECTIONS", "false", "true: each event loop sends its scripts over one Redis connection of its own, pipelined (not on a Redis Cluster; under bursts its round trips stall, see ARCHITECTURE.md); false: every script leases a pooled connection"),
+      new Variable("XBOSH_REDIS_LOOP_CONNECTIONS", "false", "true: each event loop sends its scripts over one Redis connection of its own, pipelined, at most 1,024 calls in flight on it (not on a Redis Cluster; under bursts its round trips stall, see ARCHITECTURE.md); false: every script leases a pooled connection"),
       new Variable("XBOSH_REDIS_SENTINEL", "(unset)", "master name of a Redis Sentinel deployment: XBOSH_REDIS_URL then lists the sentinels; xbosh follows failovers"),
       new Variable("XBOSH_REDIS_USER", "(unset: default)", "Redis ACL user name"),
       new Variable("XBOSH_REDIS_PASSWORD", "(unset)", "Redis password (never printed); prefer XBOSH_REDIS_PASSWORD_FILE"),

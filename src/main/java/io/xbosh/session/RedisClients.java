@@ -86,8 +86,10 @@ public final class RedisClients {
       return null;
     }
     int n = loopConnectionCount(config);
+    // room for the calls a store keeps in flight on one connection, twice: a connection let go
+    // goes back to this pool with its calls still answering, and may be the next loop's
     RedisOptions options = base().setEndpoints(urls).setMaxPoolSize(n + 1).setMaxPoolWaiting(n * 4)
-        .setMaxWaitingHandlers(config.redisPoolSize() * 256);
+        .setMaxWaitingHandlers(2 * RedisSessionStore.MAX_LOOP_IN_FLIGHT);
     if (config.redisSentinelMaster() != null) {
       sentinelOptions(options).setAutoFailover(true);
     } else {

@@ -75,7 +75,23 @@ public final class RedisSessionStore implements SessionStore {
   /** event loops that get a connection of their own at most; others lease per call */
   private final int maxLoopConnections;
   /** the connection of each event loop, while it lives; from any thread */
-  private final Map<io.netty.channel.EventLoop, Future<RedisConnection>> loopConnections = new java.util.concurrent.ConcurrentHashMap<>();
+  private final Map<io.netty.channel.EventLoop, LoopConnection> loopConnections = new java.util.concurrent.ConcurrentHashMap<>();
+
+  /**
+   * Calls in flight on one loop's connection at most; a call beyond it leases a pooled connection.
+   * The client's own queue of calls awaiting replies ({@code maxWaitingHandlers}, at least this
+   * many: {@link RedisClients#loopConnections}) fails a call that finds it full, and a failure
+   * that is not Redis' answer lets the loop's connection go with everything still on it; a burst
+   * that deep spills to the pool instead.
+   */
+  public static final int MAX_LOOP_IN_FLIGHT = 1024;
+
+  /** A loop's own connection and its calls sent and not yet answered. */
+  private record LoopConnection(Future<RedisConnection> connection, java.util.concurrent.atomic.AtomicInteger inFlight) {
+    LoopConnection(Future<RedisConnection> connection) {
+      this(connection, new java.util.concurrent.atomic.AtomicInteger());
+    }
+  }
 
   /**
    * @param redis            a pooled client
@@ -492,9 +508,9 @@ public final class RedisSessionStore implements SessionStore {
   @Override
   public Future<Void> close() {
     for (var loop : List.copyOf(loopConnections.keySet())) {
-      Future<RedisConnection> c = loopConnections.remove(loop);
+      LoopConnection c = loopConnections.remove(loop);
       if (c != null) {
-        c.onSuccess(RedisConnection::close);
+        c.connection().onSuccess(RedisConnection::close);
       }
     }
     Future<Void> loops = loopClient == null ? Future.succeededFuture() : loopClient.close();
@@ -508,7 +524,8 @@ public final class RedisSessionStore implements SessionStore {
    * lease and return. Replies come back in order on the loop that sent them. A connection that
    * closes or fails (Redis restarting, a failover) is let go, and the loop's next call opens a new
    * one; what was in flight on it fails as it would have on a pooled one. Anything sent from
-   * another thread leases a pooled connection for the one call.
+   * another thread, and a call that finds {@link #MAX_LOOP_IN_FLIGHT} calls of its loop in flight,
+   * leases a pooled connection for the one call.
    */
   private Future<Response> send(Request request) {
     io.vertx.core.Context current = loopClient != null ? io.vertx.core.Vertx.currentContext() : null;
@@ -516,47 +533,52 @@ public final class RedisSessionStore implements SessionStore {
       return redis.send(request);
     }
     io.netty.channel.EventLoop loop = ctx.nettyEventLoop();
-    Future<RedisConnection> conn = loopConnections.get(loop);
-    if (conn == null && loopConnections.size() >= maxLoopConnections) {
+    LoopConnection own = loopConnections.get(loop);
+    if (own == null && loopConnections.size() >= maxLoopConnections) {
       return redis.send(request);
     }
-    if (conn == null) {
-      conn = connectFor(loop);
+    if (own == null) {
+      own = connectFor(loop);
     }
-    Future<RedisConnection> used = conn;
-    return conn.compose(c -> c.send(request)).onFailure(err -> {
-      if (!(err instanceof io.vertx.redis.client.impl.types.ErrorType)) {
+    if (own.inFlight().incrementAndGet() > MAX_LOOP_IN_FLIGHT) {
+      own.inFlight().decrementAndGet();
+      return redis.send(request);
+    }
+    LoopConnection used = own;
+    return own.connection().compose(c -> c.send(request)).onComplete(ar -> {
+      used.inFlight().decrementAndGet();
+      if (ar.failed() && !(ar.cause() instanceof io.vertx.redis.client.impl.types.ErrorType)) {
         // not an answer of Redis: the connection may be broken, the loop's next call opens another
         letGo(loop, used);
       }
     });
   }
 
-  private Future<RedisConnection> connectFor(io.netty.channel.EventLoop loop) {
+  private LoopConnection connectFor(io.netty.channel.EventLoop loop) {
     io.vertx.core.Promise<RedisConnection> promise = io.vertx.core.Promise.promise();
-    Future<RedisConnection> conn = promise.future();
-    Future<RedisConnection> raced = loopConnections.putIfAbsent(loop, conn);
+    LoopConnection own = new LoopConnection(promise.future());
+    LoopConnection raced = loopConnections.putIfAbsent(loop, own);
     if (raced != null) {
       return raced;
     }
     loopClient.connect().onComplete(ar -> {
       if (ar.failed()) {
-        loopConnections.remove(loop, conn);
+        loopConnections.remove(loop, own);
         promise.fail(ar.cause());
         return;
       }
       RedisConnection c = ar.result();
-      c.endHandler(v -> letGo(loop, conn));
-      c.exceptionHandler(e -> letGo(loop, conn));
+      c.endHandler(v -> letGo(loop, own));
+      c.exceptionHandler(e -> letGo(loop, own));
       promise.complete(c);
     });
-    return conn;
+    return own;
   }
 
   /** The loop's connection is done with: the next call opens a new one, the lease goes back. */
-  private void letGo(io.netty.channel.EventLoop loop, Future<RedisConnection> conn) {
-    if (loopConnections.remove(loop, conn)) {
-      conn.onSuccess(RedisConnection::close);
+  private void letGo(io.netty.channel.EventLoop loop, LoopConnection own) {
+    if (loopConnections.remove(loop, own)) {
+      own.connection().onSuccess(RedisConnection::close);
     }
   }
 

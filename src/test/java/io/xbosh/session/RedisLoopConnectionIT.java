@@ -64,6 +64,104 @@ class RedisLoopConnectionIT {
     }
   }
 
+  /**
+   * A burst as the chat sends it, pipelined on one loop's connection: 200 sessions created, 200 held requests with a
+   * payload each, 2,400 stanzas delivered (the first of each session into its held request, the
+   * rest queued), then 200 requests that each take eleven queued stanzas back (replies of about
+   * 11 KB, 2.2 MB on the one connection). Each wave is sent in one loop turn and must be answered,
+   * every call, within the bound: a connection whose reads or writes stall under a deep pipeline
+   * fails it. The stanzas' wave is deeper than {@link RedisSessionStore#MAX_LOOP_IN_FLIGHT}: what is
+   * beyond it leases the pool's connection instead of overflowing the client's queue of calls
+   * awaiting replies (which failed those calls and let the loop's connection go).
+   */
+  @Test
+  void aBurstPipelinedOnOneLoopConnectionIsAnsweredWithinTheBound() throws Exception {
+    int sessions = 200;
+    int stanzas = 12;
+    Duration bound = Duration.ofSeconds(10);
+    String payload = "<message to='b@localhost'><body>" + "x".repeat(1000) + "</body></message>";
+    try (RedisProcess server = RedisProcess.start()) {
+      Vertx vertx = Vertx.vertx();
+      Redis pool = Redis.createClient(vertx, new RedisOptions().setConnectionString(server.url()).setMaxPoolSize(1)
+          .setMaxPoolWaiting(4096).setMaxWaitingHandlers(1024));
+      // as RedisClients makes it: room for the calls the store keeps in flight on a connection
+      Redis loops = Redis.createClient(vertx, new RedisOptions().setConnectionString(server.url()).setMaxPoolSize(2)
+          .setMaxPoolWaiting(8).setMaxWaitingHandlers(2 * RedisSessionStore.MAX_LOOP_IN_FLIGHT));
+      RedisSessionStore store = new RedisSessionStore(pool, false, "pod-a", 50, SessionStore.DEFAULT_MAX_QUEUED_BYTES,
+          SessionStore.DEFAULT_MAX_RESPONSE_BYTES, 60, SessionStore.DEFAULT_MAX_STREAMS, new SimpleMeterRegistry(), loops, 1);
+      try {
+        // every call from one loop (a context of its own): all of them go over its one connection
+        io.vertx.core.Context loop = vertx.getOrCreateContext();
+        int before = connectedClients(server);
+        List<String> sids = new ArrayList<>();
+        for (int i = 0; i < sessions; i++) {
+          sids.add(java.util.UUID.randomUUID().toString());
+        }
+        inOneTurn(loop, sid -> List.of(store.create(new SessionRecord(sid, SessionStoreContract.params(1, 30, 60, false), "pod-a",
+            100, "<creation/>"))), sids, bound);
+
+        List<Future<Accepted>> held = inOneTurn(loop, sid -> List.of(store.accept(sid, 101, "pod-a#1", RequestFlags.NONE, payload)), sids, bound);
+        assertThat(held).allSatisfy(f -> assertThat(f.result().forwards()).hasSize(1));
+
+        List<Future<SessionStore.Delivery>> delivered = inOneTurn(loop, sid -> {
+          List<Future<SessionStore.Delivery>> calls = new ArrayList<>();
+          for (int i = 0; i < stanzas; i++) {
+            calls.add(store.deliver(sid, List.of(payload)));
+          }
+          return calls;
+        }, sids, bound);
+        // the first stanza of each session went into its held request
+        assertThat(delivered.stream().filter(f -> !f.result().answers().isEmpty()).count()).isEqualTo(sessions);
+
+        List<Future<Accepted>> taken = inOneTurn(loop, sid -> List.of(store.accept(sid, 102, "pod-a#2", RequestFlags.NONE, "")), sids, bound);
+        // the other eleven of each session come back in the answer to its next request
+        assertThat(taken).allSatisfy(f -> assertThat(occurrences(answerBodies(f.result()), payload)).isEqualTo(stanzas - 1));
+
+        // the calls beyond the loop's bound in flight (the stanzas' wave) took the pool's one connection
+        assertThat(connectedClients(server) - before).as("the loop's connection and the pool's").isEqualTo(2);
+        assertThat(store.inFlight()).isZero();
+      } finally {
+        store.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        pool.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+      }
+    }
+  }
+
+  /**
+   * The calls {@code each} makes for every session, all sent in one event loop turn; returns once
+   * every one has succeeded, and fails the test when they are not all answered within {@code bound}.
+   */
+  private static <T> List<Future<T>> inOneTurn(io.vertx.core.Context loop, java.util.function.Function<String, List<Future<T>>> each,
+      List<String> sids, Duration bound) throws Exception {
+    CompletableFuture<List<Future<T>>> sent = new CompletableFuture<>();
+    long t0 = System.nanoTime();
+    loop.runOnContext(v -> {
+      List<Future<T>> calls = new ArrayList<>();
+      sids.forEach(sid -> calls.addAll(each.apply(sid)));
+      sent.complete(calls);
+    });
+    List<Future<T>> calls = sent.get(10, TimeUnit.SECONDS);
+    Future.all(calls).toCompletionStage().toCompletableFuture().get(bound.toMillis(), TimeUnit.MILLISECONDS);
+    System.out.printf("%d calls pipelined on one loop connection answered in %d ms%n", calls.size(),
+        TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
+    return calls;
+  }
+
+  private static String answerBodies(Accepted a) {
+    StringBuilder all = new StringBuilder(a.immediate() == null ? "" : a.immediate());
+    a.answers().forEach(answer -> all.append(answer.body()));
+    return all.toString();
+  }
+
+  private static int occurrences(String text, String part) {
+    int n = 0;
+    for (int i = text.indexOf(part); i >= 0; i = text.indexOf(part, i + part.length())) {
+      n++;
+    }
+    return n;
+  }
+
   /** {@code n} calls sent from one event loop turn. */
   private static List<Future<String>> onOneLoop(Vertx vertx, RedisSessionStore store, int n) throws Exception {
     CompletableFuture<List<Future<String>>> sent = new CompletableFuture<>();
