@@ -341,7 +341,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
         .onFailure(e -> metrics.upstreamConnectFailed(e instanceof BoshException be ? be.condition().wireName() : "error"))
         .compose(connected -> {
           String response = creationResponse(sid, stream, params, body, rid, connected.opened());
-          return pod.store().create(new SessionRecord(sid, params, pod.id(), rid, response, newKey, stream, encrypted))
+          return pod.store().create(new SessionRecord(sid, params, pod.id(), rid, newKey, stream, encrypted))
               .recover(e -> Future.failedFuture(new StoreFailure(e)))
               .map(v -> new Created(connected.link(), response))
               .onFailure(e -> connected.link().abort());

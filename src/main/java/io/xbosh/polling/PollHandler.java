@@ -252,7 +252,7 @@ public final class PollHandler implements Handler<RoutingContext> {
           String response = BodyWriter.response(null, List.of(opened.features()));
           // a random first rid, as BOSH clients choose theirs (XEP-0124 §14): no request on the BOSH path guesses it
           long rid = 1 + RANDOM.nextInt(Integer.MAX_VALUE);
-          return pod.store().create(new SessionRecord(sid, params, pod.id(), rid, response, newKey, null, in.encrypted()))
+          return pod.store().create(new SessionRecord(sid, params, pod.id(), rid, newKey, null, in.encrypted()))
               .map(v -> connected)
               .onFailure(e -> connected.link().abort());
         })

@@ -36,11 +36,10 @@ enum SessionField {
     this.value = value;
   }
 
-  /** create.lua's arguments: the creation rid and response, then a (name, value) pair per field written. */
+  /** create.lua's arguments: the creation rid, then a (name, value) pair per field written. */
   static List<String> createArguments(SessionRecord r) {
-    List<String> args = new ArrayList<>(2 + 2 * values().length);
+    List<String> args = new ArrayList<>(1 + 2 * values().length);
     args.add(Long.toString(r.rid()));
-    args.add(r.response());
     for (SessionField f : values()) {
       String v = f.value.apply(r);
       if (v != null) {

@@ -1,4 +1,4 @@
--- ARGV: rid, response (not stored, below), then (field, value) pairs: the session's parameters by
+-- ARGV: rid, then (field, value) pairs: the session's parameters by
 -- their names in the hash (SessionField.java; a field not given is not written: absent fields cost nothing)
 -- a sid is not taken again while anything of it remains: an expired session's outbound list waits
 -- for its owner to bounce it (leftovers) and must not become the new session's
@@ -6,12 +6,12 @@ if redis.call('EXISTS', S, O, I) > 0 then
   return 0
 end
 local rid = ARGV[1]
--- The creation response (ARGV[2]) is not cached: only a client that has it knows the sid, so no
--- request can ever resend its rid (a creation request resent without a sid makes a new session).
+-- The creation response is not cached (nor sent here): only a client that has it knows the sid, so
+-- no request can ever resend its rid (a creation request resent without a sid makes a new session).
 -- It is the largest answer of a login, and the hash stays smaller while the session is young.
 local fields = { 'hi', rid, 'held', '', 'rc', '', 'np', 0, 'lt', fmt(now()), 'le', '0' }
 local given = {}
-for i = 3, #ARGV - 1, 2 do
+for i = 2, #ARGV - 1, 2 do
   fields[#fields + 1] = ARGV[i]
   fields[#fields + 1] = ARGV[i + 1]
   given[ARGV[i]] = ARGV[i + 1]

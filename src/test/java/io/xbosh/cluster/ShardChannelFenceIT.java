@@ -147,7 +147,7 @@ class ShardChannelFenceIT {
   static String newSession() throws Exception {
     String sid = UUID.randomUUID().toString();
     get(storeA.create(new SessionRecord(sid, new SessionParams(2, 1, 2, 60, 0, "1.11", "text/xml; charset=utf-8", false,
-        "localhost", "en", null, null), "pod-a", 100, "<creation/>")));
+        "localhost", "en", null, null), "pod-a", 100)));
     return sid;
   }
 

@@ -312,7 +312,7 @@ class HeldRequestTest {
     URI uri = serve((req, held) -> {
       SessionStore store = pod.store();
       held.bind("s1", 2);
-      store.create(new SessionRecord("s1", params, pod.id(), 1, "<body/>"))
+      store.create(new SessionRecord("s1", params, pod.id(), 1))
           .compose(v -> store.accept("s1", 2, held.holder(), RequestFlags.NONE, ""))
           .onSuccess(a -> held.settle(TYPE, a.waitSeconds() * 1000L, a.deadline(), h -> h.respond(200, TYPE, RELEASED), null))
           .onFailure(e -> held.respond(500, TYPE, e.toString()));
@@ -415,7 +415,7 @@ class HeldRequestTest {
     URI uri = serve((req, held) -> {
       SessionStore store = pod.store();
       held.bind("s1", 2);
-      store.create(new SessionRecord("s1", params, pod.id(), 1, "<body/>"))
+      store.create(new SessionRecord("s1", params, pod.id(), 1))
           .compose(v -> store.accept("s1", 2, held.holder(), RequestFlags.NONE, ""))
           // decided, and dropped here: the published answer never reached the pod
           .compose(a -> store.deliver("s1", List.of("<message id='owed'/>")))

@@ -58,7 +58,7 @@ class PodTest {
   }
 
   String createSession(String sid) throws Exception {
-    store.create(new SessionRecord(sid, PARAMS, pod.id(), 1, "<body/>")).await(5, TimeUnit.SECONDS);
+    store.create(new SessionRecord(sid, PARAMS, pod.id(), 1)).await(5, TimeUnit.SECONDS);
     assertThat(live(sid)).isTrue();
     return sid;
   }

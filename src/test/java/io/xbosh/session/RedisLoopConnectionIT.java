@@ -98,7 +98,7 @@ class RedisLoopConnectionIT {
           sids.add(java.util.UUID.randomUUID().toString());
         }
         inOneTurn(loop, sid -> List.of(store.create(new SessionRecord(sid, SessionStoreContract.params(1, 30, 60, false), "pod-a",
-            100, "<creation/>"))), sids, bound);
+            100))), sids, bound);
 
         List<Future<Accepted>> held = inOneTurn(loop, sid -> List.of(store.accept(sid, 101, "pod-a#1", RequestFlags.NONE, payload)), sids, bound);
         assertThat(held).allSatisfy(f -> assertThat(f.result().forwards()).hasSize(1));

@@ -191,7 +191,7 @@ class RedisSessionStoreIT extends SessionStoreContract {
     String packed = java.util.UUID.randomUUID().toString();
     String plain = java.util.UUID.randomUUID().toString();
     for (String sid : List.of(packed, plain)) {
-      get(store.create(new SessionRecord(sid, p, "pod-a", 100, "<creation/>")));
+      get(store.create(new SessionRecord(sid, p, "pod-a", 100)));
     }
     String key = RedisSessionStore.sessionKey(plain);
     for (String f : List.of("hold", "req", "wait", "inact", "ack", "ct", "leg", "own", "pol", "k")) {

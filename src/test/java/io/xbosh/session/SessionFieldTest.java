@@ -19,18 +19,18 @@ class SessionFieldTest {
 
   @Test
   void everyParameterGoesByItsFieldName() {
-    SessionRecord r = new SessionRecord("sid", params(true, "1.11"), "pod-a", 1234, "<body/>", "ab12", "s0", true);
-    assertThat(SessionField.createArguments(r)).containsExactly("1234", "<body/>", "hold", "1", "req", "2", "wait", "60",
+    SessionRecord r = new SessionRecord("sid", params(true, "1.11"), "pod-a", 1234, "ab12", "s0", true);
+    assertThat(SessionField.createArguments(r)).containsExactly("1234", "hold", "1", "req", "2", "wait", "60",
         "inact", "90", "ack", "1", "ct", "text/xml; charset=utf-8", "leg", "0", "own", "pod-a", "k", "ab12", "pol", "3",
         "sf", "s0", "tls", "1");
   }
 
   @Test
   void fieldsAtTheirDefaultsAreNotWrittenExceptTheKey() {
-    SessionRecord r = new SessionRecord("sid", params(false, null), "pod-b", Long.MAX_VALUE, "", null, null, false);
-    assertThat(SessionField.createArguments(r)).containsExactly(Long.toString(Long.MAX_VALUE), "", "hold", "1", "req", "2",
+    SessionRecord r = new SessionRecord("sid", params(false, null), "pod-b", Long.MAX_VALUE, null, null, false);
+    assertThat(SessionField.createArguments(r)).containsExactly(Long.toString(Long.MAX_VALUE), "hold", "1", "req", "2",
         "wait", "60", "inact", "90", "ack", "0", "ct", "text/xml; charset=utf-8", "leg", "1", "own", "pod-b", "k", "", "pol", "3");
-    assertThat(SessionField.createArguments(new SessionRecord("sid", params(false, null), "p", 1, "", null, "", false)))
+    assertThat(SessionField.createArguments(new SessionRecord("sid", params(false, null), "p", 1, null, "", false)))
         .doesNotContain("sf");
   }
 

@@ -50,7 +50,7 @@ abstract class SessionStoreContract {
 
   String newSession(SessionStore store, int hold) throws Exception {
     String sid = UUID.randomUUID().toString();
-    get(store.create(new SessionRecord(sid, params(hold, 30, 60, false), "pod-a", 100, "<creation/>")));
+    get(store.create(new SessionRecord(sid, params(hold, 30, 60, false), "pod-a", 100)));
     return sid;
   }
 
@@ -78,7 +78,7 @@ abstract class SessionStoreContract {
 
   String newSession(SessionParams p) throws Exception {
     String sid = UUID.randomUUID().toString();
-    get(store().create(new SessionRecord(sid, p, "pod-a", 100, "<creation/>")));
+    get(store().create(new SessionRecord(sid, p, "pod-a", 100)));
     return sid;
   }
 
@@ -372,7 +372,7 @@ abstract class SessionStoreContract {
     String ended = SessionStore.WARMUP_SID_PREFIX + UUID.randomUUID();
     String live = SessionStore.WARMUP_SID_PREFIX + UUID.randomUUID();
     for (String sid : List.of(ended, live)) {
-      get(store().create(new SessionRecord(sid, params(1, 30, 60, false), "pod-a", 100, "<creation/>")));
+      get(store().create(new SessionRecord(sid, params(1, 30, 60, false), "pod-a", 100)));
       get(store().deliver(sid, List.of(MSG)));
     }
     get(store().terminate(ended, BodyWriter.terminateOpen(null), ""));
@@ -403,7 +403,7 @@ abstract class SessionStoreContract {
     get(store().deliver(sid, List.of(MSG)));
     advance(PAST_ONE_SECOND);
     assertThat(get(store().existing(List.of(sid)))).isEmpty();
-    SessionRecord again = new SessionRecord(sid, params(1, 30, 60, false), "pod-a", 500, "<again/>");
+    SessionRecord again = new SessionRecord(sid, params(1, 30, 60, false), "pod-a", 500);
     // the outbound stanza waits for the owner to bounce it: the sid is not free, nor would a new
     // session of it see the old session's stanza
     assertThatThrownBy(() -> get(store().create(again))).hasMessageContaining("sid collision");
@@ -487,7 +487,7 @@ abstract class SessionStoreContract {
 
   private String keyedSession(String newKey) throws Exception {
     String sid = UUID.randomUUID().toString();
-    get(store().create(new SessionRecord(sid, params(2, 30, 60, false), "pod-a", 100, "<creation/>", newKey)));
+    get(store().create(new SessionRecord(sid, params(2, 30, 60, false), "pod-a", 100, newKey)));
     return sid;
   }
 
@@ -561,7 +561,7 @@ abstract class SessionStoreContract {
   @Test
   void createRefusesAnExistingSid() throws Exception {
     String sid = newSession(1, false);
-    assertThatThrownBy(() -> get(store().create(new SessionRecord(sid, params(1, 30, 60, false), "p", 1, "<x/>"))))
+    assertThatThrownBy(() -> get(store().create(new SessionRecord(sid, params(1, 30, 60, false), "p", 1))))
         .isInstanceOf(IllegalStateException.class);
     assertThat(get(store().existing(Set.of(sid, "other")))).containsExactly(sid);
   }
@@ -652,7 +652,7 @@ abstract class SessionStoreContract {
   @Test
   void p04_p13_aPollWithAKeyOutOfSequenceChangesNothing() throws Exception {
     String sid = UUID.randomUUID().toString();
-    get(store().create(new SessionRecord(sid, params(0, 0, 120, false, 0), "pod-a", 100, "<creation/>", sha1Hex("k1"))));
+    get(store().create(new SessionRecord(sid, params(0, 0, 120, false, 0), "pod-a", 100, sha1Hex("k1"))));
     assertRefused(() -> get(store().accept(sid, SessionStore.NEXT_RID, "p#1", RequestFlags.NONE.withFragment().withKey("k0").withNewKey(sha1Hex("k2")), "<a/>")), TerminateCondition.ITEM_NOT_FOUND);
     assertRefused(() -> get(store().accept(sid, SessionStore.NEXT_RID, "p#2", RequestFlags.NONE.withFragment(), "<a/>")), TerminateCondition.ITEM_NOT_FOUND);
     Accepted a = get(store().accept(sid, SessionStore.NEXT_RID, "p#3", RequestFlags.NONE.withFragment().withKey("k1").withNewKey(sha1Hex("k2")), "<b/>"));
@@ -747,7 +747,7 @@ abstract class SessionStoreContract {
 
   String streamSession(int hold) throws Exception {
     String sid = UUID.randomUUID().toString();
-    get(store().create(new SessionRecord(sid, params(hold, 30, 60, false), "pod-a", 100, "<creation/>", null, FIRST, false)));
+    get(store().create(new SessionRecord(sid, params(hold, 30, 60, false), "pod-a", 100, null, FIRST, false)));
     return sid;
   }
 
@@ -908,7 +908,7 @@ abstract class SessionStoreContract {
   @Test
   void b91_aPlainRequestOfASessionBegunEncryptedIsDroppedAndChangesNothing() throws Exception {
     String sid = UUID.randomUUID().toString();
-    get(store().create(new SessionRecord(sid, params(1, 30, 60, false), "pod-a", 100, "<creation/>", null, null, true)));
+    get(store().create(new SessionRecord(sid, params(1, 30, 60, false), "pod-a", 100, null, null, true)));
     assertThat(get(store().accept(sid, 101, "p#1", RequestFlags.NONE.withUnencrypted(true), "<a/>")).outcome()).isEqualTo(Accepted.Outcome.DROPPED);
     assertThat(get(store().accept(sid, 100, "p#2", RequestFlags.NONE.withUnencrypted(true), "")).outcome()).isEqualTo(Accepted.Outcome.DROPPED);
     assertThat(get(store().accept(sid, 101, "p#3", RequestFlags.NONE.withTerminate().withUnencrypted(true), "")).outcome()).isEqualTo(Accepted.Outcome.DROPPED);

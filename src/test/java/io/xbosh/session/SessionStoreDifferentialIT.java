@@ -269,7 +269,7 @@ class SessionStoreDifferentialIT {
       linkOf.clear();
       seqOf.clear();
       lastDelivery = null;
-      SessionRecord r = new SessionRecord(sid, p, POD, nextRid, "<creation n='" + sessionNo + "'/>", newKey,
+      SessionRecord r = new SessionRecord(sid, p, POD, nextRid, newKey,
           streamsOn ? "s0" : null, encrypted);
       nextRid++;
       compare("create " + sid + " " + p + " newkey=" + newKey + " streams=" + streamsOn + " tls=" + encrypted,
@@ -335,7 +335,7 @@ class SessionStoreDifferentialIT {
         // a create over a sid the run used before (ended, expired, or still live)
         String of = sids.get(rnd.nextInt(sids.size()));
         SessionParams p = new SessionParams(20, 1, 2, 30, 0, "1.11", "text/xml; charset=utf-8", false, "localhost", "en", null, null);
-        SessionRecord r = new SessionRecord(of, p, POD, 5000, "<creation again/>");
+        SessionRecord r = new SessionRecord(of, p, POD, 5000);
         compare("create " + of + " again", st -> st.create(r).map(v -> "ok").recover(e -> Future.succeededFuture("refused: " + e.getMessage())));
       } else if (op < 194) {
         // an operation on an earlier session of this run (ended or expired, usually)
