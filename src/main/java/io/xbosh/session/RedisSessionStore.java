@@ -608,7 +608,16 @@ public final class RedisSessionStore implements SessionStore {
    */
   static io.netty.channel.Channel channelOf(RedisConnection c) {
     try {
-      Object actual = c instanceof io.vertx.redis.client.impl.PooledRedisConnection p ? p.actual() : c;
+      Object actual = c;
+      if (actual instanceof io.vertx.redis.client.impl.RedisSentinelConnection) {
+        // Sentinel with failover: the master's connection of now (one opened after a failover keeps Netty's passes)
+        java.lang.reflect.Field current = actual.getClass().getDeclaredField("connection");
+        current.setAccessible(true);
+        actual = ((java.util.concurrent.atomic.AtomicReference<?>) current.get(actual)).get();
+      }
+      if (actual instanceof io.vertx.redis.client.impl.PooledRedisConnection p) {
+        actual = p.actual();
+      }
       java.lang.reflect.Field f = actual.getClass().getDeclaredField("netSocket");
       f.setAccessible(true);
       return f.get(actual) instanceof io.vertx.core.internal.net.NetSocketInternal socket ? socket.channelHandlerContext().channel() : null;
