@@ -7,6 +7,7 @@ import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.ext.web.RoutingContext;
 import io.xbosh.pod.HeldRequest;
 import io.xbosh.pod.Pod;
@@ -173,6 +174,12 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     String coding = req.getHeader(HttpHeaders.CONTENT_ENCODING);
+    if (req.version() != HttpVersion.HTTP_2) {
+      // every header this path reads has been read: a held request keeps its HttpServerRequest for
+      // the whole wait, and with it the header map (ARCHITECTURE "Memory per idle session"); Vert.x
+      // decided keep-alive and 100-continue from them when the head arrived
+      req.headers().clear();
+    }
     readBody(req, res, reply).onSuccess(raw ->
         decodeAndProcess(() -> RequestBody.decode(coding, raw, settings.maxBodyBytes()), in, false));
   }
@@ -248,7 +255,12 @@ public final class BoshHandler implements Handler<RoutingContext> {
       }
       body.appendBuffer(chunk);
     });
-    req.endHandler(v -> promise.tryComplete(body.getBytes()));
+    req.endHandler(v -> {
+      // the request object lives as long as it is held: let go of the collected body and these
+      // handlers, which would keep it (its buffer is 512 bytes or more) for the whole wait
+      req.handler(null).exceptionHandler(null).endHandler(null);
+      promise.tryComplete(body.getBytes());
+    });
     req.exceptionHandler(e -> promise.tryFail(e));
     req.resume();
     return promise.future();

@@ -28,7 +28,8 @@ public final class ElementWriter {
   private final String toNamespace;
   private final int maxChars;
 
-  private final Deque<Map<String, String>> scopes = new ArrayDeque<>();
+  // a few levels deep at most between stanzas; the writer lives as long as its session
+  private final Deque<Map<String, String>> scopes = new ArrayDeque<>(4);
   private StringBuilder out;
   private int depth;
   private boolean startTagOpen;

@@ -495,7 +495,9 @@ public final class UpstreamLink implements StreamReader.Handler, Link {
     currentStreamId = attributes.get("id");
     if (streamId == null) {
       streamId = attributes.get("id");
-      streamFrom = attributes.get("from");
+      String from = attributes.get("from");
+      // the server's domain: one string for all its sessions
+      streamFrom = from == null ? null : from.intern();
     }
   }
 
