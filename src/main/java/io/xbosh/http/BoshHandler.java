@@ -262,7 +262,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
       promise.tryComplete(body.getBytes());
     });
     req.exceptionHandler(e -> promise.tryFail(e));
-    req.resume();
+    // no resume(): nothing pauses the request, and resume() would give it an inbound queue of its
+    // own (about 160 bytes an idle session keeps with its held request)
     return promise.future();
   }
 

@@ -23,6 +23,7 @@ import io.xbosh.amqp.AmqpOpener;
 import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.UpstreamResolver;
 import io.xbosh.upstream.UpstreamSecurity;
+import io.xbosh.vertx.ConnectionTrim;
 import io.xbosh.vertx.WriteQueues;
 import io.xbosh.websocket.WebSocketEndpoint;
 import io.xbosh.websocket.WebSocketSessions;
@@ -203,6 +204,9 @@ public final class HttpVerticle extends VerticleBase {
     conn.closeHandler(v -> limits.connectionClosed(address));
     boolean guarded = conn instanceof VertxConnection vc
         && ConnectionGuard.install(vc.channelHandlerContext().pipeline(), guard);
+    if (conn instanceof VertxConnection vc) {
+      ConnectionTrim.trim(vc);
+    }
     boolean h2 = !(conn instanceof VertxConnection);
     pod.metrics().connection(h2 ? "h2c" : "http/1.x");
     if (!guarded && h2 && config.http2Cleartext()) {
