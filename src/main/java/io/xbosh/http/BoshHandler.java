@@ -33,6 +33,7 @@ import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.Link;
 import io.xbosh.upstream.SessionLinks;
 import io.xbosh.upstream.StreamOpened;
+import io.xbosh.vertx.ConnectionTrim;
 import java.security.SecureRandom;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -259,11 +260,11 @@ public final class BoshHandler implements Handler<RoutingContext> {
       // the request object lives as long as it is held: let go of the collected body and these
       // handlers, which would keep it (its buffer is 512 bytes or more) for the whole wait
       req.handler(null).exceptionHandler(null).endHandler(null);
+      ConnectionTrim.forgetInbound(req);
       promise.tryComplete(body.getBytes());
     });
     req.exceptionHandler(e -> promise.tryFail(e));
-    // no resume(): nothing pauses the request, and resume() would give it an inbound queue of its
-    // own (about 160 bytes an idle session keeps with its held request)
+    req.resume();
     return promise.future();
   }
 
@@ -460,7 +461,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
    * @param address  the client's address, for a stream this request opens
    */
   private void accept(BoshBody body, HttpServerResponse res, Reply reply, boolean encrypted, String fragment, String address) {
-    String sid = body.sid();
+    String sid = pod.sharedSid(body.sid());
     long rid = body.rid();
     HeldRequest held = HeldRequest.register(pod, res, reply, sid);
     held.bind(sid, rid);

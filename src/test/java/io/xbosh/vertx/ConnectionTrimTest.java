@@ -6,6 +6,9 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.net.NetServer;
 import io.vertx.core.net.NetSocket;
 import io.vertx.core.net.impl.VertxConnection;
@@ -75,5 +78,34 @@ class ConnectionTrimTest {
     });
     socket.write(Buffer.buffer("x".repeat(5000)));
     assertThat(await(echoed.future())).hasSize(5000);
+  }
+
+  @Test
+  void aRequestReadToItsEndLetsGoOfItsInboundQueueAndIsStillAnswered() throws Exception {
+    Promise<Object[]> state = Promise.promise();
+    HttpServer server = vertx.createHttpServer(new HttpServerOptions().setStrictThreadMode(true)).requestHandler(req -> {
+      StringBuilder body = new StringBuilder();
+      req.handler(b -> body.append(b.toString(StandardCharsets.US_ASCII)));
+      req.endHandler(v -> {
+        try {
+          Object before = ConnectionTrim.inboundOf(req);
+          ConnectionTrim.forgetInbound(req);
+          state.complete(new Object[] {before, ConnectionTrim.inboundOf(req)});
+        } catch (ReflectiveOperationException e) {
+          state.fail(e);
+        }
+        // answered later, as a held request is
+        vertx.setTimer(50, t -> req.response().end("got " + body));
+      });
+    });
+    int port = await(server.listen(0, "127.0.0.1")).actualPort();
+    String answer = await(vertx.createHttpClient().request(HttpMethod.POST, port, "127.0.0.1", "/")
+        .compose(r -> r.send(Buffer.buffer("x".repeat(3000))))
+        .compose(r -> r.body()))
+        .toString(StandardCharsets.US_ASCII);
+    Object[] s = await(state.future());
+    assertThat(s[0]).isNotNull();
+    assertThat(s[1]).isNull();
+    assertThat(answer).isEqualTo("got " + "x".repeat(3000));
   }
 }
