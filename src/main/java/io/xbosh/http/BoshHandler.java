@@ -92,6 +92,9 @@ public final class BoshHandler implements Handler<RoutingContext> {
   private final Connector connector;
   private final Settings settings;
   private final ClientLimits limits;
+  /** the ends of every held request's wait: each knows its session and rid (no pair of lambdas per request) */
+  private final java.util.function.Consumer<HeldRequest> waitOver = h -> release(h.sid(), h.rid(), h);
+  private final java.util.function.Consumer<HeldRequest> abandoned = h -> abandon(h.sid(), h.rid(), h);
 
   public BoshHandler(Pod pod, BodyParser parser, Negotiator negotiator, Connector connector, Settings settings, ClientLimits limits) {
     this.pod = pod;
@@ -115,18 +118,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
    */
   public void handle(HttpServerRequest req, String address, Handler<Void> ended) {
     HttpServerResponse res = req.response();
-    // called once: when the answer is written, or when the connection closes before it
-    boolean[] slot = {false, ended != null};
-    res.endHandler(v -> {
-      if (slot[0]) {
-        slot[0] = false;
-        limits.requestDone(address);
-      }
-      if (slot[1]) {
-        slot[1] = false;
-        ended.handle(null);
-      }
-    });
+    Ending slot = new Ending(limits, address, ended);
+    res.endHandler(slot);
     boolean crossOrigin = cors(req, res);
     if (req.method() == HttpMethod.OPTIONS) {
       if (crossOrigin) {
@@ -167,7 +160,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       reply.write(res, 503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
       return;
     }
-    slot[0] = true;
+    slot.counted = true;
     boolean encrypted = encrypted(req);
     Intake in = new Intake(res, reply, encrypted, address);
     if (script) {
@@ -183,6 +176,38 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
     readBody(req, res, reply).onSuccess(raw ->
         decodeAndProcess(() -> RequestBody.decode(coding, raw, settings.maxBodyBytes()), in, false));
+  }
+
+  /**
+   * The end of a request's response, called once: when the answer is written, or when the
+   * connection closes before it. One object rather than a lambda and its flags: a held request
+   * keeps it for its whole wait.
+   */
+  private static final class Ending implements Handler<Void> {
+    private final ClientLimits limits;
+    private final String address;
+    private Handler<Void> ended;
+    /** the request counts against its address's held requests */
+    boolean counted;
+
+    Ending(ClientLimits limits, String address, Handler<Void> ended) {
+      this.limits = limits;
+      this.address = address;
+      this.ended = ended;
+    }
+
+    @Override
+    public void handle(Void v) {
+      if (counted) {
+        counted = false;
+        limits.requestDone(address);
+      }
+      Handler<Void> e = ended;
+      if (e != null) {
+        ended = null;
+        e.handle(null);
+      }
+    }
   }
 
   /** One request on its way in: where its answer goes, how it came, from whom. */
@@ -625,7 +650,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
     switch (acc.outcome()) {
       case RESENT, ENDED -> held.respond(200, acc.content() != null ? acc.content() : Negotiator.DEFAULT_CONTENT, acc.immediate());
-      default -> held.settle(acc.content(), acc.waitSeconds() * 1000L, acc.deadline(), h -> release(sid, rid, h), h -> abandon(sid, rid, h));
+      default -> held.settle(acc.content(), acc.waitSeconds() * 1000L, acc.deadline(), waitOver, abandoned);
     }
   }
 
