@@ -209,7 +209,8 @@ final class ConnectionGuard {
 
     /** Nothing is being read: the idle timeout runs, when the guard keeps it. */
     void idle(ChannelHandlerContext ctx) {
-      if (ownIdle) {
+      // (a write's listener may run after the channel closed: no timer for a closed channel)
+      if (ownIdle && ctx.channel().isActive()) {
         arm(ctx, settings.idleTimeoutMs, false);
       } else {
         cancel();

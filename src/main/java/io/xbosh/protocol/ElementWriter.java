@@ -28,7 +28,7 @@ public final class ElementWriter {
   private final String toNamespace;
   private final int maxChars;
 
-  // a few levels deep at most between stanzas; the writer lives as long as its session
+  // grows with a stanza's nesting, which is a few levels for most
   private final Deque<Map<String, String>> scopes = new ArrayDeque<>(4);
   private StringBuilder out;
   private int depth;
