@@ -239,9 +239,16 @@ class Session:
         return '%s#%s-%d' % (POD, self.sid, rid)
 
 
+STREAM_NAMES = False
+
+
 def create(s, scripts):
-    args = [POD, s.rid, LOGIN.format(sid=s.sid), 'hold', '1', 'req', '2', 'wait', '60', 'inact', '60', 'ack', '0',
+    # (since f119eea create takes no creation response: the rid, then the parameters)
+    args = [POD, s.rid, 'hold', '1', 'req', '2', 'wait', '60', 'inact', '60', 'ack', '0',
             'ct', 'text/xml; charset=utf-8', 'leg', '0', 'own', POD, 'k', '', 'pol', '2']
+    if STREAM_NAMES:
+        # XBOSH_MAX_STREAMS > 1 (the default): every session has its first stream's name
+        args += ['sf', 'st%013d' % int(s.sid[5:])]
     return scripts.call('create', s.keys, args)
 
 
@@ -298,9 +305,13 @@ def main():
     ap.add_argument('--rate', type=float, default=0, help='calls per second in the measured phases (0: as fast as they go)')
     ap.add_argument('--valgrind', action='store_true',
                     help='redis-server under valgrind (callgrind): instructions per call, the same on a busy machine')
+    ap.add_argument('--stream-names', action='store_true',
+                    help='sessions with a first stream name, as every session has while XBOSH_MAX_STREAMS > 1 (the default)')
     ap.add_argument('--label', default='')
     ap.add_argument('--out')
     a = ap.parse_args()
+    global STREAM_NAMES
+    STREAM_NAMES = a.stream_names
     mode = a.mode if a.mode != 'auto' else ('function' if has_library(a.jar) else 'eval')
     scripts = FunctionScripts(a.jar) if mode == 'function' else EvalScripts(a.jar, a.lua_dir)
     label = a.label or os.path.basename(a.jar) + ':' + mode
