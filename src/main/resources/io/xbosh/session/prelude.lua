@@ -582,10 +582,9 @@ end
 
 -- p read once per distinct value, across calls: sessions share a few. A first stream's name (sf,
 -- every session's while multiple streams are on) is unique to a session, so it is cut out of the
--- value kept and returned beside it: sessions with the same parameters share one entry (kept
--- whole, a stream-named p was parsed again on every call, 1 of every script's 12 % more
--- instructions with stream names); at most MAX_PARAMS kept, then the lot is dropped.
--- Returns the parameters (their sf is '') and the stream name, or nil.
+-- value kept and returned beside it, and sessions with the same parameters share one entry
+-- (before, a p with a stream name was parsed again on every call); at most MAX_PARAMS kept, then
+-- the lot is dropped. Returns the parameters (their sf is '') and the stream name, or nil.
 local PARAMS, params_kept, MAX_PARAMS = {}, 0, 256
 local function params(p)
   local t = PARAMS[p]
