@@ -3,7 +3,7 @@
 
     python3 src/bench/capacity.py [target/bench] [--pod-cores 2] [--pod-util 0.6] [--pod-mem-mb 2048]
         [--pod-sessions-max 20000] [--shard-util 0.5] [--shard-mem-mb 8192] [--wait 60] [--chat DIR]
-        [--redis-b B] [--redis-young-b B]
+        [--redis-b B] [--redis-young-b B] [--c-pub-us US]
 
 Reads procs.tsv and results.tsv of src/bench/run-benchmarks.sh, fits the per-session and
 per-message costs (least squares over the one-pod idle steps; medians over the chat rounds),
@@ -15,7 +15,9 @@ rounds); without any, only the idle rows of the plan are printed. --redis-b repl
 Redis bytes per idle session by one measured at a settled age (src/bench/idle-memory.sh: a run whose
 steps were read before their sessions' login answers left the resend cache gives a young value);
 --redis-young-b, Redis bytes per session while it is young (younger than 2 x wait: a login storm,
-every client back at once), sizes the shards' memory for that peak too.
+every client back at once), sizes the shards' memory for that peak too. --c-pub-us replaces the
+publish cost estimated from the chat run (Redis CPU per message with two pods less that with one)
+by one measured elsewhere: on a loaded machine the two come out equal and the estimate is 0.
 """
 import argparse
 import csv
@@ -92,6 +94,7 @@ def main():
     ap.add_argument("--live-frac", type=float, default=0.5, help="share of the heap limit the live data may take (G1's head-room)")
     ap.add_argument("--redis-b", type=float, default=None, help="Redis bytes per settled idle session (default: the run's)")
     ap.add_argument("--redis-young-b", type=float, default=None, help="Redis bytes per session younger than 2 x wait")
+    ap.add_argument("--c-pub-us", type=float, default=None, help="Redis CPU per PUBLISH in µs (default: estimated from the chat rounds)")
     ap.add_argument("--chat", default=None, help="directory of the run whose chat rounds give the per-message inputs (default: DIR)")
     a = ap.parse_args()
     procs = rows(os.path.join(a.dir, "procs.tsv"))
@@ -141,6 +144,15 @@ def main():
     cmd_rows2 = [r for r in chat if r["scenario"] == "chat" and r["label"] == "xbosh-redis-2pods" and r["process"] == "generator"]
     q_msg2 = statistics.median([float(r["redis_cmds_per_s"]) * float(r["seconds"]) / max(1, int(r["delivered"])) for r in cmd_rows2]) \
         if cmd_rows2 else float("nan")
+    # publishes per delivered message in the two-pod chat rounds (commandstats), over the share of
+    # answers that cross pods there (one half): publishes per message when every answer crosses
+    stats = rows(os.path.join(a.chat or a.dir, "commandstats.tsv"))
+    pub_rounds = {}
+    for r in stats:
+        if r["scenario"] == "chat" and r["label"] == "xbosh-redis-2pods" and r["command"] in ("publish", "spublish"):
+            k = (r["sessions"], r["rate"], r["delivered"], r["http_requests"])
+            pub_rounds[k] = pub_rounds.get(k, 0) + int(r["calls"])
+    q_pub = statistics.median([c / max(1, int(k[2])) / 0.5 for k, c in pub_rounds.items()]) if pub_rounds else float("nan")
     base_rss = a.pod_base_mb if a.pod_base_mb is not None else m_rss[0]
 
     print(f"### Inputs measured in this run (idle: the {top_n:,}-session one-pod step net of the empty pod)\n")
@@ -166,6 +178,7 @@ def main():
     print(f"| c_pod2, c_redis2 | the same with two pods in round robin | {c_pod2 * 1000:.3f}, {c_redis2 * 1000:.3f} s per 1,000 | |")
     print(f"| c_xmpp | Prosody c2s routing per message (not xbosh's, for the XMPP tier) | {c_xmpp * 1000:.3f} s per 1,000 | |")
     print(f"| q_msg | Redis commands per delivered message (one pod; two pods) | {q_msg:.2f}; {q_msg2:.2f} | |")
+    print(f"| q_pub | PUBLISHes per delivered message when every answer crosses pods (two pods' rounds ÷ 0.5) | {q_pub:.2f} | |")
     print()
 
     # ---- the check against the largest run
@@ -200,16 +213,20 @@ def main():
           f"Redis shard: one core (its command thread) used to {a.shard_util:.0%}, {a.shard_mem_mb:.0f} MB. "
           "Messages counted once per delivery; every pod behind a load balancer without stickiness.\n")
     c_tier = c_pod2 if not math.isnan(c_pod2) else c_pod
-    c_rtier = c_redis2 if not math.isnan(c_redis2) else c_redis
+    c_rtier = c_redis
     # with two pods in round robin about half the answers are published to the other pod; what Redis
     # spends more per message there than with one pod is the price of those publishes
-    c_pub = max(0.0, (c_redis2 - c_redis) / 0.5) if not math.isnan(c_redis2) else float("nan")
-    print(f"Publish cost estimated from (c_redis2 - c_redis) / 0.5: c_pub = {c_pub * 1e6:.1f} µs of Redis CPU per PUBLISH.\n")
+    q_pub_or_1 = q_pub if not math.isnan(q_pub) else 1.0
+    c_pub = max(0.0, (c_redis2 - c_redis) / (0.5 * q_pub_or_1)) if not math.isnan(c_redis2) else float("nan")
+    print(f"Publish cost estimated from (c_redis2 - c_redis) / (0.5 · q_pub): c_pub = {c_pub * 1e6:.1f} µs of Redis CPU per PUBLISH.\n")
+    if a.c_pub_us is not None:
+        c_pub = a.c_pub_us / 1e6
+        print(f"Publish cost given (--c-pub-us): c_pub = {a.c_pub_us:.1f} µs of Redis CPU per PUBLISH.\n")
     no_chat = math.isnan(c_tier) or math.isnan(c_rtier)
     if no_chat:
         print("No chat rounds in this run (--chat DIR names a run that has them): idle rows only.\n")
     print("| sessions | msg/s per session | msgs/s total | pods (CPU / memory / cap) | live heap per pod | "
-          "Redis cores | Redis MB" + (" (settled; all young)" if m_young is not None else "") + " | shards (CPU / memory) | PUBLISH/s, cores on every shard | `{pods}` shard: owned-set MB | first bottleneck |")
+          "Redis cores | Redis MB" + (" (settled; all young)" if m_young is not None else "") + " | shards (CPU / memory) | PUBLISH/s, their Redis cores (in Redis CPU) | `{pods}` shard: owned-set MB | first bottleneck |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for S in (100_000, 1_000_000):
         for r in ((0.0,) if no_chat else (0.0, 0.01, 0.1)):
@@ -223,21 +240,22 @@ def main():
             pods_cap = math.ceil(S / a.pod_sessions_max)
             P = max(pods_cpu, pods_mem, pods_cap, 2)
             live_each = m_heap[0] + S / P * m_heap[1]
-            cpu_redis = S * k_redis[1] + (M * c_rtier if M else 0.0)
+            # an answer for a request held on another pod is published to that pod; waits that run out
+            # are answered by the pod holding them (one script per idle poll), which publishes nothing.
+            # On a Redis Cluster the publish is a sharded one (SPUBLISH on the session's slot): it stays
+            # on the session's shard and spreads over the shards with the rest of the session's work.
+            pubs = M * q_pub_or_1 * (P - 1) / P
+            pub_cores = pubs * c_pub if not math.isnan(c_pub) else 0.0
+            cpu_redis = S * k_redis[1] + (M * c_rtier if M else 0.0) + pub_cores
             mem_redis = S * m_redis[1]
             # a login storm: every session young at once, its login's answers still cached
             mem_peak = max(mem_redis, S * m_young) if m_young is not None else mem_redis
             shards_cpu = math.ceil(cpu_redis / a.shard_util)
             shards_mem = math.ceil(mem_peak / (a.shard_mem_mb * 0.75))
             shards = max(shards_cpu, shards_mem, 1)
-            # an answer for a request held on another pod is PUBLISHed; a cluster forwards every PUBLISH to every node
-            pubs = (M + S / a.wait) * (P - 1) / P
-            pub_cores = pubs * c_pub if not math.isnan(c_pub) else float("nan")
             owned_mb = S * 80 / 1048576  # a sid (24 B) in a set: ~80 B with its dict entry
             pod_limit = max([("pod CPU", pods_cpu), ("pod memory", pods_mem), ("sessions per pod", pods_cap)], key=lambda x: x[1])[0]
             redis_limit = "Redis CPU per shard" if shards_cpu >= shards_mem else "Redis memory per shard"
-            if not math.isnan(pub_cores) and pub_cores + cpu_redis / shards > a.shard_util:
-                redis_limit = "pub/sub fan-out (every shard pays every PUBLISH)"
             print(f"| {S:,} | {r:g} | {M:,.0f} | {P} ({pods_cpu} / {pods_mem} / {pods_cap}) | {live_each:.0f} MB | "
                   f"{cpu_redis:.2f} | {mem_redis:,.0f}{'; ' + format(mem_peak, ',.0f') if m_young is not None else ''} | {shards} ({shards_cpu} / {shards_mem}) | {pubs:,.0f}, {pub_cores:.3f} | "
                   f"{owned_mb:.0f} | pods: {pod_limit}; Redis: {redis_limit} |")

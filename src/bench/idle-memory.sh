@@ -20,7 +20,8 @@
 # per held request; N: HTTP/2 without TLS over N connections, the pod with XBOSH_HTTP2_CLEARTEXT),
 # POD_JAVA_OPTS (-Xmx1g -XX:+UseG1GC), POD_CGROUP (a memory cgroup v1 directory the pod is put in),
 # POD_ENV (more VAR=value for the pod), LOGIN_CONCURRENCY (100). With -XX:NativeMemoryTracking=summary in
-# POD_JAVA_OPTS each step also writes the JVM's own account of its memory (nmt-<label>-<n>.txt).
+# POD_JAVA_OPTS each step also writes the JVM's own account of its memory (nmt-<label>-<n>.txt); with
+# HEAP_DUMP=1, a heap dump of the live objects (heap-<label>-<n>.hprof, for src/bench/hprof-owners.py).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -148,6 +149,7 @@ for n in $STEPS; do
   redis_sessions "$SETTLE_S"
   h=$(heap_kb); r=$(rss_kb); d=$(redis_used); s=$(owned); fds=$(ls "/proc/$POD/fd" | wc -l)
   "$JCMD" "$POD" GC.class_histogram > "$OUT/idle-memory/histogram-$LABEL-$n.txt"
+  [ "${HEAP_DUMP:-0}" = 1 ] && "$JCMD" "$POD" GC.heap_dump "$(pwd)/$OUT/idle-memory/heap-$LABEL-$n.hprof" >/dev/null
   case "$POD_JAVA_OPTS" in *NativeMemoryTracking*) "$JCMD" "$POD" VM.native_memory summary > "$OUT/idle-memory/nmt-$LABEL-$n.txt" ;; esac
   per() { [ "$s" -gt "$n0" ] && echo $(( ($1 - $2) / (s - n0) )) || echo -; }
   row="$LABEL	$i	$SETTLE_S	$s	$h	$r	$fds	$(cg memory.usage_in_bytes)	$(cg memory.max_usage_in_bytes)	$d	$(per $((h * 1024)) $((h0 * 1024)))	$(per $((r * 1024)) $((r0 * 1024)))	$(per "$d" "$d0")	$(cut -d' ' -f1 /proc/loadavg)"

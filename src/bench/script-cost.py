@@ -2,7 +2,7 @@
 """redis-server CPU per session script, each shape of the chat benchmark on its own.
 
 Starts a throwaway redis-server on a free port, creates SESSIONS sessions the way a chat login
-leaves them (hold=1, requests=2, wait=60, the pod as owner, a cached login answer), then runs
+leaves them (hold=1, requests=2, wait=60, the pod as owner), then runs
 ROUNDS rounds of six phases, each one call per session, pipelined:
 
   accept_msg     a new request carrying a chat message while one is held (the held one is answered empty)
@@ -22,7 +22,11 @@ The scripts come from a build's jar: --jar xbosh.jar. A jar whose store runs Red
 any other with EVALSHA of the prelude and the script, assembled here as LuaScript does.
 
   src/bench/script-cost.py --jar target/xbosh.jar [--sessions 2000] [--rounds 5] [--pipeline 32]
-      [--rate CALLS_PER_S] [--mode auto|eval|function] [--lua-dir DIR] [--valgrind] [--label L] [--out results.tsv]
+      [--rate CALLS_PER_S] [--mode auto|eval|function] [--lua-dir DIR] [--valgrind] [--stream-names] [--label L]
+      [--out results.tsv]
+
+With --stream-names every session has a first stream's name, as every session has while
+XBOSH_MAX_STREAMS > 1 (the default); without, none (XBOSH_MAX_STREAMS=1).
 
 With --rate and --pipeline 1 each call is its own round trip, spaced as under live traffic (the
 chat benchmark runs about 600 scripts/s): redis-server then waits between calls and runs each one
@@ -220,10 +224,6 @@ def has_library(jar):
 
 MESSAGE = ("<message xmlns='jabber:client' to='u{peer}@bench.example' type='chat' id='m{n}'><body>"
            "message {n} of the bench, a line of chat of about the usual length</body></message>")
-LOGIN = (OPEN + " sid='{sid}' wait='60' inactivity='60' polling='2' requests='2' hold='1' ver='1.11' "
-         "from='bench.example' maxpause='120' authid='{sid}' secure='true'><stream:features>"
-         "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism>"
-         "<mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features></body>")
 
 
 class Session:
@@ -239,9 +239,16 @@ class Session:
         return '%s#%s-%d' % (POD, self.sid, rid)
 
 
+STREAM_NAMES = False
+
+
 def create(s, scripts):
-    args = [POD, s.rid, LOGIN.format(sid=s.sid), 'hold', '1', 'req', '2', 'wait', '60', 'inact', '60', 'ack', '0',
+    # (since f119eea create takes no creation response: the rid, then the parameters)
+    args = [POD, s.rid, 'hold', '1', 'req', '2', 'wait', '60', 'inact', '60', 'ack', '0',
             'ct', 'text/xml; charset=utf-8', 'leg', '0', 'own', POD, 'k', '', 'pol', '2']
+    if STREAM_NAMES:
+        # XBOSH_MAX_STREAMS > 1 (the default): every session has its first stream's name
+        args += ['sf', 'st%013d' % int(s.sid[5:])]
     return scripts.call('create', s.keys, args)
 
 
@@ -298,9 +305,13 @@ def main():
     ap.add_argument('--rate', type=float, default=0, help='calls per second in the measured phases (0: as fast as they go)')
     ap.add_argument('--valgrind', action='store_true',
                     help='redis-server under valgrind (callgrind): instructions per call, the same on a busy machine')
+    ap.add_argument('--stream-names', action='store_true',
+                    help='sessions with a first stream name, as every session has while XBOSH_MAX_STREAMS > 1 (the default)')
     ap.add_argument('--label', default='')
     ap.add_argument('--out')
     a = ap.parse_args()
+    global STREAM_NAMES
+    STREAM_NAMES = a.stream_names
     mode = a.mode if a.mode != 'auto' else ('function' if has_library(a.jar) else 'eval')
     scripts = FunctionScripts(a.jar) if mode == 'function' else EvalScripts(a.jar, a.lua_dir)
     label = a.label or os.path.basename(a.jar) + ':' + mode

@@ -7,6 +7,7 @@ import io.vertx.core.http.HttpHeaders;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.HttpServerResponse;
+import io.vertx.core.http.HttpVersion;
 import io.vertx.ext.web.RoutingContext;
 import io.xbosh.pod.HeldRequest;
 import io.xbosh.pod.Pod;
@@ -32,6 +33,7 @@ import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.Link;
 import io.xbosh.upstream.SessionLinks;
 import io.xbosh.upstream.StreamOpened;
+import io.xbosh.vertx.ConnectionTrim;
 import java.security.SecureRandom;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -90,6 +92,9 @@ public final class BoshHandler implements Handler<RoutingContext> {
   private final Connector connector;
   private final Settings settings;
   private final ClientLimits limits;
+  /** the ends of every held request's wait: each knows its session and rid (no pair of lambdas per request) */
+  private final java.util.function.Consumer<HeldRequest> waitOver = h -> release(h.sid(), h.rid(), h);
+  private final java.util.function.Consumer<HeldRequest> abandoned = h -> abandon(h.sid(), h.rid(), h);
 
   public BoshHandler(Pod pod, BodyParser parser, Negotiator negotiator, Connector connector, Settings settings, ClientLimits limits) {
     this.pod = pod;
@@ -113,18 +118,8 @@ public final class BoshHandler implements Handler<RoutingContext> {
    */
   public void handle(HttpServerRequest req, String address, Handler<Void> ended) {
     HttpServerResponse res = req.response();
-    // called once: when the answer is written, or when the connection closes before it
-    boolean[] slot = {false, ended != null};
-    res.endHandler(v -> {
-      if (slot[0]) {
-        slot[0] = false;
-        limits.requestDone(address);
-      }
-      if (slot[1]) {
-        slot[1] = false;
-        ended.handle(null);
-      }
-    });
+    Ending slot = new Ending(limits, address, ended);
+    res.endHandler(slot);
     boolean crossOrigin = cors(req, res);
     if (req.method() == HttpMethod.OPTIONS) {
       if (crossOrigin) {
@@ -165,7 +160,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
       reply.write(res, 503, Negotiator.DEFAULT_CONTENT, BodyWriter.recoverableError());
       return;
     }
-    slot[0] = true;
+    slot.counted = true;
     boolean encrypted = encrypted(req);
     Intake in = new Intake(res, reply, encrypted, address);
     if (script) {
@@ -173,8 +168,46 @@ public final class BoshHandler implements Handler<RoutingContext> {
       return;
     }
     String coding = req.getHeader(HttpHeaders.CONTENT_ENCODING);
+    if (req.version() != HttpVersion.HTTP_2) {
+      // every header this path reads has been read: a held request keeps its HttpServerRequest for
+      // the whole wait, and with it the header map (ARCHITECTURE "Memory per idle session"); Vert.x
+      // decided keep-alive and 100-continue from them when the head arrived
+      req.headers().clear();
+    }
     readBody(req, res, reply).onSuccess(raw ->
         decodeAndProcess(() -> RequestBody.decode(coding, raw, settings.maxBodyBytes()), in, false));
+  }
+
+  /**
+   * The end of a request's response, called once: when the answer is written, or when the
+   * connection closes before it. One object rather than a lambda and its flags: a held request
+   * keeps it for its whole wait.
+   */
+  private static final class Ending implements Handler<Void> {
+    private final ClientLimits limits;
+    private final String address;
+    private Handler<Void> ended;
+    /** the request counts against its address's held requests */
+    boolean counted;
+
+    Ending(ClientLimits limits, String address, Handler<Void> ended) {
+      this.limits = limits;
+      this.address = address;
+      this.ended = ended;
+    }
+
+    @Override
+    public void handle(Void v) {
+      if (counted) {
+        counted = false;
+        limits.requestDone(address);
+      }
+      Handler<Void> e = ended;
+      if (e != null) {
+        ended = null;
+        e.handle(null);
+      }
+    }
   }
 
   /** One request on its way in: where its answer goes, how it came, from whom. */
@@ -248,7 +281,13 @@ public final class BoshHandler implements Handler<RoutingContext> {
       }
       body.appendBuffer(chunk);
     });
-    req.endHandler(v -> promise.tryComplete(body.getBytes()));
+    req.endHandler(v -> {
+      // the request object lives as long as it is held: let go of the collected body and these
+      // handlers, which would keep it (its buffer is 512 bytes or more) for the whole wait
+      req.handler(null).exceptionHandler(null).endHandler(null);
+      ConnectionTrim.forgetInbound(req);
+      promise.tryComplete(body.getBytes());
+    });
     req.exceptionHandler(e -> promise.tryFail(e));
     req.resume();
     return promise.future();
@@ -447,7 +486,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
    * @param address  the client's address, for a stream this request opens
    */
   private void accept(BoshBody body, HttpServerResponse res, Reply reply, boolean encrypted, String fragment, String address) {
-    String sid = body.sid();
+    String sid = pod.sharedSid(body.sid());
     long rid = body.rid();
     HeldRequest held = HeldRequest.register(pod, res, reply, sid);
     held.bind(sid, rid);
@@ -611,7 +650,7 @@ public final class BoshHandler implements Handler<RoutingContext> {
     }
     switch (acc.outcome()) {
       case RESENT, ENDED -> held.respond(200, acc.content() != null ? acc.content() : Negotiator.DEFAULT_CONTENT, acc.immediate());
-      default -> held.settle(acc.content(), acc.waitSeconds() * 1000L, acc.deadline(), h -> release(sid, rid, h), h -> abandon(sid, rid, h));
+      default -> held.settle(acc.content(), acc.waitSeconds() * 1000L, acc.deadline(), waitOver, abandoned);
     }
   }
 

@@ -35,11 +35,13 @@ public final class ClientAddress {
       if (forwarded != null) {
         String last = forwarded.substring(forwarded.lastIndexOf(',') + 1).trim();
         if (!last.isEmpty() && last.length() <= MAX_LENGTH && last.matches("[0-9A-Fa-f:.\\[\\]]+")) {
-          return last;
+          return last.intern();
         }
       }
     }
     SocketAddress peer = req.remoteAddress();
-    return peer == null || peer.hostAddress() == null ? "-" : peer.hostAddress();
+    // interned: one string per address for the request, its connection and the session's link, which
+    // an idle session keeps (the JVM's string table holds it weakly)
+    return peer == null || peer.hostAddress() == null ? "-" : peer.hostAddress().intern();
   }
 }

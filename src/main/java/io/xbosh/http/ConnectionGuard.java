@@ -4,18 +4,28 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
+import io.netty.handler.codec.compression.ZlibCodecFactory;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.LastHttpContent;
+import io.netty.handler.codec.http.websocketx.extensions.WebSocketServerExtensionHandler;
+import io.netty.handler.codec.http.websocketx.extensions.WebSocketServerExtensionHandshaker;
+import io.netty.handler.codec.http.websocketx.extensions.compression.DeflateFrameServerExtensionHandshaker;
+import io.netty.handler.codec.http.websocketx.extensions.compression.PerMessageDeflateServerExtensionHandshaker;
+import io.netty.handler.timeout.IdleStateHandler;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.impl.VertxHttpRequestDecoder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -30,8 +40,16 @@ import java.util.concurrent.TimeUnit;
  *       to smuggle a second request; it gets 400 and the connection is closed;
  *   <li>backpressure: while {@link #MAX_UNANSWERED} requests wait for their answers to be written,
  *       or the socket's outbound buffer is full (the client does not read), the connection is not
- *       read and requests already decoded wait here.
+ *       read and requests already decoded wait here;
+ *   <li>the listener's idle timeout, in place of Vert.x's {@code IdleStateHandler}: a connection on
+ *       which nothing is read for that long once its request is read, or its answers written, is
+ *       closed.
  * </ul>
+ *
+ * <p>Every held request is a connection over HTTP/1.1, so what each one keeps counts per idle
+ * session (ARCHITECTURE "Memory per idle session"): the guard is two handlers, its decoder and one
+ * after the encoder, with one deadline between them, and it takes the place of Vert.x's idle
+ * handler and of the WebSocket extension handler, which it puts back for a WebSocket upgrade only.
  *
  * <p>All on the connection's event loop; timers are the channel's and die with it.
  */
@@ -43,6 +61,29 @@ final class ConnectionGuard {
   private static final byte[] TIMEOUT = ("HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
       .getBytes(StandardCharsets.US_ASCII);
 
+  /** Names Vert.x gives the handlers the guard replaces. */
+  static final String IDLE = "idle";
+  static final String WEBSOCKET_EXTENSIONS = "webSocketExtensionHandler";
+
+  /** What every guarded connection of one listener shares. */
+  static final class Settings {
+    final HttpServerOptions options;
+    final long headTimeoutMs;
+    final long bodyTimeoutMs;
+    /** the listener's idle timeout; 0: none */
+    final long idleTimeoutMs;
+    /** the WebSocket extensions Vert.x offers (immutable, shared); empty: none */
+    final WebSocketServerExtensionHandshaker[] webSocketExtensions;
+
+    Settings(HttpServerOptions options, long headTimeoutMs, long bodyTimeoutMs) {
+      this.options = options;
+      this.headTimeoutMs = headTimeoutMs;
+      this.bodyTimeoutMs = bodyTimeoutMs;
+      this.idleTimeoutMs = options.getIdleTimeoutUnit().toMillis(options.getIdleTimeout());
+      this.webSocketExtensions = webSocketExtensions(options);
+    }
+  }
+
   private ConnectionGuard() {
   }
 
@@ -51,21 +92,57 @@ final class ConnectionGuard {
    *
    * @return false when the pipeline is not the one expected (HTTP/2), and nothing was installed
    */
-  static boolean install(ChannelPipeline pipeline, HttpServerOptions options, long headTimeoutMs, long bodyTimeoutMs) {
+  static boolean install(ChannelPipeline pipeline, Settings settings) {
     if (!(pipeline.get("httpDecoder") instanceof VertxHttpRequestDecoder) || pipeline.get("httpEncoder") == null) {
       return false;
     }
-    State state = new State(headTimeoutMs, bodyTimeoutMs);
-    pipeline.replace("httpDecoder", "httpDecoder", new StrictDecoder(options));
-    pipeline.addBefore("httpDecoder", "xboshBytes", new Bytes(state));
-    pipeline.addAfter("httpEncoder", "xboshRequests", new Requests(state));
+    ChannelHandler idle = pipeline.get(IDLE);
+    // Vert.x's idle handler for the listener's idle timeout alone (no read or write timeouts)
+    boolean ownIdle = idle instanceof IdleStateHandler h && settings.idleTimeoutMs > 0
+        && h.getAllIdleTimeInMillis() == settings.idleTimeoutMs && h.getReaderIdleTimeInMillis() == 0
+        && h.getWriterIdleTimeInMillis() == 0;
+    if (ownIdle) {
+      // the guard's one deadline keeps the idle timeout: no handler, context and timer task for it
+      pipeline.remove(IDLE);
+    }
+    boolean ownExtensions = pipeline.get(WEBSOCKET_EXTENSIONS) instanceof WebSocketServerExtensionHandler
+        && settings.webSocketExtensions.length > 0;
+    if (ownExtensions) {
+      // put back, new, when a request asks for a WebSocket upgrade (Requests.pass)
+      pipeline.remove(WEBSOCKET_EXTENSIONS);
+    }
+    StrictDecoder decoder = new StrictDecoder(settings, ownIdle);
+    pipeline.replace("httpDecoder", "httpDecoder", decoder);
+    pipeline.addAfter("httpEncoder", "xboshRequests", new Requests(decoder, ownExtensions));
     return true;
   }
 
-  /** What the two handlers of one connection share. */
-  private static final class State {
-    final long headTimeoutMs;
-    final long bodyTimeoutMs;
+  /**
+   * The WebSocket extensions of {@code HttpServerConnectionHandler.initializeWebSocketExtensions}
+   * (Vert.x 5.0): per-frame and per-message deflate as the options say.
+   */
+  static WebSocketServerExtensionHandshaker[] webSocketExtensions(HttpServerOptions options) {
+    List<WebSocketServerExtensionHandshaker> list = new ArrayList<>(2);
+    if (options.getPerFrameWebSocketCompressionSupported()) {
+      list.add(new DeflateFrameServerExtensionHandshaker(options.getWebSocketCompressionLevel()));
+    }
+    if (options.getPerMessageWebSocketCompressionSupported()) {
+      list.add(new PerMessageDeflateServerExtensionHandshaker(options.getWebSocketCompressionLevel(),
+          ZlibCodecFactory.isSupportingWindowSizeAndMemLevel(), PerMessageDeflateServerExtensionHandshaker.MAX_WINDOW_SIZE,
+          options.getWebSocketAllowServerNoContext(), options.getWebSocketPreferredClientNoContext()));
+    }
+    return list.toArray(new WebSocketServerExtensionHandshaker[0]);
+  }
+
+  /**
+   * Vert.x's request decoder, refusing Content-Length together with Transfer-Encoding (RFC 9112
+   * §6.1), seeing the raw bytes first (they start a head's deadline) and keeping the connection's
+   * state and deadline.
+   */
+  private static final class StrictDecoder extends VertxHttpRequestDecoder {
+    final Settings settings;
+    /** the idle timeout is the guard's (Vert.x's idle handler was removed) */
+    final boolean ownIdle;
     /** a request's head has begun (or the connection opened) and is not complete */
     boolean inHead = true;
     /** a request's head is complete and its body is not */
@@ -74,9 +151,48 @@ final class ConnectionGuard {
     boolean headBegun;
     ScheduledFuture<?> deadline;
 
-    State(long headTimeoutMs, long bodyTimeoutMs) {
-      this.headTimeoutMs = headTimeoutMs;
-      this.bodyTimeoutMs = bodyTimeoutMs;
+    StrictDecoder(Settings settings, boolean ownIdle) {
+      super(settings.options);
+      this.settings = settings;
+      this.ownIdle = ownIdle;
+    }
+
+    @Override
+    protected void handleTransferEncodingChunkedWithContentLength(HttpMessage message) {
+      // thrown here, the decoder marks the request invalid: Vert.x answers 400 and closes the connection
+      throw new IllegalArgumentException("Content-Length together with Transfer-Encoding");
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) throws Exception {
+      super.handlerAdded(ctx);
+      // from the opening: a connection that never sends a whole head is closed without an answer
+      arm(ctx, settings.headTimeoutMs, false);
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) throws Exception {
+      if (msg instanceof ByteBuf b && b.isReadable()) {
+        if (!inHead && !inBody) {
+          // a further request on a kept-alive connection: its head has its own deadline
+          inHead = true;
+          arm(ctx, settings.headTimeoutMs, true);
+        }
+        headBegun |= inHead;
+      }
+      super.channelRead(ctx, msg);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+      cancel();
+      super.channelInactive(ctx);
+    }
+
+    @Override
+    protected void handlerRemoved0(ChannelHandlerContext ctx) throws Exception {
+      cancel();
+      super.handlerRemoved0(ctx);
     }
 
     /** @param answer whether to answer 408 (a request has begun) or close silently */
@@ -91,6 +207,16 @@ final class ConnectionGuard {
       }, ms, TimeUnit.MILLISECONDS);
     }
 
+    /** Nothing is being read: the idle timeout runs, when the guard keeps it. */
+    void idle(ChannelHandlerContext ctx) {
+      // (a write's listener may run after the channel closed: no timer for a closed channel)
+      if (ownIdle && ctx.channel().isActive()) {
+        arm(ctx, settings.idleTimeoutMs, false);
+      } else {
+        cancel();
+      }
+    }
+
     void cancel() {
       if (deadline != null) {
         deadline.cancel(false);
@@ -99,54 +225,19 @@ final class ConnectionGuard {
     }
   }
 
-  /** Raw bytes, before the decoder: starts the head deadline. */
-  private static final class Bytes extends ChannelInboundHandlerAdapter {
-    private final State state;
-
-    Bytes(State state) {
-      this.state = state;
-    }
-
-    @Override
-    public void handlerAdded(ChannelHandlerContext ctx) {
-      // from the opening: a connection that never sends a whole head is closed without an answer
-      state.arm(ctx, state.headTimeoutMs, false);
-    }
-
-    @Override
-    public void channelRead(ChannelHandlerContext ctx, Object msg) {
-      if (msg instanceof ByteBuf b && b.isReadable()) {
-        if (!state.inHead && !state.inBody) {
-          // a further request on a kept-alive connection: its head has its own deadline
-          state.inHead = true;
-          state.arm(ctx, state.headTimeoutMs, true);
-        }
-        state.headBegun |= state.inHead;
-      }
-      ctx.fireChannelRead(msg);
-    }
-
-    @Override
-    public void channelInactive(ChannelHandlerContext ctx) throws Exception {
-      state.cancel();
-      super.channelInactive(ctx);
-    }
-
-    @Override
-    public void handlerRemoved(ChannelHandlerContext ctx) {
-      state.cancel();
-    }
-  }
-
   /** Decoded requests and the answers going out: head/body deadlines and backpressure. */
   private static final class Requests extends ChannelDuplexHandler {
-    private final State state;
-    private final ArrayDeque<Object> waiting = new ArrayDeque<>();
+    private final StrictDecoder state;
+    /** Vert.x's WebSocket extension handler was removed: a WebSocket upgrade request gets a new one */
+    private final boolean ownExtensions;
+    /** decoded messages waiting for their turn; made when first needed */
+    private ArrayDeque<Object> waiting;
     private int unanswered;
     private boolean pausedHere;
 
-    Requests(State state) {
+    Requests(StrictDecoder state, boolean ownExtensions) {
       this.state = state;
+      this.ownExtensions = ownExtensions;
     }
 
     @Override
@@ -156,13 +247,17 @@ final class ConnectionGuard {
         state.inHead = false;
         state.headBegun = false;
         state.inBody = true;
-        state.arm(ctx, state.bodyTimeoutMs, false);
+        state.arm(ctx, state.settings.bodyTimeoutMs, false);
       }
       if (msg instanceof LastHttpContent) {
         state.inBody = false;
-        state.cancel();
+        // the request is read; while it is answered nothing more may come for a while
+        state.idle(ctx);
       }
-      if (!waiting.isEmpty() || unanswered >= MAX_UNANSWERED) {
+      if (waiting != null && !waiting.isEmpty() || unanswered >= MAX_UNANSWERED) {
+        if (waiting == null) {
+          waiting = new ArrayDeque<>(4);
+        }
         waiting.add(msg);
         pause(ctx);
         return;
@@ -171,8 +266,14 @@ final class ConnectionGuard {
     }
 
     private void pass(ChannelHandlerContext ctx, Object msg) {
-      if (msg instanceof HttpRequest) {
+      if (msg instanceof HttpRequest r) {
         unanswered++;
+        if (ownExtensions && r.headers().containsValue(HttpHeaderNames.UPGRADE, HttpHeaderValues.WEBSOCKET, true)
+            && ctx.pipeline().get(WEBSOCKET_EXTENSIONS) == null && ctx.pipeline().context("handler") != null) {
+          // where Vert.x had it, so that it sees this request and the 101 answer
+          ctx.pipeline().addBefore("handler", WEBSOCKET_EXTENSIONS,
+              new WebSocketServerExtensionHandler(state.settings.webSocketExtensions));
+        }
       }
       ctx.fireChannelRead(msg);
     }
@@ -198,8 +299,14 @@ final class ConnectionGuard {
     private void leaveHttp(ChannelHandlerContext ctx) {
       state.cancel();
       ChannelPipeline pipeline = ctx.pipeline();
-      if (pipeline.get("xboshBytes") != null) {
-        pipeline.remove("xboshBytes");
+      if (state.ownIdle && pipeline.get(IDLE) == null) {
+        // the idle timeout Vert.x gives every connection, for what the connection has become
+        IdleStateHandler idle = new IdleStateHandler(0, 0, state.settings.idleTimeoutMs, TimeUnit.MILLISECONDS);
+        if (pipeline.context("handler") != null) {
+          pipeline.addBefore("handler", IDLE, idle);
+        } else {
+          pipeline.addLast(IDLE, idle);
+        }
       }
       if (pipeline.context(this) != null) {
         pipeline.remove(this);
@@ -209,11 +316,18 @@ final class ConnectionGuard {
 
     private void answered(ChannelHandlerContext ctx) {
       unanswered--;
-      while (!waiting.isEmpty() && unanswered < MAX_UNANSWERED && ctx.channel().isActive()) {
+      while (waiting != null && !waiting.isEmpty() && unanswered < MAX_UNANSWERED && ctx.channel().isActive()) {
         pass(ctx, waiting.poll());
       }
-      if (waiting.isEmpty() && unanswered < MAX_UNANSWERED) {
+      if (waiting != null && waiting.isEmpty()) {
+        waiting = null;
+      }
+      if (waiting == null && unanswered < MAX_UNANSWERED) {
         resume(ctx);
+      }
+      if (waiting == null && unanswered == 0 && !state.inHead && !state.inBody) {
+        // every answer is out and no request has begun: the connection is idle
+        state.idle(ctx);
       }
     }
 
@@ -221,7 +335,7 @@ final class ConnectionGuard {
     public void channelWritabilityChanged(ChannelHandlerContext ctx) throws Exception {
       if (!ctx.channel().isWritable()) {
         pause(ctx);
-      } else if (waiting.isEmpty() && unanswered < MAX_UNANSWERED) {
+      } else if (waiting == null && unanswered < MAX_UNANSWERED) {
         resume(ctx);
       }
       super.channelWritabilityChanged(ctx);
@@ -244,23 +358,10 @@ final class ConnectionGuard {
     @Override
     public void channelInactive(ChannelHandlerContext ctx) throws Exception {
       state.cancel();
-      while (!waiting.isEmpty()) {
+      while (waiting != null && !waiting.isEmpty()) {
         io.netty.util.ReferenceCountUtil.release(waiting.poll());
       }
       super.channelInactive(ctx);
-    }
-  }
-
-  /** Vert.x's request decoder, refusing Content-Length together with Transfer-Encoding (RFC 9112 §6.1). */
-  private static final class StrictDecoder extends VertxHttpRequestDecoder {
-    StrictDecoder(HttpServerOptions options) {
-      super(options);
-    }
-
-    @Override
-    protected void handleTransferEncodingChunkedWithContentLength(HttpMessage message) {
-      // thrown here, the decoder marks the request invalid: Vert.x answers 400 and closes the connection
-      throw new IllegalArgumentException("Content-Length together with Transfer-Encoding");
     }
   }
 }

@@ -23,6 +23,7 @@ import io.xbosh.amqp.AmqpOpener;
 import io.xbosh.upstream.Connector;
 import io.xbosh.upstream.UpstreamResolver;
 import io.xbosh.upstream.UpstreamSecurity;
+import io.xbosh.vertx.ConnectionTrim;
 import io.xbosh.vertx.WriteQueues;
 import io.xbosh.websocket.WebSocketEndpoint;
 import io.xbosh.websocket.WebSocketSessions;
@@ -50,6 +51,7 @@ public final class HttpVerticle extends VerticleBase {
   private final WebSocketSessions webSockets;
   private HttpServer server;
   private HttpServerOptions options;
+  private ConnectionGuard.Settings guard;
   private boolean guardMissingReported;
   private NetClient netClient;
 
@@ -146,6 +148,7 @@ public final class HttpVerticle extends VerticleBase {
         // carrying the held requests of many sessions; browsers reach HTTP/2 through TLS at a proxy
         .setHttp2ClearTextEnabled(config.http2Cleartext())
         .setInitialSettings(new Http2Settings().setMaxConcurrentStreams(config.maxHeldRequests())));
+    guard = new ConnectionGuard.Settings(options, config.headTimeoutMs(), config.bodyTimeoutMs());
     String boshPath = config.httpPath();
     boolean trustForwardedFor = config.trustForwardedFor();
     server.connectionHandler(this::connected).requestHandler(req -> {
@@ -190,7 +193,9 @@ public final class HttpVerticle extends VerticleBase {
    * at once beyond them), and given head and body deadlines and write backpressure.
    */
   private void connected(HttpConnection conn) {
-    String address = conn.remoteAddress() == null ? "?" : conn.remoteAddress().hostAddress();
+    // interned: the same string for a client's connections, requests and link (each copy is 48 bytes
+    // an idle session would keep)
+    String address = conn.remoteAddress() == null ? "?" : conn.remoteAddress().hostAddress().intern();
     if (!limits.connectionOpened(address)) {
       pod.metrics().request("connection_refused");
       conn.close();
@@ -198,7 +203,10 @@ public final class HttpVerticle extends VerticleBase {
     }
     conn.closeHandler(v -> limits.connectionClosed(address));
     boolean guarded = conn instanceof VertxConnection vc
-        && ConnectionGuard.install(vc.channelHandlerContext().pipeline(), options, config.headTimeoutMs(), config.bodyTimeoutMs());
+        && ConnectionGuard.install(vc.channelHandlerContext().pipeline(), guard);
+    if (conn instanceof VertxConnection vc) {
+      ConnectionTrim.trim(vc);
+    }
     boolean h2 = !(conn instanceof VertxConnection);
     pod.metrics().connection(h2 ? "h2c" : "http/1.x");
     if (!guarded && h2 && config.http2Cleartext()) {

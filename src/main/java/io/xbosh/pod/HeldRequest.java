@@ -114,11 +114,12 @@ public final class HeldRequest {
   }
 
   /** The session this request is for; null until {@link #bind}. */
-  String sid() {
+  public String sid() {
     return sid;
   }
 
-  long rid() {
+  /** Its rid; 0 until {@link #bind}. */
+  public long rid() {
     return rid;
   }
 

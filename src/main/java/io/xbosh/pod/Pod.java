@@ -269,7 +269,7 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
    * sweep).
    */
   public void own(SessionLinks session, String client, int inactivitySeconds) {
-    owned.put(session.sid(), new Owned(System.nanoTime(), client, inactivitySeconds * 1000L));
+    owned.put(session.sid(), new Owned(session.sid(), System.nanoTime(), client, inactivitySeconds * 1000L));
     links.put(session.sid(), session);
     bus.owned(session.sid());
     session.start();
@@ -793,6 +793,8 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
    * ended; and for the expiry index, its inactivity and when the sweep looks at it next.
    */
   private static final class Owned {
+    /** the session's id as this pod keeps it (the map's key, its links') */
+    final String sid;
     final long since;
     final String client;
     final long inactivityMs;
@@ -803,7 +805,8 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
     /** System.nanoTime() when this pod last saw the session alive (guarded by this) */
     long seenAt;
 
-    Owned(long since, String client, long inactivityMs) {
+    Owned(String sid, long since, String client, long inactivityMs) {
+      this.sid = sid;
       this.since = since;
       this.client = client;
       this.inactivityMs = inactivityMs;
@@ -811,6 +814,16 @@ public final class Pod implements SessionLinks.Owner, PodBus.Listener {
       this.checkAt = since + inactivityMs * 1_000_000L;
       this.seenAt = since;
     }
+  }
+
+  /**
+   * The string this pod already keeps for the id of a session it owns, else {@code sid} itself: a
+   * held request keeps its session's id for its whole wait, and the one parsed from each request
+   * would be a copy (64 bytes per idle session).
+   */
+  public String sharedSid(String sid) {
+    Owned o = sid == null ? null : owned.get(sid);
+    return o == null ? sid : o.sid;
   }
 
   // ---- the expiry index: what this pod saw of its own sessions, instead of reading each one every sweep

@@ -28,7 +28,8 @@ public final class ElementWriter {
   private final String toNamespace;
   private final int maxChars;
 
-  private final Deque<Map<String, String>> scopes = new ArrayDeque<>();
+  // grows with a stanza's nesting, which is a few levels for most
+  private final Deque<Map<String, String>> scopes = new ArrayDeque<>(4);
   private StringBuilder out;
   private int depth;
   private boolean startTagOpen;

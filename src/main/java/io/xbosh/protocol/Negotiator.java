@@ -78,8 +78,10 @@ public final class Negotiator {
     if (route != null && route.length() > 300) {
       throw BoshException.badRequest("route too long");
     }
-    return new SessionParams(wait, hold, requests, inactivity, limits.polling(), ver, content,
-        "1".equals(ack), to, lang, from, route);
+    // interned: every session of a domain, language and content type keeps the same string (its
+    // link and its held requests keep them for as long as it lives)
+    return new SessionParams(wait, hold, requests, inactivity, limits.polling(), ver, content.intern(),
+        "1".equals(ack), to == null ? null : to.intern(), lang.intern(), from, route);
   }
 
   /** Whether a creation request comes from a client that expects HTTP error codes (XEP-0124 §17.1). */

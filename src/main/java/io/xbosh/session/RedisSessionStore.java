@@ -266,7 +266,8 @@ public final class RedisSessionStore implements SessionStore {
         // handled below
       }
     }
-    String content = res.get(1).toString();
+    // interned: a held request keeps it for its whole wait, one copy per content type
+    String content = res.get(1).toString().intern();
     boolean legacy = "1".equals(res.get(2).toString());
     String owner = res.get(3).toString();
     int wait = res.get(4).toInteger();

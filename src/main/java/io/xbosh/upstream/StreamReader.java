@@ -218,11 +218,14 @@ public final class StreamReader {
     }
     reader.close();
     reader = null;
+    // and the writer, which is empty between stanzas (its scopes and buffer)
+    writer = null;
   }
 
   private void unpark() throws XMLStreamException {
     source = FACTORIES.get();
     reader = source.newReader();
+    writer = new ElementWriter(scope, null, null, maxStanzaChars);
     reader.getInputFeeder().feedInput(header, 0, header.length);
     fedBytes = header.length;
     skipHeader = true;

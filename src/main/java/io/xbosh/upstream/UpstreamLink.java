@@ -20,6 +20,7 @@ import io.xbosh.protocol.XmlEscape;
 import io.xbosh.session.Forward;
 import io.xbosh.session.SessionStore.Delivery;
 import io.xbosh.vertx.PooledUtf8;
+import io.xbosh.vertx.ConnectionTrim;
 import io.xbosh.vertx.WriteQueues;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -313,6 +314,10 @@ public final class UpstreamLink implements StreamReader.Handler, Link {
       }
       // nothing written yet, on the socket's loop: the write queue an idle stream keeps can be the small one
       WriteQueues.slim(socket);
+      if (socket instanceof io.vertx.core.net.impl.VertxConnection vc) {
+        // set up: what Vert.x and Netty kept only for setting it up can go
+        ConnectionTrim.trim(vc);
+      }
       socket.handler(this::onData);
       socket.closeHandler(v -> onSocketClosed());
       socket.exceptionHandler(e -> log.debug("sid={} upstream socket error: {}", sid, e.getMessage()));
@@ -495,7 +500,9 @@ public final class UpstreamLink implements StreamReader.Handler, Link {
     currentStreamId = attributes.get("id");
     if (streamId == null) {
       streamId = attributes.get("id");
-      streamFrom = attributes.get("from");
+      String from = attributes.get("from");
+      // the server's domain: one string for all its sessions
+      streamFrom = from == null ? null : from.intern();
     }
   }
 

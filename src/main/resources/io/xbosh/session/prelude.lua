@@ -580,37 +580,50 @@ local function params_text(hold, req, wait, inact, pol, ack, leg, tls, own, sf, 
     .. '\1' .. own .. '\1' .. (sf or '') .. '\1' .. (ct == DEFAULT_CONTENT and '' or '=' .. ct)
 end
 
--- p read once per distinct value, across calls: sessions share a few (a stream name, unique to a
--- session, is never kept); at most MAX_PARAMS kept, then the lot is dropped
+-- p read once per distinct value, across calls: sessions share a few. A first stream's name (sf,
+-- every session's while multiple streams are on) is unique to a session, so it is cut out of the
+-- value kept and returned beside it, and sessions with the same parameters share one entry
+-- (before, a p with a stream name was parsed again on every call); at most MAX_PARAMS kept, then
+-- the lot is dropped. Returns the parameters (their sf is '') and the stream name, or nil.
 local PARAMS, params_kept, MAX_PARAMS = {}, 0, 256
 local function params(p)
   local t = PARAMS[p]
   if t then
-    return t
+    return t, ''
   end
-  local hold, req, wait, inact, pol, ack, leg, tls, own, sf, ct =
-    string.match(p, '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d) (%d) (%d)\1([^\1]*)\1([^\1]*)\1(.*)$')
+  local sf, key = '', p
+  local a = string.find(p, '\1', 1, true)
+  local b = a and string.find(p, '\1', a + 1, true)
+  local c = b and string.find(p, '\1', b + 1, true)
+  if c and c > b + 1 then
+    sf, key = string.sub(p, b + 1, c - 1), string.sub(p, 1, b) .. string.sub(p, c)
+    t = PARAMS[key]
+    if t then
+      return t, sf
+    end
+  end
+  local hold, req, wait, inact, pol, ack, leg, tls, own, ct =
+    string.match(key, '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d) (%d) (%d)\1([^\1]*)\1\1(.*)$')
   if not hold then
     return nil
   end
   t = { hold = hold + 0, req = req + 0, wait = wait + 0, inact = inact + 0, pol = pol + 0, ack = ack, leg = leg,
-    tls = tls == '1' and '1' or nil, own = own, sf = sf, ct = ct == '' and DEFAULT_CONTENT or string.sub(ct, 2) }
-  if sf == '' then
-    if params_kept >= MAX_PARAMS then
-      PARAMS, params_kept = {}, 0
-    end
-    PARAMS[p] = t
-    params_kept = params_kept + 1
+    tls = tls == '1' and '1' or nil, own = own, sf = '', ct = ct == '' and DEFAULT_CONTENT or string.sub(ct, 2) }
+  if params_kept >= MAX_PARAMS then
+    PARAMS, params_kept = {}, 0
   end
-  return t
+  PARAMS[key] = t
+  params_kept = params_kept + 1
+  return t, sf
 end
 
 -- The session hash's fields the scripts read, by name: one HMGET per script; load reads the
 -- reply by position (the numbers after each name), save writes back only what changed. A
--- tombstone (term) has no hi: only then is term read. The open streams (st, sc) are read only
--- when the session has stream names (sf).
-local FIELDS = { 'hi', 'p', 'held', 'rc', 'np', 'pz', 'fs', 'k', 'lt', 'le', 'ab', 'ak', 'ob' }
---  hi 1, p 2, held 3, rc 4, np 5, pz 6, fs 7, k 8, lt 9, le 10, ab 11, ak 12, ob 13 (Redis gives false for an absent field)
+-- tombstone (term) has no hi: only then is term read. The open streams (st, sc) are in the same
+-- HMGET, used only when the session has stream names (sf): while multiple streams are on (the
+-- default) every session has one, and a second HMGET cost more than two fields more in the first.
+local FIELDS = { 'hi', 'p', 'held', 'rc', 'np', 'pz', 'fs', 'k', 'lt', 'le', 'ab', 'ak', 'ob', 'st', 'sc' }
+--  hi 1, p 2, held 3, rc 4, np 5, pz 6, fs 7, k 8, lt 9, le 10, ab 11, ak 12, ob 13, st 14, sc 15 (Redis gives false for an absent field)
 
 -- Counts and times are numbers; lt (read by accept alone) only when asked for (last_time), a cached
 -- response's time (rc) stays the text load read until it is compared.
@@ -620,17 +633,21 @@ local function load(readonly)
     local term = redis.call('HGET', S, 'term')
     return term and { term = term } or nil
   end
-  local pm = v[2] and params(v[2])
+  local pm, sf
+  if v[2] then
+    pm, sf = params(v[2])
+  end
   if not pm then
     local o = redis.call('HMGET', S, unpack(PARAM_FIELDS))
     pm = { hold = int(o[1]), req = int(o[2]), wait = int(o[3]), inact = int(o[4]), pol = o[5] and int(o[5]) or 0,
       ack = o[6], leg = o[7], tls = o[8] or nil, own = o[9], sf = o[10] or '', ct = o[11] }
+    sf = pm.sf
   end
   local hi, np, pz, fs, ak, ob = v[1] + 0, v[5] and int(v[5]) or 0, v[6] and int(v[6]) or 0, v[7] and v[7] + 0 or 0,
     v[12] and v[12] + 0 or 0, v[13] and v[13] + 0 or 0
   local ctx = { hi = hi, hold = pm.hold, req = pm.req, wait = pm.wait, inact = pm.inact, ack = pm.ack, ct = pm.ct,
     leg = pm.leg, own = pm.own, np = np, pz = pz, fs = fs, k = v[8] or '', pol = pm.pol, ak = ak, ob = ob,
-    ob0 = ob, hi0 = hi, np0 = np, pz0 = pz, fs0 = fs, ak0 = ak, lt = nil, le = v[10] or '0', sf = pm.sf, tls = pm.tls,
+    ob0 = ob, hi0 = hi, np0 = np, pz0 = pz, fs0 = fs, ak0 = ak, lt = nil, le = v[10] or '0', sf = sf, tls = pm.tls,
     st = {}, sc = {}, held = {}, ab = {}, answers = {}, expired = {}, readonly = readonly, pf = {}, pend = {},
     loaded = v }
   if v[11] then
@@ -639,7 +656,7 @@ local function load(readonly)
     end
   end
   if ctx.sf ~= '' then
-    local st, sc = unpack(redis.call('HMGET', S, 'st', 'sc'))
+    local st, sc = v[14], v[15]
     if st then
       for s in string.gmatch(st, '%S+') do
         ctx.st[#ctx.st + 1] = s

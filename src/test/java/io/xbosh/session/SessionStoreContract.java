@@ -194,6 +194,33 @@ abstract class SessionStoreContract {
     assertThat(a.answers()).containsExactly(new Answer(101, "pod-a#1", EMPTY));
   }
 
+  /**
+   * Why a pod answers a held request only with what a deliver's reply gave it (docs/ARCHITECTURE.md,
+   * "A warm step: the two round trips that stay"): a later request, on any pod, decides the held
+   * request's answer in the store while a deliver may still be on its way, and a resend of the held
+   * rid gets what the store decided. A pod that had written the deliver's stanzas into the held
+   * request before the reply (write-behind) would have the client see them twice (in that answer
+   * and in the later request's), or never (its connection broke, and the resend gets the empty
+   * answer): the store cannot tell which the client got.
+   */
+  @Test
+  void b24_b28_aLaterRequestDecidesTheHeldAnswerBeforeADeliverySoItsStanzasGoOnceToTheLaterRequest() throws Exception {
+    String sid = newSession(1, false);
+    get(store().accept(sid, 101, "pod-a#1", RequestFlags.NONE, ""));
+    // the client's next request lands on another pod before the delivery for rid 101 arrives
+    assertThat(get(store().accept(sid, 102, "pod-b#1", RequestFlags.NONE, "")).answers())
+        .containsExactly(new Answer(101, "pod-a#1", EMPTY));
+    SessionStore.Delivery d = get(store().deliver(sid, null, "l1:1", List.of(MSG)));
+    assertThat(d.answers()).containsExactly(new Answer(102, "pod-b#1", OPEN + ">" + MSG + "</body>"));
+    // a resend of 101 gets the answer the store decided for it, without the stanza
+    Accepted resent = get(store().accept(sid, 101, "pod-c#1", RequestFlags.NONE, ""));
+    assertThat(resent.outcome()).isEqualTo(Accepted.Outcome.RESENT);
+    assertThat(resent.immediate()).isEqualTo(EMPTY);
+    // and the stanza is in no later answer
+    assertThat(get(store().accept(sid, 103, "pod-a#2", RequestFlags.NONE, "")).answers()).isEmpty();
+    assertThat(get(store().release(sid, 103, "pod-a#2"))).isEqualTo(EMPTY);
+  }
+
   @Test
   void b24_holdTwoKeepsTwo() throws Exception {
     String sid = newSession(2, false);

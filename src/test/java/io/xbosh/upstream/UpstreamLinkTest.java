@@ -134,6 +134,8 @@ class UpstreamLinkTest {
     RecordingSink sink = new RecordingSink();
     link.attach(sink);
     await().atMost(Duration.ofSeconds(10)).until(() -> link.state() == State.CLOSED);
+    // the state turns CLOSED before the sink hears of it
+    await().atMost(Duration.ofSeconds(10)).until(() -> sink.events.contains("closed"));
     assertThat(sink.events).containsExactly("deliver " + messageOut(1), "ended remote-stream-error " + ERROR_OUT, "closed");
   }
 
@@ -166,6 +168,8 @@ class UpstreamLinkTest {
     UpstreamLink link = openLink(1000, 1 << 20, sink);
     server.write(message(1) + "</stream:stream>");
     await().atMost(Duration.ofSeconds(10)).until(() -> link.state() == State.CLOSED);
+    // the state turns CLOSED before the sink hears of it
+    await().atMost(Duration.ofSeconds(10)).until(() -> sink.events.contains("closed"));
     await().atMost(Duration.ofSeconds(10)).until(server::closedByPeer);
     assertThat(sink.events).containsExactly("deliver " + messageOut(1), "ended clean", "closed");
     assertThat(server.received()).endsWith("</stream:stream>");
@@ -178,6 +182,8 @@ class UpstreamLinkTest {
     UpstreamLink link = openLink(1000, 1 << 20, sink);
     server.socket().close();
     await().atMost(Duration.ofSeconds(10)).until(() -> link.state() == State.CLOSED);
+    // the state turns CLOSED before the sink hears of it
+    await().atMost(Duration.ofSeconds(10)).until(() -> sink.events.contains("closed"));
     assertThat(sink.events).containsExactly("ended remote-connection-failed", "ended remote-connection-failed",
         "ended remote-connection-failed", "closed");
   }
@@ -191,6 +197,8 @@ class UpstreamLinkTest {
     await().atMost(Duration.ofSeconds(10)).until(() -> sink.count("ended") >= 2);
     link.abort();
     await().atMost(Duration.ofSeconds(10)).until(() -> link.state() == State.CLOSED);
+    // the state turns CLOSED before the sink hears of it
+    await().atMost(Duration.ofSeconds(10)).until(() -> sink.events.contains("closed"));
     long ends = sink.count("ended");
     // no further report once closed (the back-off is at least 400 ms by now)
     await().during(Duration.ofMillis(1000)).atMost(Duration.ofSeconds(3)).until(() -> sink.count("ended") == ends);
@@ -203,6 +211,8 @@ class UpstreamLinkTest {
     UpstreamLink link = openLink(1000, 1 << 20, sink);
     server.write("<!-- no comments in a stream -->");
     await().atMost(Duration.ofSeconds(10)).until(() -> link.state() == State.CLOSED);
+    // the state turns CLOSED before the sink hears of it
+    await().atMost(Duration.ofSeconds(10)).until(() -> sink.events.contains("closed"));
     assertThat(sink.events).containsExactly("ended undefined-condition", "closed");
     await().atMost(Duration.ofSeconds(10)).until(() -> server.received().contains("<policy-violation"));
   }
@@ -216,6 +226,8 @@ class UpstreamLinkTest {
     assertThat(link.state()).isEqualTo(State.CLOSING);
     server.writeAndClose("</stream:stream>");
     await().atMost(Duration.ofSeconds(10)).until(() -> link.state() == State.CLOSED);
+    // the state turns CLOSED before the sink hears of it
+    await().atMost(Duration.ofSeconds(10)).until(() -> sink.events.contains("closed"));
     assertThat(sink.events).containsExactly("closed");
   }
 
@@ -226,6 +238,8 @@ class UpstreamLinkTest {
     UpstreamLink link = openLink(1000, 1 << 20, sink);
     server.write(message(1));
     await().atMost(Duration.ofSeconds(10)).until(() -> link.state() == State.CLOSED);
+    // the state turns CLOSED before the sink hears of it
+    await().atMost(Duration.ofSeconds(10)).until(() -> sink.events.contains("closed"));
     assertThat(sink.events).containsExactly("deliver " + messageOut(1), "closed");
     // XEP-0206 §7: back to its sender as recipient-unavailable
     await().atMost(Duration.ofSeconds(10)).until(() -> server.received().contains("<recipient-unavailable"));
