@@ -569,11 +569,62 @@ public final class RedisSessionStore implements SessionStore {
         return;
       }
       RedisConnection c = ar.result();
+      if (!shortReadPasses(c) && !warnedReadPasses) {
+        warnedReadPasses = true;
+        log.warn("The Redis client's connections hide their channel: the event loops' own connections keep Netty's"
+            + " read passes of up to 16 reads, so a burst's replies may hold back the scripts they send");
+      }
       c.endHandler(v -> letGo(loop, own));
       c.exceptionHandler(e -> letGo(loop, own));
       promise.complete(c);
     });
     return own;
+  }
+
+  private static volatile boolean warnedReadPasses;
+
+  /**
+   * Makes each read pass of a loop's connection one read (of at most 64 KB, Netty's adaptive
+   * buffer). Netty reads a channel up to 16 times in a pass while its buffer comes back full, and
+   * Vert.x holds what is written to the connection meanwhile until the pass ends: on the loop's
+   * pipelined connection a burst's replies were handled inline in passes of hundreds (their HTTP
+   * answers, c2s writes and next scripts), every script they sent waiting for the whole pass, and
+   * the loop's other sockets for it too, so the next pass found a larger backlog. With one read per
+   * pass the scripts of a read's replies go out together (still one write for many) and the loop
+   * serves its other sockets before it reads on. The allocator is the channel's own (Netty reads
+   * the bound at the start of every pass); false when the connection's channel cannot be reached.
+   */
+  static boolean shortReadPasses(RedisConnection c) {
+    io.netty.channel.Channel ch = channelOf(c);
+    if (ch == null || !(ch.config().getRecvByteBufAllocator() instanceof io.netty.channel.MaxMessagesRecvByteBufAllocator reads)) {
+      return false;
+    }
+    reads.maxMessagesPerRead(1);
+    return true;
+  }
+
+  /**
+   * The Netty channel under a connection of the Redis client (its socket is not part of the
+   * client's API: read from the standalone connection's field), or null when it cannot be reached.
+   */
+  static io.netty.channel.Channel channelOf(RedisConnection c) {
+    try {
+      Object actual = c;
+      if (actual instanceof io.vertx.redis.client.impl.RedisSentinelConnection) {
+        // Sentinel with failover: the master's connection of now (one opened after a failover keeps Netty's passes)
+        java.lang.reflect.Field current = actual.getClass().getDeclaredField("connection");
+        current.setAccessible(true);
+        actual = ((java.util.concurrent.atomic.AtomicReference<?>) current.get(actual)).get();
+      }
+      if (actual instanceof io.vertx.redis.client.impl.PooledRedisConnection p) {
+        actual = p.actual();
+      }
+      java.lang.reflect.Field f = actual.getClass().getDeclaredField("netSocket");
+      f.setAccessible(true);
+      return f.get(actual) instanceof io.vertx.core.internal.net.NetSocketInternal socket ? socket.channelHandlerContext().channel() : null;
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      return null;
+    }
   }
 
   /** The loop's connection is done with: the next call opens a new one, the lease goes back. */

@@ -9,6 +9,7 @@ import io.vertx.core.Vertx;
 import io.vertx.redis.client.Redis;
 import io.vertx.redis.client.RedisOptions;
 import io.xbosh.testing.RedisProcess;
+import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -126,6 +127,117 @@ class RedisLoopConnectionIT {
         vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
       }
     }
+  }
+
+  /**
+   * A wave of replies waiting on a loop's connection (the loop was busy while Redis answered 3,000
+   * calls of 1 KB replies each), each reply's handling sending the next call, as a script's
+   * continuation does: the calls the first replies send go out after at most one read (64 KB at
+   * most), not after the whole read pass. Netty's default pass of up to 16 reads of up to 64 KB
+   * handled everything the socket held (here about 127 KB, every reply of it) before
+   * the first of them was written, which is how a burst turned the loop's traffic into waves. The
+   * same wave on a connection left as the client made it is the control: it must show the long pass.
+   */
+  @Test
+  void aLoopConnectionsReadPassHandlesOneReadBeforeTheCallsItsRepliesSendGoOut() throws Exception {
+    try (RedisProcess server = RedisProcess.start()) {
+      Vertx vertx = Vertx.vertx();
+      try {
+        server.cli("set", "big", "x".repeat(1000));
+        int tuned = repliesHandledBeforeTheFirstFollowUpWentOut(vertx, server, true);
+        int untuned = repliesHandledBeforeTheFirstFollowUpWentOut(vertx, server, false);
+        System.out.printf("replies handled before the first follow-up call was written: %d (one read per pass), %d (Netty's pass)%n",
+            tuned, untuned);
+        assertThat(tuned).as("one read of at most 64 KB: 65 replies of 1 KB at most").isBetween(1, 65);
+        assertThat(untuned).as("the control: Netty's pass reads what the socket holds").isGreaterThan(65);
+      } finally {
+        vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+      }
+    }
+  }
+
+  /**
+   * Sends 3,000 {@code GET big} on a new connection from one loop turn, keeps the loop busy until
+   * Redis has run all of them (their replies waiting in the socket and Redis' buffer), then counts
+   * the replies the loop handles before the first call sent from a reply's handling is written.
+   */
+  private static int repliesHandledBeforeTheFirstFollowUpWentOut(Vertx vertx, RedisProcess server, boolean tuned)
+      throws Exception {
+    int wave = 3000;
+    // a client of its own: the connection is not handed to the next measurement
+    Redis client = Redis.createClient(vertx, new RedisOptions().setConnectionString(server.url()).setMaxPoolSize(1)
+        .setMaxPoolWaiting(8).setMaxWaitingHandlers(4 * wave));
+    server.cli("del", "done");
+    io.vertx.core.Context loop = vertx.getOrCreateContext();
+    CompletableFuture<io.vertx.redis.client.RedisConnection> opened = new CompletableFuture<>();
+    loop.runOnContext(v -> client.connect().onComplete(ar -> {
+      if (ar.succeeded()) {
+        opened.complete(ar.result());
+      } else {
+        opened.completeExceptionally(ar.cause());
+      }
+    }));
+    io.vertx.redis.client.RedisConnection c = opened.get(10, TimeUnit.SECONDS);
+    io.netty.channel.Channel ch = RedisSessionStore.channelOf(c);
+    assertThat(ch).as("the connection's channel").isNotNull();
+    if (tuned) {
+      assertThat(RedisSessionStore.shortReadPasses(c)).isTrue();
+    }
+    int[] handled = {0};
+    int[] handledAtFirstFlush = {-1};
+    boolean[] followUps = {false};
+    // sees what the connection writes: the first flush that carries a follow-up call
+    ch.pipeline().addBefore("handler", "flushes", new io.netty.channel.ChannelOutboundHandlerAdapter() {
+      @Override
+      public void flush(io.netty.channel.ChannelHandlerContext ctx) {
+        if (followUps[0] && handledAtFirstFlush[0] < 0) {
+          handledAtFirstFlush[0] = handled[0];
+        }
+        ctx.flush();
+      }
+    });
+    CompletableFuture<Void> done = new CompletableFuture<>();
+    loop.runOnContext(v -> {
+      List<Future<io.vertx.redis.client.Response>> calls = new ArrayList<>();
+      for (int i = 0; i < wave; i++) {
+        calls.add(c.send(io.vertx.redis.client.Request.cmd(io.vertx.redis.client.Command.GET).arg("big")).onSuccess(r -> {
+          handled[0]++;
+          followUps[0] = true;
+          c.send(io.vertx.redis.client.Request.cmd(io.vertx.redis.client.Command.INCR).arg("followups"));
+        }));
+      }
+      calls.add(c.send(io.vertx.redis.client.Request.cmd(io.vertx.redis.client.Command.SET).arg("done").arg("1")));
+      // the loop stays busy until Redis has run the whole wave: its replies wait for the loop's reads
+      try {
+        awaitKey(server.port(), "done");
+      } catch (IOException e) {
+        done.completeExceptionally(e);
+        return;
+      }
+      Future.all(calls).onComplete(ar -> done.complete(null));
+    });
+    done.get(30, TimeUnit.SECONDS);
+    client.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    return handledAtFirstFlush[0];
+  }
+
+  /** Asks Redis over a plain socket, from the calling thread, until {@code key} exists (10 s at most). */
+  private static void awaitKey(int port, String key) throws IOException {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    try (java.net.Socket s = new java.net.Socket("127.0.0.1", port)) {
+      java.io.OutputStream out = s.getOutputStream();
+      java.io.InputStream in = s.getInputStream();
+      byte[] buf = new byte[64];
+      while (System.nanoTime() < deadline) {
+        out.write(("*2\r\n$6\r\nEXISTS\r\n$" + key.length() + "\r\n" + key + "\r\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        out.flush();
+        int n = in.read(buf);
+        if (n >= 2 && buf[0] == ':' && buf[1] == '1') {
+          return;
+        }
+      }
+    }
+    throw new IOException(key + " not set within 10 s");
   }
 
   /**
