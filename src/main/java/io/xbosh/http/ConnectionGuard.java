@@ -149,6 +149,11 @@ final class ConnectionGuard {
     boolean inBody;
     /** the current head has at least one byte */
     boolean headBegun;
+    /**
+     * the connection has left HTTP (a 101 went out) or the decoder is out of the pipeline: no
+     * deadline of the guard's any more (what the connection has become has its own idle handler)
+     */
+    boolean left;
     ScheduledFuture<?> deadline;
 
     StrictDecoder(Settings settings, boolean ownIdle) {
@@ -191,6 +196,7 @@ final class ConnectionGuard {
 
     @Override
     protected void handlerRemoved0(ChannelHandlerContext ctx) throws Exception {
+      left = true;
       cancel();
       super.handlerRemoved0(ctx);
     }
@@ -198,6 +204,10 @@ final class ConnectionGuard {
     /** @param answer whether to answer 408 (a request has begun) or close silently */
     void arm(ChannelHandlerContext ctx, long ms, boolean answer) {
       cancel();
+      if (left) {
+        // (the 101's own answered listener runs after leaveHttp: no idle timer for a WebSocket)
+        return;
+      }
       deadline = ctx.executor().schedule(() -> {
         if ((answer || headBegun) && ctx.channel().isActive()) {
           ctx.writeAndFlush(Unpooled.wrappedBuffer(TIMEOUT)).addListener(ChannelFutureListener.CLOSE);
@@ -297,6 +307,7 @@ final class ConnectionGuard {
     }
 
     private void leaveHttp(ChannelHandlerContext ctx) {
+      state.left = true;
       state.cancel();
       ChannelPipeline pipeline = ctx.pipeline();
       if (state.ownIdle && pipeline.get(IDLE) == null) {

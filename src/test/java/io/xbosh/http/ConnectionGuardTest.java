@@ -131,6 +131,27 @@ class ConnectionGuardTest {
   }
 
   @Test
+  void aConnectionThatLeftHttpForAWebSocketHasNoDeadlineOfTheGuards() {
+    EmbeddedChannel ch = guarded();
+    send(ch, "GET /xmpp-websocket HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+    assertThat(received).hasSize(2).last().isInstanceOf(LastHttpContent.class);
+    // as Netty's handshaker does: the HTTP decoder out, then the 101 written from the tail
+    ch.pipeline().remove("httpDecoder");
+    DefaultFullHttpResponse switching = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
+        HttpResponseStatus.SWITCHING_PROTOCOLS, Unpooled.EMPTY_BUFFER);
+    switching.headers().set(HttpHeaderNames.UPGRADE, "websocket").set(HttpHeaderNames.CONNECTION, "Upgrade");
+    ch.writeOutbound(switching);
+    ch.releaseOutbound();
+    assertThat(ch.pipeline().names()).doesNotContain("xboshRequests").contains(ConnectionGuard.IDLE);
+    // the idle handler put back is the WebSocket's idle timeout now (Vert.x closes on its event;
+    // this pipeline's handler ignores it): nothing of the guard's may close the connection
+    advance(ch, 3 * IDLE_S * 1000L);
+    assertThat(ch.isOpen()).isTrue();
+    ch.finishAndReleaseAll();
+  }
+
+  @Test
   void aPlainRequestLeavesTheExtensionHandlerOut() {
     EmbeddedChannel ch = guarded();
     send(ch, POST);
