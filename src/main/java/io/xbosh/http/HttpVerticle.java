@@ -53,6 +53,7 @@ public final class HttpVerticle extends VerticleBase {
   private HttpServerOptions options;
   private ConnectionGuard.Settings guard;
   private boolean guardMissingReported;
+  private boolean http1OnH2cReported;
   private NetClient netClient;
 
   /** @param limits the pod's per-address limits, shared by every instance */
@@ -202,7 +203,12 @@ public final class HttpVerticle extends VerticleBase {
       return;
     }
     conn.closeHandler(v -> limits.connectionClosed(address));
-    boolean guarded = conn instanceof VertxConnection vc
+    // on a listener that also speaks h2c, Vert.x makes an HTTP/1.x connection only once its first
+    // request's head has been decoded (its upgrade handler looks at it first), from inside the
+    // decoder's pass: replacing the decoder then would lose the rest of that request (its body);
+    // such connections keep Vert.x's own pipeline and idle timeout, without the guard's deadlines
+    boolean http1OnH2c = config.http2Cleartext() && conn instanceof VertxConnection;
+    boolean guarded = !http1OnH2c && conn instanceof VertxConnection vc
         && ConnectionGuard.install(vc.channelHandlerContext().pipeline(), guard);
     if (conn instanceof VertxConnection vc) {
       ConnectionTrim.trim(vc);
@@ -212,6 +218,14 @@ public final class HttpVerticle extends VerticleBase {
     if (!guarded && h2 && config.http2Cleartext()) {
       // an HTTP/2 connection (a load balancer's, h2c): framed, flow-controlled, its streams bounded
       // by XBOSH_MAX_HELD_REQUESTS; the guard's deadlines are for HTTP/1.x heads and bodies
+      return;
+    }
+    if (http1OnH2c) {
+      if (!http1OnH2cReported) {
+        http1OnH2cReported = true;
+        log.info("HTTP/1.x connection from {} on the h2c listener (XBOSH_HTTP2_CLEARTEXT): no head/body deadlines on "
+            + "such connections, only the idle timeout; let clients reach the pods through the load balancer", address);
+      }
       return;
     }
     if (!guarded && !guardMissingReported) {
