@@ -215,15 +215,7 @@ class Http2CleartextIT {
     // as it is then, or the request's body is lost and it ends in a timeout (408) instead of an answer
     double http1Before = connections().getOrDefault("http/1.x", 0.0);
     HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
-    List<URI> pod = List.of(xbosh.endpoint());
-    BoshSession erin = BoshSession.login(http, pod, DOMAIN, "erin", "erinpw", "h1");
-    BoshSession frank = BoshSession.login(http, pod, DOMAIN, "frank", "frankpw", "h1");
-    erin.send("<presence xmlns='jabber:client'/>");
-    frank.send("<presence xmlns='jabber:client'/>");
-    int n = 10;
-    CompletableFuture<List<String>> atFrank = CompletableFuture.supplyAsync(() -> BoshSession.receive(frank, "over-h1-", n));
-    BoshSession.sendAll(erin, "frank@" + DOMAIN + "/h1", "over-h1-", n);
-    assertThat(atFrank.get(60, TimeUnit.SECONDS)).hasSize(n).doesNotHaveDuplicates();
+    exchange(http, List.of(xbosh.endpoint()), "erin", "frank", "h1", "over-h1-", 10);
     assertThat(connections().getOrDefault("http/1.x", 0.0)).isGreaterThan(http1Before);
   }
 
@@ -237,17 +229,22 @@ class Http2CleartextIT {
       URI ready = URI.create("http://127.0.0.1:" + haproxy.port() + "/ready");
       org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(200)).until(() ->
           http.send(java.net.http.HttpRequest.newBuilder(ready).build(), java.net.http.HttpResponse.BodyHandlers.ofString()).statusCode() == 200);
-      BoshSession carol = BoshSession.login(http, lb, DOMAIN, "carol", "carolpw", "lb");
-      BoshSession dave = BoshSession.login(http, lb, DOMAIN, "dave", "davepw", "lb");
-      carol.send("<presence xmlns='jabber:client'/>");
-      dave.send("<presence xmlns='jabber:client'/>");
-      int n = 20;
-      CompletableFuture<List<String>> atDave = CompletableFuture.supplyAsync(() -> BoshSession.receive(dave, "via-h2-", n));
-      BoshSession.sendAll(carol, "dave@" + DOMAIN + "/lb", "via-h2-", n);
-      assertThat(atDave.get(60, TimeUnit.SECONDS)).hasSize(n).doesNotHaveDuplicates();
+      exchange(http, lb, "carol", "dave", "lb", "via-h2-", 20);
       // HAProxy spoke HTTP/2 to the pod, its health checks too: no HTTP/1.x connection reached it
       assertThat(connections().getOrDefault("h2c", 0.0)).isPositive();
       assertThat(connections().getOrDefault("http/1.x", 0.0)).isEqualTo(http1Before);
     }
+  }
+
+  /** Two users log in (password: the name + "pw"); the first sends the second n messages, each arrives once. */
+  private static void exchange(HttpClient http, List<URI> endpoints, String from, String to, String resource,
+      String prefix, int n) throws Exception {
+    BoshSession sender = BoshSession.login(http, endpoints, DOMAIN, from, from + "pw", resource);
+    BoshSession receiver = BoshSession.login(http, endpoints, DOMAIN, to, to + "pw", resource);
+    sender.send("<presence xmlns='jabber:client'/>");
+    receiver.send("<presence xmlns='jabber:client'/>");
+    CompletableFuture<List<String>> received = CompletableFuture.supplyAsync(() -> BoshSession.receive(receiver, prefix, n));
+    BoshSession.sendAll(sender, to + "@" + DOMAIN + "/" + resource, prefix, n);
+    assertThat(received.get(60, TimeUnit.SECONDS)).hasSize(n).doesNotHaveDuplicates();
   }
 }
