@@ -318,8 +318,8 @@ class DeploymentManifestsTest {
   }
 
   /**
-   * README "Sizing": heap = 55% of the memory limit (Dockerfile), about 24 KiB of heap per session
-   * (12 KiB measured live per idle session over HTTP/1.1 in BENCHMARKS.md, doubled for the
+   * README "Sizing": heap = 55% of the memory limit (Dockerfile), about 16 KiB of heap per session
+   * (8 KiB measured live per idle session over HTTP/1.1 in BENCHMARKS.md, doubled for the
    * collector's room).
    */
   @Test
@@ -335,7 +335,7 @@ class DeploymentManifestsTest {
     Matcher heap = Pattern.compile("MaxRAMPercentage=(\\d+)").matcher(dockerfile);
     assertThat(heap.find()).isTrue();
     double heapMiB = limitMiB * Integer.parseInt(heap.group(1)) / 100.0;
-    assertThat(sessions * 24.0 / 1024).as("heap for XBOSH_MAX_SESSIONS (MiB)").isLessThanOrEqualTo(heapMiB);
+    assertThat(sessions * 16.0 / 1024).as("heap for XBOSH_MAX_SESSIONS (MiB)").isLessThanOrEqualTo(heapMiB);
     Matcher direct = Pattern.compile("MaxDirectMemorySize=(\\d+)m").matcher(dockerfile);
     assertThat(direct.find()).isTrue();
     // heap + direct buffers + ~120 MiB of metaspace, code cache and thread stacks stay under the limit
